@@ -1,0 +1,47 @@
+# dlog — every target installs what it needs, so `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+TOOLS := $(CURDIR)/.tools
+GRPCURL := $(TOOLS)/bin/grpcurl
+NODE_BIN := node_modules/.bin
+export PATH := $(TOOLS)/bin:$(PATH)
+
+.PHONY: all deps proto build run test test-unit test-integration bench lint clean
+
+all: build
+
+# --ignore-scripts: nothing here needs an install script (classic-level ships
+# prebuilt binaries), and some try to download or compile.
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+$(GRPCURL):
+	GOBIN=$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4
+
+deps: node_modules/.installed
+
+proto: node_modules/.installed
+	rm -rf src/gen
+	$(NODE_BIN)/buf lint
+	$(NODE_BIN)/buf generate
+	mkdir -p dist
+	$(NODE_BIN)/buf build --as-file-descriptor-set -o dist/descriptor.binpb
+
+build: proto
+	$(NODE_BIN)/tsc -p tsconfig.json
+
+run: build
+	node bin/dlogd.js --listen $${DLOG_LISTEN:-127.0.0.1:7070} --data-dir $${DLOG_DATA_DIR:-./data}
+
+test: build $(GRPCURL)
+	node --test --test-reporter=spec $$(find dist/test -name '*.test.js' | sort)
+
+bench: build
+	node dist/bench/run.js
+
+lint: node_modules/.installed
+	$(NODE_BIN)/buf lint
+	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
+
+clean:
+	rm -rf dist src/gen

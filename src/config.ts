@@ -1,0 +1,125 @@
+import { parseArgs } from "node:util";
+import { DlogError } from "./errors.js";
+
+/** The server's configuration: built once from flags and environment, validated, then read-only. */
+export interface ServerConfig {
+  listen: string;
+  dataDir: string;
+  fsync: boolean;
+  autoCreate: boolean;
+  maxRecordBytes: number;
+  maxRecordsPerAppend: number;
+  segmentMaxBytes: number;
+  segmentMaxAgeMs: number;
+  ackFlushIntervalMs: number;
+  ackFlushMax: number;
+  maxHoles: number;
+  heartbeatMs: number;
+  logLevel: "debug" | "info" | "warn" | "error";
+}
+
+interface Setting {
+  flag: string;
+  env: string;
+  kind: "string" | "boolean" | "size" | "duration" | "count";
+  default: string;
+  help: string;
+  key: keyof ServerConfig;
+}
+
+/** Every setting once: flag, environment variable, default and help come from here. */
+const SETTINGS: Setting[] = [
+  { key: "listen", flag: "listen", env: "DLOG_LISTEN", kind: "string", default: "127.0.0.1:7070", help: "HOST:PORT to serve gRPC on (port 0 picks a free one)" },
+  { key: "dataDir", flag: "data-dir", env: "DLOG_DATA_DIR", kind: "string", default: "./data", help: "directory of the embedded LevelDB" },
+  { key: "fsync", flag: "fsync", env: "DLOG_FSYNC", kind: "boolean", default: "true", help: "fsync each group-committed append batch (--no-fsync trades power-loss safety for speed)" },
+  { key: "autoCreate", flag: "auto-create", env: "DLOG_AUTO_CREATE", kind: "boolean", default: "true", help: "create a log on its first append (--no-auto-create: NOT_FOUND instead)" },
+  { key: "maxRecordBytes", flag: "max-record-bytes", env: "DLOG_MAX_RECORD_BYTES", kind: "size", default: "1MiB", help: "largest record payload accepted" },
+  { key: "maxRecordsPerAppend", flag: "max-records-per-append", env: "DLOG_MAX_RECORDS_PER_APPEND", kind: "count", default: "10000", help: "most records one append may carry" },
+  { key: "segmentMaxBytes", flag: "segment-max-bytes", env: "DLOG_SEGMENT_MAX_BYTES", kind: "size", default: "64MiB", help: "roll to a new segment after this many payload bytes" },
+  { key: "segmentMaxAgeMs", flag: "segment-max-age", env: "DLOG_SEGMENT_MAX_AGE", kind: "duration", default: "1h", help: "roll to a new segment once the open one is this old" },
+  { key: "ackFlushIntervalMs", flag: "ack-flush-interval", env: "DLOG_ACK_FLUSH_INTERVAL", kind: "duration", default: "100ms", help: "write changed reader positions at least this often" },
+  { key: "ackFlushMax", flag: "ack-flush-max", env: "DLOG_ACK_FLUSH_MAX", kind: "count", default: "1000", help: "write changed reader positions after this many acks, without waiting for the interval" },
+  { key: "maxHoles", flag: "max-holes", env: "DLOG_MAX_HOLES", kind: "count", default: "10000", help: "acked records above a reader's floor kept before delivery pauses" },
+  { key: "heartbeatMs", flag: "heartbeat", env: "DLOG_HEARTBEAT", kind: "duration", default: "5s", help: "status frame interval on an idle session" },
+  { key: "logLevel", flag: "log-level", env: "DLOG_LOG_LEVEL", kind: "string", default: "info", help: "debug | info | warn | error" },
+];
+
+const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+function parseValue(setting: Setting, raw: string, source: string): string | number | boolean {
+  const fail = (allowed: string): never => {
+    throw new DlogError("INVALID_ARGUMENT", `${source}: "${raw}" is not valid; expected ${allowed}`);
+  };
+  switch (setting.kind) {
+    case "string":
+      return raw;
+    case "boolean":
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      return fail("true or false");
+    case "count": {
+      if (!/^\d+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) return fail("a whole number >= 1");
+      return Number(raw);
+    }
+    case "size": {
+      const match = /^(\d+)\s*([a-z]*)$/i.exec(raw);
+      const unit = SIZE_UNITS[match?.[2]?.toLowerCase() ?? "x"];
+      if (!match || unit === undefined || Number(match[1]) < 1) return fail("a size such as 1048576, 512KiB or 64MiB");
+      return Number(match[1]) * unit;
+    }
+    case "duration": {
+      const match = /^(\d+)\s*(ms|s|m|h|d)$/.exec(raw);
+      const unit = DURATION_UNITS[match?.[2] ?? "x"];
+      if (!match || unit === undefined || Number(match[1]) < 1) return fail("a duration such as 100ms, 10s, 5m or 1h");
+      return Number(match[1]) * unit;
+    }
+  }
+}
+
+export function serverHelp(): string {
+  const lines = SETTINGS.map(
+    (s) => `  --${s.kind === "boolean" ? `[no-]${s.flag}` : `${s.flag} VALUE`}`.padEnd(34) + `${s.help} (env ${s.env}, default ${s.default})`,
+  );
+  return ["Usage: dlogd [options]", "", "Options:", ...lines, "  --help".padEnd(34) + "show this help"].join("\n");
+}
+
+/** Builds the config from argv and env; throws DlogError with a message naming the bad setting. */
+export function loadServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServerConfig & { help: boolean } {
+  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
+  for (const s of SETTINGS) {
+    options[s.flag] = { type: s.kind === "boolean" ? "boolean" : "string" };
+    if (s.kind === "boolean") options[`no-${s.flag}`] = { type: "boolean" };
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new DlogError("INVALID_ARGUMENT", `${(error as Error).message}; see dlogd --help`);
+  }
+  const config: Record<string, unknown> = { help: values.help === true };
+  for (const s of SETTINGS) {
+    let value: string | number | boolean;
+    if (s.kind === "boolean" && values[`no-${s.flag}`] === true) value = false;
+    else if (values[s.flag] !== undefined) value = parseValue(s, String(values[s.flag]), `--${s.flag}`);
+    else if (env[s.env] !== undefined && env[s.env] !== "") value = parseValue(s, env[s.env]!, s.env);
+    else value = parseValue(s, s.default, `default of --${s.flag}`);
+    config[s.key] = value;
+  }
+  const result = config as unknown as ServerConfig & { help: boolean };
+  if (!["debug", "info", "warn", "error"].includes(result.logLevel)) {
+    throw new DlogError("INVALID_ARGUMENT", `--log-level: "${result.logLevel}" is not valid; expected debug, info, warn or error`);
+  }
+  parseListen(result.listen);
+  return result;
+}
+
+/** Splits HOST:PORT (IPv6 in brackets). */
+export function parseListen(listen: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) {
+    throw new DlogError("INVALID_ARGUMENT", `--listen: "${listen}" is not HOST:PORT (e.g. 127.0.0.1:7070, [::1]:7070, 0.0.0.0:0)`);
+  }
+  return { host: match[1]!, port };
+}

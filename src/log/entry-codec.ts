@@ -1,0 +1,90 @@
+import { DlogError } from "../errors.js";
+
+/**
+ * One stored entry holds every record of one append call:
+ *   u8 version | i64 append time ms | i64 first sequence id | u32 count |
+ *   count × (i64 txid | u32 payload length | payload)
+ * Records of an entry share its append time; slot i is the i-th record.
+ */
+const VERSION = 1;
+const HEADER_BYTES = 1 + 8 + 8 + 4;
+const RECORD_HEADER_BYTES = 8 + 4;
+
+export interface EntryRecordInput {
+  payload: Uint8Array;
+  txid: bigint;
+}
+
+export interface DecodedRecord {
+  segment: bigint;
+  entry: bigint;
+  slot: bigint;
+  txid: bigint;
+  appendTimeMs: number;
+  sequenceId: bigint;
+  /** A view into the stored value: no copy. */
+  payload: Buffer;
+}
+
+export function encodeEntry(records: readonly EntryRecordInput[], appendTimeMs: number, firstSequenceId: bigint): Buffer {
+  let size = HEADER_BYTES;
+  for (const record of records) size += RECORD_HEADER_BYTES + record.payload.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = VERSION;
+  out.writeBigInt64BE(BigInt(appendTimeMs), 1);
+  out.writeBigInt64BE(firstSequenceId, 9);
+  out.writeUInt32BE(records.length, 17);
+  let at = HEADER_BYTES;
+  for (const record of records) {
+    out.writeBigInt64BE(record.txid, at);
+    out.writeUInt32BE(record.payload.length, at + 8);
+    out.set(record.payload, at + RECORD_HEADER_BYTES);
+    at += RECORD_HEADER_BYTES + record.payload.length;
+  }
+  return out;
+}
+
+/** Number of records in an encoded entry, without decoding them. */
+export function entryRecordCount(value: Buffer): number {
+  return value.readUInt32BE(17);
+}
+
+/**
+ * Appends the records of one entry with slot >= `fromSlot` to `out`, stopping
+ * once `out` holds `maxRecords`. Returns the slot after the last one taken
+ * (the count when the entry was used up).
+ */
+export function decodeEntryInto(
+  out: DecodedRecord[],
+  segment: bigint,
+  entry: bigint,
+  value: Buffer,
+  fromSlot: number,
+  maxRecords: number,
+): number {
+  if (value[0] !== VERSION) {
+    throw new DlogError("INTERNAL", `entry ${segment}/${entry} has unknown format version ${value[0]}`);
+  }
+  const appendTimeMs = Number(value.readBigInt64BE(1));
+  const firstSequenceId = value.readBigInt64BE(9);
+  const count = value.readUInt32BE(17);
+  let at = HEADER_BYTES;
+  let slot = 0;
+  for (; slot < count; slot++) {
+    const length = value.readUInt32BE(at + 8);
+    if (slot >= fromSlot) {
+      if (out.length >= maxRecords) return slot;
+      out.push({
+        segment,
+        entry,
+        slot: BigInt(slot),
+        txid: value.readBigInt64BE(at),
+        appendTimeMs,
+        sequenceId: firstSequenceId + BigInt(slot),
+        payload: value.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length),
+      });
+    }
+    at += RECORD_HEADER_BYTES + length;
+  }
+  return slot;
+}

@@ -1,0 +1,128 @@
+import type { CallContext } from "nice-grpc";
+import { DlogError } from "../errors.js";
+import type { LogStore, RecordInput } from "../log/log-store.js";
+import type {
+  AppendRequest,
+  AppendResponse,
+  LogServiceImplementation,
+  ReadRequest,
+  ReadResponse,
+} from "../gen/dlog/v1/log.js";
+import { Channel } from "./channel.js";
+import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn, toWireLogInfo, toWireRecord } from "./convert.js";
+import { toServerError } from "./status.js";
+
+const DEFAULT_READ_BATCH = 256;
+const MAX_READ_BATCH = 10_000;
+/** Appends of one AppendStream that may wait for their batch at once; past it the stream stops reading requests. */
+const MAX_STREAM_IN_FLIGHT = 4096;
+
+export interface LogServiceDeps {
+  logs: LogStore;
+  /** Counts appended records for metrics. */
+  onAppended?: (records: number, bytes: number) => void;
+}
+
+/** dlog.v1.LogService over the log store. */
+export function createLogService({ logs, onAppended }: LogServiceDeps): LogServiceImplementation {
+  async function append(request: AppendRequest): Promise<AppendResponse> {
+    const records: RecordInput[] = request.records.map((record) => ({ payload: record.payload, txid: record.txid }));
+    const result = await logs.append(request.log, records);
+    if (onAppended) {
+      let bytes = 0;
+      for (const record of records) bytes += record.payload.length;
+      onAppended(records.length, bytes);
+    }
+    return {
+      dlsns: result.dlsns.map(toWireDlsn),
+      txids: result.txids,
+      requestId: request.requestId,
+      error: undefined,
+    };
+  }
+
+  return {
+    async createLog(request) {
+      return toWireLogInfo(await logs.createLog(request.log));
+    },
+
+    async deleteLog(request) {
+      return { recordsDeleted: await logs.deleteLog(request.log) };
+    },
+
+    async listLogs(request) {
+      return { logs: logs.listLogs(request.prefix).map(toWireLogInfo) };
+    },
+
+    async getLog(request) {
+      return toWireLogInfo(logs.describe(request.log));
+    },
+
+    append,
+
+    async *appendStream(requests: AsyncIterable<AppendRequest>, context: CallContext) {
+      const answers = new Channel<Promise<AppendResponse>>(MAX_STREAM_IN_FLIGHT);
+      const pump = (async () => {
+        try {
+          for await (const request of requests) {
+            // Each append is answered on its own: a failure is reported in its response, the stream goes on.
+            const answer = append(request).catch((error: unknown): AppendResponse => {
+              if (!(error instanceof DlogError)) throw error;
+              const status = toServerError(error);
+              return { dlsns: [], txids: [], requestId: request.requestId, error: { code: status.code, message: error.message } };
+            });
+            answer.catch(() => undefined); // observed below, in order
+            await answers.push(answer);
+          }
+          answers.close();
+        } catch (error) {
+          answers.fail(error);
+        }
+      })();
+      try {
+        for await (const answer of answers) yield await answer;
+      } finally {
+        answers.close();
+        await pump.catch(() => undefined);
+      }
+    },
+
+    async *read(request: ReadRequest, context: CallContext) {
+      const start = fromWirePosition(request.from, "from") ?? { kind: "earliest" };
+      const batch = request.maxBatchRecords === 0 ? DEFAULT_READ_BATCH : request.maxBatchRecords;
+      if (batch > MAX_READ_BATCH) {
+        throw new DlogError("INVALID_ARGUMENT", `max_batch_records must be at most ${MAX_READ_BATCH}, got ${batch}`);
+      }
+      if (request.maxRecords < 0n) {
+        throw new DlogError("INVALID_ARGUMENT", `max_records must be >= 0 (0 = no limit), got ${request.maxRecords}`);
+      }
+      const from = start.kind === "dlsn" ? start.dlsn : (await logs.resolveStart(request.log, start)).dlsn.next();
+      const reader = logs.openReader(request.log, from);
+      let remaining = request.maxRecords === 0n ? Number.POSITIVE_INFINITY : Number(request.maxRecords);
+      try {
+        while (remaining > 0) {
+          const records = await reader.read(Math.min(batch, remaining));
+          if (records.length === 0) {
+            if (!request.follow) return;
+            await reader.waitForMore(context.signal);
+            continue;
+          }
+          remaining -= records.length;
+          const response: ReadResponse = { records: records.map((record) => toWireRecord(record, 0)) };
+          yield response;
+        }
+      } finally {
+        await reader.close();
+      }
+    },
+
+    async truncate(request) {
+      const result = await logs.truncate(request.log, fromWireDlsn(request.before, "before"));
+      return {
+        segmentsDeleted: BigInt(result.segmentsDeleted),
+        recordsDeleted: result.recordsDeleted,
+        firstDlsn: optionalWireDlsn(result.firstDlsn),
+      };
+    },
+  };
+}

@@ -1,0 +1,223 @@
+import type { AbstractSublevel } from "abstract-level";
+import { ClassicLevel } from "classic-level";
+import { DlogError } from "../errors.js";
+import type {
+  CommitBatch,
+  EntryCursor,
+  LogMeta,
+  PositionWrite,
+  SegmentMeta,
+  Storage,
+  StoredEntry,
+  StoredPosition,
+} from "./storage.js";
+
+type Bytes = Buffer;
+type Db = ClassicLevel<Bytes, Bytes>;
+type Sub = AbstractSublevel<Db, string | Buffer | Uint8Array, Bytes, Bytes>;
+type BatchOp =
+  | { type: "put"; sublevel: Sub; key: Bytes; value: Bytes }
+  | { type: "del"; sublevel: Sub; key: Bytes };
+
+const LOG_ID_BYTES = 4;
+const NEXT_LOG_ID_KEY = Buffer.from("next-log-id");
+
+/** Key of one entry: log id, segment, entry id — big-endian, so LevelDB order is DLSN order. */
+function entryKey(logId: number, segment: bigint, entry: bigint): Bytes {
+  const key = Buffer.allocUnsafe(LOG_ID_BYTES + 16);
+  key.writeUInt32BE(logId, 0);
+  key.writeBigUInt64BE(segment, 4);
+  key.writeBigUInt64BE(entry, 12);
+  return key;
+}
+
+function logPrefix(logId: number): Bytes {
+  const key = Buffer.allocUnsafe(LOG_ID_BYTES);
+  key.writeUInt32BE(logId, 0);
+  return key;
+}
+
+/** The smallest key after every key of `logId`. */
+function logPrefixEnd(logId: number): Bytes {
+  return logPrefix(logId + 1);
+}
+
+function segmentKey(logId: number, segment: bigint): Bytes {
+  const key = Buffer.allocUnsafe(LOG_ID_BYTES + 8);
+  key.writeUInt32BE(logId, 0);
+  key.writeBigUInt64BE(segment, 4);
+  return key;
+}
+
+function readerKey(logId: number, readerId: string): Bytes {
+  return Buffer.concat([logPrefix(logId), Buffer.from(readerId, "utf8")]);
+}
+
+/** Metadata is small and written once per batch per log: JSON with bigints as strings keeps it inspectable. */
+function encodeJson(value: object): Bytes {
+  return Buffer.from(JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? `${v}n` : v)));
+}
+
+function decodeJson<T>(bytes: Bytes): T {
+  return JSON.parse(bytes.toString("utf8"), (_key, v: unknown) =>
+    typeof v === "string" && /^-?\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v,
+  ) as T;
+}
+
+/**
+ * The embedded store: one LevelDB (classic-level) per data dir, with sublevels
+ * for logs, segments, entries and reader positions.
+ */
+export class LevelStorage implements Storage {
+  private readonly db: ClassicLevel<Bytes, Bytes>;
+  private readonly logs: Sub;
+  private readonly segments: Sub;
+  private readonly entries: Sub;
+  private readonly floors: Sub;
+  private readonly positionExtras: Sub;
+  private readonly meta: Sub;
+
+  private constructor(db: ClassicLevel<Bytes, Bytes>) {
+    this.db = db;
+    const buffers = { keyEncoding: "buffer", valueEncoding: "buffer" } as const;
+    this.logs = db.sublevel<Bytes, Bytes>("logs", buffers);
+    this.segments = db.sublevel<Bytes, Bytes>("segments", buffers);
+    this.entries = db.sublevel<Bytes, Bytes>("entries", buffers);
+    this.floors = db.sublevel<Bytes, Bytes>("positions", buffers);
+    this.positionExtras = db.sublevel<Bytes, Bytes>("position-extras", buffers);
+    this.meta = db.sublevel<Bytes, Bytes>("meta", buffers);
+  }
+
+  /** Opens (creating if needed) the database in `dir`. Fails with a clear message when another process holds it. */
+  static async open(dir: string): Promise<LevelStorage> {
+    const db = new ClassicLevel<Bytes, Bytes>(dir, { keyEncoding: "buffer", valueEncoding: "buffer" });
+    try {
+      await db.open({ createIfMissing: true });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      if (cause?.code === "LEVEL_LOCKED") {
+        throw new DlogError(
+          "FAILED_PRECONDITION",
+          `data dir ${dir} is in use by another dlogd (LevelDB lock held); stop it or choose another --data-dir`,
+          { cause: error },
+        );
+      }
+      throw new DlogError("INTERNAL", `cannot open LevelDB in ${dir}: ${(error as Error).message}`, { cause: error });
+    }
+    return new LevelStorage(db);
+  }
+
+  async loadLogs(): Promise<Array<{ meta: LogMeta; segments: SegmentMeta[] }>> {
+    const result: Array<{ meta: LogMeta; segments: SegmentMeta[] }> = [];
+    for await (const value of this.logs.values()) {
+      const meta = decodeJson<LogMeta>(value);
+      const segments: SegmentMeta[] = [];
+      for await (const segment of this.segments.values({ gte: logPrefix(meta.id), lt: logPrefixEnd(meta.id) })) {
+        segments.push(decodeJson<SegmentMeta>(segment));
+      }
+      result.push({ meta, segments });
+    }
+    return result;
+  }
+
+  async nextLogId(): Promise<number> {
+    const stored = await this.meta.get(NEXT_LOG_ID_KEY);
+    const id = stored === undefined ? 1 : stored.readUInt32BE(0);
+    const next = Buffer.allocUnsafe(4);
+    next.writeUInt32BE(id + 1, 0);
+    await this.db.batch([{ type: "put", sublevel: this.meta, key: NEXT_LOG_ID_KEY, value: next }], { sync: true });
+    return id;
+  }
+
+  async commit(batch: CommitBatch, sync: boolean): Promise<void> {
+    const ops: BatchOp[] = [];
+    for (const entry of batch.entries) {
+      ops.push({
+        type: "put",
+        sublevel: this.entries,
+        key: entryKey(entry.logId, entry.segment, entry.entry),
+        value: entry.value,
+      });
+    }
+    for (const segment of batch.segments) {
+      ops.push({ type: "put", sublevel: this.segments, key: segmentKey(segment.logId, segment.segment), value: encodeJson(segment) });
+    }
+    for (const deleted of batch.deletedSegments ?? []) {
+      ops.push({ type: "del", sublevel: this.segments, key: segmentKey(deleted.logId, deleted.segment) });
+    }
+    for (const log of batch.logs) {
+      ops.push({ type: "put", sublevel: this.logs, key: Buffer.from(log.name, "utf8"), value: encodeJson(log) });
+    }
+    await this.db.batch(ops, { sync });
+  }
+
+  openCursor(logId: number, segment: bigint, entry: bigint): EntryCursor {
+    const iterator = this.entries.iterator({ gte: entryKey(logId, segment, entry), lt: logPrefixEnd(logId) });
+    return {
+      async next(max: number): Promise<StoredEntry[]> {
+        const rows = await iterator.nextv(max);
+        const out: StoredEntry[] = new Array(rows.length);
+        for (let i = 0; i < rows.length; i++) {
+          const [key, value] = rows[i]!;
+          out[i] = { segment: key.readBigUInt64BE(4), entry: key.readBigUInt64BE(12), value };
+        }
+        return out;
+      },
+      close: () => iterator.close(),
+    };
+  }
+
+  async deleteSegmentRange(logId: number, fromSegment: bigint, toSegment: bigint): Promise<void> {
+    await this.entries.clear({ gte: entryKey(logId, fromSegment, 0n), lt: entryKey(logId, toSegment, 0n) });
+  }
+
+  async deleteLog(logId: number, name: string): Promise<void> {
+    const ops: BatchOp[] = [{ type: "del", sublevel: this.logs, key: Buffer.from(name, "utf8") }];
+    for await (const key of this.segments.keys({ gte: logPrefix(logId), lt: logPrefixEnd(logId) })) {
+      ops.push({ type: "del", sublevel: this.segments, key });
+    }
+    for await (const key of this.floors.keys({ gte: logPrefix(logId), lt: logPrefixEnd(logId) })) {
+      ops.push({ type: "del", sublevel: this.floors, key });
+      ops.push({ type: "del", sublevel: this.positionExtras, key });
+    }
+    await this.db.batch(ops, { sync: true });
+    // Entries go after the metadata: once the log is gone from `logs`, its id is never reused, so leftovers are unreachable.
+    await this.entries.clear({ gte: logPrefix(logId), lt: logPrefixEnd(logId) });
+  }
+
+  async getPosition(logId: number, readerId: string): Promise<StoredPosition | undefined> {
+    const key = readerKey(logId, readerId);
+    const storedFloor = await this.floors.get(key);
+    if (storedFloor === undefined) return undefined;
+    const storedExtra = await this.positionExtras.get(key);
+    return { floor: storedFloor, extra: storedExtra ?? Buffer.alloc(0) };
+  }
+
+  async listPositions(logId: number): Promise<Array<{ readerId: string; position: StoredPosition }>> {
+    const out: Array<{ readerId: string; position: StoredPosition }> = [];
+    for await (const [key, floor] of this.floors.iterator({ gte: logPrefix(logId), lt: logPrefixEnd(logId) })) {
+      const extra = (await this.positionExtras.get(key)) ?? Buffer.alloc(0);
+      out.push({ readerId: key.subarray(LOG_ID_BYTES).toString("utf8"), position: { floor, extra } });
+    }
+    return out;
+  }
+
+  async writePositions(writes: PositionWrite[], sync: boolean): Promise<void> {
+    const ops: BatchOp[] = [];
+    for (const write of writes) {
+      const key = readerKey(write.logId, write.readerId);
+      if (write.position === null) {
+        ops.push({ type: "del", sublevel: this.floors, key });
+        ops.push({ type: "del", sublevel: this.positionExtras, key });
+      } else {
+        ops.push({ type: "put", sublevel: this.floors, key, value: write.position.floor });
+        ops.push({ type: "put", sublevel: this.positionExtras, key, value: write.position.extra });
+      }
+    }
+    if (ops.length > 0) await this.db.batch(ops, { sync });
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}

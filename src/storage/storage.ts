@@ -1,0 +1,100 @@
+/**
+ * The storage boundary: everything dlog keeps on disk goes through this small
+ * interface, so a replicated engine can take LevelDB's place without the log,
+ * session or wire layers knowing. Values are plain data; the log layer owns
+ * their meaning.
+ */
+
+/** A log's durable metadata, rewritten in the same batch as the entries it describes. */
+export interface LogMeta {
+  id: number;
+  name: string;
+  createdTimeMs: number;
+  lastTxid: bigint;
+  /** Sequence id the next record gets: records ever appended. */
+  nextSequenceId: bigint;
+  /** Records and payload bytes still stored. */
+  recordCount: bigint;
+  byteCount: bigint;
+  truncatedRecordCount: bigint;
+  /** Segments below this number were truncated; their records are invisible even if a crash left some behind. */
+  firstLiveSegment: bigint;
+  /** Highest segment number ever used, so a reopened log starts a new one above it. */
+  lastSegment: bigint;
+}
+
+export interface SegmentMeta {
+  logId: number;
+  segment: bigint;
+  firstEntry: bigint;
+  lastEntry: bigint;
+  /** Slot of the last record in `lastEntry`. */
+  lastSlot: bigint;
+  firstSequenceId: bigint;
+  recordCount: bigint;
+  byteCount: bigint;
+  firstTxid: bigint;
+  lastTxid: bigint;
+  createdTimeMs: number;
+  firstAppendTimeMs: number;
+  lastAppendTimeMs: number;
+}
+
+/** One entry: what one append call wrote. `value` is encoded by `log/entry-codec.ts`. */
+export interface StoredEntry {
+  segment: bigint;
+  entry: bigint;
+  value: Buffer;
+}
+
+export interface EntryWrite extends StoredEntry {
+  logId: number;
+}
+
+/** A reader's durable position: the acked floor plus acked holes above it. */
+export interface StoredPosition {
+  /** 25-byte DistributedLog DLSN (SPEC §1): what the tutorial stored. */
+  floor: Buffer;
+  /** Extra state beside it (sequence ids, holes, epoch), encoded by `positions/position-codec.ts`. */
+  extra: Buffer;
+}
+
+export interface PositionWrite {
+  logId: number;
+  readerId: string;
+  /** null deletes the reader. */
+  position: StoredPosition | null;
+}
+
+export interface CommitBatch {
+  entries: EntryWrite[];
+  logs: LogMeta[];
+  segments: SegmentMeta[];
+  deletedSegments?: Array<{ logId: number; segment: bigint }>;
+}
+
+/** Reads entries of one log in key order, in chunks. */
+export interface EntryCursor {
+  /** Up to `max` entries; an empty array means the end as of the cursor's snapshot. */
+  next(max: number): Promise<StoredEntry[]>;
+  close(): Promise<void>;
+}
+
+export interface Storage {
+  /** Every log with its segments, in name order. */
+  loadLogs(): Promise<Array<{ meta: LogMeta; segments: SegmentMeta[] }>>;
+  nextLogId(): Promise<number>;
+  /** Writes entries and metadata atomically. Resolves once written (and fsynced when `sync`). */
+  commit(batch: CommitBatch, sync: boolean): Promise<void>;
+  /** Entries of `logId` from `(segment, entry)` on, inclusive. */
+  openCursor(logId: number, segment: bigint, entry: bigint): EntryCursor;
+  /** Removes entries of segments in [fromSegment, toSegment). */
+  deleteSegmentRange(logId: number, fromSegment: bigint, toSegment: bigint): Promise<void>;
+  /** Removes the log's metadata, segments and reader positions atomically, then its entries. */
+  deleteLog(logId: number, name: string): Promise<void>;
+  getPosition(logId: number, readerId: string): Promise<StoredPosition | undefined>;
+  listPositions(logId: number): Promise<Array<{ readerId: string; position: StoredPosition }>>;
+  /** All position changes in one batch, fsynced when `sync`. */
+  writePositions(writes: PositionWrite[], sync: boolean): Promise<void>;
+  close(): Promise<void>;
+}
