@@ -15,6 +15,7 @@ export interface ServerConfig {
   ackFlushMax: number;
   maxHoles: number;
   heartbeatMs: number;
+  metricsListen: string;
   logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -41,6 +42,7 @@ const SETTINGS: Setting[] = [
   { key: "ackFlushMax", flag: "ack-flush-max", env: "DLOG_ACK_FLUSH_MAX", kind: "count", default: "1000", help: "write changed reader positions after this many acks, without waiting for the interval" },
   { key: "maxHoles", flag: "max-holes", env: "DLOG_MAX_HOLES", kind: "count", default: "10000", help: "acked records above a reader's floor kept before delivery pauses" },
   { key: "heartbeatMs", flag: "heartbeat", env: "DLOG_HEARTBEAT", kind: "duration", default: "5s", help: "status frame interval on an idle session" },
+  { key: "metricsListen", flag: "metrics-listen", env: "DLOG_METRICS_LISTEN", kind: "string", default: "", help: "HOST:PORT for Prometheus metrics at /metrics (empty: off)" },
   { key: "logLevel", flag: "log-level", env: "DLOG_LOG_LEVEL", kind: "string", default: "info", help: "debug | info | warn | error" },
 ];
 
@@ -111,15 +113,16 @@ export function loadServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     throw new DlogError("INVALID_ARGUMENT", `--log-level: "${result.logLevel}" is not valid; expected debug, info, warn or error`);
   }
   parseListen(result.listen);
+  if (result.metricsListen !== "") parseListen(result.metricsListen, "--metrics-listen");
   return result;
 }
 
 /** Splits HOST:PORT (IPv6 in brackets). */
-export function parseListen(listen: string): { host: string; port: number } {
+export function parseListen(listen: string, flag = "--listen"): { host: string; port: number } {
   const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
   const port = Number(match?.[2]);
   if (!match || port > 65535) {
-    throw new DlogError("INVALID_ARGUMENT", `--listen: "${listen}" is not HOST:PORT (e.g. 127.0.0.1:7070, [::1]:7070, 0.0.0.0:0)`);
+    throw new DlogError("INVALID_ARGUMENT", `${flag}: "${listen}" is not HOST:PORT (e.g. 127.0.0.1:7070, [::1]:7070, 0.0.0.0:0)`);
   }
   return { host: match[1]!, port };
 }

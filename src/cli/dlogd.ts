@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   }
   logger.info("dlogd listening", {
     address: server.address,
+    metricsAddress: server.metricsAddress,
     dataDir: config.dataDir,
     fsync: config.fsync,
     ackFlushIntervalMs: config.ackFlushIntervalMs,

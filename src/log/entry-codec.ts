@@ -1,3 +1,4 @@
+import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 
 /**
@@ -16,6 +17,7 @@ export interface EntryRecordInput {
 }
 
 export interface DecodedRecord {
+  dlsn: DLSN;
   segment: bigint;
   entry: bigint;
   slot: bigint;
@@ -75,6 +77,7 @@ export function decodeEntryInto(
     if (slot >= fromSlot) {
       if (out.length >= maxRecords) return slot;
       out.push({
+        dlsn: new DLSN(segment, entry, BigInt(slot)),
         segment,
         entry,
         slot: BigInt(slot),

@@ -122,6 +122,8 @@ export class LogStore {
   private commitScheduled = false;
   private failure: Error | undefined;
   private closed = false;
+  /** Group-committed batches (one fsync each when sync) and what they carried. */
+  readonly counters = { commits: 0, recordsAppended: 0, bytesAppended: 0 };
 
   private constructor(storage: Storage, options: LogStoreOptions) {
     this.storage = storage;
@@ -229,6 +231,12 @@ export class LogStore {
       last: last ? new DLSN(last.segment, last.lastEntry, last.lastSlot) : undefined,
       nextSequenceId: log.committed.meta.nextSequenceId,
     };
+  }
+
+  /** The first record that still exists, if any. */
+  first(name: string): { dlsn: DLSN; sequenceId: bigint } | undefined {
+    const first = this.get(name).committed.segments[0];
+    return first ? { dlsn: new DLSN(first.segment, first.firstEntry, 0n), sequenceId: first.firstSequenceId } : undefined;
   }
 
   private describeState(log: LogState): LogInfo {
@@ -467,7 +475,12 @@ export class LogStore {
         snapshot.log.uncommittedSegment = undefined;
       }
     }
-    for (const append of batch) append.resolve(append.result);
+    this.counters.commits++;
+    for (const append of batch) {
+      this.counters.recordsAppended += append.result.dlsns.length;
+      this.counters.bytesAppended += append.entry.value.length;
+      append.resolve(append.result);
+    }
     for (const { log } of snapshots) this.wake(log);
   }
 

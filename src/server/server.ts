@@ -4,17 +4,24 @@ import type { ServerConfig } from "../config.js";
 import { LogStore } from "../log/log-store.js";
 import { LevelStorage } from "../storage/level-storage.js";
 import { LogServiceDefinition } from "../gen/dlog/v1/log.js";
+import { ReaderServiceDefinition } from "../gen/dlog/v1/reader.js";
+import { ReaderSessions } from "../sessions/reader-sessions.js";
+import { createReaderService } from "./reader-service.js";
 import { HealthDefinition } from "../gen/grpc/health/v1/health.js";
 import { createHealthService } from "./health-service.js";
 import { createLogService } from "./log-service.js";
 import type { Logger } from "./logger.js";
+import { Metrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
 import { statusMiddleware } from "./status.js";
 
 export interface RunningServer {
   /** HOST:PORT actually bound (the port is real even when 0 was asked for). */
   address: string;
+  /** Where /metrics is served, when enabled. */
+  metricsAddress: string | undefined;
   logs: LogStore;
+  sessions: ReaderSessions;
   /** Stops taking calls, ends sessions after flushing, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -50,8 +57,20 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     "grpc.keepalive_permit_without_calls": 1,
   }).use(statusMiddleware(logger));
 
+  const sessions = new ReaderSessions({
+    logs,
+    storage,
+    flushIntervalMs: config.ackFlushIntervalMs,
+    flushMax: config.ackFlushMax,
+    maxHoles: config.maxHoles,
+    heartbeatMs: config.heartbeatMs,
+    onFlushError: (error) => logger.error("position flush failed; retrying", { error: String(error) }),
+  });
+
+  const delivered = { records: 0 };
   server.add(LogServiceDefinition, createLogService({ logs }));
-  const services = [LogServiceDefinition.fullName, HealthDefinition.fullName];
+  server.add(ReaderServiceDefinition, createReaderService({ sessions, onDelivered: (n) => (delivered.records += n) }));
+  const services = [LogServiceDefinition.fullName, ReaderServiceDefinition.fullName, HealthDefinition.fullName];
   server.add(HealthDefinition, createHealthService({ services: new Set(services), isServing: () => serving, stopping }));
   addReflection(server, services);
 
@@ -65,22 +84,46 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     throw error;
   }
   const address = `${host}:${port}`;
+  const metrics = config.metricsListen === "" ? undefined : await defineMetrics(logs, sessions, delivered).listen(config.metricsListen);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       serving = false;
       signalStopping();
+      // Sessions end first (UNAVAILABLE, positions flushed), then the log refuses new work and
+      // wakes followers, so the gRPC server has no long call left to wait for.
+      await sessions.close();
+      await logs.close();
       const grace = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
       await server.shutdown();
       clearTimeout(grace);
-      await logs.close();
+      await metrics?.close();
       await storage.close();
       logger.info("dlogd stopped", { address });
     })();
     return closing;
   };
-  return { address, logs, close };
+  return { address, metricsAddress: metrics?.address, logs, sessions, close };
+}
+
+function defineMetrics(logs: LogStore, sessions: ReaderSessions, delivered: { records: number }): Metrics {
+  const metrics = new Metrics();
+  metrics.counter("dlog_append_batches_total", "Group-committed append batches (one fsync each unless --no-fsync)", () => logs.counters.commits);
+  metrics.counter("dlog_records_appended_total", "Records appended", () => logs.counters.recordsAppended);
+  metrics.counter("dlog_bytes_appended_total", "Bytes of stored entries appended", () => logs.counters.bytesAppended);
+  metrics.counter("dlog_records_delivered_total", "Records sent to reader sessions, redeliveries included", () => delivered.records);
+  metrics.counter("dlog_acks_total", "Records acked by reader sessions", () => sessions.counters.acks);
+  metrics.counter("dlog_sessions_opened_total", "Reader sessions opened", () => sessions.counters.sessionsOpened);
+  metrics.counter("dlog_sessions_fenced_total", "Reader sessions ended by a takeover", () => sessions.counters.sessionsFenced);
+  metrics.gauge("dlog_sessions_live", "Reader sessions live now", () => sessions.liveSessions);
+  metrics.counter("dlog_position_flushes_total", "Position batches written to LevelDB (one fsync each)", () => sessions.flusher.counters.flushes);
+  metrics.counter("dlog_positions_written_total", "Reader positions written", () => sessions.flusher.counters.positionsWritten);
+  metrics.gauge("dlog_position_flush_last_seconds", "Duration of the last position flush", () => sessions.flusher.counters.lastFlushDurationMs / 1000);
+  metrics.gauge("dlog_reader_lag_records", "Records after each live reader's acked floor", () =>
+    sessions.liveLag().map(({ log, readerId, lag }) => ({ labels: { log, reader: readerId }, value: Number(lag) })),
+  );
+  return metrics;
 }
 
 function parseHost(listen: string): { host: string } {

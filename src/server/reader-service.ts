@@ -1,0 +1,229 @@
+import type { CallContext } from "nice-grpc";
+import { DlogError } from "../errors.js";
+import type { FlowLimits } from "../sessions/flow-limits.js";
+import type { ReaderInfo, ReaderSessions, ResumePolicy as CoreResumePolicy } from "../sessions/reader-sessions.js";
+import type { ResumeSource as CoreResumeSource, Session, SessionFrame } from "../sessions/session.js";
+import type { Record as WireRecord } from "../gen/dlog/v1/common.js";
+import {
+  type FlowLimits as WireFlowLimits,
+  type Open,
+  type ReaderInfo as WireReaderInfo,
+  type ReaderServiceImplementation,
+  ResumePolicy,
+  ResumeSource,
+  type SessionRequest,
+  type SessionResponse,
+  Takeover,
+} from "../gen/dlog/v1/reader.js";
+import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn, toWireRecord } from "./convert.js";
+
+const RESUME_POLICY: Record<number, CoreResumePolicy> = {
+  [ResumePolicy.RESUME_POLICY_UNSPECIFIED]: "stored",
+  [ResumePolicy.STORED]: "stored",
+  [ResumePolicy.CLIENT]: "client",
+  [ResumePolicy.MAX]: "max",
+};
+
+const RESUME_SOURCE: Record<CoreResumeSource, ResumeSource> = {
+  stored: ResumeSource.RESUME_STORED,
+  fallback: ResumeSource.RESUME_FALLBACK,
+  override: ResumeSource.RESUME_OVERRIDE,
+  client: ResumeSource.RESUME_CLIENT,
+};
+
+export interface ReaderServiceDeps {
+  sessions: ReaderSessions;
+  onDelivered?: (records: number) => void;
+}
+
+/** dlog.v1.ReaderService: the session stream and reader admin, over the session core. */
+export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps): ReaderServiceImplementation {
+  return {
+    async *session(requests: AsyncIterable<SessionRequest>, context: CallContext) {
+      const iterator = requests[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      if (first.done) throw new DlogError("INVALID_ARGUMENT", "the session stream ended before its first message; send open first");
+      const kind = first.value.kind;
+      if (kind?.$case !== "open") {
+        throw new DlogError("INVALID_ARGUMENT", `the first message of a session must be open, got ${kind?.$case ?? "an empty message"}`);
+      }
+      const session = await sessions.open(toOpenRequest(kind.value));
+      // Runs beside the frame loop until the client half-closes or the call ends; it never throws.
+      void pumpRequests(iterator, session, context);
+      try {
+        for await (const frame of session.frames()) {
+          if (frame.kind === "records") onDelivered?.(frame.deliveries.length);
+          yield toWireFrame(frame);
+        }
+      } finally {
+        session.handleGone();
+      }
+    },
+
+    async getPosition(request) {
+      return toWireReaderInfo(await sessions.getPosition(request.log, request.readerId));
+    },
+
+    async setPosition(request) {
+      const start = fromWirePosition(request.position, "position");
+      if (!start) throw new DlogError("INVALID_ARGUMENT", "position is required (boundary, dlsn, dlsn_bytes, txid or time_ms)");
+      return toWireReaderInfo(await sessions.setPosition(request.log, request.readerId, start, request.force));
+    },
+
+    async listReaders(request) {
+      return { readers: (await sessions.listReaders(request.log)).map(toWireReaderInfo) };
+    },
+
+    async deleteReader(request) {
+      await sessions.deleteReader(request.log, request.readerId, request.force);
+      return {};
+    },
+  };
+
+  /** Feeds the client's messages into the session; ends it when the client half-closes (drain) or goes away. */
+  async function pumpRequests(iterator: AsyncIterator<SessionRequest>, session: Session, context: CallContext): Promise<void> {
+    try {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) {
+          // A half-close (e.g. grpcurl at the end of its input) finishes the session like a drain.
+          session.handleDrain();
+          return;
+        }
+        const kind = next.value.kind;
+        switch (kind?.$case) {
+          case "ack":
+            session.handleAck(
+              kind.value.dlsns.map((dlsn, i) => fromWireDlsn(dlsn, `ack.dlsns[${i}]`)),
+              kind.value.upTo ? fromWireDlsn(kind.value.upTo, "ack.up_to") : undefined,
+            );
+            break;
+          case "nack":
+            session.handleNack(kind.value.dlsns.map((dlsn, i) => fromWireDlsn(dlsn, `nack.dlsns[${i}]`)));
+            break;
+          case "flow":
+            session.handleFlow(toFlow(kind.value));
+            break;
+          case "drain":
+            session.handleDrain();
+            break;
+          case "open":
+            throw new DlogError("INVALID_ARGUMENT", "the session is already open; open is only valid as the first message");
+          default:
+            throw new DlogError("INVALID_ARGUMENT", "empty session message: set one of ack, nack, flow, drain");
+        }
+      }
+    } catch (error) {
+      if (context.signal.aborted) session.handleGone();
+      else session.fail(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  function toOpenRequest(open: Open) {
+    return {
+      log: open.log,
+      readerId: open.readerId,
+      fallback: fromWirePosition(open.fallback, "open.fallback"),
+      override: fromWirePosition(open.override, "open.override"),
+      clientCheckpoint: open.clientCheckpoint ? fromWireDlsn(open.clientCheckpoint, "open.client_checkpoint") : undefined,
+      resumePolicy: RESUME_POLICY[open.resumePolicy] ?? invalid(`open.resume_policy ${open.resumePolicy} is not STORED, CLIENT or MAX`),
+      flow: open.flow ? toFlow(open.flow) : {},
+      takeover:
+        open.takeover === Takeover.REJECT
+          ? ("reject" as const)
+          : open.takeover === Takeover.FENCE || open.takeover === Takeover.TAKEOVER_UNSPECIFIED
+            ? ("fence" as const)
+            : invalid(`open.takeover ${open.takeover} is not FENCE or REJECT`),
+      ackWaitMs: open.ackWaitMs,
+    };
+  }
+
+  function toWireReaderInfo(info: ReaderInfo): WireReaderInfo {
+    return {
+      log: info.log,
+      readerId: info.readerId,
+      floor: toWireDlsn(info.floor),
+      holes: info.holes.map(toWireDlsn),
+      lag: info.lag,
+      live: info.live,
+      epoch: info.epoch,
+      updatedTimeMs: BigInt(info.updatedTimeMs),
+    };
+  }
+
+}
+
+function invalid(message: string): never {
+  throw new DlogError("INVALID_ARGUMENT", message);
+}
+
+function toFlow(flow: WireFlowLimits): Partial<FlowLimits> {
+  const bytes = flow.maxOutstandingBytes;
+  return {
+    maxOutstandingRecords: flow.maxOutstandingRecords,
+    maxOutstandingBytes: bytes > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(bytes),
+    maxBatchRecords: flow.maxBatchRecords,
+  };
+}
+
+function toWireFlow(flow: FlowLimits): WireFlowLimits {
+  return {
+    maxOutstandingRecords: flow.maxOutstandingRecords,
+    maxOutstandingBytes: BigInt(flow.maxOutstandingBytes),
+    maxBatchRecords: flow.maxBatchRecords,
+  };
+}
+
+function toWireFrame(frame: SessionFrame): SessionResponse {
+  switch (frame.kind) {
+    case "opened": {
+      const opened = frame.opened;
+      return {
+        kind: {
+          $case: "opened",
+          value: {
+            epoch: opened.epoch,
+            resumeAfter: toWireDlsn(opened.resumeAfter),
+            source: RESUME_SOURCE[opened.source],
+            logHead: optionalWireDlsn(opened.logHead),
+            skippedByTruncation: opened.skippedByTruncation,
+            durableHoles: BigInt(opened.durableHoles),
+            flow: toWireFlow(opened.flow),
+          },
+        },
+      };
+    }
+    case "records": {
+      const records: WireRecord[] = new Array(frame.deliveries.length);
+      for (let i = 0; i < frame.deliveries.length; i++) {
+        const delivery = frame.deliveries[i]!;
+        records[i] = toWireRecord(delivery.record, delivery.attempt);
+      }
+      return { kind: { $case: "records", value: { records, lag: frame.lag } } };
+    }
+    case "status": {
+      const status = frame.status;
+      return {
+        kind: {
+          $case: "status",
+          value: {
+            durableFloor: toWireDlsn(status.durableFloor),
+            ackedFloor: toWireDlsn(status.ackedFloor),
+            deliveredHigh: optionalWireDlsn(status.deliveredHigh),
+            outstandingRecords: BigInt(status.outstandingRecords),
+            outstandingBytes: BigInt(status.outstandingBytes),
+            holes: BigInt(status.holes),
+            lag: status.lag,
+            pausedReason: status.pausedReason,
+            durableHoles: BigInt(status.durableHoles),
+          },
+        },
+      };
+    }
+    case "drained":
+      return {
+        kind: { $case: "drained", value: { durableFloor: toWireDlsn(frame.durableFloor), durableHoles: BigInt(frame.durableHoles) } },
+      };
+  }
+}
+

@@ -1,0 +1,354 @@
+import type { DLSN } from "../dlsn.js";
+import { DlogError } from "../errors.js";
+import type { DecodedRecord } from "../log/entry-codec.js";
+import type { LogReader, LogStore } from "../log/log-store.js";
+import type { ReaderPosition } from "../positions/position-codec.js";
+import { AckWindow } from "./ack-window.js";
+import { type FlowLimits, mergeFlow } from "./flow-limits.js";
+
+export type ResumeSource = "stored" | "fallback" | "override" | "client";
+
+export interface OpenedInfo {
+  epoch: bigint;
+  resumeAfter: DLSN;
+  source: ResumeSource;
+  logHead: DLSN | undefined;
+  skippedByTruncation: bigint;
+  durableHoles: number;
+  flow: FlowLimits;
+}
+
+export interface StatusInfo {
+  durableFloor: DLSN;
+  durableHoles: number;
+  ackedFloor: DLSN;
+  deliveredHigh: DLSN | undefined;
+  outstandingRecords: number;
+  outstandingBytes: number;
+  holes: number;
+  lag: bigint;
+  pausedReason: string;
+}
+
+export interface Delivery {
+  record: DecodedRecord;
+  attempt: number;
+}
+
+export type SessionFrame =
+  | { kind: "opened"; opened: OpenedInfo }
+  | { kind: "records"; deliveries: Delivery[]; lag: bigint }
+  | { kind: "status"; status: StatusInfo }
+  | { kind: "drained"; durableFloor: DLSN; durableHoles: number };
+
+export interface SessionOptions {
+  log: string;
+  readerId: string;
+  epoch: bigint;
+  start: ReaderPosition;
+  opened: Omit<OpenedInfo, "epoch" | "resumeAfter" | "durableHoles" | "flow">;
+  flow: FlowLimits;
+  ackWaitMs: number;
+  maxHoles: number;
+  heartbeatMs: number;
+  logs: LogStore;
+  /** The reader's state changed (acks): the flusher should write it. */
+  onPositionChanged(session: Session, acks: number): void;
+  /** Everything marked so far is durable once this resolves. */
+  flush(): Promise<void>;
+  /** The session is over (drained, failed, fenced or abandoned); called once. */
+  onEnded(session: Session): void;
+}
+
+/** Records a single Records frame may carry, by payload bytes: keeps messages well under gRPC's 4 MiB default. */
+const MAX_FRAME_BYTES = 1024 * 1024;
+
+/**
+ * One live reader session, without any network: it reads the log, admits
+ * records through the ack window under flow control, takes acks, nacks and
+ * flow changes, and produces frames. The wire layer feeds `handle*` and sends
+ * what `frames()` yields; a slow consumer simply stops pulling.
+ */
+export class Session {
+  readonly log: string;
+  readonly readerId: string;
+  readonly epoch: bigint;
+  private readonly options: SessionOptions;
+  private readonly window: AckWindow<DecodedRecord>;
+  private readonly reader: LogReader;
+  private flow: FlowLimits;
+  private durable: ReaderPosition;
+
+  private redeliveries: Delivery[] = [];
+  private statusDue = false;
+  private draining = false;
+  private failure: Error | undefined;
+  private ended = false;
+  private wake: (() => void) | undefined;
+  private appendWait: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private ackWaitTimer: NodeJS.Timeout | undefined;
+  private lastFrameAt = Date.now();
+
+  constructor(options: SessionOptions) {
+    this.options = options;
+    this.log = options.log;
+    this.readerId = options.readerId;
+    this.epoch = options.epoch;
+    this.flow = options.flow;
+    this.durable = options.start;
+    this.window = new AckWindow<DecodedRecord>({
+      floor: options.start.floor,
+      floorSequenceId: options.start.floorSequenceId,
+      holes: options.start.holes,
+      maxHoles: options.maxHoles,
+    });
+    this.reader = options.logs.openReader(options.log, options.start.floor.next());
+  }
+
+  /** The reader's position as it stands in memory: what the flusher writes. */
+  position(): ReaderPosition {
+    return {
+      floor: this.window.floor,
+      floorSequenceId: this.window.floorSequenceId,
+      holes: this.window.holes(),
+      epoch: this.epoch,
+      updatedTimeMs: Date.now(),
+    };
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  // ---- input from the client -------------------------------------------------------------------
+
+  /** Individual and cumulative acks. A bad DLSN fails the session (INVALID_ARGUMENT) and moves nothing. */
+  handleAck(dlsns: readonly DLSN[], upTo: DLSN | undefined): void {
+    if (this.ended) return; // a fenced or finished session's acks are refused
+    let acked = 0;
+    try {
+      if (dlsns.length > 0) acked += this.window.ack(dlsns);
+      if (upTo) acked += this.window.ackUpTo(upTo);
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    if (acked > 0) {
+      this.options.onPositionChanged(this, acked);
+      this.poke();
+    }
+  }
+
+  handleNack(dlsns: readonly DLSN[]): void {
+    if (this.ended) return;
+    try {
+      for (const redelivery of this.window.nack(dlsns, Date.now())) {
+        this.redeliveries.push({ record: redelivery.record, attempt: redelivery.attempt });
+      }
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    this.poke();
+  }
+
+  /** Changes flow limits mid-stream; unset (0) fields keep their value. */
+  handleFlow(flow: Partial<FlowLimits>): void {
+    if (this.ended) return;
+    try {
+      this.flow = mergeFlow(this.flow, flow);
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    this.statusDue = true;
+    this.poke();
+  }
+
+  /** Stop sending, make everything durable, answer Drained and end cleanly. */
+  handleDrain(): void {
+    this.draining = true;
+    this.poke();
+  }
+
+  /** The client went away without draining: nothing it acked is lost (the owner flushes). */
+  handleGone(): void {
+    this.end();
+  }
+
+  /** A newer session took the reader over. */
+  fence(epoch: bigint): void {
+    this.fail(new DlogError("ABORTED", `fenced by a newer session of reader "${this.readerId}" (epoch ${epoch}); this session's later acks are refused`));
+  }
+
+  fail(error: Error): void {
+    if (this.ended) return;
+    this.failure ??= error;
+    this.end();
+  }
+
+  /** A flush wrote this reader's position. */
+  durableChanged(position: ReaderPosition): void {
+    this.durable = position;
+    this.statusDue = true;
+    this.poke();
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.abort.abort(new DlogError("ABORTED", "session ended"));
+    clearInterval(this.heartbeat);
+    clearInterval(this.ackWaitTimer);
+    this.poke();
+    void this.reader.close().catch(() => undefined);
+    this.options.onEnded(this);
+  }
+
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  // ---- output to the client --------------------------------------------------------------------
+
+  /** The frames to send, starting with Opened. Ends after Drained; throws the session's failure. */
+  async *frames(): AsyncGenerator<SessionFrame, void, undefined> {
+    yield {
+      kind: "opened",
+      opened: {
+        ...this.options.opened,
+        epoch: this.epoch,
+        resumeAfter: this.window.floor,
+        durableHoles: this.window.holeCount,
+        flow: this.flow,
+      },
+    };
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastFrameAt >= this.options.heartbeatMs) {
+        this.statusDue = true;
+        this.poke();
+      }
+    }, Math.max(10, Math.floor(this.options.heartbeatMs / 2)));
+    if (this.options.ackWaitMs > 0) {
+      this.ackWaitTimer = setInterval(() => {
+        for (const redelivery of this.window.expired(Date.now(), this.options.ackWaitMs)) {
+          this.redeliveries.push({ record: redelivery.record, attempt: redelivery.attempt });
+        }
+        if (this.redeliveries.length > 0) this.poke();
+      }, Math.min(1000, Math.max(10, Math.floor(this.options.ackWaitMs / 4))));
+    }
+    try {
+      for (;;) {
+        if (this.failure) throw this.failure;
+        if (this.draining) {
+          yield await this.drain();
+          return;
+        }
+        if (this.ended) return;
+        if (this.statusDue) {
+          this.statusDue = false;
+          this.lastFrameAt = Date.now();
+          yield { kind: "status", status: this.status() };
+          continue;
+        }
+        if (this.redeliveries.length > 0) {
+          const deliveries = this.redeliveries.splice(0, this.flow.maxBatchRecords);
+          this.lastFrameAt = Date.now();
+          yield { kind: "records", deliveries, lag: this.lagAfter(deliveries.at(-1)!.record) };
+          continue;
+        }
+        const paused = this.pausedReason();
+        if (paused === "") {
+          const frame = await this.readNext();
+          if (frame) {
+            this.lastFrameAt = Date.now();
+            yield frame;
+            continue;
+          }
+          if (this.failure || this.draining || this.ended || this.statusDue) continue;
+          this.appendWait ??= this.reader.waitForMore(this.abort.signal).then(
+            () => {
+              this.appendWait = undefined;
+              this.poke();
+            },
+            (error: unknown) => {
+              this.appendWait = undefined;
+              if (!this.ended) this.fail(error as Error);
+            },
+          );
+        }
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+      }
+    } finally {
+      this.end();
+    }
+  }
+
+  private async readNext(): Promise<SessionFrame | undefined> {
+    const room = this.flow.maxOutstandingRecords - this.window.outstandingRecords;
+    const count = Math.min(this.flow.maxBatchRecords, room);
+    const bytesRoom = Math.min(MAX_FRAME_BYTES, this.flow.maxOutstandingBytes - this.window.outstandingBytes);
+    const records = await this.reader.read(count, bytesRoom);
+    if (records.length === 0) return undefined;
+    const toSend = this.window.admit(records, Date.now());
+    if (toSend.length < records.length) this.options.onPositionChanged(this, 0); // inherited holes absorbed
+    if (toSend.length === 0) return { kind: "status", status: this.status() };
+    const deliveries: Delivery[] = new Array(toSend.length);
+    for (let i = 0; i < toSend.length; i++) deliveries[i] = { record: toSend[i]!, attempt: 1 };
+    return { kind: "records", deliveries, lag: this.lagAfter(toSend[toSend.length - 1]!) };
+  }
+
+  /** Why no new records go out now; empty when they can. */
+  private pausedReason(): string {
+    if (this.window.outstandingRecords >= this.flow.maxOutstandingRecords) {
+      return `max_outstanding_records reached (${this.flow.maxOutstandingRecords}); ack to receive more`;
+    }
+    if (this.window.outstandingBytes >= this.flow.maxOutstandingBytes) {
+      return `max_outstanding_bytes reached (${this.flow.maxOutstandingBytes}); ack to receive more`;
+    }
+    // Holes only grow while something below them is outstanding, so that is when pausing helps.
+    if (this.window.holesFull && this.window.outstandingRecords > 0) {
+      return `ack holes limit reached (${this.options.maxHoles}); ack the records below the holes (from ${this.window.floor.next().toString()})`;
+    }
+    return "";
+  }
+
+  private lagAfter(record: DecodedRecord): bigint {
+    const lag = this.options.logs.head(this.log).nextSequenceId - record.sequenceId - 1n;
+    return lag > 0n ? lag : 0n;
+  }
+
+  /** Records in the log after the acked floor. */
+  lag(): bigint {
+    if (!this.options.logs.has(this.log)) return 0n;
+    const lag = this.options.logs.head(this.log).nextSequenceId - this.window.floorSequenceId - 1n;
+    return lag > 0n ? lag : 0n;
+  }
+
+  private status(): StatusInfo {
+    const lag = this.lag();
+    return {
+      durableFloor: this.durable.floor,
+      durableHoles: this.durable.holes.length,
+      ackedFloor: this.window.floor,
+      deliveredHigh: this.window.deliveredHigh,
+      outstandingRecords: this.window.outstandingRecords,
+      outstandingBytes: this.window.outstandingBytes,
+      holes: this.window.holeCount,
+      lag: lag > 0n ? lag : 0n,
+      pausedReason: this.pausedReason(),
+    };
+  }
+
+  private async drain(): Promise<SessionFrame> {
+    this.options.onPositionChanged(this, 0);
+    await this.options.flush();
+    return { kind: "drained", durableFloor: this.durable.floor, durableHoles: this.durable.holes.length };
+  }
+}

@@ -1,0 +1,312 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { DLSN } from "../../src/dlsn.js";
+import { isDlogError } from "../../src/errors.js";
+import { AckWindow, type AckedHole, type AdmittedRecord } from "../../src/sessions/ack-window.js";
+
+const PAYLOAD_BYTES = 10;
+
+/** DLSN 1/n/0 with sequence id n. */
+function at(n: number): DLSN {
+  return new DLSN(1n, BigInt(n), 0n);
+}
+
+function record(n: number): AdmittedRecord {
+  return { dlsn: at(n), sequenceId: BigInt(n), payload: new Uint8Array(PAYLOAD_BYTES) };
+}
+
+function records(from: number, to: number): AdmittedRecord[] {
+  const out: AdmittedRecord[] = [];
+  for (let n = from; n <= to; n++) out.push(record(n));
+  return out;
+}
+
+function hole(n: number): AckedHole {
+  return { dlsn: at(n), sequenceId: BigInt(n) };
+}
+
+/** A window resuming after 1/0/0 with records 1..count delivered. */
+function delivered(count: number, options: { maxHoles?: number; holes?: AckedHole[] } = {}): AckWindow {
+  const window = new AckWindow({
+    floor: at(0),
+    floorSequenceId: 0n,
+    holes: options.holes ?? [],
+    maxHoles: options.maxHoles ?? 100,
+  });
+  window.admit(records(1, count), 0);
+  return window;
+}
+
+function holeNumbers(window: AckWindow): number[] {
+  return window.holes().map((h) => Number(h.dlsn.entry));
+}
+
+function stateOf(window: AckWindow): unknown {
+  return {
+    floor: window.floor.toString(),
+    floorSequenceId: window.floorSequenceId,
+    holes: holeNumbers(window),
+    outstanding: window.outstandingRecords,
+    bytes: window.outstandingBytes,
+    version: window.version,
+  };
+}
+
+function refusedNaming(dlsn: DLSN): (error: unknown) => boolean {
+  return (error) => isDlogError(error, "INVALID_ARGUMENT") && error.message.includes(dlsn.toString());
+}
+
+test("admit returns every new record to send and counts them outstanding with their bytes", () => {
+  const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, holes: [], maxHoles: 10 });
+  const sent = window.admit(records(1, 3), 0);
+  assert.deepEqual(sent.map((r) => r.dlsn.toString()), ["1/1/0", "1/2/0", "1/3/0"]);
+  assert.equal(window.outstandingRecords, 3);
+  assert.equal(window.outstandingBytes, 3 * PAYLOAD_BYTES);
+  assert.equal(window.deliveredHigh?.toString(), "1/3/0");
+  assert.equal(window.deliveredHighSequenceId, 3n);
+  assert.equal(window.attemptOf(at(2)), 1);
+});
+
+test("admit refuses records out of order or at/below the floor (a server bug)", () => {
+  const window = delivered(3);
+  assert.throws(() => window.admit([record(3)], 0), /increasing DLSN order/);
+  assert.throws(() => window.admit([record(2)], 0), /increasing DLSN order/);
+  const fresh = new AckWindow({ floor: at(5), floorSequenceId: 5n, maxHoles: 10 });
+  assert.throws(() => fresh.admit([record(5)], 0), /increasing DLSN order/);
+});
+
+test("in-order acks advance the floor and free the payload bytes", () => {
+  const window = delivered(3);
+  assert.equal(window.ack([at(1)]), 1);
+  assert.equal(window.floor.toString(), "1/1/0");
+  assert.equal(window.ack([at(2), at(3)]), 2);
+  assert.equal(window.floor.toString(), "1/3/0");
+  assert.equal(window.floorSequenceId, 3n);
+  assert.equal(window.outstandingRecords, 0);
+  assert.equal(window.outstandingBytes, 0);
+  assert.equal(window.holeCount, 0);
+});
+
+test("out-of-order acks leave holes and the floor jumps when the gap fills", () => {
+  const window = delivered(5);
+  window.ack([at(4), at(2), at(5)]);
+  assert.equal(window.floor.toString(), "1/0/0");
+  assert.deepEqual(holeNumbers(window), [2, 4, 5]);
+  assert.equal(window.holeCount, 3);
+  assert.equal(window.outstandingRecords, 2);
+
+  window.ack([at(1)]);
+  assert.equal(window.floor.toString(), "1/2/0");
+  assert.deepEqual(holeNumbers(window), [4, 5]);
+
+  window.ack([at(3)]);
+  assert.equal(window.floor.toString(), "1/5/0");
+  assert.equal(window.floorSequenceId, 5n);
+  assert.deepEqual(window.holes(), []);
+});
+
+test("acking a record twice is a no-op, above or below the floor, and leaves the version alone", () => {
+  const window = delivered(3);
+  assert.equal(window.ack([at(1), at(3)]), 2);
+  const before = stateOf(window);
+  assert.equal(window.ack([at(1), at(3), at(3)]), 0);
+  assert.deepEqual(stateOf(window), before);
+});
+
+test("the version increments whenever the floor or the holes change", () => {
+  const window = delivered(3);
+  const v0 = window.version;
+  window.ack([at(2)]);
+  assert.equal(window.version, v0 + 1);
+  window.ack([at(1)]);
+  assert.equal(window.version, v0 + 2);
+  window.nack([at(3)], 5);
+  assert.equal(window.version, v0 + 2, "a nack changes neither floor nor holes");
+});
+
+test("ack of a DLSN not delivered yet is refused naming it, and nothing changes", () => {
+  const window = delivered(3);
+  window.ack([at(2)]);
+  const before = stateOf(window);
+  assert.throws(() => window.ack([at(1), at(9)]), refusedNaming(at(9)));
+  assert.deepEqual(stateOf(window), before, "the valid ack in the same batch was not applied");
+});
+
+test("ack of a DLSN at or before the session's start floor is refused naming it", () => {
+  const window = new AckWindow({ floor: at(10), floorSequenceId: 10n, maxHoles: 10 });
+  window.admit(records(11, 12), 0);
+  const before = stateOf(window);
+  assert.throws(() => window.ack([at(11), at(10)]), refusedNaming(at(10)));
+  assert.throws(() => window.ack([at(3)]), refusedNaming(at(3)));
+  assert.deepEqual(stateOf(window), before);
+});
+
+test("ack of a DLSN inside the window that matches no delivered record is refused naming it", () => {
+  const window = delivered(3);
+  const between = new DLSN(1n, 2n, 1n);
+  const before = stateOf(window);
+  assert.throws(() => window.ack([at(1), between]), refusedNaming(between));
+  assert.deepEqual(stateOf(window), before);
+});
+
+test("ack of a DLSN this session already moved the floor past is a harmless no-op", () => {
+  const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, maxHoles: 10 });
+  // Records 1 and 3 only: 1/2/0 does not exist, but it is below the floor once 3 is acked.
+  window.admit([record(1), record(3)], 0);
+  window.ack([at(1), at(3)]);
+  assert.equal(window.floor.toString(), "1/3/0");
+  assert.equal(window.ack([at(2), at(1)]), 0);
+});
+
+test("an ack before anything is delivered is refused", () => {
+  const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, maxHoles: 10 });
+  assert.throws(() => window.ack([at(1)]), refusedNaming(at(1)));
+});
+
+test("ackUpTo acks every delivered record up to the DLSN and moves the floor", () => {
+  const window = delivered(5);
+  window.ack([at(4)]);
+  assert.equal(window.ackUpTo(at(3)), 3);
+  assert.equal(window.floor.toString(), "1/4/0", "the hole at 4 is absorbed");
+  assert.equal(window.outstandingRecords, 1);
+  assert.equal(window.ackUpTo(at(2)), 0, "at or below the floor is a no-op");
+  assert.equal(window.ackUpTo(at(5)), 1);
+  assert.equal(window.floor.toString(), "1/5/0");
+});
+
+test("ackUpTo a DLSN between records stops the floor at the last delivered record before it", () => {
+  const window = delivered(3);
+  assert.equal(window.ackUpTo(new DLSN(1n, 2n, 7n)), 2);
+  assert.equal(window.floor.toString(), "1/2/0");
+});
+
+test("ackUpTo beyond the highest delivered record is refused naming it, and nothing changes", () => {
+  const window = delivered(3);
+  const before = stateOf(window);
+  assert.throws(() => window.ackUpTo(at(4)), refusedNaming(at(4)));
+  assert.deepEqual(stateOf(window), before);
+});
+
+test("ackUpTo at or before the start floor is a harmless no-op", () => {
+  const window = new AckWindow({ floor: at(10), floorSequenceId: 10n, maxHoles: 10 });
+  window.admit(records(11, 12), 0);
+  assert.equal(window.ackUpTo(at(4)), 0);
+  assert.equal(window.floor.toString(), "1/10/0");
+});
+
+test("nack returns the records for redelivery with attempt 2, in DLSN order, once each", () => {
+  const window = delivered(3);
+  const again = window.nack([at(3), at(1), at(3)], 50);
+  assert.deepEqual(
+    again.map((r) => [r.dlsn.toString(), r.attempt, r.sequenceId, r.payload.length]),
+    [["1/1/0", 2, 1n, PAYLOAD_BYTES], ["1/3/0", 2, 3n, PAYLOAD_BYTES]],
+  );
+  assert.equal(again[0]!.record.dlsn.toString(), "1/1/0");
+  assert.equal(window.attemptOf(at(3)), 2);
+  assert.equal(window.outstandingRecords, 3, "a nacked record stays outstanding");
+});
+
+test("nack of an unknown, undelivered or already acked DLSN is refused naming it, and nothing changes", () => {
+  const window = delivered(3);
+  window.ack([at(2)]);
+  for (const bad of [at(2), at(9), new DLSN(1n, 1n, 5n), at(0)]) {
+    assert.throws(() => window.nack([at(1), bad], 10), refusedNaming(bad));
+  }
+  assert.equal(window.attemptOf(at(1)), 1, "the valid DLSN in the refused batch was not redelivered");
+});
+
+test("expired redelivers records unacked past the ack wait with a raised attempt", () => {
+  const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, maxHoles: 10 });
+  window.admit(records(1, 2), 0);
+  window.admit(records(3, 3), 500);
+  window.ack([at(2)]);
+
+  assert.deepEqual(window.expired(999, 1000), []);
+  const first = window.expired(1000, 1000);
+  assert.deepEqual(first.map((r) => [r.dlsn.toString(), r.attempt]), [["1/1/0", 2]]);
+  const second = window.expired(2000, 1000);
+  assert.deepEqual(second.map((r) => [r.dlsn.toString(), r.attempt]), [["1/1/0", 3], ["1/3/0", 2]]);
+});
+
+test("inherited holes are skipped by admit and absorbed into the floor", () => {
+  const window = new AckWindow({
+    floor: at(0),
+    floorSequenceId: 0n,
+    holes: [hole(1), hole(2), hole(4), hole(7)],
+    maxHoles: 100,
+  });
+  assert.equal(window.holeCount, 4);
+  const sent = window.admit(records(1, 5), 0);
+  assert.deepEqual(sent.map((r) => Number(r.dlsn.entry)), [3, 5]);
+  assert.equal(window.floor.toString(), "1/2/0", "holes right after the floor are absorbed");
+  assert.equal(window.floorSequenceId, 2n);
+  assert.deepEqual(holeNumbers(window), [4, 7], "the unreached hole is still persisted");
+  assert.equal(window.outstandingRecords, 2);
+
+  assert.equal(window.ack([at(4)]), 0, "acking an inherited hole again is a no-op");
+  window.ack([at(3)]);
+  assert.equal(window.floor.toString(), "1/4/0");
+  assert.deepEqual(holeNumbers(window), [7]);
+});
+
+test("an inherited hole that the log no longer holds is dropped when delivery passes it", () => {
+  const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, holes: [hole(2), hole(6)], maxHoles: 10 });
+  const v0 = window.version;
+  window.admit([record(1), record(3)], 0);
+  assert.deepEqual(holeNumbers(window), [6]);
+  assert.ok(window.version > v0);
+});
+
+test("inherited holes at or below the floor are ignored", () => {
+  const window = new AckWindow({ floor: at(5), floorSequenceId: 5n, holes: [hole(3), hole(8)], maxHoles: 10 });
+  assert.deepEqual(holeNumbers(window), [8]);
+});
+
+test("holesFull turns on at maxHoles and off when the gap fills", () => {
+  const window = delivered(4, { maxHoles: 2 });
+  window.ack([at(2)]);
+  assert.equal(window.holesFull, false);
+  window.ack([at(3)]);
+  assert.equal(window.holeCount, 2);
+  assert.equal(window.holesFull, true);
+  window.ack([at(1)]);
+  assert.equal(window.holesFull, false);
+});
+
+test("holesFull counts inherited holes not yet reached", () => {
+  const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, holes: [hole(5), hole(6)], maxHoles: 2 });
+  assert.equal(window.holesFull, true);
+});
+
+test("outstanding bytes track payload sizes through admit, ack and nack", () => {
+  const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, maxHoles: 10 });
+  window.admit([
+    { dlsn: at(1), sequenceId: 1n, payload: new Uint8Array(3) },
+    { dlsn: at(2), sequenceId: 2n, payload: new Uint8Array(40) },
+    { dlsn: at(3), sequenceId: 3n, payload: new Uint8Array(0) },
+  ], 0);
+  assert.equal(window.outstandingBytes, 43);
+  window.nack([at(2)], 1);
+  assert.equal(window.outstandingBytes, 43);
+  window.ack([at(2)]);
+  assert.equal(window.outstandingBytes, 3);
+  window.ackUpTo(at(3));
+  assert.equal(window.outstandingBytes, 0);
+});
+
+test("a long session with out-of-order acks keeps the floor exact across compaction", () => {
+  const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, maxHoles: 10_000 });
+  const total = 5000;
+  for (let n = 1; n <= total; n += 100) {
+    window.admit(records(n, n + 99), n);
+    const batch: DLSN[] = [];
+    // Ack the batch back to front, then the floor must jump to its end.
+    for (let k = n + 99; k >= n; k--) batch.push(at(k));
+    window.ack(batch.slice(0, 50));
+    assert.equal(window.holeCount, 50);
+    window.ack(batch.slice(50));
+    assert.equal(window.floor.toString(), at(n + 99).toString());
+  }
+  assert.equal(window.outstandingRecords, 0);
+  assert.equal(window.holeCount, 0);
+});
