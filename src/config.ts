@@ -16,6 +16,10 @@ export interface ServerConfig {
   maxHoles: number;
   heartbeatMs: number;
   metricsListen: string;
+  tlsCert: string;
+  tlsKey: string;
+  tlsClientCa: string;
+  authTokens: string;
   logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -43,6 +47,10 @@ const SETTINGS: Setting[] = [
   { key: "maxHoles", flag: "max-holes", env: "DLOG_MAX_HOLES", kind: "count", default: "10000", help: "acked records above a reader's floor kept before delivery pauses" },
   { key: "heartbeatMs", flag: "heartbeat", env: "DLOG_HEARTBEAT", kind: "duration", default: "5s", help: "status frame interval on an idle session" },
   { key: "metricsListen", flag: "metrics-listen", env: "DLOG_METRICS_LISTEN", kind: "string", default: "", help: "HOST:PORT for Prometheus metrics at /metrics (empty: off)" },
+  { key: "tlsCert", flag: "tls-cert", env: "DLOG_TLS_CERT", kind: "string", default: "", help: "PEM certificate chain: serve TLS (with --tls-key)" },
+  { key: "tlsKey", flag: "tls-key", env: "DLOG_TLS_KEY", kind: "string", default: "", help: "PEM private key of --tls-cert" },
+  { key: "tlsClientCa", flag: "tls-client-ca", env: "DLOG_TLS_CLIENT_CA", kind: "string", default: "", help: "PEM CA bundle: require client certificates signed by it (mutual TLS)" },
+  { key: "authTokens", flag: "auth-tokens", env: "DLOG_AUTH_TOKENS", kind: "string", default: "", help: "JSON file of bearer tokens and their permissions (empty: no authentication)" },
   { key: "logLevel", flag: "log-level", env: "DLOG_LOG_LEVEL", kind: "string", default: "info", help: "debug | info | warn | error" },
 ];
 
@@ -114,6 +122,12 @@ export function loadServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   }
   parseListen(result.listen);
   if (result.metricsListen !== "") parseListen(result.metricsListen, "--metrics-listen");
+  if ((result.tlsCert === "") !== (result.tlsKey === "")) {
+    throw new DlogError("INVALID_ARGUMENT", "--tls-cert and --tls-key go together: give both to serve TLS, or neither");
+  }
+  if (result.tlsClientCa !== "" && result.tlsCert === "") {
+    throw new DlogError("INVALID_ARGUMENT", "--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key");
+  }
   return result;
 }
 

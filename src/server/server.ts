@@ -1,5 +1,7 @@
-import { mkdirSync } from "node:fs";
-import { createServer } from "nice-grpc";
+import { mkdirSync, readFileSync } from "node:fs";
+import { ServerCredentials } from "@grpc/grpc-js";
+import { type CallContext, type ServerMiddlewareCall, createServer } from "nice-grpc";
+import { DlogError } from "../errors.js";
 import type { ServerConfig } from "../config.js";
 import { LogStore } from "../log/log-store.js";
 import { LevelStorage } from "../storage/level-storage.js";
@@ -11,6 +13,7 @@ import { HealthDefinition } from "../gen/grpc/health/v1/health.js";
 import { createHealthService } from "./health-service.js";
 import { createLogService } from "./log-service.js";
 import type { Logger } from "./logger.js";
+import { authMiddleware, loadTokens } from "./auth.js";
 import { Metrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
 import { statusMiddleware } from "./status.js";
@@ -55,7 +58,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     "grpc.keepalive_timeout_ms": 10_000,
     "grpc.http2.min_ping_interval_without_data_ms": 5_000,
     "grpc.keepalive_permit_without_calls": 1,
-  }).use(statusMiddleware(logger));
+  })
+    .use(statusMiddleware(logger))
+    .use(config.authTokens === "" ? passThrough : authMiddleware(loadTokens(config.authTokens)));
 
   const sessions = new ReaderSessions({
     logs,
@@ -77,7 +82,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const { host } = parseHost(config.listen);
   let port: number;
   try {
-    port = await server.listen(config.listen);
+    port = await server.listen(config.listen, serverCredentials(config));
   } catch (error) {
     await logs.close();
     await storage.close();
@@ -124,6 +129,30 @@ function defineMetrics(logs: LogStore, sessions: ReaderSessions, delivered: { re
     sessions.liveLag().map(({ log, readerId, lag }) => ({ labels: { log, reader: readerId }, value: Number(lag) })),
   );
   return metrics;
+}
+
+function serverCredentials(config: ServerConfig): ServerCredentials {
+  if (config.tlsCert === "") return ServerCredentials.createInsecure();
+  const read = (path: string, flag: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new DlogError("INVALID_ARGUMENT", `${flag} ${path}: ${(error as Error).message}`);
+    }
+  };
+  const clientCa = config.tlsClientCa === "" ? null : read(config.tlsClientCa, "--tls-client-ca");
+  return ServerCredentials.createSsl(
+    clientCa,
+    [{ cert_chain: read(config.tlsCert, "--tls-cert"), private_key: read(config.tlsKey, "--tls-key") }],
+    clientCa !== null,
+  );
+}
+
+async function* passThrough<Request, Response>(
+  call: ServerMiddlewareCall<Request, Response>,
+  context: CallContext,
+): AsyncGenerator<Response, Response | void, undefined> {
+  return yield* call.next(call.request, context);
 }
 
 function parseHost(listen: string): { host: string } {
