@@ -16,6 +16,8 @@ export interface ServerConfig {
   maxHoles: number;
   heartbeatMs: number;
   metricsListen: string;
+  retentionMaxAgeMs: number;
+  retentionMaxBytes: number;
   tlsCert: string;
   tlsKey: string;
   tlsClientCa: string;
@@ -30,6 +32,8 @@ interface Setting {
   default: string;
   help: string;
   key: keyof ServerConfig;
+  /** "0" turns the setting off. */
+  zeroMeansOff?: boolean;
 }
 
 /** Every setting once: flag, environment variable, default and help come from here. */
@@ -47,6 +51,8 @@ const SETTINGS: Setting[] = [
   { key: "maxHoles", flag: "max-holes", env: "DLOG_MAX_HOLES", kind: "count", default: "10000", help: "acked records above a reader's floor kept before delivery pauses" },
   { key: "heartbeatMs", flag: "heartbeat", env: "DLOG_HEARTBEAT", kind: "duration", default: "5s", help: "status frame interval on an idle session" },
   { key: "metricsListen", flag: "metrics-listen", env: "DLOG_METRICS_LISTEN", kind: "string", default: "", help: "HOST:PORT for Prometheus metrics at /metrics (empty: off)" },
+  { key: "retentionMaxAgeMs", flag: "retention-max-age", env: "DLOG_RETENTION_MAX_AGE", kind: "duration", default: "0", zeroMeansOff: true, help: "drop closed segments older than this (0: keep forever)" },
+  { key: "retentionMaxBytes", flag: "retention-max-bytes", env: "DLOG_RETENTION_MAX_BYTES", kind: "size", default: "0", zeroMeansOff: true, help: "drop a log's oldest closed segments past this many payload bytes (0: no limit)" },
   { key: "tlsCert", flag: "tls-cert", env: "DLOG_TLS_CERT", kind: "string", default: "", help: "PEM certificate chain: serve TLS (with --tls-key)" },
   { key: "tlsKey", flag: "tls-key", env: "DLOG_TLS_KEY", kind: "string", default: "", help: "PEM private key of --tls-cert" },
   { key: "tlsClientCa", flag: "tls-client-ca", env: "DLOG_TLS_CLIENT_CA", kind: "string", default: "", help: "PEM CA bundle: require client certificates signed by it (mutual TLS)" },
@@ -58,6 +64,7 @@ const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1000, kib
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 function parseValue(setting: Setting, raw: string, source: string): string | number | boolean {
+  if (setting.zeroMeansOff && raw.trim() === "0") return 0;
   const fail = (allowed: string): never => {
     throw new DlogError("INVALID_ARGUMENT", `${source}: "${raw}" is not valid; expected ${allowed}`);
   };

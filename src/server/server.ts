@@ -4,6 +4,7 @@ import { type CallContext, type ServerMiddlewareCall, createServer } from "nice-
 import { DlogError } from "../errors.js";
 import type { ServerConfig } from "../config.js";
 import { LogStore } from "../log/log-store.js";
+import { applyRetention } from "../log/retention.js";
 import { LevelStorage } from "../storage/level-storage.js";
 import { LogServiceDefinition } from "../gen/dlog/v1/log.js";
 import { ReaderServiceDefinition } from "../gen/dlog/v1/reader.js";
@@ -91,11 +92,14 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const address = `${host}:${port}`;
   const metrics = config.metricsListen === "" ? undefined : await defineMetrics(logs, sessions, delivered).listen(config.metricsListen);
 
+  const retention = startRetention(logs, config, logger);
+
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       serving = false;
       signalStopping();
+      clearInterval(retention);
       // Sessions end first (UNAVAILABLE, positions flushed), then the log refuses new work and
       // wakes followers, so the gRPC server has no long call left to wait for.
       await sessions.close();
@@ -129,6 +133,27 @@ function defineMetrics(logs: LogStore, sessions: ReaderSessions, delivered: { re
     sessions.liveLag().map(({ log, readerId, lag }) => ({ labels: { log, reader: readerId }, value: Number(lag) })),
   );
   return metrics;
+}
+
+/** How often retention runs: often enough for an age limit, cheap either way (it reads metadata only). */
+const RETENTION_CHECK_MS = 60_000;
+
+function startRetention(logs: LogStore, config: ServerConfig, logger: Logger): NodeJS.Timeout | undefined {
+  const policy = { maxAgeMs: config.retentionMaxAgeMs, maxBytes: config.retentionMaxBytes };
+  if (policy.maxAgeMs === 0 && policy.maxBytes === 0) return undefined;
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    applyRetention(logs, policy)
+      .then((dropped) => {
+        if (dropped > 0n) logger.info("retention dropped records", { records: dropped });
+      })
+      .catch((error: unknown) => logger.warn("retention failed; will retry", { error: String(error) }))
+      .finally(() => (running = false));
+  }, Math.min(RETENTION_CHECK_MS, Math.max(1_000, Math.floor((policy.maxAgeMs || RETENTION_CHECK_MS) / 4))));
+  timer.unref();
+  return timer;
 }
 
 function serverCredentials(config: ServerConfig): ServerCredentials {
