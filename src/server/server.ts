@@ -74,8 +74,11 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   });
 
   const delivered = { records: 0 };
-  server.add(LogServiceDefinition, createLogService({ logs }));
-  server.add(ReaderServiceDefinition, createReaderService({ sessions, onDelivered: (n) => (delivered.records += n) }));
+  server.add(completeResponses(LogServiceDefinition, ["read"]), createLogService({ logs }));
+  server.add(
+    completeResponses(ReaderServiceDefinition, ["session"]),
+    createReaderService({ sessions, onDelivered: (n) => (delivered.records += n) }),
+  );
   const services = [LogServiceDefinition.fullName, ReaderServiceDefinition.fullName, HealthDefinition.fullName];
   server.add(HealthDefinition, createHealthService({ services: new Set(services), isServing: () => serving, stopping }));
   addReflection(server, services);
@@ -154,6 +157,20 @@ function startRetention(logs: LogStore, config: ServerConfig, logger: Logger): N
   }, Math.min(RETENTION_CHECK_MS, Math.max(1_000, Math.floor((policy.maxAgeMs || RETENTION_CHECK_MS) / 4))));
   timer.unref();
   return timer;
+}
+
+/**
+ * nice-grpc deep-copies every response through ts-proto's `fromPartial` before
+ * encoding it. The record streams build complete messages already, so for them
+ * the copy (of every record) is skipped.
+ */
+function completeResponses<D extends { methods: Record<string, { responseType: object }> }>(definition: D, methods: Array<keyof D["methods"] & string>): D {
+  const copied: Record<string, { responseType: object }> = { ...definition.methods };
+  for (const name of methods) {
+    const method = copied[name]!;
+    copied[name] = { ...method, responseType: { ...method.responseType, fromPartial: undefined } };
+  }
+  return { ...definition, methods: copied };
 }
 
 function serverCredentials(config: ServerConfig): ServerCredentials {
