@@ -53,7 +53,8 @@ export function entryRecordCount(value: Buffer): number {
 
 /**
  * Appends the records of one entry with slot >= `fromSlot` to `out`, stopping
- * once `out` holds `maxRecords`. Returns the slot after the last one taken
+ * once `out` holds `maxRecords` or the payloads taken reach `maxBytes` (at
+ * least one record is taken). Returns the slot after the last one taken
  * (the count when the entry was used up).
  */
 export function decodeEntryInto(
@@ -63,6 +64,7 @@ export function decodeEntryInto(
   value: Buffer,
   fromSlot: number,
   maxRecords: number,
+  maxBytes = Number.POSITIVE_INFINITY,
 ): number {
   if (value[0] !== VERSION) {
     throw new DlogError("INTERNAL", `entry ${segment}/${entry} has unknown format version ${value[0]}`);
@@ -72,10 +74,12 @@ export function decodeEntryInto(
   const count = value.readUInt32BE(17);
   let at = HEADER_BYTES;
   let slot = 0;
+  let taken = 0;
   for (; slot < count; slot++) {
     const length = value.readUInt32BE(at + 8);
     if (slot >= fromSlot) {
-      if (out.length >= maxRecords) return slot;
+      if (out.length >= maxRecords || taken >= maxBytes) return slot;
+      taken += length;
       out.push({
         dlsn: new DLSN(segment, entry, BigInt(slot)),
         segment,

@@ -2,7 +2,7 @@ import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import { validateName } from "../names.js";
 import type { EntryWrite, LogMeta, SegmentMeta, Storage } from "../storage/storage.js";
-import { type DecodedRecord, decodeEntryInto, encodeEntry, entryRecordCount } from "./entry-codec.js";
+import { type DecodedRecord, type EntryRecordInput, decodeEntryInto, encodeEntry, entryRecordCount } from "./entry-codec.js";
 import { SerialQueue } from "./serial-queue.js";
 import type { StartPosition } from "./start-position.js";
 
@@ -91,8 +91,6 @@ interface LogState {
   open: SegmentMeta | undefined;
   /** What the last successful commit wrote: describe() and readers see this. */
   committed: { meta: LogMeta; segments: SegmentMeta[] };
-  /** Segment number of the newest segment with appends not yet committed, if any. */
-  uncommittedSegment: bigint | undefined;
   deleted: boolean;
   waiters: Set<Waiter>;
 }
@@ -122,6 +120,7 @@ export class LogStore {
   private commitScheduled = false;
   private failure: Error | undefined;
   private closed = false;
+  private readonly closedController = new AbortController();
   /** Group-committed batches (one fsync each when sync) and what they carried. */
   readonly counters = { commits: 0, recordsAppended: 0, bytesAppended: 0 };
 
@@ -140,7 +139,6 @@ export class LogStore {
         segments: live,
         open: undefined, // a reopened log starts a new segment (SPEC §1)
         committed: { meta: { ...meta }, segments: live.map((segment) => ({ ...segment })) },
-        uncommittedSegment: undefined,
         deleted: false,
         waiters: new Set(),
       });
@@ -186,7 +184,6 @@ export class LogStore {
         segments: [],
         open: undefined,
         committed: { meta: { ...meta }, segments: [] },
-        uncommittedSegment: undefined,
         deleted: false,
         waiters: new Set(),
       };
@@ -194,7 +191,11 @@ export class LogStore {
       return state;
     })();
     this.creating.set(name, created);
-    return created.finally(() => this.creating.delete(name));
+    // Every caller awaits this same promise and this reaction runs first: appends waiting for the
+    // log then resume in call order, and none arriving meanwhile can overtake them (see append()).
+    const done = (): void => void this.creating.delete(name);
+    created.then(done, done);
+    return created;
   }
 
   async deleteLog(name: string): Promise<bigint> {
@@ -290,11 +291,13 @@ export class LogStore {
     this.checkUsable();
     this.validateRecords(records);
     let log = this.logs.get(name);
-    if (!log) {
-      if (!this.options.autoCreate) {
+    const creating = this.creating.get(name);
+    if (!log || creating) {
+      if (!creating && !this.options.autoCreate) {
         throw new DlogError("NOT_FOUND", `log "${name}" does not exist (the server runs with --no-auto-create; create it first)`);
       }
-      log = await this.createState(name);
+      // Appends that wait for the log's creation resume in call order (see createState).
+      log = await (creating ?? this.createState(name));
       this.checkUsable();
     }
     // From here to the push everything is synchronous, so DLSNs and txids are assigned in call order.
@@ -346,11 +349,27 @@ export class LogStore {
         );
       }
     }
+    // Txids never decrease, within an entry too: an unset one is max(the txid before it, now).
+    const nowTxid = BigInt(nowMs);
+    let txid = meta.lastTxid;
+    const inputs = new Array<EntryRecordInput>(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const given = records[i]!.txid;
+      if (given === undefined) {
+        if (nowTxid > txid) txid = nowTxid;
+      } else if (given < txid) {
+        throw new DlogError(
+          "FAILED_PRECONDITION",
+          `transaction id out of order: record ${i} has txid ${given}, lower than ${txid} before it in the same append`,
+        );
+      } else {
+        txid = given;
+      }
+      inputs[i] = { payload: records[i]!.payload, txid };
+    }
     const segment = this.segmentForAppend(log, nowMs);
     const entryId = segment.recordCount === 0n ? segment.firstEntry : segment.lastEntry + 1n;
     const firstSequenceId = meta.nextSequenceId;
-    const assignedTxid = BigInt(nowMs) > meta.lastTxid ? BigInt(nowMs) : meta.lastTxid;
-    const inputs = records.map((record) => ({ payload: record.payload, txid: record.txid ?? assignedTxid }));
     const dlsns: DLSN[] = [];
     const txids: bigint[] = [];
     let bytes = 0n;
@@ -377,7 +396,6 @@ export class LogStore {
     meta.nextSequenceId += count;
     meta.recordCount += count;
     meta.byteCount += bytes;
-    log.uncommittedSegment = segment.segment;
 
     return {
       log,
@@ -451,7 +469,6 @@ export class LogStore {
       log,
       meta: { ...log.meta },
       segments: log.segments.map((segment) => ({ ...segment })),
-      uncommittedSegment: log.uncommittedSegment,
     }));
     const written = new Set(batch.map((append) => `${append.entry.logId}/${append.entry.segment}`));
     const touchedSegments = snapshots.flatMap(({ segments }) =>
@@ -469,12 +486,7 @@ export class LogStore {
       for (const append of batch) append.reject(failed);
       return;
     }
-    for (const snapshot of snapshots) {
-      snapshot.log.committed = { meta: snapshot.meta, segments: snapshot.segments };
-      if (snapshot.log.uncommittedSegment === snapshot.uncommittedSegment && this.pending.every((p) => p.log !== snapshot.log)) {
-        snapshot.log.uncommittedSegment = undefined;
-      }
-    }
+    for (const snapshot of snapshots) snapshot.log.committed = { meta: snapshot.meta, segments: snapshot.segments };
     this.counters.commits++;
     for (const append of batch) {
       this.counters.recordsAppended += append.result.dlsns.length;
@@ -626,10 +638,11 @@ export class LogStore {
     this.checkUsable();
     return this.writes.run(async () => {
       if (log.deleted) throw new DlogError("NOT_FOUND", `log "${name}" was deleted`);
+      // Appends assigned but not yet committed may write to any segment since the last batch (a roll
+      // moves on mid-batch): those segments stay, or their records would land in dropped segments.
+      const writing = new Set(this.pending.filter((p) => p.log === log).map((p) => p.entry.segment));
       const doomed = log.committed.segments.filter(
-        (segment) =>
-          new DLSN(segment.segment, segment.lastEntry, segment.lastSlot).isBefore(before) &&
-          segment.segment !== log.uncommittedSegment,
+        (segment) => new DLSN(segment.segment, segment.lastEntry, segment.lastSlot).isBefore(before) && !writing.has(segment.segment),
       );
       // Only a prefix of segments can go: the log stays contiguous.
       const prefix: SegmentMeta[] = [];
@@ -673,6 +686,14 @@ export class LogStore {
 
   // ---- lifecycle -----------------------------------------------------------------------------
 
+  /**
+   * Aborts once the store has closed (appends in flight written), so long-lived calls
+   * such as an idle AppendStream can end with UNAVAILABLE instead of holding shutdown up.
+   */
+  get closedSignal(): AbortSignal {
+    return this.closedController.signal;
+  }
+
   /** Waits for appends in flight, then refuses new work. The storage is closed by its owner. */
   async close(): Promise<void> {
     await this.writes.run(async () => {
@@ -684,6 +705,7 @@ export class LogStore {
       for (const waiter of log.waiters) waiter.reject(closing);
       log.waiters.clear();
     }
+    this.closedController.abort(closing);
   }
 }
 
@@ -714,7 +736,7 @@ export class LogReader {
     this.expectedSequenceId = expectedSequenceId;
   }
 
-  /** Up to `maxRecords` records (and stops adding once `maxBytes` is passed); empty at the end of the log. */
+  /** Up to `maxRecords` records, stopping once their payloads reach `maxBytes` (at least one record); empty at the end of the log. */
   async read(maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<DecodedRecord[]> {
     if (this.log.deleted) throw new DlogError("NOT_FOUND", `log "${this.log.meta.name}" was deleted`);
     const out: DecodedRecord[] = [];
@@ -729,7 +751,7 @@ export class LogReader {
           ? Number(this.position.slot)
           : 0;
       const before = out.length;
-      const endSlot = decodeEntryInto(out, stored.segment, stored.entry, stored.value, fromSlot, maxRecords);
+      const endSlot = decodeEntryInto(out, stored.segment, stored.entry, stored.value, fromSlot, maxRecords, maxBytes - bytes);
       for (let i = before; i < out.length; i++) bytes += out[i]!.payload.length;
       if (endSlot >= entryRecordCount(stored.value)) {
         this.bufferedIndex++;

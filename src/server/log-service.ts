@@ -14,6 +14,8 @@ import { toServerError } from "./status.js";
 
 const DEFAULT_READ_BATCH = 256;
 const MAX_READ_BATCH = 10_000;
+/** Payload bytes per Read response: with one record over it, still well under a default client's 4 MiB message limit. */
+const READ_BATCH_BYTES = 1024 * 1024;
 /** Appends of one AppendStream that may wait for their batch at once; past it the stream stops reading requests. */
 const MAX_STREAM_IN_FLIGHT = 4096;
 
@@ -62,6 +64,11 @@ export function createLogService({ logs, onAppended }: LogServiceDeps): LogServi
 
     async *appendStream(requests: AsyncIterable<AppendRequest>, context: CallContext) {
       const answers = new Channel<Promise<AppendResponse>>(MAX_STREAM_IN_FLIGHT);
+      // Shutdown waits for open calls: an idle stream is ended (UNAVAILABLE) once the store has
+      // written the appends in flight, whose answers are still delivered first.
+      const onClosed = (): void => answers.fail(new DlogError("UNAVAILABLE", "server is shutting down"));
+      if (logs.closedSignal.aborted) onClosed();
+      else logs.closedSignal.addEventListener("abort", onClosed, { once: true });
       const pump = (async () => {
         try {
           for await (const request of requests) {
@@ -82,8 +89,10 @@ export function createLogService({ logs, onAppended }: LogServiceDeps): LogServi
       try {
         for await (const answer of answers) yield await answer;
       } finally {
+        logs.closedSignal.removeEventListener("abort", onClosed);
         answers.close();
-        await pump.catch(() => undefined);
+        // Not awaited: the pump may be waiting for a request that never comes; it ends with the call.
+        void pump.catch(() => undefined);
       }
     },
 
@@ -101,7 +110,7 @@ export function createLogService({ logs, onAppended }: LogServiceDeps): LogServi
       let remaining = request.maxRecords === 0n ? Number.POSITIVE_INFINITY : Number(request.maxRecords);
       try {
         while (remaining > 0) {
-          const records = await reader.read(Math.min(batch, remaining));
+          const records = await reader.read(Math.min(batch, remaining), READ_BATCH_BYTES);
           if (records.length === 0) {
             if (!request.follow) return;
             await reader.waitForMore(context.signal);

@@ -76,6 +76,7 @@ export class LevelStorage implements Storage {
   private readonly floors: Sub;
   private readonly positionExtras: Sub;
   private readonly meta: Sub;
+  private idAllocation: Promise<unknown> = Promise.resolve();
 
   private constructor(db: ClassicLevel<Bytes, Bytes>) {
     this.db = db;
@@ -120,7 +121,14 @@ export class LevelStorage implements Storage {
     return result;
   }
 
-  async nextLogId(): Promise<number> {
+  nextLogId(): Promise<number> {
+    // Read, increment, write: concurrent callers take turns, or two new logs would share an id.
+    const id = this.idAllocation.then(() => this.allocateLogId());
+    this.idAllocation = id.catch(() => undefined);
+    return id;
+  }
+
+  private async allocateLogId(): Promise<number> {
     const stored = await this.meta.get(NEXT_LOG_ID_KEY);
     const id = stored === undefined ? 1 : stored.readUInt32BE(0);
     const next = Buffer.allocUnsafe(4);
