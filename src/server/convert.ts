@@ -1,10 +1,9 @@
 /** Wire ↔ core conversions, in one place. */
 import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
-import type { DecodedRecord } from "../log/entry-codec.js";
 import type { LogInfo } from "../log/log-store.js";
 import type { StartPosition } from "../log/start-position.js";
-import { Boundary, type DLSN as WireDLSN, type Position, type Record as WireRecord } from "../gen/dlog/v1/common.js";
+import { Boundary, type DLSN as WireDLSN, type Position } from "../gen/dlog/v1/common.js";
 import type { LogInfo as WireLogInfo } from "../gen/dlog/v1/log.js";
 
 export function toWireDlsn(dlsn: DLSN): WireDLSN {
@@ -38,17 +37,6 @@ export function fromWirePosition(position: Position | undefined, field: string):
     case "timeMs":
       return { kind: "time", timeMs: Number(at.value) };
   }
-}
-
-export function toWireRecord(record: DecodedRecord, attempt: number): WireRecord {
-  return {
-    dlsn: { segment: record.segment, entry: record.entry, slot: record.slot },
-    txid: record.txid,
-    appendTimeMs: BigInt(record.appendTimeMs),
-    payload: record.payload,
-    sequenceId: record.sequenceId,
-    attempt,
-  };
 }
 
 export function toWireLogInfo(info: LogInfo): WireLogInfo {

@@ -9,7 +9,8 @@ import type {
   ReadResponse,
 } from "../gen/dlog/v1/log.js";
 import { Channel } from "./channel.js";
-import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn, toWireLogInfo, toWireRecord } from "./convert.js";
+import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn, toWireLogInfo } from "./convert.js";
+import { encodeReadResponse } from "./record-frames.js";
 import { toServerError } from "./status.js";
 
 const DEFAULT_READ_BATCH = 256;
@@ -117,8 +118,8 @@ export function createLogService({ logs, onAppended }: LogServiceDeps): LogServi
             continue;
           }
           remaining -= records.length;
-          const response: ReadResponse = { records: records.map((record) => toWireRecord(record, 0)) };
-          yield response;
+          // Pre-encoded (record-frames.ts); the service definition passes it through as a ReadResponse.
+          yield encodeReadResponse(records) as unknown as ReadResponse;
         }
       } finally {
         await reader.close();

@@ -3,7 +3,6 @@ import { DlogError } from "../errors.js";
 import type { FlowLimits } from "../sessions/flow-limits.js";
 import type { ReaderInfo, ReaderSessions, ResumePolicy as CoreResumePolicy } from "../sessions/reader-sessions.js";
 import type { ResumeSource as CoreResumeSource, Session, SessionFrame } from "../sessions/session.js";
-import type { Record as WireRecord } from "../gen/dlog/v1/common.js";
 import {
   type FlowLimits as WireFlowLimits,
   type Open,
@@ -15,7 +14,8 @@ import {
   type SessionResponse,
   Takeover,
 } from "../gen/dlog/v1/reader.js";
-import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn, toWireRecord } from "./convert.js";
+import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn } from "./convert.js";
+import { encodeRecordsFrame } from "./record-frames.js";
 
 const RESUME_POLICY: Record<number, CoreResumePolicy> = {
   [ResumePolicy.RESUME_POLICY_UNSPECIFIED]: "stored",
@@ -193,14 +193,9 @@ function toWireFrame(frame: SessionFrame): SessionResponse {
         },
       };
     }
-    case "records": {
-      const records: WireRecord[] = new Array(frame.deliveries.length);
-      for (let i = 0; i < frame.deliveries.length; i++) {
-        const delivery = frame.deliveries[i]!;
-        records[i] = toWireRecord(delivery.record, delivery.attempt);
-      }
-      return { kind: { $case: "records", value: { records, lag: frame.lag } } };
-    }
+    case "records":
+      // Pre-encoded (record-frames.ts); the service definition passes it through as a SessionResponse.
+      return encodeRecordsFrame(frame.deliveries, frame.lag) as unknown as SessionResponse;
     case "status": {
       const status = frame.status;
       return {

@@ -16,6 +16,7 @@ import { createLogService } from "./log-service.js";
 import type { Logger } from "./logger.js";
 import { authMiddleware, loadTokens } from "./auth.js";
 import { Metrics } from "./metrics.js";
+import { passEncoded } from "./record-frames.js";
 import { addReflection } from "./reflection.js";
 import { statusMiddleware } from "./status.js";
 
@@ -160,15 +161,15 @@ function startRetention(logs: LogStore, config: ServerConfig, logger: Logger): N
 }
 
 /**
- * nice-grpc deep-copies every response through ts-proto's `fromPartial` before
- * encoding it. The record streams build complete messages already, so for them
- * the copy (of every record) is skipped.
+ * The record streams answer with complete messages, some already encoded
+ * (`record-frames.ts`): for them nice-grpc's deep copy through ts-proto's
+ * `fromPartial` is skipped and pre-encoded bytes pass straight through.
  */
 function completeResponses<D extends { methods: Record<string, { responseType: object }> }>(definition: D, methods: Array<keyof D["methods"] & string>): D {
   const copied: Record<string, { responseType: object }> = { ...definition.methods };
   for (const name of methods) {
     const method = copied[name]!;
-    copied[name] = { ...method, responseType: { ...method.responseType, fromPartial: undefined } };
+    copied[name] = { ...method, responseType: passEncoded(method.responseType as Parameters<typeof passEncoded>[0]) };
   }
   return { ...definition, methods: copied };
 }

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { DLSN } from "../../src/dlsn.js";
+import type { DecodedRecord } from "../../src/log/entry-codec.js";
+import { encodeReadResponse, encodeRecordsFrame } from "../../src/server/record-frames.js";
+import type { Record as WireRecord } from "../../src/gen/dlog/v1/common.js";
+import { ReadResponse } from "../../src/gen/dlog/v1/log.js";
+import { SessionResponse } from "../../src/gen/dlog/v1/reader.js";
+
+function record(segment: bigint, entry: bigint, slot: bigint, fields: Partial<DecodedRecord> = {}): DecodedRecord {
+  return {
+    dlsn: new DLSN(segment, entry, slot),
+    segment,
+    entry,
+    slot,
+    txid: 1_795_720_579_420n,
+    appendTimeMs: 1_795_720_579_420,
+    sequenceId: 41n,
+    payload: Buffer.from("payload"),
+    ...fields,
+  };
+}
+
+/** The same record as ts-proto's object, the reference encoding. */
+function asWire(r: DecodedRecord, attempt: number): WireRecord {
+  return {
+    dlsn: { segment: r.segment, entry: r.entry, slot: r.slot },
+    txid: r.txid,
+    appendTimeMs: BigInt(r.appendTimeMs),
+    payload: r.payload,
+    sequenceId: r.sequenceId,
+    attempt,
+  };
+}
+
+const SAMPLES: DecodedRecord[] = [
+  record(1n, 0n, 0n, { sequenceId: 0n }),
+  record(1n, 2n, 3n),
+  record(7n, 300n, 1n, { payload: Buffer.alloc(0), txid: 0n }),
+  record(2n, 16_384n, 0n, { payload: Buffer.alloc(70_000, 7), sequenceId: 9_007_199_254_740_993n }),
+  record(9_223_372_036_854_775_807n, 1n, 0n, { txid: -5n, appendTimeMs: 0 }),
+];
+
+test("a records frame is byte-identical to ts-proto's encoding of the same SessionResponse", () => {
+  const deliveries = SAMPLES.map((r, i) => ({ record: r, attempt: i + 1 }));
+  for (const lag of [0n, 1n, 123_456_789n]) {
+    const fast = encodeRecordsFrame(deliveries, lag).bytes;
+    const reference = SessionResponse.encode({
+      kind: { $case: "records", value: { records: deliveries.map((d) => asWire(d.record, d.attempt)), lag } },
+    }).finish();
+    assert.deepEqual(Buffer.from(fast), Buffer.from(reference), `lag ${lag}`);
+  }
+});
+
+test("a records frame decodes back to every field, int64 values beyond 2^53 and negatives included", () => {
+  const decoded = SessionResponse.decode(encodeRecordsFrame(SAMPLES.map((r) => ({ record: r, attempt: 2 })), 5n).bytes);
+  assert.equal(decoded.kind?.$case, "records");
+  const batch = decoded.kind.$case === "records" ? decoded.kind.value : assert.fail();
+  assert.equal(batch.lag, 5n);
+  assert.equal(batch.records.length, SAMPLES.length);
+  batch.records.forEach((wire, i) => {
+    const expected = SAMPLES[i]!;
+    assert.deepEqual(wire.dlsn, { segment: expected.segment, entry: expected.entry, slot: expected.slot });
+    assert.equal(wire.txid, expected.txid);
+    assert.equal(wire.appendTimeMs, BigInt(expected.appendTimeMs));
+    assert.equal(wire.sequenceId, expected.sequenceId);
+    assert.deepEqual(Buffer.from(wire.payload), Buffer.from(expected.payload));
+    assert.equal(wire.attempt, 2);
+  });
+});
+
+test("a Read response is byte-identical to ts-proto's, with attempt left out", () => {
+  const fast = encodeReadResponse(SAMPLES).bytes;
+  const reference = ReadResponse.encode({ records: SAMPLES.map((r) => asWire(r, 0)) }).finish();
+  assert.deepEqual(Buffer.from(fast), Buffer.from(reference));
+  assert.deepEqual(Buffer.from(encodeReadResponse([]).bytes), Buffer.from(ReadResponse.encode({ records: [] }).finish()));
+});
