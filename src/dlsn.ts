@@ -5,6 +5,12 @@ const VERSION_V1 = 1;
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
 
+function checkInt64(name: string, value: bigint): void {
+  if (typeof value !== "bigint" || value < INT64_MIN || value > INT64_MAX) {
+    throw new DlogError("INVALID_ARGUMENT", `DLSN ${name} must be a signed 64-bit integer, got ${String(value)}`);
+  }
+}
+
 /**
  * DistributedLog Sequence Number: `(segment, entry, slot)`, three signed int64
  * ordered field by field. Immutable; bigint fields so no value loses precision.
@@ -26,11 +32,9 @@ export class DLSN {
   readonly slot: bigint;
 
   constructor(segment: bigint, entry: bigint, slot: bigint) {
-    for (const [name, value] of [["segment", segment], ["entry", entry], ["slot", slot]] as const) {
-      if (typeof value !== "bigint" || value < INT64_MIN || value > INT64_MAX) {
-        throw new DlogError("INVALID_ARGUMENT", `DLSN ${name} must be a signed 64-bit integer, got ${String(value)}`);
-      }
-    }
+    checkInt64("segment", segment);
+    checkInt64("entry", entry);
+    checkInt64("slot", slot);
     this.segment = segment;
     this.entry = entry;
     this.slot = slot;
