@@ -795,10 +795,12 @@ export class LogReader {
       this.snapshotNextSequenceId = this.log.committed.meta.nextSequenceId;
       this.cursor = this.storage.openCursor(this.log.meta.id, segment, entry);
     }
-    const entries = await this.cursor.next(Math.min(Math.max(wanted, 16), READ_CHUNK_ENTRIES));
+    // A local: close() may run while next() is pending and clear the field.
+    const cursor = this.cursor;
+    const entries = await cursor.next(Math.min(Math.max(wanted, 16), READ_CHUNK_ENTRIES));
     if (entries.length === 0) {
-      await this.cursor.close();
-      this.cursor = undefined;
+      if (this.cursor === cursor) this.cursor = undefined;
+      await cursor.close();
       return false;
     }
     const firstLive = this.store.firstLiveSegment(this.log);

@@ -120,7 +120,10 @@ export class ReaderSessions {
     const key = readerKey(logId, request.readerId);
     return this.queueFor(key).run(async () => {
       this.checkOpen();
-      await this.takeOver(key, request);
+      this.takeOver(key, request);
+      // A session that ended moments ago (fenced, failed, cancelled) may have its last acks still
+      // waiting for the timer or in flight: they are made durable before the stored position is read.
+      await this.flusher.flush();
       const stored = await this.stored(logId, request.readerId);
       const epoch = (this.epochs.get(key) ?? stored?.epoch ?? 0n) + 1n;
       this.epochs.set(key, epoch);
@@ -163,7 +166,7 @@ export class ReaderSessions {
     });
   }
 
-  private async takeOver(key: string, request: { log: string; readerId: string; takeover: Takeover }): Promise<void> {
+  private takeOver(key: string, request: { log: string; readerId: string; takeover: Takeover }): void {
     const current = this.live.get(key);
     if (!current || current.isEnded) return;
     if (request.takeover === "reject") {
@@ -172,10 +175,9 @@ export class ReaderSessions {
         `reader "${request.readerId}" of log "${request.log}" has a live session (epoch ${current.epoch}); open with takeover FENCE to take it over`,
       );
     }
+    // The fenced session's acks are kept: open() flushes them before it reads the start.
     current.fence(current.epoch + 1n);
     this.counters.sessionsFenced++;
-    // The fenced session's acks become durable before the new one reads its start.
-    await this.flusher.flush();
   }
 
   private async startPosition(

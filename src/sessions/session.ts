@@ -90,6 +90,8 @@ export class Session {
   private heartbeat: NodeJS.Timeout | undefined;
   private ackWaitTimer: NodeJS.Timeout | undefined;
   private lastFrameAt = Date.now();
+  /** The log read in flight: the reader is closed only after it settles. */
+  private reading: Promise<unknown> | undefined;
 
   constructor(options: SessionOptions) {
     this.options = options;
@@ -203,7 +205,10 @@ export class Session {
     clearInterval(this.heartbeat);
     clearInterval(this.ackWaitTimer);
     this.poke();
-    void this.reader.close().catch(() => undefined);
+    // Closing the cursor under a read in flight would fail that read: close after it.
+    const closeReader = (): void => void this.reader.close().catch(() => undefined);
+    if (this.reading) void this.reading.then(closeReader, closeReader);
+    else closeReader();
     this.options.onEnded(this);
   }
 
@@ -263,7 +268,13 @@ export class Session {
         }
         const paused = this.pausedReason();
         if (paused === "") {
-          const frame = await this.readNext();
+          let frame: SessionFrame | undefined;
+          try {
+            frame = await this.readNext();
+          } catch (error) {
+            if (this.ended) continue; // the session's own failure (or a clean end) is what the client hears
+            throw error;
+          }
           if (frame) {
             this.lastFrameAt = Date.now();
             yield frame;
@@ -294,8 +305,16 @@ export class Session {
     const room = this.flow.maxOutstandingRecords - this.window.outstandingRecords;
     const count = Math.min(this.flow.maxBatchRecords, room);
     const bytesRoom = Math.min(MAX_FRAME_BYTES, this.flow.maxOutstandingBytes - this.window.outstandingBytes);
-    const records = await this.reader.read(count, bytesRoom);
-    if (records.length === 0) return undefined;
+    const reading = this.reader.read(count, bytesRoom);
+    this.reading = reading;
+    let records: DecodedRecord[];
+    try {
+      records = await reading;
+    } finally {
+      this.reading = undefined;
+    }
+    // Fenced or failed while reading: not one more record goes out (another session may own the reader now).
+    if (this.ended || records.length === 0) return undefined;
     const toSend = this.window.admit(records, Date.now());
     if (toSend.length < records.length) this.options.onPositionChanged(this, 0); // inherited holes absorbed
     if (toSend.length === 0) return { kind: "status", status: this.status() };

@@ -21,6 +21,8 @@ export function tempDir(prefix = "dlog-test-"): { path: string; cleanup: () => v
 
 export interface Dlogd {
   address: string;
+  /** HOST:PORT of /metrics when the server was started with `--metrics-listen` (see `metrics: true`). */
+  metricsAddress: string | undefined;
   dataDir: string;
   child: ChildProcess;
   /** Everything the server wrote to stderr so far. */
@@ -35,13 +37,23 @@ export interface StartOptions {
   dataDir: string;
   args?: string[];
   listen?: string;
+  /** Serve Prometheus metrics on a free loopback port (`--metrics-listen 127.0.0.1:0`). */
+  metrics?: boolean;
 }
 
 /** Spawns bin/dlogd.js and waits for its "listening" line, which carries the bound address. */
 export async function startDlogd(options: StartOptions): Promise<Dlogd> {
   const child = spawn(
     process.execPath,
-    [DLOGD, "--listen", options.listen ?? "127.0.0.1:0", "--data-dir", options.dataDir, ...(options.args ?? [])],
+    [
+      DLOGD,
+      "--listen",
+      options.listen ?? "127.0.0.1:0",
+      "--data-dir",
+      options.dataDir,
+      ...(options.metrics === true ? ["--metrics-listen", "127.0.0.1:0"] : []),
+      ...(options.args ?? []),
+    ],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } },
   );
   let output = "";
@@ -49,14 +61,16 @@ export async function startDlogd(options: StartOptions): Promise<Dlogd> {
   child.stdout!.setEncoding("utf8");
   child.stdout!.on("data", (chunk: string) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const address = await new Promise<string>((resolve, reject) => {
+  const listening = await new Promise<{ address: string; metricsAddress: string | undefined }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`dlogd did not start within ${START_TIMEOUT_MS} ms:\n${output}`)), START_TIMEOUT_MS);
     child.stderr!.on("data", (chunk: string) => {
       output += chunk;
-      const match = /"msg":"dlogd listening","address":"([^"]+)"/.exec(output);
-      if (match) {
+      // A whole line: the chunk that carries its start may not carry its end.
+      const line = /^.*"msg":"dlogd listening".*(?=\n)/m.exec(output)?.[0];
+      if (line) {
         clearTimeout(timer);
-        resolve(match[1]!);
+        const fields = JSON.parse(line) as { address: string; metricsAddress?: string };
+        resolve({ address: fields.address, metricsAddress: fields.metricsAddress });
       }
     });
     void exited.then((code) => {
@@ -65,7 +79,8 @@ export async function startDlogd(options: StartOptions): Promise<Dlogd> {
     });
   });
   return {
-    address,
+    address: listening.address,
+    metricsAddress: listening.metricsAddress,
     dataDir: options.dataDir,
     child,
     output: () => output,
@@ -80,6 +95,19 @@ export async function startDlogd(options: StartOptions): Promise<Dlogd> {
       await exited;
     },
   };
+}
+
+/** Scrapes `/metrics` (Prometheus text) into name → value; labelled series keep their labels in the name. */
+export async function scrapeMetrics(metricsAddress: string): Promise<Map<string, number>> {
+  const response = await fetch(`http://${metricsAddress}/metrics`, { signal: AbortSignal.timeout(5_000) });
+  if (!response.ok) throw new Error(`GET /metrics on ${metricsAddress}: HTTP ${response.status}`);
+  const values = new Map<string, number>();
+  for (const line of (await response.text()).split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    values.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return values;
 }
 
 export interface Clients {
