@@ -34,10 +34,16 @@ run: build
 	node bin/dlogd.js --listen $${DLOG_LISTEN:-127.0.0.1:7070} --data-dir $${DLOG_DATA_DIR:-./data}
 
 test: build $(GRPCURL)
-	node --test --test-reporter=spec $$(find dist/test -name '*.test.js' | sort)
+	node --test --test-reporter=spec $$(find dist/test dist/clients -name '*.test.js' | sort)
 
+# The peers need nats-server and redis-server (Debian packages); installed only when missing. Without
+# them their rows say "skipped". `make bench BENCH_ARGS=--quick` for a ~1-2 minute run.
 bench: build
-	node dist/bench/run.js
+	@if ! command -v nats-server >/dev/null || ! command -v redis-server >/dev/null; then \
+		apt-get update && apt-get install -y nats-server redis-server \
+			|| echo "bench: could not install nats-server/redis-server; their rows will be skipped" >&2; \
+	fi
+	node dist/bench/run.js $(BENCH_ARGS)
 
 lint: node_modules/.installed
 	$(NODE_BIN)/buf lint

@@ -1,0 +1,91 @@
+/** What one benchmark run does and how big: from argv and BENCH_RECORDS, validated once. */
+
+export interface Plan {
+  quick: boolean;
+  /** Also profile dlogd (node --cpu-prof) during a one-reader catch-up and summarise it. */
+  profile: boolean;
+  /** Records in each pre-filled catch-up log (the issue's 1 M by default). */
+  records: number;
+  /** Records for the raw grpc-js 1 record/message reference and the NATS/Redis peers. */
+  peerRecords: number;
+  /** Single-record appends per row: one at a time, and with 256 in flight. */
+  appendOneOps: number;
+  appendManyOps: number;
+  /** A second catch-up log written one record per append (one LevelDB entry per record), and its time bound. */
+  singlesRecords: number;
+  singlesMs: number;
+  /** Wall-clock bound of each append row. */
+  appendMs: number;
+  /** Wall-clock bound of each deliver + ack run (one reader / eight readers). */
+  deliverOneMs: number;
+  deliverManyMs: number;
+  /** Readers in the fan-out case. */
+  manyReaders: number;
+  /** Tailing: appends per second and for how long. */
+  tailRate: number;
+  tailMs: number;
+  /** Sessions per resume mode. */
+  resumeIterations: number;
+}
+
+export const USAGE = `Usage: node dist/bench/run.js [--quick] [--profile]
+
+  --quick     ~1-2 minute run: 100 000-record logs, short rows (default: 1 M records, ~10 min on 2 cores)
+  --profile   also run dlogd under node --cpu-prof for a one-reader catch-up and print its top functions
+  env BENCH_RECORDS=N   records per catch-up log (default 1000000, or 100000 with --quick; at least 10000)
+
+Writes the tables to stdout and to bench/results/latest.md.`;
+
+export function loadPlan(argv: readonly string[], env: NodeJS.ProcessEnv): Plan | "help" {
+  let quick = false;
+  let profile = false;
+  for (const arg of argv) {
+    if (arg === "--quick") quick = true;
+    else if (arg === "--profile") profile = true;
+    else if (arg === "--help" || arg === "-h") return "help";
+    else throw new Error(`unknown argument "${arg}"; expected --quick, --profile or --help`);
+  }
+  const raw = env["BENCH_RECORDS"];
+  let records = quick ? 100_000 : 1_000_000;
+  if (raw !== undefined && raw !== "") {
+    records = Number(raw);
+    if (!Number.isSafeInteger(records) || records < 10_000 || records > 10_000_000) {
+      throw new Error(`BENCH_RECORDS="${raw}" is not valid; expected a whole number from 10000 to 10000000`);
+    }
+  }
+  return quick
+    ? {
+        quick,
+        profile,
+        records,
+        peerRecords: Math.min(records, 50_000),
+        appendOneOps: 1_000,
+        appendManyOps: 20_000,
+        appendMs: 1_500,
+        singlesRecords: Math.min(records, 50_000),
+        singlesMs: 5_000,
+        deliverOneMs: 10_000,
+        deliverManyMs: 15_000,
+        manyReaders: 8,
+        tailRate: 2_000,
+        tailMs: 2_000,
+        resumeIterations: 30,
+      }
+    : {
+        quick,
+        profile,
+        records,
+        peerRecords: Math.min(records, 200_000),
+        appendOneOps: 5_000,
+        appendManyOps: 200_000,
+        appendMs: 5_000,
+        singlesRecords: Math.min(records, 200_000),
+        singlesMs: 20_000,
+        deliverOneMs: 45_000,
+        deliverManyMs: 60_000,
+        manyReaders: 8,
+        tailRate: 2_000,
+        tailMs: 5_000,
+        resumeIterations: 200,
+      };
+}

@@ -1,0 +1,32 @@
+/** A thin driver over the generated ReaderService.Session call: open, read frames, ack, drain. */
+import type { DLSN } from "../src/gen/dlog/v1/common.js";
+import type { FlowLimits, ReaderServiceClient, SessionRequest, SessionResponse } from "../src/gen/dlog/v1/reader.js";
+import { Outbox } from "./outbox.js";
+
+export interface SessionHandle {
+  /** Frames from the server; ends after Drained, throws the session's error status. */
+  frames: AsyncIterator<SessionResponse>;
+  ack(upTo: DLSN): void;
+  drain(): void;
+  /** Half-closes the request side and cancels the call if it is still open. */
+  close(): void;
+}
+
+export const BENCH_FLOW: FlowLimits = { maxOutstandingRecords: 10_000, maxOutstandingBytes: 0n, maxBatchRecords: 1_000 };
+
+/** Opens a session (FENCE takeover, stored position, EARLIEST fallback) and returns its frame iterator. */
+export function openSession(readers: ReaderServiceClient, log: string, readerId: string, flow: FlowLimits = BENCH_FLOW): SessionHandle {
+  const out = new Outbox<SessionRequest>();
+  const abort = new AbortController();
+  out.push({ kind: { $case: "open", value: { log, readerId, flow, resumePolicy: 0, takeover: 0, ackWaitMs: 0 } } });
+  const frames = readers.session(out, { signal: abort.signal })[Symbol.asyncIterator]();
+  return {
+    frames,
+    ack: (upTo) => out.push({ kind: { $case: "ack", value: { dlsns: [], upTo } } }),
+    drain: () => out.push({ kind: { $case: "drain", value: {} } }),
+    close: () => {
+      out.end();
+      abort.abort();
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/** Append → delivery latency for a session sitting at the head of a log. */
+import type { LogServiceClient } from "../src/gen/dlog/v1/log.js";
+import type { ReaderServiceClient } from "../src/gen/dlog/v1/reader.js";
+import { openSession } from "./session-client.js";
+import { deadline, sleep } from "./stats.js";
+
+export interface TailLatencyResult {
+  /** ms from just before the Append call to the record's arrival on the session. */
+  delivery: number[];
+  /** ms from just before the Append call to its answer. */
+  appendAck: number[];
+  sent: number;
+  received: number;
+  ms: number;
+}
+
+/**
+ * Opens a session on an empty log, then appends single records (unary Append, not awaited)
+ * at `ratePerSec` for `durationMs`; each payload carries its index so the arrival can be
+ * matched to its send time. The first `warmup` records are not counted.
+ */
+export async function tailLatency(
+  logs: LogServiceClient,
+  readers: ReaderServiceClient,
+  opts: { log: string; size: number; ratePerSec: number; durationMs: number; warmup: number },
+): Promise<TailLatencyResult> {
+  await logs.createLog({ log: opts.log });
+  const total = Math.max(1, Math.floor((opts.ratePerSec * opts.durationMs) / 1000));
+  const sentAt = new Float64Array(total);
+  const delivered = new Float64Array(total).fill(Number.NaN);
+  const answered = new Float64Array(total).fill(Number.NaN);
+  const session = openSession(readers, opts.log, "tail");
+  const guard = setTimeout(() => session.close(), opts.durationMs + 30_000);
+  let received = 0;
+  let sent = 0;
+  let appendError: unknown;
+  try {
+    const first = await session.frames.next();
+    if (first.done || first.value.kind?.$case !== "opened") throw new Error("the tail session did not start with Opened");
+
+    const receiver = (async () => {
+      let draining = false;
+      for (;;) {
+        const next = await session.frames.next();
+        if (next.done) return;
+        const kind = next.value.kind;
+        if (kind?.$case !== "records") continue;
+        const now = performance.now();
+        const batch = kind.value.records;
+        for (const record of batch) {
+          const i = record.payload.readUInt32BE(0);
+          if (i < total) delivered[i] = now - sentAt[i]!;
+        }
+        received += batch.length;
+        if (batch.length > 0) session.ack(batch[batch.length - 1]!.dlsn!);
+        if (!draining && received >= total) {
+          draining = true;
+          session.drain();
+        }
+      }
+    })();
+
+    const expired = deadline(opts.durationMs + 5_000);
+    const t0 = performance.now();
+    while (sent < total && !expired() && appendError === undefined) {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) * opts.ratePerSec) / 1000) + 1);
+      for (; sent < due; sent++) {
+        const i = sent;
+        const payload = Buffer.alloc(opts.size, 0x61);
+        payload.writeUInt32BE(i, 0);
+        sentAt[i] = performance.now();
+        logs.append({ log: opts.log, records: [{ payload }] }).then(
+          () => {
+            answered[i] = performance.now() - sentAt[i]!;
+          },
+          (error: unknown) => {
+            appendError ??= error;
+          },
+        );
+      }
+      await sleep(1);
+    }
+    if (appendError !== undefined) throw appendError;
+    if (sent < total) session.drain(); // stopped early: drain with what arrived
+    // Wait (bounded) for the stragglers and the Drained frame.
+    const waitEnd = deadline(10_000);
+    while (received < sent && !waitEnd()) await sleep(5);
+    if (received < sent) session.drain();
+    await Promise.race([receiver, sleep(10_000)]);
+    const ms = performance.now() - t0;
+    const pick = (values: Float64Array): number[] => Array.from(values.subarray(Math.min(opts.warmup, sent), sent)).filter((v) => !Number.isNaN(v));
+    return { delivery: pick(delivered), appendAck: pick(answered), sent, received, ms };
+  } finally {
+    clearTimeout(guard);
+    session.close();
+  }
+}
