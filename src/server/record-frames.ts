@@ -24,47 +24,55 @@ export interface RecordDelivery {
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
+/** int64 fields per record, read once into numbers: segment, entry, slot, txid, sequence id. */
+const INT64_FIELDS = 5;
 
 function tag(field: number, wireType: number): number {
   return (field << 3) | wireType;
 }
 
-/** Bytes of an int64 field's varint: non-negative safe integers take the number path, the rest BigInt's. */
-function int64Size(value: bigint): number {
-  if (value >= 0n && value <= 9007199254740991n) return varintSize(Number(value));
-  return value < 0n ? 10 : bigVarintSize(value);
+/** The value as a number when it is a non-negative safe integer (the usual case), else NaN: take the BigInt path. */
+function asNumber(value: bigint): number {
+  const n = Number(value);
+  return n >= 0 && n <= Number.MAX_SAFE_INTEGER ? n : Number.NaN;
 }
 
 function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 128) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
+  if (value < 128) return 1;
+  if (value < 16384) return 2;
+  if (value < 2097152) return 3;
+  if (value < 268435456) return 4;
+  if (value < 34359738368) return 5;
+  if (value < 4398046511104) return 6;
+  if (value < 562949953421312) return 7;
+  return 8; // below 2^53
 }
 
 function bigVarintSize(value: bigint): number {
+  let unsigned = BigInt.asUintN(64, value); // negative int64: ten-byte two's complement varint
   let size = 1;
-  while (value >= 128n) {
-    value >>= 7n;
+  while (unsigned >= 128n) {
+    unsigned >>= 7n;
     size++;
   }
   return size;
 }
 
 function writeVarint(out: Buffer, at: number, value: number): number {
-  while (value >= 128) {
+  while (value > 0x7fffffff) {
     out[at++] = (value % 128) | 128;
     value = Math.floor(value / 128);
+  }
+  while (value >= 128) {
+    out[at++] = (value & 127) | 128;
+    value >>>= 7;
   }
   out[at++] = value;
   return at;
 }
 
-function writeInt64(out: Buffer, at: number, value: bigint): number {
-  if (value >= 0n && value <= 9007199254740991n) return writeVarint(out, at, Number(value));
-  let unsigned = BigInt.asUintN(64, value); // negative int64: ten-byte two's complement varint
+function writeBigVarint(out: Buffer, at: number, value: bigint): number {
+  let unsigned = BigInt.asUintN(64, value);
   while (unsigned >= 128n) {
     out[at++] = Number(unsigned & 127n) | 128;
     unsigned >>= 7n;
@@ -73,48 +81,79 @@ function writeInt64(out: Buffer, at: number, value: bigint): number {
   return at;
 }
 
-/** Size of an optional int64 field (tag + varint); 0 when the value is 0 and so omitted. */
-function int64FieldSize(value: bigint): number {
-  return value === 0n ? 0 : 1 + int64Size(value);
+/** Size of an int64 field (tag + varint); 0 when the value is 0 and so omitted. */
+function int64FieldSize(number: number, value: bigint): number {
+  if (number === 0) return 0;
+  return 1 + (Number.isNaN(number) ? bigVarintSize(value) : varintSize(number));
 }
 
-function dlsnBodySize(record: DecodedRecord): number {
-  return int64FieldSize(record.segment) + int64FieldSize(record.entry) + int64FieldSize(record.slot);
-}
-
-function recordBodySize(delivery: RecordDelivery, dlsnSize: number): number {
-  const { record, attempt } = delivery;
-  const payloadLength = record.payload.length;
-  return (
-    1 + varintSize(dlsnSize) + dlsnSize +
-    int64FieldSize(record.txid) +
-    int64FieldSize(BigInt(record.appendTimeMs)) +
-    (payloadLength === 0 ? 0 : 1 + varintSize(payloadLength) + payloadLength) +
-    int64FieldSize(record.sequenceId) +
-    (attempt === 0 ? 0 : 1 + varintSize(attempt))
-  );
-}
-
-function writeInt64Field(out: Buffer, at: number, field: number, value: bigint): number {
-  if (value === 0n) return at;
+function writeInt64Field(out: Buffer, at: number, field: number, number: number, value: bigint): number {
+  if (number === 0) return at;
   out[at++] = tag(field, WIRE_VARINT);
-  return writeInt64(out, at, value);
+  return Number.isNaN(number) ? writeBigVarint(out, at, value) : writeVarint(out, at, number);
 }
 
-/** Writes `Record` messages as field `field` entries; `sizes` holds [dlsn size, record size] per record. */
-function writeRecords(out: Buffer, at: number, field: number, deliveries: readonly RecordDelivery[], sizes: Int32Array): number {
+/** Per-record layout computed once by `measure` and used by `writeRecords`. */
+interface Layout {
+  /** INT64_FIELDS numbers per record (NaN: use the bigint). */
+  numbers: Float64Array;
+  /** Per record: DLSN message size, Record message size. */
+  sizes: Int32Array;
+  /** Bytes all records take as repeated-field entries. */
+  total: number;
+}
+
+function measure(deliveries: readonly RecordDelivery[]): Layout {
+  const numbers = new Float64Array(deliveries.length * INT64_FIELDS);
+  const sizes = new Int32Array(deliveries.length * 2);
+  let total = 0;
   for (let i = 0; i < deliveries.length; i++) {
     const { record, attempt } = deliveries[i]!;
-    const dlsnSize = sizes[2 * i]!;
+    const n = i * INT64_FIELDS;
+    numbers[n] = asNumber(record.segment);
+    numbers[n + 1] = asNumber(record.entry);
+    numbers[n + 2] = asNumber(record.slot);
+    numbers[n + 3] = asNumber(record.txid);
+    numbers[n + 4] = asNumber(record.sequenceId);
+    const dlsnSize =
+      int64FieldSize(numbers[n]!, record.segment) +
+      int64FieldSize(numbers[n + 1]!, record.entry) +
+      int64FieldSize(numbers[n + 2]!, record.slot);
+    const payloadLength = record.payload.length;
+    const time = record.appendTimeMs;
+    const recordSize =
+      1 + varintSize(dlsnSize) + dlsnSize +
+      int64FieldSize(numbers[n + 3]!, record.txid) +
+      (time === 0 ? 0 : 1 + (time > 0 ? varintSize(time) : 10)) +
+      (payloadLength === 0 ? 0 : 1 + varintSize(payloadLength) + payloadLength) +
+      int64FieldSize(numbers[n + 4]!, record.sequenceId) +
+      (attempt === 0 ? 0 : 1 + varintSize(attempt));
+    sizes[2 * i] = dlsnSize;
+    sizes[2 * i + 1] = recordSize;
+    total += 1 + varintSize(recordSize) + recordSize;
+  }
+  return { numbers, sizes, total };
+}
+
+/** Writes the records as entries of repeated field `field`. */
+function writeRecords(out: Buffer, at: number, field: number, deliveries: readonly RecordDelivery[], layout: Layout): number {
+  const { numbers, sizes } = layout;
+  for (let i = 0; i < deliveries.length; i++) {
+    const { record, attempt } = deliveries[i]!;
+    const n = i * INT64_FIELDS;
     out[at++] = tag(field, WIRE_LEN);
     at = writeVarint(out, at, sizes[2 * i + 1]!);
     out[at++] = tag(1, WIRE_LEN);
-    at = writeVarint(out, at, dlsnSize);
-    at = writeInt64Field(out, at, 1, record.segment);
-    at = writeInt64Field(out, at, 2, record.entry);
-    at = writeInt64Field(out, at, 3, record.slot);
-    at = writeInt64Field(out, at, 2, record.txid);
-    at = writeInt64Field(out, at, 3, BigInt(record.appendTimeMs));
+    at = writeVarint(out, at, sizes[2 * i]!);
+    at = writeInt64Field(out, at, 1, numbers[n]!, record.segment);
+    at = writeInt64Field(out, at, 2, numbers[n + 1]!, record.entry);
+    at = writeInt64Field(out, at, 3, numbers[n + 2]!, record.slot);
+    at = writeInt64Field(out, at, 2, numbers[n + 3]!, record.txid);
+    const time = record.appendTimeMs;
+    if (time !== 0) {
+      out[at++] = tag(3, WIRE_VARINT);
+      at = time > 0 ? writeVarint(out, at, time) : writeBigVarint(out, at, BigInt(time));
+    }
     const payload = record.payload;
     if (payload.length > 0) {
       out[at++] = tag(4, WIRE_LEN);
@@ -122,7 +161,7 @@ function writeRecords(out: Buffer, at: number, field: number, deliveries: readon
       out.set(payload, at);
       at += payload.length;
     }
-    at = writeInt64Field(out, at, 5, record.sequenceId);
+    at = writeInt64Field(out, at, 5, numbers[n + 4]!, record.sequenceId);
     if (attempt !== 0) {
       out[at++] = tag(6, WIRE_VARINT);
       at = writeVarint(out, at, attempt);
@@ -131,39 +170,26 @@ function writeRecords(out: Buffer, at: number, field: number, deliveries: readon
   return at;
 }
 
-/** Sizes every record; returns the bytes all of them take as `field` entries. */
-function measure(deliveries: readonly RecordDelivery[], sizes: Int32Array): number {
-  let total = 0;
-  for (let i = 0; i < deliveries.length; i++) {
-    const delivery = deliveries[i]!;
-    const dlsnSize = dlsnBodySize(delivery.record);
-    const recordSize = recordBodySize(delivery, dlsnSize);
-    sizes[2 * i] = dlsnSize;
-    sizes[2 * i + 1] = recordSize;
-    total += 1 + varintSize(recordSize) + recordSize;
-  }
-  return total;
-}
-
 /** `SessionResponse { records: RecordBatch { records, lag } }`. */
 export function encodeRecordsFrame(deliveries: readonly RecordDelivery[], lag: bigint): EncodedMessage {
-  const sizes = new Int32Array(deliveries.length * 2);
-  const batchSize = measure(deliveries, sizes) + int64FieldSize(lag);
+  const layout = measure(deliveries);
+  const lagNumber = asNumber(lag);
+  const batchSize = layout.total + int64FieldSize(lagNumber, lag);
   const out = Buffer.allocUnsafe(1 + varintSize(batchSize) + batchSize);
   let at = 0;
   out[at++] = tag(2, WIRE_LEN);
   at = writeVarint(out, at, batchSize);
-  at = writeRecords(out, at, 1, deliveries, sizes);
-  at = writeInt64Field(out, at, 2, lag);
+  at = writeRecords(out, at, 1, deliveries, layout);
+  at = writeInt64Field(out, at, 2, lagNumber, lag);
   return new EncodedMessage(out.subarray(0, at));
 }
 
 /** `ReadResponse { records }`. */
 export function encodeReadResponse(records: readonly DecodedRecord[]): EncodedMessage {
   const deliveries = records.map((record) => ({ record, attempt: 0 }));
-  const sizes = new Int32Array(deliveries.length * 2);
-  const out = Buffer.allocUnsafe(measure(deliveries, sizes));
-  const end = writeRecords(out, 0, 1, deliveries, sizes);
+  const layout = measure(deliveries);
+  const out = Buffer.allocUnsafe(layout.total);
+  const end = writeRecords(out, 0, 1, deliveries, layout);
   return new EncodedMessage(out.subarray(0, end));
 }
 
