@@ -1,0 +1,288 @@
+import { readFileSync } from "node:fs";
+import {
+  type CallOptions,
+  type Channel,
+  ChannelCredentials,
+  type ChannelOptions,
+  ClientError,
+  type ClientMiddlewareCall,
+  createChannel,
+  createClientFactory,
+  Metadata,
+  Status,
+} from "nice-grpc";
+import type { DLSN } from "../../../src/dlsn.js";
+import { LogServiceDefinition, type LogServiceClient } from "../../../src/gen/dlog/v1/log.js";
+import { ReaderServiceDefinition, type ReaderServiceClient } from "../../../src/gen/dlog/v1/reader.js";
+import { type AppendInput, type Appender, type AppenderOptions, createAppender, toRecordInputs } from "./appender.js";
+import {
+  type LogInfo,
+  type ReaderPosition,
+  type StartAt,
+  fromWireDlsn,
+  toLogInfo,
+  toReaderPosition,
+  toWireDlsn,
+  toWirePosition,
+} from "./convert.js";
+import { LogRecord } from "./log-record.js";
+import { Reader, type ReaderOptions } from "./reader.js";
+
+/** TLS material, as PEM contents or file paths. */
+export interface TlsOptions {
+  /** CA certificate(s) to trust; default: the system roots. */
+  ca?: Buffer | string;
+  /** Client certificate and key, for mutual TLS. */
+  cert?: Buffer | string;
+  key?: Buffer | string;
+  /** Expected server name when it differs from the address host. */
+  serverName?: string;
+}
+
+export interface DlogClientOptions {
+  /** `host:port` of dlogd. */
+  address: string;
+  /** Bearer token sent with every call. */
+  token?: string;
+  /** TLS (`true`: system roots) or mutual TLS. */
+  tls?: boolean | TlsOptions;
+  /** Deadline of unary calls (admin, `append`), ms. Default: none. */
+  callTimeoutMs?: number;
+  /** HTTP/2 keepalive ping interval, ms. Default 30 000. */
+  keepaliveMs?: number;
+  /** Raw grpc-js channel options, applied last. */
+  channelOptions?: ChannelOptions;
+}
+
+export interface ReadOptions {
+  /** Default: earliest. */
+  from?: StartAt;
+  /** Stop after this many records. */
+  max?: number;
+  /** Keep waiting for new records at the end of the log. */
+  follow?: boolean;
+  /** Records per response message (server default 256). */
+  batchSize?: number;
+  signal?: AbortSignal;
+}
+
+export interface TruncateResult {
+  segmentsDeleted: bigint;
+  recordsDeleted: bigint;
+  /** The first record that still exists; undefined when none does. */
+  firstDlsn: DLSN | undefined;
+}
+
+/** A connection to one dlogd: appends, reads, admin and at-least-once readers. */
+export interface DlogClient {
+  /**
+   * Appends the records as one entry (record i gets slot i); resolves with their DLSNs
+   * once written (and fsynced unless the server runs --no-fsync).
+   * @example
+   * const [dlsn] = await client.append("orders", JSON.stringify(order));
+   */
+  append(log: string, records: AppendInput | readonly AppendInput[], options?: CallOptions): Promise<DLSN[]>;
+  /**
+   * A pipelined producer: many appends in flight on one stream, answered in order.
+   * @example
+   * const appender = client.appender("events", { maxInFlightBytes: 4 << 20 });
+   * const results = lines.map((line) => appender.append(line));
+   * await Promise.all(results);
+   * await appender.close();
+   */
+  appender(log: string, options?: AppenderOptions): Appender;
+  /**
+   * A stateless read: no position is kept.
+   * @example
+   * for await (const record of client.read("orders", { from: "earliest", max: 10 })) console.log(record.text());
+   */
+  read(log: string, options?: ReadOptions): AsyncIterable<LogRecord>;
+  /**
+   * An at-least-once reader: iterate, ack; it reconnects, resumes and drains by itself.
+   * @example
+   * const reader = client.reader({ log: "orders", readerId: "billing" });
+   * for await (const record of reader) { await handle(record); record.ack(); }
+   */
+  reader(options: ReaderOptions): Reader;
+
+  createLog(log: string, options?: CallOptions): Promise<LogInfo>;
+  /** Resolves with the number of records deleted. */
+  deleteLog(log: string, options?: CallOptions): Promise<bigint>;
+  listLogs(prefix?: string, options?: CallOptions): Promise<LogInfo[]>;
+  getLog(log: string, options?: CallOptions): Promise<LogInfo>;
+  /** Drops the whole segments that lie before `before`. */
+  truncate(log: string, before: DLSN, options?: CallOptions): Promise<TruncateResult>;
+
+  getPosition(log: string, readerId: string, options?: CallOptions): Promise<ReaderPosition>;
+  /** Re-positions a reader (where it starts next time, inclusive); `force` fences a live session. */
+  setPosition(log: string, readerId: string, at: StartAt, options?: CallOptions & { force?: boolean }): Promise<ReaderPosition>;
+  listReaders(log: string, options?: CallOptions): Promise<ReaderPosition[]>;
+  deleteReader(log: string, readerId: string, options?: CallOptions & { force?: boolean }): Promise<void>;
+
+  /** The generated nice-grpc clients, for anything not wrapped here. */
+  readonly logs: LogServiceClient;
+  readonly readers: ReaderServiceClient;
+  readonly channel: Channel;
+  /** Closes the channel; calls in progress fail. */
+  close(): void;
+}
+
+/**
+ * grpc-js completes a client-stream write at once while the message fits in the
+ * call's retry buffer (256 KiB by default), so the stream never pushes back; a
+ * fast writer piles messages into an array that is re-sliced on every send —
+ * quadratic with many small ack or append messages. A small buffer keeps
+ * backpressure real (past it, writes complete when sent) and still lets short
+ * unary calls be retried transparently. Our streams recover on their own (the
+ * reader reconnects, the appender rejects and reopens), and acks are coalesced.
+ */
+const PER_RPC_RETRY_BUFFER_BYTES = 16 * 1024;
+
+function channelOptionsFor(options: DlogClientOptions): ChannelOptions {
+  const keepalive = options.keepaliveMs ?? 30_000;
+  const serverName = typeof options.tls === "object" ? options.tls.serverName : undefined;
+  return {
+    "grpc.per_rpc_retry_buffer_size": PER_RPC_RETRY_BUFFER_BYTES,
+    // Record batches may carry records up to the server's record limit (configurable beyond 1 MiB).
+    "grpc.max_receive_message_length": 256 * 1024 * 1024,
+    "grpc.max_send_message_length": 256 * 1024 * 1024,
+    "grpc.keepalive_time_ms": keepalive,
+    "grpc.keepalive_timeout_ms": 10_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    // grpc-js waits 1 s, then 1.6 s… before redialling a lost server; the reader's own backoff decides instead.
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 2_000,
+    ...(serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {}),
+    ...options.channelOptions,
+  };
+}
+
+function pem(value: Buffer | string | undefined): Buffer | null {
+  if (value === undefined) return null;
+  if (Buffer.isBuffer(value)) return value;
+  return value.includes("-----BEGIN") ? Buffer.from(value) : readFileSync(value);
+}
+
+function credentialsFor(tls: DlogClientOptions["tls"]): ChannelCredentials {
+  if (!tls) return ChannelCredentials.createInsecure();
+  if (tls === true) return ChannelCredentials.createSsl();
+  return ChannelCredentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
+}
+
+/** Adds the bearer token, and a deadline to unary calls. */
+function callMiddleware(token: string | undefined, timeoutMs: number | undefined) {
+  return async function* dlogCall<Request, Response>(
+    call: ClientMiddlewareCall<Request, Response>,
+    options: CallOptions,
+  ): AsyncGenerator<Response, Response | void, undefined> {
+    let next = options;
+    if (token !== undefined) {
+      const metadata = Metadata(options.metadata);
+      metadata.set("authorization", `Bearer ${token}`);
+      next = { ...next, metadata };
+    }
+    if (timeoutMs === undefined || call.requestStream || call.responseStream) {
+      return yield* call.next(call.request, next);
+    }
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+    try {
+      return yield* call.next(call.request, { ...next, signal });
+    } catch (error) {
+      if (deadline.aborted && !options.signal?.aborted) {
+        throw new ClientError(call.method.path, Status.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`);
+      }
+      throw error;
+    }
+  };
+}
+
+/**
+ * Connects to dlogd. The channel connects lazily, on the first call.
+ *
+ * @example
+ * const client = createDlogClient({ address: "127.0.0.1:7070", token: process.env.DLOG_TOKEN });
+ * await client.append("orders", ["a", "b"]);
+ */
+export function createDlogClient(options: DlogClientOptions): DlogClient {
+  const channel = createChannel(options.address, credentialsFor(options.tls), channelOptionsFor(options));
+  const factory = createClientFactory().use(callMiddleware(options.token, options.callTimeoutMs));
+  const logs: LogServiceClient = factory.create(LogServiceDefinition, channel);
+  const readers: ReaderServiceClient = factory.create(ReaderServiceDefinition, channel);
+
+  return {
+    logs,
+    readers,
+    channel,
+
+    async append(log, records, callOptions) {
+      const response = await logs.append({ log, records: toRecordInputs(records) }, callOptions);
+      return response.dlsns.map((dlsn) => fromWireDlsn(dlsn));
+    },
+
+    appender(log, appenderOptions) {
+      return createAppender(logs, log, appenderOptions);
+    },
+
+    async *read(log, readOptions = {}) {
+      const responses = logs.read(
+        {
+          log,
+          from: readOptions.from === undefined ? undefined : toWirePosition(readOptions.from),
+          maxRecords: BigInt(readOptions.max ?? 0),
+          follow: readOptions.follow ?? false,
+          maxBatchRecords: readOptions.batchSize ?? 0,
+        },
+        { signal: readOptions.signal },
+      );
+      for await (const response of responses) {
+        for (const record of response.records) yield new LogRecord(record);
+      }
+    },
+
+    reader(readerOptions) {
+      return new Reader(readers, readerOptions);
+    },
+
+    async createLog(log, callOptions) {
+      return toLogInfo(await logs.createLog({ log }, callOptions));
+    },
+
+    async deleteLog(log, callOptions) {
+      return (await logs.deleteLog({ log }, callOptions)).recordsDeleted;
+    },
+
+    async listLogs(prefix = "", callOptions) {
+      return (await logs.listLogs({ prefix }, callOptions)).logs.map(toLogInfo);
+    },
+
+    async getLog(log, callOptions) {
+      return toLogInfo(await logs.getLog({ log }, callOptions));
+    },
+
+    async truncate(log, before, callOptions) {
+      const result = await logs.truncate({ log, before: toWireDlsn(before) }, callOptions);
+      return { segmentsDeleted: result.segmentsDeleted, recordsDeleted: result.recordsDeleted, firstDlsn: fromWireDlsn(result.firstDlsn) };
+    },
+
+    async getPosition(log, readerId, callOptions) {
+      return toReaderPosition(await readers.getPosition({ log, readerId }, callOptions));
+    },
+
+    async setPosition(log, readerId, at, { force, ...callOptions } = {}) {
+      return toReaderPosition(await readers.setPosition({ log, readerId, position: toWirePosition(at), force: force ?? false }, callOptions));
+    },
+
+    async listReaders(log, callOptions) {
+      return (await readers.listReaders({ log }, callOptions)).readers.map(toReaderPosition);
+    },
+
+    async deleteReader(log, readerId, { force, ...callOptions } = {}) {
+      await readers.deleteReader({ log, readerId, force: force ?? false }, callOptions);
+    },
+
+    close() {
+      channel.close();
+    },
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * The TypeScript client of dlog: appends, reads, admin, and an at-least-once
+ * reader that coalesces acks, reconnects, resumes and drains.
+ */
+export { createDlogClient, type DlogClient, type DlogClientOptions, type ReadOptions, type TlsOptions, type TruncateResult } from "./client.js";
+export { type AppendInput, type Appender, type AppenderOptions } from "./appender.js";
+export {
+  Reader,
+  ReaderRecord,
+  type FlowSettings,
+  type OpenedInfo,
+  type ReaderEvents,
+  type ReaderOptions,
+  type ReaderStatus,
+  type ReconnectingInfo,
+  type ResumeSourceName,
+} from "./reader.js";
+export { LogRecord } from "./log-record.js";
+export { type LogInfo, type ReaderPosition, type SegmentInfo, type StartAt, parseStartAt } from "./convert.js";
+export { type ReconnectOptions } from "./backoff.js";
+export { DLSN } from "../../../src/dlsn.js";
+export { DlogError, isDlogError } from "../../../src/errors.js";
+export { ClientError, Status } from "nice-grpc";

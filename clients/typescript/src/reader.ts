@@ -1,0 +1,625 @@
+import { EventEmitter } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ClientError, Status } from "nice-grpc";
+import type { DLSN } from "../../../src/dlsn.js";
+import type { DLSN as WireDLSN, Record as WireRecord } from "../../../src/gen/dlog/v1/common.js";
+import {
+  type FlowLimits,
+  type Opened,
+  type ReaderServiceClient,
+  type ReaderStatus as WireReaderStatus,
+  ResumePolicy,
+  ResumeSource,
+  type SessionRequest,
+  Takeover,
+} from "../../../src/gen/dlog/v1/reader.js";
+import { AckTracker, type Trackable } from "./ack-tracker.js";
+import { type Backoff, createBackoff, type ReconnectOptions } from "./backoff.js";
+import { type StartAt, compareWire, fromWireDlsn, toWireDlsn, toWirePosition } from "./convert.js";
+import { LogRecord } from "./log-record.js";
+import { MessageQueue } from "./message-queue.js";
+
+const SESSION_PATH = "/dlog.v1.ReaderService/Session";
+const DRAIN: SessionRequest = { kind: { $case: "drain", value: {} } };
+
+/** Flow limits of a session; unset fields keep the server's defaults (1000 records, 64 MiB, 256 per batch). */
+export interface FlowSettings {
+  maxOutstandingRecords?: number;
+  maxOutstandingBytes?: number | bigint;
+  maxBatchRecords?: number;
+}
+
+export interface ReaderOptions {
+  log: string;
+  readerId: string;
+  /** Re-positions the reader on the first open (the open's `override`); reconnects resume from the stored position instead. */
+  from?: StartAt;
+  /** Where to start when the reader has no stored position. Server default: earliest. */
+  fallback?: StartAt;
+  /** A position the application persisted itself (the last record it processed), used per `resumePolicy`. */
+  checkpoint?: DLSN;
+  resumePolicy?: "stored" | "client" | "max";
+  /**
+   * Ack each record when the loop asks for the next one. A record the loop
+   * leaves with `break` or `throw` is not acked (it comes back next time):
+   * call `record.ack()` before `break` if it was processed.
+   */
+  autoAck?: boolean;
+  flow?: FlowSettings;
+  /** Records not acked for this long are delivered again in the same session (attempt + 1). */
+  ackWaitMs?: number;
+  /** When another session holds this reader: end it (`fence`, default) or fail this one (`reject`). */
+  takeover?: "fence" | "reject";
+  /** Aborting closes the reader (drains) and makes the loop throw the abort reason. */
+  signal?: AbortSignal;
+  /** Reconnect on UNAVAILABLE or a lost connection; `false` turns it off. */
+  reconnect?: ReconnectOptions | false;
+  /**
+   * Acks made in the same tick always go out together; this is the least time
+   * between two ack messages (default 2 ms), so a loop that awaits per record
+   * still sends few messages. 0 = once per tick.
+   */
+  ackIntervalMs?: number;
+  /** How long `close()` waits for the server's `drained`. Default 10 000 ms. */
+  drainTimeoutMs?: number;
+}
+
+export type ResumeSourceName = "stored" | "fallback" | "override" | "client" | "unspecified";
+
+/** What the server said when a session opened. */
+export interface OpenedInfo {
+  epoch: bigint;
+  /** Delivery starts strictly after this DLSN. */
+  resumeAfter: DLSN | undefined;
+  source: ResumeSourceName;
+  logHead: DLSN | undefined;
+  skippedByTruncation: bigint;
+  durableHoles: bigint;
+  flow: { maxOutstandingRecords: number; maxOutstandingBytes: bigint; maxBatchRecords: number };
+  /** Sessions this reader opened before this one (0 on the first open). */
+  reconnects: number;
+}
+
+/** A `status` frame: what is durable, acked and outstanding on the server. */
+export interface ReaderStatus {
+  /** On disk: a server crash replays everything after it (minus durable holes). */
+  durableFloor: DLSN | undefined;
+  ackedFloor: DLSN | undefined;
+  deliveredHigh: DLSN | undefined;
+  outstandingRecords: bigint;
+  outstandingBytes: bigint;
+  holes: bigint;
+  durableHoles: bigint;
+  lag: bigint;
+  /** Why delivery is paused; empty when it is not. */
+  pausedReason: string;
+}
+
+export interface ReconnectingInfo {
+  /** 1 for the first retry after a loss. */
+  attempt: number;
+  delayMs: number;
+  error: unknown;
+}
+
+export interface ReaderEvents {
+  opened: [OpenedInfo];
+  status: [ReaderStatus];
+  reconnecting: [ReconnectingInfo];
+}
+
+const SOURCE_NAMES: Record<number, ResumeSourceName> = {
+  [ResumeSource.RESUME_STORED]: "stored",
+  [ResumeSource.RESUME_FALLBACK]: "fallback",
+  [ResumeSource.RESUME_OVERRIDE]: "override",
+  [ResumeSource.RESUME_CLIENT]: "client",
+};
+
+/** One record delivered to a reader: process it, then `ack()` (or `nack()` to get it again). */
+export class ReaderRecord extends LogRecord implements Trackable {
+  /** @internal ack bookkeeping */
+  acked = false;
+  /** @internal ack bookkeeping */
+  primary: Trackable | undefined = undefined;
+  /** @internal the application acked or nacked it: auto-ack leaves it alone */
+  settled = false;
+  /**
+   * Delivered before: attempt > 1 (nack, ack_wait, resume after a crash), or
+   * delivered to this reader on an earlier session before a reconnect.
+   */
+  readonly redelivered: boolean;
+  readonly #session: ReaderSession;
+
+  constructor(wire: WireRecord, session: ReaderSession, redelivered: boolean) {
+    super(wire);
+    this.#session = session;
+    this.redelivered = redelivered;
+  }
+
+  /** 1 = first delivery; > 1 = delivered again. */
+  get attempt(): number {
+    return this.wire.attempt;
+  }
+
+  /** Marks the record processed. Coalesced with other acks; a no-op when its session is gone (it will be redelivered). */
+  ack(): void {
+    this.settled = true;
+    this.#session.ack(this);
+  }
+
+  /** Asks for this record again (attempt + 1), in this session. */
+  nack(): void {
+    this.settled = true;
+    this.#session.nack(this);
+  }
+
+  /** @internal */
+  get session(): ReaderSession {
+    return this.#session;
+  }
+}
+
+/**
+ * One session stream: its requests, its ack bookkeeping. Acks of a session
+ * that ended are dropped — they must never reach a newer session.
+ */
+class ReaderSession {
+  readonly requests = new MessageQueue<SessionRequest>();
+  readonly abort = new AbortController();
+  readonly tracker = new AckTracker<ReaderRecord>();
+  alive = true;
+  /** Drain sent: what the application acks from now on comes again next time. */
+  draining = false;
+  opened = false;
+  drained: { floor: DLSN | undefined } | undefined;
+  /** The highest DLSN handed to the application from this session. */
+  yieldedHigh: WireDLSN | undefined;
+  private flushScheduled = false;
+  private lastFlushAt = 0;
+  private readonly ackIntervalMs: number;
+
+  constructor(ackIntervalMs: number) {
+    this.ackIntervalMs = ackIntervalMs;
+  }
+
+  ack(record: ReaderRecord): void {
+    if (this.alive && !this.draining && this.tracker.ack(record)) this.scheduleFlush();
+  }
+
+  nack(record: ReaderRecord): void {
+    if (this.alive && !this.draining && this.tracker.nack(record)) this.scheduleFlush();
+  }
+
+  send(request: SessionRequest): void {
+    if (this.alive && !this.draining) this.requests.push(request);
+  }
+
+  /** Sends the acks made so far, then asks the server to finish. */
+  drain(): void {
+    if (!this.alive || this.draining) return;
+    this.flush();
+    this.requests.push(DRAIN);
+    this.draining = true;
+  }
+
+  /** Sends what was acked and nacked so far, as one message each. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (!this.alive || this.draining || !this.tracker.pending) return;
+    this.lastFlushAt = performance.now();
+    const { ack, nack } = this.tracker.take();
+    if (ack) this.requests.push({ kind: { $case: "ack", value: ack } });
+    if (nack) this.requests.push({ kind: { $case: "nack", value: nack } });
+  }
+
+  end(): void {
+    this.alive = false;
+    this.abort.abort();
+    this.requests.end();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // The coalescing point: every ack made while the current batch is processed goes out in one message.
+    const wait = this.lastFlushAt + this.ackIntervalMs - performance.now();
+    if (wait > 0) setTimeout(() => this.flush(), wait);
+    else setImmediate(() => this.flush());
+  }
+}
+
+interface Waiter {
+  resolve(result: IteratorResult<ReaderRecord>): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * A high-level, at-least-once reader: iterate, ack, and the reader takes care
+ * of coalescing acks, reconnecting with backoff, resuming from the server's
+ * durable position and draining on close.
+ *
+ * @example
+ * const reader = client.reader({ log: "orders", readerId: "billing" });
+ * reader.on("status", (status) => console.log("durable:", status.durableFloor?.toString()));
+ * for await (const record of reader) {
+ *   await handle(record.payload);
+ *   record.ack();
+ * }
+ * const final = await reader.close(); // acks sent, drained, made durable
+ */
+export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableIterator<ReaderRecord> {
+  readonly log: string;
+  readonly readerId: string;
+  private readonly client: ReaderServiceClient;
+  private readonly options: ReaderOptions;
+  private readonly backoff: Backoff | undefined;
+  private flow: FlowSettings | undefined;
+
+  private session: ReaderSession | undefined;
+  private buffer: ReaderRecord[] = [];
+  private bufferHead = 0;
+  private waiters: Waiter[] = [];
+  private current: ReaderRecord | undefined;
+  /** Highest DLSN handed to the application by sessions that have ended. */
+  private earlierYieldedHigh: WireDLSN | undefined;
+  private sessions = 0;
+
+  private openedInfo: OpenedInfo | undefined;
+  private lastStatus: ReaderStatus | undefined;
+  private durable: DLSN | undefined;
+
+  /** close() was called (or the signal aborted): no more records, no more reconnects. */
+  private stopping = false;
+  private readonly stop = new AbortController();
+  private failure: { error: unknown; thrown: boolean } | undefined;
+  private closeError: unknown;
+  private closing: Promise<DLSN | undefined> | undefined;
+  private readonly running: Promise<void>;
+  private readonly firstOpen: Promise<OpenedInfo>;
+  private detachSignal: (() => void) | undefined;
+  private resolveFirstOpen!: (info: OpenedInfo) => void;
+  private rejectFirstOpen!: (error: unknown) => void;
+
+  constructor(client: ReaderServiceClient, options: ReaderOptions) {
+    super();
+    this.client = client;
+    this.options = options;
+    this.log = options.log;
+    this.readerId = options.readerId;
+    this.flow = options.flow;
+    this.backoff = options.reconnect === false ? undefined : createBackoff(options.reconnect);
+    this.firstOpen = new Promise<OpenedInfo>((resolve, reject) => {
+      this.resolveFirstOpen = resolve;
+      this.rejectFirstOpen = reject;
+    });
+    this.firstOpen.catch(() => undefined); // observed by ready(), if anyone asks
+    const signal = options.signal;
+    if (signal?.aborted) {
+      this.stopping = true;
+      this.failure = { error: signal.reason, thrown: false };
+      this.rejectFirstOpen(signal.reason);
+      this.running = Promise.resolve();
+      return;
+    }
+    this.running = this.run();
+    if (signal) {
+      const onAbort = (): void => this.onAbort(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.detachSignal = () => signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** What the server said when the current (or last) session opened. */
+  get opened(): OpenedInfo | undefined {
+    return this.openedInfo;
+  }
+
+  /** The last status frame. */
+  get status(): ReaderStatus | undefined {
+    return this.lastStatus;
+  }
+
+  /** The durable floor the server last reported: a server crash would replay everything after it. */
+  get durablePosition(): DLSN | undefined {
+    return this.durable;
+  }
+
+  /** Resolves when the first session is open; rejects if it never opens. */
+  ready(): Promise<OpenedInfo> {
+    return this.firstOpen;
+  }
+
+  /** Changes the flow limits of the live session and of the sessions after a reconnect. */
+  setFlow(flow: FlowSettings): void {
+    this.flow = { ...this.flow, ...flow };
+    this.session?.send({ kind: { $case: "flow", value: toWireFlow(flow) } });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<ReaderRecord>> {
+    const previous = this.current;
+    if (previous !== undefined) {
+      this.current = undefined;
+      if (this.options.autoAck && !previous.settled) previous.ack();
+    }
+    const record = this.take();
+    if (record) return Promise.resolve({ value: record, done: false });
+    if (this.failure && !this.failure.thrown) {
+      this.failure.thrown = true;
+      return Promise.reject(this.failure.error);
+    }
+    if (this.stopping || this.failure) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** Leaving the loop (`break`, `return`, `throw`) closes the reader: pending acks are sent and made durable. */
+  async return(): Promise<IteratorResult<ReaderRecord>> {
+    this.current = undefined;
+    await this.close().catch(() => undefined);
+    return { value: undefined, done: true };
+  }
+
+  /**
+   * Ends the reader: stops delivery, sends the acks made so far, drains the
+   * session and resolves with the final durable position. Records received but
+   * not yet handed out are not acked and come back next time. Idempotent.
+   */
+  close(): Promise<DLSN | undefined> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<DLSN | undefined> {
+    this.detachSignal?.();
+    this.stopIterating();
+    const session = this.session;
+    session?.drain();
+    this.stop.abort();
+    const timeoutMs = this.options.drainTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const outcome = await Promise.race([this.running.then(() => "done" as const), timedOut]);
+    clearTimeout(timer);
+    if (outcome === "timeout") {
+      session?.end();
+      throw new ClientError(SESSION_PATH, Status.DEADLINE_EXCEEDED, `no drained answer within ${timeoutMs} ms; acks since the last status frame may be replayed`);
+    }
+    if (this.closeError !== undefined) throw this.closeError;
+    return this.durable;
+  }
+
+  private onAbort(reason: unknown): void {
+    this.failure ??= { error: reason, thrown: false };
+    this.rejectWaiters(reason);
+    void this.close().catch(() => undefined);
+  }
+
+  /** The session loop, until the reader is closed or fails. */
+  private async run(): Promise<void> {
+    try {
+      await this.serveSessions();
+    } finally {
+      this.rejectFirstOpen(new ClientError(SESSION_PATH, Status.CANCELLED, "the reader was closed before a session opened"));
+    }
+  }
+
+  /** Open, serve until the stream ends, then reconnect or finish. */
+  private async serveSessions(): Promise<void> {
+    let override = this.options.from;
+    for (;;) {
+      if (this.stopping) return;
+      const session = new ReaderSession(this.options.ackIntervalMs ?? 2);
+      this.session = session;
+      let error: unknown;
+      try {
+        await this.serve(session, override);
+      } catch (caught) {
+        error = caught;
+      }
+      this.endSession(session);
+      if (session.drained) {
+        if (session.drained.floor) this.durable = session.drained.floor;
+        return;
+      }
+      if (session.opened) {
+        override = undefined; // the server applied it; a reconnect resumes from the stored position
+        this.backoff?.reset();
+      }
+      if (this.stopping) {
+        if (session.opened && !this.failure) {
+          this.closeError = error ?? new ClientError(SESSION_PATH, Status.UNAVAILABLE, "the session ended before the drain was answered");
+        }
+        return;
+      }
+      error ??= new ClientError(SESSION_PATH, Status.UNAVAILABLE, "the server ended the session stream without drained");
+      const delayMs = this.backoff && isRetryable(error, this.sessions > 0) ? this.backoff.next() : undefined;
+      if (delayMs === undefined) {
+        this.fail(error);
+        return;
+      }
+      this.emit("reconnecting", { attempt: this.backoff!.attempts, delayMs, error });
+      try {
+        await sleep(delayMs, undefined, { signal: this.stop.signal });
+      } catch {
+        return; // closed while waiting
+      }
+    }
+  }
+
+  private async serve(session: ReaderSession, override: StartAt | undefined): Promise<void> {
+    const responses = this.client.session(session.requests, { signal: session.abort.signal });
+    session.send({ kind: { $case: "open", value: this.openMessage(override) } });
+    for await (const response of responses) {
+      const kind = response.kind;
+      if (kind === undefined) continue;
+      switch (kind.$case) {
+        case "opened":
+          this.onOpened(session, kind.value);
+          break;
+        case "records":
+          this.deliver(session, kind.value.records);
+          break;
+        case "status":
+          this.onStatus(kind.value);
+          break;
+        case "drained":
+          session.drained = { floor: fromWireDlsn(kind.value.durableFloor) };
+          break;
+      }
+    }
+  }
+
+  private openMessage(override: StartAt | undefined) {
+    const options = this.options;
+    const policy = options.resumePolicy ?? "stored";
+    return {
+      log: options.log,
+      readerId: options.readerId,
+      fallback: options.fallback === undefined ? undefined : toWirePosition(options.fallback),
+      override: override === undefined ? undefined : toWirePosition(override),
+      // After a reconnect the server's stored position is always the better one.
+      clientCheckpoint: options.checkpoint && this.sessions === 0 ? toWireDlsn(options.checkpoint) : undefined,
+      resumePolicy: this.sessions > 0 ? ResumePolicy.STORED : POLICIES[policy],
+      flow: this.flow ? toWireFlow(this.flow) : undefined,
+      takeover: options.takeover === "reject" ? Takeover.REJECT : Takeover.FENCE,
+      ackWaitMs: options.ackWaitMs ?? 0,
+    };
+  }
+
+  private onOpened(session: ReaderSession, opened: Opened): void {
+    session.opened = true;
+    const info: OpenedInfo = {
+      epoch: opened.epoch,
+      resumeAfter: fromWireDlsn(opened.resumeAfter),
+      source: SOURCE_NAMES[opened.source] ?? "unspecified",
+      logHead: fromWireDlsn(opened.logHead),
+      skippedByTruncation: opened.skippedByTruncation,
+      durableHoles: opened.durableHoles,
+      flow: {
+        maxOutstandingRecords: opened.flow?.maxOutstandingRecords ?? 0,
+        maxOutstandingBytes: opened.flow?.maxOutstandingBytes ?? 0n,
+        maxBatchRecords: opened.flow?.maxBatchRecords ?? 0,
+      },
+      reconnects: this.sessions,
+    };
+    this.sessions++;
+    this.openedInfo = info;
+    this.resolveFirstOpen(info);
+    this.emit("opened", info);
+  }
+
+  private onStatus(wire: WireReaderStatus): void {
+    const status: ReaderStatus = {
+      durableFloor: fromWireDlsn(wire.durableFloor),
+      ackedFloor: fromWireDlsn(wire.ackedFloor),
+      deliveredHigh: fromWireDlsn(wire.deliveredHigh),
+      outstandingRecords: wire.outstandingRecords,
+      outstandingBytes: wire.outstandingBytes,
+      holes: wire.holes,
+      durableHoles: wire.durableHoles,
+      lag: wire.lag,
+      pausedReason: wire.pausedReason,
+    };
+    this.lastStatus = status;
+    if (status.durableFloor) this.durable = status.durableFloor;
+    this.emit("status", status);
+  }
+
+  private deliver(session: ReaderSession, records: WireRecord[]): void {
+    if (this.stopping || !session.alive) return;
+    const seenBefore = this.earlierYieldedHigh;
+    for (const wire of records) {
+      const redelivered = wire.attempt > 1 || (seenBefore !== undefined && wire.dlsn !== undefined && compareWire(wire.dlsn, seenBefore) <= 0);
+      const record = new ReaderRecord(wire, session, redelivered);
+      session.tracker.delivered(record);
+      this.buffer.push(record);
+    }
+    while (this.waiters.length > 0) {
+      const record = this.take();
+      if (!record) break;
+      this.waiters.shift()!.resolve({ value: record, done: false });
+    }
+  }
+
+  /** The next buffered record of a live session, or undefined. */
+  private take(): ReaderRecord | undefined {
+    if (this.stopping) return undefined;
+    while (this.bufferHead < this.buffer.length) {
+      const record = this.buffer[this.bufferHead]!;
+      this.buffer[this.bufferHead++] = undefined as unknown as ReaderRecord;
+      if (this.bufferHead === this.buffer.length) {
+        this.buffer = [];
+        this.bufferHead = 0;
+      }
+      const session = record.session;
+      if (!session.alive) continue; // the session died: its records come again on the next one
+      if (session.yieldedHigh === undefined || compareWire(record.wireDlsn, session.yieldedHigh) > 0) session.yieldedHigh = record.wireDlsn;
+      this.current = record;
+      return record;
+    }
+    return undefined;
+  }
+
+  private endSession(session: ReaderSession): void {
+    session.end();
+    const high = session.yieldedHigh;
+    if (high && (this.earlierYieldedHigh === undefined || compareWire(high, this.earlierYieldedHigh) > 0)) {
+      this.earlierYieldedHigh = high;
+    }
+  }
+
+  private stopIterating(): void {
+    this.stopping = true;
+    this.buffer = [];
+    this.bufferHead = 0;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter.resolve({ value: undefined, done: true });
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??= { error, thrown: false };
+    this.rejectFirstOpen(error);
+    this.rejectWaiters(error);
+  }
+
+  private rejectWaiters(error: unknown): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    if (waiters.length > 0 && this.failure) this.failure.thrown = true;
+    for (const waiter of waiters) waiter.reject(error);
+  }
+}
+
+const POLICIES: Record<NonNullable<ReaderOptions["resumePolicy"]>, ResumePolicy> = {
+  stored: ResumePolicy.STORED,
+  client: ResumePolicy.CLIENT,
+  max: ResumePolicy.MAX,
+};
+
+function toWireFlow(flow: FlowSettings): FlowLimits {
+  return {
+    maxOutstandingRecords: flow.maxOutstandingRecords ?? 0,
+    maxOutstandingBytes: BigInt(flow.maxOutstandingBytes ?? 0),
+    maxBatchRecords: flow.maxBatchRecords ?? 0,
+  };
+}
+
+/**
+ * Worth a new session: the server or the network went away. Not: fenced
+ * (ABORTED), bad input, unknown log, no permission — retrying cannot help.
+ * ALREADY_EXISTS after a loss (takeover "reject") is our own dead session that
+ * the server has not noticed yet.
+ */
+function isRetryable(error: unknown, reconnecting: boolean): boolean {
+  if (!(error instanceof ClientError)) return false;
+  if (error.code === Status.UNAVAILABLE) return true;
+  if (error.code === Status.CANCELLED) return true; // reset by the server (e.g. a forced shutdown); our own cancels end the loop first
+  if (error.code === Status.INTERNAL && /RST_STREAM|stream removed|connection/i.test(error.details)) return true;
+  return reconnecting && error.code === Status.ALREADY_EXISTS;
+}

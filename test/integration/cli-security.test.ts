@@ -1,0 +1,120 @@
+/** The CLI and the client over mutual TLS with bearer tokens; what a refused person sees. */
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { ClientError, createDlogClient, Status } from "../../clients/typescript/src/index.js";
+import { type Dlogd, REPO_ROOT, startDlogd, tempDir } from "../helpers/dlogd.js";
+
+const DLOG = join(REPO_ROOT, "bin", "dlog.js");
+const WRITER = "writer-secret-1"; // append + read on sec-*
+const OPERATOR = "admin-secret-11"; // everything
+
+let server: Dlogd;
+let certs: Record<"ca" | "serverCert" | "serverKey" | "clientCert" | "clientKey", string>;
+let cleanup: () => void;
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+function makeCertificates(dir: string): typeof certs {
+  const run = (...args: string[]): void => {
+    execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  };
+  run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=dlog test CA", "-keyout", "ca.key", "-out", "ca.pem");
+  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr");
+  run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem");
+  run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=dlog client", "-keyout", "client.key", "-out", "client.csr");
+  run("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "client.pem");
+  const at = (name: string): string => join(dir, name);
+  return { ca: at("ca.pem"), serverCert: at("server.pem"), serverKey: at("server.key"), clientCert: at("client.pem"), clientKey: at("client.key") };
+}
+
+before(async () => {
+  const dir = tempDir();
+  cleanup = dir.cleanup;
+  certs = makeCertificates(dir.path);
+  const tokens = join(dir.path, "tokens.json");
+  writeFileSync(
+    tokens,
+    JSON.stringify({
+      tokens: [
+        { name: "writer", token: WRITER, allow: { append: ["sec-*"], read: ["sec-*"] } },
+        { name: "operator", token: OPERATOR, allow: { admin: ["*"], read: ["*"], append: ["*"] } },
+      ],
+    }),
+  );
+  server = await startDlogd({
+    dataDir: join(dir.path, "data"),
+    args: ["--tls-cert", certs.serverCert, "--tls-key", certs.serverKey, "--tls-client-ca", certs.ca, "--auth-tokens", tokens],
+  });
+});
+
+after(async () => {
+  await server.stop();
+  cleanup();
+});
+
+async function dlog(args: string[], token?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [DLOG, "--tls", "--ca", certs.ca, "--cert", certs.clientCert, "--key", certs.clientKey, ...args], {
+    env: { ...process.env, DLOG_ADDR: server.address, DLOG_TOKEN: token ?? "" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  return { code, stdout, stderr };
+}
+
+test("the CLI appends and tails over mutual TLS with a token from DLOG_TOKEN", { timeout: 30_000 }, async () => {
+  const appended = await dlog(["append", "--log", "sec-orders", "one", "two"], WRITER);
+  assert.equal(appended.code, 0, appended.stderr);
+  const tailed = await dlog(["tail", "--log", "sec-orders", "--reader", "r", "--max", "2"], WRITER);
+  assert.equal(tailed.code, 0, tailed.stderr);
+  assert.equal(tailed.stdout, "one\ntwo\n");
+});
+
+test("permission denied and a missing token: one line, exit 4", { timeout: 30_000 }, async () => {
+  const denied = await dlog(["logs", "delete", "sec-orders"], WRITER);
+  assert.equal(denied.code, 4);
+  assert.match(denied.stderr, /^dlog: token "writer" may not admin log "sec-orders" \(PERMISSION_DENIED\)\n$/);
+  const outside = await dlog(["tail", "--log", "payroll", "--reader", "r"], WRITER);
+  assert.equal(outside.code, 4);
+  assert.match(outside.stderr, /^dlog: .*payroll.* \(PERMISSION_DENIED\)\n$/);
+  const anonymous = await dlog(["logs", "ls"]);
+  assert.equal(anonymous.code, 4);
+  assert.match(anonymous.stderr, /^dlog: missing bearer token.* \(UNAUTHENTICATED\)\n$/);
+});
+
+test("the client's reader runs over mutual TLS with a token; a reader on a forbidden log fails without reconnecting", { timeout: 30_000 }, async () => {
+  const client = createDlogClient({
+    address: server.address,
+    token: OPERATOR,
+    tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey },
+  });
+  try {
+    await client.append("sec-reader", ["a", "b", "c"]);
+    const reader = client.reader({ log: "sec-reader", readerId: "r" });
+    const texts: string[] = [];
+    for await (const record of reader) {
+      texts.push(record.text());
+      record.ack();
+      if (texts.length === 3) break;
+    }
+    assert.deepEqual(texts, ["a", "b", "c"]);
+  } finally {
+    client.close();
+  }
+  const writer = createDlogClient({ address: server.address, token: WRITER, tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey } });
+  try {
+    let reconnects = 0;
+    const reader = writer.reader({ log: "payroll", readerId: "r" });
+    reader.on("reconnecting", () => reconnects++);
+    await assert.rejects(reader.ready(), (error: unknown) => error instanceof ClientError && error.code === Status.PERMISSION_DENIED);
+    assert.equal(reconnects, 0);
+  } finally {
+    writer.close();
+  }
+});
