@@ -139,8 +139,10 @@ test("appender across a server crash: appends in flight reject with UNAVAILABLE,
     const appender = client.appender("appender-crash");
     await appender.append("before");
     const inFlight = Array.from({ length: 2000 }, (_, i) => appender.append(`during ${i}`));
+    // Observed before the kill: rejections arrive while kill9() is awaited.
+    const settled = Promise.allSettled(inFlight);
     await server.kill9();
-    const outcomes = await Promise.allSettled(inFlight);
+    const outcomes = await settled;
     const failed = outcomes.filter((outcome) => outcome.status === "rejected");
     for (const outcome of failed) assert.equal((outcome.reason as ClientError).code, Status.UNAVAILABLE);
     server = await startDlogd({ dataDir: dir.path, listen: `127.0.0.1:${port}` });
