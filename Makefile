@@ -5,7 +5,7 @@ GRPCURL := $(TOOLS)/bin/grpcurl
 NODE_BIN := node_modules/.bin
 export PATH := $(TOOLS)/bin:$(PATH)
 
-.PHONY: all deps proto build run test test-unit test-integration bench lint clean
+.PHONY: all deps proto build run test bench lint clean
 
 all: build
 

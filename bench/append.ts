@@ -1,6 +1,6 @@
 /** dlog append throughput through the generated LogService client. */
 import type { AppendRequest, LogServiceClient } from "../src/gen/dlog/v1/log.js";
-import { Outbox } from "./outbox.js";
+import { MessageQueue } from "../clients/typescript/src/message-queue.js";
 import { deadline } from "./stats.js";
 
 export interface AppendRun {
@@ -50,7 +50,7 @@ export async function appendUnary(logs: LogServiceClient, run: AppendRun): Promi
 export async function appendStream(logs: LogServiceClient, run: AppendRun): Promise<AppendResult> {
   const request = requestOf(run);
   const expired = deadline(run.timeoutMs);
-  const out = new Outbox<AppendRequest>();
+  const out = new MessageQueue<AppendRequest>();
   let sent = 0;
   let answered = 0;
   let wakeProducer: (() => void) | undefined;

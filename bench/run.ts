@@ -362,8 +362,8 @@ async function measureTail(d: Dlogd, plan: Plan, fsync: boolean, rows: Row[]): P
     ...latencyRows(
       `Append → delivery while tailing, fsync ${fsync ? "on" : "off"}`,
       tail.delivery,
-      "Kafka (published, 3 brokers): p50 2 ms, p99 3 ms",
-      `${how}; ${tail.sent} sent, ${tail.received} received${lost > 0 ? ` (${lost} missing!)` : ""}; ${cpuNote(tail.delta, tail.ms)}`,
+      "",
+      `${how}; for orientation only, not measured here: Kafka's published p50 2 ms / p99 3 ms (3 brokers, other hardware); ${tail.sent} sent, ${tail.received} received${lost > 0 ? ` (${lost} missing!)` : ""}; ${cpuNote(tail.delta, tail.ms)}`,
     ),
     ...latencyRows(`Append call → its answer (same run), fsync ${fsync ? "on" : "off"}`, tail.appendAck, "", "group commit + fsync of the append"),
   );
@@ -478,6 +478,8 @@ async function main(): Promise<void> {
   const deliverRuns: Result<DeliverRun>[] = [];
   let noFsyncStream100: number | undefined;
   let oneReader100: number | undefined;
+  /** The same catch-up on a log written one record per append: one LevelDB value per record, like the scan and the peers. */
+  let oneReaderSingles: number | undefined;
   let nextvAdjacent: Result<Measurement> = new Error("not run");
 
   // dlogd --no-fsync: append rows and tail latency without fsync.
@@ -548,6 +550,7 @@ async function main(): Promise<void> {
           const others = ok.length > 1 ? `best of ${ok.length} runs (${ok.map((r) => formatRate(rate(r))).join(", ")} rec/s); ` : "";
           deliverRows.push(deliverRow(best, label, refs, target * readers, others));
           if (label === "1 reader, 100 B" && !failed(best)) oneReader100 = rate(best);
+          if (log === "catchup-singles" && !failed(best)) oneReaderSingles = rate(best);
         }
 
         await measureTail(d, plan, true, latencyRowsOut);
@@ -577,7 +580,7 @@ async function main(): Promise<void> {
       peerRows.push(
         m.name === NATS_ROWS.publish
           ? peerRatio(noFsyncStream100, m, `AppendStream ${MANY_IN_FLIGHT} in flight, 100 B, --no-fsync (NATS does not fsync each message either)`)
-          : peerRatio(oneReader100, m, "Session deliver + ack, 1 reader, 100 B (one cumulative ack per batch)"),
+          : peerRatio(oneReaderSingles, m, "Session deliver + ack, 1 reader, 100 B, log written 1 record per append like the peer's messages (dlog acks once per batch: its design, not the peer's)"),
       );
     }
   }
@@ -587,7 +590,7 @@ async function main(): Promise<void> {
       peerRows.push(
         m.name === REDIS_ROWS.xadd
           ? peerRatio(noFsyncStream100, m, `AppendStream ${MANY_IN_FLIGHT} in flight, 100 B, --no-fsync (Redis AOF fsyncs once a second)`)
-          : peerRatio(oneReader100, m, "Session deliver + ack, 1 reader, 100 B"),
+          : peerRatio(oneReaderSingles, m, "Session deliver + ack, 1 reader, 100 B, log written 1 record per append like the peer's entries (dlog acks once per batch)"),
       );
     }
   }
@@ -604,7 +607,13 @@ async function main(): Promise<void> {
     // Judged against the fastest scan seen, so a slow reference run cannot make the goal look met.
     const strictest = Math.max(...measured.map(([, m]) => m.value));
     const against = measured.map(([what, m]) => `${((session / m.value) * 100).toFixed(0)} % of ${formatRate(m.value)} rec/s (${what})`);
-    return `${claim}: **${session / strictest >= GOAL ? "met" : "not met"}** — best of ${ONE_READER_RUNS} sessions ${formatRate(session)} rec/s = ${against.join("; ")}. Verdict against the faster scan.`;
+    // The scan reads one LevelDB value per record; so does a log written one record per append. A log
+    // written 1000 records per append stores them in one value, which is less LevelDB work per record.
+    const likeForLike =
+      oneReaderSingles === undefined
+        ? "like for like (log written one record per append): not measured"
+        : `like for like (log written one record per append, one LevelDB value per record as in the scan): ${formatRate(oneReaderSingles)} rec/s = ${((oneReaderSingles / strictest) * 100).toFixed(0)} %, **${oneReaderSingles / strictest >= GOAL ? "met" : "not met"}**`;
+    return `${claim}: on the log written 1000 records per append **${session / strictest >= GOAL ? "met" : "not met"}** — best of ${ONE_READER_RUNS} sessions ${formatRate(session)} rec/s = ${against.join("; ")}; verdict against the faster scan. ${likeForLike}.`;
   })();
 
   const sections: Section[] = [

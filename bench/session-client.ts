@@ -1,7 +1,7 @@
 /** A thin driver over the generated ReaderService.Session call: open, read frames, ack, drain. */
 import type { DLSN } from "../src/gen/dlog/v1/common.js";
 import type { FlowLimits, ReaderServiceClient, SessionRequest, SessionResponse } from "../src/gen/dlog/v1/reader.js";
-import { Outbox } from "./outbox.js";
+import { MessageQueue } from "../clients/typescript/src/message-queue.js";
 
 export interface SessionHandle {
   /** Frames from the server; ends after Drained, throws the session's error status. */
@@ -16,7 +16,7 @@ export const BENCH_FLOW: FlowLimits = { maxOutstandingRecords: 10_000, maxOutsta
 
 /** Opens a session (FENCE takeover, stored position, EARLIEST fallback) and returns its frame iterator. */
 export function openSession(readers: ReaderServiceClient, log: string, readerId: string, flow: FlowLimits = BENCH_FLOW): SessionHandle {
-  const out = new Outbox<SessionRequest>();
+  const out = new MessageQueue<SessionRequest>();
   const abort = new AbortController();
   out.push({ kind: { $case: "open", value: { log, readerId, flow, resumePolicy: 0, takeover: 0, ackWaitMs: 0 } } });
   const frames = readers.session(out, { signal: abort.signal })[Symbol.asyncIterator]();

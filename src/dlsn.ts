@@ -11,6 +11,12 @@ function checkInt64(name: string, value: bigint): void {
   }
 }
 
+export interface DlsnFields {
+  readonly segment: bigint;
+  readonly entry: bigint;
+  readonly slot: bigint;
+}
+
 /**
  * DistributedLog Sequence Number: `(segment, entry, slot)`, three signed int64
  * ordered field by field. Immutable; bigint fields so no value loses precision.
@@ -42,9 +48,14 @@ export class DLSN {
 
   /** Negative, zero or positive as `this` sorts before, equal to or after `other`. */
   compare(other: DLSN): number {
-    if (this.segment !== other.segment) return this.segment < other.segment ? -1 : 1;
-    if (this.entry !== other.entry) return this.entry < other.entry ? -1 : 1;
-    if (this.slot !== other.slot) return this.slot < other.slot ? -1 : 1;
+    return DLSN.compareFields(this, other);
+  }
+
+  /** DLSN order over any `{segment, entry, slot}` (e.g. wire messages), without building DLSNs. */
+  static compareFields(a: DlsnFields, b: DlsnFields): number {
+    if (a.segment !== b.segment) return a.segment < b.segment ? -1 : 1;
+    if (a.entry !== b.entry) return a.entry < b.entry ? -1 : 1;
+    if (a.slot !== b.slot) return a.slot < b.slot ? -1 : 1;
     return 0;
   }
 

@@ -277,6 +277,13 @@ async function read(context: Context): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   let out = "";
+  let flushScheduled = false;
+  // Lines gather while a server batch is being iterated and go out once per turn: a quiet --follow still prints at once.
+  const flush = (): void => {
+    flushScheduled = false;
+    if (out !== "" && !broken) process.stdout.write(out);
+    out = "";
+  };
   try {
     output.once("broken", onSignal);
     for await (const record of context.client.read(log, { from, max, follow: context.values.follow ?? false, signal: abort.signal })) {
@@ -284,6 +291,9 @@ async function read(context: Context): Promise<number> {
       if (out.length >= 64 * 1024) {
         if (!process.stdout.write(out)) await drained();
         out = "";
+      } else if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
       }
     }
   } catch (error) {
@@ -293,7 +303,7 @@ async function read(context: Context): Promise<number> {
     process.off("SIGTERM", onSignal);
     output.off("broken", onSignal);
   }
-  if (!broken) process.stdout.write(out);
+  flush();
   return 0;
 }
 

@@ -18,9 +18,6 @@ export interface EntryRecordInput {
 
 export interface DecodedRecord {
   dlsn: DLSN;
-  segment: bigint;
-  entry: bigint;
-  slot: bigint;
   txid: bigint;
   appendTimeMs: number;
   sequenceId: bigint;
@@ -80,14 +77,12 @@ export function decodeEntryInto(
     if (slot >= fromSlot) {
       if (out.length >= maxRecords || taken >= maxBytes) return slot;
       taken += length;
+      const slotId = BigInt(slot);
       out.push({
-        dlsn: new DLSN(segment, entry, BigInt(slot)),
-        segment,
-        entry,
-        slot: BigInt(slot),
+        dlsn: new DLSN(segment, entry, slotId),
         txid: value.readBigInt64BE(at),
         appendTimeMs,
-        sequenceId: firstSequenceId + BigInt(slot),
+        sequenceId: firstSequenceId + slotId,
         payload: value.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length),
       });
     }

@@ -105,6 +105,14 @@ interface PendingAppend {
 
 const READ_CHUNK_ENTRIES = 256;
 
+function firstDlsnOf(segment: SegmentMeta): DLSN {
+  return new DLSN(segment.segment, segment.firstEntry, 0n);
+}
+
+function lastDlsnOf(segment: SegmentMeta): DLSN {
+  return new DLSN(segment.segment, segment.lastEntry, segment.lastSlot);
+}
+
 /**
  * The log layer: appends (group-committed), reads, tail notification,
  * segments and truncation, over any `Storage`.
@@ -229,7 +237,7 @@ export class LogStore {
     const log = this.get(name);
     const last = log.committed.segments.at(-1);
     return {
-      last: last ? new DLSN(last.segment, last.lastEntry, last.lastSlot) : undefined,
+      last: last ? lastDlsnOf(last) : undefined,
       nextSequenceId: log.committed.meta.nextSequenceId,
     };
   }
@@ -237,7 +245,7 @@ export class LogStore {
   /** The first record that still exists, if any. */
   first(name: string): { dlsn: DLSN; sequenceId: bigint } | undefined {
     const first = this.get(name).committed.segments[0];
-    return first ? { dlsn: new DLSN(first.segment, first.firstEntry, 0n), sequenceId: first.firstSequenceId } : undefined;
+    return first ? { dlsn: firstDlsnOf(first), sequenceId: first.firstSequenceId } : undefined;
   }
 
   private describeState(log: LogState): LogInfo {
@@ -247,8 +255,8 @@ export class LogStore {
     return {
       name: meta.name,
       createdTimeMs: meta.createdTimeMs,
-      firstDlsn: first ? new DLSN(first.segment, first.firstEntry, 0n) : undefined,
-      lastDlsn: last ? new DLSN(last.segment, last.lastEntry, last.lastSlot) : undefined,
+      firstDlsn: first ? firstDlsnOf(first) : undefined,
+      lastDlsn: last ? lastDlsnOf(last) : undefined,
       lastTxid: meta.lastTxid,
       recordCount: meta.recordCount,
       byteCount: meta.byteCount,
@@ -256,8 +264,8 @@ export class LogStore {
       truncatedRecordCount: meta.truncatedRecordCount,
       segments: segments.map((segment) => ({
         segment: segment.segment,
-        firstDlsn: new DLSN(segment.segment, segment.firstEntry, 0n),
-        lastDlsn: new DLSN(segment.segment, segment.lastEntry, segment.lastSlot),
+        firstDlsn: firstDlsnOf(segment),
+        lastDlsn: lastDlsnOf(segment),
         recordCount: segment.recordCount,
         byteCount: segment.byteCount,
         firstTxid: segment.firstTxid,
@@ -341,30 +349,25 @@ export class LogStore {
   private assign(log: LogState, records: readonly RecordInput[]): Omit<PendingAppend, "resolve" | "reject"> {
     const meta = log.meta;
     const nowMs = this.now();
-    for (const record of records) {
-      if (record.txid !== undefined && record.txid < meta.lastTxid) {
-        throw new DlogError(
-          "FAILED_PRECONDITION",
-          `transaction id out of order: txid ${record.txid} is lower than the log's last txid ${meta.lastTxid}`,
-        );
-      }
-    }
     // Txids never decrease, within an entry too: an unset one is max(the txid before it, now).
+    // Checked before anything changes, so a refused append leaves no trace.
     const nowTxid = BigInt(nowMs);
     let txid = meta.lastTxid;
+    let fromLog = true; // `txid` is still the log's last, not one of this append's
     const inputs = new Array<EntryRecordInput>(records.length);
     for (let i = 0; i < records.length; i++) {
       const given = records[i]!.txid;
-      if (given === undefined) {
-        if (nowTxid > txid) txid = nowTxid;
-      } else if (given < txid) {
+      if (given !== undefined && given < txid) {
         throw new DlogError(
           "FAILED_PRECONDITION",
-          `transaction id out of order: record ${i} has txid ${given}, lower than ${txid} before it in the same append`,
+          fromLog
+            ? `transaction id out of order: txid ${given} is lower than the log's last txid ${txid}`
+            : `transaction id out of order: record ${i} has txid ${given}, lower than ${txid} before it in the same append`,
         );
-      } else {
-        txid = given;
       }
+      if (given !== undefined) txid = given;
+      else if (nowTxid > txid) txid = nowTxid;
+      fromLog = false;
       inputs[i] = { payload: records[i]!.payload, txid };
     }
     const segment = this.segmentForAppend(log, nowMs);
@@ -540,14 +543,8 @@ export class LogStore {
   // ---- reads ---------------------------------------------------------------------------------
 
   /** A cursor over committed records, starting at the first record at or after `from`. */
-  openReader(name: string, from: DLSN, nextSequenceId?: bigint): LogReader {
-    const log = this.get(name);
-    return new LogReader(this, this.storage, log, from, nextSequenceId ?? 0n);
-  }
-
-  /** @internal for LogReader */
-  firstLiveSegment(log: LogState): bigint {
-    return log.committed.meta.firstLiveSegment;
+  openReader(name: string, from: DLSN): LogReader {
+    return new LogReader(this, this.storage, this.get(name), from);
   }
 
   /**
@@ -568,7 +565,7 @@ export class LogStore {
       case "earliest": {
         const first = log.committed.segments[0];
         if (!first) return atEnd();
-        return { dlsn: new DLSN(first.segment, first.firstEntry, 0n).justBefore(), sequenceId: first.firstSequenceId - 1n };
+        return { dlsn: firstDlsnOf(first).justBefore(), sequenceId: first.firstSequenceId - 1n };
       }
       case "dlsn":
         return (await this.floorBeforeFirst(name, start.dlsn, () => true)) ?? { ...atEnd(), dlsn: start.dlsn.justBefore() };
@@ -576,7 +573,7 @@ export class LogStore {
         const segment = log.committed.segments.find((s) => s.lastTxid >= start.txid);
         if (!segment) return atEnd();
         return (
-          (await this.floorBeforeFirst(name, new DLSN(segment.segment, segment.firstEntry, 0n), (r) => r.txid >= start.txid)) ??
+          (await this.floorBeforeFirst(name, firstDlsnOf(segment), (r) => r.txid >= start.txid)) ??
           atEnd()
         );
       }
@@ -586,7 +583,7 @@ export class LogStore {
         return (
           (await this.floorBeforeFirst(
             name,
-            new DLSN(segment.segment, segment.firstEntry, 0n),
+            firstDlsnOf(segment),
             (r) => r.appendTimeMs >= start.timeMs,
           )) ?? atEnd()
         );
@@ -610,7 +607,7 @@ export class LogStore {
         const found = records.find(match);
         if (found) {
           return {
-            dlsn: new DLSN(found.segment, found.entry, found.slot).justBefore(),
+            dlsn: found.dlsn.justBefore(),
             sequenceId: found.sequenceId - 1n,
           };
         }
@@ -642,7 +639,7 @@ export class LogStore {
       // moves on mid-batch): those segments stay, or their records would land in dropped segments.
       const writing = new Set(this.pending.filter((p) => p.log === log).map((p) => p.entry.segment));
       const doomed = log.committed.segments.filter(
-        (segment) => new DLSN(segment.segment, segment.lastEntry, segment.lastSlot).isBefore(before) && !writing.has(segment.segment),
+        (segment) => lastDlsnOf(segment).isBefore(before) && !writing.has(segment.segment),
       );
       // Only a prefix of segments can go: the log stays contiguous.
       const prefix: SegmentMeta[] = [];
@@ -724,16 +721,15 @@ export class LogReader {
   /** The first DLSN not yet returned (inclusive lower bound of what comes next). */
   private position: DLSN;
   /** Sequence id the next record is expected to have: what a waiter waits for. */
-  private expectedSequenceId: bigint;
+  private expectedSequenceId = 0n;
   /** Committed records when the cursor was opened: it sees at least these, so at its end nothing below is missing. */
   private snapshotNextSequenceId = 0n;
 
-  constructor(store: LogStore, storage: Storage, log: LogState, from: DLSN, expectedSequenceId: bigint) {
+  constructor(store: LogStore, storage: Storage, log: LogState, from: DLSN) {
     this.store = store;
     this.storage = storage;
     this.log = log;
     this.position = from;
-    this.expectedSequenceId = expectedSequenceId;
   }
 
   /** Up to `maxRecords` records, stopping once their payloads reach `maxBytes` (at least one record); empty at the end of the log. */
@@ -780,7 +776,7 @@ export class LogReader {
     this.buffered = [];
     this.bufferedIndex = 0;
     if (!this.cursor) {
-      const firstLive = this.store.firstLiveSegment(this.log);
+      const firstLive = this.log.committed.meta.firstLiveSegment;
       let { segment, entry } = this.position;
       if (segment < firstLive) {
         segment = firstLive;
@@ -803,7 +799,7 @@ export class LogReader {
       await cursor.close();
       return false;
     }
-    const firstLive = this.store.firstLiveSegment(this.log);
+    const firstLive = this.log.committed.meta.firstLiveSegment;
     this.buffered = firstLive > 0n ? entries.filter((e) => e.segment >= firstLive) : entries;
     if (this.buffered.length === 0) return this.fill(wanted);
     return true;

@@ -4,7 +4,9 @@
  * iteration ends after `close()` or throws after `fail()`.
  */
 export class Channel<T> {
-  private readonly items: T[] = [];
+  private items: T[] = [];
+  /** Items before it were taken: a moving head keeps taking O(1) (no shift()). */
+  private head = 0;
   private readonly capacity: number;
   private closed = false;
   private error: unknown;
@@ -16,12 +18,8 @@ export class Channel<T> {
     this.capacity = capacity;
   }
 
-  get size(): number {
-    return this.items.length;
-  }
-
   async push(item: T): Promise<void> {
-    while (this.items.length >= this.capacity && !this.closed) {
+    while (this.items.length - this.head >= this.capacity && !this.closed) {
       await new Promise<void>((resolve) => this.wakeProducers.push(resolve));
     }
     if (this.closed) return;
@@ -56,9 +54,17 @@ export class Channel<T> {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
     for (;;) {
-      if (this.items.length > 0) {
-        const item = this.items.shift()!;
-        if (this.items.length < this.capacity) this.releaseProducers();
+      if (this.head < this.items.length) {
+        const item = this.items[this.head]!;
+        this.items[this.head++] = undefined as T;
+        if (this.head === this.items.length) {
+          this.items = [];
+          this.head = 0;
+        } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+          this.items.splice(0, this.head); // never fully drained: compact now and then
+          this.head = 0;
+        }
+        if (this.items.length - this.head < this.capacity) this.releaseProducers();
         yield item;
         continue;
       }

@@ -22,20 +22,13 @@ const MAX_STREAM_IN_FLIGHT = 4096;
 
 export interface LogServiceDeps {
   logs: LogStore;
-  /** Counts appended records for metrics. */
-  onAppended?: (records: number, bytes: number) => void;
 }
 
 /** dlog.v1.LogService over the log store. */
-export function createLogService({ logs, onAppended }: LogServiceDeps): LogServiceImplementation {
+export function createLogService({ logs }: LogServiceDeps): LogServiceImplementation {
   async function append(request: AppendRequest): Promise<AppendResponse> {
     const records: RecordInput[] = request.records.map((record) => ({ payload: record.payload, txid: record.txid }));
     const result = await logs.append(request.log, records);
-    if (onAppended) {
-      let bytes = 0;
-      for (const record of records) bytes += record.payload.length;
-      onAppended(records.length, bytes);
-    }
     return {
       dlsns: result.dlsns.map(toWireDlsn),
       txids: result.txids,

@@ -1,5 +1,6 @@
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { parseListen } from "../config.js";
 
 /** A value read at scrape time, with optional labels. */
 export interface Sample {
@@ -44,9 +45,8 @@ export class Metrics {
 
   /** Serves GET /metrics on `host:port`; resolves with the bound address. */
   async listen(listen: string): Promise<{ address: string; close: () => Promise<void> }> {
-    const colon = listen.lastIndexOf(":");
-    const host = listen.slice(0, colon).replace(/^\[|\]$/g, "");
-    const port = Number(listen.slice(colon + 1));
+    const { host: bracketed, port } = parseListen(listen, "--metrics-listen");
+    const host = bracketed.replace(/^\[|\]$/g, ""); // node:http wants IPv6 without brackets
     const server: Server = createServer((request, response) => {
       if (request.url === "/metrics" || request.url === "/") {
         response.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
@@ -61,7 +61,7 @@ export class Metrics {
     });
     const bound = server.address() as AddressInfo;
     return {
-      address: `${listen.slice(0, colon)}:${bound.port}`,
+      address: `${bracketed}:${bound.port}`,
       close: () => new Promise<void>((resolve) => server.close(() => resolve())),
     };
   }

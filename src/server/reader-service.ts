@@ -1,7 +1,7 @@
 import type { CallContext } from "nice-grpc";
 import { DlogError } from "../errors.js";
 import type { FlowLimits } from "../sessions/flow-limits.js";
-import type { ReaderInfo, ReaderSessions, ResumePolicy as CoreResumePolicy } from "../sessions/reader-sessions.js";
+import type { ReaderInfo, ReaderSessions, ResumePolicy as CoreResumePolicy, Takeover as CoreTakeover } from "../sessions/reader-sessions.js";
 import type { ResumeSource as CoreResumeSource, Session, SessionFrame } from "../sessions/session.js";
 import {
   type FlowLimits as WireFlowLimits,
@@ -22,6 +22,12 @@ const RESUME_POLICY: Record<number, CoreResumePolicy> = {
   [ResumePolicy.STORED]: "stored",
   [ResumePolicy.CLIENT]: "client",
   [ResumePolicy.MAX]: "max",
+};
+
+const TAKEOVER: Record<number, CoreTakeover> = {
+  [Takeover.TAKEOVER_UNSPECIFIED]: "fence",
+  [Takeover.FENCE]: "fence",
+  [Takeover.REJECT]: "reject",
 };
 
 const RESUME_SOURCE: Record<CoreResumeSource, ResumeSource> = {
@@ -52,7 +58,7 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
       void pumpRequests(iterator, session, context);
       try {
         for await (const frame of session.frames()) {
-          if (frame.kind === "records") onDelivered?.(frame.deliveries.length);
+          if (frame.kind === "records") onDelivered?.(frame.records.length);
           yield toWireFrame(frame);
         }
       } finally {
@@ -94,12 +100,12 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
         switch (kind?.$case) {
           case "ack":
             session.handleAck(
-              kind.value.dlsns.map((dlsn, i) => fromWireDlsn(dlsn, `ack.dlsns[${i}]`)),
+              kind.value.dlsns.map((dlsn) => fromWireDlsn(dlsn, "ack.dlsns")),
               kind.value.upTo ? fromWireDlsn(kind.value.upTo, "ack.up_to") : undefined,
             );
             break;
           case "nack":
-            session.handleNack(kind.value.dlsns.map((dlsn, i) => fromWireDlsn(dlsn, `nack.dlsns[${i}]`)));
+            session.handleNack(kind.value.dlsns.map((dlsn) => fromWireDlsn(dlsn, "nack.dlsns")));
             break;
           case "flow":
             session.handleFlow(toFlow(kind.value));
@@ -128,12 +134,7 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
       clientCheckpoint: open.clientCheckpoint ? fromWireDlsn(open.clientCheckpoint, "open.client_checkpoint") : undefined,
       resumePolicy: RESUME_POLICY[open.resumePolicy] ?? invalid(`open.resume_policy ${open.resumePolicy} is not STORED, CLIENT or MAX`),
       flow: open.flow ? toFlow(open.flow) : {},
-      takeover:
-        open.takeover === Takeover.REJECT
-          ? ("reject" as const)
-          : open.takeover === Takeover.FENCE || open.takeover === Takeover.TAKEOVER_UNSPECIFIED
-            ? ("fence" as const)
-            : invalid(`open.takeover ${open.takeover} is not FENCE or REJECT`),
+      takeover: TAKEOVER[open.takeover] ?? invalid(`open.takeover ${open.takeover} is not FENCE or REJECT`),
       ackWaitMs: open.ackWaitMs,
     };
   }
@@ -195,7 +196,7 @@ function toWireFrame(frame: SessionFrame): SessionResponse {
     }
     case "records":
       // Pre-encoded (record-frames.ts); the service definition passes it through as a SessionResponse.
-      return encodeRecordsFrame(frame.deliveries, frame.lag) as unknown as SessionResponse;
+      return encodeRecordsFrame(frame.records, frame.attempts, frame.lag) as unknown as SessionResponse;
     case "status": {
       const status = frame.status;
       return {

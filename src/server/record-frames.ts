@@ -16,10 +16,11 @@ export class EncodedMessage {
   }
 }
 
-export interface RecordDelivery {
-  record: DecodedRecord;
-  /** 0 in stateless reads (omitted on the wire). */
-  attempt: number;
+/** Delivery attempts: one for every record (1 on first delivery, 0 in stateless reads), or one per record. */
+export type Attempts = number | readonly number[];
+
+function attemptOf(attempts: Attempts, i: number): number {
+  return typeof attempts === "number" ? attempts : attempts[i]!;
 }
 
 const WIRE_VARINT = 0;
@@ -103,22 +104,23 @@ interface Layout {
   total: number;
 }
 
-function measure(deliveries: readonly RecordDelivery[]): Layout {
-  const numbers = new Float64Array(deliveries.length * INT64_FIELDS);
-  const sizes = new Int32Array(deliveries.length * 2);
+function measure(records: readonly DecodedRecord[], attempts: Attempts): Layout {
+  const numbers = new Float64Array(records.length * INT64_FIELDS);
+  const sizes = new Int32Array(records.length * 2);
   let total = 0;
-  for (let i = 0; i < deliveries.length; i++) {
-    const { record, attempt } = deliveries[i]!;
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    const attempt = attemptOf(attempts, i);
     const n = i * INT64_FIELDS;
-    numbers[n] = asNumber(record.segment);
-    numbers[n + 1] = asNumber(record.entry);
-    numbers[n + 2] = asNumber(record.slot);
+    numbers[n] = asNumber(record.dlsn.segment);
+    numbers[n + 1] = asNumber(record.dlsn.entry);
+    numbers[n + 2] = asNumber(record.dlsn.slot);
     numbers[n + 3] = asNumber(record.txid);
     numbers[n + 4] = asNumber(record.sequenceId);
     const dlsnSize =
-      int64FieldSize(numbers[n]!, record.segment) +
-      int64FieldSize(numbers[n + 1]!, record.entry) +
-      int64FieldSize(numbers[n + 2]!, record.slot);
+      int64FieldSize(numbers[n]!, record.dlsn.segment) +
+      int64FieldSize(numbers[n + 1]!, record.dlsn.entry) +
+      int64FieldSize(numbers[n + 2]!, record.dlsn.slot);
     const payloadLength = record.payload.length;
     const time = record.appendTimeMs;
     const recordSize =
@@ -136,18 +138,19 @@ function measure(deliveries: readonly RecordDelivery[]): Layout {
 }
 
 /** Writes the records as entries of repeated field `field`. */
-function writeRecords(out: Buffer, at: number, field: number, deliveries: readonly RecordDelivery[], layout: Layout): number {
+function writeRecords(out: Buffer, at: number, field: number, records: readonly DecodedRecord[], attempts: Attempts, layout: Layout): number {
   const { numbers, sizes } = layout;
-  for (let i = 0; i < deliveries.length; i++) {
-    const { record, attempt } = deliveries[i]!;
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    const attempt = attemptOf(attempts, i);
     const n = i * INT64_FIELDS;
     out[at++] = tag(field, WIRE_LEN);
     at = writeVarint(out, at, sizes[2 * i + 1]!);
     out[at++] = tag(1, WIRE_LEN);
     at = writeVarint(out, at, sizes[2 * i]!);
-    at = writeInt64Field(out, at, 1, numbers[n]!, record.segment);
-    at = writeInt64Field(out, at, 2, numbers[n + 1]!, record.entry);
-    at = writeInt64Field(out, at, 3, numbers[n + 2]!, record.slot);
+    at = writeInt64Field(out, at, 1, numbers[n]!, record.dlsn.segment);
+    at = writeInt64Field(out, at, 2, numbers[n + 1]!, record.dlsn.entry);
+    at = writeInt64Field(out, at, 3, numbers[n + 2]!, record.dlsn.slot);
     at = writeInt64Field(out, at, 2, numbers[n + 3]!, record.txid);
     const time = record.appendTimeMs;
     if (time !== 0) {
@@ -171,25 +174,24 @@ function writeRecords(out: Buffer, at: number, field: number, deliveries: readon
 }
 
 /** `SessionResponse { records: RecordBatch { records, lag } }`. */
-export function encodeRecordsFrame(deliveries: readonly RecordDelivery[], lag: bigint): EncodedMessage {
-  const layout = measure(deliveries);
+export function encodeRecordsFrame(records: readonly DecodedRecord[], attempts: Attempts, lag: bigint): EncodedMessage {
+  const layout = measure(records, attempts);
   const lagNumber = asNumber(lag);
   const batchSize = layout.total + int64FieldSize(lagNumber, lag);
   const out = Buffer.allocUnsafe(1 + varintSize(batchSize) + batchSize);
   let at = 0;
   out[at++] = tag(2, WIRE_LEN);
   at = writeVarint(out, at, batchSize);
-  at = writeRecords(out, at, 1, deliveries, layout);
+  at = writeRecords(out, at, 1, records, attempts, layout);
   at = writeInt64Field(out, at, 2, lagNumber, lag);
   return new EncodedMessage(out.subarray(0, at));
 }
 
 /** `ReadResponse { records }`. */
 export function encodeReadResponse(records: readonly DecodedRecord[]): EncodedMessage {
-  const deliveries = records.map((record) => ({ record, attempt: 0 }));
-  const layout = measure(deliveries);
+  const layout = measure(records, 0);
   const out = Buffer.allocUnsafe(layout.total);
-  const end = writeRecords(out, 0, 1, deliveries, layout);
+  const end = writeRecords(out, 0, 1, records, 0, layout);
   return new EncodedMessage(out.subarray(0, end));
 }
 

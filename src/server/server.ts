@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { ServerCredentials } from "@grpc/grpc-js";
-import { type CallContext, type ServerMiddlewareCall, createServer } from "nice-grpc";
+import { createServer } from "nice-grpc";
 import { DlogError } from "../errors.js";
-import type { ServerConfig } from "../config.js";
+import { type ServerConfig, parseListen } from "../config.js";
 import { LogStore } from "../log/log-store.js";
 import { applyRetention } from "../log/retention.js";
 import { LevelStorage } from "../storage/level-storage.js";
@@ -52,7 +52,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     signalStopping = resolve;
   });
 
-  const server = createServer({
+  const base = createServer({
     // Appends may carry many records of up to maxRecordBytes; the record limit is enforced (and named) by the store.
     "grpc.max_receive_message_length": 64 * 1024 * 1024 + config.maxRecordBytes,
     "grpc.max_send_message_length": 64 * 1024 * 1024 + config.maxRecordBytes,
@@ -60,9 +60,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     "grpc.keepalive_timeout_ms": 10_000,
     "grpc.http2.min_ping_interval_without_data_ms": 5_000,
     "grpc.keepalive_permit_without_calls": 1,
-  })
-    .use(statusMiddleware(logger))
-    .use(config.authTokens === "" ? passThrough : authMiddleware(loadTokens(config.authTokens)));
+  }).use(statusMiddleware(logger));
+  const server = config.authTokens === "" ? base : base.use(authMiddleware(loadTokens(config.authTokens)));
 
   const sessions = new ReaderSessions({
     logs,
@@ -84,7 +83,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   server.add(HealthDefinition, createHealthService({ services: new Set(services), isServing: () => serving, stopping }));
   addReflection(server, services);
 
-  const { host } = parseHost(config.listen);
+  const { host } = parseListen(config.listen);
   let port: number;
   try {
     port = await server.listen(config.listen, serverCredentials(config));
@@ -191,13 +190,4 @@ function serverCredentials(config: ServerConfig): ServerCredentials {
   );
 }
 
-async function* passThrough<Request, Response>(
-  call: ServerMiddlewareCall<Request, Response>,
-  context: CallContext,
-): AsyncGenerator<Response, Response | void, undefined> {
-  return yield* call.next(call.request, context);
-}
 
-function parseHost(listen: string): { host: string } {
-  return { host: listen.slice(0, listen.lastIndexOf(":")) };
-}

@@ -233,12 +233,15 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
   }
 
   /**
-   * Individual acks, any order. All are validated before any is applied: one DLSN that was not
-   * delivered in this session refuses the whole call with `INVALID_ARGUMENT` naming it.
+   * Individual acks, any order, plus an optional cumulative `upTo` (see `ackUpTo`). All are
+   * validated before any is applied: one DLSN that was not delivered in this session refuses the
+   * whole call with `INVALID_ARGUMENT` naming it.
    *
    * @returns the number of records newly acked (duplicates count zero).
    */
-  ack(dlsns: readonly DLSN[]): number {
+  ack(dlsns: readonly DLSN[], upTo?: DLSN): number {
+    // A cumulative bound past the highest delivered record is its only way to fail: checked first.
+    if (upTo !== undefined && upTo.isAfter(this.#floor)) this.#checkDelivered(upTo);
     const indices = this.#scratch;
     indices.length = 0;
     for (const dlsn of dlsns) {
@@ -260,6 +263,7 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
       if (this.#ackEntry(this.#entries[index]!)) newlyAcked++;
     }
     indices.length = 0;
+    if (upTo !== undefined) newlyAcked += this.#ackThrough(upTo);
     if (newlyAcked > 0) {
       this.#advanceFloor();
       this.#version++;
@@ -275,19 +279,22 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
    * @returns the number of records newly acked.
    */
   ackUpTo(dlsn: DLSN): number {
-    if (!dlsn.isAfter(this.#floor)) return 0;
+    return this.ack([], dlsn);
+  }
+
+  #checkDelivered(dlsn: DLSN): void {
     if (this.#high === undefined || dlsn.isAfter(this.#high)) {
       throw notDelivered(dlsn, `has not been delivered yet (highest delivered: ${this.#high?.toString() ?? "none"}); a cumulative ack cannot move the position past it`);
     }
+  }
+
+  /** Marks every entry at or before `dlsn` acked; the caller advances the floor. */
+  #ackThrough(dlsn: DLSN): number {
     let newlyAcked = 0;
     for (let i = this.#head; i < this.#entries.length; i++) {
       const entry = this.#entries[i]!;
       if (entry.dlsn.isAfter(dlsn)) break;
       if (this.#ackEntry(entry)) newlyAcked++;
-    }
-    if (newlyAcked > 0) {
-      this.#advanceFloor();
-      this.#version++;
     }
     return newlyAcked;
   }

@@ -54,6 +54,7 @@ interface PositionUpdate {
 }
 
 const MAX_ACK_WAIT_MS = 24 * 3_600_000;
+const SHUTTING_DOWN = "server is shutting down; reconnect to resume from the durable position";
 
 /**
  * Every reader's sessions and positions: opening (with resume policy and
@@ -67,7 +68,6 @@ export class ReaderSessions {
   private readonly live = new Map<string, Session>();
   private readonly keyQueues = new Map<string, SerialQueue>();
   private readonly epochs = new Map<string, bigint>();
-  private readonly snapshots = new WeakMap<Session, () => PositionUpdate>();
   private closed = false;
   readonly counters = { sessionsOpened: 0, sessionsFenced: 0, acks: 0 };
 
@@ -120,7 +120,14 @@ export class ReaderSessions {
     const key = readerKey(logId, request.readerId);
     return this.queueFor(key).run(async () => {
       this.checkOpen();
-      this.takeOver(key, request);
+      this.fenceLive(key, (current) =>
+        request.takeover === "reject"
+          ? new DlogError(
+              "ALREADY_EXISTS",
+              `reader "${request.readerId}" of log "${request.log}" has a live session (epoch ${current.epoch}); open with takeover FENCE to take it over`,
+            )
+          : undefined,
+      );
       // A session that ended moments ago (fenced, failed, cancelled) may have its last acks still
       // waiting for the timer or in flight: they are made durable before the stored position is read.
       await this.flusher.flush();
@@ -129,6 +136,7 @@ export class ReaderSessions {
       this.epochs.set(key, epoch);
       const { position, source, changed, skipped } = await this.startPosition(request, stored, epoch);
 
+      const snapshot = (): PositionUpdate => ({ logId, readerId: request.readerId, position: session.position() });
       const session: Session = new Session({
         log: request.log,
         readerId: request.readerId,
@@ -140,8 +148,8 @@ export class ReaderSessions {
         maxHoles: this.options.maxHoles,
         heartbeatMs: this.options.heartbeatMs,
         logs: this.logs,
-        onPositionChanged: (changedSession, acks) => {
-          this.flusher.markDirty(key, this.snapshots.get(changedSession)!);
+        onPositionChanged: (acks) => {
+          this.flusher.markDirty(key, snapshot);
           if (acks > 0) {
             this.counters.acks += acks;
             this.flusher.noteAcks(acks);
@@ -151,33 +159,18 @@ export class ReaderSessions {
         onEnded: (ended) => {
           if (this.live.get(key) === ended) this.live.delete(key);
           // Whatever it acked is kept: one more write of its final state.
-          this.flusher.markDirty(key, this.snapshots.get(ended)!);
+          this.flusher.markDirty(key, snapshot);
         },
       });
-      this.snapshots.set(session, () => ({ logId, readerId: request.readerId, position: session.position() }));
       this.live.set(key, session);
       this.counters.sessionsOpened++;
       if (changed) {
         // A new, overridden or skipped-ahead position is made durable before the client hears of it.
-        this.flusher.markDirty(key, this.snapshots.get(session)!);
+        this.flusher.markDirty(key, snapshot);
         await this.flusher.flush();
       }
       return session;
     });
-  }
-
-  private takeOver(key: string, request: { log: string; readerId: string; takeover: Takeover }): void {
-    const current = this.live.get(key);
-    if (!current || current.isEnded) return;
-    if (request.takeover === "reject") {
-      throw new DlogError(
-        "ALREADY_EXISTS",
-        `reader "${request.readerId}" of log "${request.log}" has a live session (epoch ${current.epoch}); open with takeover FENCE to take it over`,
-      );
-    }
-    // The fenced session's acks are kept: open() flushes them before it reads the start.
-    current.fence(current.epoch + 1n);
-    this.counters.sessionsFenced++;
   }
 
   private async startPosition(
@@ -185,10 +178,7 @@ export class ReaderSessions {
     stored: ReaderPosition | undefined,
     epoch: bigint,
   ): Promise<{ position: ReaderPosition; source: ResumeSource; changed: boolean; skipped: bigint }> {
-    const fresh = async (start: StartPosition): Promise<ReaderPosition> => {
-      const floor = await this.logs.resolveStart(request.log, start);
-      return { floor: floor.dlsn, floorSequenceId: floor.sequenceId, holes: [], epoch, updatedTimeMs: Date.now() };
-    };
+    const fresh = (start: StartPosition): Promise<ReaderPosition> => this.positionFrom(request.log, start, epoch);
     let position: ReaderPosition;
     let source: ResumeSource;
     if (request.override) {
@@ -228,6 +218,12 @@ export class ReaderSessions {
     return { position, source, changed, skipped };
   }
 
+  /** A position with no holes, just before the first record at or after `start`. */
+  private async positionFrom(log: string, start: StartPosition, epoch: bigint): Promise<ReaderPosition> {
+    const floor = await this.logs.resolveStart(log, start);
+    return { floor: floor.dlsn, floorSequenceId: floor.sequenceId, holes: [], epoch, updatedTimeMs: Date.now() };
+  }
+
   /** The position "everything up to and including `dlsn` is processed". */
   private async positionAt(log: string, dlsn: DLSN, epoch: bigint): Promise<ReaderPosition> {
     const record = await this.logs.firstRecordFrom(log, dlsn);
@@ -251,7 +247,7 @@ export class ReaderSessions {
     const logId = this.logs.logId(log);
     const stored = await this.stored(logId, readerId);
     if (!stored) throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" has no position`);
-    return this.info(log, readerId, stored);
+    return this.info(log, logId, readerId, stored);
   }
 
   async setPosition(log: string, readerId: string, start: StartPosition, force: boolean): Promise<ReaderInfo> {
@@ -259,19 +255,13 @@ export class ReaderSessions {
     const logId = this.logs.logId(log);
     const key = readerKey(logId, readerId);
     return this.queueFor(key).run(async () => {
-      await this.evictLive(key, log, readerId, force, "set its position");
-      const stored = await this.stored(logId, readerId);
-      const floor = await this.logs.resolveStart(log, start);
-      const position: ReaderPosition = {
-        floor: floor.dlsn,
-        floorSequenceId: floor.sequenceId,
-        holes: [],
-        epoch: this.epochs.get(key) ?? stored?.epoch ?? 0n,
-        updatedTimeMs: Date.now(),
-      };
+      this.fenceLive(key, (current) => (force ? undefined : liveRefusal(log, readerId, current, "set its position")));
+      const epoch = this.epochs.get(key) ?? (await this.stored(logId, readerId))?.epoch ?? 0n;
+      const position = await this.positionFrom(log, start, epoch);
+      // Replaces a fenced session's last dirty state: one write.
       this.flusher.markDirty(key, () => ({ logId, readerId, position }));
       await this.flusher.flush();
-      return this.info(log, readerId, position);
+      return this.info(log, logId, readerId, position);
     });
   }
 
@@ -281,7 +271,7 @@ export class ReaderSessions {
     const key = readerKey(logId, readerId);
     await this.queueFor(key).run(async () => {
       const hadLive = this.live.has(key);
-      await this.evictLive(key, log, readerId, force, "delete it");
+      this.fenceLive(key, (current) => (force ? undefined : liveRefusal(log, readerId, current, "delete it")));
       if (!hadLive && !(await this.stored(logId, readerId))) {
         throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" does not exist`);
       }
@@ -294,26 +284,25 @@ export class ReaderSessions {
   async listReaders(log: string): Promise<ReaderInfo[]> {
     const logId = this.logs.logId(log);
     const stored = await this.storage.listPositions(logId);
-    return stored.map(({ readerId, position }) => this.info(log, readerId, decodePosition(position)));
+    return stored.map(({ readerId, position }) => this.info(log, logId, readerId, decodePosition(position)));
   }
 
-  private async evictLive(key: string, log: string, readerId: string, force: boolean, action: string): Promise<void> {
+  /**
+   * Ends the live session of `key` with ABORTED (its acks are kept and written by the next
+   * flush), unless `refusal` gives the error the caller should get instead.
+   */
+  private fenceLive(key: string, refusal: (current: Session) => DlogError | undefined): void {
     const current = this.live.get(key);
     if (!current || current.isEnded) return;
-    if (!force) {
-      throw new DlogError(
-        "FAILED_PRECONDITION",
-        `reader "${readerId}" of log "${log}" has a live session (epoch ${current.epoch}); pass force to end it and ${action}`,
-      );
-    }
+    const refused = refusal(current);
+    if (refused) throw refused;
     current.fence(current.epoch + 1n);
     this.counters.sessionsFenced++;
-    await this.flusher.flush();
   }
 
-  private info(log: string, readerId: string, position: ReaderPosition): ReaderInfo {
+  private info(log: string, logId: number, readerId: string, position: ReaderPosition): ReaderInfo {
     const lag = this.logs.head(log).nextSequenceId - position.floorSequenceId - 1n - BigInt(position.holes.length);
-    const session = this.live.get(readerKey(this.logs.logId(log), readerId));
+    const session = this.live.get(readerKey(logId, readerId));
     return {
       log,
       readerId,
@@ -336,17 +325,24 @@ export class ReaderSessions {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new DlogError("UNAVAILABLE", "server is shutting down; reconnect to resume from the durable position");
+    if (this.closed) throw new DlogError("UNAVAILABLE", SHUTTING_DOWN);
   }
 
   /** Ends every session (UNAVAILABLE, so clients reconnect elsewhere or later) and writes every position. */
   async close(): Promise<void> {
     this.closed = true;
     for (const session of [...this.live.values()]) {
-      session.fail(new DlogError("UNAVAILABLE", "server is shutting down; reconnect to resume from the durable position"));
+      session.fail(new DlogError("UNAVAILABLE", SHUTTING_DOWN));
     }
     await this.flusher.close();
   }
+}
+
+function liveRefusal(log: string, readerId: string, current: Session, action: string): DlogError {
+  return new DlogError(
+    "FAILED_PRECONDITION",
+    `reader "${readerId}" of log "${log}" has a live session (epoch ${current.epoch}); pass force to end it and ${action}`,
+  );
 }
 
 /** Reader ids cannot contain "/", so the key splits unambiguously. */

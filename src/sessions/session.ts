@@ -30,14 +30,15 @@ export interface StatusInfo {
   pausedReason: string;
 }
 
-export interface Delivery {
+interface Redelivery {
   record: DecodedRecord;
   attempt: number;
 }
 
 export type SessionFrame =
   | { kind: "opened"; opened: OpenedInfo }
-  | { kind: "records"; deliveries: Delivery[]; lag: bigint }
+  /** `attempts`: one number for the whole batch (first deliveries: 1), or one per record (redeliveries). */
+  | { kind: "records"; records: DecodedRecord[]; attempts: number | number[]; lag: bigint }
   | { kind: "status"; status: StatusInfo }
   | { kind: "drained"; durableFloor: DLSN; durableHoles: number };
 
@@ -52,8 +53,8 @@ export interface SessionOptions {
   maxHoles: number;
   heartbeatMs: number;
   logs: LogStore;
-  /** The reader's state changed (acks): the flusher should write it. */
-  onPositionChanged(session: Session, acks: number): void;
+  /** The reader's state changed (`acks` newly acked records, or 0): the flusher should write it. */
+  onPositionChanged(acks: number): void;
   /** Everything marked so far is durable once this resolves. */
   flush(): Promise<void>;
   /** The session is over (drained, failed, fenced or abandoned); called once. */
@@ -79,7 +80,7 @@ export class Session {
   private flow: FlowLimits;
   private durable: ReaderPosition;
 
-  private redeliveries: Delivery[] = [];
+  private redeliveries: Redelivery[] = [];
   private statusDue = false;
   private draining = false;
   private failure: Error | undefined;
@@ -129,16 +130,15 @@ export class Session {
   /** Individual and cumulative acks. A bad DLSN fails the session (INVALID_ARGUMENT) and moves nothing. */
   handleAck(dlsns: readonly DLSN[], upTo: DLSN | undefined): void {
     if (this.ended) return; // a fenced or finished session's acks are refused
-    let acked = 0;
+    let acked: number;
     try {
-      if (dlsns.length > 0) acked += this.window.ack(dlsns);
-      if (upTo) acked += this.window.ackUpTo(upTo);
+      acked = this.window.ack(dlsns, upTo); // all or nothing
     } catch (error) {
       this.fail(error as Error);
       return;
     }
     if (acked > 0) {
-      this.options.onPositionChanged(this, acked);
+      this.options.onPositionChanged(acked);
       this.poke();
     }
   }
@@ -261,9 +261,10 @@ export class Session {
           continue;
         }
         if (this.redeliveries.length > 0) {
-          const deliveries = this.redeliveries.splice(0, this.flow.maxBatchRecords);
+          const batch = this.redeliveries.splice(0, this.flow.maxBatchRecords);
+          const records = batch.map((redelivery) => redelivery.record);
           this.lastFrameAt = Date.now();
-          yield { kind: "records", deliveries, lag: this.lagAfter(deliveries.at(-1)!.record) };
+          yield { kind: "records", records, attempts: batch.map((redelivery) => redelivery.attempt), lag: this.lagAfter(records.at(-1)!.sequenceId) };
           continue;
         }
         const paused = this.pausedReason();
@@ -316,11 +317,9 @@ export class Session {
     // Fenced or failed while reading: not one more record goes out (another session may own the reader now).
     if (this.ended || records.length === 0) return undefined;
     const toSend = this.window.admit(records, Date.now());
-    if (toSend.length < records.length) this.options.onPositionChanged(this, 0); // inherited holes absorbed
+    if (toSend.length < records.length) this.options.onPositionChanged(0); // inherited holes absorbed
     if (toSend.length === 0) return { kind: "status", status: this.status() };
-    const deliveries: Delivery[] = new Array(toSend.length);
-    for (let i = 0; i < toSend.length; i++) deliveries[i] = { record: toSend[i]!, attempt: 1 };
-    return { kind: "records", deliveries, lag: this.lagAfter(toSend[toSend.length - 1]!) };
+    return { kind: "records", records: toSend, attempts: 1, lag: this.lagAfter(toSend[toSend.length - 1]!.sequenceId) };
   }
 
   /** Why no new records go out now; empty when they can. */
@@ -338,20 +337,19 @@ export class Session {
     return "";
   }
 
-  private lagAfter(record: DecodedRecord): bigint {
-    const lag = this.options.logs.head(this.log).nextSequenceId - record.sequenceId - 1n;
+  /** Records in the log after the one with `sequenceId`. */
+  private lagAfter(sequenceId: bigint): bigint {
+    if (!this.options.logs.has(this.log)) return 0n; // deleted under the session
+    const lag = this.options.logs.head(this.log).nextSequenceId - sequenceId - 1n;
     return lag > 0n ? lag : 0n;
   }
 
   /** Records in the log after the acked floor. */
   lag(): bigint {
-    if (!this.options.logs.has(this.log)) return 0n;
-    const lag = this.options.logs.head(this.log).nextSequenceId - this.window.floorSequenceId - 1n;
-    return lag > 0n ? lag : 0n;
+    return this.lagAfter(this.window.floorSequenceId);
   }
 
   private status(): StatusInfo {
-    const lag = this.lag();
     return {
       durableFloor: this.durable.floor,
       durableHoles: this.durable.holes.length,
@@ -360,13 +358,13 @@ export class Session {
       outstandingRecords: this.window.outstandingRecords,
       outstandingBytes: this.window.outstandingBytes,
       holes: this.window.holeCount,
-      lag: lag > 0n ? lag : 0n,
+      lag: this.lag(),
       pausedReason: this.pausedReason(),
     };
   }
 
   private async drain(): Promise<SessionFrame> {
-    this.options.onPositionChanged(this, 0);
+    this.options.onPositionChanged(0);
     await this.options.flush();
     return { kind: "drained", durableFloor: this.durable.floor, durableHoles: this.durable.holes.length };
   }

@@ -15,9 +15,6 @@ import type {
 type Bytes = Buffer;
 type Db = ClassicLevel<Bytes, Bytes>;
 type Sub = AbstractSublevel<Db, string | Buffer | Uint8Array, Bytes, Bytes>;
-type BatchOp =
-  | { type: "put"; sublevel: Sub; key: Bytes; value: Bytes }
-  | { type: "del"; sublevel: Sub; key: Bytes };
 
 const LOG_ID_BYTES = 4;
 const NEXT_LOG_ID_KEY = Buffer.from("next-log-id");
@@ -133,7 +130,7 @@ export class LevelStorage implements Storage {
     const id = stored === undefined ? 1 : stored.readUInt32BE(0);
     const next = Buffer.allocUnsafe(4);
     next.writeUInt32BE(id + 1, 0);
-    await this.db.batch([{ type: "put", sublevel: this.meta, key: NEXT_LOG_ID_KEY, value: next }], { sync: true });
+    await this.db.batch().put(NEXT_LOG_ID_KEY, next, { sublevel: this.meta }).write({ sync: true });
     return id;
   }
 
@@ -176,17 +173,16 @@ export class LevelStorage implements Storage {
   }
 
   async deleteLog(logId: number, name: string): Promise<void> {
-    const ops: BatchOp[] = [{ type: "del", sublevel: this.logs, key: Buffer.from(name, "utf8") }];
-    for await (const key of this.segments.keys({ gte: logPrefix(logId), lt: logPrefixEnd(logId) })) {
-      ops.push({ type: "del", sublevel: this.segments, key });
+    const range = { gte: logPrefix(logId), lt: logPrefixEnd(logId) };
+    const batch = this.db.batch().del(Buffer.from(name, "utf8"), { sublevel: this.logs });
+    for await (const key of this.segments.keys(range)) batch.del(key, { sublevel: this.segments });
+    for await (const key of this.floors.keys(range)) {
+      batch.del(key, { sublevel: this.floors });
+      batch.del(key, { sublevel: this.positionExtras });
     }
-    for await (const key of this.floors.keys({ gte: logPrefix(logId), lt: logPrefixEnd(logId) })) {
-      ops.push({ type: "del", sublevel: this.floors, key });
-      ops.push({ type: "del", sublevel: this.positionExtras, key });
-    }
-    await this.db.batch(ops, { sync: true });
+    await batch.write({ sync: true });
     // Entries go after the metadata: once the log is gone from `logs`, its id is never reused, so leftovers are unreachable.
-    await this.entries.clear({ gte: logPrefix(logId), lt: logPrefixEnd(logId) });
+    await this.entries.clear(range);
   }
 
   async getPosition(logId: number, readerId: string): Promise<StoredPosition | undefined> {
@@ -198,9 +194,13 @@ export class LevelStorage implements Storage {
   }
 
   async listPositions(logId: number): Promise<Array<{ readerId: string; position: StoredPosition }>> {
+    const range = { gte: logPrefix(logId), lt: logPrefixEnd(logId) };
+    // Two range scans, not a get per reader: both sublevels share the same keys.
+    const extras = new Map<string, Buffer>();
+    for await (const [key, extra] of this.positionExtras.iterator(range)) extras.set(key.toString("latin1"), extra);
     const out: Array<{ readerId: string; position: StoredPosition }> = [];
-    for await (const [key, floor] of this.floors.iterator({ gte: logPrefix(logId), lt: logPrefixEnd(logId) })) {
-      const extra = (await this.positionExtras.get(key)) ?? Buffer.alloc(0);
+    for await (const [key, floor] of this.floors.iterator(range)) {
+      const extra = extras.get(key.toString("latin1")) ?? Buffer.alloc(0);
       out.push({ readerId: key.subarray(LOG_ID_BYTES).toString("utf8"), position: { floor, extra } });
     }
     return out;

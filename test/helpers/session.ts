@@ -13,6 +13,7 @@ import type {
   SessionResponse,
 } from "../../src/gen/dlog/v1/reader.js";
 import { type Clients, type Dlogd, bytes, connect, scrapeMetrics, startDlogd, tempDir } from "./dlogd.js";
+import { MessageQueue } from "../../clients/typescript/src/message-queue.js";
 
 type Request = DeepPartial<SessionRequest>;
 
@@ -55,38 +56,6 @@ export async function appendNumbered(
   return dlsns;
 }
 
-/** The session's request stream: the test pushes messages; `end()` half-closes. */
-class RequestQueue implements AsyncIterable<Request> {
-  private readonly items: Request[] = [];
-  private wake: (() => void) | undefined;
-  private ended = false;
-
-  push(request: Request): void {
-    assert.ok(!this.ended, "the request stream was already half-closed");
-    this.items.push(request);
-    this.poke();
-  }
-
-  end(): void {
-    this.ended = true;
-    this.poke();
-  }
-
-  private poke(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<Request> {
-    for (;;) {
-      while (this.items.length > 0) yield this.items.shift()!;
-      if (this.ended) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-}
-
 export type Frame = NonNullable<SessionResponse["kind"]>;
 
 /**
@@ -94,7 +63,8 @@ export type Frame = NonNullable<SessionResponse["kind"]>;
  * exercises HTTP/2 backpressure); every Status seen is remembered.
  */
 export class TestSession {
-  readonly requests = new RequestQueue();
+  readonly requests = new MessageQueue<Request>();
+  private halfClosed = false;
   readonly statuses: ReaderStatus[] = [];
   /** Every record received, in arrival order. */
   readonly received: WireRecord[] = [];
@@ -124,6 +94,7 @@ export class TestSession {
   }
 
   send(request: Request): void {
+    assert.ok(!this.halfClosed, "the request stream was already half-closed");
     this.requests.push(request);
   }
 
@@ -149,11 +120,13 @@ export class TestSession {
 
   /** Ends the request stream; the server treats it as a drain. */
   halfClose(): void {
+    this.halfClosed = true;
     this.requests.end();
   }
 
   /** Cancels the call: a client that just goes away. */
   cancel(): void {
+    this.halfClosed = true;
     this.requests.end();
     this.abort.abort();
   }
@@ -192,13 +165,15 @@ export class TestSession {
   }
 
   /** Pulls frames until `match` returns something; fails if the stream ends first. */
-  async until<T>(match: (frame: Frame) => T | undefined, what: string, timeoutMs = FRAME_TIMEOUT_MS): Promise<T> {
+  /** `what` names the awaited thing in failures; a function is asked at failure time, so it can say how far it got. */
+  async until<T>(match: (frame: Frame) => T | undefined, what: string | (() => string), timeoutMs = FRAME_TIMEOUT_MS): Promise<T> {
+    const describe = (): string => (typeof what === "string" ? what : what());
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`);
       const frame = await this.next(left);
-      if (frame === undefined) throw new Error(`the session ended while waiting for ${what}`);
+      if (frame === undefined) throw new Error(`the session ended while waiting for ${describe()}`);
       const found = match(frame);
       if (found !== undefined) return found;
     }
@@ -216,7 +191,7 @@ export class TestSession {
     await this.until((frame) => {
       if (frame.$case === "records") out.push(...frame.value.records);
       return out.length >= count ? true : undefined;
-    }, `${count} records (got ${out.length})`, timeoutMs);
+    }, () => `${count} records (got ${out.length})`, timeoutMs);
     return out;
   }
 

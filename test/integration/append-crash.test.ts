@@ -34,7 +34,7 @@ function acknowledge(acknowledged: Acknowledged, dlsn: WireDLSN | undefined, pay
  * Appends until the server dies: unary appenders (some with 3 records per entry) each wait for
  * their answer before the next call; one AppendStream keeps a window of appends in flight.
  */
-async function appendUntilKilled(clients: Clients, cycle: number, acknowledged: Acknowledged): Promise<void> {
+async function appendUntilKilled(clients: Clients, cycle: number, acknowledged: Acknowledged, kill: { done: boolean }): Promise<void> {
   const unary = Array.from({ length: UNARY_APPENDERS }, async (_, appender) => {
     const perEntry = appender % 3 === 0 ? 3 : 1;
     for (let n = 0; ; n++) {
@@ -42,8 +42,9 @@ async function appendUntilKilled(clients: Clients, cycle: number, acknowledged: 
       let answer;
       try {
         answer = await clients.logs.append({ log: LOG, records: payloads.map((p) => ({ payload: bytes(p) })) });
-      } catch {
-        return; // the server is gone
+      } catch (error) {
+        if (kill.done) return; // the server is gone
+        throw error;
       }
       answer.dlsns.forEach((dlsn, i) => acknowledge(acknowledged, dlsn, payloads[i]!));
     }
@@ -66,8 +67,9 @@ async function appendUntilKilled(clients: Clients, cycle: number, acknowledged: 
       let next;
       try {
         next = await answers.next();
-      } catch {
-        return; // the server is gone
+      } catch (error) {
+        if (kill.done) return; // the server is gone
+        throw error;
       }
       if (next.done === true) return;
       assert.equal(next.value.error, undefined);
@@ -114,9 +116,11 @@ async function killCycles(t: TestContext, args: string[]): Promise<void> {
         if (cycle === KILL_CYCLES) break;
 
         const before = acknowledged.size;
-        const appending = appendUntilKilled(clients, cycle, acknowledged);
+        const kill = { done: false };
+        const appending = appendUntilKilled(clients, cycle, acknowledged, kill);
         const killAfterMs = 200 + Math.floor(Math.random() * 600);
         await sleep(killAfterMs);
+        kill.done = true; // from here on, a failed append is the kill's doing
         await server.kill9();
         await appending;
 

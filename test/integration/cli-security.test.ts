@@ -1,34 +1,20 @@
 /** The CLI and the client over mutual TLS with bearer tokens; what a refused person sees. */
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ClientError, createDlogClient, Status } from "../../clients/typescript/src/index.js";
 import { type Dlogd, REPO_ROOT, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { type Certificates, makeCertificates } from "../helpers/tls.js";
 
 const DLOG = join(REPO_ROOT, "bin", "dlog.js");
 const WRITER = "writer-secret-1"; // append + read on sec-*
 const OPERATOR = "admin-secret-11"; // everything
 
 let server: Dlogd;
-let certs: Record<"ca" | "serverCert" | "serverKey" | "clientCert" | "clientKey", string>;
+let certs: Certificates;
 let cleanup: () => void;
-
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
-function makeCertificates(dir: string): typeof certs {
-  const run = (...args: string[]): void => {
-    execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
-  };
-  run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=dlog test CA", "-keyout", "ca.key", "-out", "ca.pem");
-  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr");
-  run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem");
-  run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=dlog client", "-keyout", "client.key", "-out", "client.csr");
-  run("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "client.pem");
-  const at = (name: string): string => join(dir, name);
-  return { ca: at("ca.pem"), serverCert: at("server.pem"), serverKey: at("server.key"), clientCert: at("client.pem"), clientKey: at("client.key") };
-}
 
 before(async () => {
   const dir = tempDir();

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -9,23 +8,9 @@ import { LogServiceDefinition } from "../../src/gen/dlog/v1/log.js";
 import { ReaderServiceDefinition, type SessionRequest } from "../../src/gen/dlog/v1/reader.js";
 import { HealthDefinition } from "../../src/gen/grpc/health/v1/health.js";
 import { bytes, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { makeCertificates } from "../helpers/tls.js";
 
 const TIMEOUT = { timeout: 60_000 };
-
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
-function makeCertificates(dir: string): Record<"ca" | "serverCert" | "serverKey" | "clientCert" | "clientKey", string> {
-  const run = (...args: string[]): void => {
-    execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
-  };
-  run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=dlog test CA", "-keyout", "ca.key", "-out", "ca.pem");
-  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr");
-  run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem");
-  run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=dlog client", "-keyout", "client.key", "-out", "client.csr");
-  run("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "client.pem");
-  const at = (name: string): string => join(dir, name);
-  return { ca: at("ca.pem"), serverCert: at("server.pem"), serverKey: at("server.key"), clientCert: at("client.pem"), clientKey: at("client.key") };
-}
 
 async function statusOf(promise: Promise<unknown>): Promise<{ code: Status; details: string }> {
   try {
@@ -54,7 +39,7 @@ test("TLS: a TLS client trusting the CA is served; a plaintext client is not", T
 
     const plain = connect(server.address);
     const failure = await statusOf(plain.logs.getLog({ log: "tls" }));
-    assert.ok([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED].includes(failure.code), `got ${Status[failure.code]}`);
+    assert.equal(failure.code, Status.UNAVAILABLE, `got ${Status[failure.code]}`);
     plain.close();
   } finally {
     await server.stop();
@@ -75,7 +60,7 @@ test("mutual TLS: a client without a certificate is refused, one with a certific
     const refused = await statusOf(
       createClient(LogServiceDefinition, anonymous).listLogs({}),
     );
-    assert.ok([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED].includes(refused.code), `got ${Status[refused.code]}`);
+    assert.equal(refused.code, Status.UNAVAILABLE, `got ${Status[refused.code]}`);
     anonymous.close();
 
     const identified = createChannel(

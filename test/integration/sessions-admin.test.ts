@@ -122,7 +122,11 @@ describe("reader admin", () => {
     assert.equal((await set({ at: { $case: "txid", value: 1250n } })).lag, 8n, "the first record with txid >= 1250 is #13");
     assert.equal((await set({ at: { $case: "timeMs", value: BigInt(Date.now() + 3_600_000) } })).lag, 0n, "a time after every record: the end");
     const { session } = await TestSession.open(clients, { log: LOG_TXID, readerId: "r" });
-    assert.equal((await session.records(1, 300).catch(() => [])).length, 0, "nothing after the end");
+    const afterEnd = await session.records(1, 300).catch((error: Error) => {
+      if (/timed out|no session frame/.test(error.message)) return []; // nothing came: what is expected
+      throw error;
+    });
+    assert.equal(afterEnd.length, 0, "nothing after the end");
     session.drain();
     await session.drained();
     assert.equal((await set({ at: { $case: "txid", value: 1250n } })).live, false);

@@ -69,6 +69,7 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
     let ackedHigh = 0;
     let deliveredHigh = 0;
     let durableSeen = 0;
+    let killsMidStream = 0;
 
     for (let cycle = 0; ; cycle++) {
       const last = cycle === KILLS;
@@ -87,6 +88,7 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
       ackedHigh = resumedAfter;
       deliveredHigh = resumedAfter;
       let batches = 0;
+      let killed = false;
 
       // Read and ack continuously until the server dies (or, in the last cycle, to the end).
       const reading = (async () => {
@@ -96,8 +98,8 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
           try {
             frame = await session.next(10_000);
           } catch (error) {
-            if (last) throw error;
-            return; // killed
+            if (killed) return; // the kill ended the session
+            throw error;
           }
           assert.ok(frame, "the session ended by itself");
           if (frame.$case === "status") {
@@ -129,15 +131,21 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
       }
       const killAfterMs = 150 + Math.floor(Math.random() * 450);
       await sleep(killAfterMs);
+      killed = true;
+      const atEnd = deliveredHigh === RECORDS;
       await server.kill9();
       await reading;
-      if (deliveredHigh === RECORDS) t.diagnostic(`cycle ${cycle}: the reader had reached the end of the log before the kill`);
+      assert.ok(deliveredHigh > resumedAfter || atEnd, `cycle ${cycle}: the session delivered nothing in ${killAfterMs} ms before the kill`);
+      if (atEnd) t.diagnostic(`cycle ${cycle}: the reader had reached the end of the log before the kill`);
+      else killsMidStream++;
       t.diagnostic(`cycle ${cycle}: kill -9 after ${killAfterMs} ms at record ${deliveredHigh} (acked ${ackedHigh}, last durable seen ${durableSeen})`);
       clients.close();
       server = await restart(dir.path, port, args);
       clients = connect(server.address);
     }
 
+    // A kill after the reader reached the end tests no crash: at least one must land mid-stream.
+    assert.ok(killsMidStream >= 1, `none of the ${KILLS} kills landed while records were still being delivered`);
     const lost = [];
     for (let n = 1; n <= RECORDS; n++) if (deliveries[n] === 0) lost.push(n);
     assert.deepEqual(lost.slice(0, 10), [], `${lost.length} records were never delivered`);

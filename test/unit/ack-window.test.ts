@@ -310,3 +310,12 @@ test("a long session with out-of-order acks keeps the floor exact across compact
   assert.equal(window.outstandingRecords, 0);
   assert.equal(window.holeCount, 0);
 });
+
+test("individual acks with a cumulative bound past the delivered high are refused together, nothing applied", () => {
+  const window = delivered(3);
+  const before = stateOf(window);
+  assert.throws(() => window.ack([at(1), at(2)], at(9)), refusedNaming(at(9)));
+  assert.deepEqual(stateOf(window), before, "the valid individual acks were not applied");
+  assert.equal(window.ack([at(3)], at(2)), 3, "individual and cumulative acks apply together");
+  assert.equal(window.floor.toString(), at(3).toString());
+});

@@ -49,7 +49,6 @@ interface Stream {
   requests: MessageQueue<AppendRequest>;
   sent: PendingAppend[];
   sentHead: number;
-  abort: AbortController;
 }
 
 export function toRecordInputs(records: AppendInput | readonly AppendInput[]): RecordInput[] {
@@ -123,7 +122,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   }
 
   function open(): Stream {
-    const opened: Stream = { requests: new MessageQueue<AppendRequest>(), sent: [], sentHead: 0, abort: new AbortController() };
+    const opened: Stream = { requests: new MessageQueue<AppendRequest>(), sent: [], sentHead: 0 };
     void consume(opened);
     return opened;
   }
@@ -144,7 +143,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   async function consume(current: Stream): Promise<void> {
     let failure: unknown;
     try {
-      for await (const response of client.appendStream(current.requests, { signal: current.abort.signal })) {
+      for await (const response of client.appendStream(current.requests)) {
         settle(answered(current), response);
         pump();
       }
@@ -166,7 +165,10 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     if (response.error) {
       append.reject(new ClientError(APPEND_STREAM_PATH, response.error.code as Status, response.error.message));
     } else if (response.requestId !== append.request.requestId) {
-      append.reject(new ClientError(APPEND_STREAM_PATH, Status.INTERNAL, `answer for append ${response.requestId} arrived in place of ${append.request.requestId}`));
+      // Answers are matched by order: once one is out of place none after it can be trusted, so the stream fails.
+      const mismatch = new ClientError(APPEND_STREAM_PATH, Status.INTERNAL, `answer for append ${response.requestId} arrived in place of ${append.request.requestId}`);
+      append.reject(mismatch);
+      throw mismatch;
     } else {
       append.resolve(response.dlsns.map((dlsn) => fromWireDlsn(dlsn)));
     }

@@ -4,6 +4,7 @@ import { DlogError } from "../../../src/errors.js";
 import { Boundary, type DLSN as WireDLSN, type Position } from "../../../src/gen/dlog/v1/common.js";
 import type { LogInfo as WireLogInfo, SegmentInfo as WireSegmentInfo } from "../../../src/gen/dlog/v1/log.js";
 import type { ReaderInfo as WireReaderInfo } from "../../../src/gen/dlog/v1/reader.js";
+import { toWireDlsn } from "../../../src/server/convert.js";
 
 /**
  * Where to start reading, every form inclusive: `"earliest"`, `"latest"` (only
@@ -52,9 +53,7 @@ export interface ReaderPosition {
   updatedTimeMs: number;
 }
 
-export function toWireDlsn(dlsn: DLSN): WireDLSN {
-  return { segment: dlsn.segment, entry: dlsn.entry, slot: dlsn.slot };
-}
+export { toWireDlsn };
 
 export function fromWireDlsn(wire: WireDLSN): DLSN;
 export function fromWireDlsn(wire: WireDLSN | undefined): DLSN | undefined;
@@ -63,12 +62,7 @@ export function fromWireDlsn(wire: WireDLSN | undefined): DLSN | undefined {
 }
 
 /** Orders wire DLSNs without building DLSN objects (the reader's hot path). */
-export function compareWire(a: WireDLSN, b: WireDLSN): number {
-  if (a.segment !== b.segment) return a.segment < b.segment ? -1 : 1;
-  if (a.entry !== b.entry) return a.entry < b.entry ? -1 : 1;
-  if (a.slot !== b.slot) return a.slot < b.slot ? -1 : 1;
-  return 0;
-}
+export const compareWire: (a: WireDLSN, b: WireDLSN) => number = DLSN.compareFields;
 
 export function toWirePosition(at: StartAt): Position {
   if (at === "earliest") return { at: { $case: "boundary", value: Boundary.EARLIEST } };

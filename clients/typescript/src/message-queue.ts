@@ -9,10 +9,6 @@ export class MessageQueue<T> implements AsyncIterable<T> {
   private ended = false;
   private wake: (() => void) | undefined;
 
-  get length(): number {
-    return this.items.length - this.head;
-  }
-
   push(item: T): void {
     if (this.ended) return;
     this.items.push(item);
