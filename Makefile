@@ -23,6 +23,8 @@ deps: node_modules/.installed
 proto: node_modules/.installed
 	rm -rf src/gen
 	$(NODE_BIN)/buf lint
+	# The v1 contract is frozen: additions are fine, an accidental rename or removal fails the build.
+	$(NODE_BIN)/buf breaking --against test/contract/dlog-v1.json
 	$(NODE_BIN)/buf generate
 	mkdir -p dist
 	$(NODE_BIN)/buf build --as-file-descriptor-set -o dist/descriptor.binpb

@@ -95,7 +95,7 @@ export async function appendStream(logs: LogServiceClient, run: AppendRun): Prom
 function requestOf(run: AppendRun): AppendRequest {
   // One request object reused for every call: the client encodes it per call, we measure the server.
   const payload = Buffer.alloc(run.size, 0x61);
-  return { log: run.log, records: Array.from({ length: run.recordsPerAppend }, () => ({ payload })), requestId: 0n };
+  return { log: run.log, records: Array.from({ length: run.recordsPerAppend }, () => ({ payload })), requestId: 0n, producerId: "", producerSeq: 0n };
 }
 
 /**

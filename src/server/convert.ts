@@ -25,9 +25,9 @@ export function fromWirePosition(position: Position | undefined, field: string):
   if (!at) return undefined;
   switch (at.$case) {
     case "boundary":
-      if (at.value === Boundary.EARLIEST) return { kind: "earliest" };
-      if (at.value === Boundary.LATEST) return { kind: "latest" };
-      throw new DlogError("INVALID_ARGUMENT", `${field}.boundary must be EARLIEST or LATEST`);
+      if (at.value === Boundary.BOUNDARY_EARLIEST) return { kind: "earliest" };
+      if (at.value === Boundary.BOUNDARY_LATEST) return { kind: "latest" };
+      throw new DlogError("INVALID_ARGUMENT", `${field}.boundary must be BOUNDARY_EARLIEST or BOUNDARY_LATEST`);
     case "dlsn":
       return { kind: "dlsn", dlsn: fromWireDlsn(at.value, `${field}.dlsn`) };
     case "dlsnBytes":

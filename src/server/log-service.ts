@@ -34,6 +34,7 @@ export function createLogService({ logs }: LogServiceDeps): LogServiceImplementa
       txids: result.txids,
       requestId: request.requestId,
       error: undefined,
+      duplicate: false,
     };
   }
 
@@ -70,7 +71,7 @@ export function createLogService({ logs }: LogServiceDeps): LogServiceImplementa
             const answer = append(request).catch((error: unknown): AppendResponse => {
               if (!(error instanceof DlogError)) throw error;
               const status = toServerError(error);
-              return { dlsns: [], txids: [], requestId: request.requestId, error: { code: status.code, message: error.message } };
+              return { dlsns: [], txids: [], requestId: request.requestId, error: { code: status.code, message: error.message, reason: "", metadata: {} }, duplicate: false };
             });
             answer.catch(() => undefined); // observed below, in order
             await answers.push(answer);
@@ -91,7 +92,7 @@ export function createLogService({ logs }: LogServiceDeps): LogServiceImplementa
     },
 
     async *read(request: ReadRequest, context: CallContext) {
-      const start = fromWirePosition(request.from, "from") ?? { kind: "earliest" };
+      const start = fromWirePosition(request.start, "start") ?? { kind: "earliest" };
       const batch = request.maxBatchRecords === 0 ? DEFAULT_READ_BATCH : request.maxBatchRecords;
       if (batch > MAX_READ_BATCH) {
         throw new DlogError("INVALID_ARGUMENT", `max_batch_records must be at most ${MAX_READ_BATCH}, got ${batch}`);

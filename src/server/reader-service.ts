@@ -19,22 +19,22 @@ import { encodeRecordsFrame } from "./record-frames.js";
 
 const RESUME_POLICY: Record<number, CoreResumePolicy> = {
   [ResumePolicy.RESUME_POLICY_UNSPECIFIED]: "stored",
-  [ResumePolicy.STORED]: "stored",
-  [ResumePolicy.CLIENT]: "client",
-  [ResumePolicy.MAX]: "max",
+  [ResumePolicy.RESUME_POLICY_STORED]: "stored",
+  [ResumePolicy.RESUME_POLICY_CLIENT]: "client",
+  [ResumePolicy.RESUME_POLICY_MAX]: "max",
 };
 
 const TAKEOVER: Record<number, CoreTakeover> = {
   [Takeover.TAKEOVER_UNSPECIFIED]: "fence",
-  [Takeover.FENCE]: "fence",
-  [Takeover.REJECT]: "reject",
+  [Takeover.TAKEOVER_FENCE]: "fence",
+  [Takeover.TAKEOVER_REJECT]: "reject",
 };
 
 const RESUME_SOURCE: Record<CoreResumeSource, ResumeSource> = {
-  stored: ResumeSource.RESUME_STORED,
-  fallback: ResumeSource.RESUME_FALLBACK,
-  override: ResumeSource.RESUME_OVERRIDE,
-  client: ResumeSource.RESUME_CLIENT,
+  stored: ResumeSource.RESUME_SOURCE_STORED,
+  fallback: ResumeSource.RESUME_SOURCE_FALLBACK,
+  override: ResumeSource.RESUME_SOURCE_OVERRIDE,
+  client: ResumeSource.RESUME_SOURCE_CLIENT,
 };
 
 export interface ReaderServiceDeps {
@@ -132,9 +132,9 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
       fallback: fromWirePosition(open.fallback, "open.fallback"),
       override: fromWirePosition(open.override, "open.override"),
       clientCheckpoint: open.clientCheckpoint ? fromWireDlsn(open.clientCheckpoint, "open.client_checkpoint") : undefined,
-      resumePolicy: RESUME_POLICY[open.resumePolicy] ?? invalid(`open.resume_policy ${open.resumePolicy} is not STORED, CLIENT or MAX`),
+      resumePolicy: RESUME_POLICY[open.resumePolicy] ?? invalid(`open.resume_policy ${open.resumePolicy} is not RESUME_POLICY_STORED, RESUME_POLICY_CLIENT or RESUME_POLICY_MAX`),
       flow: open.flow ? toFlow(open.flow) : {},
-      takeover: TAKEOVER[open.takeover] ?? invalid(`open.takeover ${open.takeover} is not FENCE or REJECT`),
+      takeover: TAKEOVER[open.takeover] ?? invalid(`open.takeover ${open.takeover} is not TAKEOVER_FENCE or TAKEOVER_REJECT`),
       ackWaitMs: open.ackWaitMs,
     };
   }
@@ -212,13 +212,15 @@ function toWireFrame(frame: SessionFrame): SessionResponse {
             lag: status.lag,
             pausedReason: status.pausedReason,
             durableHoles: BigInt(status.durableHoles),
+            acksDurable: 0n,
+            acksReceived: 0n,
           },
         },
       };
     }
     case "drained":
       return {
-        kind: { $case: "drained", value: { durableFloor: toWireDlsn(frame.durableFloor), durableHoles: BigInt(frame.durableHoles) } },
+        kind: { $case: "drained", value: { durableFloor: toWireDlsn(frame.durableFloor), durableHoles: BigInt(frame.durableHoles), acksDurable: 0n } },
       };
   }
 }

@@ -124,7 +124,7 @@ export class ReaderSessions {
         request.takeover === "reject"
           ? new DlogError(
               "ALREADY_EXISTS",
-              `reader "${request.readerId}" of log "${request.log}" has a live session (epoch ${current.epoch}); open with takeover FENCE to take it over`,
+              `reader "${request.readerId}" of log "${request.log}" has a live session (epoch ${current.epoch}); open with takeover TAKEOVER_FENCE to take it over`,
             )
           : undefined,
       );

@@ -58,7 +58,7 @@ async function appendUntilKilled(clients: Clients, cycle: number, acknowledged: 
     async function* requests(): AsyncGenerator<AppendRequest> {
       for (;;) {
         while (sent - answered >= STREAM_WINDOW) await new Promise<void>((resolve) => (wakeSender = resolve));
-        yield { log: LOG, records: [{ payload: bytes(payloadOf(sent)) }], requestId: BigInt(sent) };
+        yield { log: LOG, records: [{ payload: bytes(payloadOf(sent)) }], requestId: BigInt(sent), producerId: "", producerSeq: 0n };
         sent++;
       }
     }

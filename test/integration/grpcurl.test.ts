@@ -184,7 +184,7 @@ describe("grpcurl drives dlogd through reflection", { skip: MISSING }, () => {
     // In JSON, dlsn_bytes is exactly DistributedLog's DLSN.serialize() string.
     const fromSlot1 = await call(server.address, "dlog.v1.LogService/Read", {
       log: "from-grpcurl",
-      from: { dlsnBytes: new DLSN(1n, 0n, 1n).serialize() },
+      start: { dlsnBytes: new DLSN(1n, 0n, 1n).serialize() },
     });
     assert.deepEqual(
       (fromSlot1.records as Array<{ payload: string }>).map((r) => Buffer.from(r.payload, "base64").toString()),

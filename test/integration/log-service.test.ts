@@ -149,7 +149,7 @@ describe("LogService on a default server", () => {
       for (let i = 0; i < 1000; i++) {
         // Request BAD goes back to txid 1: out of order.
         const txid = i === BAD ? 1n : BigInt(i + 1);
-        yield { log: "pipelined", records: [{ payload: bytes(`r${i}`), txid }], requestId: BigInt(1_000_000 + i) };
+        yield { log: "pipelined", records: [{ payload: bytes(`r${i}`), txid }], requestId: BigInt(1_000_000 + i), producerId: "", producerSeq: 0n };
       }
     }
 
@@ -200,7 +200,7 @@ describe("LogService on a default server", () => {
     await clients.logs.append({ log: "latest", records: [{ payload: bytes("before") }] });
     const controller = new AbortController();
     const stream = clients.logs
-      .read({ log: "latest", follow: true, from: { at: { $case: "boundary", value: Boundary.LATEST } } }, { signal: controller.signal })
+      .read({ log: "latest", follow: true, start: { at: { $case: "boundary", value: Boundary.BOUNDARY_LATEST } } }, { signal: controller.signal })
       [Symbol.asyncIterator]();
     const first = nextBatch(stream);
     let received = false;
@@ -227,9 +227,9 @@ describe("LogService on a default server", () => {
       { segment: 1n, entry: 0n, slot: 1n },
       { segment: 99n, entry: 0n, slot: 0n },
     ]) {
-      assert.deepEqual(await readAll(clients, { log: "short", from: { at: { $case: "dlsn", value: dlsn } } }), [], str(dlsn));
+      assert.deepEqual(await readAll(clients, { log: "short", start: { at: { $case: "dlsn", value: dlsn } } }), [], str(dlsn));
     }
-    assert.deepEqual(await readAll(clients, { log: "short", from: { at: { $case: "boundary", value: Boundary.LATEST } } }), []);
+    assert.deepEqual(await readAll(clients, { log: "short", start: { at: { $case: "boundary", value: Boundary.BOUNDARY_LATEST } } }), []);
   });
 
   test("Read starts at a txid, a time, a DLSN or its serialized bytes, and honours max_records", SERVER_TEST, async () => {
@@ -241,7 +241,7 @@ describe("LogService on a default server", () => {
     }
     const all = await readAll(clients, { log });
     const from = async (at: Position["at"], extra: Partial<ReadRequest> = {}): Promise<string[]> =>
-      (await readAll(clients, { log, from: { at }, ...extra })).map(text);
+      (await readAll(clients, { log, start: { at }, ...extra })).map(text);
 
     assert.deepEqual(await from({ $case: "txid", value: 15n }), ["t20", "t30"]);
     assert.deepEqual(await from({ $case: "txid", value: 20n }), ["t20", "t30"]);
@@ -252,7 +252,7 @@ describe("LogService on a default server", () => {
     assert.deepEqual(await from({ $case: "dlsn", value: second }), ["t20", "t30"]);
     const serialized = new DLSN(second.segment, second.entry, second.slot).serializeBytes();
     assert.deepEqual(await from({ $case: "dlsnBytes", value: serialized }), ["t20", "t30"]);
-    assert.deepEqual(await from({ $case: "boundary", value: Boundary.EARLIEST }, { maxRecords: 2n }), ["t10", "t20"]);
+    assert.deepEqual(await from({ $case: "boundary", value: Boundary.BOUNDARY_EARLIEST }, { maxRecords: 2n }), ["t10", "t20"]);
     const batches: number[] = [];
     for await (const response of clients.logs.read({ log, maxBatchRecords: 1 })) batches.push(response.records.length);
     assert.deepEqual(batches, [1, 1, 1]);
@@ -285,14 +285,14 @@ describe("LogService on a default server", () => {
 
   test("Read on an existing log rejects malformed dlsn_bytes and oversized batches with INVALID_ARGUMENT", SERVER_TEST, async () => {
     await clients.logs.append({ log: "strict", records: [{ payload: bytes("a") }] });
-    const read = (at: Position["at"], extra: Partial<ReadRequest> = {}) => clients.logs.read({ log: "strict", from: { at }, ...extra });
+    const read = (at: Position["at"], extra: Partial<ReadRequest> = {}) => clients.logs.read({ log: "strict", start: { at }, ...extra });
 
     await assertStatus(read({ $case: "dlsnBytes", value: Buffer.alloc(24, 1) }), Status.INVALID_ARGUMENT, /must be 25 bytes.*got 24/);
     const wrongVersion = Buffer.from(DLSN.INITIAL.serializeBytes());
     wrongVersion[0] = 2;
     await assertStatus(read({ $case: "dlsnBytes", value: wrongVersion }), Status.INVALID_ARGUMENT, /version 2/);
     await assertStatus(
-      read({ $case: "boundary", value: Boundary.EARLIEST }, { maxBatchRecords: 10_001 }),
+      read({ $case: "boundary", value: Boundary.BOUNDARY_EARLIEST }, { maxBatchRecords: 10_001 }),
       Status.INVALID_ARGUMENT,
       /max_batch_records must be at most 10000/,
     );
@@ -314,7 +314,7 @@ test("Truncate drops whole segments before a DLSN; reads start at the first reco
         [2n, 8n, 4n, 6n, "3/0/0"],
       );
       const fromTruncated: Position = { at: { $case: "dlsn", value: { segment: 1n, entry: 0n, slot: 0n } } };
-      const records = await readAll(clients, { log: "trunc", from: fromTruncated });
+      const records = await readAll(clients, { log: "trunc", start: fromTruncated });
       assert.deepEqual(records.map(text), ["rec4", "rec5"]);
       assert.deepEqual(
         records.map((r) => r.sequenceId),
@@ -390,7 +390,7 @@ describe("LogService rejects bad input with the right status and a message", () 
 
   test("malformed dlsn_bytes is INVALID_ARGUMENT", SERVER_TEST, async () => {
     await assertStatus(
-      clients.logs.read({ log: "exists", from: { at: { $case: "dlsnBytes", value: Buffer.from("not a dlsn") } } }),
+      clients.logs.read({ log: "exists", start: { at: { $case: "dlsnBytes", value: Buffer.from("not a dlsn") } } }),
       Status.INVALID_ARGUMENT,
       /serialized DLSN must be 25 bytes/,
     );
@@ -444,7 +444,7 @@ test("SIGTERM ends an open AppendStream and a following Read with UNAVAILABLE an
     let sendMore!: () => void;
     const held = new Promise<void>((resolve) => (sendMore = resolve));
     async function* requests(): AsyncGenerator<AppendRequest> {
-      yield { log: "busy", records: [{ payload: bytes("b") }], requestId: 1n };
+      yield { log: "busy", records: [{ payload: bytes("b") }], requestId: 1n, producerId: "", producerSeq: 0n };
       await held; // the producer goes quiet with the stream open
     }
     const streamAnswers: AppendResponse[] = [];

@@ -115,10 +115,10 @@ describe("reader admin", () => {
     const txids = await appendNumbered(clients, LOG_TXID, 20, { txid: (n) => 100n * BigInt(n) });
     await ackFirst(clients, LOG_TXID, "r", 5);
     const set = (position: DeepPartial<Position>) => clients.readers.setPosition({ log: LOG_TXID, readerId: "r", position });
-    const latest = await set({ at: { $case: "boundary", value: Boundary.LATEST } });
+    const latest = await set({ at: { $case: "boundary", value: Boundary.BOUNDARY_LATEST } });
     assert.equal(dlsnKey(latest.floor), dlsnKey(txids[19]));
     assert.equal(latest.lag, 0n);
-    assert.equal((await set({ at: { $case: "boundary", value: Boundary.EARLIEST } })).lag, 20n);
+    assert.equal((await set({ at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } })).lag, 20n);
     assert.equal((await set({ at: { $case: "txid", value: 1250n } })).lag, 8n, "the first record with txid >= 1250 is #13");
     assert.equal((await set({ at: { $case: "timeMs", value: BigInt(Date.now() + 3_600_000) } })).lag, 0n, "a time after every record: the end");
     const { session } = await TestSession.open(clients, { log: LOG_TXID, readerId: "r" });
@@ -327,9 +327,9 @@ describe("bad input: a clear status, and the position unchanged", () => {
   test("bad resume policy or takeover values are INVALID_ARGUMENT", SERVER_TEST, async () => {
     const policy = await failureOf([open("enum", { resumePolicy: 42 })]);
     assert.equal(policy.code, "INVALID_ARGUMENT");
-    assert.match(policy.details, /resume_policy 42 is not STORED, CLIENT or MAX/);
+    assert.match(policy.details, /resume_policy 42 is not RESUME_POLICY_STORED, RESUME_POLICY_CLIENT or RESUME_POLICY_MAX/);
     const takeover = await failureOf([open("enum", { takeover: 7 })]);
-    assert.match(takeover.details, /takeover 7 is not FENCE or REJECT/);
+    assert.match(takeover.details, /takeover 7 is not TAKEOVER_FENCE or TAKEOVER_REJECT/);
   });
 });
 

@@ -80,7 +80,7 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
       const { session, opened } = await TestSession.open(clients, { log: LOG, readerId: READER, flow: { maxOutstandingRecords: MAX_OUTSTANDING } });
       const resumedAfter = floorNumber(opened.resumeAfter);
       if (cycle > 0) {
-        assert.equal(opened.source, ResumeSource.RESUME_STORED);
+        assert.equal(opened.source, ResumeSource.RESUME_SOURCE_STORED);
         noteDurable(`Opened ${cycle}`, resumedAfter);
         crashes.push({ ackedHigh, deliveredHigh, durableSeen, resumedAfter });
       }

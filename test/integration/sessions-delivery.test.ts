@@ -101,9 +101,9 @@ describe("fencing", () => {
     const LOG = "fence-at-head";
     await appendNumbered(clients, LOG, 100);
     for (let i = 0; i < 40; i++) {
-      const { session } = await TestSession.open(clients, { log: LOG, readerId: "r", override: { at: { $case: "boundary", value: Boundary.EARLIEST } } });
+      const { session } = await TestSession.open(clients, { log: LOG, readerId: "r", override: { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } } });
       await session.records(1); // it reads on to the end of the log now
-      await clients.readers.setPosition({ log: LOG, readerId: "r", force: true, position: { at: { $case: "boundary", value: Boundary.EARLIEST } } });
+      await clients.readers.setPosition({ log: LOG, readerId: "r", force: true, position: { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } } });
       const failure = await session.failed();
       assert.equal(Status[failure.code], "ABORTED", failure.details);
     }
@@ -116,16 +116,16 @@ describe("fencing", () => {
     const a = await TestSession.open(clients, { log: LOG, readerId: "r", flow: { maxOutstandingRecords: 10 } });
     const first = await a.session.records(10);
 
-    const b = new TestSession(clients, { kind: { $case: "open", value: { log: LOG, readerId: "r", takeover: Takeover.REJECT } } });
+    const b = new TestSession(clients, { kind: { $case: "open", value: { log: LOG, readerId: "r", takeover: Takeover.TAKEOVER_REJECT } } });
     const refused = await b.failed();
     assert.equal(Status[refused.code], "ALREADY_EXISTS");
-    assert.match(refused.details, /reader "r" of log "reject" has a live session .*takeover FENCE/);
+    assert.match(refused.details, /reader "r" of log "reject" has a live session .*takeover TAKEOVER_FENCE/);
 
     a.session.ackUpTo(first.at(-1)!.dlsn!);
     assert.deepEqual((await a.session.records(10)).map(numberOf), range(11, 20), "the live session goes on");
     a.session.drain();
     await a.session.drained();
-    const c = await TestSession.open(clients, { log: LOG, readerId: "r", takeover: Takeover.REJECT });
+    const c = await TestSession.open(clients, { log: LOG, readerId: "r", takeover: Takeover.TAKEOVER_REJECT });
     assert.equal(numberOf((await c.session.records(1))[0]!), 11, "with no live session, REJECT opens normally");
     c.session.drain();
     await c.session.drained();

@@ -32,7 +32,7 @@ async function ackApplied(session: TestSession, dlsn: WireDLSN): Promise<void> {
 /** Reads the rest of the log in a new session and checks it is exactly `from`..`to`, each once. */
 async function assertResumesAt(clients: Clients, log: string, readerId: string, from: number, to: number): Promise<void> {
   const { session, opened } = await TestSession.open(clients, { log, readerId });
-  assert.equal(opened.source, ResumeSource.RESUME_STORED);
+  assert.equal(opened.source, ResumeSource.RESUME_SOURCE_STORED);
   const records = await session.records(to - from + 1);
   assert.equal(numberOf(records[0]!), from, `the first record after reconnecting is #${from}`);
   assert.deepEqual(
@@ -183,19 +183,19 @@ describe("start and resume policies", () => {
 
   test("a new reader starts at EARLIEST by default (source FALLBACK)", SERVER_TEST, async () => {
     const result = await firstOf({ readerId: "default" });
-    assert.equal(result.source, ResumeSource.RESUME_FALLBACK);
+    assert.equal(result.source, ResumeSource.RESUME_SOURCE_FALLBACK);
     assert.equal(result.first, 1);
   });
 
   test("fallback DLSN starts at that record (inclusive)", SERVER_TEST, async () => {
     const result = await firstOf({ readerId: "fb-dlsn", fallback: { at: { $case: "dlsn", value: dlsns[4]! } } });
-    assert.equal(result.source, ResumeSource.RESUME_FALLBACK);
+    assert.equal(result.source, ResumeSource.RESUME_SOURCE_FALLBACK);
     assert.equal(result.first, 5);
   });
 
   test("fallback txid starts at the first record with txid >= it", SERVER_TEST, async () => {
     const result = await firstOf({ readerId: "fb-txid", fallback: { at: { $case: "txid", value: txidOf(7) + 5n } } });
-    assert.equal(result.source, ResumeSource.RESUME_FALLBACK);
+    assert.equal(result.source, ResumeSource.RESUME_SOURCE_FALLBACK);
     assert.equal(result.first, 8);
   });
 
@@ -205,9 +205,9 @@ describe("start and resume policies", () => {
     const { session, opened } = await TestSession.open(clients, {
       log: "policies-latest",
       readerId: "fb-latest",
-      fallback: { at: { $case: "boundary", value: Boundary.LATEST } },
+      fallback: { at: { $case: "boundary", value: Boundary.BOUNDARY_LATEST } },
     });
-    assert.equal(opened.source, ResumeSource.RESUME_FALLBACK);
+    assert.equal(opened.source, ResumeSource.RESUME_SOURCE_FALLBACK);
     assert.equal(dlsnKey(opened.resumeAfter), dlsnKey(tail[4]), "resumes after the head");
     assert.equal(dlsnKey(opened.logHead), dlsnKey(tail[4]));
     await appendNumbered(clients, "policies-latest", 1, { from: 6 });
@@ -218,54 +218,54 @@ describe("start and resume policies", () => {
 
   test("a stored position wins over the fallback (source STORED)", SERVER_TEST, async () => {
     await storeAt("stored", 8);
-    const result = await firstOf({ readerId: "stored", fallback: { at: { $case: "boundary", value: Boundary.LATEST } } });
-    assert.equal(result.source, ResumeSource.RESUME_STORED);
+    const result = await firstOf({ readerId: "stored", fallback: { at: { $case: "boundary", value: Boundary.BOUNDARY_LATEST } } });
+    assert.equal(result.source, ResumeSource.RESUME_SOURCE_STORED);
     assert.equal(result.resumeAfter, dlsnKey(dlsns[7]));
     assert.equal(result.first, 9);
   });
 
   test("an override re-positions the reader durably (source OVERRIDE)", SERVER_TEST, async () => {
     await storeAt("override", 8);
-    const earliest = await firstOf({ readerId: "override", override: { at: { $case: "boundary", value: Boundary.EARLIEST } } });
-    assert.equal(earliest.source, ResumeSource.RESUME_OVERRIDE);
+    const earliest = await firstOf({ readerId: "override", override: { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } } });
+    assert.equal(earliest.source, ResumeSource.RESUME_SOURCE_OVERRIDE);
     assert.equal(earliest.first, 1);
     const txid = await firstOf({ readerId: "override", override: { at: { $case: "txid", value: txidOf(15) } } });
-    assert.equal(txid.source, ResumeSource.RESUME_OVERRIDE);
+    assert.equal(txid.source, ResumeSource.RESUME_SOURCE_OVERRIDE);
     assert.equal(txid.first, 15);
     // The override was made durable: without one, the reader resumes there.
     const after = await firstOf({ readerId: "override" });
-    assert.equal(after.source, ResumeSource.RESUME_STORED);
+    assert.equal(after.source, ResumeSource.RESUME_SOURCE_STORED);
     assert.equal(after.first, 15);
   });
 
   test("resume policy CLIENT starts after the client checkpoint, even behind the stored position", SERVER_TEST, async () => {
     await storeAt("client", 8);
-    const result = await firstOf({ readerId: "client", clientCheckpoint: dlsns[2]!, resumePolicy: ResumePolicy.CLIENT });
-    assert.equal(result.source, ResumeSource.RESUME_CLIENT);
+    const result = await firstOf({ readerId: "client", clientCheckpoint: dlsns[2]!, resumePolicy: ResumePolicy.RESUME_POLICY_CLIENT });
+    assert.equal(result.source, ResumeSource.RESUME_SOURCE_CLIENT);
     assert.equal(result.resumeAfter, dlsnKey(dlsns[2]));
     assert.equal(result.first, 4);
   });
 
   test("resume policy MAX takes whichever of stored and client checkpoint is further", SERVER_TEST, async () => {
     await storeAt("max", 8);
-    const behind = await firstOf({ readerId: "max", clientCheckpoint: dlsns[2]!, resumePolicy: ResumePolicy.MAX });
-    assert.equal(behind.source, ResumeSource.RESUME_STORED);
+    const behind = await firstOf({ readerId: "max", clientCheckpoint: dlsns[2]!, resumePolicy: ResumePolicy.RESUME_POLICY_MAX });
+    assert.equal(behind.source, ResumeSource.RESUME_SOURCE_STORED);
     assert.equal(behind.first, 9);
-    const ahead = await firstOf({ readerId: "max", clientCheckpoint: dlsns[11]!, resumePolicy: ResumePolicy.MAX });
-    assert.equal(ahead.source, ResumeSource.RESUME_CLIENT);
+    const ahead = await firstOf({ readerId: "max", clientCheckpoint: dlsns[11]!, resumePolicy: ResumePolicy.RESUME_POLICY_MAX });
+    assert.equal(ahead.source, ResumeSource.RESUME_SOURCE_CLIENT);
     assert.equal(ahead.first, 13);
   });
 
   test("resume policy STORED ignores the client checkpoint", SERVER_TEST, async () => {
     await storeAt("stored-policy", 8);
-    const result = await firstOf({ readerId: "stored-policy", clientCheckpoint: dlsns[15]!, resumePolicy: ResumePolicy.STORED });
-    assert.equal(result.source, ResumeSource.RESUME_STORED);
+    const result = await firstOf({ readerId: "stored-policy", clientCheckpoint: dlsns[15]!, resumePolicy: ResumePolicy.RESUME_POLICY_STORED });
+    assert.equal(result.source, ResumeSource.RESUME_SOURCE_STORED);
     assert.equal(result.first, 9);
   });
 
   test("resume policy CLIENT without a checkpoint is INVALID_ARGUMENT", SERVER_TEST, async () => {
     const session = new TestSession(fixture.clients, {
-      kind: { $case: "open", value: { log: LOG, readerId: "client-none", resumePolicy: ResumePolicy.CLIENT } },
+      kind: { $case: "open", value: { log: LOG, readerId: "client-none", resumePolicy: ResumePolicy.RESUME_POLICY_CLIENT } },
     });
     const failure = await session.failed();
     assert.equal(Status[failure.code], "INVALID_ARGUMENT");

@@ -180,7 +180,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
       const inputs = toRecordInputs(records);
       let bytes = 0;
       for (const input of inputs) bytes += input.payload.length;
-      const request: AppendRequest = { log, records: inputs, requestId: nextRequestId++ };
+      const request: AppendRequest = { log, records: inputs, requestId: nextRequestId++, producerId: "", producerSeq: 0n };
       return new Promise<DLSN[]>((resolve, reject) => {
         waiting.push({ request, bytes, resolve, reject });
         pump();

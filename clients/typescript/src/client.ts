@@ -228,7 +228,7 @@ export function createDlogClient(options: DlogClientOptions): DlogClient {
       const responses = logs.read(
         {
           log,
-          from: readOptions.from === undefined ? undefined : toWirePosition(readOptions.from),
+          start: readOptions.from === undefined ? undefined : toWirePosition(readOptions.from),
           maxRecords: BigInt(readOptions.max ?? 0),
           follow: readOptions.follow ?? false,
           maxBatchRecords: readOptions.batchSize ?? 0,

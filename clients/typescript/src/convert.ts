@@ -65,8 +65,8 @@ export function fromWireDlsn(wire: WireDLSN | undefined): DLSN | undefined {
 export const compareWire: (a: WireDLSN, b: WireDLSN) => number = DLSN.compareFields;
 
 export function toWirePosition(at: StartAt): Position {
-  if (at === "earliest") return { at: { $case: "boundary", value: Boundary.EARLIEST } };
-  if (at === "latest") return { at: { $case: "boundary", value: Boundary.LATEST } };
+  if (at === "earliest") return { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } };
+  if (at === "latest") return { at: { $case: "boundary", value: Boundary.BOUNDARY_LATEST } };
   if (at instanceof DLSN) return { at: { $case: "dlsn", value: toWireDlsn(at) } };
   if ("txid" in at) return { at: { $case: "txid", value: BigInt(at.txid) } };
   if ("time" in at) {

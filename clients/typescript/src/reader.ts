@@ -109,10 +109,10 @@ export interface ReaderEvents {
 }
 
 const SOURCE_NAMES: Record<number, ResumeSourceName> = {
-  [ResumeSource.RESUME_STORED]: "stored",
-  [ResumeSource.RESUME_FALLBACK]: "fallback",
-  [ResumeSource.RESUME_OVERRIDE]: "override",
-  [ResumeSource.RESUME_CLIENT]: "client",
+  [ResumeSource.RESUME_SOURCE_STORED]: "stored",
+  [ResumeSource.RESUME_SOURCE_FALLBACK]: "fallback",
+  [ResumeSource.RESUME_SOURCE_OVERRIDE]: "override",
+  [ResumeSource.RESUME_SOURCE_CLIENT]: "client",
 };
 
 /** One record delivered to a reader: process it, then `ack()` (or `nack()` to get it again). */
@@ -484,9 +484,9 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
       override: override === undefined ? undefined : toWirePosition(override),
       // After a reconnect the server's stored position is always the better one.
       clientCheckpoint: options.checkpoint && this.sessions === 0 ? toWireDlsn(options.checkpoint) : undefined,
-      resumePolicy: this.sessions > 0 ? ResumePolicy.STORED : POLICIES[policy],
+      resumePolicy: this.sessions > 0 ? ResumePolicy.RESUME_POLICY_STORED : POLICIES[policy],
       flow: this.flow ? toWireFlow(this.flow) : undefined,
-      takeover: options.takeover === "reject" ? Takeover.REJECT : Takeover.FENCE,
+      takeover: options.takeover === "reject" ? Takeover.TAKEOVER_REJECT : Takeover.TAKEOVER_FENCE,
       ackWaitMs: options.ackWaitMs ?? 0,
     };
   }
@@ -597,9 +597,9 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
 }
 
 const POLICIES: Record<NonNullable<ReaderOptions["resumePolicy"]>, ResumePolicy> = {
-  stored: ResumePolicy.STORED,
-  client: ResumePolicy.CLIENT,
-  max: ResumePolicy.MAX,
+  stored: ResumePolicy.RESUME_POLICY_STORED,
+  client: ResumePolicy.RESUME_POLICY_CLIENT,
+  max: ResumePolicy.RESUME_POLICY_MAX,
 };
 
 function toWireFlow(flow: FlowSettings): FlowLimits {

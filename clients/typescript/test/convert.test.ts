@@ -17,7 +17,7 @@ test("positions typed by people parse to every start form", () => {
 });
 
 test("start positions become the Position oneof", () => {
-  assert.deepEqual(toWirePosition("earliest"), { at: { $case: "boundary", value: Boundary.EARLIEST } });
+  assert.deepEqual(toWirePosition("earliest"), { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } });
   assert.deepEqual(toWirePosition(new DLSN(1n, 2n, 3n)), { at: { $case: "dlsn", value: { segment: 1n, entry: 2n, slot: 3n } } });
   assert.deepEqual(toWirePosition({ txid: 5 }), { at: { $case: "txid", value: 5n } });
   assert.deepEqual(toWirePosition({ time: new Date(7) }), { at: { $case: "timeMs", value: 7n } });
