@@ -1,4 +1,4 @@
-import { loadServerConfig, serverHelp } from "../config.js";
+import { loadServerConfig, serverHelp } from "../server/config.js";
 import { DlogError } from "../errors.js";
 import { createLogger } from "../server/logger.js";
 import { startServer } from "../server/server.js";

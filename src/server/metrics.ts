@@ -1,6 +1,6 @@
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { parseListen } from "../config.js";
+import { parseListen } from "./config.js";
 
 /** A value read at scrape time, with optional labels. */
 export interface Sample {

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { ServerCredentials } from "@grpc/grpc-js";
 import { createServer } from "nice-grpc";
 import { DlogError } from "../errors.js";
-import { type ServerConfig, parseListen } from "../config.js";
+import { type ServerConfig, parseListen } from "./config.js";
 import { LogStore } from "../log/log-store.js";
 import { applyRetention } from "../log/retention.js";
 import { LevelStorage } from "../storage/level-storage.js";

@@ -1,7 +1,7 @@
 import type { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import type { LogStore } from "../log/log-store.js";
-import { SerialQueue } from "../log/serial-queue.js";
+import { SerialQueue } from "../util/serial-queue.js";
 import type { StartPosition } from "../log/start-position.js";
 import { type Flusher, createFlusher } from "../positions/flusher.js";
 import { type ReaderPosition, decodePosition, encodePosition } from "../positions/position-codec.js";

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DlogError } from "./errors.js";
+import { DlogError } from "../errors.js";
 
 /** The server's configuration: built once from flags and environment, validated, then read-only. */
 export interface ServerConfig {

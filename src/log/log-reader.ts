@@ -1,0 +1,123 @@
+import { DLSN } from "../dlsn.js";
+import { DlogError } from "../errors.js";
+import type { Storage } from "../storage/storage.js";
+import { type DecodedRecord, decodeEntryInto, entryRecordCount } from "./entry-codec.js";
+
+const READ_CHUNK_ENTRIES = 256;
+
+/** What a reader needs to know about its log: its committed state, read each time (it changes under the reader). */
+export interface ReadableLog {
+  readonly name: string;
+  readonly id: number;
+  readonly deleted: boolean;
+  /** Segments below this were truncated: their entries are invisible even if a crash left some behind. */
+  readonly firstLiveSegment: bigint;
+  /** Committed records ever appended: the sequence id the next committed record gets. */
+  readonly nextSequenceId: bigint;
+  /** Resolves once a record with sequence id >= `sequenceId` is committed. */
+  waitForRecord(sequenceId: bigint, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * Reads committed records of one log in order. Keeps a LevelDB iterator open
+ * while there is data and reopens it after reaching the end, since an
+ * iterator only sees data committed before it was opened.
+ */
+export class LogReader {
+  private readonly storage: Storage;
+  private readonly log: ReadableLog;
+  private cursor: ReturnType<Storage["openCursor"]> | undefined;
+  private buffered: Array<{ segment: bigint; entry: bigint; value: Buffer }> = [];
+  private bufferedIndex = 0;
+  /** The first DLSN not yet returned (inclusive lower bound of what comes next). */
+  private position: DLSN;
+  /** Sequence id the next record is expected to have: what a waiter waits for. */
+  private expectedSequenceId = 0n;
+  /** Committed records when the cursor was opened: it sees at least these, so at its end nothing below is missing. */
+  private snapshotNextSequenceId = 0n;
+
+  constructor(storage: Storage, log: ReadableLog, from: DLSN) {
+    this.storage = storage;
+    this.log = log;
+    this.position = from;
+  }
+
+  /** Up to `maxRecords` records, stopping once their payloads reach `maxBytes` (at least one record); empty at the end of the log. */
+  async read(maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<DecodedRecord[]> {
+    if (this.log.deleted) throw new DlogError("NOT_FOUND", `log "${this.log.name}" was deleted`);
+    const out: DecodedRecord[] = [];
+    let bytes = 0;
+    while (out.length < maxRecords && bytes < maxBytes) {
+      if (this.bufferedIndex >= this.buffered.length) {
+        if (!(await this.fill(maxRecords - out.length))) break;
+      }
+      const stored = this.buffered[this.bufferedIndex]!;
+      const fromSlot =
+        stored.segment === this.position.segment && stored.entry === this.position.entry && this.position.slot > 0n
+          ? Number(this.position.slot)
+          : 0;
+      const before = out.length;
+      const endSlot = decodeEntryInto(out, stored.segment, stored.entry, stored.value, fromSlot, maxRecords, maxBytes - bytes);
+      for (let i = before; i < out.length; i++) bytes += out[i]!.payload.length;
+      if (endSlot >= entryRecordCount(stored.value)) {
+        this.bufferedIndex++;
+        this.position = new DLSN(stored.segment, stored.entry + 1n, 0n);
+      } else {
+        this.position = new DLSN(stored.segment, stored.entry, BigInt(endSlot));
+      }
+    }
+    const last = out[out.length - 1];
+    if (last) this.expectedSequenceId = last.sequenceId + 1n;
+    else if (this.snapshotNextSequenceId > this.expectedSequenceId) this.expectedSequenceId = this.snapshotNextSequenceId;
+    return out;
+  }
+
+  /** Resolves when a record after the last one read is committed. */
+  waitForMore(signal?: AbortSignal): Promise<void> {
+    return this.log.waitForRecord(this.expectedSequenceId, signal);
+  }
+
+  /** Where the next read starts (inclusive). */
+  get nextPosition(): DLSN {
+    return this.position;
+  }
+
+  private async fill(wanted: number): Promise<boolean> {
+    this.buffered = [];
+    this.bufferedIndex = 0;
+    if (!this.cursor) {
+      const firstLive = this.log.firstLiveSegment;
+      let { segment, entry } = this.position;
+      if (segment < firstLive) {
+        segment = firstLive;
+        entry = 0n;
+        this.position = new DLSN(segment, 0n, 0n);
+      }
+      if (entry < 0n) {
+        entry = 0n;
+        this.position = new DLSN(segment, 0n, 0n);
+      }
+      if (segment < 0n) segment = 0n;
+      this.snapshotNextSequenceId = this.log.nextSequenceId;
+      this.cursor = this.storage.openCursor(this.log.id, segment, entry);
+    }
+    // A local: close() may run while next() is pending and clear the field.
+    const cursor = this.cursor;
+    const entries = await cursor.next(Math.min(Math.max(wanted, 16), READ_CHUNK_ENTRIES));
+    if (entries.length === 0) {
+      if (this.cursor === cursor) this.cursor = undefined;
+      await cursor.close();
+      return false;
+    }
+    const firstLive = this.log.firstLiveSegment;
+    this.buffered = firstLive > 0n ? entries.filter((e) => e.segment >= firstLive) : entries;
+    if (this.buffered.length === 0) return this.fill(wanted);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    const cursor = this.cursor;
+    this.cursor = undefined;
+    await cursor?.close();
+  }
+}
