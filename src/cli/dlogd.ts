@@ -28,7 +28,8 @@ async function main(): Promise<void> {
   logger.info("dlogd listening", {
     address: server.address,
     metricsAddress: server.metricsAddress,
-    dataDir: config.dataDir,
+    dataDir: config.inMemory ? undefined : config.dataDir,
+    inMemory: config.inMemory,
     fsync: config.fsync,
     ackFlushIntervalMs: config.ackFlushIntervalMs,
     ackFlushMax: config.ackFlushMax,

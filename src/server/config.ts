@@ -5,6 +5,8 @@ import { DlogError } from "../errors.js";
 export interface ServerConfig {
   listen: string;
   dataDir: string;
+  /** Keep everything in memory (memory-level): nothing on disk, nothing survives the process. */
+  inMemory: boolean;
   fsync: boolean;
   autoCreate: boolean;
   maxRecordBytes: number;
@@ -40,6 +42,7 @@ interface Setting {
 const SETTINGS: Setting[] = [
   { key: "listen", flag: "listen", env: "DLOG_LISTEN", kind: "string", default: "127.0.0.1:7070", help: "HOST:PORT to serve gRPC on (port 0 picks a free one)" },
   { key: "dataDir", flag: "data-dir", env: "DLOG_DATA_DIR", kind: "string", default: "./data", help: "directory of the embedded LevelDB" },
+  { key: "inMemory", flag: "in-memory", env: "DLOG_IN_MEMORY", kind: "boolean", default: "false", help: "keep logs and positions in memory only: nothing on disk, NOT durable (everything is lost when dlogd stops); for tests; not with --data-dir" },
   { key: "fsync", flag: "fsync", env: "DLOG_FSYNC", kind: "boolean", default: "true", help: "fsync each group-committed append batch (--no-fsync trades power-loss safety for speed)" },
   { key: "autoCreate", flag: "auto-create", env: "DLOG_AUTO_CREATE", kind: "boolean", default: "true", help: "create a log on its first append (--no-auto-create: NOT_FOUND instead)" },
   { key: "maxRecordBytes", flag: "max-record-bytes", env: "DLOG_MAX_RECORD_BYTES", kind: "size", default: "1MiB", help: "largest record payload accepted" },
@@ -115,15 +118,32 @@ export function loadServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     throw new DlogError("INVALID_ARGUMENT", `${(error as Error).message}; see dlogd --help`);
   }
   const config: Record<string, unknown> = { help: values.help === true };
+  const sources: Partial<Record<keyof ServerConfig, "flag" | "env" | "default">> = {};
   for (const s of SETTINGS) {
     let value: string | number | boolean;
-    if (s.kind === "boolean" && values[`no-${s.flag}`] === true) value = false;
-    else if (values[s.flag] !== undefined) value = parseValue(s, String(values[s.flag]), `--${s.flag}`);
-    else if (env[s.env] !== undefined && env[s.env] !== "") value = parseValue(s, env[s.env]!, s.env);
-    else value = parseValue(s, s.default, `default of --${s.flag}`);
+    if (s.kind === "boolean" && values[`no-${s.flag}`] === true) {
+      value = false;
+      sources[s.key] = "flag";
+    } else if (values[s.flag] !== undefined) {
+      value = parseValue(s, String(values[s.flag]), `--${s.flag}`);
+      sources[s.key] = "flag";
+    } else if (env[s.env] !== undefined && env[s.env] !== "") {
+      value = parseValue(s, env[s.env]!, s.env);
+      sources[s.key] = "env";
+    } else {
+      value = parseValue(s, s.default, `default of --${s.flag}`);
+      sources[s.key] = "default";
+    }
     config[s.key] = value;
   }
   const result = config as unknown as ServerConfig & { help: boolean };
+  // Both say where the data goes: refused unless one clearly wins (a flag over the environment).
+  const dataDirFrom = sources.dataDir;
+  if (result.inMemory && (dataDirFrom === "flag" || (dataDirFrom === "env" && sources.inMemory === "env"))) {
+    const given = dataDirFrom === "flag" ? "--data-dir" : "DLOG_DATA_DIR";
+    const memory = sources.inMemory === "flag" ? "--in-memory" : "DLOG_IN_MEMORY";
+    throw new DlogError("INVALID_ARGUMENT", `${memory} keeps nothing on disk, so ${given} has no meaning with it; give one or the other`);
+  }
   if (!["debug", "info", "warn", "error"].includes(result.logLevel)) {
     throw new DlogError("INVALID_ARGUMENT", `--log-level: "${result.logLevel}" is not valid; expected debug, info, warn or error`);
   }

@@ -33,10 +33,9 @@ export interface RunningServer {
 
 const SHUTDOWN_GRACE_MS = 5_000;
 
-/** Opens the data dir and serves every dlog service on `config.listen`. */
+/** Opens the data dir (or an in-memory store) and serves every dlog service on `config.listen`. */
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
-  mkdirSync(config.dataDir, { recursive: true });
-  const storage = await LevelStorage.open(config.dataDir);
+  const storage = config.inMemory ? await LevelStorage.inMemory() : await openDataDir(config.dataDir);
   const logs = await LogStore.open(storage, {
     sync: config.fsync,
     autoCreate: config.autoCreate,
@@ -117,6 +116,11 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     return closing;
   };
   return { address, metricsAddress: metrics?.address, logs, sessions, close };
+}
+
+async function openDataDir(dir: string): Promise<LevelStorage> {
+  mkdirSync(dir, { recursive: true });
+  return LevelStorage.open(dir);
 }
 
 function defineMetrics(logs: LogStore, sessions: ReaderSessions, delivered: { records: number }): Metrics {

@@ -1,5 +1,6 @@
-import type { AbstractSublevel } from "abstract-level";
+import type { AbstractLevel, AbstractSublevel } from "abstract-level";
 import { ClassicLevel } from "classic-level";
+import { MemoryLevel } from "memory-level";
 import { DlogError } from "../errors.js";
 import type {
   CommitBatch,
@@ -13,7 +14,8 @@ import type {
 } from "./storage.js";
 
 type Bytes = Buffer;
-type Db = ClassicLevel<Bytes, Bytes>;
+/** classic-level on disk, memory-level for `--in-memory`: the same abstract-level API. */
+type Db = AbstractLevel<string | Buffer | Uint8Array, Bytes, Bytes>;
 type Sub = AbstractSublevel<Db, string | Buffer | Uint8Array, Bytes, Bytes>;
 
 const LOG_ID_BYTES = 4;
@@ -63,10 +65,11 @@ function decodeJson<T>(bytes: Bytes): T {
 
 /**
  * The embedded store: one LevelDB (classic-level) per data dir, with sublevels
- * for logs, segments, entries and reader positions.
+ * for logs, segments, entries and reader positions. `inMemory()` keeps the same
+ * layout in memory-level instead: nothing on disk, nothing durable.
  */
 export class LevelStorage implements Storage {
-  private readonly db: ClassicLevel<Bytes, Bytes>;
+  private readonly db: Db;
   private readonly logs: Sub;
   private readonly segments: Sub;
   private readonly entries: Sub;
@@ -75,7 +78,7 @@ export class LevelStorage implements Storage {
   private readonly meta: Sub;
   private idAllocation: Promise<unknown> = Promise.resolve();
 
-  private constructor(db: ClassicLevel<Bytes, Bytes>) {
+  private constructor(db: Db) {
     this.db = db;
     const buffers = { keyEncoding: "buffer", valueEncoding: "buffer" } as const;
     this.logs = db.sublevel<Bytes, Bytes>("logs", buffers);
@@ -102,6 +105,13 @@ export class LevelStorage implements Storage {
       }
       throw new DlogError("INTERNAL", `cannot open LevelDB in ${dir}: ${(error as Error).message}`, { cause: error });
     }
+    return new LevelStorage(db);
+  }
+
+  /** A store in memory (memory-level): for tests; everything is gone when the process ends. */
+  static async inMemory(): Promise<LevelStorage> {
+    const db = new MemoryLevel<Bytes, Bytes>({ keyEncoding: "buffer", valueEncoding: "buffer" });
+    await db.open();
     return new LevelStorage(db);
   }
 

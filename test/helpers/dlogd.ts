@@ -23,6 +23,7 @@ export interface Dlogd {
   address: string;
   /** HOST:PORT of /metrics when the server was started with `--metrics-listen` (see `metrics: true`). */
   metricsAddress: string | undefined;
+  /** "" when started without `--data-dir` (e.g. `--in-memory`). */
   dataDir: string;
   child: ChildProcess;
   /** Everything the server wrote to stderr so far. */
@@ -34,8 +35,11 @@ export interface Dlogd {
 }
 
 export interface StartOptions {
-  dataDir: string;
+  /** Passed as `--data-dir`; leave it out for `--in-memory` (in `args`). */
+  dataDir?: string;
   args?: string[];
+  /** Working directory of the server process. */
+  cwd?: string;
   listen?: string;
   /** Serve Prometheus metrics on a free loopback port (`--metrics-listen 127.0.0.1:0`). */
   metrics?: boolean;
@@ -49,12 +53,11 @@ export async function startDlogd(options: StartOptions): Promise<Dlogd> {
       DLOGD,
       "--listen",
       options.listen ?? "127.0.0.1:0",
-      "--data-dir",
-      options.dataDir,
+      ...(options.dataDir === undefined ? [] : ["--data-dir", options.dataDir]),
       ...(options.metrics === true ? ["--metrics-listen", "127.0.0.1:0"] : []),
       ...(options.args ?? []),
     ],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } },
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env }, ...(options.cwd === undefined ? {} : { cwd: options.cwd }) },
   );
   let output = "";
   child.stderr!.setEncoding("utf8");
@@ -81,7 +84,7 @@ export async function startDlogd(options: StartOptions): Promise<Dlogd> {
   return {
     address: listening.address,
     metricsAddress: listening.metricsAddress,
-    dataDir: options.dataDir,
+    dataDir: options.dataDir ?? "",
     child,
     output: () => output,
     async stop(signal = "SIGTERM") {
