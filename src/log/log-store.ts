@@ -10,13 +10,13 @@ import { type LogHead, type LogInfo, type LogState, describeLog, firstDlsnOf, he
 import { type Floor, firstRecordFrom, resolveStart } from "./resolve-start.js";
 import type { StartPosition } from "./start-position.js";
 import { rejectWaiters, waitForCommitted } from "./tail-waiters.js";
-import { type TruncateResult, truncateSegments } from "./truncation.js";
+import { type TruncateOptions, type TruncateResult, truncateSegments } from "./truncation.js";
 
 export type { AppendResult, RecordInput } from "./group-commit.js";
 export type { LogReader } from "./log-reader.js";
 export type { LogHead, LogInfo, SegmentInfo } from "./log-state.js";
 export type { Floor } from "./resolve-start.js";
-export type { TruncateResult } from "./truncation.js";
+export type { TruncateOptions, TruncateResult } from "./truncation.js";
 
 export interface LogStoreOptions {
   /** fsync every group-committed batch (`--no-fsync` turns it off). */
@@ -242,15 +242,15 @@ export class LogStore {
 
   // ---- truncation ----------------------------------------------------------------------------
 
-  /** Drops every committed segment whose records all lie before `before`. */
-  async truncate(name: string, before: DLSN): Promise<TruncateResult> {
+  /** Drops every committed segment whose records all lie before `before`; past the head only with `force`. */
+  async truncate(name: string, before: DLSN, options: TruncateOptions = {}): Promise<TruncateResult> {
     const log = this.get(name);
     this.checkUsable();
     return this.writes.run(async () => {
       if (log.deleted) throw new DlogError("NOT_FOUND", `log "${name}" was deleted`);
       // Appends assigned but not yet committed may write to any segment since the last batch (a roll
       // moves on mid-batch): those segments stay, or their records would land in dropped segments.
-      return truncateSegments(this.storage, log, before, this.commits.segmentsBeingWritten(log));
+      return truncateSegments(this.storage, log, before, this.commits.segmentsBeingWritten(log), options);
     });
   }
 

@@ -27,7 +27,8 @@ export async function applyRetention(logs: LogStore, policy: RetentionPolicy, no
       keepFrom = new DLSN(segment.segment + 1n, 0n, 0n);
     }
     if (keepFrom && logs.has(info.name)) {
-      dropped += (await logs.truncate(info.name, keepFrom)).recordsDeleted;
+      // Forced: when every segment is closed and over the limits, retention may empty the log.
+      dropped += (await logs.truncate(info.name, keepFrom, { force: true })).recordsDeleted;
     }
   }
   return dropped;

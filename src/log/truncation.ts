@@ -1,6 +1,7 @@
 import type { DLSN } from "../dlsn.js";
+import { DlogError } from "../errors.js";
 import type { SegmentMeta, Storage } from "../storage/storage.js";
-import { type LogState, firstDlsnOf, lastDlsnOf } from "./log-state.js";
+import { type LogState, firstDlsnOf, headOf, lastDlsnOf } from "./log-state.js";
 
 export interface TruncateResult {
   segmentsDeleted: number;
@@ -8,17 +9,25 @@ export interface TruncateResult {
   firstDlsn: DLSN | undefined;
 }
 
+export interface TruncateOptions {
+  /** Allow `before` after the log's head, which drops every record (the open segment included). */
+  force?: boolean;
+}
+
 /**
  * Drops every committed segment of `log` whose records all lie before `before`,
  * except segments in `writing` (appends assigned but not yet committed go there).
- * Runs on the store's write queue.
+ * A `before` past the committed head is refused unless `force`: one digit too many
+ * in an operator's command must not empty a log. Runs on the store's write queue.
  */
 export async function truncateSegments(
   storage: Storage,
   log: LogState,
   before: DLSN,
   writing: ReadonlySet<bigint>,
+  options: TruncateOptions = {},
 ): Promise<TruncateResult> {
+  if (options.force !== true) refusePastHead(log, before);
   const doomed = log.committed.segments.filter(
     (segment) => lastDlsnOf(segment).isBefore(before) && !writing.has(segment.segment),
   );
@@ -59,6 +68,20 @@ export async function truncateSegments(
   );
   await storage.deleteSegmentRange(log.meta.id, 0n, lastDoomed + 1n);
   return { segmentsDeleted: prefix.length, recordsDeleted: records, firstDlsn: firstLiveDlsn(log) };
+}
+
+function refusePastHead(log: LogState, before: DLSN): void {
+  const head = headOf(log).last;
+  if (head === undefined || !head.isBefore(before)) return;
+  const { recordCount } = log.committed.meta;
+  const segments = log.committed.segments.length;
+  const name = log.meta.name;
+  throw new DlogError(
+    "OUT_OF_RANGE",
+    `truncating log "${name}" before ${before} would drop every record: all ${recordCount} in ${segments} segment${segments === 1 ? "" : "s"}, ` +
+      `up to the head ${head}${log.open ? ", the open segment included" : ""}; give a DLSN at or before the head, or force to empty the log`,
+    { reason: "POSITION_OUT_OF_RANGE", metadata: { log: name, before: before.toString(), head: head.toString() } },
+  );
 }
 
 function firstLiveDlsn(log: LogState): DLSN | undefined {

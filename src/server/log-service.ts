@@ -121,7 +121,7 @@ export function createLogService({ logs }: LogServiceDeps): LogServiceImplementa
     },
 
     async truncate(request) {
-      const result = await logs.truncate(request.log, fromWireDlsn(request.before, "before"));
+      const result = await logs.truncate(request.log, fromWireDlsn(request.before, "before"), { force: request.force });
       return {
         segmentsDeleted: BigInt(result.segmentsDeleted),
         recordsDeleted: result.recordsDeleted,

@@ -326,6 +326,25 @@ test("Truncate drops whole segments before a DLSN; reads start at the first reco
   );
 });
 
+test("Truncate past the log's head is OUT_OF_RANGE naming what would go and drops nothing; with force it empties the log", SERVER_TEST, async () => {
+  await withServer(async (_server, clients) => {
+    await clients.logs.append({ log: "wipe", records: [{ payload: bytes("a") }, { payload: bytes("b") }] });
+    const typo = { segment: 10n, entry: 0n, slot: 0n }; // one digit too many for 1/0/0
+
+    await assertStatus(
+      clients.logs.truncate({ log: "wipe", before: typo }),
+      Status.OUT_OF_RANGE,
+      /truncating log "wipe" before 10\/0\/0 would drop every record: all 2 in 1 segment, up to the head 1\/0\/1, the open segment included; .*force/,
+    );
+    assert.equal((await clients.logs.getLog({ log: "wipe" })).recordCount, 2n);
+    assert.deepEqual((await readAll(clients, { log: "wipe" })).map(text), ["a", "b"]);
+
+    const forced = await clients.logs.truncate({ log: "wipe", before: typo, force: true });
+    assert.deepEqual([forced.segmentsDeleted, forced.recordsDeleted, forced.firstDlsn], [1n, 2n, undefined]);
+    assert.equal((await clients.logs.getLog({ log: "wipe" })).recordCount, 0n);
+  });
+});
+
 describe("LogService rejects bad input with the right status and a message", () => {
   const dir = tempDir();
   let server: Dlogd;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { mock, test } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
+import { isDlogError } from "../../src/errors.js";
 import type { DecodedRecord } from "../../src/log/entry-codec.js";
 import { LogStore, type LogStoreOptions } from "../../src/log/log-store.js";
 import { LevelStorage } from "../../src/storage/level-storage.js";
@@ -453,7 +454,7 @@ test("a truncate racing appends in flight never drops a segment they write to, a
       t.store.append("log", [{ payload: bytes("rec1") }]),
       t.store.append("log", [{ payload: bytes("rec2") }]),
     ]);
-    const truncated = t.store.truncate("log", new DLSN(5n, 0n, 0n));
+    const truncated = t.store.truncate("log", new DLSN(5n, 0n, 0n), { force: true });
     const [[rec1, rec2], result] = await Promise.all([appends, truncated]);
 
     assert.deepEqual([rec1.dlsns.map(String), rec2.dlsns.map(String)], [["1/1/0"], ["2/0/0"]]);
@@ -489,7 +490,7 @@ test("a truncation survives a reopen and truncating everything leaves an empty l
     assert.deepEqual((await readAll(store, "log")).map(text), ["rec4", "rec5"]);
     assert.equal(store.describe("log").truncatedRecordCount, 4n);
 
-    const all = await store.truncate("log", new DLSN(100n, 0n, 0n));
+    const all = await store.truncate("log", new DLSN(100n, 0n, 0n), { force: true });
     assert.deepEqual(all, { segmentsDeleted: 1, recordsDeleted: 2n, firstDlsn: undefined });
     const empty = store.describe("log");
     assert.deepEqual([empty.recordCount, empty.byteCount, empty.truncatedRecordCount, empty.firstDlsn], [0n, 0n, 6n, undefined]);
@@ -499,6 +500,34 @@ test("a truncation survives a reopen and truncating everything leaves an empty l
     assert.deepEqual(next.dlsns.map(String), ["4/0/0"]);
     store = await t.reopen();
     assert.deepEqual((await readAll(store, "log", DLSN.INVALID)).map((r) => [text(r), r.sequenceId]), [["after", 6n]]);
+  });
+});
+
+test("truncate past the head is refused with OUT_OF_RANGE saying what would go, and changes nothing; force empties the log", async () => {
+  const t = await openStore({ segmentMaxBytes: 8 });
+  await using(t, async () => {
+    for (let i = 0; i < 3; i++) await t.store.append("log", [{ payload: bytes(`rec${i}`) }]);
+    const head = t.store.describe("log").lastDlsn!;
+    assert.equal(head.toString(), "2/0/0");
+
+    const justPast = new DLSN(2n, 0n, 1n);
+    await assert.rejects(t.store.truncate("log", justPast), (error: unknown) => {
+      assert.ok(isDlogError(error, "OUT_OF_RANGE"), String(error));
+      assert.equal(error.reason, "POSITION_OUT_OF_RANGE");
+      assert.deepEqual(error.metadata, { log: "log", before: "2/0/1", head: "2/0/0" });
+      assert.match(error.message, /truncating log "log" before 2\/0\/1 would drop every record: all 3 in 2 segments, up to the head 2\/0\/0, the open segment included/);
+      return true;
+    });
+    await assert.rejects(t.store.truncate("log", new DLSN((1n << 63n) - 1n, 0n, 0n)), /would drop every record/);
+    assert.equal(t.store.describe("log").recordCount, 3n);
+    assert.deepEqual((await readAll(t.store, "log")).map(text), ["rec0", "rec1", "rec2"]);
+
+    // At the head itself nothing past it is named: the head's segment stays.
+    assert.equal((await t.store.truncate("log", head)).recordsDeleted, 2n);
+    const forced = await t.store.truncate("log", justPast, { force: true });
+    assert.deepEqual(forced, { segmentsDeleted: 1, recordsDeleted: 1n, firstDlsn: undefined });
+    // An empty log has nothing to lose: any DLSN is accepted.
+    assert.equal((await t.store.truncate("log", new DLSN(100n, 0n, 0n))).recordsDeleted, 0n);
   });
 });
 

@@ -111,7 +111,8 @@ export interface DlogClient {
   listLogs(prefix?: string, options?: CallOptions): Promise<LogInfo[]>;
   getLog(log: string, options?: CallOptions): Promise<LogInfo>;
   /** Drops the whole segments that lie before `before`. */
-  truncate(log: string, before: DLSN, options?: CallOptions): Promise<TruncateResult>;
+  /** Drops whole segments before `before`; one after the log's head (every record would go) needs `force`. */
+  truncate(log: string, before: DLSN, options?: CallOptions & { force?: boolean }): Promise<TruncateResult>;
 
   getPosition(log: string, readerId: string, options?: CallOptions): Promise<ReaderPosition>;
   /** Re-positions a reader (where it starts next time, inclusive); `force` fences a live session. */
@@ -260,8 +261,8 @@ export function createDlogClient(options: DlogClientOptions): DlogClient {
       return toLogInfo(await logs.getLog({ log }, callOptions));
     },
 
-    async truncate(log, before, callOptions) {
-      const result = await logs.truncate({ log, before: toWireDlsn(before) }, callOptions);
+    async truncate(log, before, { force, ...callOptions } = {}) {
+      const result = await logs.truncate({ log, before: toWireDlsn(before), force: force ?? false }, callOptions);
       return { segmentsDeleted: result.segmentsDeleted, recordsDeleted: result.recordsDeleted, firstDlsn: fromWireDlsn(result.firstDlsn) };
     },
 
