@@ -7,7 +7,10 @@ const INT64_MAX = (1n << 63n) - 1n;
 
 function checkInt64(name: string, value: bigint): void {
   if (typeof value !== "bigint" || value < INT64_MIN || value > INT64_MAX) {
-    throw new DlogError("INVALID_ARGUMENT", `DLSN ${name} must be a signed 64-bit integer, got ${String(value)}`);
+    throw new DlogError("INVALID_ARGUMENT", `DLSN ${name} must be a signed 64-bit integer, got ${String(value)}`, {
+      reason: "INVALID_DLSN",
+      metadata: { field: name, value: String(value) },
+    });
   }
 }
 
@@ -106,10 +109,14 @@ export class DLSN {
       throw new DlogError(
         "INVALID_ARGUMENT",
         `serialized DLSN must be ${SERIALIZED_LENGTH} bytes (version byte + three int64), got ${bytes.length}`,
+        { reason: "INVALID_DLSN", metadata: { length: String(bytes.length) } },
       );
     }
     if (bytes[0] !== VERSION_V1) {
-      throw new DlogError("INVALID_ARGUMENT", `unsupported serialized DLSN version ${bytes[0]}; only version 1 is known`);
+      throw new DlogError("INVALID_ARGUMENT", `unsupported serialized DLSN version ${bytes[0]}; only version 1 is known`, {
+        reason: "INVALID_DLSN",
+        metadata: { version: String(bytes[0]) },
+      });
     }
     const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     return new DLSN(view.readBigInt64BE(1), view.readBigInt64BE(9), view.readBigInt64BE(17));
@@ -121,6 +128,7 @@ export class DLSN {
       throw new DlogError(
         "INVALID_ARGUMENT",
         `"${text}" is not a serialized DLSN: expected 36 characters of standard base64 (e.g. AQAAAAAAAAABAAAAAAAAAAAAAAAAAAAAAA==)`,
+        { reason: "INVALID_DLSN", metadata: { value: text.slice(0, 60) } },
       );
     }
     return DLSN.deserializeBytes(Buffer.from(text, "base64"));
@@ -131,7 +139,10 @@ export class DLSN {
     const human = /^(-?\d+)\/(-?\d+)\/(-?\d+)$/.exec(text.trim());
     if (human) return new DLSN(BigInt(human[1]!), BigInt(human[2]!), BigInt(human[3]!));
     if (text.includes("/") && !text.endsWith("==")) {
-      throw new DlogError("INVALID_ARGUMENT", `"${text}" is not a DLSN: use segment/entry/slot (e.g. 1/42/0) or the base64 form`);
+      throw new DlogError("INVALID_ARGUMENT", `"${text}" is not a DLSN: use segment/entry/slot (e.g. 1/42/0) or the base64 form`, {
+        reason: "INVALID_DLSN",
+        metadata: { value: text.slice(0, 60) },
+      });
     }
     return DLSN.deserialize(text.trim());
   }

@@ -48,9 +48,13 @@ export const ERROR_REASONS = [
   "UNAUTHENTICATED", // no token, or a token the server does not know
   "PERMISSION_DENIED", // the token lacks the right for this log or reader
   "INTERNAL",
+  "SERVICE_NOT_FOUND", // grpc.health.v1: the health check names a service this server does not serve
 ] as const;
 
 export type ErrorReason = (typeof ERROR_REASONS)[number];
+
+/** The ErrorInfo domain of every dlog reason. */
+export const ERROR_DOMAIN = "dlog.v1";
 
 /** The reason an error carries when its raiser named none. */
 const DEFAULT_REASON: Record<ErrorCode, ErrorReason> = {

@@ -1,6 +1,6 @@
 import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
-import type { EntryWrite, SegmentMeta, Storage } from "../storage/storage.js";
+import { type EntryWrite, type SegmentMeta, type Storage, storageError } from "../storage/storage.js";
 import type { SerialQueue } from "../util/serial-queue.js";
 import { type EntryRecordInput, encodeEntry } from "./entry-codec.js";
 import type { LogState } from "./log-state.js";
@@ -65,12 +65,13 @@ export class GroupCommit {
 
   validate(records: readonly RecordInput[]): void {
     if (records.length === 0) {
-      throw new DlogError("INVALID_ARGUMENT", "an append needs at least one record");
+      throw new DlogError("INVALID_ARGUMENT", "an append needs at least one record", { metadata: { field: "records" } });
     }
     if (records.length > this.options.maxRecordsPerAppend) {
       throw new DlogError(
         "INVALID_ARGUMENT",
         `an append may hold at most ${this.options.maxRecordsPerAppend} records (--max-records-per-append), got ${records.length}`,
+        { reason: "LIMIT_EXCEEDED", metadata: { limit: "max_records_per_append", max: String(this.options.maxRecordsPerAppend), value: String(records.length) } },
       );
     }
     for (let i = 0; i < records.length; i++) {
@@ -79,6 +80,7 @@ export class GroupCommit {
         throw new DlogError(
           "INVALID_ARGUMENT",
           `record ${i} is ${size} bytes; the limit is ${this.options.maxRecordBytes} bytes (--max-record-bytes)`,
+          { reason: "LIMIT_EXCEEDED", metadata: { limit: "max_record_bytes", max: String(this.options.maxRecordBytes), value: String(size), record: String(i) } },
         );
       }
     }
@@ -87,7 +89,10 @@ export class GroupCommit {
       const txid = records[i]!.txid;
       if (txid === undefined) continue;
       if (previous !== undefined && txid < previous) {
-        throw new DlogError("FAILED_PRECONDITION", `transaction id out of order: record ${i} has txid ${txid} after ${previous}`);
+        throw new DlogError("FAILED_PRECONDITION", `transaction id out of order: record ${i} has txid ${txid} after ${previous}`, {
+          reason: "TXID_OUT_OF_ORDER",
+          metadata: { record: String(i), txid: String(txid), last_txid: String(previous) },
+        });
       }
       previous = txid;
     }
@@ -132,6 +137,7 @@ export class GroupCommit {
           fromLog
             ? `transaction id out of order: txid ${given} is lower than the log's last txid ${txid}`
             : `transaction id out of order: record ${i} has txid ${given}, lower than ${txid} before it in the same append`,
+          { reason: "TXID_OUT_OF_ORDER", metadata: { log: log.meta.name, record: String(i), txid: String(given), last_txid: String(txid) } },
         );
       }
       if (given !== undefined) txid = given;
@@ -226,13 +232,13 @@ export class GroupCommit {
   private async commitPending(): Promise<void> {
     const batch = this.pending.filter((append) => {
       if (!append.log.deleted) return true;
-      append.reject(new DlogError("NOT_FOUND", `log "${append.log.meta.name}" was deleted`));
+      append.reject(new DlogError("NOT_FOUND", `log "${append.log.meta.name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: append.log.meta.name } }));
       return false;
     });
     this.pending = [];
     if (batch.length === 0) return;
     if (this.failed) {
-      for (const append of batch) append.reject(new DlogError("UNAVAILABLE", `storage failed: ${this.failed.message}`));
+      for (const append of batch) append.reject(storageError(`storage failed: ${this.failed.message}`, this.failed));
       return;
     }
     const touched = new Set<LogState>();
@@ -254,7 +260,7 @@ export class GroupCommit {
     } catch (error) {
       // A failed write leaves memory ahead of disk: stop taking writes rather than guess (fail-stop).
       this.failed = error as Error;
-      const failed = new DlogError("UNAVAILABLE", `storage write failed: ${(error as Error).message}`, { cause: error });
+      const failed = storageError(`storage write failed: ${(error as Error).message}`, error);
       for (const append of batch) append.reject(failed);
       return;
     }

@@ -44,7 +44,7 @@ export class LogReader {
 
   /** Up to `maxRecords` records, stopping once their payloads reach `maxBytes` (at least one record); empty at the end of the log. */
   async read(maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<DecodedRecord[]> {
-    if (this.log.deleted) throw new DlogError("NOT_FOUND", `log "${this.log.name}" was deleted`);
+    if (this.log.deleted) throw new DlogError("NOT_FOUND", `log "${this.log.name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: this.log.name } });
     const out: DecodedRecord[] = [];
     let bytes = 0;
     while (out.length < maxRecords && bytes < maxBytes) {

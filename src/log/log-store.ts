@@ -1,7 +1,7 @@
 import type { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import { validateName } from "../names.js";
-import type { LogMeta, Storage } from "../storage/storage.js";
+import { type LogMeta, type Storage, storageError } from "../storage/storage.js";
 import { SerialQueue } from "../util/serial-queue.js";
 import type { DecodedRecord } from "./entry-codec.js";
 import { type AppendResult, GroupCommit, type RecordInput } from "./group-commit.js";
@@ -79,7 +79,7 @@ export class LogStore {
     validateName("log", name);
     this.checkUsable();
     if (this.logs.has(name) || this.creating.has(name)) {
-      throw new DlogError("ALREADY_EXISTS", `log "${name}" already exists`);
+      throw new DlogError("ALREADY_EXISTS", `log "${name}" already exists`, { reason: "LOG_EXISTS", metadata: { log: name } });
     }
     return describeLog(await this.createState(name));
   }
@@ -118,7 +118,7 @@ export class LogStore {
     const log = this.get(name);
     log.deleted = true;
     this.logs.delete(name);
-    rejectWaiters(log, new DlogError("NOT_FOUND", `log "${name}" was deleted`));
+    rejectWaiters(log, new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } }));
     await this.writes.run(() => this.storage.deleteLog(log.meta.id, name));
     return log.committed.meta.recordCount;
   }
@@ -152,15 +152,15 @@ export class LogStore {
   private get(name: string): LogState {
     validateName("log", name);
     const log = this.logs.get(name);
-    if (!log) throw new DlogError("NOT_FOUND", `log "${name}" does not exist`);
+    if (!log) throw new DlogError("NOT_FOUND", `log "${name}" does not exist`, { reason: "LOG_NOT_FOUND", metadata: { log: name } });
     return log;
   }
 
   private checkUsable(): void {
-    if (this.closed) throw new DlogError("UNAVAILABLE", "server is shutting down");
+    if (this.closed) throw new DlogError("UNAVAILABLE", "server is shutting down", { reason: "SHUTTING_DOWN" });
     const failure = this.commits.failure;
     if (failure) {
-      throw new DlogError("UNAVAILABLE", `storage failed earlier (${failure.message}); restart the server`);
+      throw storageError(`storage failed earlier (${failure.message}); restart the server`, failure);
     }
   }
 
@@ -175,7 +175,10 @@ export class LogStore {
     const creating = this.creating.get(name);
     if (!log || creating) {
       if (!creating && !this.options.autoCreate) {
-        throw new DlogError("NOT_FOUND", `log "${name}" does not exist (the server runs with --no-auto-create; create it first)`);
+        throw new DlogError("NOT_FOUND", `log "${name}" does not exist (the server runs with --no-auto-create; create it first)`, {
+          reason: "LOG_NOT_FOUND",
+          metadata: { log: name },
+        });
       }
       // Appends that wait for the log's creation resume in call order (see createState).
       log = await (creating ?? this.createState(name));
@@ -247,7 +250,7 @@ export class LogStore {
     const log = this.get(name);
     this.checkUsable();
     return this.writes.run(async () => {
-      if (log.deleted) throw new DlogError("NOT_FOUND", `log "${name}" was deleted`);
+      if (log.deleted) throw new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } });
       // Appends assigned but not yet committed may write to any segment since the last batch (a roll
       // moves on mid-batch): those segments stay, or their records would land in dropped segments.
       return truncateSegments(this.storage, log, before, this.commits.segmentsBeingWritten(log), options);
@@ -268,7 +271,7 @@ export class LogStore {
   async close(): Promise<void> {
     await this.commits.flush();
     this.closed = true;
-    const closing = new DlogError("UNAVAILABLE", "server is shutting down");
+    const closing = new DlogError("UNAVAILABLE", "server is shutting down", { reason: "SHUTTING_DOWN" });
     for (const log of this.logs.values()) rejectWaiters(log, closing);
     this.closedController.abort(closing);
   }

@@ -156,7 +156,7 @@ export function createFlusher<P = unknown>(options: FlusherOptions<P>): Flusher<
   return {
     markDirty(key, snapshot) {
       if (closed) {
-        throw new DlogError("FAILED_PRECONDITION", `position flusher is closed; the change to reader ${key} cannot be persisted`);
+        throw new DlogError("UNAVAILABLE", `server is shutting down (position flusher closed); the change to reader ${key} cannot be persisted`, { reason: "SHUTTING_DOWN" });
       }
       dirty.set(key, snapshot);
       armTimer();

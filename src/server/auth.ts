@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { timingSafeEqual } from "node:crypto";
-import { type CallContext, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc";
+import type { CallContext, ServerMiddlewareCall } from "nice-grpc";
 import { DlogError } from "../errors.js";
 
 export type Action = "append" | "read" | "admin";
@@ -94,15 +94,15 @@ export function authMiddleware(rules: TokenRule[]) {
     const header = context.metadata.get("authorization");
     const match = typeof header === "string" ? /^Bearer\s+(.+)$/i.exec(header) : null;
     if (!match) {
-      throw new ServerError(Status.UNAUTHENTICATED, "missing bearer token: send metadata \"authorization: Bearer <token>\"");
+      throw new DlogError("UNAUTHENTICATED", "missing bearer token: send metadata \"authorization: Bearer <token>\"");
     }
     const rule = findToken(rules, match[1]!.trim());
-    if (!rule) throw new ServerError(Status.UNAUTHENTICATED, "unknown bearer token");
+    if (!rule) throw new DlogError("UNAUTHENTICATED", "unknown bearer token");
     const check = (request: unknown): void => {
       const log = logOf(request);
       if (log === undefined) return; // messages that name no log (acks, ListLogs) ride on what was checked
       if (!rule.allow[action].some((pattern) => pattern.test(log))) {
-        throw new ServerError(Status.PERMISSION_DENIED, `token "${rule.name}" may not ${action} log "${log}"`);
+        throw new DlogError("PERMISSION_DENIED", `token "${rule.name}" may not ${action} log "${log}"`, { metadata: { log, action } });
       }
     };
     if (!call.requestStream) {

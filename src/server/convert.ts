@@ -15,7 +15,7 @@ export function optionalWireDlsn(dlsn: DLSN | undefined): WireDLSN | undefined {
 }
 
 export function fromWireDlsn(wire: WireDLSN | undefined, field: string): DLSN {
-  if (!wire) throw new DlogError("INVALID_ARGUMENT", `${field} is required`);
+  if (!wire) throw new DlogError("INVALID_ARGUMENT", `${field} is required`, { metadata: { field } });
   return new DLSN(wire.segment, wire.entry, wire.slot);
 }
 
@@ -27,7 +27,7 @@ export function fromWirePosition(position: Position | undefined, field: string):
     case "boundary":
       if (at.value === Boundary.BOUNDARY_EARLIEST) return { kind: "earliest" };
       if (at.value === Boundary.BOUNDARY_LATEST) return { kind: "latest" };
-      throw new DlogError("INVALID_ARGUMENT", `${field}.boundary must be BOUNDARY_EARLIEST or BOUNDARY_LATEST`);
+      throw new DlogError("INVALID_ARGUMENT", `${field}.boundary must be BOUNDARY_EARLIEST or BOUNDARY_LATEST`, { metadata: { field: `${field}.boundary` } });
     case "dlsn":
       return { kind: "dlsn", dlsn: fromWireDlsn(at.value, `${field}.dlsn`) };
     case "dlsnBytes":

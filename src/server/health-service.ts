@@ -1,4 +1,4 @@
-import { ServerError, Status } from "nice-grpc";
+import { DlogError } from "../errors.js";
 import { HealthCheckResponse_ServingStatus as Serving, type HealthServiceImplementation } from "../gen/grpc/health/v1/health.js";
 
 export interface HealthState {
@@ -13,7 +13,10 @@ export interface HealthState {
 export function createHealthService(state: HealthState): HealthServiceImplementation {
   const statusOf = (service: string): Serving => {
     if (service !== "" && !state.services.has(service)) {
-      throw new ServerError(Status.NOT_FOUND, `unknown service "${service}"; known: ${[...state.services].join(", ")}`);
+      throw new DlogError("NOT_FOUND", `unknown service "${service}"; known: ${[...state.services].join(", ")}`, {
+        reason: "SERVICE_NOT_FOUND",
+        metadata: { service },
+      });
     }
     return state.isServing() ? Serving.SERVING : Serving.NOT_SERVING;
   };

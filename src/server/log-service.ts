@@ -11,7 +11,7 @@ import type {
 import { Channel } from "./channel.js";
 import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn, toWireLogInfo } from "./convert.js";
 import { encodeReadResponse } from "./record-frames.js";
-import { toServerError } from "./status.js";
+import { statusOf } from "./status.js";
 
 const DEFAULT_READ_BATCH = 256;
 const MAX_READ_BATCH = 10_000;
@@ -61,7 +61,7 @@ export function createLogService({ logs }: LogServiceDeps): LogServiceImplementa
       const answers = new Channel<Promise<AppendResponse>>(MAX_STREAM_IN_FLIGHT);
       // Shutdown waits for open calls: an idle stream is ended (UNAVAILABLE) once the store has
       // written the appends in flight, whose answers are still delivered first.
-      const onClosed = (): void => answers.fail(new DlogError("UNAVAILABLE", "server is shutting down"));
+      const onClosed = (): void => answers.fail(new DlogError("UNAVAILABLE", "server is shutting down", { reason: "SHUTTING_DOWN" }));
       if (logs.closedSignal.aborted) onClosed();
       else logs.closedSignal.addEventListener("abort", onClosed, { once: true });
       const pump = (async () => {
@@ -70,8 +70,8 @@ export function createLogService({ logs }: LogServiceDeps): LogServiceImplementa
             // Each append is answered on its own: a failure is reported in its response, the stream goes on.
             const answer = append(request).catch((error: unknown): AppendResponse => {
               if (!(error instanceof DlogError)) throw error;
-              const status = toServerError(error);
-              return { dlsns: [], txids: [], requestId: request.requestId, error: { code: status.code, message: error.message, reason: "", metadata: {} }, duplicate: false };
+              const failed = { code: statusOf(error), message: error.message, reason: error.reason, metadata: { ...error.metadata } };
+              return { dlsns: [], txids: [], requestId: request.requestId, error: failed, duplicate: false };
             });
             answer.catch(() => undefined); // observed below, in order
             await answers.push(answer);
@@ -95,10 +95,15 @@ export function createLogService({ logs }: LogServiceDeps): LogServiceImplementa
       const start = fromWirePosition(request.start, "start") ?? { kind: "earliest" };
       const batch = request.maxBatchRecords === 0 ? DEFAULT_READ_BATCH : request.maxBatchRecords;
       if (batch > MAX_READ_BATCH) {
-        throw new DlogError("INVALID_ARGUMENT", `max_batch_records must be at most ${MAX_READ_BATCH}, got ${batch}`);
+        throw new DlogError("INVALID_ARGUMENT", `max_batch_records must be at most ${MAX_READ_BATCH}, got ${batch}`, {
+          reason: "LIMIT_EXCEEDED",
+          metadata: { limit: "max_batch_records", max: String(MAX_READ_BATCH), value: String(batch) },
+        });
       }
       if (request.maxRecords < 0n) {
-        throw new DlogError("INVALID_ARGUMENT", `max_records must be >= 0 (0 = no limit), got ${request.maxRecords}`);
+        throw new DlogError("INVALID_ARGUMENT", `max_records must be >= 0 (0 = no limit), got ${request.maxRecords}`, {
+          metadata: { field: "max_records", value: String(request.maxRecords) },
+        });
       }
       const from = start.kind === "dlsn" ? start.dlsn : (await logs.resolveStart(request.log, start)).dlsn.next();
       const reader = logs.openReader(request.log, from);

@@ -48,10 +48,13 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
     async *session(requests: AsyncIterable<SessionRequest>, context: CallContext) {
       const iterator = requests[Symbol.asyncIterator]();
       const first = await iterator.next();
-      if (first.done) throw new DlogError("INVALID_ARGUMENT", "the session stream ended before its first message; send open first");
+      if (first.done) throw new DlogError("INVALID_ARGUMENT", "the session stream ended before its first message; send open first", { reason: "SESSION_PROTOCOL" });
       const kind = first.value.kind;
       if (kind?.$case !== "open") {
-        throw new DlogError("INVALID_ARGUMENT", `the first message of a session must be open, got ${kind?.$case ?? "an empty message"}`);
+        throw new DlogError("INVALID_ARGUMENT", `the first message of a session must be open, got ${kind?.$case ?? "an empty message"}`, {
+          reason: "SESSION_PROTOCOL",
+          metadata: { message: kind?.$case ?? "" },
+        });
       }
       const session = await sessions.open(toOpenRequest(kind.value));
       // Runs beside the frame loop until the client half-closes or the call ends; it never throws.
@@ -72,7 +75,7 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
 
     async setPosition(request) {
       const start = fromWirePosition(request.position, "position");
-      if (!start) throw new DlogError("INVALID_ARGUMENT", "position is required (boundary, dlsn, dlsn_bytes, txid or time_ms)");
+      if (!start) throw new DlogError("INVALID_ARGUMENT", "position is required (boundary, dlsn, dlsn_bytes, txid or time_ms)", { metadata: { field: "position" } });
       return toWireReaderInfo(await sessions.setPosition(request.log, request.readerId, start, request.force));
     },
 
@@ -114,9 +117,9 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
             session.handleDrain();
             break;
           case "open":
-            throw new DlogError("INVALID_ARGUMENT", "the session is already open; open is only valid as the first message");
+            throw new DlogError("INVALID_ARGUMENT", "the session is already open; open is only valid as the first message", { reason: "SESSION_PROTOCOL", metadata: { message: "open" } });
           default:
-            throw new DlogError("INVALID_ARGUMENT", "empty session message: set one of ack, nack, flow, drain");
+            throw new DlogError("INVALID_ARGUMENT", "empty session message: set one of ack, nack, flow, drain", { reason: "SESSION_PROTOCOL", metadata: { message: "" } });
         }
       }
     } catch (error) {
@@ -132,9 +135,9 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
       fallback: fromWirePosition(open.fallback, "open.fallback"),
       override: fromWirePosition(open.override, "open.override"),
       clientCheckpoint: open.clientCheckpoint ? fromWireDlsn(open.clientCheckpoint, "open.client_checkpoint") : undefined,
-      resumePolicy: RESUME_POLICY[open.resumePolicy] ?? invalid(`open.resume_policy ${open.resumePolicy} is not RESUME_POLICY_STORED, RESUME_POLICY_CLIENT or RESUME_POLICY_MAX`),
+      resumePolicy: RESUME_POLICY[open.resumePolicy] ?? invalid("open.resume_policy", `open.resume_policy ${open.resumePolicy} is not RESUME_POLICY_STORED, RESUME_POLICY_CLIENT or RESUME_POLICY_MAX`),
       flow: open.flow ? toFlow(open.flow) : {},
-      takeover: TAKEOVER[open.takeover] ?? invalid(`open.takeover ${open.takeover} is not TAKEOVER_FENCE or TAKEOVER_REJECT`),
+      takeover: TAKEOVER[open.takeover] ?? invalid("open.takeover", `open.takeover ${open.takeover} is not TAKEOVER_FENCE or TAKEOVER_REJECT`),
       ackWaitMs: open.ackWaitMs,
     };
   }
@@ -154,8 +157,8 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
 
 }
 
-function invalid(message: string): never {
-  throw new DlogError("INVALID_ARGUMENT", message);
+function invalid(field: string, message: string): never {
+  throw new DlogError("INVALID_ARGUMENT", message, { metadata: { field } });
 }
 
 function toFlow(flow: WireFlowLimits): Partial<FlowLimits> {

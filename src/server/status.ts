@@ -1,5 +1,6 @@
-import { type CallContext, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc";
-import { DlogError, type ErrorCode } from "../errors.js";
+import { type CallContext, ServerError, composeServerMiddleware, type ServerMiddlewareCall, Status } from "nice-grpc";
+import { ErrorInfo, RichServerError, errorDetailsServerMiddleware } from "nice-grpc-error-details";
+import { DlogError, ERROR_DOMAIN, type ErrorCode } from "../errors.js";
 import type { Logger } from "./logger.js";
 
 const STATUS_OF: Record<ErrorCode, Status> = {
@@ -16,32 +17,50 @@ const STATUS_OF: Record<ErrorCode, Status> = {
   INTERNAL: Status.INTERNAL,
 };
 
+const CODE_OF = new Map<Status, ErrorCode>(Object.entries(STATUS_OF).map(([code, status]) => [status, code as ErrorCode]));
+
 /** nice-grpc signals a cancelled call with an AbortError; it must pass through untouched. */
 function isAbortError(error: unknown): boolean {
   return (error as Error | undefined)?.name === "AbortError";
 }
 
-/** The core's error as the gRPC status a client sees. */
-export function toServerError(error: DlogError): ServerError {
-  return new ServerError(STATUS_OF[error.code], error.message);
+/** The gRPC status code of a core error (AppendStream reports per-append failures with it). */
+export function statusOf(error: DlogError): Status {
+  return STATUS_OF[error.code];
+}
+
+/** The core's error as the gRPC status a client sees, with its google.rpc.ErrorInfo detail. */
+export function toServerError(error: DlogError): RichServerError {
+  const info = ErrorInfo.fromPartial({ reason: error.reason, domain: ERROR_DOMAIN, metadata: { ...error.metadata } });
+  return new RichServerError(STATUS_OF[error.code], error.message, [info]);
 }
 
 /**
- * Maps every failure to a deliberate status: DlogError by its code, anything
- * unexpected to INTERNAL (logged) — never grpc-js's bare UNKNOWN.
+ * Maps every failure to a deliberate status with an ErrorInfo detail: DlogError
+ * by its code and reason, anything unexpected to INTERNAL (logged) — never
+ * grpc-js's bare UNKNOWN. Outermost, so refusals of later middleware (auth) and
+ * errors thrown mid-stream carry the detail too: nice-grpc sends the call's
+ * trailer, where errorDetailsServerMiddleware puts `grpc-status-details-bin`,
+ * with every status, streaming calls included.
  */
 export function statusMiddleware(logger: Logger) {
-  return async function* statusMapping<Request, Response>(
+  async function* statusMapping<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
   ): AsyncGenerator<Response, Response | void, undefined> {
     try {
       return yield* call.next(call.request, context);
     } catch (error) {
-      if (error instanceof ServerError || isAbortError(error)) throw error;
+      if (error instanceof RichServerError || isAbortError(error)) throw error;
       if (error instanceof DlogError) throw toServerError(error);
+      if (error instanceof ServerError) {
+        // A bare ServerError (none of ours should raise one) still gets the default reason of its code.
+        const code = CODE_OF.get(error.code);
+        throw code === undefined ? error : toServerError(new DlogError(code, error.details));
+      }
       logger.error("unexpected error", { method: call.method.path, error: (error as Error)?.stack ?? String(error) });
-      throw new ServerError(Status.INTERNAL, `internal error: ${(error as Error)?.message ?? String(error)}`);
+      throw toServerError(new DlogError("INTERNAL", `internal error: ${(error as Error)?.message ?? String(error)}`));
     }
-  };
+  }
+  return composeServerMiddleware(errorDetailsServerMiddleware, statusMapping);
 }

@@ -403,5 +403,5 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
 }
 
 function notDelivered(dlsn: DLSN, why: string): DlogError {
-  return new DlogError("INVALID_ARGUMENT", `DLSN ${dlsn.toString()} ${why}`);
+  return new DlogError("INVALID_ARGUMENT", `DLSN ${dlsn.toString()} ${why}`, { reason: "DLSN_NOT_DELIVERED", metadata: { dlsn: dlsn.toString() } });
 }

@@ -33,7 +33,10 @@ export function mergeFlow(current: Readonly<FlowLimits>, requested: Partial<Flow
     const value = requested[key];
     if (value === undefined || value === 0) continue;
     if (!Number.isSafeInteger(value) || value < 0 || value > CEILING[key]) {
-      throw new DlogError("INVALID_ARGUMENT", `${FIELD[key]} must be between 1 and ${CEILING[key]} (0 keeps the current ${current[key]}), got ${value}`);
+      throw new DlogError("INVALID_ARGUMENT", `${FIELD[key]} must be between 1 and ${CEILING[key]} (0 keeps the current ${current[key]}), got ${value}`, {
+        reason: "LIMIT_EXCEEDED",
+        metadata: { limit: FIELD[key], max: String(CEILING[key]), value: String(value) },
+      });
     }
     next[key] = value;
   }

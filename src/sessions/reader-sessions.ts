@@ -112,7 +112,10 @@ export class ReaderSessions {
     validateName("log", request.log);
     validateName("reader_id", request.readerId);
     if (!Number.isSafeInteger(request.ackWaitMs) || request.ackWaitMs < 0 || request.ackWaitMs > MAX_ACK_WAIT_MS) {
-      throw new DlogError("INVALID_ARGUMENT", `ack_wait_ms must be between 0 (never) and ${MAX_ACK_WAIT_MS}, got ${request.ackWaitMs}`);
+      throw new DlogError("INVALID_ARGUMENT", `ack_wait_ms must be between 0 (never) and ${MAX_ACK_WAIT_MS}, got ${request.ackWaitMs}`, {
+        reason: "LIMIT_EXCEEDED",
+        metadata: { limit: "ack_wait_ms", max: String(MAX_ACK_WAIT_MS), value: String(request.ackWaitMs) },
+      });
     }
     const flow = mergeFlow(DEFAULT_FLOW, request.flow);
     this.checkOpen();
@@ -125,6 +128,7 @@ export class ReaderSessions {
           ? new DlogError(
               "ALREADY_EXISTS",
               `reader "${request.readerId}" of log "${request.log}" has a live session (epoch ${current.epoch}); open with takeover TAKEOVER_FENCE to take it over`,
+              { reason: "READER_LIVE", metadata: { log: request.log, reader_id: request.readerId, epoch: String(current.epoch) } },
             )
           : undefined,
       );
@@ -187,7 +191,7 @@ export class ReaderSessions {
     } else {
       const client = request.clientCheckpoint ? await this.positionAt(request.log, request.clientCheckpoint, epoch) : undefined;
       if (request.resumePolicy === "client" && !client) {
-        throw new DlogError("INVALID_ARGUMENT", "resume_policy CLIENT needs a client_checkpoint");
+        throw new DlogError("INVALID_ARGUMENT", "resume_policy CLIENT needs a client_checkpoint", { metadata: { field: "open.client_checkpoint" } });
       }
       if (client && (request.resumePolicy === "client" || (request.resumePolicy === "max" && (!stored || client.floor.isAfter(stored.floor))))) {
         // Stored holes above the client's floor are still acked records.
@@ -246,7 +250,7 @@ export class ReaderSessions {
     validateName("reader_id", readerId);
     const logId = this.logs.logId(log);
     const stored = await this.stored(logId, readerId);
-    if (!stored) throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" has no position`);
+    if (!stored) throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" has no position`, { reason: "READER_NOT_FOUND", metadata: { log, reader_id: readerId } });
     return this.info(log, logId, readerId, stored);
   }
 
@@ -273,7 +277,7 @@ export class ReaderSessions {
       const hadLive = this.live.has(key);
       this.fenceLive(key, (current) => (force ? undefined : liveRefusal(log, readerId, current, "delete it")));
       if (!hadLive && !(await this.stored(logId, readerId))) {
-        throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" does not exist`);
+        throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" does not exist`, { reason: "READER_NOT_FOUND", metadata: { log, reader_id: readerId } });
       }
       this.flusher.markDirty(key, () => null);
       await this.flusher.flush();
@@ -325,14 +329,14 @@ export class ReaderSessions {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new DlogError("UNAVAILABLE", SHUTTING_DOWN);
+    if (this.closed) throw new DlogError("UNAVAILABLE", SHUTTING_DOWN, { reason: "SHUTTING_DOWN" });
   }
 
   /** Ends every session (UNAVAILABLE, so clients reconnect elsewhere or later) and writes every position. */
   async close(): Promise<void> {
     this.closed = true;
     for (const session of [...this.live.values()]) {
-      session.fail(new DlogError("UNAVAILABLE", SHUTTING_DOWN));
+      session.fail(new DlogError("UNAVAILABLE", SHUTTING_DOWN, { reason: "SHUTTING_DOWN" }));
     }
     await this.flusher.close();
   }
@@ -342,6 +346,7 @@ function liveRefusal(log: string, readerId: string, current: Session, action: st
   return new DlogError(
     "FAILED_PRECONDITION",
     `reader "${readerId}" of log "${log}" has a live session (epoch ${current.epoch}); pass force to end it and ${action}`,
+    { reason: "READER_LIVE", metadata: { log, reader_id: readerId, epoch: String(current.epoch) } },
   );
 }
 

@@ -182,7 +182,12 @@ export class Session {
 
   /** A newer session took the reader over. */
   fence(epoch: bigint): void {
-    this.fail(new DlogError("ABORTED", `fenced by a newer session of reader "${this.readerId}" (epoch ${epoch}); this session's later acks are refused`));
+    this.fail(
+      new DlogError("ABORTED", `fenced by a newer session of reader "${this.readerId}" (epoch ${epoch}); this session's later acks are refused`, {
+        reason: "READER_FENCED",
+        metadata: { log: this.log, reader_id: this.readerId, epoch: String(epoch) },
+      }),
+    );
   }
 
   fail(error: Error): void {

@@ -5,6 +5,8 @@
  * their meaning.
  */
 
+import { DlogError } from "../errors.js";
+
 /** A log's durable metadata, rewritten in the same batch as the entries it describes. */
 export interface LogMeta {
   id: number;
@@ -97,4 +99,16 @@ export interface Storage {
   /** All position changes in one batch, fsynced when `sync`. */
   writePositions(writes: PositionWrite[], sync: boolean): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * A failed storage operation as the error callers see: DISK_FULL (RESOURCE_EXHAUSTED) when
+ * the disk is out of space, STORAGE_UNAVAILABLE (UNAVAILABLE) for anything else.
+ */
+export function storageError(message: string, error: unknown): DlogError {
+  const text = `${(error as Error)?.message ?? String(error)} ${(error as { code?: unknown })?.code ?? ""} ${(error as { cause?: Error })?.cause?.message ?? ""}`;
+  const full = /ENOSPC|no space left on device/i.test(text);
+  return full
+    ? new DlogError("RESOURCE_EXHAUSTED", `${message}: the disk is full; free space, then restart the server`, { reason: "DISK_FULL", cause: error })
+    : new DlogError("UNAVAILABLE", message, { reason: "STORAGE_UNAVAILABLE", cause: error });
 }

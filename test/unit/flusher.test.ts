@@ -206,7 +206,7 @@ test("close() flushes what is dirty, and markDirty afterwards throws", async () 
   flusher.markDirty("a", () => 3);
   await flusher.close();
   assert.deepEqual(store.batches, [[{ key: "a", position: 3 }]]);
-  assert.throws(() => flusher.markDirty("a", () => 4), (e: unknown) => isDlogError(e, "FAILED_PRECONDITION"));
+  assert.throws(() => flusher.markDirty("a", () => 4), (e: unknown) => isDlogError(e, "UNAVAILABLE") && e.reason === "SHUTTING_DOWN");
 });
 
 test("options are validated", () => {

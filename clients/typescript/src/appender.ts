@@ -1,4 +1,5 @@
 import { ClientError, Status } from "nice-grpc";
+import { DlogClientError } from "./dlog-client-error.js";
 import type { DLSN } from "../../../src/dlsn.js";
 import type { AppendRequest, AppendResponse, LogServiceClient, RecordInput } from "../../../src/gen/dlog/v1/log.js";
 import { fromWireDlsn } from "./convert.js";
@@ -163,7 +164,8 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   function settle(append: PendingAppend | undefined, response: AppendResponse): void {
     if (!append) return;
     if (response.error) {
-      append.reject(new ClientError(APPEND_STREAM_PATH, response.error.code as Status, response.error.message));
+      const { code, message, reason, metadata } = response.error;
+      append.reject(new DlogClientError(APPEND_STREAM_PATH, code as Status, message, reason, metadata));
     } else if (response.requestId !== append.request.requestId) {
       // Answers are matched by order: once one is out of place none after it can be trusted, so the stream fails.
       const mismatch = new ClientError(APPEND_STREAM_PATH, Status.INTERNAL, `answer for append ${response.requestId} arrived in place of ${append.request.requestId}`);

@@ -25,6 +25,7 @@ import {
   toWireDlsn,
   toWirePosition,
 } from "./convert.js";
+import { dlogErrorMiddleware } from "./dlog-client-error.js";
 import { LogRecord } from "./log-record.js";
 import { Reader, type ReaderOptions } from "./reader.js";
 
@@ -207,7 +208,7 @@ function callMiddleware(token: string | undefined, timeoutMs: number | undefined
  */
 export function createDlogClient(options: DlogClientOptions): DlogClient {
   const channel = createChannel(options.address, credentialsFor(options.tls), channelOptionsFor(options));
-  const factory = createClientFactory().use(callMiddleware(options.token, options.callTimeoutMs));
+  const factory = createClientFactory().use(callMiddleware(options.token, options.callTimeoutMs)).use(dlogErrorMiddleware);
   const logs: LogServiceClient = factory.create(LogServiceDefinition, channel);
   const readers: ReaderServiceClient = factory.create(ReaderServiceDefinition, channel);
 

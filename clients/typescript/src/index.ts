@@ -21,3 +21,5 @@ export { type ReconnectOptions } from "./backoff.js";
 export { DLSN } from "../../../src/dlsn.js";
 export { DlogError, isDlogError } from "../../../src/errors.js";
 export { ClientError, Status } from "nice-grpc";
+export { DlogClientError } from "./dlog-client-error.js";
+export { ERROR_REASONS, type ErrorReason } from "../../../src/errors.js";
