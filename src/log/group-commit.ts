@@ -63,15 +63,16 @@ export class GroupCommit {
     return this.failed;
   }
 
-  validate(records: readonly RecordInput[]): void {
+  /** Refuses, naming `log` in the error, an append over a limit or with txids out of order. */
+  validate(log: string, records: readonly RecordInput[]): void {
     if (records.length === 0) {
-      throw new DlogError("INVALID_ARGUMENT", "an append needs at least one record", { metadata: { field: "records" } });
+      throw new DlogError("INVALID_ARGUMENT", "an append needs at least one record", { metadata: { log, field: "records" } });
     }
     if (records.length > this.options.maxRecordsPerAppend) {
       throw new DlogError(
         "INVALID_ARGUMENT",
         `an append may hold at most ${this.options.maxRecordsPerAppend} records (--max-records-per-append), got ${records.length}`,
-        { reason: "LIMIT_EXCEEDED", metadata: { limit: "max_records_per_append", max: String(this.options.maxRecordsPerAppend), value: String(records.length) } },
+        { reason: "LIMIT_EXCEEDED", metadata: { log, limit: "max_records_per_append", max: String(this.options.maxRecordsPerAppend), value: String(records.length) } },
       );
     }
     for (let i = 0; i < records.length; i++) {
@@ -80,7 +81,7 @@ export class GroupCommit {
         throw new DlogError(
           "INVALID_ARGUMENT",
           `record ${i} is ${size} bytes; the limit is ${this.options.maxRecordBytes} bytes (--max-record-bytes)`,
-          { reason: "LIMIT_EXCEEDED", metadata: { limit: "max_record_bytes", max: String(this.options.maxRecordBytes), value: String(size), record: String(i) } },
+          { reason: "LIMIT_EXCEEDED", metadata: { log, limit: "max_record_bytes", max: String(this.options.maxRecordBytes), value: String(size), record: String(i) } },
         );
       }
     }
@@ -91,7 +92,7 @@ export class GroupCommit {
       if (previous !== undefined && txid < previous) {
         throw new DlogError("FAILED_PRECONDITION", `transaction id out of order: record ${i} has txid ${txid} after ${previous}`, {
           reason: "TXID_OUT_OF_ORDER",
-          metadata: { record: String(i), txid: String(txid), last_txid: String(previous) },
+          metadata: { log, record: String(i), txid: String(txid), last_txid: String(previous) },
         });
       }
       previous = txid;

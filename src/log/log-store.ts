@@ -170,7 +170,7 @@ export class LogStore {
   async append(name: string, records: readonly RecordInput[]): Promise<AppendResult> {
     validateName("log", name);
     this.checkUsable();
-    this.commits.validate(records);
+    this.commits.validate(name, records);
     let log = this.logs.get(name);
     const creating = this.creating.get(name);
     if (!log || creating) {

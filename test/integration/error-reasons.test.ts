@@ -34,7 +34,6 @@ const FAULT_REASONS: readonly ErrorReason[] = ["DISK_FULL", "STORAGE_UNAVAILABLE
 const NOT_YET_PRODUCED: readonly ErrorReason[] = [
   "READER_REPOSITIONED",
   "READER_DELETED",
-  "POSITION_OUT_OF_RANGE",
   "PRODUCER_SEQUENCE_GAP",
   "PRODUCER_SEQUENCE_REUSED",
   "PRODUCER_SEQUENCE_TOO_OLD",
@@ -291,15 +290,21 @@ describe("each error reason is produced and arrives as ErrorInfo (domain dlog.v1
         act: ({ logs }) => refusal(logs.append(appendOne("orders", 5n))),
       },
       {
+        reason: "POSITION_OUT_OF_RANGE",
+        code: Status.OUT_OF_RANGE,
+        metadata: { log: "orders", before: "99/0/0" },
+        act: ({ logs }) => refusal(logs.truncate({ log: "orders", before: { segment: 99n, entry: 0n, slot: 0n } })),
+      },
+      {
         reason: "LIMIT_EXCEEDED",
         code: Status.INVALID_ARGUMENT,
-        metadata: { limit: "max_records_per_append", max: "2", value: "3" },
+        metadata: { log: "orders", limit: "max_records_per_append", max: "2", value: "3" },
         act: ({ logs }) => refusal(logs.append({ log: "orders", records: [{}, {}, {}] })),
       },
       {
         reason: "LIMIT_EXCEEDED",
         code: Status.INVALID_ARGUMENT,
-        metadata: { limit: "max_record_bytes", max: "16", value: "17" },
+        metadata: { log: "orders", limit: "max_record_bytes", max: "16", value: "17" },
         act: ({ logs }) => refusal(logs.append({ log: "orders", records: [{ payload: Buffer.alloc(17) }] })),
       },
       {

@@ -201,6 +201,20 @@ describe("grpcurl drives dlogd through reflection", { skip: MISSING }, () => {
     assert.match(run.stderr, /invalid log "bad name"/);
   });
 
+  test("grpcurl shows a refusal's ErrorInfo detail (reason, domain, metadata), on a stream too", CALL, async () => {
+    const unary = await grpcurl(["-d", JSON.stringify({ log: "bad name", records: [{ payload: "" }] })], server.address, "dlog.v1.LogService/Append");
+    const stream = await grpcurl(["-d", JSON.stringify({ log: "no-such-log" })], server.address, "dlog.v1.LogService/Read");
+
+    assert.notEqual(unary.code, 0);
+    assert.match(unary.stderr, /"@type": "type\.googleapis\.com\/google\.rpc\.ErrorInfo"/, unary.stderr);
+    assert.match(unary.stderr, /"reason": "INVALID_NAME"/, unary.stderr);
+    assert.match(unary.stderr, /"domain": "dlog\.v1"/, unary.stderr);
+    assert.match(unary.stderr, /"value": "bad name"/, unary.stderr);
+    assert.match(stream.stderr, /Code: NotFound/, stream.stderr);
+    assert.match(stream.stderr, /"reason": "LOG_NOT_FOUND"/, stream.stderr);
+    assert.match(stream.stderr, /"log": "no-such-log"/, stream.stderr);
+  });
+
   test("reflection answers on both v1 and v1alpha paths", CALL, async () => {
     for (const version of ["v1", "v1alpha"]) {
       const path = `/grpc.reflection.${version}.ServerReflection/ServerReflectionInfo`;

@@ -1,0 +1,87 @@
+/** The TypeScript client's errors against a real dlogd: ClientErrors as before, plus the server's reason and metadata. */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { ClientError, type DlogClient, DlogClientError, Status, createDlogClient } from "../../clients/typescript/src/index.js";
+import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
+
+const CALL = { timeout: 20_000 };
+let server: Dlogd;
+let client: DlogClient;
+let cleanup: () => void;
+
+before(async () => {
+  const dir = tempDir();
+  cleanup = dir.cleanup;
+  server = await startDlogd({ dataDir: dir.path });
+  client = createDlogClient({ address: server.address, callTimeoutMs: 10_000 });
+});
+
+after(async () => {
+  client.close();
+  await server.stop();
+  cleanup();
+});
+
+/** The error `work` fails with, which must be a DlogClientError. */
+async function failure(work: () => Promise<unknown>): Promise<DlogClientError> {
+  try {
+    await work();
+  } catch (error) {
+    assert.ok(error instanceof DlogClientError, `a DlogClientError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail("expected a failure");
+}
+
+test("a unary refusal is a ClientError (code, details) with the server's reason and metadata", CALL, async () => {
+  await client.createLog("taken");
+
+  const error = await failure(() => client.createLog("taken"));
+
+  assert.ok(error instanceof ClientError);
+  assert.equal(error.code, Status.ALREADY_EXISTS);
+  assert.match(error.details, /already exists/);
+  assert.equal(error.reason, "LOG_EXISTS");
+  assert.deepEqual(error.metadata, { log: "taken" });
+});
+
+test("a streamed read's refusal carries its reason", CALL, async () => {
+  const error = await failure(async () => {
+    for await (const _ of client.read("no-such-log"));
+  });
+
+  assert.equal(error.code, Status.NOT_FOUND);
+  assert.equal(error.reason, "LOG_NOT_FOUND");
+  assert.equal(error.metadata.log, "no-such-log");
+});
+
+test("an appender's refused append carries the AppendError's reason and metadata", CALL, async () => {
+  const appender = client.appender("appended");
+  await appender.append({ payload: "x", txid: 50 });
+
+  const error = await failure(() => appender.append({ payload: "y", txid: 7 }));
+  await appender.close();
+
+  assert.equal(error.code, Status.FAILED_PRECONDITION);
+  assert.equal(error.reason, "TXID_OUT_OF_ORDER");
+  assert.equal(error.metadata.txid, "7");
+  assert.equal(error.metadata.last_txid, "50");
+});
+
+test("a reader fenced by a newer one ends with reason READER_FENCED", CALL, async () => {
+  await client.append("fenced", ["a"]);
+  const older = client.reader({ log: "fenced", readerId: "r" });
+  await older.ready();
+  const newer = client.reader({ log: "fenced", readerId: "r" });
+  await newer.ready();
+
+  const error = await failure(async () => {
+    for await (const record of older) record.ack();
+  });
+  await newer.close();
+  await older.close();
+
+  assert.equal(error.code, Status.ABORTED);
+  assert.equal(error.reason, "READER_FENCED");
+  assert.deepEqual({ log: error.metadata.log, reader_id: error.metadata.reader_id }, { log: "fenced", reader_id: "r" });
+});
