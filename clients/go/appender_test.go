@@ -95,8 +95,8 @@ func TestAppenderDeliversAFailedEntrysErrorToEveryCaller(t *testing.T) {
 	for i, p := range pending {
 		_, err := p.Wait(ctx)
 		var e *dlog.Error
-		if !errors.As(err, &e) || status.Code(err) != codes.FailedPrecondition {
-			t.Fatalf("caller %d of the failed entry got %v, want FAILED_PRECONDITION", i, err)
+		if !errors.As(err, &e) || status.Code(err) != codes.FailedPrecondition || !errors.Is(err, dlog.ErrTxIDOutOfOrder) {
+			t.Fatalf("caller %d of the failed entry got %v, want FAILED_PRECONDITION (TXID_OUT_OF_ORDER)", i, err)
 		}
 	}
 	if _, err := a.Append(ctx, []byte("after")); err != nil {
@@ -134,7 +134,7 @@ func TestUnaryAppendWritesOneEntry(t *testing.T) {
 	if fmt.Sprint(got) != "[a b c]" {
 		t.Fatalf("read back %v", got)
 	}
-	if _, err := client.GetLog(ctx, "no-such-log"); status.Code(err) != codes.NotFound {
+	if _, err := client.GetLog(ctx, "no-such-log"); !errors.Is(err, dlog.ErrLogNotFound) {
 		t.Fatalf("GetLog of a missing log: %v", err)
 	}
 }

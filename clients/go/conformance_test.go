@@ -27,8 +27,6 @@ import (
 // fails when it passes, so that the mark is removed as soon as the server is fixed.
 var pendingServer = map[string]string{
 	"05_redelivery_after_resume": "attempt >= 2 after a resume",
-	"06_fencing":                 "ErrorInfo reasons READER_FENCED, READER_LIVE",
-	"09_bad_input":               "ErrorInfo reasons DLSN_NOT_DELIVERED, LOG_NOT_FOUND",
 	"10_kill_9_under_the_reader": "acks_durable in status frames; attempt >= 2 after a resume",
 	"11_graceful_restart":        "no duplicates after SIGTERM: acks sent before the session ends are kept",
 }

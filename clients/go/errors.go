@@ -45,6 +45,7 @@ const (
 	ReasonShuttingDown           Reason = "SHUTTING_DOWN"
 	ReasonUnauthenticated        Reason = "UNAUTHENTICATED"
 	ReasonPermissionDenied       Reason = "PERMISSION_DENIED"
+	ReasonServiceNotFound        Reason = "SERVICE_NOT_FOUND"
 	ReasonInternal               Reason = "INTERNAL"
 )
 
@@ -116,8 +117,18 @@ var (
 	ErrShuttingDown           = &Error{Code: codes.Unavailable, Reason: ReasonShuttingDown}
 	ErrUnauthenticated        = &Error{Code: codes.Unauthenticated, Reason: ReasonUnauthenticated}
 	ErrPermissionDenied       = &Error{Code: codes.PermissionDenied, Reason: ReasonPermissionDenied}
+	ErrServiceNotFound        = &Error{Code: codes.NotFound, Reason: ReasonServiceNotFound}
 	ErrInternal               = &Error{Code: codes.Internal, Reason: ReasonInternal}
 )
+
+// sentinels lists the Err* values above, for the test that compares them with the server's reasons.
+var sentinels = []*Error{
+	ErrInvalidRequest, ErrInvalidName, ErrInvalidDLSN, ErrSessionProtocol, ErrDLSNNotDelivered, ErrLogNotFound,
+	ErrLogExists, ErrLogDeleted, ErrReaderNotFound, ErrReaderLive, ErrReaderFenced, ErrReaderRepositioned,
+	ErrReaderDeleted, ErrTxIDOutOfOrder, ErrProducerSequenceGap, ErrProducerSequenceReused, ErrProducerSequenceTooOld,
+	ErrPositionOutOfRange, ErrLimitExceeded, ErrDiskFull, ErrStorageUnavailable, ErrShuttingDown, ErrUnauthenticated,
+	ErrPermissionDenied, ErrServiceNotFound, ErrInternal,
+}
 
 // ErrClosed is returned by a Reader or Appender used after Close.
 var ErrClosed = errors.New("dlog: closed")

@@ -3,6 +3,8 @@ package dlog
 import (
 	"context"
 	"errors"
+	"os"
+	"regexp"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -53,5 +55,30 @@ func TestErrorsIgnoreOtherDomainsAndPassPlainErrors(t *testing.T) {
 	plain := errors.New("plain")
 	if wrapError(plain) != plain || wrapError(nil) != nil {
 		t.Fatal("non-status errors must pass through")
+	}
+}
+
+// The server's reasons are listed once, in src/errors.ts (ERROR_REASONS); every one needs its Err* value here.
+func TestEveryServerReasonHasAnErrValue(t *testing.T) {
+	source, err := os.ReadFile("../../src/errors.ts")
+	if err != nil {
+		t.Skip("not inside the dlog repository:", err)
+	}
+	list := regexp.MustCompile(`(?s)ERROR_REASONS = \[(.*?)\] as const`).FindSubmatch(source)
+	if list == nil {
+		t.Fatal("no ERROR_REASONS list in src/errors.ts")
+	}
+	ours := map[Reason]bool{}
+	for _, e := range sentinels {
+		ours[e.Reason] = true
+	}
+	theirs := regexp.MustCompile(`"([A-Z_]+)"`).FindAllSubmatch(list[1], -1)
+	for _, m := range theirs {
+		if !ours[Reason(m[1])] {
+			t.Errorf("the server's reason %s has no Err value in errors.go", m[1])
+		}
+	}
+	if len(theirs) != len(sentinels) {
+		t.Errorf("%d server reasons, %d Err values", len(theirs), len(sentinels))
 	}
 }

@@ -92,11 +92,11 @@ func TestMutualTLSAndBearerTokens(t *testing.T) {
 		t.Fatalf("append with a client certificate and a token: %v", err)
 	}
 	_, err := client.Append(ctx, "billing", dlog.Input{Payload: []byte("x")})
-	if status.Code(err) != codes.PermissionDenied || !errors.Is(err, &dlog.Error{Code: codes.PermissionDenied}) {
+	if status.Code(err) != codes.PermissionDenied || !errors.Is(err, dlog.ErrPermissionDenied) {
 		t.Fatalf("append outside the token's patterns: %v, want PERMISSION_DENIED", err)
 	}
 	noToken := srv.Client(t, mtls)
-	if _, err := noToken.Append(ctx, "orders-1", dlog.Input{Payload: []byte("x")}); status.Code(err) != codes.Unauthenticated {
+	if _, err := noToken.Append(ctx, "orders-1", dlog.Input{Payload: []byte("x")}); !errors.Is(err, dlog.ErrUnauthenticated) {
 		t.Fatalf("append without a token: %v, want UNAUTHENTICATED", err)
 	}
 	noCert := srv.Client(t, dlog.WithTLSFiles(file("ca.crt"), "", ""), dlog.WithBearerToken("s3cret-token"))
