@@ -42,6 +42,9 @@ func main() {
 	quick := flag.Bool("quick", false, "a short run: 100 k records, 50 k singles, 5 k unpacked")
 	noFsync := flag.Bool("no-fsync", false, "start dlogd with --no-fsync")
 	asJSON := flag.Bool("json", false, "print the results as one JSON object")
+	logName := flag.String("log", "", "the catch-up log; filled only when it holds fewer than -records (default: a new log)")
+	readerID := flag.String("reader", "bench", "reader id of the catch-up reader (a new id reads from the start)")
+	onlyDeliver := flag.Bool("deliver-only", false, "measure only deliver + ack")
 	flag.Parse()
 	if *quick {
 		*records, *singles, *unpacked = 100_000, 50_000, 5_000
@@ -75,11 +78,18 @@ func main() {
 			fmt.Printf("%-58s %9.0f rec/s  (%d records in %.2f s)\n", r.Name, r.RecordsSec, r.Records, r.Seconds)
 		}
 	}
-	caught := "bench-go-catchup-" + run
-	report(fill(ctx, client, caught, *records, payload))
-	report(appendSingles(ctx, client, "bench-go-singles-"+run, *singles, payload, dlog.WithMaxInFlight(1024)))
-	report(appendSingles(ctx, client, "bench-go-unpacked-"+run, *unpacked, payload, dlog.WithLinger(0), dlog.WithMaxInFlight(256)))
-	report(deliverAck(ctx, client, caught, *records))
+	caught := *logName
+	if caught == "" {
+		caught = "bench-go-catchup-" + run
+	}
+	if info, err := client.GetLog(ctx, caught); err != nil || info.RecordCount < int64(*records) {
+		report(fill(ctx, client, caught, *records, payload))
+	}
+	if !*onlyDeliver {
+		report(appendSingles(ctx, client, "bench-go-singles-"+run, *singles, payload, dlog.WithMaxInFlight(1024)))
+		report(appendSingles(ctx, client, "bench-go-unpacked-"+run, *unpacked, payload, dlog.WithLinger(0), dlog.WithMaxInFlight(256)))
+	}
+	report(deliverAck(ctx, client, caught, *readerID, *records))
 
 	if *asJSON {
 		out := map[string]any{"client": "go", "size_bytes": *size, "results": results}
@@ -154,9 +164,9 @@ func appendSingles(ctx context.Context, client *dlog.Client, logName string, n i
 }
 
 // deliverAck reads n records with the high-level Reader, acking each, then drains.
-func deliverAck(ctx context.Context, client *dlog.Client, logName string, n int) result {
+func deliverAck(ctx context.Context, client *dlog.Client, logName, readerID string, n int) result {
 	start := time.Now()
-	r, err := client.OpenReader(ctx, dlog.ReaderConfig{Log: logName, ReaderID: "bench", Fallback: dlog.Earliest})
+	r, err := client.OpenReader(ctx, dlog.ReaderConfig{Log: logName, ReaderID: readerID, Fallback: dlog.Earliest})
 	if err != nil {
 		log.Fatal(err)
 	}
