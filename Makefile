@@ -87,3 +87,19 @@ test: test-go
 bench-go: build
 	cd clients/go && DLOG_DLOGD=$(CURDIR)/bin/dlogd.js go run ./cmd/dlogbench $(GO_BENCH_ARGS)
 # ---- end of the Go client ---------------------------------------------------------------------
+
+# ---- Java client (clients/java) -------------------------------------------------------------
+# Maven Central artifacts are cached in .tools/m2 (ignored), so runs after the first need no network.
+# The conformance tests start this checkout's dlogd; `make bench-java` measures the Java reader and appender.
+MVN := mvn -B -q -Dmaven.repo.local=$(TOOLS)/m2 -f clients/java/pom.xml
+.PHONY: test-java bench-java
+
+test: test-java
+
+test-java: build
+	DLOG_DLOGD=$(CURDIR)/bin/dlogd.js $(MVN) test
+
+bench-java: build
+	DLOG_DLOGD=$(CURDIR)/bin/dlogd.js $(MVN) test-compile exec:java -Dexec.classpathScope=test \
+		-Dexec.mainClass=io.dlog.bench.JavaClientBench -Dexec.args="$(BENCH_JAVA_ARGS)"
+# ---- end of the Java client -----------------------------------------------------------------
