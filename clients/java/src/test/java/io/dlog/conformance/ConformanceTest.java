@@ -157,7 +157,6 @@ class ConformanceTest {
 
   @Test
   @Order(6)
-  @ExpectedToFail("ErrorInfo reasons on session errors")
   void step6_aNewSessionFencesTheOldOneAndRejectIsRefused() throws Exception {
     AtomicInteger reconnects = new AtomicInteger();
     Reader a = client.reader(options("R").onReconnecting(x -> reconnects.incrementAndGet()));
@@ -218,7 +217,6 @@ class ConformanceTest {
 
   @Test
   @Order(9)
-  @ExpectedToFail("ErrorInfo reasons on session errors")
   void step9_badInputIsRefusedAndMovesNothing() throws Exception {
     RawSession session = new RawSession(client, Open.newBuilder().setLog(log).setReaderId("B").build());
     int delivered = 0;
