@@ -123,14 +123,22 @@ export class ReaderSessions {
     const key = readerKey(logId, request.readerId);
     return this.queueFor(key).run(async () => {
       this.checkOpen();
-      this.fenceLive(key, (current) =>
-        request.takeover === "reject"
-          ? new DlogError(
-              "ALREADY_EXISTS",
-              `reader "${request.readerId}" of log "${request.log}" has a live session (epoch ${current.epoch}); open with takeover TAKEOVER_FENCE to take it over`,
-              { reason: "READER_LIVE", metadata: { log: request.log, reader_id: request.readerId, epoch: String(current.epoch) } },
-            )
-          : undefined,
+      this.fenceLive(
+        key,
+        (current) =>
+          request.takeover === "reject"
+            ? new DlogError(
+                "ALREADY_EXISTS",
+                `reader "${request.readerId}" of log "${request.log}" has a live session (epoch ${current.epoch}); open with takeover TAKEOVER_FENCE to take it over`,
+                { reason: "READER_LIVE", metadata: { log: request.log, reader_id: request.readerId, epoch: String(current.epoch) } },
+              )
+            : undefined,
+        (current) =>
+          new DlogError(
+            "ABORTED",
+            `fenced by a newer session of reader "${request.readerId}" (epoch ${current.epoch + 1n}); this session's later acks are refused`,
+            { reason: "READER_FENCED", metadata: { log: request.log, reader_id: request.readerId, epoch: String(current.epoch + 1n) } },
+          ),
       );
       // A session that ended moments ago (fenced, failed, cancelled) may have its last acks still
       // waiting for the timer or in flight: they are made durable before the stored position is read.
@@ -259,7 +267,16 @@ export class ReaderSessions {
     const logId = this.logs.logId(log);
     const key = readerKey(logId, readerId);
     return this.queueFor(key).run(async () => {
-      this.fenceLive(key, (current) => (force ? undefined : liveRefusal(log, readerId, current, "set its position")));
+      this.fenceLive(
+        key,
+        (current) => (force ? undefined : liveRefusal(log, readerId, current, "set its position")),
+        () =>
+          new DlogError(
+            "ABORTED",
+            `reader "${readerId}" of log "${log}" was re-positioned by an admin call (SetPosition with force); reconnect to resume from its new position`,
+            { reason: "READER_REPOSITIONED", metadata: { log, reader_id: readerId } },
+          ),
+      );
       const epoch = this.epochs.get(key) ?? (await this.stored(logId, readerId))?.epoch ?? 0n;
       const position = await this.positionFrom(log, start, epoch);
       // Replaces a fenced session's last dirty state: one write.
@@ -275,7 +292,16 @@ export class ReaderSessions {
     const key = readerKey(logId, readerId);
     await this.queueFor(key).run(async () => {
       const hadLive = this.live.has(key);
-      this.fenceLive(key, (current) => (force ? undefined : liveRefusal(log, readerId, current, "delete it")));
+      this.fenceLive(
+        key,
+        (current) => (force ? undefined : liveRefusal(log, readerId, current, "delete it")),
+        () =>
+          new DlogError(
+            "ABORTED",
+            `reader "${readerId}" of log "${log}" was deleted by an admin call (DeleteReader with force); its position is gone`,
+            { reason: "READER_DELETED", metadata: { log, reader_id: readerId } },
+          ),
+      );
       if (!hadLive && !(await this.stored(logId, readerId))) {
         throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" does not exist`, { reason: "READER_NOT_FOUND", metadata: { log, reader_id: readerId } });
       }
@@ -292,15 +318,15 @@ export class ReaderSessions {
   }
 
   /**
-   * Ends the live session of `key` with ABORTED (its acks are kept and written by the next
-   * flush), unless `refusal` gives the error the caller should get instead.
+   * Ends the live session of `key` with `ending` (ABORTED; its acks are kept and written by the
+   * next flush), unless `refusal` gives the error the caller should get instead.
    */
-  private fenceLive(key: string, refusal: (current: Session) => DlogError | undefined): void {
+  private fenceLive(key: string, refusal: (current: Session) => DlogError | undefined, ending: (current: Session) => DlogError): void {
     const current = this.live.get(key);
     if (!current || current.isEnded) return;
     const refused = refusal(current);
     if (refused) throw refused;
-    current.fence(current.epoch + 1n);
+    current.fence(ending(current));
     this.counters.sessionsFenced++;
   }
 

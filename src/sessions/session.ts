@@ -1,7 +1,7 @@
 import type { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import type { DecodedRecord } from "../log/entry-codec.js";
-import type { LogReader, LogStore } from "../log/log-store.js";
+import type { LogReader } from "../log/log-store.js";
 import type { ReaderPosition } from "../positions/position-codec.js";
 import { AckWindow } from "./ack-window.js";
 import { type FlowLimits, mergeFlow } from "./flow-limits.js";
@@ -42,6 +42,13 @@ export type SessionFrame =
   | { kind: "status"; status: StatusInfo }
   | { kind: "drained"; durableFloor: DLSN; durableHoles: number };
 
+/** What a session needs of the log layer (`LogStore` is one); small, so a test can stand in for it. */
+export interface SessionLogs {
+  openReader(log: string, from: DLSN): Pick<LogReader, "read" | "waitForMore" | "close">;
+  has(log: string): boolean;
+  head(log: string): { nextSequenceId: bigint };
+}
+
 export interface SessionOptions {
   log: string;
   readerId: string;
@@ -52,7 +59,7 @@ export interface SessionOptions {
   ackWaitMs: number;
   maxHoles: number;
   heartbeatMs: number;
-  logs: LogStore;
+  logs: SessionLogs;
   /** The reader's state changed (`acks` newly acked records, or 0): the flusher should write it. */
   onPositionChanged(acks: number): void;
   /** Everything marked so far is durable once this resolves. */
@@ -76,7 +83,7 @@ export class Session {
   readonly epoch: bigint;
   private readonly options: SessionOptions;
   private readonly window: AckWindow<DecodedRecord>;
-  private readonly reader: LogReader;
+  private readonly reader: ReturnType<SessionLogs["openReader"]>;
   private flow: FlowLimits;
   private durable: ReaderPosition;
 
@@ -86,6 +93,8 @@ export class Session {
   private failure: Error | undefined;
   private ended = false;
   private wake: (() => void) | undefined;
+  /** A poke that found the loop busy (e.g. a nack during a read): the loop must not go to sleep on it. */
+  private wakePending = false;
   private appendWait: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private heartbeat: NodeJS.Timeout | undefined;
@@ -180,14 +189,9 @@ export class Session {
     this.end();
   }
 
-  /** A newer session took the reader over. */
-  fence(epoch: bigint): void {
-    this.fail(
-      new DlogError("ABORTED", `fenced by a newer session of reader "${this.readerId}" (epoch ${epoch}); this session's later acks are refused`, {
-        reason: "READER_FENCED",
-        metadata: { log: this.log, reader_id: this.readerId, epoch: String(epoch) },
-      }),
-    );
+  /** A newer session, or an admin call, took the reader over: `why` is the ABORTED error the client hears. */
+  fence(why: DlogError): void {
+    this.fail(why);
   }
 
   fail(error: Error): void {
@@ -207,7 +211,7 @@ export class Session {
     if (this.ended) return;
     this.ended = true;
     this.abort.abort(new DlogError("ABORTED", "session ended"));
-    clearInterval(this.heartbeat);
+    clearTimeout(this.heartbeat);
     clearInterval(this.ackWaitTimer);
     this.poke();
     // Closing the cursor under a read in flight would fail that read: close after it.
@@ -220,7 +224,31 @@ export class Session {
   private poke(): void {
     const wake = this.wake;
     this.wake = undefined;
-    wake?.();
+    if (wake) wake();
+    else this.wakePending = true;
+  }
+
+  /** Waits for the next poke, or returns at once when one came while the loop was busy. */
+  private sleep(): Promise<void> {
+    if (this.wakePending) {
+      this.wakePending = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  /** An idle status exactly `heartbeatMs` after the last frame: re-armed from the last frame, not on a fixed tick. */
+  private armHeartbeat(): void {
+    if (this.ended) return;
+    const heartbeatMs = this.options.heartbeatMs;
+    const idleMs = Date.now() - this.lastFrameAt;
+    if (idleMs >= heartbeatMs) {
+      this.statusDue = true;
+      this.poke();
+    }
+    this.heartbeat = setTimeout(() => this.armHeartbeat(), idleMs >= heartbeatMs ? heartbeatMs : heartbeatMs - idleMs);
   }
 
   // ---- output to the client --------------------------------------------------------------------
@@ -237,12 +265,8 @@ export class Session {
         flow: this.flow,
       },
     };
-    this.heartbeat = setInterval(() => {
-      if (Date.now() - this.lastFrameAt >= this.options.heartbeatMs) {
-        this.statusDue = true;
-        this.poke();
-      }
-    }, Math.max(10, Math.floor(this.options.heartbeatMs / 2)));
+    this.lastFrameAt = Date.now();
+    this.armHeartbeat();
     if (this.options.ackWaitMs > 0) {
       this.ackWaitTimer = setInterval(() => {
         for (const redelivery of this.window.expired(Date.now(), this.options.ackWaitMs)) {
@@ -298,9 +322,7 @@ export class Session {
             },
           );
         }
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-        });
+        await this.sleep();
       }
     } finally {
       this.end();

@@ -104,6 +104,8 @@ describe("reader admin", () => {
     assert.equal(info.live, false);
     const fenced = await session.failed();
     assert.equal(fenced.code, Status.ABORTED);
+    assert.match(fenced.details, /reader "set" of log "admin" was re-positioned by an admin call \(SetPosition with force\)/);
+    assert.doesNotMatch(fenced.details, /newer session/);
     const next = await TestSession.open(clients, { log: LOG, readerId: "set" });
     assert.equal(numberOf((await next.session.records(1))[0]!), 40, "the position is inclusive: delivery starts at record 40");
     next.session.cancel();
@@ -178,6 +180,7 @@ describe("reader admin", () => {
     await clients.readers.deleteReader({ log: LOG, readerId: "delete", force: true });
     const gone = await fresh.session.failed();
     assert.equal(gone.code, Status.ABORTED, `force fences the live session: ${gone.details} ${fixture.server.output()}`);
+    assert.match(gone.details, /reader "delete" of log "admin" was deleted by an admin call \(DeleteReader with force\)/);
   });
 });
 

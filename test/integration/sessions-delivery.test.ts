@@ -359,3 +359,63 @@ describe("tailing", () => {
     await session.drained();
   });
 });
+
+describe("with a long heartbeat (--heartbeat 10s): nothing waits for it", () => {
+  let slow: Fixture;
+  before(async () => {
+    slow = await startFixture({ args: ["--heartbeat", "10s"] });
+  });
+  after(() => slow?.close());
+
+  test("a record nacked 5 times in a row comes again at once each time, with attempt 2..6", SERVER_TEST, async () => {
+    const { clients } = slow;
+    const LOG = "nack-again";
+    await appendNumbered(clients, LOG, 3);
+    // Room for everything: after each redelivery the session reads on at the end of the log, so the nack lands during a read.
+    const { session } = await TestSession.open(clients, { log: LOG, readerId: "r" });
+    const first = await session.records(3);
+    const target = first[1]!;
+    const waits: number[] = [];
+    for (let attempt = 2; attempt <= 6; attempt++) {
+      const started = performance.now();
+      session.nack([target.dlsn!]);
+      // Far below the 10 s heartbeat that a lost wake-up waits for; generous for a loaded machine.
+      const [again] = await session.records(1, 3_000);
+      waits.push(performance.now() - started);
+      assert.deepEqual([numberOf(again!), again!.attempt], [2, attempt]);
+    }
+    assert.ok(waits.every((ms) => ms < 3_000), `redelivery waits: ${waits.map((ms) => ms.toFixed(1)).join(", ")} ms`);
+    session.ackUpTo(first[2]!.dlsn!);
+    session.drain();
+    await session.drained();
+  });
+});
+
+describe("heartbeat timing", () => {
+  const HEARTBEAT_MS = 2_000;
+  let timed: Fixture;
+  before(async () => {
+    timed = await startFixture({ args: ["--heartbeat", `${HEARTBEAT_MS}ms`] });
+  });
+  after(() => timed?.close());
+
+  test("the first idle status comes one heartbeat after the last frame, not up to 1.5 heartbeats later", { timeout: 30_000 }, async () => {
+    const { clients } = timed;
+    const LOG = "heartbeat";
+    await appendNumbered(clients, LOG, 1);
+    const { session } = await TestSession.open(clients, { log: LOG, readerId: "r" });
+    const [record] = await session.records(1);
+    session.ack([record!.dlsn!]);
+    await session.status((s) => dlsnKey(s.durableFloor) === dlsnKey(record!.dlsn), "the ack to be durable");
+    // A record a little after the last status: off any fixed heartbeat tick.
+    await sleep(100);
+    await appendNumbered(clients, LOG, 1, { from: 2 });
+    await session.records(1);
+    const lastFrameAt = performance.now();
+    await session.status(() => true, "an idle status", HEARTBEAT_MS * 3);
+    const idleMs = performance.now() - lastFrameAt;
+    assert.ok(idleMs >= HEARTBEAT_MS - 100, `the idle status came ${idleMs.toFixed(0)} ms after the last frame, before the heartbeat`);
+    assert.ok(idleMs < HEARTBEAT_MS * 1.2, `the idle status came ${idleMs.toFixed(0)} ms after the last frame (heartbeat ${HEARTBEAT_MS} ms)`);
+    session.cancel();
+  });
+});
