@@ -1,6 +1,6 @@
 import { DlogError } from "./errors.js";
 
-const NAME_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
+export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
 const NAME_RULE = "1-200 characters of A-Z a-z 0-9 . _ -";
 
 /** Log names and reader ids share one charset (SPEC §1). */

@@ -3,8 +3,11 @@ import { DlogError } from "../errors.js";
 import { createLogger } from "../server/logger.js";
 import { startServer } from "../server/server.js";
 
-/** dlogd: the server. Exits non-zero with one line on stderr when it cannot start. */
+/** dlogd: the server. Exits non-zero with one line on stderr when it cannot start: 2 for a bad setting or file, 1 otherwise. */
 async function main(): Promise<void> {
+  // Installed first: Node's default for SIGHUP is to exit, also while the server is still starting.
+  let onHangup = (): void => undefined;
+  process.on("SIGHUP", () => onHangup());
   let config;
   try {
     config = loadServerConfig(process.argv.slice(2), process.env);
@@ -23,7 +26,7 @@ async function main(): Promise<void> {
   } catch (error) {
     const message = error instanceof DlogError ? error.message : (error as Error).stack ?? String(error);
     process.stderr.write(`dlogd: ${message}\n`);
-    process.exit(1);
+    process.exit(error instanceof DlogError && error.code === "INVALID_ARGUMENT" ? 2 : 1);
   }
   logger.info("dlogd listening", {
     address: server.address,
@@ -46,6 +49,19 @@ async function main(): Promise<void> {
         process.exit(1);
       },
     );
+  };
+  // SIGHUP re-reads the tokens file; it never stops the server. A bad file keeps the tokens in force.
+  onHangup = () => {
+    if (config.authTokens === "") {
+      logger.info("SIGHUP: no --auth-tokens file to reload");
+      return;
+    }
+    try {
+      const count = server.reloadTokens();
+      logger.info("tokens reloaded", { file: config.authTokens, tokens: count });
+    } catch (error) {
+      logger.error("tokens not reloaded; the previous tokens stay in force", { error: (error as Error).message });
+    }
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));

@@ -1,19 +1,20 @@
 import { readFileSync } from "node:fs";
-import { timingSafeEqual } from "node:crypto";
-import type { CallContext, ServerMiddlewareCall } from "nice-grpc";
+import {
+  Metadata as GrpcMetadata,
+  ResponderBuilder,
+  ServerInterceptingCall,
+  type ServerInterceptor,
+  ServerListenerBuilder,
+} from "@grpc/grpc-js";
+import { type CallContext, type ServerMiddlewareCall } from "nice-grpc";
 import { DlogError } from "../errors.js";
+import { type Right, type TokenRule, TokenSet } from "./tokens.js";
+import { grpcStatusOf } from "./status.js";
 
-export type Action = "append" | "read" | "admin";
+export { TokenSet, type TokenRule } from "./tokens.js";
 
-interface TokenRule {
-  name: string;
-  token: Buffer;
-  /** Per action, log-name patterns (`*` matches any run of characters). */
-  allow: Record<Action, RegExp[]>;
-}
-
-/** What each method needs. Health and reflection are open: they reveal no data. */
-const ACTION_OF: Record<string, Action> = {
+/** What each method needs on the log it names. Health and reflection are open: they reveal no data. */
+const RIGHT_OF: Record<string, Right> = {
   "/dlog.v1.LogService/Append": "append",
   "/dlog.v1.LogService/AppendStream": "append",
   "/dlog.v1.LogService/Read": "read",
@@ -25,94 +26,153 @@ const ACTION_OF: Record<string, Action> = {
   "/dlog.v1.ReaderService/Session": "read",
   "/dlog.v1.ReaderService/GetPosition": "read",
   "/dlog.v1.ReaderService/ListReaders": "read",
-  "/dlog.v1.ReaderService/SetPosition": "admin",
-  "/dlog.v1.ReaderService/DeleteReader": "admin",
+  "/dlog.v1.ReaderService/SetPosition": "seek",
+  "/dlog.v1.ReaderService/DeleteReader": "seek",
 };
 
+/** Set by the interceptor once the bearer token is known; whatever a client sends under this key is dropped. */
+const AUTHENTICATED_KEY = "dlog-authenticated-token";
+
 /**
- * Loads the tokens file:
- * `{"tokens": [{"name": "ci", "token": "s3cret", "allow": {"append": ["orders-*"], "read": ["*"], "admin": []}}]}`
+ * What the caller's token may do, handed to the services in the call context
+ * (`accessOf`): ListLogs filters by it, sessions consult it before taking a
+ * reader over, and limits count per token name.
  */
+export interface Access {
+  /** The token's name (never the token). */
+  readonly token: string;
+  mayRead(log: string): boolean;
+  /** May this token end another live session of the reader (takeover FENCE)? */
+  mayTakeOver(log: string, readerId: string): boolean;
+}
+
+/** The caller's access, when the server authenticates; undefined without --auth-tokens. */
+export function accessOf(context: CallContext): Access | undefined {
+  return (context as CallContext & { access?: Access }).access;
+}
+
+/** Loads and checks the tokens file (see tokens.ts); throws DlogError naming the bad entry, never a token. */
 export function loadTokens(path: string): TokenRule[] {
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
+    text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new DlogError("INVALID_ARGUMENT", `--auth-tokens ${path}: cannot read it as JSON (${(error as Error).message})`);
+    throw new DlogError("INVALID_ARGUMENT", `--auth-tokens ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? "error"})`);
   }
-  const tokens = (parsed as { tokens?: unknown }).tokens;
-  if (!Array.isArray(tokens) || tokens.length === 0) {
-    throw new DlogError("INVALID_ARGUMENT", `--auth-tokens ${path}: expected {"tokens": [{"name", "token", "allow": {"append"|"read"|"admin": [patterns]}}]}`);
-  }
-  return tokens.map((entry: { name?: unknown; token?: unknown; allow?: Record<string, unknown> }, i) => {
-    if (typeof entry.token !== "string" || entry.token.length < 8) {
-      throw new DlogError("INVALID_ARGUMENT", `--auth-tokens ${path}: tokens[${i}].token must be a string of at least 8 characters`);
-    }
-    const allow = { append: [], read: [], admin: [] } as Record<Action, RegExp[]>;
-    for (const [action, patterns] of Object.entries(entry.allow ?? {})) {
-      if (!(action in allow) || !Array.isArray(patterns) || !patterns.every((p) => typeof p === "string")) {
-        throw new DlogError("INVALID_ARGUMENT", `--auth-tokens ${path}: tokens[${i}].allow.${action} must be one of append/read/admin with a list of log patterns`);
-      }
-      allow[action as Action] = (patterns as string[]).map(globToRegExp);
-    }
-    return { name: typeof entry.name === "string" ? entry.name : `token ${i}`, token: Buffer.from(entry.token), allow };
-  });
-}
-
-function globToRegExp(pattern: string): RegExp {
-  return new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, "\\$&")).join(".*")}$`);
-}
-
-function findToken(rules: TokenRule[], presented: string): TokenRule | undefined {
-  const candidate = Buffer.from(presented);
-  // Compare against every rule in constant time per rule, so timing does not reveal a prefix.
-  let found: TokenRule | undefined;
-  for (const rule of rules) {
-    if (rule.token.length === candidate.length && timingSafeEqual(rule.token, candidate)) found = rule;
-  }
-  return found;
-}
-
-function logOf(request: unknown): string | undefined {
-  const value = request as { log?: unknown; kind?: { $case?: string; value?: { log?: unknown } } };
-  if (typeof value?.log === "string") return value.log;
-  if (value?.kind?.$case === "open" && typeof value.kind.value?.log === "string") return value.kind.value.log;
-  return undefined;
+  return TokenSet.parse(text, `--auth-tokens ${path}`);
 }
 
 /**
- * Bearer-token authentication with per-token permissions on log-name patterns.
- * Checks every request that names a log — streamed ones too, message by message.
+ * Authentication, before the request is read: a grpc-js interceptor looks at the
+ * metadata only, so a call without a known token is refused before its message
+ * is received, decompressed or decoded — an unauthenticated peer cannot make the
+ * server allocate for its request.
  */
-export function authMiddleware(rules: TokenRule[]) {
-  return async function* authenticate<Request, Response>(
+export function authInterceptor(tokens: TokenSet): ServerInterceptor {
+  return (method, call) => {
+    const protectedMethod = method.path in RIGHT_OF;
+    const listener = new ServerListenerBuilder()
+      .withOnReceiveMetadata((metadata: GrpcMetadata, next: (metadata: GrpcMetadata) => void) => {
+        metadata.remove(AUTHENTICATED_KEY);
+        if (!protectedMethod) return next(metadata);
+        const [header] = metadata.get("authorization");
+        const match = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+        if (!match) {
+          call.sendStatus(
+            grpcStatusOf(new DlogError("UNAUTHENTICATED", 'missing bearer token: send metadata "authorization: Bearer <token>"', { reason: "UNAUTHENTICATED" })),
+          );
+          return;
+        }
+        const rule = tokens.find(match[1]!);
+        if (!rule) {
+          call.sendStatus(grpcStatusOf(new DlogError("UNAUTHENTICATED", "unknown bearer token", { reason: "UNAUTHENTICATED" })));
+          return;
+        }
+        metadata.set(AUTHENTICATED_KEY, rule.name);
+        next(metadata);
+      })
+      .build();
+    return new ServerInterceptingCall(call, new ResponderBuilder().withStart((next) => next(listener)).build());
+  };
+}
+
+interface Named {
+  log?: string;
+  readerId?: string;
+}
+
+/** The log and reader a request names: unary requests, AppendStream messages and a session's open. */
+function namesOf(request: unknown): Named {
+  const value = request as { log?: unknown; readerId?: unknown; kind?: { $case?: string; value?: Named } };
+  const named = value?.kind?.$case === "open" ? value.kind.value ?? {} : (value as Named);
+  return {
+    log: typeof named?.log === "string" ? named.log : undefined,
+    readerId: typeof named?.readerId === "string" ? named.readerId : undefined,
+  };
+}
+
+/** A session open that re-positions the reader: an override, or a client checkpoint the policy may use. */
+function movesReader(request: unknown): boolean {
+  const value = request as { kind?: { $case?: string; value?: { override?: unknown; clientCheckpoint?: unknown; resumePolicy?: number } } };
+  if (value?.kind?.$case !== "open") return false;
+  const open = value.kind.value ?? {};
+  const policy = open.resumePolicy ?? 0;
+  // RESUME_POLICY_CLIENT = 2, RESUME_POLICY_MAX = 3: the checkpoint may become the position.
+  return open.override !== undefined || (open.clientCheckpoint !== undefined && (policy === 2 || policy === 3));
+}
+
+function allows(rule: TokenRule, right: Right, log: string): boolean {
+  const patterns = rule.allow[right];
+  if (patterns.some((pattern) => pattern.test(log))) return true;
+  return right === "seek" && rule.allow.admin.some((pattern) => pattern.test(log)); // admin includes seek
+}
+
+function accessFor(rule: TokenRule): Access {
+  return {
+    token: rule.name,
+    mayRead: (log) => allows(rule, "read", log),
+    mayTakeOver: (log, readerId) =>
+      allows(rule, "seek", log) || (rule.readersListed && rule.readers.some((pattern) => pattern.test(readerId))),
+  };
+}
+
+/**
+ * Authorization, per request (streamed ones message by message): the right the
+ * method needs on the log it names, the token's reader-id patterns, and `seek`
+ * for a session open that re-positions its reader. The token's Access goes on
+ * to the service in the call context.
+ */
+export function authMiddleware(tokens: TokenSet) {
+  return async function* authorize<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
   ): AsyncGenerator<Response, Response | void, undefined> {
-    const action = ACTION_OF[call.method.path];
-    if (action === undefined) return yield* call.next(call.request, context);
-    const header = context.metadata.get("authorization");
-    const match = typeof header === "string" ? /^Bearer\s+(.+)$/i.exec(header) : null;
-    if (!match) {
-      throw new DlogError("UNAUTHENTICATED", "missing bearer token: send metadata \"authorization: Bearer <token>\"");
-    }
-    const rule = findToken(rules, match[1]!.trim());
-    if (!rule) throw new DlogError("UNAUTHENTICATED", "unknown bearer token");
+    const right = RIGHT_OF[call.method.path];
+    if (right === undefined) return yield* call.next(call.request, context);
+    const name = context.metadata.get(AUTHENTICATED_KEY);
+    const rule = name === undefined ? undefined : tokens.named(name);
+    if (!rule) throw new DlogError("UNAUTHENTICATED", "unknown bearer token (the tokens file was reloaded)", { reason: "UNAUTHENTICATED" });
     const check = (request: unknown): void => {
-      const log = logOf(request);
+      const { log, readerId } = namesOf(request);
       if (log === undefined) return; // messages that name no log (acks, ListLogs) ride on what was checked
-      if (!rule.allow[action].some((pattern) => pattern.test(log))) {
-        throw new DlogError("PERMISSION_DENIED", `token "${rule.name}" may not ${action} log "${log}"`, { metadata: { log, action } });
+      const denied = (what: string): never => {
+        throw new DlogError("PERMISSION_DENIED", `token "${rule.name}" may not ${what}`, {
+          reason: "PERMISSION_DENIED",
+          metadata: { log, action: right, ...(readerId === undefined ? {} : { reader_id: readerId }) },
+        });
+      };
+      if (!allows(rule, right, log)) denied(`${right} log "${log}"`);
+      if (readerId !== undefined && !rule.readers.some((pattern) => pattern.test(readerId))) {
+        denied(`use reader "${readerId}" (its readers patterns do not match)`);
+      }
+      if (movesReader(request) && !allows(rule, "seek", log)) {
+        denied(`re-position reader "${readerId ?? ""}" of log "${log}" (override or client checkpoint needs the seek right)`);
       }
     };
+    const next = { ...context, access: accessFor(rule) };
     if (!call.requestStream) {
       check(call.request);
-      if (call.method.path === "/dlog.v1.LogService/ListLogs") {
-        const result = (yield* call.next(call.request, context)) as { logs?: Array<{ log: string }> } | undefined;
-        if (result?.logs) result.logs = result.logs.filter((info) => rule.allow.read.some((p) => p.test(info.log)));
-        return result as Response;
-      }
-      return yield* call.next(call.request, context);
+      return yield* call.next(call.request, next);
     }
     const requests = call.request as AsyncIterable<unknown>;
     async function* checked(): AsyncGenerator<unknown, void, undefined> {
@@ -121,6 +181,6 @@ export function authMiddleware(rules: TokenRule[]) {
         yield request;
       }
     }
-    return yield* call.next(checked() as Request, context);
+    return yield* call.next(checked() as Request, next);
   };
 }

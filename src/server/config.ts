@@ -24,6 +24,15 @@ export interface ServerConfig {
   tlsKey: string;
   tlsClientCa: string;
   authTokens: string;
+  maxMessageBytes: number;
+  maxDlsnsPerAck: number;
+  maxConnections: number;
+  connectionIdleMs: number;
+  maxSessions: number;
+  maxSessionsPerConnection: number;
+  maxSessionsPerToken: number;
+  maxOutstandingBytesTotal: number;
+  maxLogs: number;
   logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -34,7 +43,7 @@ interface Setting {
   default: string;
   help: string;
   key: keyof ServerConfig;
-  /** "0" turns the setting off. */
+  /** "0" is allowed: it turns the setting off, or picks the computed default the help names. */
   zeroMeansOff?: boolean;
 }
 
@@ -60,6 +69,15 @@ const SETTINGS: Setting[] = [
   { key: "tlsKey", flag: "tls-key", env: "DLOG_TLS_KEY", kind: "string", default: "", help: "PEM private key of --tls-cert" },
   { key: "tlsClientCa", flag: "tls-client-ca", env: "DLOG_TLS_CLIENT_CA", kind: "string", default: "", help: "PEM CA bundle: require client certificates signed by it (mutual TLS)" },
   { key: "authTokens", flag: "auth-tokens", env: "DLOG_AUTH_TOKENS", kind: "string", default: "", help: "JSON file of bearer tokens and their permissions (empty: no authentication)" },
+  { key: "maxMessageBytes", flag: "max-message-bytes", env: "DLOG_MAX_MESSAGE_BYTES", kind: "size", default: "4MiB", help: "largest request message, measured after decompression (larger appends: AppendStream or several calls)" },
+  { key: "maxDlsnsPerAck", flag: "max-dlsns-per-ack", env: "DLOG_MAX_DLSNS_PER_ACK", kind: "count", default: "100000", help: "most DLSNs one session ack or nack may carry" },
+  { key: "maxConnections", flag: "max-connections", env: "DLOG_MAX_CONNECTIONS", kind: "count", default: "0", zeroMeansOff: true, help: "most open client connections; more are closed at once (0: half the open-file limit seen at start)" },
+  { key: "connectionIdleMs", flag: "connection-idle-timeout", env: "DLOG_CONNECTION_IDLE_TIMEOUT", kind: "duration", default: "5m", zeroMeansOff: true, help: "close a connection that has had no call in flight for this long (0: never)" },
+  { key: "maxSessions", flag: "max-sessions", env: "DLOG_MAX_SESSIONS", kind: "count", default: "10000", help: "most live reader sessions on the server" },
+  { key: "maxSessionsPerConnection", flag: "max-sessions-per-connection", env: "DLOG_MAX_SESSIONS_PER_CONNECTION", kind: "count", default: "1000", help: "most live reader sessions on one connection" },
+  { key: "maxSessionsPerToken", flag: "max-sessions-per-token", env: "DLOG_MAX_SESSIONS_PER_TOKEN", kind: "count", default: "10000", help: "most live reader sessions of one bearer token (with --auth-tokens)" },
+  { key: "maxOutstandingBytesTotal", flag: "max-outstanding-bytes-total", env: "DLOG_MAX_OUTSTANDING_BYTES_TOTAL", kind: "size", default: "1GiB", help: "delivered, unacked payload bytes held for all sessions together; past it delivery pauses" },
+  { key: "maxLogs", flag: "max-logs", env: "DLOG_MAX_LOGS", kind: "count", default: "100000", help: "most logs the server holds; creating one more is refused" },
   { key: "logLevel", flag: "log-level", env: "DLOG_LOG_LEVEL", kind: "string", default: "info", help: "debug | info | warn | error" },
 ];
 
@@ -152,6 +170,12 @@ export function loadServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   if ((result.tlsCert === "") !== (result.tlsKey === "")) {
     throw new DlogError("INVALID_ARGUMENT", "--tls-cert and --tls-key go together: give both to serve TLS, or neither");
   }
+  if (result.maxRecordBytes >= result.maxMessageBytes) {
+    throw new DlogError(
+      "INVALID_ARGUMENT",
+      `--max-record-bytes (${result.maxRecordBytes}) must be smaller than --max-message-bytes (${result.maxMessageBytes}), or no record of the largest size could be appended`,
+    );
+  }
   if (result.tlsClientCa !== "" && result.tlsCert === "") {
     throw new DlogError("INVALID_ARGUMENT", "--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key");
   }
@@ -166,4 +190,9 @@ export function parseListen(listen: string, flag = "--listen"): { host: string; 
     throw new DlogError("INVALID_ARGUMENT", `${flag}: "${listen}" is not HOST:PORT (e.g. 127.0.0.1:7070, [::1]:7070, 0.0.0.0:0)`);
   }
   return { host: match[1]!, port };
+}
+
+/** A loopback host (127.0.0.0/8, ::1, localhost): nothing sent to it leaves the machine. */
+export function isLoopbackHost(host: string): boolean {
+  return /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|::1|localhost)$/i.test(host);
 }

@@ -8,8 +8,10 @@ import type {
   ReadRequest,
   ReadResponse,
 } from "../gen/dlog/v1/log.js";
+import { accessOf } from "./auth.js";
 import { Channel } from "./channel.js";
 import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn, toWireLogInfo } from "./convert.js";
+import { pageOf } from "./paging.js";
 import { encodeReadResponse } from "./record-frames.js";
 import { statusOf } from "./status.js";
 
@@ -22,11 +24,23 @@ const MAX_STREAM_IN_FLIGHT = 4096;
 
 export interface LogServiceDeps {
   logs: LogStore;
+  /** Most logs the server holds (--max-logs): creating one more, explicitly or by a first append, is refused. */
+  maxLogs: number;
 }
 
 /** dlog.v1.LogService over the log store. */
-export function createLogService({ logs }: LogServiceDeps): LogServiceImplementation {
+export function createLogService({ logs, maxLogs }: LogServiceDeps): LogServiceImplementation {
+  const checkRoomFor = (log: string): void => {
+    if (!logs.has(log) && logs.listLogs().length >= maxLogs) {
+      throw new DlogError("RESOURCE_EXHAUSTED", `the server holds ${maxLogs} logs, its limit (--max-logs); delete one before creating "${log}"`, {
+        reason: "LIMIT_EXCEEDED",
+        metadata: { limit: "max_logs", max: String(maxLogs) },
+      });
+    }
+  };
+
   async function append(request: AppendRequest): Promise<AppendResponse> {
+    checkRoomFor(request.log);
     const records: RecordInput[] = request.records.map((record) => ({ payload: record.payload, txid: record.txid }));
     const result = await logs.append(request.log, records);
     return {
@@ -40,6 +54,7 @@ export function createLogService({ logs }: LogServiceDeps): LogServiceImplementa
 
   return {
     async createLog(request) {
+      checkRoomFor(request.log);
       return toWireLogInfo(await logs.createLog(request.log));
     },
 
@@ -47,8 +62,11 @@ export function createLogService({ logs }: LogServiceDeps): LogServiceImplementa
       return { recordsDeleted: await logs.deleteLog(request.log) };
     },
 
-    async listLogs(request) {
-      return { logs: logs.listLogs(request.prefix).map(toWireLogInfo) };
+    async listLogs(request, context) {
+      const access = accessOf(context);
+      const visible = logs.listLogs(request.prefix).filter((info) => access?.mayRead(info.name) ?? true);
+      const page = pageOf(visible, (info) => info.name, request);
+      return { logs: page.items.map(toWireLogInfo), nextPageToken: page.nextPageToken };
     },
 
     async getLog(request) {

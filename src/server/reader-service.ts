@@ -1,5 +1,5 @@
 import type { CallContext } from "nice-grpc";
-import { DlogError } from "../errors.js";
+import { DlogError, isDlogError } from "../errors.js";
 import type { FlowLimits } from "../sessions/flow-limits.js";
 import type { ReaderInfo, ReaderSessions, ResumePolicy as CoreResumePolicy, Takeover as CoreTakeover } from "../sessions/reader-sessions.js";
 import type { ResumeSource as CoreResumeSource, Session, SessionFrame } from "../sessions/session.js";
@@ -14,7 +14,9 @@ import {
   type SessionResponse,
   Takeover,
 } from "../gen/dlog/v1/reader.js";
+import { accessOf } from "./auth.js";
 import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn } from "./convert.js";
+import { pageOf } from "./paging.js";
 import { encodeRecordsFrame } from "./record-frames.js";
 
 const RESUME_POLICY: Record<number, CoreResumePolicy> = {
@@ -56,7 +58,7 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
           metadata: { message: kind?.$case ?? "" },
         });
       }
-      const session = await sessions.open(toOpenRequest(kind.value));
+      const session = await openAs(toOpenRequest(kind.value), context);
       // Runs beside the frame loop until the client half-closes or the call ends; it never throws.
       void pumpRequests(iterator, session, context);
       try {
@@ -80,7 +82,9 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
     },
 
     async listReaders(request) {
-      return { readers: (await sessions.listReaders(request.log)).map(toWireReaderInfo) };
+      const readers = (await sessions.listReaders(request.log)).sort((a, b) => (a.readerId < b.readerId ? -1 : a.readerId > b.readerId ? 1 : 0));
+      const page = pageOf(readers, (reader) => reader.readerId, request);
+      return { readers: page.items.map(toWireReaderInfo), nextPageToken: page.nextPageToken };
     },
 
     async deleteReader(request) {
@@ -88,6 +92,27 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
       return {};
     },
   };
+
+  /**
+   * Opens the session with the caller's rights: a token that may not take the reader over
+   * (see auth.ts) opens it as TAKEOVER_REJECT, and a live session it meets is its refusal.
+   * The one-live-session check stays inside the session core, so nothing races it.
+   */
+  async function openAs(open: ReturnType<typeof toOpenRequest>, context: CallContext): Promise<Session> {
+    const access = accessOf(context);
+    const denied = open.takeover === "fence" && access !== undefined && !access.mayTakeOver(open.log, open.readerId);
+    if (!denied) return sessions.open(open);
+    try {
+      return await sessions.open({ ...open, takeover: "reject" });
+    } catch (error) {
+      if (!isDlogError(error, "ALREADY_EXISTS")) throw error;
+      throw new DlogError(
+        "PERMISSION_DENIED",
+        `token "${access.token}" may not take over reader "${open.readerId}" of log "${open.log}" from its live session: that needs the seek right on the log, or a "readers" pattern naming the reader`,
+        { reason: "PERMISSION_DENIED", metadata: { log: open.log, reader_id: open.readerId } },
+      );
+    }
+  }
 
   /** Feeds the client's messages into the session; ends it when the client half-closes (drain) or goes away. */
   async function pumpRequests(iterator: AsyncIterator<SessionRequest>, session: Session, context: CallContext): Promise<void> {

@@ -1,8 +1,8 @@
-import { mkdirSync, readFileSync } from "node:fs";
-import { ServerCredentials } from "@grpc/grpc-js";
+import { mkdirSync } from "node:fs";
+import type { ServerInterceptor } from "@grpc/grpc-js";
 import { createServer } from "nice-grpc";
 import { DlogError } from "../errors.js";
-import { type ServerConfig, parseListen } from "./config.js";
+import { type ServerConfig, isLoopbackHost, parseListen } from "./config.js";
 import { LogStore } from "../log/log-store.js";
 import { applyRetention } from "../log/retention.js";
 import { LevelStorage } from "../storage/level-storage.js";
@@ -14,11 +14,13 @@ import { HealthDefinition } from "../gen/grpc/health/v1/health.js";
 import { createHealthService } from "./health-service.js";
 import { createLogService } from "./log-service.js";
 import type { Logger } from "./logger.js";
-import { authMiddleware, loadTokens } from "./auth.js";
+import { TokenSet, authInterceptor, authMiddleware, loadTokens } from "./auth.js";
 import { Metrics } from "./metrics.js";
 import { passEncoded } from "./record-frames.js";
 import { addReflection } from "./reflection.js";
+import { guardRequests, requestCountInterceptor, requestGuardMiddleware } from "./request-guard.js";
 import { statusMiddleware } from "./status.js";
+import { serverCredentials } from "./tls-files.js";
 
 export interface RunningServer {
   /** HOST:PORT actually bound (the port is real even when 0 was asked for). */
@@ -27,6 +29,8 @@ export interface RunningServer {
   metricsAddress: string | undefined;
   logs: LogStore;
   sessions: ReaderSessions;
+  /** Re-reads the tokens file (SIGHUP); a bad file keeps the tokens in force and throws why. Resolves to the number of tokens. */
+  reloadTokens(): number;
   /** Stops taking calls, ends sessions after flushing, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -35,6 +39,13 @@ const SHUTDOWN_GRACE_MS = 5_000;
 
 /** Opens the data dir (or an in-memory store) and serves every dlog service on `config.listen`. */
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+  // Everything a user can get wrong in the files is checked before the data dir is touched.
+  const tokens = config.authTokens === "" ? undefined : new TokenSet(loadTokens(config.authTokens));
+  const credentials = serverCredentials(config);
+  const { host } = parseListen(config.listen);
+  if (tokens && config.tlsCert === "" && !isLoopbackHost(host)) {
+    logger.warn("bearer tokens travel in clear text: --auth-tokens without --tls-cert on a non-loopback address", { listen: config.listen });
+  }
   const storage = config.inMemory ? await LevelStorage.inMemory() : await openDataDir(config.dataDir);
   const logs = await LogStore.open(storage, {
     sync: config.fsync,
@@ -51,16 +62,23 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     signalStopping = resolve;
   });
 
+  // Innermost first: authentication sees the metadata before anything reads the message.
+  const interceptors: ServerInterceptor[] = [...(tokens ? [authInterceptor(tokens)] : []), requestCountInterceptor()];
   const base = createServer({
-    // Appends may carry many records of up to maxRecordBytes; the record limit is enforced (and named) by the store.
-    "grpc.max_receive_message_length": 64 * 1024 * 1024 + config.maxRecordBytes,
+    // Measured after decompression too (grpc-js stops inflating past it); bigger appends use AppendStream.
+    "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": 64 * 1024 * 1024 + config.maxRecordBytes,
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_timeout_ms": 10_000,
     "grpc.http2.min_ping_interval_without_data_ms": 5_000,
     "grpc.keepalive_permit_without_calls": 1,
-  }).use(statusMiddleware(logger));
-  const server = config.authTokens === "" ? base : base.use(authMiddleware(loadTokens(config.authTokens)));
+    ...(config.connectionIdleMs > 0 ? { "grpc.max_connection_idle_ms": config.connectionIdleMs } : {}),
+    interceptors,
+  } as Parameters<typeof createServer>[0])
+    .use(statusMiddleware(logger))
+    .use(requestGuardMiddleware());
+  const server = tokens ? base.use(authMiddleware(tokens)) : base;
+  const limits = { maxRecordsPerAppend: config.maxRecordsPerAppend, maxDlsnsPerAck: config.maxDlsnsPerAck };
 
   const sessions = new ReaderSessions({
     logs,
@@ -73,19 +91,18 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   });
 
   const delivered = { records: 0 };
-  server.add(completeResponses(LogServiceDefinition, ["read"]), createLogService({ logs }));
+  server.add(guardRequests(completeResponses(LogServiceDefinition, ["read"]), limits), createLogService({ logs, maxLogs: config.maxLogs }));
   server.add(
-    completeResponses(ReaderServiceDefinition, ["session"]),
+    guardRequests(completeResponses(ReaderServiceDefinition, ["session"]), limits),
     createReaderService({ sessions, onDelivered: (n) => (delivered.records += n) }),
   );
   const services = [LogServiceDefinition.fullName, ReaderServiceDefinition.fullName, HealthDefinition.fullName];
-  server.add(HealthDefinition, createHealthService({ services: new Set(services), isServing: () => serving, stopping }));
+  server.add(guardRequests(HealthDefinition, limits), createHealthService({ services: new Set(services), isServing: () => serving, stopping }));
   addReflection(server, services);
 
-  const { host } = parseListen(config.listen);
   let port: number;
   try {
-    port = await server.listen(config.listen, serverCredentials(config));
+    port = await server.listen(config.listen, credentials);
   } catch (error) {
     await logs.close();
     await storage.close();
@@ -115,7 +132,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     })();
     return closing;
   };
-  return { address, metricsAddress: metrics?.address, logs, sessions, close };
+  const reloadTokens = (): number => {
+    if (!tokens) throw new DlogError("FAILED_PRECONDITION", "no --auth-tokens file to reload");
+    tokens.replace(loadTokens(config.authTokens));
+    return tokens.size;
+  };
+  return { address, metricsAddress: metrics?.address, logs, sessions, reloadTokens, close };
 }
 
 async function openDataDir(dir: string): Promise<LevelStorage> {
@@ -176,22 +198,3 @@ function completeResponses<D extends { methods: Record<string, { responseType: o
   }
   return { ...definition, methods: copied };
 }
-
-function serverCredentials(config: ServerConfig): ServerCredentials {
-  if (config.tlsCert === "") return ServerCredentials.createInsecure();
-  const read = (path: string, flag: string): Buffer => {
-    try {
-      return readFileSync(path);
-    } catch (error) {
-      throw new DlogError("INVALID_ARGUMENT", `${flag} ${path}: ${(error as Error).message}`);
-    }
-  };
-  const clientCa = config.tlsClientCa === "" ? null : read(config.tlsClientCa, "--tls-client-ca");
-  return ServerCredentials.createSsl(
-    clientCa,
-    [{ cert_chain: read(config.tlsCert, "--tls-cert"), private_key: read(config.tlsKey, "--tls-key") }],
-    clientCa !== null,
-  );
-}
-
-

@@ -1,3 +1,4 @@
+import { Metadata as GrpcMetadata, type StatusObject } from "@grpc/grpc-js";
 import { type CallContext, ServerError, composeServerMiddleware, type ServerMiddlewareCall, Status } from "nice-grpc";
 import { ErrorInfo, RichServerError, errorDetailsServerMiddleware } from "nice-grpc-error-details";
 import { DlogError, ERROR_DOMAIN, type ErrorCode } from "../errors.js";
@@ -33,6 +34,12 @@ export function statusOf(error: DlogError): Status {
 export function toServerError(error: DlogError): RichServerError {
   const info = ErrorInfo.fromPartial({ reason: error.reason, domain: ERROR_DOMAIN, metadata: { ...error.metadata } });
   return new RichServerError(STATUS_OF[error.code], error.message, [info]);
+}
+
+/** The core's error as a grpc-js status, for refusals made below nice-grpc (interceptors). */
+export function grpcStatusOf(error: DlogError): StatusObject {
+  const status = toServerError(error);
+  return { code: status.code as number, details: status.details, metadata: new GrpcMetadata() };
 }
 
 /**

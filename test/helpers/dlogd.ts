@@ -152,3 +152,14 @@ export async function withServer<T>(
 export function bytes(text: string): Buffer {
   return Buffer.from(text, "utf8");
 }
+
+/** Runs dlogd expecting it to refuse to start; resolves with its exit code and stderr (fails after `timeoutMs`). */
+export async function dlogdExit(args: string[], timeoutMs = START_TIMEOUT_MS): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [DLOGD, "--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once("exit", (exitCode) => resolve(exitCode)));
+  clearTimeout(timer);
+  return { code, stderr };
+}

@@ -9,8 +9,8 @@ import { type Dlogd, REPO_ROOT, startDlogd, tempDir } from "../helpers/dlogd.js"
 import { type Certificates, makeCertificates } from "../helpers/tls.js";
 
 const DLOG = join(REPO_ROOT, "bin", "dlog.js");
-const WRITER = "writer-secret-1"; // append + read on sec-*
-const OPERATOR = "admin-secret-11"; // everything
+const WRITER = "writer-secret-0001"; // append + read on sec-*
+const OPERATOR = "admin-secret-00001"; // everything
 
 let server: Dlogd;
 let certs: Certificates;

@@ -259,28 +259,31 @@ describe("LogService on a default server", () => {
   });
 
   test("Read splits large records over responses that fit a default client's 4 MiB message limit", SERVER_TEST, async () => {
-    const big = (tag: string): Buffer => Buffer.alloc(200 * 1024, tag);
-    for (let i = 0; i < 25; i++) await clients.logs.append({ log: "big", records: [{ payload: big(`a${i % 10}`) }] });
-    // One entry of 5 MB: even a single entry must be split.
-    await clients.logs.append({ log: "big", records: Array.from({ length: 25 }, (_, i) => ({ payload: big(`b${i % 10}`) })) });
+    // One 5 MB append needs a larger --max-message-bytes than the default 4 MiB.
+    await withServer(async (_server, clients) => {
+      const big = (tag: string): Buffer => Buffer.alloc(200 * 1024, tag);
+      for (let i = 0; i < 25; i++) await clients.logs.append({ log: "big", records: [{ payload: big(`a${i % 10}`) }] });
+      // One entry of 5 MB: even a single entry must be split.
+      await clients.logs.append({ log: "big", records: Array.from({ length: 25 }, (_, i) => ({ payload: big(`b${i % 10}`) })) });
 
-    const sizes: number[] = [];
-    const records: WireRecord[] = [];
-    for await (const response of clients.logs.read({ log: "big" })) {
-      sizes.push(response.records.reduce((sum, r) => sum + r.payload.length, 0));
-      records.push(...response.records);
-    }
+      const sizes: number[] = [];
+      const records: WireRecord[] = [];
+      for await (const response of clients.logs.read({ log: "big" })) {
+        sizes.push(response.records.reduce((sum, r) => sum + r.payload.length, 0));
+        records.push(...response.records);
+      }
 
-    assert.equal(records.length, 50);
-    assert.deepEqual(
-      records.map((r) => str(r.dlsn)),
-      [...Array.from({ length: 25 }, (_, i) => `1/${i}/0`), ...Array.from({ length: 25 }, (_, i) => `1/25/${i}`)],
-    );
-    assert.ok(records.every((r) => r.payload.length === 200 * 1024));
-    assert.ok(
-      sizes.every((size) => size < 4 * 1024 * 1024),
-      `response sizes ${sizes.join(", ")}`,
-    );
+      assert.equal(records.length, 50);
+      assert.deepEqual(
+        records.map((r) => str(r.dlsn)),
+        [...Array.from({ length: 25 }, (_, i) => `1/${i}/0`), ...Array.from({ length: 25 }, (_, i) => `1/25/${i}`)],
+      );
+      assert.ok(records.every((r) => r.payload.length === 200 * 1024));
+      assert.ok(
+        sizes.every((size) => size < 4 * 1024 * 1024),
+        `response sizes ${sizes.join(", ")}`,
+      );
+    }, ["--max-message-bytes", "8MiB"]);
   });
 
   test("Read on an existing log rejects malformed dlsn_bytes and oversized batches with INVALID_ARGUMENT", SERVER_TEST, async () => {
