@@ -124,10 +124,11 @@ function countNested(bytes: Uint8Array, outer: readonly number[], inner: number)
   return count;
 }
 
+/** As the log store's own check: a request too big for a limit is the client's mistake. `what` has # for the limit. */
 function limitExceeded(rpc: string, what: string, count: number, limit: string, max: number, flag: string): DlogError {
-  return new DlogError("RESOURCE_EXHAUSTED", `${rpc}: ${what} carries ${count}; the limit is ${max} (${flag})`, {
+  return new DlogError("INVALID_ARGUMENT", `${rpc}: ${what.replace("#", String(max))} (${flag}), got ${count}`, {
     reason: "LIMIT_EXCEEDED",
-    metadata: { limit, max: String(max) },
+    metadata: { limit, max: String(max), value: String(count) },
   });
 }
 
@@ -139,14 +140,14 @@ function countCheck(path: string, limits: RequestLimits): ((bytes: Uint8Array, r
       return (bytes, rpc) => {
         const records = countTopLevel(bytes, 2); // AppendRequest.records
         return records > limits.maxRecordsPerAppend
-          ? limitExceeded(rpc, "an append", records, "max_records_per_append", limits.maxRecordsPerAppend, "--max-records-per-append")
+          ? limitExceeded(rpc, "an append may hold at most # records", records, "max_records_per_append", limits.maxRecordsPerAppend, "--max-records-per-append")
           : undefined;
       };
     case "/dlog.v1.ReaderService/Session":
       return (bytes, rpc) => {
         const dlsns = countNested(bytes, [2, 3], 1); // SessionRequest.ack / .nack → dlsns
         return dlsns > limits.maxDlsnsPerAck
-          ? limitExceeded(rpc, "an ack or nack", dlsns, "max_dlsns_per_ack", limits.maxDlsnsPerAck, "--max-dlsns-per-ack")
+          ? limitExceeded(rpc, "an ack or nack may carry at most # DLSNs", dlsns, "max_dlsns_per_ack", limits.maxDlsnsPerAck, "--max-dlsns-per-ack")
           : undefined;
       };
     default:

@@ -1,6 +1,7 @@
 import { Metadata as GrpcMetadata, type StatusObject } from "@grpc/grpc-js";
 import { type CallContext, ServerError, composeServerMiddleware, type ServerMiddlewareCall, Status } from "nice-grpc";
-import { ErrorInfo, RichServerError, errorDetailsServerMiddleware } from "nice-grpc-error-details";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
+import { Any, ErrorInfo, RichServerError, errorDetailsServerMiddleware } from "nice-grpc-error-details";
 import { DlogError, ERROR_DOMAIN, type ErrorCode } from "../errors.js";
 import type { Logger } from "./logger.js";
 
@@ -38,8 +39,14 @@ export function toServerError(error: DlogError): RichServerError {
 
 /** The core's error as a grpc-js status, for refusals made below nice-grpc (interceptors). */
 export function grpcStatusOf(error: DlogError): StatusObject {
-  const status = toServerError(error);
-  return { code: status.code as number, details: status.details, metadata: new GrpcMetadata() };
+  const code = STATUS_OF[error.code] as number;
+  const info = ErrorInfo.fromPartial({ reason: error.reason, domain: ERROR_DOMAIN, metadata: { ...error.metadata } });
+  const detail = Any.encode(Any.fromPartial({ typeUrl: "type.googleapis.com/google.rpc.ErrorInfo", value: ErrorInfo.encode(info).finish() })).finish();
+  // google.rpc.Status {code = 1, message = 2, details = 3}: what errorDetailsServerMiddleware sends above nice-grpc.
+  const status = new BinaryWriter().uint32(8).int32(code).uint32(18).string(error.message).uint32(26).bytes(detail).finish();
+  const metadata = new GrpcMetadata();
+  metadata.set("grpc-status-details-bin", Buffer.from(status));
+  return { code, details: error.message, metadata };
 }
 
 /**

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ClientError, Metadata, Status } from "nice-grpc";
-import { isLoopbackHost } from "../../src/config.js";
+import { isLoopbackHost } from "../../src/server/config.js";
 import { connect, dlogdExit, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { type Certificates, makeCertificates } from "../helpers/tls.js";
 
