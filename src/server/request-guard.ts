@@ -112,6 +112,15 @@ function countTopLevel(bytes: Uint8Array, field: number): number {
   return count;
 }
 
+/** The last top-level string `field` (e.g. the log an append names), when short enough to be a name. */
+function shortString(bytes: Uint8Array, field: number): string | undefined {
+  let value: string | undefined;
+  scanLengthDelimited(bytes, 0, bytes.length, (f, from, to) => {
+    if (f === field && to - from <= 200) value = Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from).toString("utf8");
+  });
+  return value;
+}
+
 /** Occurrences of `inner` inside every top-level `outer` field (e.g. the DLSNs of a session's ack). */
 function countNested(bytes: Uint8Array, outer: readonly number[], inner: number): number {
   let count = 0;
@@ -125,10 +134,10 @@ function countNested(bytes: Uint8Array, outer: readonly number[], inner: number)
 }
 
 /** As the log store's own check: a request too big for a limit is the client's mistake. `what` has # for the limit. */
-function limitExceeded(rpc: string, what: string, count: number, limit: string, max: number, flag: string): DlogError {
+function limitExceeded(rpc: string, what: string, count: number, limit: string, max: number, flag: string, log?: string): DlogError {
   return new DlogError("INVALID_ARGUMENT", `${rpc}: ${what.replace("#", String(max))} (${flag}), got ${count}`, {
     reason: "LIMIT_EXCEEDED",
-    metadata: { limit, max: String(max), value: String(count) },
+    metadata: { ...(log === undefined ? {} : { log }), limit, max: String(max), value: String(count) },
   });
 }
 
@@ -140,7 +149,7 @@ function countCheck(path: string, limits: RequestLimits): ((bytes: Uint8Array, r
       return (bytes, rpc) => {
         const records = countTopLevel(bytes, 2); // AppendRequest.records
         return records > limits.maxRecordsPerAppend
-          ? limitExceeded(rpc, "an append may hold at most # records", records, "max_records_per_append", limits.maxRecordsPerAppend, "--max-records-per-append")
+          ? limitExceeded(rpc, "an append may hold at most # records", records, "max_records_per_append", limits.maxRecordsPerAppend, "--max-records-per-append", shortString(bytes, 1))
           : undefined;
       };
     case "/dlog.v1.ReaderService/Session":
