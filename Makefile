@@ -103,3 +103,45 @@ bench-java: build
 	DLOG_DLOGD=$(CURDIR)/bin/dlogd.js $(MVN) test-compile exec:java -Dexec.classpathScope=test \
 		-Dexec.mainClass=io.dlog.bench.JavaClientBench -Dexec.args="$(BENCH_JAVA_ARGS)"
 # ---- end of the Java client -----------------------------------------------------------------
+
+# ---- Python client (clients/python) ------------------------------------------------------------
+# A venv under .tools/ with pinned tools (requirements-dev.txt); downloads cached in .tools/pip-cache.
+PY_DIR := clients/python
+PY_VENV := $(TOOLS)/python
+PY := $(PY_VENV)/bin/python
+PY_PIP := PIP_CACHE_DIR=$(TOOLS)/pip-cache PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY) -m pip
+PYTHON3 ?= python3
+
+.PHONY: python-proto test-python test-python-install bench-python
+
+$(PY_VENV)/.installed: $(PY_DIR)/requirements-dev.txt
+	rm -rf $(PY_VENV)
+	$(PYTHON3) -m venv $(PY_VENV)
+	$(PY_PIP) install --quiet -r $(PY_DIR)/requirements-dev.txt
+	touch $@
+
+# Regenerates the committed clients/python/src/dlog/v1 from proto/ (grpcio-tools pinned above).
+python-proto: $(PY_VENV)/.installed
+	$(PY) $(PY_DIR)/scripts/generate_proto.py
+
+# `pip install ./clients/python` in a fresh venv, as a user would: the dependency ranges resolve and it imports.
+test-python-install: $(PY_VENV)/.installed
+	rm -rf $(TOOLS)/python-install-check
+	$(PYTHON3) -m venv $(TOOLS)/python-install-check
+	PIP_CACHE_DIR=$(TOOLS)/pip-cache PIP_DISABLE_PIP_VERSION_CHECK=1 $(TOOLS)/python-install-check/bin/pip install --quiet ./$(PY_DIR)
+	cd /tmp && $(TOOLS)/python-install-check/bin/python -c "import dlog, dlog.aio, dlog.testing; print('dlog', dlog.__version__, 'imports:', dlog.DLSN(1, 42, 0))"
+	rm -rf $(TOOLS)/python-install-check $(PY_DIR)/build
+
+# Fails when the generated code is stale; tests run against the installed (not editable) package.
+test-python: build $(PY_VENV)/.installed test-python-install
+	$(PY) $(PY_DIR)/scripts/generate_proto.py --check
+	$(PY_PIP) install --quiet --no-deps --no-build-isolation --force-reinstall ./$(PY_DIR)
+	rm -rf $(PY_DIR)/build
+	cd $(PY_DIR) && DLOG_DLOGD=$(CURDIR)/bin/dlogd.js $(PY) -m pytest -q
+
+test: test-python
+
+bench-python: build $(PY_VENV)/.installed
+	$(PY_PIP) install --quiet --no-deps --no-build-isolation --force-reinstall ./$(PY_DIR)
+	DLOG_DLOGD=$(CURDIR)/bin/dlogd.js $(PY) $(PY_DIR)/bench/bench_client.py $(PY_BENCH_ARGS)
+# ---- end of Python client ----------------------------------------------------------------------

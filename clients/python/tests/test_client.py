@@ -1,0 +1,235 @@
+"""The client against a real dlogd (the `dlogd` fixture of dlog.testing): appender batching,
+errors, admin, deadlines, the asyncio API, TLS and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+import dlog
+import dlog.aio
+from dlog.testing import DlogdServer
+
+
+@pytest.fixture
+def client(dlogd):
+    with dlogd.client() as connected:
+        yield connected
+
+
+def entries(dlsns) -> set:
+    return {(d.segment, d.entry) for d in dlsns}
+
+
+def test_the_fixture_serves_and_cleans_up(dlogd):
+    with dlogd.client() as client:
+        assert client.append("fixture", b"x") == [dlog.DLSN(1, 0, 0)]
+    data_dir = dlogd.data_dir
+    dlogd.close()
+    assert dlogd.process.poll() is not None
+    assert data_dir is None or not data_dir.exists()
+
+
+def test_one_record_appends_travel_as_few_entries_each_with_its_own_dlsn(client):
+    with client.appender("linger", linger_ms=20) as appender:
+        futures = [appender.append(f"r{i}") for i in range(200)]
+        dlsns = [f.result(10) for f in futures]
+    assert all(a < b for a, b in zip(dlsns, dlsns[1:]))
+    assert len(entries(dlsns)) <= 5, f"{len(entries(dlsns))} entries for 200 one-record appends"
+    assert [r.text() for r in client.read("linger")] == [f"r{i}" for i in range(200)]
+
+
+def test_linger_zero_sends_each_call_as_its_own_entry(client):
+    with client.appender("no-linger", linger_ms=0) as appender:
+        dlsns = [f.result(10) for f in [appender.append(b"x") for _ in range(50)]]
+    assert len(entries(dlsns)) == 50
+
+
+def test_batch_limits_cut_entries(client):
+    with client.appender("limits", linger_ms=1000, max_batch_records=10) as appender:
+        batch = appender.append_batch([b"a", b"b", b"c"])
+        singles = [appender.append(b"x") for _ in range(27)]
+        appender.flush(10)
+    dlsns = batch.result() + [f.result() for f in singles]
+    assert [d.slot for d in batch.result()] == [0, 1, 2]
+    assert len(entries(dlsns)) == 3  # 10 + 10 + 10 records
+
+
+def test_a_failed_entry_fails_every_caller_in_it_and_the_stream_goes_on(client):
+    client.append("txids", (b"high", 10**15))
+    with client.appender("txids", linger_ms=200) as appender:
+        fine = appender.append(b"a")
+        low = appender.append(b"b", txid=1)
+        appender.flush(10)
+        for future in (fine, low):
+            with pytest.raises(dlog.FailedPreconditionError):
+                future.result()
+        assert appender.append(b"c").result(10) > client.get_log("txids").first_dlsn
+
+
+def test_the_in_flight_bound_makes_append_wait(client):
+    with client.appender("bound", linger_ms=0, max_in_flight_bytes=1000) as appender:
+        peak = 0
+        for _ in range(100):
+            appender.append(b"y" * 100)
+            peak = max(peak, appender.in_flight_bytes)
+        appender.flush(10)
+    assert peak <= 1000
+    assert client.get_log("bound").record_count == 100
+
+
+def test_unary_calls_admin_and_typed_errors(client):
+    assert client.create_log("admin").record_count == 0
+    with pytest.raises(dlog.AlreadyExistsError):
+        client.create_log("admin")
+    dlsns = client.append("admin", [b"a", "b", (b"c", None)])
+    assert dlsns == [dlog.DLSN(1, 0, 0), dlog.DLSN(1, 0, 1), dlog.DLSN(1, 0, 2)]
+    info = client.get_log("admin")
+    assert (info.first_dlsn, info.last_dlsn, info.record_count) == (dlsns[0], dlsns[2], 3)
+    assert "admin" in [log.log for log in client.list_logs("adm")]
+    assert [r.text() for r in client.read("admin", start=dlsns[1])] == ["b", "c"]
+    with client.reader("admin", "me") as reader:
+        reader.poll(10).ack()
+    assert client.get_position("admin", "me").floor == dlsns[0]
+    assert [r.reader_id for r in client.list_readers("admin")] == ["me"]
+    assert client.set_position("admin", "me", "earliest").reader_id == "me"
+    client.delete_reader("admin", "me")
+    with pytest.raises(dlog.NotFoundError):
+        client.get_position("admin", "me")
+    assert client.delete_log("admin") == 3
+    with pytest.raises(dlog.NotFoundError) as missing:
+        client.get_log("admin")
+    assert missing.value.code.name == "NOT_FOUND" and "admin" in missing.value.details
+
+
+def test_deadlines_end_calls_with_deadline_exceeded(client):
+    client.append("deadline", b"x")
+    started = time.monotonic()
+    with pytest.raises(dlog.DeadlineExceededError):
+        list(client.read("deadline", follow=True, timeout=0.3))
+    assert time.monotonic() - started < 5
+
+
+def test_reader_auto_ack_flow_change_and_status_callback(client):
+    client.append("auto", [str(i).encode() for i in range(50)])
+    statuses = []
+    with client.reader("auto", "a", auto_ack=True, on_status=statuses.append, flow=dlog.FlowLimits(max_batch_records=7)) as reader:
+        got = [reader.poll(10) for _ in range(50)]
+        reader.set_flow(dlog.FlowLimits(max_outstanding_records=5))
+        reader.poll(0.2)  # auto-acks the last record
+        reader.wait_for_status(lambda s: s.acked_floor == got[-1].dlsn, 10)
+        final = reader.close()
+    assert [r.text() for r in got] == [str(i) for i in range(50)]
+    assert final == got[-1].dlsn and statuses and reader.durable_position == final
+
+
+def test_asyncio_api_reads_acks_drains_and_resumes(dlogd):
+    async def scenario():
+        async with dlogd.aio_client() as client:
+            async with client.appender("aio") as appender:
+                results = [appender.append(str(n)) for n in range(1, 201)]
+                dlsns = [await r for r in results]
+            assert all(a < b for a, b in zip(dlsns, dlsns[1:]))
+            count = 0
+            async with client.reader("aio", "r") as reader:
+                async for record in reader:
+                    count += 1
+                    record.ack()
+                    if count == 120:
+                        break
+            assert await reader.close() == dlsns[119]
+            async with client.reader("aio", "r") as reader:
+                first = await reader.poll(10)
+                assert first.text() == "121" and first.attempt == 1
+                first.nack()
+                others = []
+                while (again := await reader.poll(10)).text() != "121":  # already buffered ones come first
+                    others.append(again)
+                assert again.attempt == 2 and again.redelivered
+                for record in [again, *others]:
+                    record.ack()
+                floor = others[-1].dlsn if others else dlsns[120]
+                status = await reader.wait_for_status(lambda s: s.durable_floor == floor, 10)
+                assert status.durable_floor == floor
+            with pytest.raises(dlog.NotFoundError):
+                await client.get_log("aio-missing")
+            assert [r.text() async for r in client.read("aio", max_records=2)] == ["1", "2"]
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_asyncio_reader_reconnects_after_kill9(dlogd_factory):
+    server = dlogd_factory(in_memory=False, args=["--ack-flush-interval", "50ms"])
+
+    async def scenario():
+        async with server.aio_client() as client:
+            await client.append("crash", [str(n).encode() for n in range(1, 401)])
+            seen = set()
+            reconnects = []
+            reader = client.reader(
+                "crash",
+                "k",
+                flow=dlog.FlowLimits(max_outstanding_records=50),  # records left on the server at the kill
+                reconnect=dlog.Reconnect(initial_delay=0.05, max_delay=0.5),
+                on_reconnecting=lambda *a: reconnects.append(a),
+            )
+            async with reader:
+                while len(seen) < 400:
+                    record = await reader.poll(20)
+                    assert record is not None, f"stalled at {len(seen)}"
+                    seen.add(int(record.text()))
+                    record.ack()
+                    if len(seen) == 100 and not reconnects:
+                        server.kill()
+                        server.start()
+            assert reconnects and reader.opened.reconnects >= 1
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def make_certificates(directory) -> dict:
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=dlog test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    (directory / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=dlog client", "-keyout", "client.key", "-out", "client.csr")
+    run("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "client.pem")
+    files = {"ca": "ca.pem", "server": "server.pem", "server_key": "server.key", "client": "client.pem", "client_key": "client.key"}
+    return {name: str(directory / file) for name, file in files.items()}
+
+
+def test_mutual_tls_and_bearer_tokens(tmp_path, dlogd_factory):
+    certs = make_certificates(tmp_path)
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({"tokens": [{"name": "app", "token": "s3cret-token", "allow": {"append": ["app-*"], "read": ["app-*"]}}]}))
+    server = dlogd_factory(
+        args=["--tls-cert", certs["server"], "--tls-key", certs["server_key"], "--tls-client-ca", certs["ca"], "--auth-tokens", str(tokens)]
+    )
+    tls = dlog.Tls(ca=certs["ca"], cert=certs["client"], key=certs["client_key"])
+    with server.client(tls=tls, token="s3cret-token", timeout=10) as client:
+        assert client.append("app-orders", b"x") == [dlog.DLSN(1, 0, 0)]
+        with client.reader("app-orders", "r") as reader:
+            assert reader.poll(10).payload == b"x"
+        with pytest.raises(dlog.PermissionDeniedError):
+            client.append("other", b"x")
+    with server.client(tls=tls, token="wrong-token", timeout=10) as client:
+        with pytest.raises(dlog.UnauthenticatedError):
+            client.append("app-orders", b"x")
+    with server.client(tls=dlog.Tls(ca=open(certs["ca"], "rb").read()), token="s3cret-token", timeout=5) as client:
+        with pytest.raises(dlog.DlogError):  # no client certificate: the handshake fails
+            client.append("app-orders", b"x")
+
+
+def test_dlogd_command_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DLOG_DLOGD", str(tmp_path / "missing"))
+    with pytest.raises(dlog.testing.DlogdError):
+        DlogdServer()
+    assert os.environ["DLOG_DLOGD"].endswith("missing")

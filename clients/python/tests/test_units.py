@@ -1,0 +1,219 @@
+"""Unit tests without a server: DLSN forms, ack coalescing, backoff, error mapping, batching."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+import dlog
+from dlog._acks import AckTracker
+from dlog._batching import AppenderOptions, Entry, outcome
+from dlog._reader_core import ReaderRecord, SessionBase, is_retryable
+from dlog.backoff import Backoff, Reconnect
+from dlog.errors import error_info, make_error
+from dlog.types import to_record_input
+from dlog.v1 import common_pb2, log_pb2
+
+# SPEC §1 test vectors.
+VECTORS = [
+    ((1, 2, 3), "01000000000000000100000000000000020000000000000003", "AQAAAAAAAAABAAAAAAAAAAIAAAAAAAAAAw=="),
+    ((1, 0, 0), "01000000000000000100000000000000000000000000000000", "AQAAAAAAAAABAAAAAAAAAAAAAAAAAAAAAA=="),
+    ((1, 0, -1), "0100000000000000010000000000000000ffffffffffffffff", "AQAAAAAAAAABAAAAAAAAAAD//////////w=="),
+    ((0, -1, -1), "010000000000000000ffffffffffffffffffffffffffffffff", "AQAAAAAAAAAA/////////////////////w=="),
+]
+
+
+@pytest.mark.parametrize("fields,hex_bytes,text", VECTORS)
+def test_dlsn_matches_distributedlog_serialized_forms(fields, hex_bytes, text):
+    dlsn = dlog.DLSN(*fields)
+    assert dlsn.to_bytes().hex() == hex_bytes
+    assert dlsn.serialize() == text
+    assert dlog.DLSN.from_bytes(bytes.fromhex(hex_bytes)) == dlsn
+    assert dlog.DLSN.deserialize(text) == dlsn
+    assert dlog.DLSN.parse(text) == dlsn
+
+
+def test_dlsn_is_an_ordered_hashable_value_printed_as_slashes():
+    assert str(dlog.DLSN(1, 42, 0)) == "1/42/0"
+    assert dlog.DLSN.parse("1/42/0") == dlog.DLSN(1, 42, 0)
+    assert dlog.DLSN(1, 2, 3) < dlog.DLSN(1, 3, 0) < dlog.DLSN(2, 0, 0)
+    assert dlog.NON_INCLUSIVE_LOWER_BOUND < dlog.INITIAL
+    assert len({dlog.DLSN(1, 2, 3), dlog.DLSN(1, 2, 3), dlog.DLSN(1, 2, 4)}) == 2
+    assert sorted([dlog.DLSN(2, 0, 0), dlog.DLSN(1, 9, 9)]) == [dlog.DLSN(1, 9, 9), dlog.DLSN(2, 0, 0)]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"\x01" + b"\x00" * 23, b"\x02" + b"\x00" * 24, b"\x01" + b"\x00" * 25],
+)
+def test_dlsn_rejects_wrong_length_or_version(bad):
+    with pytest.raises(ValueError):
+        dlog.DLSN.from_bytes(bad)
+
+
+@pytest.mark.parametrize("bad", ["not base64!", "AQAA", "1/2", "1/2/x", ""])
+def test_dlsn_rejects_bad_text(bad):
+    with pytest.raises(ValueError):
+        dlog.DLSN.parse(bad)
+
+
+def test_dlsn_of_checks_int64_range():
+    with pytest.raises(ValueError):
+        dlog.DLSN.of(1 << 63, 0, 0)
+
+
+class _Session(SessionBase):
+    """A session whose acks go straight to the tracker (what the transports do under their lock)."""
+
+    def ack(self, record):
+        batch, index = record._batch, record._index
+        if not batch.flags[index]:
+            batch.flags[index] = 1
+            self.tracker.acks.append(record)
+
+    def nack(self, record):
+        if not record._batch.flags[record._index]:
+            self.tracker.nacks.append(record._batch.wires[record._index].dlsn)
+
+
+def wires(*fields, attempt=1):
+    return [common_pb2.Record(dlsn=common_pb2.DLSN(segment=s, entry=e, slot=t), attempt=attempt) for s, e, t in fields]
+
+
+def dlsn_of(wire_dlsn) -> dlog.DLSN:
+    return dlog.DLSN(wire_dlsn.segment, wire_dlsn.entry, wire_dlsn.slot)
+
+
+def test_in_order_acks_coalesce_into_one_cumulative_ack():
+    session = _Session(None)
+    records = session.records(wires(*[(1, 0, i) for i in range(256)]))
+    for record in records:
+        record.ack()
+    [message] = session.take_messages()
+    assert dlsn_of(message.ack.up_to) == dlog.DLSN(1, 0, 255)
+    assert list(message.ack.dlsns) == []
+    assert all(record.ack_message == 1 for record in records)
+
+
+def test_acks_above_a_gap_go_individually_until_the_gap_is_acked():
+    session = _Session(None)
+    records = session.records(wires(*[(1, 0, i) for i in range(5)]))
+    for record in (records[4], records[3], records[1]):
+        record.ack()
+    [message] = session.take_messages()
+    assert not message.ack.HasField("up_to")
+    assert sorted(dlsn_of(d) for d in message.ack.dlsns) == [dlog.DLSN(1, 0, 1), dlog.DLSN(1, 0, 3), dlog.DLSN(1, 0, 4)]
+    records[0].ack()
+    records[2].ack()
+    [message] = session.take_messages()
+    assert dlsn_of(message.ack.up_to) == dlog.DLSN(1, 0, 4)
+    assert list(message.ack.dlsns) == []
+    assert session.take_messages() == []
+
+
+def test_the_floor_moves_across_batches():
+    session = _Session(None)
+    first = session.records(wires((1, 0, 0), (1, 0, 1)))
+    second = session.records(wires((1, 1, 0), (1, 1, 1)))
+    second[0].ack()
+    [message] = session.take_messages()
+    assert [dlsn_of(d) for d in message.ack.dlsns] == [dlog.DLSN(1, 1, 0)]
+    for record in first:
+        record.ack()
+    [message] = session.take_messages()
+    assert dlsn_of(message.ack.up_to) == dlog.DLSN(1, 1, 0)
+    assert list(message.ack.dlsns) == []
+
+
+def test_acking_twice_and_acking_a_redelivery_settle_one_dlsn():
+    session = _Session(None)
+    [first] = session.records(wires((1, 0, 0)))
+    first.nack()
+    [message] = session.take_messages()
+    assert [dlsn_of(d) for d in message.nack.dlsns] == [dlog.DLSN(1, 0, 0)]
+    [again] = session.records(wires((1, 0, 0), attempt=2))
+    assert again.attempt == 2 and again.redelivered
+    again.ack()
+    first.ack()  # the same DLSN: a no-op
+    [message] = session.take_messages()
+    assert dlsn_of(message.ack.up_to) == dlog.DLSN(1, 0, 0)
+    assert session.take_messages() == []
+
+
+def test_a_redelivery_of_an_acked_record_needs_no_ack():
+    session = _Session(None)
+    [first] = session.records(wires((1, 0, 0)))
+    first.ack()
+    session.take_messages()
+    [again] = session.records(wires((1, 0, 0), attempt=2))
+    again.ack()
+    assert session.take_messages() == []
+
+
+def test_records_seen_by_an_earlier_session_are_marked_redelivered():
+    session = _Session(dlog.DLSN(1, 0, 1))
+    old, new = session.records(wires((1, 0, 1), (1, 0, 2)))
+    assert old.redelivered and not new.redelivered
+
+
+def test_backoff_grows_with_full_jitter_and_gives_up():
+    clock = [0.0]
+    backoff = Backoff(Reconnect(initial_delay=0.1, max_delay=0.4, max_elapsed=10), rand=lambda: 1.0, now=lambda: clock[0])
+    assert [backoff.next() for _ in range(4)] == [0.1, 0.2, 0.4, 0.4]
+    backoff.reset()
+    assert backoff.next() == 0.1
+    clock[0] = 11.0
+    assert backoff.next() is None
+    assert Backoff(Reconnect(max_attempts=1), rand=lambda: 0.5).next() == 0.025
+    jittered = Backoff(Reconnect(initial_delay=1, max_delay=1), rand=lambda: 0.25)
+    assert jittered.next() == 0.25
+
+
+def test_reconnect_only_on_unavailable_and_lost_connections():
+    assert is_retryable(make_error(grpc.StatusCode.UNAVAILABLE, "down"), False)
+    assert not is_retryable(make_error(grpc.StatusCode.ABORTED, "fenced", "READER_FENCED"), True)
+    assert not is_retryable(make_error(grpc.StatusCode.NOT_FOUND, "no log"), True)
+    assert is_retryable(make_error(grpc.StatusCode.ALREADY_EXISTS, "live", "READER_LIVE"), True)
+    assert not is_retryable(make_error(grpc.StatusCode.ALREADY_EXISTS, "live", "READER_LIVE"), False)
+
+
+def trailers_with(reason: str, metadata: dict, domain: str = "dlog.v1"):
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata))
+    status = status_pb2.Status(code=5, message="x", details=[detail])
+    return (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+def test_error_info_maps_to_typed_errors():
+    assert error_info(trailers_with("LOG_NOT_FOUND", {"log": "a"})) == ("LOG_NOT_FOUND", {"log": "a"})
+    assert error_info(trailers_with("X", {}, domain="other")) == ("", {})
+    assert error_info((("grpc-status-details-bin", b"\xff\xff"),)) == ("", {})
+    error = make_error(grpc.StatusCode.NOT_FOUND, 'log "a" does not exist', "LOG_NOT_FOUND", {"log": "a"})
+    assert isinstance(error, dlog.LogNotFoundError) and isinstance(error, dlog.NotFoundError) and isinstance(error, dlog.DlogError)
+    assert (error.code, error.reason, error.metadata) == (grpc.StatusCode.NOT_FOUND, "LOG_NOT_FOUND", {"log": "a"})
+    assert type(make_error(grpc.StatusCode.ABORTED, "fenced", "READER_FENCED")) is dlog.ReaderFencedError
+    assert type(make_error(grpc.StatusCode.FAILED_PRECONDITION, "live", "READER_LIVE")) is dlog.FailedPreconditionError
+    assert type(make_error(grpc.StatusCode.DATA_LOSS, "?")) is dlog.DlogError
+
+
+def test_entries_pack_calls_and_each_caller_gets_its_slice():
+    options = AppenderOptions(max_batch_records=3)
+    entry = Entry()
+    entry.add([to_record_input(b"a")], 1, None)
+    entry.add([to_record_input(b"b"), to_record_input(b"c")], 2, None)
+    assert entry.full(options) and not entry.fits(1, 1, options)
+    entry.request_id = 7
+    answer = log_pb2.AppendResponse(request_id=7, dlsns=[common_pb2.DLSN(segment=1, entry=4, slot=i) for i in range(3)])
+    dlsns, error = outcome(entry, answer)
+    assert error is None and dlsns == [dlog.DLSN(1, 4, 0), dlog.DLSN(1, 4, 1), dlog.DLSN(1, 4, 2)]
+    failed = log_pb2.AppendResponse(request_id=7, error=log_pb2.AppendError(code=9, message="low", reason="TXID_OUT_OF_ORDER"))
+    assert isinstance(outcome(entry, failed)[1], dlog.TxidOutOfOrderError)
+    assert isinstance(outcome(entry, log_pb2.AppendResponse(request_id=8))[1], dlog.InternalError)
+
+
+def test_a_reader_record_without_a_slot_ignores_ack_and_nack():
+    record = ReaderRecord(wires((1, 0, 0))[0], _Session(None), None, -1)
+    record.ack()
+    record.nack()
