@@ -66,9 +66,10 @@ def test_a_failed_entry_fails_every_caller_in_it_and_the_stream_goes_on(client):
         fine = appender.append(b"a")
         low = appender.append(b"b", txid=1)
         appender.flush(10)
-        for future in (fine, low):
-            with pytest.raises(dlog.FailedPreconditionError):
+        for future in (fine, low):  # one entry: both callers get its error
+            with pytest.raises(dlog.TxidOutOfOrderError) as refused:
                 future.result()
+            assert refused.value.reason == "TXID_OUT_OF_ORDER" and refused.value.metadata["log"] == "txids"
         assert appender.append(b"c").result(10) > client.get_log("txids").first_dlsn
 
 
@@ -102,9 +103,10 @@ def test_unary_calls_admin_and_typed_errors(client):
     with pytest.raises(dlog.NotFoundError):
         client.get_position("admin", "me")
     assert client.delete_log("admin") == 3
-    with pytest.raises(dlog.NotFoundError) as missing:
+    with pytest.raises(dlog.LogNotFoundError) as missing:
         client.get_log("admin")
     assert missing.value.code.name == "NOT_FOUND" and "admin" in missing.value.details
+    assert (missing.value.reason, missing.value.metadata) == ("LOG_NOT_FOUND", {"log": "admin"})
 
 
 def test_deadlines_end_calls_with_deadline_exceeded(client):
