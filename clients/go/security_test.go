@@ -74,7 +74,7 @@ func TestMutualTLSAndBearerTokens(t *testing.T) {
 	clientTemplate := certTemplate(3, "app")
 	clientTemplate.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	issue(t, dir, "client", clientTemplate, ca, caKey)
-	tokens := `{"tokens": [{"name": "orders-app", "token": "s3cret-token", "allow": {"append": ["orders-*"], "read": ["orders-*"]}}]}`
+	tokens := `{"tokens": [{"name": "orders-app", "token": "s3cret-token-for-orders", "allow": {"append": ["orders-*"], "read": ["orders-*"]}}]}`
 	if err := os.WriteFile(filepath.Join(dir, "tokens.json"), []byte(tokens), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestMutualTLSAndBearerTokens(t *testing.T) {
 	defer cancel()
 	mtls := dlog.WithTLSFiles(file("ca.crt"), file("client.crt"), file("client.key"))
 
-	client := srv.Client(t, mtls, dlog.WithBearerToken("s3cret-token"))
+	client := srv.Client(t, mtls, dlog.WithBearerToken("s3cret-token-for-orders"))
 	if _, err := client.Append(ctx, "orders-1", dlog.Input{Payload: []byte("paid")}); err != nil {
 		t.Fatalf("append with a client certificate and a token: %v", err)
 	}
@@ -99,7 +99,7 @@ func TestMutualTLSAndBearerTokens(t *testing.T) {
 	if _, err := noToken.Append(ctx, "orders-1", dlog.Input{Payload: []byte("x")}); !errors.Is(err, dlog.ErrUnauthenticated) {
 		t.Fatalf("append without a token: %v, want UNAUTHENTICATED", err)
 	}
-	noCert := srv.Client(t, dlog.WithTLSFiles(file("ca.crt"), "", ""), dlog.WithBearerToken("s3cret-token"))
+	noCert := srv.Client(t, dlog.WithTLSFiles(file("ca.crt"), "", ""), dlog.WithBearerToken("s3cret-token-for-orders"))
 	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
 	defer cancelShort()
 	if _, err := noCert.Append(short, "orders-1", dlog.Input{Payload: []byte("x")}); err == nil {
