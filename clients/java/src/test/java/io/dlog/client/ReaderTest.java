@@ -1,0 +1,84 @@
+package io.dlog.client;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.dlog.testing.DlogdExtension;
+import io.dlog.v1.ResumeSource;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+@Timeout(60)
+class ReaderTest {
+  @RegisterExtension
+  static DlogdExtension dlogd = DlogdExtension.create();
+  private static DLSN last;
+
+  @BeforeAll
+  static void fill() {
+    List<byte[]> entry = new ArrayList<>();
+    for (int i = 1; i <= 1000; i++) entry.add(Integer.toString(i).getBytes());
+    last = dlogd.client().append("reader-test", entry).get(999);
+  }
+
+  @Test
+  void acksAreCoalescedIntoFewMessagesAndDrainReturnsTheFinalPosition() throws Exception {
+    List<ReaderStatus> statuses = new CopyOnWriteArrayList<>();
+    Reader reader = dlogd.client().reader(ReaderOptions.of("reader-test", "coalesced").onStatus(statuses::add));
+    OpenedInfo opened = reader.ready().get(10, TimeUnit.SECONDS);
+    assertEquals(ResumeSource.RESUME_SOURCE_FALLBACK, opened.source());
+    ReaderRecord record = null;
+    for (int n = 1; n <= 1000; n++) {
+      record = reader.poll(Duration.ofSeconds(10));
+      assertNotNull(record);
+      assertEquals(Integer.toString(n), record.text());
+      record.ack();
+    }
+    assertEquals(last, reader.drain());
+    assertEquals(last, reader.drain(), "drain is idempotent");
+    assertTrue(record.ackMessage() > 0 && record.ackMessage() <= 100, "1000 acks went out in " + record.ackMessage() + " messages");
+    assertFalse(reader.isOpen());
+    assertNull(reader.poll(Duration.ofMillis(10)), "a drained reader hands out nothing");
+    assertEquals(last, dlogd.client().reader(ReaderOptions.of("reader-test", "coalesced")).ready().get(10, TimeUnit.SECONDS).resumeAfter());
+  }
+
+  @Test
+  void theStatusFramesReportTheDurablePosition() throws Exception {
+    List<ReaderStatus> statuses = new CopyOnWriteArrayList<>();
+    try (Reader reader = dlogd.client().reader(ReaderOptions.of("reader-test", "status").onStatus(statuses::add))) {
+      ReaderRecord first = reader.poll(Duration.ofSeconds(10));
+      assertNotNull(first);
+      first.ack();
+      long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+      while (!first.dlsn().equals(reader.durablePosition()) && System.nanoTime() - deadline < 0) reader.poll(Duration.ofMillis(20));
+      assertEquals(first.dlsn(), reader.durablePosition());
+      assertTrue(statuses.stream().anyMatch(status -> first.dlsn().equals(status.durableFloor())), "the listener saw it: " + statuses);
+    }
+  }
+
+  @Test
+  void pollTimesOutWithNullAtTheEndOfTheLog() throws Exception {
+    try (Reader reader = dlogd.client().reader(ReaderOptions.of("reader-test", "tail").fallback(StartAt.latest()))) {
+      reader.ready().get(10, TimeUnit.SECONDS);
+      long start = System.nanoTime();
+      assertNull(reader.poll(Duration.ofMillis(200)));
+      assertTrue(System.nanoTime() - start >= Duration.ofMillis(190).toNanos());
+      assertTrue(reader.isOpen());
+      DLSN appended = dlogd.client().append("reader-test", "new".getBytes()).get(0);
+      ReaderRecord record = reader.poll(Duration.ofSeconds(10));
+      assertNotNull(record);
+      assertEquals(appended, record.dlsn());
+      record.ack();
+    }
+  }
+}
