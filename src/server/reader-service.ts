@@ -17,6 +17,7 @@ import {
 import { accessOf } from "./auth.js";
 import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn } from "./convert.js";
 import { pageOf } from "./paging.js";
+import type { SessionLimits } from "./session-limits.js";
 import { encodeRecordsFrame } from "./record-frames.js";
 
 const RESUME_POLICY: Record<number, CoreResumePolicy> = {
@@ -41,11 +42,13 @@ const RESUME_SOURCE: Record<CoreResumeSource, ResumeSource> = {
 
 export interface ReaderServiceDeps {
   sessions: ReaderSessions;
+  /** Live-session limits (total, per connection, per token); none when absent. */
+  limits?: SessionLimits;
   onDelivered?: (records: number) => void;
 }
 
 /** dlog.v1.ReaderService: the session stream and reader admin, over the session core. */
-export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps): ReaderServiceImplementation {
+export function createReaderService({ sessions, limits, onDelivered }: ReaderServiceDeps): ReaderServiceImplementation {
   return {
     async *session(requests: AsyncIterable<SessionRequest>, context: CallContext) {
       const iterator = requests[Symbol.asyncIterator]();
@@ -58,7 +61,16 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
           metadata: { message: kind?.$case ?? "" },
         });
       }
-      const session = await openAs(toOpenRequest(kind.value), context);
+      const open = toOpenRequest(kind.value);
+      // Counted before anything is opened; counted out when the call ends, however it ends.
+      const release = limits?.admit(context.peer, accessOf(context)?.token);
+      let session: Session;
+      try {
+        session = await openAs(open, context);
+      } catch (error) {
+        release?.();
+        throw error;
+      }
       // Runs beside the frame loop until the client half-closes or the call ends; it never throws.
       void pumpRequests(iterator, session, context);
       try {
@@ -68,6 +80,7 @@ export function createReaderService({ sessions, onDelivered }: ReaderServiceDeps
         }
       } finally {
         session.handleGone();
+        release?.();
       }
     },
 

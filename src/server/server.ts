@@ -20,6 +20,7 @@ import { passEncoded } from "./record-frames.js";
 import { addReflection } from "./reflection.js";
 import { guardRequests, requestCountInterceptor, requestGuardMiddleware } from "./request-guard.js";
 import { statusMiddleware } from "./status.js";
+import { SessionLimits } from "./session-limits.js";
 import { serverCredentials } from "./tls-files.js";
 
 export interface RunningServer {
@@ -94,7 +95,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   server.add(guardRequests(completeResponses(LogServiceDefinition, ["read"]), limits), createLogService({ logs, maxLogs: config.maxLogs }));
   server.add(
     guardRequests(completeResponses(ReaderServiceDefinition, ["session"]), limits),
-    createReaderService({ sessions, onDelivered: (n) => (delivered.records += n) }),
+    createReaderService({ sessions, limits: new SessionLimits(config), onDelivered: (n) => (delivered.records += n) }),
   );
   const services = [LogServiceDefinition.fullName, ReaderServiceDefinition.fullName, HealthDefinition.fullName];
   server.add(guardRequests(HealthDefinition, limits), createHealthService({ services: new Set(services), isServing: () => serving, stopping }));
