@@ -3,8 +3,8 @@ import { DlogError } from "./errors.js";
 export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
 const NAME_RULE = "1-200 characters of A-Z a-z 0-9 . _ -";
 
-/** Log names and reader ids share one charset (SPEC §1). */
-export function validateName(kind: "log" | "reader_id", name: string | undefined): string {
+/** Log names, reader ids and producer ids share one charset (SPEC §1). */
+export function validateName(kind: "log" | "reader_id" | "producer_id", name: string | undefined): string {
   if (name === undefined || name === "") {
     throw new DlogError("INVALID_ARGUMENT", `${kind} is required (${NAME_RULE})`, { reason: "INVALID_NAME", metadata: { field: kind, value: "" } });
   }

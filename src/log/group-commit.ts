@@ -1,9 +1,10 @@
 import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
-import { type EntryWrite, type SegmentMeta, type Storage, storageError } from "../storage/storage.js";
+import { type CommitBatch, type EntryWrite, type SegmentMeta, type Storage, storageError } from "../storage/storage.js";
 import type { SerialQueue } from "../util/serial-queue.js";
 import { type EntryRecordInput, encodeEntry } from "./entry-codec.js";
 import type { LogState } from "./log-state.js";
+import type { ProducerAppend } from "./producer-table.js";
 import { wakeWaiters } from "./tail-waiters.js";
 
 export interface RecordInput {
@@ -15,6 +16,8 @@ export interface AppendResult {
   dlsns: DLSN[];
   txids: bigint[];
   firstSequenceId: bigint;
+  /** A retry of a producer's append that was written before: nothing new was written. */
+  duplicate?: boolean;
 }
 
 export interface GroupCommitOptions {
@@ -102,13 +105,14 @@ export class GroupCommit {
   /**
    * Assigns the append its DLSNs and txids now (synchronously, so in call order) and
    * resolves once the batch holding it is written. Throws, changing nothing, when refused.
+   * A producer's append also moves its dedupe window, in the same batch.
    */
-  enqueue(log: LogState, records: readonly RecordInput[]): Promise<AppendResult> {
-    return new Promise<AppendResult>((resolve, reject) => {
-      const pending = this.assign(log, records);
-      this.pending.push({ ...pending, resolve, reject });
-      this.scheduleCommit();
-    });
+  enqueue(log: LogState, records: readonly RecordInput[], producer?: ProducerAppend): Promise<AppendResult> {
+    const assigned = this.assign(log, records);
+    const result = new Promise<AppendResult>((resolve, reject) => this.pending.push({ ...assigned, resolve, reject }));
+    if (producer) log.producers.admit(producer, assigned.result, result);
+    this.scheduleCommit();
+    return result;
   }
 
   /** Segments of `log` that appends assigned but not yet committed write to. */
@@ -253,9 +257,16 @@ export class GroupCommit {
     const touchedSegments = snapshots.flatMap(({ segments }) =>
       segments.filter((segment) => written.has(`${segment.logId}/${segment.segment}`)),
     );
+    const producers: CommitBatch["producers"] = [];
+    const producerSlots: CommitBatch["producerSlots"] = [];
+    for (const log of touched) {
+      const writes = log.producers.takeWrites();
+      producers.push(...writes.producers);
+      producerSlots.push(...writes.producerSlots);
+    }
     try {
       await this.storage.commit(
-        { entries: batch.map((append) => append.entry), logs: snapshots.map((s) => s.meta), segments: touchedSegments },
+        { entries: batch.map((append) => append.entry), logs: snapshots.map((s) => s.meta), segments: touchedSegments, producers, producerSlots },
         this.options.sync,
       );
     } catch (error) {

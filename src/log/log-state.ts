@@ -1,5 +1,6 @@
 import { DLSN } from "../dlsn.js";
 import type { LogMeta, SegmentMeta } from "../storage/storage.js";
+import type { ProducerTable } from "./producer-table.js";
 
 /** A caller waiting for a record with a sequence id above `afterSequenceId` (see tail-waiters.ts). */
 export interface Waiter {
@@ -19,6 +20,8 @@ export interface LogState {
   committed: { meta: LogMeta; segments: SegmentMeta[] };
   deleted: boolean;
   waiters: Set<Waiter>;
+  /** Idempotent producers' dedupe windows. */
+  producers: ProducerTable;
 }
 
 export interface SegmentInfo {
@@ -55,8 +58,9 @@ export interface LogHead {
 }
 
 /** State of a log as loaded or created: nothing open, so the next append starts a new segment (SPEC §1). */
-export function newLogState(meta: LogMeta, segments: SegmentMeta[]): LogState {
+export function newLogState(meta: LogMeta, segments: SegmentMeta[], producers: ProducerTable): LogState {
   return {
+    producers,
     meta,
     segments,
     open: undefined,

@@ -1,4 +1,4 @@
-import type { DLSN } from "../dlsn.js";
+import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import { validateName } from "../names.js";
 import { type LogMeta, type Storage, storageError } from "../storage/storage.js";
@@ -7,6 +7,8 @@ import type { DecodedRecord } from "./entry-codec.js";
 import { type AppendResult, GroupCommit, type RecordInput } from "./group-commit.js";
 import { LogReader } from "./log-reader.js";
 import { type LogHead, type LogInfo, type LogState, describeLog, firstDlsnOf, headOf, newLogState } from "./log-state.js";
+import { appendHash, decodeProducerSlot } from "./producer-codec.js";
+import { type ProducerAppend, type ProducerLimits, ProducerTable, reused, tooOld } from "./producer-table.js";
 import { type Floor, firstRecordFrom, resolveStart } from "./resolve-start.js";
 import type { StartPosition } from "./start-position.js";
 import { rejectWaiters, waitForCommitted } from "./tail-waiters.js";
@@ -29,7 +31,15 @@ export interface LogStoreOptions {
   segmentMaxBytes: number;
   /** Roll to a new segment once the open one is this old. */
   segmentMaxAgeMs: number;
+  /** Idempotent producers: appends remembered per producer, producers remembered per log. */
+  producers: ProducerLimits;
   now?: () => number;
+}
+
+/** Who sent an idempotent append: `seq` numbers the producer's appends to one log 1, 2, 3, ... */
+export interface ProducerRef {
+  id: string;
+  seq: bigint;
 }
 
 /**
@@ -57,9 +67,9 @@ export class LogStore {
 
   static async open(storage: Storage, options: LogStoreOptions): Promise<LogStore> {
     const store = new LogStore(storage, options);
-    for (const { meta, segments } of await storage.loadLogs()) {
+    for (const { meta, segments, producers } of await storage.loadLogs()) {
       const live = segments.filter((segment) => segment.segment >= meta.firstLiveSegment);
-      store.logs.set(meta.name, newLogState(meta, live));
+      store.logs.set(meta.name, newLogState(meta, live, new ProducerTable(meta.id, options.producers, producers)));
     }
     return store;
   }
@@ -102,7 +112,7 @@ export class LogStore {
         lastSegment: 0n,
       };
       await this.writes.run(() => this.storage.commit({ entries: [], logs: [meta], segments: [] }, true));
-      const state = newLogState(meta, []);
+      const state = newLogState(meta, [], new ProducerTable(id, this.options.producers));
       this.logs.set(name, state);
       return state;
     })();
@@ -166,11 +176,16 @@ export class LogStore {
 
   // ---- append --------------------------------------------------------------------------------
 
-  /** Appends the records as one entry. Resolves once the batch holding it is written. */
-  async append(name: string, records: readonly RecordInput[]): Promise<AppendResult> {
+  /**
+   * Appends the records as one entry. Resolves once the batch holding it is written.
+   * With a producer, a retry of a written (id, seq) with the same records is answered
+   * with the original result and `duplicate: true` instead of being written again.
+   */
+  async append(name: string, records: readonly RecordInput[], producer?: ProducerRef): Promise<AppendResult> {
     validateName("log", name);
     this.checkUsable();
     this.commits.validate(name, records);
+    const idempotent = producer && producerAppend(producer, records);
     let log = this.logs.get(name);
     const creating = this.creating.get(name);
     if (!log || creating) {
@@ -184,8 +199,31 @@ export class LogStore {
       log = await (creating ?? this.createState(name));
       this.checkUsable();
     }
-    // From here to the enqueue everything is synchronous, so DLSNs and txids are assigned in call order.
-    return this.commits.enqueue(log, records);
+    // From here to the enqueue everything is synchronous, so DLSNs, txids and producer seqs are assigned in call order.
+    if (!idempotent) return this.commits.enqueue(log, records);
+    const decision = log.producers.decide(idempotent, name);
+    switch (decision.kind) {
+      case "new":
+        return this.commits.enqueue(log, records, idempotent);
+      case "in-flight":
+        return { ...(await decision.result), duplicate: true };
+      case "written":
+        return this.writtenBefore(log, idempotent, decision.incarnation);
+    }
+  }
+
+  /** The original answer of a producer's append written in an earlier batch, from its stored slot. */
+  private async writtenBefore(log: LogState, append: ProducerAppend, incarnation: bigint): Promise<AppendResult> {
+    const name = log.meta.name;
+    const stored = await this.storage.getProducerSlot(log.meta.id, append.producerId, incarnation, append.seq);
+    const metadata = { log: name, producer_id: append.producerId, producer_seq: String(append.seq) };
+    // Gone: the window slid past it (or the producer was evicted) while the slot was being read.
+    if (stored === undefined) throw tooOld(append, name, append.seq, this.options.producers.window, metadata);
+    const slot = decodeProducerSlot(stored);
+    if (!slot.hash.equals(append.hash)) throw reused(append, name, metadata);
+    const dlsns: DLSN[] = [];
+    for (let i = 0; i < slot.count; i++) dlsns.push(new DLSN(slot.segment, slot.entry, BigInt(i)));
+    return { dlsns, txids: slot.txids, firstSequenceId: slot.firstSequenceId, duplicate: true };
   }
 
   /**
@@ -275,4 +313,15 @@ export class LogStore {
     for (const log of this.logs.values()) rejectWaiters(log, closing);
     this.closedController.abort(closing);
   }
+}
+
+/** Validates a producer id and seq; the append's content hash identifies a retry. */
+function producerAppend(producer: ProducerRef, records: readonly RecordInput[]): ProducerAppend {
+  validateName("producer_id", producer.id);
+  if (producer.seq < 1n) {
+    throw new DlogError("INVALID_ARGUMENT", `producer_seq must be >= 1 with a producer_id (a producer numbers its appends to a log 1, 2, 3, ...), got ${producer.seq}`, {
+      metadata: { field: "producer_seq", value: String(producer.seq) },
+    });
+  }
+  return { producerId: producer.id, seq: producer.seq, hash: appendHash(records) };
 }

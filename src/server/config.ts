@@ -13,6 +13,8 @@ export interface ServerConfig {
   maxRecordsPerAppend: number;
   segmentMaxBytes: number;
   segmentMaxAgeMs: number;
+  producerWindow: number;
+  maxProducersPerLog: number;
   ackFlushIntervalMs: number;
   ackFlushMax: number;
   maxHoles: number;
@@ -56,6 +58,8 @@ const SETTINGS: Setting[] = [
   { key: "maxRecordsPerAppend", flag: "max-records-per-append", env: "DLOG_MAX_RECORDS_PER_APPEND", kind: "count", default: "10000", help: "most records one append may carry" },
   { key: "segmentMaxBytes", flag: "segment-max-bytes", env: "DLOG_SEGMENT_MAX_BYTES", kind: "size", default: "64MiB", help: "roll to a new segment after this many payload bytes" },
   { key: "segmentMaxAgeMs", flag: "segment-max-age", env: "DLOG_SEGMENT_MAX_AGE", kind: "duration", default: "1h", help: "roll to a new segment once the open one is this old" },
+  { key: "producerWindow", flag: "producer-window", env: "DLOG_PRODUCER_WINDOW", kind: "count", default: "1024", help: "idempotent appends remembered per producer and log: a retry older than this is refused (PRODUCER_SEQUENCE_TOO_OLD); keep clients' appends in flight below it" },
+  { key: "maxProducersPerLog", flag: "max-producers-per-log", env: "DLOG_MAX_PRODUCERS_PER_LOG", kind: "count", default: "1000", help: "idempotent producers remembered per log; past it the least recently used is forgotten (its retries are no longer recognised)" },
   { key: "ackFlushIntervalMs", flag: "ack-flush-interval", env: "DLOG_ACK_FLUSH_INTERVAL", kind: "duration", default: "100ms", help: "write changed reader positions at least this often" },
   { key: "ackFlushMax", flag: "ack-flush-max", env: "DLOG_ACK_FLUSH_MAX", kind: "count", default: "1000", help: "write changed reader positions after this many acks, without waiting for the interval" },
   { key: "maxHoles", flag: "max-holes", env: "DLOG_MAX_HOLES", kind: "count", default: "10000", help: "acked records above a reader's floor kept before delivery pauses" },

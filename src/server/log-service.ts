@@ -1,6 +1,6 @@
 import type { CallContext } from "nice-grpc";
 import { DlogError } from "../errors.js";
-import type { LogStore, RecordInput } from "../log/log-store.js";
+import type { LogStore, ProducerRef, RecordInput } from "../log/log-store.js";
 import type {
   AppendRequest,
   AppendResponse,
@@ -42,13 +42,13 @@ export function createLogService({ logs, maxLogs }: LogServiceDeps): LogServiceI
   async function append(request: AppendRequest): Promise<AppendResponse> {
     checkRoomFor(request.log);
     const records: RecordInput[] = request.records.map((record) => ({ payload: record.payload, txid: record.txid }));
-    const result = await logs.append(request.log, records);
+    const result = await logs.append(request.log, records, producerOf(request));
     return {
       dlsns: result.dlsns.map(toWireDlsn),
       txids: result.txids,
       requestId: request.requestId,
       error: undefined,
-      duplicate: false,
+      duplicate: result.duplicate === true,
     };
   }
 
@@ -152,4 +152,15 @@ export function createLogService({ logs, maxLogs }: LogServiceDeps): LogServiceI
       };
     },
   };
+}
+
+/** The idempotent producer of an append, if it names one (producer_seq alone means nothing). */
+function producerOf(request: AppendRequest): ProducerRef | undefined {
+  if (request.producerId !== "") return { id: request.producerId, seq: request.producerSeq };
+  if (request.producerSeq !== 0n) {
+    throw new DlogError("INVALID_ARGUMENT", `producer_seq ${request.producerSeq} was given without a producer_id; set both for an idempotent append, or neither`, {
+      metadata: { field: "producer_id" },
+    });
+  }
+  return undefined;
 }

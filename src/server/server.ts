@@ -55,6 +55,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     maxRecordsPerAppend: config.maxRecordsPerAppend,
     segmentMaxBytes: config.segmentMaxBytes,
     segmentMaxAgeMs: config.segmentMaxAgeMs,
+    producers: { window: config.producerWindow, maxProducers: config.maxProducersPerLog },
   });
 
   let serving = true;

@@ -10,6 +10,7 @@ import type {
   SegmentMeta,
   Storage,
   StoredEntry,
+  StoredLog,
   StoredPosition,
 } from "./storage.js";
 
@@ -52,6 +53,22 @@ function readerKey(logId: number, readerId: string): Bytes {
   return Buffer.concat([logPrefix(logId), Buffer.from(readerId, "utf8")]);
 }
 
+function producerKey(logId: number, producerId: string): Bytes {
+  return Buffer.concat([logPrefix(logId), Buffer.from(producerId, "utf8")]);
+}
+
+/** Log id, producer id (length-prefixed: ids vary in length), incarnation, seq — big-endian. */
+function producerSlotKey(logId: number, producerId: string, incarnation: bigint, seq: bigint): Bytes {
+  const id = Buffer.from(producerId, "utf8");
+  const key = Buffer.allocUnsafe(LOG_ID_BYTES + 1 + id.length + 16);
+  key.writeUInt32BE(logId, 0);
+  key[LOG_ID_BYTES] = id.length;
+  id.copy(key, LOG_ID_BYTES + 1);
+  key.writeBigUInt64BE(incarnation, LOG_ID_BYTES + 1 + id.length);
+  key.writeBigUInt64BE(seq, LOG_ID_BYTES + 9 + id.length);
+  return key;
+}
+
 /** Metadata is small and written once per batch per log: JSON with bigints as strings keeps it inspectable. */
 function encodeJson(value: object): Bytes {
   return Buffer.from(JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? `${v}n` : v)));
@@ -75,6 +92,8 @@ export class LevelStorage implements Storage {
   private readonly entries: Sub;
   private readonly floors: Sub;
   private readonly positionExtras: Sub;
+  private readonly producers: Sub;
+  private readonly producerSlots: Sub;
   private readonly meta: Sub;
   private idAllocation: Promise<unknown> = Promise.resolve();
 
@@ -86,6 +105,8 @@ export class LevelStorage implements Storage {
     this.entries = db.sublevel<Bytes, Bytes>("entries", buffers);
     this.floors = db.sublevel<Bytes, Bytes>("positions", buffers);
     this.positionExtras = db.sublevel<Bytes, Bytes>("position-extras", buffers);
+    this.producers = db.sublevel<Bytes, Bytes>("producers", buffers);
+    this.producerSlots = db.sublevel<Bytes, Bytes>("producer-slots", buffers);
     this.meta = db.sublevel<Bytes, Bytes>("meta", buffers);
   }
 
@@ -115,15 +136,18 @@ export class LevelStorage implements Storage {
     return new LevelStorage(db);
   }
 
-  async loadLogs(): Promise<Array<{ meta: LogMeta; segments: SegmentMeta[] }>> {
-    const result: Array<{ meta: LogMeta; segments: SegmentMeta[] }> = [];
+  async loadLogs(): Promise<StoredLog[]> {
+    const result: StoredLog[] = [];
     for await (const value of this.logs.values()) {
       const meta = decodeJson<LogMeta>(value);
+      const range = { gte: logPrefix(meta.id), lt: logPrefixEnd(meta.id) };
       const segments: SegmentMeta[] = [];
-      for await (const segment of this.segments.values({ gte: logPrefix(meta.id), lt: logPrefixEnd(meta.id) })) {
-        segments.push(decodeJson<SegmentMeta>(segment));
+      for await (const segment of this.segments.values(range)) segments.push(decodeJson<SegmentMeta>(segment));
+      const producers: StoredLog["producers"] = [];
+      for await (const [key, state] of this.producers.iterator(range)) {
+        producers.push({ producerId: key.subarray(LOG_ID_BYTES).toString("utf8"), value: state });
       }
-      result.push({ meta, segments });
+      result.push({ meta, segments, producers });
     }
     return result;
   }
@@ -159,6 +183,16 @@ export class LevelStorage implements Storage {
     for (const log of batch.logs) {
       write.put(Buffer.from(log.name, "utf8"), encodeJson(log), { sublevel: this.logs });
     }
+    for (const producer of batch.producers ?? []) {
+      const key = producerKey(producer.logId, producer.producerId);
+      if (producer.value === null) write.del(key, { sublevel: this.producers });
+      else write.put(key, producer.value, { sublevel: this.producers });
+    }
+    for (const slot of batch.producerSlots ?? []) {
+      const key = producerSlotKey(slot.logId, slot.producerId, slot.incarnation, slot.seq);
+      if (slot.value === null) write.del(key, { sublevel: this.producerSlots });
+      else write.put(key, slot.value, { sublevel: this.producerSlots });
+    }
     await write.write({ sync });
   }
 
@@ -186,13 +220,20 @@ export class LevelStorage implements Storage {
     const range = { gte: logPrefix(logId), lt: logPrefixEnd(logId) };
     const batch = this.db.batch().del(Buffer.from(name, "utf8"), { sublevel: this.logs });
     for await (const key of this.segments.keys(range)) batch.del(key, { sublevel: this.segments });
+    for await (const key of this.producers.keys(range)) batch.del(key, { sublevel: this.producers });
     for await (const key of this.floors.keys(range)) {
       batch.del(key, { sublevel: this.floors });
       batch.del(key, { sublevel: this.positionExtras });
     }
     await batch.write({ sync: true });
-    // Entries go after the metadata: once the log is gone from `logs`, its id is never reused, so leftovers are unreachable.
+    // Entries and dedupe slots go after the metadata: once the log is gone from `logs`, its id is
+    // never reused, so leftovers are unreachable.
     await this.entries.clear(range);
+    await this.producerSlots.clear(range);
+  }
+
+  async getProducerSlot(logId: number, producerId: string, incarnation: bigint, seq: bigint): Promise<Buffer | undefined> {
+    return this.producerSlots.get(producerSlotKey(logId, producerId, incarnation, seq));
   }
 
   async getPosition(logId: number, readerId: string): Promise<StoredPosition | undefined> {

@@ -68,11 +68,38 @@ export interface PositionWrite {
   position: StoredPosition | null;
 }
 
+/** An idempotent producer's state on one log; `value` is encoded by `log/producer-codec.ts`, null deletes it. */
+export interface ProducerWrite {
+  logId: number;
+  producerId: string;
+  value: Buffer | null;
+}
+
+/** One remembered append of a producer (its dedupe window slot); null deletes it. */
+export interface ProducerSlotWrite {
+  logId: number;
+  producerId: string;
+  /** Tells a producer's state apart from an earlier, evicted one of the same id. */
+  incarnation: bigint;
+  seq: bigint;
+  value: Buffer | null;
+}
+
 export interface CommitBatch {
   entries: EntryWrite[];
   logs: LogMeta[];
   segments: SegmentMeta[];
   deletedSegments?: Array<{ logId: number; segment: bigint }>;
+  /** Written in the same atomic batch as the entries they describe. */
+  producers?: ProducerWrite[];
+  /** Applied in order (a slot may be written and then dropped in one batch). */
+  producerSlots?: ProducerSlotWrite[];
+}
+
+export interface StoredLog {
+  meta: LogMeta;
+  segments: SegmentMeta[];
+  producers: Array<{ producerId: string; value: Buffer }>;
 }
 
 /** Reads entries of one log in key order, in chunks. */
@@ -83,8 +110,8 @@ export interface EntryCursor {
 }
 
 export interface Storage {
-  /** Every log with its segments, in name order. */
-  loadLogs(): Promise<Array<{ meta: LogMeta; segments: SegmentMeta[] }>>;
+  /** Every log with its segments and idempotent producers, in name order. */
+  loadLogs(): Promise<StoredLog[]>;
   nextLogId(): Promise<number>;
   /** Writes entries and metadata atomically. Resolves once written (and fsynced when `sync`). */
   commit(batch: CommitBatch, sync: boolean): Promise<void>;
@@ -92,8 +119,10 @@ export interface Storage {
   openCursor(logId: number, segment: bigint, entry: bigint): EntryCursor;
   /** Removes entries of segments in [fromSegment, toSegment). */
   deleteSegmentRange(logId: number, fromSegment: bigint, toSegment: bigint): Promise<void>;
-  /** Removes the log's metadata, segments and reader positions atomically, then its entries. */
+  /** Removes the log's metadata, segments, producers and reader positions atomically, then its entries. */
   deleteLog(logId: number, name: string): Promise<void>;
+  /** One slot of a producer's dedupe window, if stored. */
+  getProducerSlot(logId: number, producerId: string, incarnation: bigint, seq: bigint): Promise<Buffer | undefined>;
   getPosition(logId: number, readerId: string): Promise<StoredPosition | undefined>;
   listPositions(logId: number): Promise<Array<{ readerId: string; position: StoredPosition }>>;
   /** All position changes in one batch, fsynced when `sync`. */

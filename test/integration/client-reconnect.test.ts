@@ -130,13 +130,13 @@ test("kill -9 under a running reader, three times: nothing lost, repeats within 
   );
 });
 
-test("appender across a server crash: appends in flight reject with UNAVAILABLE, later ones go out on a new stream", { timeout: 60_000 }, async () => {
+test("an appender with retry off, across a server crash: appends in flight reject with UNAVAILABLE, later ones go out on a new stream", { timeout: 60_000 }, async () => {
   const dir = tempDir();
   let server = await startDlogd({ dataDir: dir.path });
   const port = server.address.slice(server.address.lastIndexOf(":") + 1);
   const client = createDlogClient({ address: server.address });
   try {
-    const appender = client.appender("appender-crash");
+    const appender = client.appender("appender-crash", { retry: false });
     await appender.append("before");
     const inFlight = Array.from({ length: 2000 }, (_, i) => appender.append(`during ${i}`));
     // Observed before the kill: rejections arrive while kill9() is awaited.

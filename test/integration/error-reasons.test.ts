@@ -34,9 +34,6 @@ const FAULT_REASONS: readonly ErrorReason[] = ["DISK_FULL", "STORAGE_UNAVAILABLE
 const NOT_YET_PRODUCED: readonly ErrorReason[] = [
   "READER_REPOSITIONED",
   "READER_DELETED",
-  "PRODUCER_SEQUENCE_GAP",
-  "PRODUCER_SEQUENCE_REUSED",
-  "PRODUCER_SEQUENCE_TOO_OLD",
 ];
 
 interface Clients {
@@ -144,7 +141,7 @@ describe("each error reason is produced and arrives as ErrorInfo (domain dlog.v1
   let server: Dlogd;
   let clients: Clients;
   before(async () => {
-    server = await startDlogd({ dataDir: dir.path, args: ["--max-records-per-append", "2", "--max-record-bytes", "16"] });
+    server = await startDlogd({ dataDir: dir.path, args: ["--max-records-per-append", "2", "--max-record-bytes", "16", "--producer-window", "2"] });
     clients = connectRich(server.address);
     await clients.logs.append(appendOne("orders", 100n));
   });
@@ -294,6 +291,30 @@ describe("each error reason is produced and arrives as ErrorInfo (domain dlog.v1
         code: Status.OUT_OF_RANGE,
         metadata: { log: "orders", before: "99/0/0" },
         act: ({ logs }) => refusal(logs.truncate({ log: "orders", before: { segment: 99n, entry: 0n, slot: 0n } })),
+      },
+      {
+        reason: "PRODUCER_SEQUENCE_GAP",
+        code: Status.FAILED_PRECONDITION,
+        metadata: { log: "orders", producer_id: "gap", producer_seq: "2", expected_seq: "1" },
+        act: ({ logs }) => refusal(logs.append({ ...appendOne("orders"), producerId: "gap", producerSeq: 2n })),
+      },
+      {
+        reason: "PRODUCER_SEQUENCE_REUSED",
+        code: Status.FAILED_PRECONDITION,
+        metadata: { log: "orders", producer_id: "reuse", producer_seq: "1" },
+        act: async ({ logs }) => {
+          await logs.append({ ...appendOne("orders"), producerId: "reuse", producerSeq: 1n });
+          return refusal(logs.append({ log: "orders", records: [{ payload: bytes("other") }], producerId: "reuse", producerSeq: 1n }));
+        },
+      },
+      {
+        reason: "PRODUCER_SEQUENCE_TOO_OLD",
+        code: Status.FAILED_PRECONDITION,
+        metadata: { log: "orders", producer_id: "old", producer_seq: "1" },
+        act: async ({ logs }) => {
+          for (let seq = 1n; seq <= 3n; seq++) await logs.append({ ...appendOne("orders"), producerId: "old", producerSeq: seq });
+          return refusal(logs.append({ ...appendOne("orders"), producerId: "old", producerSeq: 1n }));
+        },
       },
       {
         reason: "LIMIT_EXCEEDED",

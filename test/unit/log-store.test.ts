@@ -3,94 +3,9 @@ import { mock, test } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
 import { isDlogError } from "../../src/errors.js";
 import type { DecodedRecord } from "../../src/log/entry-codec.js";
-import { LogStore, type LogStoreOptions } from "../../src/log/log-store.js";
-import { LevelStorage } from "../../src/storage/level-storage.js";
-import type { Storage } from "../../src/storage/storage.js";
-import { bytes, tempDir } from "../helpers/dlogd.js";
-
-const DEFAULTS: LogStoreOptions = {
-  sync: false,
-  autoCreate: true,
-  maxRecordBytes: 1024 * 1024,
-  maxRecordsPerAppend: 10_000,
-  segmentMaxBytes: 64 * 1024 * 1024,
-  segmentMaxAgeMs: 3_600_000,
-};
-
-/** A Storage that counts commit() calls, so tests can see how appends were batched. */
-function countingCommits(inner: Storage): Storage & { commits: number } {
-  const counting = {
-    commits: 0,
-    loadLogs: () => inner.loadLogs(),
-    nextLogId: () => inner.nextLogId(),
-    commit: (batch, sync) => {
-      counting.commits++;
-      return inner.commit(batch, sync);
-    },
-    openCursor: (logId, segment, entry) => inner.openCursor(logId, segment, entry),
-    deleteSegmentRange: (logId, from, to) => inner.deleteSegmentRange(logId, from, to),
-    deleteLog: (logId, name) => inner.deleteLog(logId, name),
-    getPosition: (logId, readerId) => inner.getPosition(logId, readerId),
-    listPositions: (logId) => inner.listPositions(logId),
-    writePositions: (writes, sync) => inner.writePositions(writes, sync),
-    close: () => inner.close(),
-  } satisfies Storage & { commits: number };
-  return counting;
-}
-
-/** A LogStore over a real LevelDB in a temp dir; `reopen()` closes everything and opens it again. */
-async function openStore(options: Partial<LogStoreOptions> = {}) {
-  const dir = tempDir("dlog-log-store-");
-  let storage = countingCommits(await LevelStorage.open(dir.path));
-  let store = await LogStore.open(storage, { ...DEFAULTS, ...options });
-  return {
-    get store() {
-      return store;
-    },
-    get storage() {
-      return storage;
-    },
-    async reopen(): Promise<LogStore> {
-      await store.close();
-      await storage.close();
-      storage = countingCommits(await LevelStorage.open(dir.path));
-      store = await LogStore.open(storage, { ...DEFAULTS, ...options });
-      return store;
-    },
-    async [Symbol.asyncDispose]() {
-      await store.close();
-      await storage.close();
-      dir.cleanup();
-    },
-  };
-}
-
-/** Every record from `from` to the current end. */
-async function readAll(store: LogStore, log: string, from: DLSN = DLSN.INITIAL): Promise<DecodedRecord[]> {
-  const reader = store.openReader(log, from);
-  const out: DecodedRecord[] = [];
-  try {
-    for (;;) {
-      const records = await reader.read(100);
-      if (records.length === 0) return out;
-      // Payloads are views into a buffer the next read may reuse: keep copies.
-      for (const record of records) out.push({ ...record, payload: Buffer.from(record.payload) });
-    }
-  } finally {
-    await reader.close();
-  }
-}
-
-const text = (record: DecodedRecord): string => record.payload.toString("utf8");
-const dlsns = (records: DecodedRecord[]): string[] => records.map((r) => r.dlsn.toString());
-
-async function using<T>(resource: { [Symbol.asyncDispose](): Promise<void> }, body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } finally {
-    await resource[Symbol.asyncDispose]();
-  }
-}
+import type { LogStore } from "../../src/log/log-store.js";
+import { bytes } from "../helpers/dlogd.js";
+import { dlsns, openStore, readAll, text, using } from "../helpers/log-store.js";
 
 test("an appended record reads back with its DLSN, txid, time and payload", async () => {
   const t = await openStore({ now: () => 1_700_000_000_000 });

@@ -14,6 +14,7 @@ async function openStore(dir: string, clock: { now: number }) {
     maxRecordsPerAppend: 100,
     segmentMaxBytes: 100, // 10 records of 10 bytes per segment
     segmentMaxAgeMs: 3_600_000,
+    producers: { window: 16, maxProducers: 16 },
     now: () => clock.now,
   });
   return { storage, logs };

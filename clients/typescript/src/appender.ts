@@ -1,11 +1,15 @@
+import { randomUUID } from "node:crypto";
 import { ClientError, Status } from "nice-grpc";
 import { DlogClientError } from "./dlog-client-error.js";
 import type { DLSN } from "../../../src/dlsn.js";
 import type { AppendRequest, AppendResponse, LogServiceClient, RecordInput } from "../../../src/gen/dlog/v1/log.js";
+import { type Backoff, type ReconnectOptions, createBackoff } from "./backoff.js";
 import { fromWireDlsn } from "./convert.js";
 import { MessageQueue } from "./message-queue.js";
 
 const APPEND_STREAM_PATH = "/dlog.v1.LogService/AppendStream";
+/** An append renumbered this often is fighting another appender with the same producer id. */
+const MAX_RENUMBERS = 16;
 
 /** A record to append: its payload (a string is UTF-8 encoded), and optionally its txid. */
 export type AppendInput = string | Uint8Array | { payload: string | Uint8Array; txid?: bigint | number };
@@ -13,8 +17,30 @@ export type AppendInput = string | Uint8Array | { payload: string | Uint8Array; 
 export interface AppenderOptions {
   /** Payload bytes sent and not yet answered; past it, appends wait in the client. Default 8 MiB. */
   maxInFlightBytes?: number;
-  /** Appends sent and not yet answered. Default 1024. */
+  /**
+   * Appends sent and not yet answered. Default 1024. With `retry`, keep it at or below the
+   * server's `--producer-window` (default 1024), or a resend may be too old to recognise.
+   */
   maxInFlight?: number;
+  /**
+   * When the stream breaks (UNAVAILABLE: the server restarted, the connection dropped), reconnect
+   * with this backoff and resend every unanswered append. Appends are idempotent (a producer id and
+   * a sequence number each), so a resend of an append that was written is answered with its
+   * original DLSNs instead of being written twice. Default on; `false`: unanswered appends are
+   * rejected instead (their outcome is unknown) and nothing carries a producer id.
+   */
+  retry?: ReconnectOptions | false;
+  /** The producer id appends carry when `retry` is on. Default: a random one per appender. */
+  producerId?: string;
+}
+
+export interface AppenderCounters {
+  /** Streams opened again after a break. */
+  reconnects: number;
+  /** Appends sent again: after a reconnect, or renumbered after a refused one before them. */
+  resent: number;
+  /** Resent appends the server had written already (answered `duplicate`, not written twice). */
+  duplicates: number;
 }
 
 /** A pipelined producer over `AppendStream`: many appends in flight, answered in order. */
@@ -36,20 +62,60 @@ export interface Appender {
   readonly inFlight: number;
   /** Payload bytes sent and not yet answered. */
   readonly inFlightBytes: number;
+  /** The producer id of the idempotent appends; undefined when `retry` is off. */
+  readonly producerId: string | undefined;
+  readonly counters: Readonly<AppenderCounters>;
 }
 
 interface PendingAppend {
-  request: AppendRequest;
+  records: RecordInput[];
   bytes: number;
+  /** Producer seq (0 when not idempotent), given when first sent. */
+  seq: bigint;
+  /** Request id of the latest send: an answer to an earlier send of this append is stale. */
+  requestId: bigint;
+  renumbered: number;
   resolve(dlsns: DLSN[]): void;
   reject(error: unknown): void;
 }
 
-/** Where one AppendStream call stands: its requests and the appends it still owes answers for. */
+/** One AppendStream call: its requests and, in order, the sends it owes answers for. */
 interface Stream {
   requests: MessageQueue<AppendRequest>;
-  sent: PendingAppend[];
-  sentHead: number;
+  sent: Fifo<{ append: PendingAppend; requestId: bigint }>;
+}
+
+/** A FIFO with a moving head: shift() on a long array is O(n) per append. */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head]!;
+    this.items[this.head++] = undefined as T;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    }
+    return item;
+  }
+
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i]!;
+  }
 }
 
 export function toRecordInputs(records: AppendInput | readonly AppendInput[]): RecordInput[] {
@@ -66,56 +132,63 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+function isRetryable(error: unknown): boolean {
+  return error instanceof ClientError && error.code === Status.UNAVAILABLE;
+}
+
 export function createAppender(client: LogServiceClient, log: string, options: AppenderOptions = {}): Appender {
   const maxBytes = options.maxInFlightBytes ?? 8 * 1024 * 1024;
   const maxCount = options.maxInFlight ?? 1024;
   if (!(maxBytes > 0) || !(maxCount > 0)) throw new RangeError("appender: maxInFlightBytes and maxInFlight must be > 0");
+  const backoff: Backoff | undefined = options.retry === false ? undefined : createBackoff(options.retry);
+  const producerId = backoff ? (options.producerId ?? `ts-${randomUUID()}`) : undefined;
+  const counters: AppenderCounters = { reconnects: 0, resent: 0, duplicates: 0 };
 
   let stream: Stream | undefined;
-  // FIFO with a moving head: shift() on a long queue is O(n) per append.
-  let waiting: PendingAppend[] = [];
-  let waitingHead = 0;
-  let inFlight = 0;
+  /** Not yet sent. */
+  const waiting = new Fifo<PendingAppend>();
+  /** Sent and not yet answered, in seq order: what a reconnect resends. */
+  const unanswered = new Fifo<PendingAppend>();
   let inFlightBytes = 0;
+  let nextSeq = 1n;
   let nextRequestId = 1n;
+  let reconnecting = false;
   let closed = false;
   let idle: Array<() => void> = [];
   let roomWaiters: Array<() => void> = [];
 
-  function queued(): number {
-    return waiting.length - waitingHead;
-  }
-
   function hasRoom(bytes: number): boolean {
     // One append larger than the bound still goes out alone, or it would wait forever.
-    return inFlight === 0 || (inFlight < maxCount && inFlightBytes + bytes <= maxBytes);
+    return unanswered.length === 0 || (unanswered.length < maxCount && inFlightBytes + bytes <= maxBytes);
   }
 
   /** Room for one more append of any size: what `ready()` waits for. */
   function canTakeMore(): boolean {
-    return queued() === 0 && (inFlight === 0 || (inFlight < maxCount && inFlightBytes < maxBytes));
+    return waiting.length === 0 && (unanswered.length === 0 || (unanswered.length < maxCount && inFlightBytes < maxBytes));
+  }
+
+  function send(current: Stream, append: PendingAppend): void {
+    append.requestId = nextRequestId++;
+    current.sent.push({ append, requestId: append.requestId });
+    current.requests.push({ log, records: append.records, requestId: append.requestId, producerId: producerId ?? "", producerSeq: append.seq });
   }
 
   function pump(): void {
-    while (waitingHead < waiting.length && hasRoom(waiting[waitingHead]!.bytes)) {
-      const append = waiting[waitingHead]!;
-      waiting[waitingHead++] = undefined as unknown as PendingAppend;
-      const current = (stream ??= open());
-      inFlight++;
-      inFlightBytes += append.bytes;
-      current.sent.push(append);
-      current.requests.push(append.request);
-    }
-    if (waitingHead === waiting.length) {
-      waiting = [];
-      waitingHead = 0;
+    if (!reconnecting) {
+      while (waiting.length > 0 && hasRoom(waiting.peek()!.bytes)) {
+        const append = waiting.shift()!;
+        if (producerId !== undefined) append.seq = nextSeq++;
+        unanswered.push(append);
+        inFlightBytes += append.bytes;
+        send((stream ??= open()), append);
+      }
     }
     if (canTakeMore() && roomWaiters.length > 0) {
       const resolved = roomWaiters;
       roomWaiters = [];
       for (const resolve of resolved) resolve();
     }
-    if (inFlight === 0 && queued() === 0 && idle.length > 0) {
+    if (unanswered.length === 0 && waiting.length === 0 && idle.length > 0) {
       const resolved = idle;
       idle = [];
       for (const resolve of resolved) resolve();
@@ -123,57 +196,87 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   }
 
   function open(): Stream {
-    const opened: Stream = { requests: new MessageQueue<AppendRequest>(), sent: [], sentHead: 0 };
+    const opened: Stream = { requests: new MessageQueue<AppendRequest>(), sent: new Fifo() };
     void consume(opened);
     return opened;
   }
 
-  function answered(current: Stream): PendingAppend | undefined {
-    if (current.sentHead >= current.sent.length) return undefined;
-    const append = current.sent[current.sentHead]!;
-    current.sent[current.sentHead++] = undefined as unknown as PendingAppend;
-    if (current.sentHead === current.sent.length) {
-      current.sent = [];
-      current.sentHead = 0;
-    }
-    inFlight--;
+  /** Settles the oldest unanswered append (answers come in send order). */
+  function settleHead(append: PendingAppend, outcome: { dlsns: DLSN[] } | { error: unknown }): void {
+    if (unanswered.peek() !== append) throw new ClientError(APPEND_STREAM_PATH, Status.INTERNAL, "appender: an answer arrived out of order");
+    unanswered.shift();
     inFlightBytes -= append.bytes;
-    return append;
+    if ("dlsns" in outcome) append.resolve(outcome.dlsns);
+    else append.reject(outcome.error);
+  }
+
+  /** Sends every unanswered append again, in order, on the current stream (numbered from `from` when given). */
+  function resendUnanswered(from?: bigint): void {
+    const current = (stream ??= open());
+    if (from !== undefined) nextSeq = from;
+    for (const append of unanswered) {
+      if (from !== undefined) append.seq = nextSeq++;
+      counters.resent++;
+      send(current, append);
+    }
+  }
+
+  function onAnswer(current: Stream, response: AppendResponse): void {
+    const sent = current.sent.shift();
+    if (!sent || response.requestId !== sent.requestId) {
+      // Answers are matched by order: once one is out of place none after it can be trusted, so the stream fails.
+      throw new ClientError(APPEND_STREAM_PATH, Status.INTERNAL, `answer for append ${response.requestId} arrived in place of ${sent?.requestId}`);
+    }
+    const { append } = sent;
+    if (append.requestId !== sent.requestId) return; // superseded by a resend: its answer is the one that counts
+    backoff?.reset();
+    if (!response.error) {
+      if (response.duplicate) counters.duplicates++;
+      settleHead(append, { dlsns: response.dlsns.map((dlsn) => fromWireDlsn(dlsn)) });
+      return;
+    }
+    const { code, message, reason, metadata } = response.error;
+    const expected = metadata.expected_seq;
+    if (reason === "PRODUCER_SEQUENCE_GAP" && expected !== undefined && append.renumbered < MAX_RENUMBERS) {
+      // An append before this one was refused, so not written: this one and all after it move down.
+      for (const later of unanswered) later.renumbered++;
+      resendUnanswered(BigInt(expected));
+      return;
+    }
+    settleHead(append, { error: new DlogClientError(APPEND_STREAM_PATH, code as Status, message, reason, metadata) });
   }
 
   async function consume(current: Stream): Promise<void> {
     let failure: unknown;
     try {
       for await (const response of client.appendStream(current.requests)) {
-        settle(answered(current), response);
+        onAnswer(current, response);
         pump();
       }
-      if (current.sentHead < current.sent.length) {
+      if (current.sent.length > 0) {
         failure = new ClientError(APPEND_STREAM_PATH, Status.UNAVAILABLE, "the append stream ended before answering every append");
       }
     } catch (error) {
       failure = error;
     }
-    // Appends in flight on a broken stream have an unknown outcome: each is rejected; later appends open a new stream.
-    if (stream === current) stream = undefined;
+    if (stream !== current) return;
+    stream = undefined;
     current.requests.end();
-    for (let append = answered(current); append; append = answered(current)) append.reject(failure);
-    pump();
-  }
-
-  function settle(append: PendingAppend | undefined, response: AppendResponse): void {
-    if (!append) return;
-    if (response.error) {
-      const { code, message, reason, metadata } = response.error;
-      append.reject(new DlogClientError(APPEND_STREAM_PATH, code as Status, message, reason, metadata));
-    } else if (response.requestId !== append.request.requestId) {
-      // Answers are matched by order: once one is out of place none after it can be trusted, so the stream fails.
-      const mismatch = new ClientError(APPEND_STREAM_PATH, Status.INTERNAL, `answer for append ${response.requestId} arrived in place of ${append.request.requestId}`);
-      append.reject(mismatch);
-      throw mismatch;
-    } else {
-      append.resolve(response.dlsns.map((dlsn) => fromWireDlsn(dlsn)));
+    if (unanswered.length === 0) return pump();
+    const delayMs = backoff && isRetryable(failure) ? backoff.next() : undefined;
+    if (delayMs === undefined) {
+      // Not retried: each unanswered append has an unknown outcome and is rejected; later appends open a new stream.
+      backoff?.reset();
+      while (unanswered.length > 0) settleHead(unanswered.peek()!, { error: failure });
+      return pump();
     }
+    reconnecting = true;
+    setTimeout(() => {
+      reconnecting = false;
+      counters.reconnects++;
+      resendUnanswered();
+      pump();
+    }, delayMs);
   }
 
   return {
@@ -182,9 +285,8 @@ export function createAppender(client: LogServiceClient, log: string, options: A
       const inputs = toRecordInputs(records);
       let bytes = 0;
       for (const input of inputs) bytes += input.payload.length;
-      const request: AppendRequest = { log, records: inputs, requestId: nextRequestId++, producerId: "", producerSeq: 0n };
       return new Promise<DLSN[]>((resolve, reject) => {
-        waiting.push({ request, bytes, resolve, reject });
+        waiting.push({ records: inputs, bytes, seq: 0n, requestId: 0n, renumbered: 0, resolve, reject });
         pump();
       });
     },
@@ -193,7 +295,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
       return new Promise((resolve) => roomWaiters.push(resolve));
     },
     flush() {
-      if (inFlight === 0 && queued() === 0) return Promise.resolve();
+      if (unanswered.length === 0 && waiting.length === 0) return Promise.resolve();
       return new Promise((resolve) => idle.push(resolve));
     },
     async close() {
@@ -203,10 +305,12 @@ export function createAppender(client: LogServiceClient, log: string, options: A
       stream = undefined;
     },
     get inFlight() {
-      return inFlight;
+      return unanswered.length;
     },
     get inFlightBytes() {
       return inFlightBytes;
     },
+    producerId,
+    counters,
   };
 }

@@ -136,7 +136,7 @@ export interface DlogClient {
  * quadratic with many small ack or append messages. A small buffer keeps
  * backpressure real (past it, writes complete when sent) and still lets short
  * unary calls be retried transparently. Our streams recover on their own (the
- * reader reconnects, the appender rejects and reopens), and acks are coalesced.
+ * reader reconnects, the appender reconnects and resends), and acks are coalesced.
  */
 const PER_RPC_RETRY_BUFFER_BYTES = 16 * 1024;
 

@@ -3,7 +3,7 @@
  * reader that coalesces acks, reconnects, resumes and drains.
  */
 export { createDlogClient, type DlogClient, type DlogClientOptions, type ReadOptions, type TlsOptions, type TruncateResult } from "./client.js";
-export { type AppendInput, type Appender, type AppenderOptions } from "./appender.js";
+export { type AppendInput, type Appender, type AppenderCounters, type AppenderOptions } from "./appender.js";
 export {
   Reader,
   ReaderRecord,
