@@ -52,6 +52,7 @@ public class ReaderWithOffsets {
         // positions live in dlogd's own LevelDB, one key per (log, reader id), stored as the same
         // 25-byte DLSN.serializeBytes() the tutorial wrote.
         final AtomicReference<DLSN> lastDLSN = new AtomicReference<DLSN>(null);
+        final AtomicReference<DLSN> lastDurable = new AtomicReference<DLSN>(null);
 
         // offset updater: `executorService.scheduleAtFixedRate(..., 10, 10, TimeUnit.SECONDS)` writing
         // lastDLSN every 10 s — gone. The server batches acked positions into one fsynced LevelDB write
@@ -64,7 +65,12 @@ public class ReaderWithOffsets {
                 .fallback(StartAt.at(DLSN.InitialDLSN))
                 .onOpened(opened -> System.out.println("Wait for records starting after " + opened.resumeAfter()
                         + " (" + opened.source() + ")"))
-                .onStatus(status -> System.out.println("Updated reader " + readerId + " offset to " + status.durableFloor()))
+                .onStatus(status -> {
+                    DLSN durable = status.durableFloor();
+                    if (durable != null && !durable.equals(lastDurable.getAndSet(durable))) {
+                        System.out.println("Updated reader " + readerId + " offset to " + durable);
+                    }
+                })
                 // FutureUtils.result(reader.asyncClose(), Duration.apply(5, TimeUnit.SECONDS))
                 .drainTimeout(Duration.ofSeconds(5));
         try {
