@@ -226,21 +226,13 @@ public final class Reader implements AutoCloseable, Iterable<ReaderRecord> {
    * lost, and their records come again next time (as after a crash of this process).
    */
   public void cancel() {
-    Session current;
     lock.lock();
     try {
-      if (closing == null) {
-        closing = new CompletableFuture<>();
-        closing.complete(durable);
-      }
-      stopping = true;
-      buffer.clear();
-      if (pendingReconnect != null) pendingReconnect.cancel(false);
-      current = session;
-      changed.signalAll();
+      if (closing == null) closing = CompletableFuture.completedFuture(durable);
     } finally {
       lock.unlock();
     }
+    Session current = stopDelivery();
     if (current != null) current.cancel("cancelled by the application");
     finished.complete(null);
   }
@@ -251,18 +243,22 @@ public final class Reader implements AutoCloseable, Iterable<ReaderRecord> {
     drain();
   }
 
-  private void shutdown(CompletableFuture<DLSN> result) {
-    Session current;
+  /** No more records, no more reconnects; returns the session that was current. */
+  private Session stopDelivery() {
     lock.lock();
     try {
       stopping = true;
       buffer.clear();
       if (pendingReconnect != null) pendingReconnect.cancel(false);
-      current = session;
       changed.signalAll();
+      return session;
     } finally {
       lock.unlock();
     }
+  }
+
+  private void shutdown(CompletableFuture<DLSN> result) {
+    Session current = stopDelivery();
     if (current != null && current.alive) current.drain();
     else finished.complete(null);
     try {
