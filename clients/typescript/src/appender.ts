@@ -83,6 +83,13 @@ interface PendingAppend {
 interface Stream {
   requests: MessageQueue<AppendRequest>;
   sent: Fifo<{ append: PendingAppend; requestId: bigint }>;
+  /** Sends with a lower request id went out on an earlier stream. */
+  firstRequestId: bigint;
+  /**
+   * After a reconnect only the oldest unanswered append goes out until it is answered: a server
+   * that is still down costs one message per attempt, not every append in flight.
+   */
+  probing: boolean;
 }
 
 /** A FIFO with a moving head: shift() on a long array is O(n) per append. */
@@ -174,7 +181,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   }
 
   function pump(): void {
-    if (!reconnecting) {
+    if (!reconnecting && stream?.probing !== true) {
       while (waiting.length > 0 && hasRoom(waiting.peek()!.bytes)) {
         const append = waiting.shift()!;
         if (producerId !== undefined) append.seq = nextSeq++;
@@ -196,7 +203,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   }
 
   function open(): Stream {
-    const opened: Stream = { requests: new MessageQueue<AppendRequest>(), sent: new Fifo() };
+    const opened: Stream = { requests: new MessageQueue<AppendRequest>(), sent: new Fifo(), firstRequestId: nextRequestId, probing: false };
     void consume(opened);
     return opened;
   }
@@ -210,18 +217,34 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     else append.reject(outcome.error);
   }
 
-  /** Sends every unanswered append again, in order, on the current stream (numbered from `from` when given). */
-  function resendUnanswered(from?: bigint): void {
-    const current = (stream ??= open());
-    if (from !== undefined) nextSeq = from;
+  /** Renumbers every unanswered append from `from` and sends them all again, in order. */
+  function renumberAndResend(current: Stream, from: bigint): void {
+    nextSeq = from;
+    current.probing = false;
     for (const append of unanswered) {
-      if (from !== undefined) append.seq = nextSeq++;
+      append.seq = nextSeq++;
+      counters.resent++;
+      send(current, append);
+    }
+  }
+
+  /** Sends, in order, the unanswered appends that have not gone out on `current` yet. */
+  function resendRest(current: Stream): void {
+    for (const append of unanswered) {
+      if (append.requestId >= current.firstRequestId) continue;
       counters.resent++;
       send(current, append);
     }
   }
 
   function onAnswer(current: Stream, response: AppendResponse): void {
+    const probe = current.probing;
+    current.probing = false;
+    settleAnswer(current, response);
+    if (probe) resendRest(current);
+  }
+
+  function settleAnswer(current: Stream, response: AppendResponse): void {
     const sent = current.sent.shift();
     if (!sent || response.requestId !== sent.requestId) {
       // Answers are matched by order: once one is out of place none after it can be trusted, so the stream fails.
@@ -240,7 +263,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     if (reason === "PRODUCER_SEQUENCE_GAP" && expected !== undefined && append.renumbered < MAX_RENUMBERS) {
       // An append before this one was refused, so not written: this one and all after it move down.
       for (const later of unanswered) later.renumbered++;
-      resendUnanswered(BigInt(expected));
+      renumberAndResend(current, BigInt(expected));
       return;
     }
     settleHead(append, { error: new DlogClientError(APPEND_STREAM_PATH, code as Status, message, reason, metadata) });
@@ -274,7 +297,10 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     setTimeout(() => {
       reconnecting = false;
       counters.reconnects++;
-      resendUnanswered();
+      const reopened = (stream = open());
+      reopened.probing = unanswered.length > 1;
+      counters.resent++;
+      send(reopened, unanswered.peek()!);
       pump();
     }, delayMs);
   }
