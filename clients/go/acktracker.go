@@ -36,12 +36,17 @@ func (t *ackTracker) delivered(r *Record) {
 	r.primary = t.find(r.DLSN)
 }
 
+// first is the delivery the server tracks for r's DLSN: r itself, or its first delivery in this session.
+func (r *Record) first() *Record {
+	if r.primary != nil {
+		return r.primary
+	}
+	return r
+}
+
 // ack marks r acked; false when its DLSN already was.
 func (t *ackTracker) ack(r *Record) bool {
-	target := r
-	if r.primary != nil {
-		target = r.primary
-	}
+	target := r.first()
 	if target.acked {
 		return false
 	}
@@ -53,10 +58,7 @@ func (t *ackTracker) ack(r *Record) bool {
 
 // nack asks for r again; false when its DLSN is acked (nothing to redeliver).
 func (t *ackTracker) nack(r *Record) bool {
-	target := r
-	if r.primary != nil {
-		target = r.primary
-	}
+	target := r.first()
 	if target.acked {
 		return false
 	}

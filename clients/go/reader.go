@@ -715,10 +715,7 @@ func (s *session) nack(rec *Record) {
 func (s *session) ackDurable(rec *Record) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	target := rec
-	if rec.primary != nil {
-		target = rec.primary
-	}
+	target := rec.first()
 	return target.ackMsg != 0 && target.ackMsg <= s.acksDurable && target.ackMsg <= s.ackMsgs
 }
 
