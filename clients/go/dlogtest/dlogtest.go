@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -136,7 +137,10 @@ func Command() ([]string, error) {
 	return []string{path}, nil
 }
 
-var inMemory sync.Map // command line → bool
+var (
+	inMemory     sync.Map // command line → bool
+	inMemoryFlag = regexp.MustCompile(`--(\[no-\])?in-memory\b`)
+)
 
 // supportsInMemory asks `dlogd --help` once per binary.
 func supportsInMemory(command []string) bool {
@@ -145,7 +149,7 @@ func supportsInMemory(command []string) bool {
 		return v.(bool)
 	}
 	help, _ := exec.Command(command[0], append(command[1:], "--help")...).CombinedOutput()
-	ok := bytes.Contains(help, []byte("--in-memory"))
+	ok := inMemoryFlag.Match(help)
 	inMemory.Store(key, ok)
 	return ok
 }

@@ -58,3 +58,13 @@ func TestStartFailsClearlyWithoutDlogd(t *testing.T) {
 		t.Fatalf("Launch with a missing dlogd: %v", err)
 	}
 }
+
+func TestStartRunsInMemoryWhenTheServerCan(t *testing.T) {
+	srv := dlogtest.Start(t)
+	if srv.DataDir != "" {
+		t.Fatalf("dlogd has --in-memory, yet the test server runs on %s", srv.DataDir)
+	}
+	if !strings.Contains(srv.Output(), "dlogd listening") {
+		t.Fatalf("no listening line:\n%s", srv.Output())
+	}
+}
