@@ -211,12 +211,12 @@ def make_certificates(directory) -> dict:
 def test_mutual_tls_and_bearer_tokens(tmp_path, dlogd_factory):
     certs = make_certificates(tmp_path)
     tokens = tmp_path / "tokens.json"
-    tokens.write_text(json.dumps({"tokens": [{"name": "app", "token": "s3cret-token", "allow": {"append": ["app-*"], "read": ["app-*"]}}]}))
+    tokens.write_text(json.dumps({"tokens": [{"name": "app", "token": "s3cret-token-for-app", "allow": {"append": ["app-*"], "read": ["app-*"]}}]}))
     server = dlogd_factory(
         args=["--tls-cert", certs["server"], "--tls-key", certs["server_key"], "--tls-client-ca", certs["ca"], "--auth-tokens", str(tokens)]
     )
     tls = dlog.Tls(ca=certs["ca"], cert=certs["client"], key=certs["client_key"])
-    with server.client(tls=tls, token="s3cret-token", timeout=10) as client:
+    with server.client(tls=tls, token="s3cret-token-for-app", timeout=10) as client:
         assert client.append("app-orders", b"x") == [dlog.DLSN(1, 0, 0)]
         with client.reader("app-orders", "r") as reader:
             assert reader.poll(10).payload == b"x"
@@ -225,7 +225,7 @@ def test_mutual_tls_and_bearer_tokens(tmp_path, dlogd_factory):
     with server.client(tls=tls, token="wrong-token", timeout=10) as client:
         with pytest.raises(dlog.UnauthenticatedError):
             client.append("app-orders", b"x")
-    with server.client(tls=dlog.Tls(ca=open(certs["ca"], "rb").read()), token="s3cret-token", timeout=5) as client:
+    with server.client(tls=dlog.Tls(ca=open(certs["ca"], "rb").read()), token="s3cret-token-for-app", timeout=5) as client:
         with pytest.raises(dlog.DlogError):  # no client certificate: the handshake fails
             client.append("app-orders", b"x")
 
