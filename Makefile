@@ -79,6 +79,8 @@ go-gen-check: node_modules/.installed $(GO_PLUGINS)
 		|| { echo "clients/go/gen is stale: run 'make go-gen' and commit it" >&2; exit 1; }
 
 test-go: build go-gen-check
+	@cd clients/go && unformatted=$$(gofmt -l .) && test -z "$$unformatted" \
+		|| { echo "gofmt needed: $$unformatted" >&2; exit 1; }
 	cd clients/go && go vet ./... && DLOG_DLOGD=$(CURDIR)/bin/dlogd.js go test -race -count=1 ./...
 
 test: test-go

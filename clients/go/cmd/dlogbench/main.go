@@ -18,6 +18,7 @@ import (
 	"log"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,7 @@ func main() {
 	logName := flag.String("log", "", "the catch-up log; filled only when it holds fewer than -records (default: a new log)")
 	readerID := flag.String("reader", "bench", "reader id of the catch-up reader (a new id reads from the start)")
 	onlyDeliver := flag.Bool("deliver-only", false, "measure only deliver + ack")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the deliver + ack run to this file")
 	flag.Parse()
 	if *quick {
 		*records, *singles, *unpacked = 100_000, 50_000, 5_000
@@ -89,7 +91,17 @@ func main() {
 		report(appendSingles(ctx, client, "bench-go-singles-"+run, *singles, payload, dlog.WithMaxInFlight(1024)))
 		report(appendSingles(ctx, client, "bench-go-unpacked-"+run, *unpacked, payload, dlog.WithLinger(0), dlog.WithMaxInFlight(256)))
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
 	report(deliverAck(ctx, client, caught, *readerID, *records))
+	pprof.StopCPUProfile()
 
 	if *asJSON {
 		out := map[string]any{"client": "go", "size_bytes": *size, "results": results}
