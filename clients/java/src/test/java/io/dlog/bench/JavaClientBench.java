@@ -27,7 +27,9 @@ import java.util.concurrent.CompletableFuture;
  *   make bench-java BENCH_JAVA_ARGS="--records 1000000 --size 100 [--address HOST:PORT]"
  * </pre>
  *
- * Without {@code --address} it starts its own dlogd (a temp data dir, fsync on).
+ * Without {@code --address} it starts its own dlogd (a temp data dir, fsync on). {@code --log NAME}
+ * reads an existing log of at least {@code --records} records instead of writing one, and
+ * {@code --deliver-only} skips the append figures, so several clients can be measured on one log.
  */
 public final class JavaClientBench {
   public static void main(String[] args) throws Exception {
@@ -35,28 +37,39 @@ public final class JavaClientBench {
     int size = 100;
     int appendRecords = 200_000;
     String address = null;
-    for (int i = 0; i + 1 < args.length; i += 2) {
+    String existingLog = null;
+    boolean deliverOnly = false;
+    for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
-        case "--records" -> records = Integer.parseInt(args[i + 1]);
-        case "--size" -> size = Integer.parseInt(args[i + 1]);
-        case "--append-records" -> appendRecords = Integer.parseInt(args[i + 1]);
-        case "--address" -> address = args[i + 1];
-        default -> throw new IllegalArgumentException("unknown option " + args[i] + " (--records N --size BYTES --append-records N --address HOST:PORT)");
+        case "--records" -> records = Integer.parseInt(args[++i]);
+        case "--size" -> size = Integer.parseInt(args[++i]);
+        case "--append-records" -> appendRecords = Integer.parseInt(args[++i]);
+        case "--address" -> address = args[++i];
+        case "--log" -> existingLog = args[++i];
+        case "--deliver-only" -> deliverOnly = true;
+        default -> throw new IllegalArgumentException("unknown option " + args[i]
+            + " (--records N --size BYTES --append-records N --address HOST:PORT --log EXISTING --deliver-only)");
       }
     }
     DlogdServer server = address == null ? DlogdServer.start(DlogdServer.options().durable()) : null;
     try (DlogClient client = DlogClient.connect(address != null ? address : server.address())) {
       byte[] payload = new byte[size];
       Arrays.fill(payload, (byte) 'x');
-      String log = "bench-java-" + UUID.randomUUID().toString().substring(0, 8);
+      String log = existingLog != null ? existingLog : "bench-java-" + UUID.randomUUID().toString().substring(0, 8);
 
-      double bulk = appendEntries(client, log, payload, records);
-      print("java append 1000 records per entry, " + size + " B", bulk);
+      double bulk = 0;
+      if (existingLog == null) {
+        bulk = appendEntries(client, log, payload, records);
+        print("java append 1000 records per entry, " + size + " B", bulk);
+      }
       warmUp(client, log);
       double deliver = deliverAndAck(client, log, records);
       print("java deliver+ack 1 reader, " + size + " B, catch-up of " + records, deliver);
-      double single = appendOneByOne(client, log + "-single", payload, appendRecords);
-      print("java append 1 record per call (Appender, linger 2 ms), " + size + " B", single);
+      double single = 0;
+      if (!deliverOnly) {
+        single = appendOneByOne(client, log + "-single", payload, appendRecords);
+        print("java append 1 record per call (Appender, linger 2 ms), " + size + " B", single);
+      }
       System.out.printf("{\"client\":\"java\",\"deliver_ack_1reader\":%.0f,\"append_1record_appender\":%.0f,\"append_1000_per_entry\":%.0f,\"records\":%d,\"size\":%d}%n",
           deliver, single, bulk, records, size);
     } finally {

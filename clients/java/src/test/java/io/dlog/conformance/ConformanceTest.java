@@ -110,9 +110,13 @@ class ConformanceTest {
   void step3_resumesAfterTheDrainedPosition() throws Exception {
     r = client.reader(options("R"));
     ReaderRecord first = next(r);
-    assertEquals(301, number(first));
-    assertEquals(1, first.attempt());
     first.ack();
+    assertEquals(301, number(first));
+    // Attempt 1, unless the server says the first session was sent #301 already (the reader had it
+    // buffered, not handed out, when it drained): records up to Opened.delivered_high come with attempt >= 2.
+    DLSN deliveredBefore = r.opened().deliveredHigh();
+    if (deliveredBefore != null && deliveredBefore.compareTo(dlsn.get(301)) >= 0) assertTrue(first.attempt() >= 2, "attempt " + first.attempt());
+    else assertEquals(1, first.attempt());
   }
 
   @Test
