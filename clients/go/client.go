@@ -21,8 +21,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
 	dlogv1 "github.com/dlog-project/dlog/clients/go/gen/dlog/v1"
@@ -177,3 +179,18 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 }
 
 func (b bearer) RequireTransportSecurity() bool { return false }
+
+// Health asks the standard grpc.health.v1 service whether dlogd is serving;
+// nil when it is. (grpcurl and load balancers use the same service.)
+func (c *Client) Health(ctx context.Context) error {
+	ctx, cancel := c.unary(ctx)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(c.conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return wrapError(err)
+	}
+	if resp.Status != healthpb.HealthCheckResponse_SERVING {
+		return &Error{Code: codes.Unavailable, Message: "dlogd reports " + resp.Status.String()}
+	}
+	return nil
+}

@@ -28,6 +28,9 @@ func TestLaunchServesOnLoopbackAndCloseRemovesItsData(t *testing.T) {
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := client.Health(ctx); err != nil {
+		t.Fatalf("health check: %v", err)
+	}
 	if _, err := client.Append(ctx, "kept", dlog.Input{Payload: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
