@@ -4,7 +4,7 @@ import { type CommitBatch, type EntryWrite, type SegmentMeta, type Storage, stor
 import type { SerialQueue } from "../util/serial-queue.js";
 import { type EntryRecordInput, encodeEntry } from "./entry-codec.js";
 import type { LogState } from "./log-state.js";
-import type { ProducerAppend } from "./producer-table.js";
+import type { ProducerAppend, SlotDeletion } from "./producer-table.js";
 import { wakeWaiters } from "./tail-waiters.js";
 
 export interface RecordInput {
@@ -259,10 +259,12 @@ export class GroupCommit {
     );
     const producers: CommitBatch["producers"] = [];
     const producerSlots: CommitBatch["producerSlots"] = [];
+    const slotDeletions: SlotDeletion[] = [];
     for (const log of touched) {
       const writes = log.producers.takeWrites();
       producers.push(...writes.producers);
       producerSlots.push(...writes.producerSlots);
+      slotDeletions.push(...writes.deletions);
     }
     try {
       await this.storage.commit(
@@ -284,5 +286,7 @@ export class GroupCommit {
       append.resolve(append.result);
     }
     for (const { log } of snapshots) wakeWaiters(log);
+    // After the answers, still on the write queue: stale slots are never read, so a failure here costs nothing but space.
+    for (const { key, belowSeq } of slotDeletions) await this.storage.deleteProducerSlots(key, belowSeq).catch(() => undefined);
   }
 }

@@ -215,11 +215,11 @@ export class LogStore {
   /** The original answer of a producer's append written in an earlier batch, from its stored slot. */
   private async writtenBefore(log: LogState, append: ProducerAppend, incarnation: bigint): Promise<AppendResult> {
     const name = log.meta.name;
-    const stored = await this.storage.getProducerSlot(log.meta.id, append.producerId, incarnation, append.seq);
+    const stored = await this.storage.getProducerSlots({ logId: log.meta.id, producerId: append.producerId, incarnation }, append.seq);
+    const slot = stored && decodeProducerSlot(stored.value, Number(append.seq - stored.firstSeq));
     const metadata = { log: name, producer_id: append.producerId, producer_seq: String(append.seq) };
     // Gone: the window slid past it (or the producer was evicted) while the slot was being read.
-    if (stored === undefined) throw tooOld(append, name, append.seq, this.options.producers.window, metadata);
-    const slot = decodeProducerSlot(stored);
+    if (slot === undefined) throw tooOld(append, name, append.seq, this.options.producers.window, metadata);
     if (!slot.hash.equals(append.hash)) throw reused(append, name, metadata);
     const dlsns: DLSN[] = [];
     for (let i = 0; i < slot.count; i++) dlsns.push(new DLSN(slot.segment, slot.entry, BigInt(i)));

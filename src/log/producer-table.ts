@@ -1,7 +1,7 @@
 import { DlogError } from "../errors.js";
-import type { ProducerSlotWrite, ProducerWrite } from "../storage/storage.js";
+import type { ProducerSlotsKey, ProducerSlotsWrite, ProducerWrite } from "../storage/storage.js";
 import type { AppendResult } from "./group-commit.js";
-import { decodeProducerState, encodeProducerSlot, encodeProducerState } from "./producer-codec.js";
+import { type ProducerSlot, decodeProducerState, encodeProducerSlots, encodeProducerState } from "./producer-codec.js";
 
 export interface ProducerLimits {
   /** Appends per producer remembered for deduplication (`--producer-window`). */
@@ -30,32 +30,45 @@ interface ProducerState {
   readonly incarnation: bigint;
   /** Highest seq assigned: written, or in a batch being written. */
   lastSeq: bigint;
-  /** Lowest seq whose slot is kept. */
+  /** Slots below this seq are deleted. */
   firstSlotSeq: bigint;
   lastSequenceId: bigint;
   /** Assigned and not yet written, by seq: a retry meanwhile gets the original's answer. */
   readonly inFlight: Map<bigint, { hash: Buffer; result: Promise<AppendResult> }>;
+  /** Slots of consecutive seqs admitted since the last batch was taken: stored as one value. */
+  pending: { firstSeq: bigint; slots: ProducerSlot[] } | undefined;
+}
+
+/** Storage work to do once a batch is written: slots that fell out of a window, evicted producers' slots. */
+export interface SlotDeletion {
+  key: ProducerSlotsKey;
+  /** Delete the values with a first seq below this; all of them when undefined. */
+  belowSeq?: bigint;
 }
 
 /**
  * The dedupe window of every idempotent producer of one log: which seq comes next,
  * which recent appends a retry may repeat. The in-memory part is small (a few numbers
  * per producer); the window's slots live in storage, written in the same batch as the
- * entries they describe, and are read back only when a retry arrives. Changes since the
- * last batch are collected here and taken by the group commit.
+ * entries they describe (one value per producer per batch) and read back only when a
+ * retry arrives. Slots that fell out of the window are deleted lazily, a window's worth at
+ * a time, outside the batch: they are never consulted (the seq check comes first). Changes
+ * since the last batch are collected here and taken by the group commit.
  */
 export class ProducerTable {
   private readonly logId: number;
   private readonly limits: ProducerLimits;
   /** In least-recently-used order: the first is evicted first. */
   private readonly states = new Map<string, ProducerState>();
-  private stateWrites = new Map<string, Buffer | null>();
-  private slotWrites: ProducerSlotWrite[] = [];
+  private slotWrites: ProducerSlotsWrite[] = [];
+  /** States to write (null: delete) with the next batch. */
+  private stateWrites = new Map<string, ProducerState | null>();
+  private deletions: SlotDeletion[] = [];
 
   constructor(logId: number, limits: ProducerLimits, stored: ReadonlyArray<{ producerId: string; value: Buffer }> = []) {
     this.logId = logId;
     this.limits = limits;
-    const loaded = stored.map(({ producerId, value }) => ({ id: producerId, ...decodeProducerState(value), inFlight: new Map() }));
+    const loaded = stored.map(({ producerId, value }) => ({ id: producerId, ...decodeProducerState(value), inFlight: new Map(), pending: undefined }));
     loaded.sort((a, b) => (a.lastSequenceId < b.lastSequenceId ? -1 : a.lastSequenceId > b.lastSequenceId ? 1 : 0));
     for (const state of loaded) this.states.set(state.id, state);
     // A lowered --max-producers-per-log applies at once; the deletions go with the next batch.
@@ -106,7 +119,15 @@ export class ProducerTable {
     } else {
       if (this.states.size >= this.limits.maxProducers) this.evictLeastRecent();
       // The first sequence id of its first append: unique in the log, so never an evicted one's.
-      state = { id: append.producerId, incarnation: assigned.firstSequenceId, lastSeq: 0n, firstSlotSeq: 1n, lastSequenceId: 0n, inFlight: new Map() };
+      state = {
+        id: append.producerId,
+        incarnation: assigned.firstSequenceId,
+        lastSeq: 0n,
+        firstSlotSeq: 1n,
+        lastSequenceId: 0n,
+        inFlight: new Map(),
+        pending: undefined,
+      };
     }
     this.states.set(append.producerId, state);
     state.lastSeq = append.seq;
@@ -119,40 +140,66 @@ export class ProducerTable {
     result.then(settled, settled);
 
     const first = assigned.dlsns[0]!;
-    this.putSlot(state, append.seq, encodeProducerSlot({
+    const window = BigInt(this.limits.window);
+    // A stored value holds at most a window of slots, so deleting below `seq - 2 window + 2`
+    // never touches a value that still holds a slot inside the window.
+    if (!state.pending || BigInt(state.pending.slots.length) >= window) {
+      if (state.pending) this.flushPending(state);
+      state.pending = { firstSeq: append.seq, slots: [] };
+    }
+    state.pending.slots.push({
       hash: append.hash,
       segment: first.segment,
       entry: first.entry,
       firstSequenceId: assigned.firstSequenceId,
       count: assigned.dlsns.length,
       txids: assigned.txids,
-    }));
-    // Slide the window: what falls out of it is dropped in the same batch.
-    const keepFrom = append.seq - BigInt(this.limits.window) + 1n;
-    for (; state.firstSlotSeq < keepFrom; state.firstSlotSeq++) this.putSlot(state, state.firstSlotSeq, null);
-    this.stateWrites.set(state.id, encodeProducerState(state));
+    });
+    const deleteBelow = append.seq - 2n * window + 2n;
+    if (deleteBelow - state.firstSlotSeq >= window) {
+      this.deletions.push({ key: this.keyOf(state), belowSeq: deleteBelow });
+      state.firstSlotSeq = deleteBelow;
+    }
+    this.stateWrites.set(state.id, state);
   }
 
-  /** The producer state and slot changes since the last call, for the next batch (slots in order). */
-  takeWrites(): { producers: ProducerWrite[]; producerSlots: ProducerSlotWrite[] } {
-    if (this.stateWrites.size === 0 && this.slotWrites.length === 0) return { producers: [], producerSlots: [] };
-    const producers = [...this.stateWrites].map(([producerId, value]) => ({ logId: this.logId, producerId, value }));
-    const producerSlots = this.slotWrites;
+  /**
+   * What the next batch writes for these producers (states, and their new slots as one value
+   * each), and what to delete once it is written.
+   */
+  takeWrites(): { producers: ProducerWrite[]; producerSlots: ProducerSlotsWrite[]; deletions: SlotDeletion[] } {
+    if (this.stateWrites.size === 0 && this.deletions.length === 0 && this.slotWrites.length === 0) {
+      return { producers: [], producerSlots: [], deletions: [] };
+    }
+    const producers: ProducerWrite[] = [];
+    for (const [producerId, state] of this.stateWrites) {
+      if (state?.pending) this.flushPending(state);
+      producers.push({ logId: this.logId, producerId, value: state ? encodeProducerState(state) : null });
+    }
+    const taken = { producers, producerSlots: this.slotWrites, deletions: this.deletions };
     this.stateWrites = new Map();
     this.slotWrites = [];
-    return { producers, producerSlots };
+    this.deletions = [];
+    return taken;
+  }
+
+  private flushPending(state: ProducerState): void {
+    const pending = state.pending!;
+    state.pending = undefined;
+    this.slotWrites.push({ ...this.keyOf(state), firstSeq: pending.firstSeq, value: encodeProducerSlots(pending.slots) });
+  }
+
+  private keyOf(state: ProducerState): ProducerSlotsKey {
+    return { logId: this.logId, producerId: state.id, incarnation: state.incarnation };
   }
 
   private evictLeastRecent(): void {
     const [id, state] = this.states.entries().next().value as [string, ProducerState];
     this.states.delete(id);
+    // Its slots not yet taken still go with the batch (their appends are in it); all are deleted after.
+    if (state.pending) this.flushPending(state);
     this.stateWrites.set(id, null);
-    // After its slots' puts (earlier in the list), so nothing of this incarnation stays behind.
-    for (let seq = state.firstSlotSeq; seq <= state.lastSeq; seq++) this.putSlot(state, seq, null);
-  }
-
-  private putSlot(state: ProducerState, seq: bigint, value: Buffer | null): void {
-    this.slotWrites.push({ logId: this.logId, producerId: state.id, incarnation: state.incarnation, seq, value });
+    this.deletions.push({ key: this.keyOf(state) });
   }
 }
 

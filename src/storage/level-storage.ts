@@ -7,6 +7,7 @@ import type {
   EntryCursor,
   LogMeta,
   PositionWrite,
+  ProducerSlotsKey,
   SegmentMeta,
   Storage,
   StoredEntry,
@@ -57,15 +58,15 @@ function producerKey(logId: number, producerId: string): Bytes {
   return Buffer.concat([logPrefix(logId), Buffer.from(producerId, "utf8")]);
 }
 
-/** Log id, producer id (length-prefixed: ids vary in length), incarnation, seq — big-endian. */
-function producerSlotKey(logId: number, producerId: string, incarnation: bigint, seq: bigint): Bytes {
+/** Log id, producer id (length-prefixed: ids vary in length), incarnation, first seq — big-endian. */
+function producerSlotsKey({ logId, producerId, incarnation }: ProducerSlotsKey, firstSeq: bigint): Bytes {
   const id = Buffer.from(producerId, "utf8");
   const key = Buffer.allocUnsafe(LOG_ID_BYTES + 1 + id.length + 16);
   key.writeUInt32BE(logId, 0);
   key[LOG_ID_BYTES] = id.length;
   id.copy(key, LOG_ID_BYTES + 1);
   key.writeBigUInt64BE(incarnation, LOG_ID_BYTES + 1 + id.length);
-  key.writeBigUInt64BE(seq, LOG_ID_BYTES + 9 + id.length);
+  key.writeBigUInt64BE(firstSeq, LOG_ID_BYTES + 9 + id.length);
   return key;
 }
 
@@ -188,10 +189,8 @@ export class LevelStorage implements Storage {
       if (producer.value === null) write.del(key, { sublevel: this.producers });
       else write.put(key, producer.value, { sublevel: this.producers });
     }
-    for (const slot of batch.producerSlots ?? []) {
-      const key = producerSlotKey(slot.logId, slot.producerId, slot.incarnation, slot.seq);
-      if (slot.value === null) write.del(key, { sublevel: this.producerSlots });
-      else write.put(key, slot.value, { sublevel: this.producerSlots });
+    for (const slots of batch.producerSlots ?? []) {
+      write.put(producerSlotsKey(slots, slots.firstSeq), slots.value, { sublevel: this.producerSlots });
     }
     await write.write({ sync });
   }
@@ -232,8 +231,17 @@ export class LevelStorage implements Storage {
     await this.producerSlots.clear(range);
   }
 
-  async getProducerSlot(logId: number, producerId: string, incarnation: bigint, seq: bigint): Promise<Buffer | undefined> {
-    return this.producerSlots.get(producerSlotKey(logId, producerId, incarnation, seq));
+  async getProducerSlots(key: ProducerSlotsKey, seq: bigint): Promise<{ firstSeq: bigint; value: Buffer } | undefined> {
+    const [row] = await this.producerSlots
+      .iterator({ gte: producerSlotsKey(key, 0n), lte: producerSlotsKey(key, seq), reverse: true, limit: 1 })
+      .all();
+    if (!row) return undefined;
+    return { firstSeq: row[0].readBigUInt64BE(row[0].length - 8), value: row[1] };
+  }
+
+  async deleteProducerSlots(key: ProducerSlotsKey, belowSeq?: bigint): Promise<void> {
+    const end = belowSeq === undefined ? producerSlotsKey({ ...key, incarnation: key.incarnation + 1n }, 0n) : producerSlotsKey(key, belowSeq);
+    await this.producerSlots.clear({ gte: producerSlotsKey(key, 0n), lt: end });
   }
 
   async getPosition(logId: number, readerId: string): Promise<StoredPosition | undefined> {

@@ -75,14 +75,21 @@ export interface ProducerWrite {
   value: Buffer | null;
 }
 
-/** One remembered append of a producer (its dedupe window slot); null deletes it. */
-export interface ProducerSlotWrite {
+/** Which of a producer's window slots: a producer's state apart from an earlier, evicted one of the same id. */
+export interface ProducerSlotsKey {
   logId: number;
   producerId: string;
-  /** Tells a producer's state apart from an earlier, evicted one of the same id. */
   incarnation: bigint;
-  seq: bigint;
-  value: Buffer | null;
+}
+
+/**
+ * The producer's appends with seqs `firstSeq`, `firstSeq + 1`, … written in one batch, as one
+ * value (its dedupe window slots, encoded by `log/producer-codec.ts`): one put per producer per
+ * batch, however many appends it pipelined.
+ */
+export interface ProducerSlotsWrite extends ProducerSlotsKey {
+  firstSeq: bigint;
+  value: Buffer;
 }
 
 export interface CommitBatch {
@@ -92,8 +99,7 @@ export interface CommitBatch {
   deletedSegments?: Array<{ logId: number; segment: bigint }>;
   /** Written in the same atomic batch as the entries they describe. */
   producers?: ProducerWrite[];
-  /** Applied in order (a slot may be written and then dropped in one batch). */
-  producerSlots?: ProducerSlotWrite[];
+  producerSlots?: ProducerSlotsWrite[];
 }
 
 export interface StoredLog {
@@ -121,8 +127,10 @@ export interface Storage {
   deleteSegmentRange(logId: number, fromSegment: bigint, toSegment: bigint): Promise<void>;
   /** Removes the log's metadata, segments, producers and reader positions atomically, then its entries. */
   deleteLog(logId: number, name: string): Promise<void>;
-  /** One slot of a producer's dedupe window, if stored. */
-  getProducerSlot(logId: number, producerId: string, incarnation: bigint, seq: bigint): Promise<Buffer | undefined>;
+  /** The stored slots value holding `seq`: the one with the highest `firstSeq` at or below it, if any. */
+  getProducerSlots(key: ProducerSlotsKey, seq: bigint): Promise<{ firstSeq: bigint; value: Buffer } | undefined>;
+  /** Drops a producer's slots values with `firstSeq` below `belowSeq` (all of them when undefined). */
+  deleteProducerSlots(key: ProducerSlotsKey, belowSeq?: bigint): Promise<void>;
   getPosition(logId: number, readerId: string): Promise<StoredPosition | undefined>;
   listPositions(logId: number): Promise<Array<{ readerId: string; position: StoredPosition }>>;
   /** All position changes in one batch, fsynced when `sync`. */

@@ -70,20 +70,20 @@ test("a seq reused for other records is PRODUCER_SEQUENCE_REUSED — other paylo
   });
 });
 
-test("a seq older than the window is PRODUCER_SEQUENCE_TOO_OLD, and the slots that slid out are gone from storage", async () => {
+test("a seq older than the window is PRODUCER_SEQUENCE_TOO_OLD, and storage keeps at most two windows of slots", async () => {
   const t = await openStore({ producers: { window: 3, maxProducers: 10 } });
   await using(t, async () => {
-    for (let seq = 1n; seq <= 5n; seq++) await t.store.append("log", records(`r${seq}`), { id: "p", seq });
+    for (let seq = 1n; seq <= 8n; seq++) await t.store.append("log", records(`r${seq}`), { id: "p", seq });
 
-    await refused(t.store.append("log", records("r2"), { id: "p", seq: 2n }), "PRODUCER_SEQUENCE_TOO_OLD", { producer_seq: "2" }, /older than the 3 appends remembered after its last seq 5/);
-    assert.equal((await t.store.append("log", records("r3"), { id: "p", seq: 3n })).duplicate, true);
+    await refused(t.store.append("log", records("r5"), { id: "p", seq: 5n }), "PRODUCER_SEQUENCE_TOO_OLD", { producer_seq: "5" }, /older than the 3 appends remembered after its last seq 8/);
+    assert.equal((await t.store.append("log", records("r6"), { id: "p", seq: 6n })).duplicate, true);
 
-    const logId = t.store.logId("log");
-    const incarnation = 0n; // the first sequence id of the producer's first append
+    // One stored value per batch (here one append each); those wholly below 8 - 2 * 3 + 2 are deleted.
+    const key = { logId: t.store.logId("log"), producerId: "p", incarnation: 0n }; // the first sequence id of its first append
     const kept = [];
-    for (let seq = 1n; seq <= 5n; seq++) kept.push((await t.storage.getProducerSlot(logId, "p", incarnation, seq)) !== undefined);
-    assert.deepEqual(kept, [false, false, true, true, true]);
-    assert.deepEqual(await texts(t.store), ["r1", "r2", "r3", "r4", "r5"]);
+    for (let seq = 1n; seq <= 8n; seq++) kept.push((await t.storage.getProducerSlots(key, seq))?.firstSeq === seq);
+    assert.deepEqual(kept, [false, false, false, true, true, true, true, true]);
+    assert.deepEqual(await texts(t.store), ["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8"]);
   });
 });
 
@@ -106,6 +106,11 @@ test("one producer's pipelined appends in one group commit get consecutive seqs,
     assert.deepEqual((await other).dlsns.map(String), ["1/4/0"]);
     await Promise.all([gap, reuse]);
     assert.deepEqual(await texts(t.store), ["r1", "r2", "r3", "r4", "q1"]);
+
+    // The batch stored p's four slots as one value; a later retry reads its own slot from it.
+    const key = { logId: t.store.logId("log"), producerId: "p", incarnation: 0n };
+    assert.equal((await t.storage.getProducerSlots(key, 4n))?.firstSeq, 1n);
+    assert.deepEqual(shown(await t.store.append("log", records("r2"), { id: "p", seq: 2n })), { ...shown(results[1]!), duplicate: true });
   });
 });
 
@@ -124,7 +129,7 @@ test("past --max-producers-per-log the least recently used producer is forgotten
     assert.equal((await store.append("log", records("c1"), { id: "c", seq: 1n })).duplicate, true);
     // No slot of the evicted producer is left behind.
     const incarnationOfB = 1n;
-    assert.equal(await t.storage.getProducerSlot(store.logId("log"), "b", incarnationOfB, 1n), undefined);
+    assert.equal(await t.storage.getProducerSlots({ logId: store.logId("log"), producerId: "b", incarnation: incarnationOfB }, 1n), undefined);
 
     await store.deleteLog("log");
     await store.append("log", records("fresh"));
