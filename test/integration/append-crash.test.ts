@@ -118,14 +118,16 @@ async function killCycles(t: TestContext, args: string[]): Promise<void> {
         const before = acknowledged.size;
         const kill = { done: false };
         const appending = appendUntilKilled(clients, cycle, acknowledged, kill);
-        const killAfterMs = 200 + Math.floor(Math.random() * 600);
+        // The kill lands mid-stream however slow the machine: first some answers (bounded wait), then a random delay.
+        for (let i = 0; i < 1_000 && acknowledged.size === before; i++) await sleep(10);
+        const killAfterMs = Math.floor(Math.random() * 600);
         await sleep(killAfterMs);
         kill.done = true; // from here on, a failed append is the kill's doing
         await server.kill9();
         await appending;
 
         const answered = acknowledged.size - before;
-        t.diagnostic(`cycle ${cycle}: killed after ${killAfterMs} ms with ${answered} records acknowledged`);
+        t.diagnostic(`cycle ${cycle}: killed ${killAfterMs} ms after the first answer, with ${answered} records acknowledged`);
         assert.ok(answered > 0, "appends were answered before the kill");
         const newest = [...acknowledged.keys()].slice(before);
         assert.ok(newest.every((dlsn) => Number(dlsn.split("/")[0]) === cycle + 1), "each run after a restart writes a new segment");
