@@ -229,8 +229,11 @@ func stepResume(t testing.TB, ctx context.Context, sc *scenario) {
 	}
 	sc.reader = r
 	rec := expectNumber(t, ctx, sc.reader, 301)
-	if rec.Attempt != 1 {
-		t.Errorf("#301 has attempt %d, want 1", rec.Attempt)
+	// Attempt 1, unless the first session had received #301 already (the reader
+	// fetches ahead up to its flow limit): then the server rightly counts it as
+	// delivered before, and Opened.DeliveredHigh says so.
+	if high := sc.reader.Opened().DeliveredHigh; rec.Attempt != 1 && (rec.Attempt != 2 || high.Less(rec.DLSN)) {
+		t.Errorf("#301 has attempt %d (delivered high %v), want 1, or 2 when it was delivered to the first session", rec.Attempt, high)
 	}
 	sc.reader.Ack(rec)
 }
@@ -407,9 +410,9 @@ func stepRestart(t testing.TB, ctx context.Context, sc *scenario, readerID strin
 	last := len(sc.dlsns)
 	cfg := dlog.ReaderConfig{ReaderID: readerID, Reconnect: dlog.ReconnectPolicy{MaxDelay: 500 * time.Millisecond}}
 	if !kill {
-		// The stop comes while the last acks still wait in the client (coalescing):
-		// a graceful server takes them before it ends the session.
-		cfg.AckInterval = 100 * time.Millisecond
+		// The stop comes while the last acks still wait in the client (coalescing,
+		// half a second): a graceful server takes them before it ends the session.
+		cfg.AckInterval = 500 * time.Millisecond
 	}
 	r := sc.open(t, ctx, cfg)
 	killAt := 300
