@@ -10,10 +10,9 @@ from google.rpc import error_details_pb2, status_pb2
 import dlog
 from dlog._acks import AckTracker
 from dlog._batching import AppenderOptions, Entry, outcome
-from dlog._reader_core import ReaderRecord, SessionBase, is_retryable
+from dlog._reader_core import SessionBase, is_retryable
 from dlog.backoff import Backoff, Reconnect
 from dlog.errors import error_info, make_error
-from dlog.types import to_record_input
 from dlog.v1 import common_pb2, log_pb2
 
 # SPEC §1 test vectors.
@@ -68,14 +67,15 @@ class _Session(SessionBase):
     """A session whose acks go straight to the tracker (what the transports do under their lock)."""
 
     def ack(self, record):
-        batch, index = record._batch, record._index
+        batch, index = record[1], record[2]
         if not batch.flags[index]:
             batch.flags[index] = 1
             self.tracker.acks.append(record)
 
     def nack(self, record):
-        if not record._batch.flags[record._index]:
-            self.tracker.nacks.append(record._batch.wires[record._index].dlsn)
+        batch, index = record[1], record[2]
+        if not batch.flags[index]:
+            self.tracker.nacks.append(batch.wires[index].dlsn)
 
 
 def wires(*fields, attempt=1):
@@ -201,19 +201,21 @@ def test_error_info_maps_to_typed_errors():
 def test_entries_pack_calls_and_each_caller_gets_its_slice():
     options = AppenderOptions(max_batch_records=3)
     entry = Entry()
-    entry.add([to_record_input(b"a")], 1, None)
-    entry.add([to_record_input(b"b"), to_record_input(b"c")], 2, None)
+    assert entry.add([b"a"], None, 1) == 0
+    assert entry.add([b"b", b"c"], [None, 7], 2) == 1
+    assert [(r.payload, r.HasField("txid") and r.txid) for r in entry.request("l").records] == [(b"a", False), (b"b", False), (b"c", 7)]
     assert entry.full(options) and not entry.fits(1, 1, options)
     entry.request_id = 7
     answer = log_pb2.AppendResponse(request_id=7, dlsns=[common_pb2.DLSN(segment=1, entry=4, slot=i) for i in range(3)])
     dlsns, error = outcome(entry, answer)
-    assert error is None and dlsns == [dlog.DLSN(1, 4, 0), dlog.DLSN(1, 4, 1), dlog.DLSN(1, 4, 2)]
+    assert error is None and dlsns.slice(1, 2) == [dlog.DLSN(1, 4, 1), dlog.DLSN(1, 4, 2)] and dlsns.one(0) == dlog.DLSN(1, 4, 0)
     failed = log_pb2.AppendResponse(request_id=7, error=log_pb2.AppendError(code=9, message="low", reason="TXID_OUT_OF_ORDER"))
     assert isinstance(outcome(entry, failed)[1], dlog.TxidOutOfOrderError)
     assert isinstance(outcome(entry, log_pb2.AppendResponse(request_id=8))[1], dlog.InternalError)
 
 
-def test_a_reader_record_without_a_slot_ignores_ack_and_nack():
-    record = ReaderRecord(wires((1, 0, 0))[0], _Session(None), None, -1)
-    record.ack()
-    record.nack()
+def test_records_of_one_batch_share_a_session_and_slots():
+    session = _Session(None)
+    records = session.records(wires((1, 0, 0), (1, 0, 1)))
+    assert [r[2] for r in records] == [0, 1] and all(r[1].session is session for r in records)
+    assert records[1].dlsn == dlog.DLSN(1, 0, 1) and records[1].attempt == 1 and records[0].ack_message == 0

@@ -19,20 +19,22 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import deque
-from typing import Optional
+from typing import Any, Optional
 
 from .v1 import common_pb2, reader_pb2
 
 
 class Batch:
-    """First deliveries of one record batch, in DLSN order."""
+    """First deliveries of one record batch, in DLSN order, and their ack state."""
 
-    __slots__ = ("seq", "wires", "flags")
+    __slots__ = ("seq", "wires", "flags", "ack_messages", "session")
 
-    def __init__(self, seq: int, wires: list) -> None:
+    def __init__(self, seq: int, wires: list, session: Any, acked: bool = False) -> None:
         self.seq = seq
         self.wires = wires
-        self.flags = bytearray(len(wires))
+        self.flags = bytearray(b"\x01" * len(wires) if acked else len(wires))
+        self.ack_messages = [0] * len(wires)  # per record: the number of the Ack message that carried it
+        self.session = session
 
 
 def _key(wire: common_pb2.Record) -> tuple[int, int, int]:
@@ -41,9 +43,10 @@ def _key(wire: common_pb2.Record) -> tuple[int, int, int]:
 
 
 class AckTracker:
-    __slots__ = ("_window", "_head", "_next_seq", "_high", "acks", "nacks")
+    __slots__ = ("_session", "_window", "_head", "_next_seq", "_high", "acks", "nacks")
 
-    def __init__(self) -> None:
+    def __init__(self, session: Any) -> None:
+        self._session = session
         self._window: deque[Batch] = deque()
         self._head = 0  # first unacked index in the window's first batch
         self._next_seq = 0
@@ -55,10 +58,10 @@ class AckTracker:
     def pending(self) -> bool:
         return bool(self.acks) or bool(self.nacks)
 
-    def delivered(self, wires) -> tuple[list[tuple[Optional[Batch], int]], Optional[Batch]]:
+    def delivered(self, wires) -> tuple[list[tuple[Batch, int]], Optional[Batch]]:
         """Registers a batch of records. Returns the slots of the leading redeliveries (their first
-        delivery's (batch, index), or (None, -1) when that DLSN is already acked) and the new Batch
-        of the first deliveries that follow (None when there are none)."""
+        delivery's (batch, index); an already-acked one gets a batch of its own, born acked) and
+        the new Batch of the first deliveries that follow (None when there are none)."""
         count = len(wires)
         high = self._high
         first_new = 0
@@ -66,10 +69,10 @@ class AckTracker:
             # Redeliveries (DLSN <= high) come first in a DLSN-ordered batch.
             while first_new < count and _key(wires[first_new]) <= high:
                 first_new += 1
-        redelivered = [self._find(_key(wires[i])) for i in range(first_new)]
+        redelivered = [self._find(wires[i]) for i in range(first_new)]
         if first_new == count:
             return redelivered, None
-        batch = Batch(self._next_seq, list(wires[first_new:]) if first_new else list(wires))
+        batch = Batch(self._next_seq, list(wires[first_new:]) if first_new else list(wires), self._session)
         self._next_seq += 1
         self._window.append(batch)
         self._high = _key(batch.wires[-1])
@@ -90,10 +93,10 @@ class AckTracker:
             head = self._head
             dlsns = []
             for record in taken:
-                record._ack_message = number
-                batch = record._batch
-                if batch.seq > head_seq or (batch.seq == head_seq and record._index >= head):
-                    dlsns.append(batch.wires[record._index].dlsn)
+                batch, index = record[1], record[2]
+                batch.ack_messages[index] = number
+                if batch.seq > head_seq or (batch.seq == head_seq and index >= head):
+                    dlsns.append(batch.wires[index].dlsn)
             ack = reader_pb2.Ack(dlsns=dlsns, up_to=up_to)
         nack = None
         n = len(self.nacks)
@@ -120,16 +123,16 @@ class AckTracker:
             break
         return None if last is None else last.dlsn
 
-    def _find(self, key: tuple[int, int, int]) -> tuple[Optional[Batch], int]:
-        """The window slot of an earlier delivery of this DLSN; (None, -1) when it is acked
-        (already covered) or unknown."""
+    def _find(self, wire) -> tuple[Batch, int]:
+        """The window slot of an earlier delivery of this record's DLSN; when there is none (it is
+        acked, so below the head), a batch of its own, born acked, so acking it is a no-op."""
+        key = _key(wire)
         for batch in self._window:
             if _key(batch.wires[-1]) < key:
                 continue
             index = bisect_left(batch.wires, key, key=_key)
             if index < len(batch.wires) and _key(batch.wires[index]) == key:
-                if batch is self._window[0] and index < self._head:
-                    return None, -1
-                return batch, index
-            return None, -1
-        return None, -1
+                if not (batch is self._window[0] and index < self._head):
+                    return batch, index
+            break
+        return Batch(-1, [wire], self._session, acked=True), 0

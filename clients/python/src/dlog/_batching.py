@@ -10,7 +10,7 @@ entry fails, every caller whose records were in it gets the error.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from .dlsn import DLSN
 from .errors import DlogError, InternalError, make_error, status_code
@@ -38,34 +38,104 @@ class AppenderOptions:
 
 
 class Entry:
-    """Records of one or more calls on their way as one AppendRequest."""
+    """Records of one or more calls on their way as one AppendRequest. Kept as payloads (and
+    txids) rather than RecordInput messages: building the request with ``records.add`` is several
+    times cheaper than copying ready-made messages into it."""
 
-    __slots__ = ("records", "callers", "bytes", "request_id")
+    __slots__ = ("payloads", "txids", "bytes", "request_id")
 
     def __init__(self) -> None:
-        self.records: list[log_pb2.RecordInput] = []
-        self.callers: list[tuple[Any, int, int]] = []  # (caller's handle, first slot, record count)
+        self.payloads: list[bytes] = []
+        self.txids: Optional[list[Optional[int]]] = None  # None while no record has a txid
         self.bytes = 0
         self.request_id = 0
 
     def fits(self, count: int, size: int, options: AppenderOptions) -> bool:
-        return not self.records or (
-            len(self.records) + count <= options.max_batch_records and self.bytes + size <= options.max_batch_bytes
+        return not self.payloads or (
+            len(self.payloads) + count <= options.max_batch_records and self.bytes + size <= options.max_batch_bytes
         )
 
-    def add(self, records: list[log_pb2.RecordInput], size: int, handle: Any) -> None:
-        self.callers.append((handle, len(self.records), len(records)))
-        self.records.extend(records)
+    def add(self, payloads: list[bytes], txids: Optional[list[Optional[int]]], size: int) -> int:
+        """Adds one call's records; returns the slot of its first record."""
+        first = len(self.payloads)
+        if txids is not None and self.txids is None:
+            self.txids = [None] * first
+        self.payloads.extend(payloads)
+        if self.txids is not None:
+            self.txids.extend(txids if txids is not None else [None] * len(payloads))
         self.bytes += size
+        return first
 
     def full(self, options: AppenderOptions) -> bool:
-        return len(self.records) >= options.max_batch_records or self.bytes >= options.max_batch_bytes
+        return len(self.payloads) >= options.max_batch_records or self.bytes >= options.max_batch_bytes
 
     def request(self, log: str) -> log_pb2.AppendRequest:
-        return log_pb2.AppendRequest(log=log, records=self.records, request_id=self.request_id)
+        return append_request(log, self.payloads, self.txids, self.request_id)
 
 
-def outcome(entry: Entry, response: log_pb2.AppendResponse) -> tuple[Optional[list[DLSN]], Optional[DlogError]]:
+def append_request(log: str, payloads: list[bytes], txids: Optional[list[Optional[int]]], request_id: int = 0) -> log_pb2.AppendRequest:
+    request = log_pb2.AppendRequest(log=log, request_id=request_id)
+    add = request.records.add
+    if txids is None:
+        for payload in payloads:
+            add(payload=payload)
+    else:
+        for payload, txid in zip(payloads, txids):
+            if txid is None:
+                add(payload=payload)
+            else:
+                add(payload=payload, txid=txid)
+    return request
+
+
+def split_records(records: Sequence[Any]) -> tuple[list[bytes], Optional[list[Optional[int]]], int]:
+    """Payloads, txids (None when no record has one) and payload bytes of records given as bytes,
+    str (UTF-8) or ``(payload, txid)``."""
+    payloads: list[bytes] = []
+    txids: Optional[list[Optional[int]]] = None
+    for i, record in enumerate(records):
+        txid = None
+        if isinstance(record, tuple):
+            if len(record) != 2:
+                raise TypeError("a record tuple is (payload, txid)")
+            record, txid = record
+        payloads.append(as_payload(record))
+        if txid is not None:
+            if txids is None:
+                txids = [None] * i
+            txids.append(txid)
+        elif txids is not None:
+            txids.append(None)
+    return payloads, txids, sum(map(len, payloads))
+
+
+def as_payload(value: Any) -> bytes:
+    if type(value) is bytes:
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"not a record payload: {type(value).__name__} (use bytes, str or (payload, txid))")
+
+
+class Answer:
+    """An answered entry's DLSNs, built on demand (most callers look at one of them)."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, wire) -> None:
+        self.wire = wire
+
+    def one(self, index: int) -> DLSN:
+        d = self.wire[index]
+        return DLSN(d.segment, d.entry, d.slot)
+
+    def slice(self, first: int, count: int) -> list[DLSN]:
+        return [DLSN(d.segment, d.entry, d.slot) for d in self.wire[first : first + count]]
+
+
+def outcome(entry: Entry, response: log_pb2.AppendResponse) -> tuple[Optional[Answer], Optional[DlogError]]:
     """The DLSNs of an answered entry, or the error all of its callers get."""
     if response.HasField("error"):
         e = response.error
@@ -73,6 +143,6 @@ def outcome(entry: Entry, response: log_pb2.AppendResponse) -> tuple[Optional[li
     if response.request_id != entry.request_id:
         # Answers are matched by order: once one is out of place none after it can be trusted.
         return None, InternalError(f"answer for append {response.request_id} arrived in place of {entry.request_id}")
-    if len(response.dlsns) != len(entry.records):
-        return None, InternalError(f"append {entry.request_id}: {len(response.dlsns)} DLSNs for {len(entry.records)} records")
-    return [DLSN(d.segment, d.entry, d.slot) for d in response.dlsns], None
+    if len(response.dlsns) != len(entry.payloads):
+        return None, InternalError(f"append {entry.request_id}: {len(response.dlsns)} DLSNs for {len(entry.payloads)} records")
+    return Answer(response.dlsns), None

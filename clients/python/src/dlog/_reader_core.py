@@ -4,11 +4,12 @@ reconnect decisions. The transports (threads vs. tasks) live in reader.py and ai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import count, repeat
 from typing import Callable, Literal, Optional, Union
 
 import grpc
 
-from ._acks import AckTracker, Batch
+from ._acks import AckTracker
 from .backoff import Backoff, Reconnect
 from .dlsn import DLSN
 from .errors import DlogError, UnavailableError
@@ -60,44 +61,32 @@ class ReaderOptions:
 class ReaderRecord(Record):
     """One record delivered to a reader: process it, then :meth:`ack` it (or :meth:`nack` to get it again)."""
 
-    __slots__ = ("_session", "_batch", "_index", "_settled", "_ack_message")
+    __slots__ = ()  # (wire, batch, index): the record, and its first delivery's slot in the ack window
 
-    def __init__(self, wire, session: "SessionBase", batch: Optional[Batch], index: int) -> None:
-        self._wire = wire
-        self._session = session
-        self._batch = batch
-        self._index = index
-        self._settled = False
-        self._ack_message = 0
+    def ack(self) -> None:
+        """Marks the record processed. Coalesced with other acks; a no-op once its session is gone
+        (the record will then come again)."""
+        self[1].session.ack(self)
+
+    def nack(self) -> None:
+        """Asks for this record again, at once, in this session (attempt + 1)."""
+        self[1].session.nack(self)
+
+    @property
+    def redelivered(self) -> bool:
+        """Delivered before: attempt >= 2 (nack, ack_wait, resume after unacked delivery), or handed
+        to the application by an earlier session of this reader."""
+        if self[0].attempt > 1:
+            return True
+        before = self[1].session.seen_before
+        return before is not None and self.dlsn <= before
 
     @property
     def ack_message(self) -> int:
         """The number (1, 2, ... in its session) of the ack message that carried this record's ack;
         0 while none did. The ack is durable once a status frame of that session has
         ``acks_durable >= ack_message``."""
-        return self._ack_message
-
-    def ack(self) -> None:
-        """Marks the record processed. Coalesced with other acks; a no-op once its session is gone
-        (the record will then come again)."""
-        self._settled = True
-        if self._batch is not None:
-            self._session.ack(self)
-
-    def nack(self) -> None:
-        """Asks for this record again, at once, in this session (attempt + 1)."""
-        self._settled = True
-        if self._batch is not None:
-            self._session.nack(self)
-
-    @property
-    def redelivered(self) -> bool:
-        """Delivered before: attempt >= 2 (nack, ack_wait, resume after unacked delivery), or handed
-        to the application by an earlier session of this reader."""
-        if self._wire.attempt > 1:
-            return True
-        before = self._session.seen_before
-        return before is not None and self.dlsn <= before
+        return self[1].ack_messages[self[2]]
 
 
 class SessionBase:
@@ -105,13 +94,14 @@ class SessionBase:
     never reach a newer session."""
 
     def __init__(self, seen_before: Optional[DLSN]) -> None:
-        self.tracker = AckTracker()
+        self.tracker = AckTracker(self)
         self.alive = True
         self.draining = False
         self.opened = False
         self.drained: Optional[DLSN] = None
         self.seen_before = seen_before
-        self.last_yielded: Optional[ReaderRecord] = None
+        self.last_yielded: Optional[ReaderRecord] = None  # also the record auto-ack concerns
+        self.last_settled = False  # the application acked or nacked last_yielded
         self.acks_sent = 0
 
     def ack(self, record: ReaderRecord) -> None:
@@ -122,9 +112,9 @@ class SessionBase:
 
     def records(self, wires) -> list[ReaderRecord]:
         redelivered, batch = self.tracker.delivered(wires)
-        out = [ReaderRecord(wires[i], self, b, index) for i, (b, index) in enumerate(redelivered)]
+        out = [ReaderRecord((wires[i], b, index)) for i, (b, index) in enumerate(redelivered)]
         if batch is not None:
-            out.extend([ReaderRecord(wire, self, batch, i) for i, wire in enumerate(batch.wires)])
+            out.extend(map(ReaderRecord, zip(batch.wires, repeat(batch), count())))
         return out
 
     def take_messages(self) -> list[reader_pb2.SessionRequest]:

@@ -17,11 +17,11 @@ from typing import Any, AsyncIterator, Callable, Generator, Optional, Sequence, 
 import grpc
 import grpc.aio
 
-from ._batching import AppenderOptions, Entry, outcome
+from ._batching import AppenderOptions, Entry, append_request, as_payload, outcome, split_records
 from ._channel import Tls, call_metadata, credentials_for
 from ._channel import channel_options as _channel_options
-from ._reader_core import ReaderOptions, ReaderRecord, ReaderState, SessionBase
 from .client import records_of
+from ._reader_core import ReaderOptions, ReaderRecord, ReaderState, SessionBase
 from .dlsn import DLSN
 from .errors import CallCancelledError, DeadlineExceededError, DlogError, InternalError, UnavailableError, from_rpc_error
 from .types import (
@@ -36,7 +36,6 @@ from .types import (
     TruncateResult,
     from_wire_dlsn,
     optional_dlsn,
-    to_record_input,
     to_wire_dlsn,
     to_wire_position,
 )
@@ -62,7 +61,9 @@ class _AioSession(SessionBase):
         self.call: Any = None
 
     def ack(self, record: ReaderRecord) -> None:
-        batch, index = record._batch, record._index
+        batch, index = record[1], record[2]
+        if record is self.last_yielded:
+            self.last_settled = True
         if batch.flags[index] or not self.alive or self.draining:
             return
         batch.flags[index] = 1
@@ -73,7 +74,9 @@ class _AioSession(SessionBase):
             self.timer = self.loop.call_later(delay, self.flush) if delay > 0 else self.loop.call_soon(self.flush)
 
     def nack(self, record: ReaderRecord) -> None:
-        batch, index = record._batch, record._index
+        batch, index = record[1], record[2]
+        if record is self.last_yielded:
+            self.last_settled = True
         if batch.flags[index] or not self.alive or self.draining:
             return
         self.tracker.nacks.append(batch.wires[index].dlsn)
@@ -214,17 +217,19 @@ class Reader:
         previous = self._current
         if previous is not None:
             self._current = None
-            if self._auto_ack and not previous._settled:
+            session = previous[1].session
+            if self._auto_ack and not (session.last_yielded is previous and session.last_settled):
                 previous.ack()
         batch, i = self._batch, self._index
         while i < len(batch):
             record = batch[i]
             i += 1
-            session = record._session
-            if session.alive:
+            owner = record[1].session
+            if owner.alive:
                 self._index = i
                 self._current = record
-                session.last_yielded = record
+                owner.last_yielded = record
+                owner.last_settled = False
                 return record
         self._index = i
         return None
@@ -257,6 +262,9 @@ class Reader:
                     raise self._failure
                 return None
             self._batch, self._index = item, 0
+            session = self._session
+            if session is not None and session.tracker.pending:
+                session.flush()  # a batch handed out in full: the server gets its credit back now
 
     async def close(self) -> Optional[DLSN]:
         """Stops delivery, sends the acks made so far, drains, returns the final durable position."""
@@ -406,8 +414,8 @@ class AppendResult:
         return self._future.done()
 
     def __await__(self) -> Generator[Any, None, Any]:
-        dlsns = yield from asyncio.shield(self._future).__await__()
-        return dlsns[self._first] if self._single else dlsns[self._first : self._first + self._count]
+        answer = yield from asyncio.shield(self._future).__await__()
+        return answer.one(self._first) if self._single else answer.slice(self._first, self._count)
 
 
 class _AppendStream:
@@ -448,16 +456,14 @@ class Appender:
         return self._accepted_bytes
 
     def append(self, payload: bytes | str, *, txid: Optional[int] = None) -> AppendResult:
-        record = to_record_input(payload)
-        if txid is not None:
-            record.txid = txid
-        return self._add([record], len(record.payload), True)
+        data = as_payload(payload)
+        return self._add([data], None if txid is None else [txid], len(data), True)
 
     def append_batch(self, records: Sequence[RecordInput]) -> AppendResult:
-        wires = [to_record_input(r) for r in records]
-        if not wires:
+        payloads, txids, size = split_records(records)
+        if not payloads:
             raise ValueError("append_batch needs at least one record")
-        return self._add(wires, sum(len(w.payload) for w in wires), False)
+        return self._add(payloads, txids, size, False)
 
     async def ready(self) -> None:
         """Returns when another append would not exceed ``max_in_flight_bytes``."""
@@ -493,12 +499,12 @@ class Appender:
     async def __aexit__(self, exc_type, exc, tb) -> None:
         await self.close()
 
-    def _add(self, records: list[log_pb2.RecordInput], size: int, single: bool) -> AppendResult:
+    def _add(self, payloads: list[bytes], txids: Optional[list], size: int, single: bool) -> AppendResult:
         if self._closed:
             raise CallCancelledError("the appender is closed")
         options = self._options
         entry = self._open
-        if entry is not None and not entry.fits(len(records), size, options):
+        if entry is not None and not entry.fits(len(payloads), size, options):
             self._seal()
             entry = None
         if entry is None:
@@ -507,8 +513,7 @@ class Appender:
             if self._linger > 0:
                 self._linger_timer = self._loop.call_later(self._linger, self._linger_expired)
         assert self._open_future is not None
-        handle = AppendResult(self._open_future, len(entry.records), len(records), single)
-        entry.add(records, size, None)
+        handle = AppendResult(self._open_future, entry.add(payloads, txids, size), len(payloads), single)
         self._accepted_bytes += size
         if self._linger == 0 or entry.full(options):
             self._seal()
@@ -575,9 +580,9 @@ class Appender:
         try:
             async for response in stream.call:
                 entry, future = self._answered()
-                dlsns, error = outcome(entry, response)
+                answer, error = outcome(entry, response)
                 if error is None:
-                    future.set_result(dlsns)
+                    future.set_result(answer)
                 else:
                     future.set_exception(error)
                     if isinstance(error, InternalError):
@@ -640,7 +645,7 @@ class Client:
             raise from_rpc_error(error) from None
 
     async def append(self, log: str, records: Union[RecordInput, Sequence[RecordInput]], *, timeout: Optional[float] = None) -> list[DLSN]:
-        response = await self._call(self.logs.Append, log_pb2.AppendRequest(log=log, records=records_of(records)), timeout)
+        response = await self._call(self.logs.Append, append_request(log, *split_records(records_of(records))[:2]), timeout)
         return [from_wire_dlsn(d) for d in response.dlsns]
 
     def appender(
@@ -673,7 +678,7 @@ class Client:
         try:
             async for response in call:
                 for record in response.records:
-                    yield Record(record)
+                    yield Record((record,))
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
         finally:

@@ -10,10 +10,10 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import grpc
 
-from ._batching import AppenderOptions, Entry, outcome
+from ._batching import Answer, AppenderOptions, Entry, as_payload, outcome, split_records
 from .dlsn import DLSN
 from .errors import CallCancelledError, DlogError, InternalError, UnavailableError, from_rpc_error
-from .types import RecordInput, to_record_input
+from .types import RecordInput
 from .v1 import log_pb2, log_pb2_grpc
 
 
@@ -23,16 +23,16 @@ _CALLBACKS = threading.Lock()  # done-callbacks are rare: one lock for all of th
 class _Outcome:
     """The answer of one entry, shared by every caller whose records are in it."""
 
-    __slots__ = ("event", "dlsns", "error", "callbacks")
+    __slots__ = ("event", "answer", "error", "callbacks")
 
     def __init__(self) -> None:
         self.event = threading.Event()
-        self.dlsns: Optional[list[DLSN]] = None
+        self.answer: Optional[Answer] = None
         self.error: Optional[DlogError] = None
         self.callbacks: Optional[list[Callable[[], None]]] = None
 
-    def settle(self, dlsns: Optional[list[DLSN]], error: Optional[DlogError]) -> None:
-        self.dlsns, self.error = dlsns, error
+    def settle(self, answer: Optional[Answer], error: Optional[DlogError]) -> None:
+        self.answer, self.error = answer, error
         with _CALLBACKS:
             self.event.set()
             callbacks, self.callbacks = self.callbacks, None
@@ -71,8 +71,8 @@ class AppendFuture:
             raise TimeoutError(f"no answer within {timeout} s")
         if o.error is not None:
             raise o.error
-        assert o.dlsns is not None
-        return o.dlsns[self._first] if self._single else o.dlsns[self._first : self._first + self._count]
+        assert o.answer is not None
+        return o.answer.one(self._first) if self._single else o.answer.slice(self._first, self._count)
 
     def exception(self, timeout: Optional[float] = None) -> Optional[DlogError]:
         if not self._outcome.event.wait(timeout):
@@ -130,18 +130,16 @@ class Appender:
 
     def append(self, payload: bytes | str, *, txid: Optional[int] = None) -> AppendFuture:
         """Appends one record; the future gives its DLSN."""
-        record = to_record_input(payload)
-        if txid is not None:
-            record.txid = txid
-        return self._add([record], len(record.payload), True)
+        data = as_payload(payload)
+        return self._add([data], None if txid is None else [txid], len(data), True)
 
     def append_batch(self, records: Sequence[RecordInput]) -> AppendFuture:
         """Appends records that stay together (consecutive slots of one entry); the future gives
         their DLSNs."""
-        wires = [to_record_input(r) for r in records]
-        if not wires:
+        payloads, txids, size = split_records(records)
+        if not payloads:
             raise ValueError("append_batch needs at least one record")
-        return self._add(wires, sum(len(w.payload) for w in wires), False)
+        return self._add(payloads, txids, size, False)
 
     def flush(self, timeout: Optional[float] = None) -> None:
         """Sends what lingers and waits until every append made so far is answered."""
@@ -180,7 +178,7 @@ class Appender:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _add(self, records: list[log_pb2.RecordInput], size: int, single: bool) -> AppendFuture:
+    def _add(self, payloads: list[bytes], txids: Optional[list], size: int, single: bool) -> AppendFuture:
         options = self._options
         with self._cond:
             if self._closed:
@@ -189,7 +187,7 @@ class Appender:
             while self._bytes and self._bytes + size > options.max_in_flight_bytes:
                 self._cond.wait()
             entry = self._open
-            if entry is not None and not entry.fits(len(records), size, options):
+            if entry is not None and not entry.fits(len(payloads), size, options):
                 self._seal()
                 entry = None
             if entry is None:
@@ -198,8 +196,7 @@ class Appender:
                 self._open_since = time.monotonic()
                 self._ensure_stream()
                 self._cond.notify_all()  # the sender starts the linger clock
-            handle = AppendFuture(self._open_outcome, len(entry.records), len(records), single)
-            entry.add(records, size, None)
+            handle = AppendFuture(self._open_outcome, entry.add(payloads, txids, size), len(payloads), single)
             self._bytes += size
             if self._linger == 0 or entry.full(options):
                 self._seal()
@@ -256,8 +253,8 @@ class Appender:
                     entry, result = self._sent.popleft()
                     self._bytes -= entry.bytes
                     self._cond.notify_all()
-                dlsns, error = outcome(entry, response)
-                result.settle(dlsns, error)
+                answer, error = outcome(entry, response)
+                result.settle(answer, error)
                 if isinstance(error, InternalError):
                     failure = error
                     stream.call.cancel()

@@ -6,7 +6,7 @@ from typing import Iterator, Optional, Sequence, Union
 
 import grpc
 
-from ._batching import AppenderOptions
+from ._batching import AppenderOptions, append_request, split_records
 from ._channel import Tls, call_metadata, credentials_for
 from ._channel import channel_options as _channel_options
 from ._reader_core import ReaderOptions
@@ -23,16 +23,15 @@ from .types import (
     TruncateResult,
     from_wire_dlsn,
     optional_dlsn,
-    to_record_input,
     to_wire_dlsn,
     to_wire_position,
 )
 from .v1 import log_pb2, log_pb2_grpc, reader_pb2, reader_pb2_grpc
 
 
-def records_of(records: Union[RecordInput, Sequence[RecordInput]]) -> list[log_pb2.RecordInput]:
+def records_of(records: Union[RecordInput, Sequence[RecordInput]]) -> Sequence[RecordInput]:
     """A list means several records; anything else is one (bytes, str or (payload, txid))."""
-    return [to_record_input(r) for r in records] if isinstance(records, list) else [to_record_input(records)]
+    return records if isinstance(records, list) else [records]
 
 
 class Client:
@@ -95,7 +94,7 @@ class Client:
     def append(self, log: str, records: Union[RecordInput, Sequence[RecordInput]], *, timeout: Optional[float] = None) -> list[DLSN]:
         """Appends the records as one entry (record i gets slot i); returns their DLSNs once written.
         ``records``: one record (bytes, str, ``(payload, txid)``) or a list of them."""
-        response = self._call(self.logs.Append, log_pb2.AppendRequest(log=log, records=records_of(records)), timeout)
+        response = self._call(self.logs.Append, append_request(log, *split_records(records_of(records))[:2]), timeout)
         return [from_wire_dlsn(d) for d in response.dlsns]
 
     def appender(
@@ -132,7 +131,7 @@ class Client:
         try:
             for response in call:
                 for record in response.records:
-                    yield Record(record)
+                    yield Record((record,))
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
         finally:

@@ -27,27 +27,36 @@ class _ThreadSession(SessionBase):
 
     def __init__(self, seen_before: Optional[DLSN], ack_interval: float) -> None:
         super().__init__(seen_before)
-        self.cond = threading.Condition()
+        self.cond = threading.Condition(threading.Lock())
         self.outbox: deque[reader_pb2.SessionRequest] = deque()
         self.urgent = False
+        self.wake_pending = False
         self.drain_requested = False
         self.ack_interval = ack_interval
         self.last_flush = 0.0
         self.call: Optional[grpc.Call] = None
 
     def ack(self, record: ReaderRecord) -> None:
-        batch, index = record._batch, record._index
-        with self.cond:
-            if batch.flags[index] or not self.alive or self.draining:
-                return
-            batch.flags[index] = 1
-            acks = self.tracker.acks
-            acks.append(record)
-            if len(acks) == 1:
+        # No lock on this hot path: setting a flag and appending to a list are atomic under the
+        # GIL, and take() removes exactly the items it read. Only the first ack after a flush
+        # wakes the flusher (wake_pending is cleared before each take).
+        batch, index = record[1], record[2]
+        if record is self.last_yielded:
+            self.last_settled = True
+        flags = batch.flags
+        if flags[index] or not self.alive or self.draining:
+            return
+        flags[index] = 1
+        self.tracker.acks.append(record)
+        if not self.wake_pending:
+            self.wake_pending = True
+            with self.cond:
                 self.cond.notify()
 
     def nack(self, record: ReaderRecord) -> None:
-        batch, index = record._batch, record._index
+        batch, index = record[1], record[2]
+        if record is self.last_yielded:
+            self.last_settled = True
         with self.cond:
             if batch.flags[index] or not self.alive or self.draining:
                 return
@@ -95,6 +104,7 @@ class _ThreadSession(SessionBase):
                         if not self.alive:
                             return
                 self.urgent = False
+                self.wake_pending = False
                 messages = list(self.outbox)
                 self.outbox.clear()
                 if not self.draining:
@@ -214,27 +224,29 @@ class Reader:
         previous = self._current
         if previous is not None:
             self._current = None
-            if self._auto_ack and not previous._settled:
+            session = previous[1].session
+            if self._auto_ack and not (session.last_yielded is previous and session.last_settled):
                 previous.ack()
         deadline = None
         while True:
             if self._stopping:
                 return None
             batch, i = self._batch, self._index
+            session = self._session
             while i < len(batch):
                 record = batch[i]
                 i += 1
-                session = record._session
-                if session.alive:
+                owner = record[1].session
+                if owner.alive:
                     self._index = i
                     self._current = record
-                    session.last_yielded = record
+                    owner.last_yielded = record
+                    owner.last_settled = False
                     return record
             self._index = i
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                session = self._session
                 if session is not None:
                     session.flush_now()
                 if timeout is not None and deadline is None:
@@ -247,6 +259,9 @@ class Reader:
                 self._queue.put(_END)  # later polls end too
                 return self._raise_failure_once()
             self._batch, self._index = item, 0
+            if session is not None:
+                # A batch handed out in full: give the server its credit back now (one ack message per batch at most).
+                session.flush_now()
 
     def close(self) -> Optional[DLSN]:
         """Stops delivery, sends the acks made so far, drains the session and returns the final
@@ -374,7 +389,9 @@ class Reader:
                 kind = response.WhichOneof("kind")
                 if kind == "records":
                     if not self._stopping:
-                        self._queue.put(session.records(response.records.records))
+                        with session.cond:  # the flusher walks the same ack window
+                            records = session.records(response.records.records)
+                        self._queue.put(records)
                 elif kind == "status":
                     with self._status_cond:
                         state.on_status(session, response.status)

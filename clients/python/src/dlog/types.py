@@ -60,46 +60,48 @@ def to_wire_position(at: StartAt) -> common_pb2.Position:
     raise TypeError(f"not a start position: {at!r} (use 'earliest', 'latest', a DLSN, Txid(n), AppendTime(ms) or a datetime)")
 
 
-class Record:
-    """One record of a log as :meth:`Client.read` yields it."""
+class Record(tuple):
+    """One record of a log as :meth:`Client.read` yields it.
 
-    __slots__ = ("_wire",)
+    (A tuple underneath, so that a batch of records is built at C speed; treat it as opaque and
+    use the properties.)"""
 
-    def __init__(self, wire: common_pb2.Record) -> None:
-        self._wire = wire
+    __slots__ = ()
 
     @property
     def dlsn(self) -> DLSN:
-        d = self._wire.dlsn
+        d = self[0].dlsn
         return DLSN(d.segment, d.entry, d.slot)
 
     @property
     def payload(self) -> bytes:
-        return self._wire.payload
+        return self[0].payload
 
     @property
     def txid(self) -> int:
-        return self._wire.txid
+        return self[0].txid
 
     @property
     def append_time_ms(self) -> int:
-        return self._wire.append_time_ms
+        return self[0].append_time_ms
 
     @property
     def sequence_id(self) -> int:
         """0-based position of the record in its log since the log was created."""
-        return self._wire.sequence_id
+        return self[0].sequence_id
 
     @property
     def attempt(self) -> int:
         """Delivery attempt in a reader session (1 = first); 0 in plain reads."""
-        return self._wire.attempt
+        return self[0].attempt
 
     def text(self, encoding: str = "utf-8") -> str:
-        return self._wire.payload.decode(encoding)
+        return self[0].payload.decode(encoding)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dlsn={self.dlsn}, txid={self.txid}, attempt={self.attempt}, payload={self.payload[:32]!r})"
+
+    __hash__ = None  # type: ignore[assignment]  # records are not keys: their DLSN is
 
 
 @dataclass(frozen=True)
@@ -296,19 +298,3 @@ class ReaderStatus:
 
 RecordInput = Union[bytes, str, tuple]
 """A record to append: bytes, a str (UTF-8 encoded) or ``(payload, txid)``."""
-
-
-def to_record_input(record: RecordInput) -> log_pb2.RecordInput:
-    if isinstance(record, bytes):
-        return log_pb2.RecordInput(payload=record)
-    if isinstance(record, str):
-        return log_pb2.RecordInput(payload=record.encode("utf-8"))
-    if isinstance(record, (bytearray, memoryview)):
-        return log_pb2.RecordInput(payload=bytes(record))
-    if isinstance(record, tuple) and len(record) == 2:
-        payload, txid = record
-        wire = to_record_input(payload)
-        if txid is not None:
-            wire.txid = txid
-        return wire
-    raise TypeError(f"not a record: {type(record).__name__} (use bytes, str or (payload, txid))")
