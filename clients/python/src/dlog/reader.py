@@ -149,7 +149,7 @@ class Reader:
         self._failure: Optional[BaseException] = None
         self._failure_raised = False
         self._close_error: Optional[BaseException] = None
-        self._close_lock = threading.Lock()
+        self._close_lock = threading.RLock()  # close() from a signal handler during close()
         self._closed = False
         self._status_cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"dlog-reader-{options.reader_id}", daemon=True)
