@@ -28,10 +28,12 @@ export interface ServerConfig {
   authTokens: string;
   maxMessageBytes: number;
   maxDlsnsPerAck: number;
+  maxConnections: number;
   connectionIdleMs: number;
   maxSessions: number;
   maxSessionsPerConnection: number;
   maxSessionsPerToken: number;
+  maxOutstandingBytesTotal: number;
   maxLogs: number;
   logLevel: "debug" | "info" | "warn" | "error";
 }
@@ -73,10 +75,12 @@ const SETTINGS: Setting[] = [
   { key: "authTokens", flag: "auth-tokens", env: "DLOG_AUTH_TOKENS", kind: "string", default: "", help: "JSON file of bearer tokens and their permissions (empty: no authentication)" },
   { key: "maxMessageBytes", flag: "max-message-bytes", env: "DLOG_MAX_MESSAGE_BYTES", kind: "size", default: "4MiB", help: "largest request message, measured after decompression (larger appends: AppendStream or several calls)" },
   { key: "maxDlsnsPerAck", flag: "max-dlsns-per-ack", env: "DLOG_MAX_DLSNS_PER_ACK", kind: "count", default: "100000", help: "most DLSNs one session ack or nack may carry" },
+  { key: "maxConnections", flag: "max-connections", env: "DLOG_MAX_CONNECTIONS", kind: "count", default: "0", zeroMeansOff: true, help: "most open client connections; more are closed at once (0: half the open-file limit seen at start)" },
   { key: "connectionIdleMs", flag: "connection-idle-timeout", env: "DLOG_CONNECTION_IDLE_TIMEOUT", kind: "duration", default: "5m", zeroMeansOff: true, help: "close a connection that has had no call in flight for this long (0: never)" },
   { key: "maxSessions", flag: "max-sessions", env: "DLOG_MAX_SESSIONS", kind: "count", default: "10000", help: "most live reader sessions on the server" },
   { key: "maxSessionsPerConnection", flag: "max-sessions-per-connection", env: "DLOG_MAX_SESSIONS_PER_CONNECTION", kind: "count", default: "1000", help: "most live reader sessions on one connection" },
   { key: "maxSessionsPerToken", flag: "max-sessions-per-token", env: "DLOG_MAX_SESSIONS_PER_TOKEN", kind: "count", default: "10000", help: "most live reader sessions of one bearer token (with --auth-tokens)" },
+  { key: "maxOutstandingBytesTotal", flag: "max-outstanding-bytes-total", env: "DLOG_MAX_OUTSTANDING_BYTES_TOTAL", kind: "size", default: "1GiB", help: "delivered, unacked payload bytes held for all sessions together; past it delivery pauses until acks free room" },
   { key: "maxLogs", flag: "max-logs", env: "DLOG_MAX_LOGS", kind: "count", default: "100000", help: "most logs the server holds; creating one more is refused" },
   { key: "logLevel", flag: "log-level", env: "DLOG_LOG_LEVEL", kind: "string", default: "info", help: "debug | info | warn | error" },
 ];

@@ -8,6 +8,7 @@ import { applyRetention } from "../log/retention.js";
 import { LevelStorage } from "../storage/level-storage.js";
 import { LogServiceDefinition } from "../gen/dlog/v1/log.js";
 import { ReaderServiceDefinition } from "../gen/dlog/v1/reader.js";
+import { OutstandingBudget } from "../sessions/outstanding-budget.js";
 import { ReaderSessions } from "../sessions/reader-sessions.js";
 import { createReaderService } from "./reader-service.js";
 import { HealthDefinition } from "../gen/grpc/health/v1/health.js";
@@ -20,6 +21,7 @@ import { passEncoded } from "./record-frames.js";
 import { addReflection } from "./reflection.js";
 import { guardRequests, requestCountInterceptor, requestGuardMiddleware } from "./request-guard.js";
 import { statusMiddleware } from "./status.js";
+import { defaultMaxConnections, limitConnections, openFileLimit } from "./connection-limit.js";
 import { SessionLimits } from "./session-limits.js";
 import { serverCredentials } from "./tls-files.js";
 
@@ -89,6 +91,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     flushMax: config.ackFlushMax,
     maxHoles: config.maxHoles,
     heartbeatMs: config.heartbeatMs,
+    outstandingBudget: new OutstandingBudget(config.maxOutstandingBytesTotal),
     onFlushError: (error) => logger.error("position flush failed; retrying", { error: String(error) }),
   });
 
@@ -111,6 +114,13 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     throw error;
   }
   const address = `${host}:${port}`;
+  const fdLimit = openFileLimit();
+  const maxConnections = config.maxConnections === 0 ? defaultMaxConnections(fdLimit) : config.maxConnections;
+  const connections = limitConnections(port, maxConnections, logger);
+  logger.info("connection limit", { maxConnections, openFileLimit: fdLimit ?? "unknown" });
+  if (fdLimit !== undefined && maxConnections >= fdLimit) {
+    logger.warn("--max-connections is not below the open-file limit: idle connections could starve the store of file descriptors", { maxConnections, openFileLimit: fdLimit });
+  }
   const metrics = config.metricsListen === "" ? undefined : await defineMetrics(logs, sessions, delivered).listen(config.metricsListen);
 
   const retention = startRetention(logs, config, logger);
@@ -128,6 +138,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       const grace = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
       await server.shutdown();
       clearTimeout(grace);
+      connections.close();
       await metrics?.close();
       await storage.close();
       logger.info("dlogd stopped", { address });

@@ -8,6 +8,7 @@ import { type ReaderPosition, decodePosition, encodePosition } from "../position
 import { validateName } from "../names.js";
 import type { Storage } from "../storage/storage.js";
 import { DEFAULT_FLOW, type FlowLimits, mergeFlow } from "./flow-limits.js";
+import type { OutstandingBudget } from "./outstanding-budget.js";
 import { type ResumeSource, Session } from "./session.js";
 
 export type ResumePolicy = "stored" | "client" | "max";
@@ -44,6 +45,8 @@ export interface ReaderSessionsOptions {
   flushMax: number;
   maxHoles: number;
   heartbeatMs: number;
+  /** Server-wide budget of delivered, unacked bytes across sessions (--max-outstanding-bytes-total). */
+  outstandingBudget?: OutstandingBudget;
   onFlushError?(error: unknown): void;
 }
 
@@ -159,6 +162,7 @@ export class ReaderSessions {
         ackWaitMs: request.ackWaitMs,
         maxHoles: this.options.maxHoles,
         heartbeatMs: this.options.heartbeatMs,
+        budget: this.options.outstandingBudget,
         logs: this.logs,
         onPositionChanged: (acks) => {
           this.flusher.markDirty(key, snapshot);

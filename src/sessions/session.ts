@@ -5,6 +5,7 @@ import type { LogReader } from "../log/log-store.js";
 import type { ReaderPosition } from "../positions/position-codec.js";
 import { AckWindow } from "./ack-window.js";
 import { type FlowLimits, mergeFlow } from "./flow-limits.js";
+import type { BudgetAccount, OutstandingBudget } from "./outstanding-budget.js";
 
 export type ResumeSource = "stored" | "fallback" | "override" | "client";
 
@@ -66,6 +67,8 @@ export interface SessionOptions {
   flush(): Promise<void>;
   /** The session is over (drained, failed, fenced or abandoned); called once. */
   onEnded(session: Session): void;
+  /** The server-wide budget of delivered, unacked bytes this session's deliveries count against. */
+  budget?: OutstandingBudget | undefined;
 }
 
 /** Records a single Records frame may carry, by payload bytes: keeps messages well under gRPC's 4 MiB default. */
@@ -102,6 +105,7 @@ export class Session {
   private lastFrameAt = Date.now();
   /** The log read in flight: the reader is closed only after it settles. */
   private reading: Promise<unknown> | undefined;
+  private readonly budget: BudgetAccount | undefined;
 
   constructor(options: SessionOptions) {
     this.options = options;
@@ -117,6 +121,7 @@ export class Session {
       maxHoles: options.maxHoles,
     });
     this.reader = options.logs.openReader(options.log, options.start.floor.next());
+    this.budget = options.budget?.open(() => this.poke());
   }
 
   /** The reader's position as it stands in memory: what the flusher writes. */
@@ -146,6 +151,7 @@ export class Session {
       this.fail(error as Error);
       return;
     }
+    this.budget?.hold(this.window.outstandingBytes);
     if (acked > 0) {
       this.options.onPositionChanged(acked);
       this.poke();
@@ -213,6 +219,7 @@ export class Session {
     this.abort.abort(new DlogError("ABORTED", "session ended"));
     clearTimeout(this.heartbeat);
     clearInterval(this.ackWaitTimer);
+    this.budget?.close();
     this.poke();
     // Closing the cursor under a read in flight would fail that read: close after it.
     const closeReader = (): void => void this.reader.close().catch(() => undefined);
@@ -332,7 +339,8 @@ export class Session {
   private async readNext(): Promise<SessionFrame | undefined> {
     const room = this.flow.maxOutstandingRecords - this.window.outstandingRecords;
     const count = Math.min(this.flow.maxBatchRecords, room);
-    const bytesRoom = Math.min(MAX_FRAME_BYTES, this.flow.maxOutstandingBytes - this.window.outstandingBytes);
+    const wanted = Math.min(MAX_FRAME_BYTES, this.flow.maxOutstandingBytes - this.window.outstandingBytes);
+    const bytesRoom = this.budget ? this.budget.reserve(wanted) : wanted;
     const reading = this.reader.read(count, bytesRoom);
     this.reading = reading;
     let records: DecodedRecord[];
@@ -342,8 +350,12 @@ export class Session {
       this.reading = undefined;
     }
     // Fenced or failed while reading: not one more record goes out (another session may own the reader now).
-    if (this.ended || records.length === 0) return undefined;
+    if (this.ended || records.length === 0) {
+      this.budget?.hold(this.window.outstandingBytes);
+      return undefined;
+    }
     const toSend = this.window.admit(records, Date.now());
+    this.budget?.hold(this.window.outstandingBytes);
     if (toSend.length < records.length) this.options.onPositionChanged(0); // inherited holes absorbed
     if (toSend.length === 0) return { kind: "status", status: this.status() };
     return { kind: "records", records: toSend, attempts: 1, lag: this.lagAfter(toSend[toSend.length - 1]!.sequenceId) };
@@ -356,6 +368,9 @@ export class Session {
     }
     if (this.window.outstandingBytes >= this.flow.maxOutstandingBytes) {
       return `max_outstanding_bytes reached (${this.flow.maxOutstandingBytes}); ack to receive more`;
+    }
+    if (this.budget && this.budget.room() === 0) {
+      return `the server's outstanding bytes budget is in use (--max-outstanding-bytes-total ${this.options.budget!.max}); ack to receive more`;
     }
     // Holes only grow while something below them is outstanding, so that is when pausing helps.
     if (this.window.holesFull && this.window.outstandingRecords > 0) {

@@ -103,6 +103,36 @@ test("sessions per token are bounded; another token is not affected", { timeout:
   }
 });
 
+test("--max-connections: the connection past the limit is closed at once; a freed slot serves again; both limits are logged", { timeout: 60_000 }, async () => {
+  const dir = tempDir();
+  const server = await startDlogd({ dataDir: dir.path, args: ["--max-connections", "3"] });
+  const held: Clients[] = [];
+  try {
+    assert.match(server.output(), /"msg":"connection limit","maxConnections":3,"openFileLimit":\d+/);
+    for (let i = 0; i < 3; i++) {
+      const clients = ownConnection(server.address);
+      await clients.logs.listLogs({});
+      held.push(clients);
+    }
+    const extra = ownConnection(server.address);
+    await assert.rejects(extra.logs.listLogs({}, { signal: AbortSignal.timeout(5_000) }), (error: unknown) => error instanceof ClientError && error.code === Status.UNAVAILABLE);
+    extra.close();
+    for (let waited = 0; !server.output().includes("connections refused: --max-connections reached"); waited += 20) {
+      assert.ok(waited < 5_000, `no refusal logged:\n${server.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    held.shift()!.close();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const again = ownConnection(server.address);
+    assert.deepEqual((await again.logs.listLogs({})).logs, [], "a freed slot takes a new connection");
+    held.push(again);
+  } finally {
+    for (const clients of held) clients.close();
+    await server.stop();
+    dir.cleanup();
+  }
+});
+
 test("a connection with no call in flight is closed after --connection-idle-timeout; one with a live session is not", { timeout: 60_000 }, async () => {
   const dir = tempDir();
   const server = await startDlogd({ dataDir: dir.path, args: ["--connection-idle-timeout", "1s"] });
