@@ -1,18 +1,22 @@
 package io.dlog.client;
 
 import com.google.protobuf.ByteString;
+import io.dlog.v1.AppendError;
 import io.dlog.v1.AppendRequest;
 import io.dlog.v1.AppendResponse;
 import io.dlog.v1.LogServiceGrpc;
 import io.dlog.v1.RecordInput;
+import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -25,7 +29,14 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * A pipelined producer over {@code AppendStream}: many appends in flight on one stream, answered
  * in order. One-record appends are packed into entries (see {@link AppenderOptions}); each call's
- * future completes with its own record's DLSN, and a failed entry fails every call in it. Thread-safe.
+ * future completes with its own record's DLSN, and a refused entry fails every call in it.
+ *
+ * <p>Entries are idempotent by default: each carries this appender's producer id and a sequence
+ * number, so when the stream breaks ({@code UNAVAILABLE}: the server restarted, the connection
+ * dropped) the appender reconnects with backoff and sends every unanswered entry again, and the
+ * server answers one it had written with the original DLSNs instead of writing it twice. With
+ * {@link ReconnectPolicy#disabled()} as {@link AppenderOptions#retry} a broken stream fails what
+ * was in flight (its outcome is unknown) and nothing carries a producer id. Thread-safe.
  *
  * <pre>{@code
  * try (Appender appender = client.appender("events")) {
@@ -36,21 +47,35 @@ import java.util.concurrent.locks.ReentrantLock;
  * }</pre>
  */
 public final class Appender implements AutoCloseable {
+  /** An entry renumbered this often is fighting another appender with the same producer id. */
+  private static final int MAX_RENUMBERS = 16;
+
   private final LogServiceGrpc.LogServiceStub stub;
+  private final ManagedChannel channel;
   private final ScheduledExecutorService scheduler;
   private final String log;
   private final AppenderOptions options;
+  /** Null when retries are off. */
+  private final String producerId;
+  private final ReconnectPolicy.Backoff backoff;
 
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition room = lock.newCondition();
   // Guarded by lock.
   private Batch current;
   private final ArrayDeque<Batch> sealed = new ArrayDeque<>();
+  /** Sent and not yet answered, in seq order: what a reconnect sends again. */
+  private final ArrayDeque<Batch> unanswered = new ArrayDeque<>();
   private Stream stream;
   private long bufferedBytes;
-  private int inFlight;
+  private long nextSeq = 1;
   private long nextRequestId = 1;
+  private boolean reconnecting;
   private boolean closed;
+  private boolean gaveUp;
+  private long reconnects;
+  private long resent;
+  private long duplicates;
   private final List<CompletableFuture<Void>> idle = new ArrayList<>();
 
   /** Records of one entry and who waits for them: single-record callers, or one multi-record call. */
@@ -60,6 +85,10 @@ public final class Appender implements AutoCloseable {
     CompletableFuture<List<DLSN>> entry;
     long bytes;
     ScheduledFuture<?> linger;
+    long seq;
+    /** The request id of its latest send: an answer to an earlier send of it is superseded. */
+    long requestId;
+    int renumbered;
 
     void fail(DlogException error) {
       if (entry != null) entry.completeExceptionally(error);
@@ -83,11 +112,43 @@ public final class Appender implements AutoCloseable {
     }
   }
 
-  Appender(LogServiceGrpc.LogServiceStub stub, ScheduledExecutorService scheduler, String log, AppenderOptions options) {
+  Appender(LogServiceGrpc.LogServiceStub stub, ManagedChannel channel, ScheduledExecutorService scheduler, String log, AppenderOptions options) {
     this.stub = stub;
+    this.channel = channel;
     this.scheduler = scheduler;
     this.log = log;
     this.options = options.copy();
+    this.backoff = this.options.retry.enabled() ? this.options.retry.newBackoff() : null;
+    this.producerId = backoff == null ? null : this.options.producerId != null ? this.options.producerId : "java-" + UUID.randomUUID();
+  }
+
+  /** The producer id of the idempotent appends; null when retries are off. */
+  public String producerId() {
+    return producerId;
+  }
+
+  /** Streams opened again after a break. */
+  public long reconnects() {
+    return locked(() -> reconnects);
+  }
+
+  /** Entries sent again: after a reconnect, or renumbered after a refused one before them. */
+  public long resent() {
+    return locked(() -> resent);
+  }
+
+  /** Resent entries the server had written already (answered with their original DLSNs). */
+  public long duplicates() {
+    return locked(() -> duplicates);
+  }
+
+  private <T> T locked(java.util.function.Supplier<T> read) {
+    lock.lock();
+    try {
+      return read.get();
+    } finally {
+      lock.unlock();
+    }
   }
 
   public String log() {
@@ -145,24 +206,14 @@ public final class Appender implements AutoCloseable {
     return done;
   }
 
-  /** Append requests on the wire and not yet answered. */
+  /** Entries sent and not yet answered. */
   public int inFlight() {
-    lock.lock();
-    try {
-      return inFlight;
-    } finally {
-      lock.unlock();
-    }
+    return locked(unanswered::size);
   }
 
   /** Payload bytes appended and not yet answered. */
   public long inFlightBytes() {
-    lock.lock();
-    try {
-      return bufferedBytes;
-    } finally {
-      lock.unlock();
-    }
+    return locked(() -> bufferedBytes);
   }
 
   /** Sends what is batching, waits for every answer (up to the close timeout), then ends the stream. Later appends fail. */
@@ -183,18 +234,31 @@ public final class Appender implements AutoCloseable {
       // The callers' futures carry each append's outcome.
     }
     Stream last;
-    boolean answered;
+    List<Batch> abandoned = new ArrayList<>();
+    List<CompletableFuture<Void>> wake = new ArrayList<>(0);
     lock.lock();
     try {
       last = stream;
       stream = null;
-      answered = last == null || last.sent.isEmpty();
+      if (!idleNow()) {
+        gaveUp = true;
+        if (current != null) seal(current);
+        abandoned.addAll(sealed);
+        sealed.clear();
+        for (Batch batch : abandoned) bufferedBytes -= batch.bytes;
+        while (!unanswered.isEmpty()) abandoned.add(settleHead(wake));
+      }
     } finally {
       lock.unlock();
     }
-    if (last == null) return;
-    if (answered) last.requests.onCompleted();
-    else last.requests.cancel("appender closed before every answer came", null);
+    if (last != null) {
+      if (abandoned.isEmpty()) last.requests.onCompleted();
+      else last.requests.cancel("appender closed before every answer came", null);
+    }
+    DlogException error = DlogException.of(Status.Code.CANCELLED,
+        "the appender closed after " + options.closeTimeout.toMillis() + " ms without an answer; the outcome is unknown", "", Map.of(), null);
+    for (Batch batch : abandoned) batch.fail(error);
+    for (CompletableFuture<Void> done : wake) done.complete(null);
   }
 
   private CompletableFuture<DLSN> appendOne(RecordInput record) {
@@ -260,35 +324,91 @@ public final class Appender implements AutoCloseable {
 
   /** Sends sealed entries while fewer than maxInFlight are unanswered. Under lock. */
   private void pump() {
-    while (!sealed.isEmpty() && inFlight < options.maxInFlight) {
+    // After a reconnect only the oldest unanswered entry goes out until it is answered: a server
+    // that is still down costs one message per attempt, not every entry in flight.
+    if (gaveUp || reconnecting || (stream != null && stream.probing)) return;
+    while (!sealed.isEmpty() && unanswered.size() < options.maxInFlight) {
       Batch batch = sealed.poll();
+      if (producerId != null) batch.seq = nextSeq++;
+      unanswered.add(batch);
       if (stream == null) stream = new Stream();
-      inFlight++;
-      stream.sent.add(batch);
-      stream.requests.onNext(AppendRequest.newBuilder().setLog(log).addAllRecords(batch.records).setRequestId(nextRequestId++).build());
-      stream.requestIds.add(nextRequestId - 1);
+      send(stream, batch);
+    }
+  }
+
+  private void send(Stream target, Batch batch) {
+    batch.requestId = nextRequestId++;
+    target.sent.add(new Sent(batch, batch.requestId));
+    AppendRequest.Builder request = AppendRequest.newBuilder().setLog(log).addAllRecords(batch.records).setRequestId(batch.requestId);
+    if (producerId != null) request.setProducerId(producerId).setProducerSeq(batch.seq);
+    target.requests.onNext(request.build());
+  }
+
+  /** Sends again, in order, the unanswered entries that went out on an earlier stream. */
+  private void resendRest(Stream target) {
+    for (Batch batch : unanswered) {
+      if (batch.requestId >= target.firstRequestId) continue;
+      resent++;
+      send(target, batch);
+    }
+  }
+
+  /** An entry before these was refused (so not written): all unanswered move down to {@code from} and go again. */
+  private void renumberAndResend(Stream target, long from) {
+    nextSeq = from;
+    target.probing = false;
+    for (Batch batch : unanswered) {
+      batch.seq = nextSeq++;
+      batch.renumbered++;
+      resent++;
+      send(target, batch);
+    }
+  }
+
+  private void reopen() {
+    lock.lock();
+    try {
+      reconnecting = false;
+      if (gaveUp) return; // close() settled everything
+      reconnects++;
+      channel.resetConnectBackoff(); // the server is back or not: ask now, not after the channel's own backoff
+      if (unanswered.isEmpty()) {
+        pump();
+        return;
+      }
+      Stream reopened = stream = new Stream();
+      reopened.probing = unanswered.size() > 1;
+      resent++;
+      send(reopened, unanswered.peek());
+    } finally {
+      lock.unlock();
     }
   }
 
   private boolean idleNow() {
-    return current == null && sealed.isEmpty() && inFlight == 0;
+    return current == null && sealed.isEmpty() && unanswered.isEmpty();
   }
 
-  /** Under lock: an answered (or failed) entry frees its room. */
-  private void released(Batch batch, List<CompletableFuture<Void>> wake) {
-    inFlight--;
+  /** Under lock: the oldest unanswered entry is settled, freeing its room. */
+  private Batch settleHead(List<CompletableFuture<Void>> wake) {
+    Batch batch = unanswered.poll();
     bufferedBytes -= batch.bytes;
     room.signalAll();
     if (idleNow() && !idle.isEmpty()) {
       wake.addAll(idle);
       idle.clear();
     }
+    return batch;
   }
 
-  /** One AppendStream call and the entries it still owes answers for, in order. */
+  private record Sent(Batch batch, long requestId) {}
+
+  /** One AppendStream call and, in order, the sends it owes answers for. */
   private final class Stream implements ClientResponseObserver<AppendRequest, AppendResponse> {
-    final ArrayDeque<Batch> sent = new ArrayDeque<>();
-    final ArrayDeque<Long> requestIds = new ArrayDeque<>();
+    final ArrayDeque<Sent> sent = new ArrayDeque<>();
+    /** Sends with a lower request id went out on an earlier stream. */
+    final long firstRequestId = nextRequestId;
+    boolean probing;
     ClientCallStreamObserver<AppendRequest> requests;
 
     Stream() {
@@ -302,29 +422,49 @@ public final class Appender implements AutoCloseable {
 
     @Override
     public void onNext(AppendResponse response) {
-      Batch batch;
-      long expected;
+      Batch settled = null;
+      DlogException failure = null;
       List<CompletableFuture<Void>> wake = new ArrayList<>(0);
       lock.lock();
       try {
-        batch = sent.poll();
-        Long id = requestIds.poll();
-        if (batch == null || id == null) return;
-        expected = id;
-        released(batch, wake);
+        Sent answered = sent.poll();
+        if (answered == null || response.getRequestId() != answered.requestId()) {
+          // Answers are matched by order: once one is out of place none after it can be trusted.
+          requests.cancel("answer for append " + response.getRequestId() + " arrived in place of "
+              + (answered == null ? "none" : answered.requestId()), null);
+          return;
+        }
+        boolean probe = probing;
+        probing = false;
+        Batch batch = answered.batch();
+        if (batch.requestId == answered.requestId()) { // else superseded by a resend: its answer is the one that counts
+          if (unanswered.peek() != batch) {
+            requests.cancel("an answer arrived for an entry that is not the oldest unanswered one", null);
+            return;
+          }
+          if (backoff != null) backoff.reset();
+          if (!response.hasError()) {
+            if (response.getDuplicate()) duplicates++;
+            settled = settleHead(wake);
+          } else {
+            AppendError error = response.getError();
+            String expected = error.getMetadataOrDefault("expected_seq", "");
+            if ("PRODUCER_SEQUENCE_GAP".equals(error.getReason()) && !expected.isEmpty() && batch.renumbered < MAX_RENUMBERS) {
+              renumberAndResend(this, Long.parseLong(expected));
+            } else {
+              settled = settleHead(wake);
+              failure = DlogException.from(error);
+            }
+          }
+        }
+        if (probe) resendRest(this);
         pump();
       } finally {
         lock.unlock();
       }
-      if (response.hasError()) {
-        batch.fail(DlogException.from(response.getError()));
-      } else if (response.getRequestId() != expected) {
-        // Answers are matched by order: once one is out of place none after it can be trusted.
-        batch.fail(DlogException.of(Status.Code.INTERNAL,
-            "answer for append " + response.getRequestId() + " arrived in place of " + expected, "", Map.of(), null));
-        requests.cancel("answers out of order", null);
-      } else {
-        batch.succeed(response);
+      if (settled != null) {
+        if (failure != null) settled.fail(failure);
+        else settled.succeed(response);
       }
       for (CompletableFuture<Void> done : wake) done.complete(null);
     }
@@ -339,18 +479,28 @@ public final class Appender implements AutoCloseable {
       ended(DlogException.of(Status.Code.UNAVAILABLE, "the append stream ended before answering every append", "", Map.of(), null));
     }
 
-    /** Appends in flight on a broken stream have an unknown outcome: each fails; later appends open a new stream. */
+    /**
+     * A broken stream: with retries, reconnect and send the unanswered entries again (the server
+     * recognises the ones it wrote); without, or when the error is not a loss, each fails (its
+     * outcome is unknown) and later appends open a new stream.
+     */
     private void ended(DlogException error) {
       List<Batch> failed = new ArrayList<>();
       List<CompletableFuture<Void>> wake = new ArrayList<>(0);
       lock.lock();
       try {
-        if (stream == this) stream = null;
-        for (Batch batch; (batch = sent.poll()) != null; ) {
-          failed.add(batch);
-          released(batch, wake);
+        if (stream != this) return;
+        stream = null;
+        if (!unanswered.isEmpty()) {
+          Duration delay = backoff != null && error.code() == Status.Code.UNAVAILABLE ? backoff.next() : null;
+          if (delay != null) {
+            reconnecting = true;
+            scheduler.schedule(Appender.this::reopen, delay.toNanos(), TimeUnit.NANOSECONDS);
+            return;
+          }
+          if (backoff != null) backoff.reset();
+          while (!unanswered.isEmpty()) failed.add(settleHead(wake));
         }
-        requestIds.clear();
         pump();
       } finally {
         lock.unlock();

@@ -16,6 +16,8 @@ public final class AppenderOptions {
   long maxInFlightBytes = 8L << 20;
   int maxInFlight = 1024;
   Duration closeTimeout = Duration.ofSeconds(30);
+  ReconnectPolicy retry = ReconnectPolicy.defaults();
+  String producerId;
 
   public static AppenderOptions defaults() {
     return new AppenderOptions();
@@ -52,7 +54,11 @@ public final class AppenderOptions {
     return this;
   }
 
-  /** Append requests on the wire and not yet answered (default 1024); later batches wait in the client. */
+  /**
+   * Entries on the wire and not yet answered (default 1024); later ones wait in the client. With
+   * retries keep it at or below the server's {@code --producer-window} (default 1024), or a resend
+   * may be too old for the server to recognise.
+   */
   public AppenderOptions maxInFlight(int requests) {
     if (requests < 1) throw new IllegalArgumentException("maxInFlight must be >= 1");
     this.maxInFlight = requests;
@@ -65,6 +71,22 @@ public final class AppenderOptions {
     return this;
   }
 
+  /**
+   * When the stream breaks (UNAVAILABLE), reconnect with this backoff and send every unanswered
+   * entry again; entries carry a producer id and sequence number, so the server writes each once.
+   * {@link ReconnectPolicy#disabled()}: fail what was in flight instead, and send no producer id.
+   */
+  public AppenderOptions retry(ReconnectPolicy policy) {
+    this.retry = Objects.requireNonNull(policy);
+    return this;
+  }
+
+  /** The producer id of the idempotent entries (log-name charset). Default: a random one per appender. */
+  public AppenderOptions producerId(String id) {
+    this.producerId = Objects.requireNonNull(id);
+    return this;
+  }
+
   AppenderOptions copy() {
     AppenderOptions copy = new AppenderOptions();
     copy.linger = linger;
@@ -73,6 +95,8 @@ public final class AppenderOptions {
     copy.maxInFlightBytes = maxInFlightBytes;
     copy.maxInFlight = maxInFlight;
     copy.closeTimeout = closeTimeout;
+    copy.retry = retry;
+    copy.producerId = producerId;
     return copy;
   }
 }

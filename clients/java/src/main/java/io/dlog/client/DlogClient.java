@@ -240,7 +240,7 @@ public final class DlogClient implements AutoCloseable {
   }
 
   public Appender appender(String log, AppenderOptions options) {
-    return new Appender(logsAsync, scheduler, log, options);
+    return new Appender(logsAsync, channel, scheduler, log, options);
   }
 
   /** An at-least-once reader; its first session opens at once. */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dlog.testing.DlogdExtension;
+import io.dlog.testing.DlogdServer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -17,7 +18,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The appender contract: one-record appends packed into entries, each caller its own DLSN, errors to every caller of an entry. */
-@org.junit.jupiter.api.Timeout(60)
+@org.junit.jupiter.api.Timeout(90)
 class AppenderTest {
   @RegisterExtension
   static DlogdExtension dlogd = DlogdExtension.create();
@@ -95,6 +96,85 @@ class AppenderTest {
       appender.flush().join();
       answers.forEach(CompletableFuture::join);
       assertEquals(0, appender.inFlightBytes());
+    }
+  }
+
+  @Test
+  void aKillDashNineUnderTheAppenderLosesNothingAndWritesNothingTwice() {
+    try (DlogdServer server = DlogdServer.start(DlogdServer.options().durable())) {
+      DlogClient client = server.client();
+      List<CompletableFuture<DLSN>> answers = new ArrayList<>();
+      long reconnects;
+      try (Appender appender = client.appender("crash",
+          AppenderOptions.defaults().retry(ReconnectPolicy.defaults().maxDelay(Duration.ofMillis(300))))) {
+        for (int i = 0; i < 3000; i++) {
+          answers.add(appender.append("r" + i));
+          if (i == 1500) {
+            server.kill(); // entries in flight: some written and unanswered, some not written
+            server.restart();
+          }
+        }
+        appender.flush().join();
+        reconnects = appender.reconnects();
+      }
+      List<DLSN> dlsns = answers.stream().map(CompletableFuture::join).toList();
+      assertTrue(reconnects >= 1, "the appender reconnected");
+      List<LogRecord> stored = client.read("crash", StartAt.earliest(), 0);
+      assertEquals(3000, stored.size(), "every record once");
+      for (int i = 0; i < 3000; i++) {
+        assertEquals("r" + i, stored.get(i).text());
+        assertEquals(stored.get(i).dlsn(), dlsns.get(i), "the caller of r" + i + " got its record's DLSN");
+      }
+    }
+  }
+
+  @Test
+  void entriesWhoseAnswersWereLostAreSentAgainAndAnsweredWithTheirOriginalDlsns() throws Exception {
+    DlogClient direct = dlogd.client();
+    try (Relay relay = new Relay(dlogd.address());
+         DlogClient client = DlogClient.connect(relay.address());
+         Appender appender = client.appender("lost-answers", AppenderOptions.defaults().retry(ReconnectPolicy.defaults().maxDelay(Duration.ofMillis(200))))) {
+      DLSN first = appender.append("r0").join(); // the stream is up
+      relay.holdAnswers();
+      List<CompletableFuture<DLSN>> answers = new ArrayList<>();
+      for (int i = 1; i < 200; i++) answers.add(appender.append("r" + i));
+      appender.flush();
+      for (long until = System.nanoTime() + Duration.ofSeconds(20).toNanos(); direct.getLog("lost-answers").getRecordCount() < 200; ) {
+        assertTrue(System.nanoTime() - until < 0, "the server wrote the held entries");
+        Thread.sleep(10);
+      }
+      relay.cut(); // written, never answered
+      List<DLSN> dlsns = answers.stream().map(CompletableFuture::join).toList();
+      assertTrue(appender.duplicates() >= 1, "the resent entries were recognised: " + appender.duplicates());
+      assertEquals(200, direct.getLog("lost-answers").getRecordCount(), "nothing written twice");
+      List<LogRecord> stored = direct.read("lost-answers", StartAt.earliest(), 0);
+      assertEquals(first, stored.get(0).dlsn());
+      for (int i = 1; i < 200; i++) assertEquals(stored.get(i).dlsn(), dlsns.get(i - 1), "r" + i + " keeps its original DLSN");
+    }
+  }
+
+  @Test
+  void withoutRetriesABrokenStreamFailsWhatWasInFlight() {
+    try (DlogdServer server = DlogdServer.start(DlogdServer.options().durable())) {
+      try (Appender appender = server.client().appender("no-retry",
+          AppenderOptions.defaults().retry(ReconnectPolicy.disabled()).linger(Duration.ofMillis(500)))) {
+        assertEquals(null, appender.producerId());
+        CompletableFuture<DLSN> lost = appender.append("maybe");
+        appender.flush();
+        server.kill();
+        CompletionException failure = org.junit.jupiter.api.Assertions.assertThrows(CompletionException.class, lost::join);
+        assertInstanceOf(DlogException.Unavailable.class, failure.getCause());
+        server.restart();
+        DLSN later = null;
+        for (long until = System.nanoTime() + Duration.ofSeconds(20).toNanos(); later == null && System.nanoTime() - until < 0; ) {
+          try {
+            later = appender.append("later").join(); // a new stream, once the channel has redialled
+          } catch (CompletionException e) {
+            assertInstanceOf(DlogException.Unavailable.class, e.getCause());
+          }
+        }
+        assertTrue(later != null && later.segment() > 0, "a later append opens a new stream");
+      }
     }
   }
 
