@@ -271,7 +271,7 @@ class ConformanceTest {
     Map<Integer, Boolean> durableAtDown = null;
     List<String> problems = new ArrayList<>();
     ReaderOptions options = options(readerId).reconnect(ReconnectPolicy.defaults().maxDelay(Duration.ofMillis(500)));
-    if (!kill) options.ackInterval(Duration.ofMillis(100));
+    if (!kill) options.ackInterval(Duration.ofMillis(500)); // well past how long a loaded server takes to act on SIGTERM
     try (Reader reader = client.reader(options)) {
       long deadline = System.nanoTime() + Duration.ofSeconds(45).toNanos();
       while (first.size() < total) {
