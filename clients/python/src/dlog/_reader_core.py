@@ -144,6 +144,9 @@ class ReaderState:
         self.status: Optional[ReaderStatus] = None
         self.durable_position: Optional[DLSN] = None
         self.earlier_yielded_high: Optional[DLSN] = None
+        self.override: Optional[StartAt] = options.start  # sent until a session has opened with it
+        self.failure: Optional[BaseException] = None  # what ended the reader (iteration raises it once)
+        self.close_error: Optional[BaseException] = None  # what close() raises
 
     def open_request(self, override: Optional[StartAt]) -> reader_pb2.SessionRequest:
         o = self.options
@@ -189,13 +192,34 @@ class ReaderState:
         session.drained = DLSN(wire.durable_floor.segment, wire.durable_floor.entry, wire.durable_floor.slot)
         self.durable_position = session.drained
 
-    def session_ended(self, session: SessionBase) -> None:
+    def after_session(self, session: SessionBase, error: Optional[BaseException], stopping: bool, cancelled: bool) -> Optional[float]:
+        """What follows a session that ended (with ``error``, or None when the stream just ended):
+        None when the reader is done — a drain was answered, it is closing, or the error ends it
+        (``failure`` / ``close_error`` say so) — else the delay before reconnecting."""
         session.alive = False
         high = session.yielded_high()
         if high is not None and (self.earlier_yielded_high is None or high > self.earlier_yielded_high):
             self.earlier_yielded_high = high
+        if session.drained is not None:
+            return None
+        if session.opened:
+            self.override = None  # applied by the server; a reconnect resumes from the stored position
+        if stopping:
+            if session.opened and self.failure is None and not cancelled:
+                self.close_error = self.close_error_for(error)
+            return None
+        if error is None:
+            error = UnavailableError("the server ended the session stream without drained")
+        delay = self.retry_delay(error) if isinstance(error, DlogError) else None
+        if delay is None:
+            self.failure = error
+            return None
+        if self.options.on_reconnecting is not None:
+            assert self.backoff is not None
+            self.options.on_reconnecting(self.backoff.attempts, delay, error)
+        return delay
 
-    def close_error(self, error: Optional[BaseException]) -> BaseException:
+    def close_error_for(self, error: Optional[BaseException]) -> BaseException:
         """What close() raises when the session ended before its drain was answered."""
         if error is None or (isinstance(error, DlogError) and is_retryable(error, True)):
             cause = f" ({error})" if error is not None else ""

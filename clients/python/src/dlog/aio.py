@@ -142,9 +142,7 @@ class Reader:
         self._stop = asyncio.Event()
         self._first_open = asyncio.Event()
         self._status_changed = asyncio.Event()
-        self._failure: Optional[BaseException] = None
         self._failure_raised = False
-        self._close_error: Optional[BaseException] = None
         self._closing: Optional[asyncio.Task] = None
         self._task = self._loop.create_task(self._run(), name=f"dlog-reader-{options.reader_id}")
 
@@ -171,7 +169,7 @@ class Reader:
         except asyncio.TimeoutError:
             raise TimeoutError(f"no session opened within {timeout} s") from None
         if self._state.opened is None:
-            raise self._failure or UnavailableError("the reader was closed before a session opened")
+            raise self._state.failure or UnavailableError("the reader was closed before a session opened")
         return self._state.opened
 
     async def wait_for_status(self, predicate: Callable[[ReaderStatus], bool], timeout: Optional[float] = None) -> ReaderStatus:
@@ -181,8 +179,8 @@ class Reader:
             status = self.status
             if status is not None and predicate(status):
                 return status
-            if self._failure is not None:
-                raise self._failure
+            if self._state.failure is not None:
+                raise self._state.failure
             if self.closed or self._task.done():
                 raise TimeoutError(f"the reader ended before a matching status frame (last: {status})")
             changed = self._status_changed
@@ -257,9 +255,9 @@ class Reader:
                     return None
             if item is _END:
                 self._queue.put_nowait(_END)
-                if self._failure is not None and not self._failure_raised:
+                if self._state.failure is not None and not self._failure_raised:
                     self._failure_raised = True
-                    raise self._failure
+                    raise self._state.failure
                 return None
             self._batch, self._index = item, 0
             session = self._session
@@ -271,8 +269,8 @@ class Reader:
         if self._closing is None:
             self._closing = self._loop.create_task(self._shutdown())
         await asyncio.shield(self._closing)
-        if self._close_error is not None:
-            raise self._close_error
+        if self._state.close_error is not None:
+            raise self._state.close_error
         return self._state.durable_position
 
     async def cancel(self) -> None:
@@ -315,7 +313,7 @@ class Reader:
             if session is not None and session.call is not None:
                 session.call.cancel()
             await asyncio.wait({self._task}, timeout=1.0)
-            self._close_error = DeadlineExceededError(
+            self._state.close_error = DeadlineExceededError(
                 f"no drained answer within {timeout} s; acks since the last status frame may be replayed"
             )
         self._queue.put_nowait(_END)
@@ -330,7 +328,7 @@ class Reader:
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # a bug or a callback's exception: end the reader with it
-            self._failure = self._failure or error
+            self._state.failure = self._state.failure or error
         finally:
             self._first_open.set()
             self._queue.put_nowait(_END)
@@ -338,13 +336,12 @@ class Reader:
 
     async def _serve_sessions(self) -> None:
         state = self._state
-        override = self._options.start
         while not self._stopping:
             session = _AioSession(state.earlier_yielded_high, self._options.ack_interval, self._loop)
             self._session = session
             error: Optional[BaseException] = None
             try:
-                await self._serve(session, override)
+                await self._serve(session, state.override)
             except grpc.RpcError as caught:
                 error = from_rpc_error(caught)
             except asyncio.CancelledError:
@@ -353,23 +350,9 @@ class Reader:
                 error = caught
             finally:
                 session.end()
-                state.session_ended(session)
-            if session.drained is not None:
-                return
-            if session.opened:
-                override = None
-            if self._stopping:
-                if session.opened and self._failure is None and not self._cancelled:
-                    self._close_error = state.close_error(error)
-                return
-            if error is None:
-                error = UnavailableError("the server ended the session stream without drained")
-            delay = state.retry_delay(error) if isinstance(error, DlogError) else None
+            delay = state.after_session(session, error, self._stopping, self._cancelled)
             if delay is None:
-                self._failure = error
                 return
-            if self._options.on_reconnecting is not None:
-                self._options.on_reconnecting(state.backoff.attempts, delay, error)
             try:
                 await asyncio.wait_for(self._stop.wait(), delay)
                 return

@@ -146,9 +146,7 @@ class Reader:
         self._cancelled = False
         self._stop = threading.Event()
         self._first_open = threading.Event()
-        self._failure: Optional[BaseException] = None
         self._failure_raised = False
-        self._close_error: Optional[BaseException] = None
         self._close_lock = threading.RLock()  # close() from a signal handler during close()
         self._closed = False
         self._status_cond = threading.Condition()
@@ -181,20 +179,20 @@ class Reader:
         if not self._first_open.wait(timeout):
             raise TimeoutError(f"no session opened within {timeout} s")
         if self._state.opened is None:
-            raise self._failure or UnavailableError("the reader was closed before a session opened")
+            raise self._state.failure or UnavailableError("the reader was closed before a session opened")
         return self._state.opened
 
     def wait_for_status(self, predicate: Callable[[ReaderStatus], bool], timeout: Optional[float] = None) -> ReaderStatus:
         """Waits for a status frame that satisfies ``predicate`` (the last one counts too)."""
         with self._status_cond:
             done = self._status_cond.wait_for(
-                lambda: self._failure is not None or self._closed or (self.status is not None and predicate(self.status)), timeout
+                lambda: self._state.failure is not None or self._closed or (self.status is not None and predicate(self.status)), timeout
             )
         status = self.status
         if done and status is not None and predicate(status):
             return status
-        if self._failure is not None:
-            raise self._failure
+        if self._state.failure is not None:
+            raise self._state.failure
         raise TimeoutError(f"no matching status frame within {timeout} s (last: {status})")
 
     def set_flow(self, flow: FlowLimits) -> None:
@@ -271,8 +269,8 @@ class Reader:
             if not self._closed:
                 self._closed = True
                 self._shutdown()
-        if self._close_error is not None:
-            raise self._close_error
+        if self._state.close_error is not None:
+            raise self._state.close_error
         return self._state.durable_position
 
     def cancel(self) -> None:
@@ -317,7 +315,7 @@ class Reader:
             if session is not None and session.call is not None:
                 session.call.cancel()
             self._thread.join(1.0)
-            self._close_error = DeadlineExceededError(
+            self._state.close_error = DeadlineExceededError(
                 f"no drained answer within {timeout} s; acks since the last status frame may be replayed"
             )
         self._queue.put(_END)
@@ -325,16 +323,16 @@ class Reader:
             self._status_cond.notify_all()
 
     def _raise_failure_once(self) -> None:
-        if self._failure is not None and not self._failure_raised:
+        if self._state.failure is not None and not self._failure_raised:
             self._failure_raised = True
-            raise self._failure
+            raise self._state.failure
         return None
 
     def _run(self) -> None:
         try:
             self._serve_sessions()
         except BaseException as error:  # a bug or a callback's exception: end the reader with it
-            self._failure = self._failure or error
+            self._state.failure = self._state.failure or error
         finally:
             self._first_open.set()
             self._queue.put(_END)
@@ -343,7 +341,6 @@ class Reader:
 
     def _serve_sessions(self) -> None:
         state = self._state
-        override = self._options.start
         while not self._stopping:
             session = _ThreadSession(state.earlier_yielded_high, self._options.ack_interval)
             self._session = session
@@ -351,31 +348,15 @@ class Reader:
                 session.drain()  # close() may have looked at the previous session
             error: Optional[BaseException] = None
             try:
-                self._serve(session, override)
+                self._serve(session, state.override)
             except grpc.RpcError as caught:
                 error = from_rpc_error(caught)
             except Exception as caught:
                 error = caught
             finally:
                 session.end()
-                state.session_ended(session)
-            if session.drained is not None:
-                return
-            if session.opened:
-                override = None  # applied by the server; a reconnect resumes from the stored position
-            if self._stopping:
-                if session.opened and self._failure is None and not self._cancelled:
-                    self._close_error = state.close_error(error)
-                return
-            if error is None:
-                error = UnavailableError("the server ended the session stream without drained")
-            delay = state.retry_delay(error) if isinstance(error, DlogError) else None
-            if delay is None:
-                self._failure = error
-                return
-            if self._options.on_reconnecting is not None:
-                self._options.on_reconnecting(state.backoff.attempts, delay, error)
-            if self._stop.wait(delay):
+            delay = state.after_session(session, error, self._stopping, self._cancelled)
+            if delay is None or self._stop.wait(delay):
                 return
 
     def _serve(self, session: _ThreadSession, override) -> None:
