@@ -235,3 +235,20 @@ def test_dlogd_command_comes_from_the_environment(monkeypatch, tmp_path):
     with pytest.raises(dlog.testing.DlogdError):
         DlogdServer()
     assert os.environ["DLOG_DLOGD"].endswith("missing")
+
+
+def test_the_appender_rides_out_kill9_without_losing_or_doubling(dlogd_factory):
+    server = dlogd_factory(in_memory=False)
+    with server.client() as client:
+        with client.appender("resend", linger_ms=1, max_batch_records=20, retry=dlog.Reconnect(initial_delay=0.05, max_delay=0.5)) as appender:
+            futures = [appender.append(str(n)) for n in range(500)]
+            futures[-1].result(30)  # some answered before the crash, more in flight after it
+            futures += [appender.append(str(n)) for n in range(500, 2000)]
+            server.kill()
+            server.start()
+            dlsns = [future.result(60) for future in futures]
+            counters = appender.counters
+        assert all(a < b for a, b in zip(dlsns, dlsns[1:]))
+        numbers = [int(record.text()) for record in client.read("resend")]
+    assert sorted(numbers) == list(range(2000)), f"{len(numbers)} records for 2000 appends"
+    assert counters["reconnects"] >= 1

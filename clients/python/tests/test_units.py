@@ -9,7 +9,8 @@ from google.rpc import error_details_pb2, status_pb2
 
 import dlog
 from dlog._acks import AckTracker
-from dlog._batching import AppenderOptions, Entry, outcome
+from dlog._batching import AppenderOptions, Entry
+from dlog._pipeline import Pipeline, Stream
 from dlog._reader_core import SessionBase, is_retryable
 from dlog.backoff import Backoff, Reconnect
 from dlog.errors import error_info, make_error
@@ -198,20 +199,94 @@ def test_error_info_maps_to_typed_errors():
     assert type(make_error(grpc.StatusCode.DATA_LOSS, "?")) is dlog.DlogError
 
 
-def test_entries_pack_calls_and_each_caller_gets_its_slice():
+def test_entries_pack_calls_and_build_one_request():
     options = AppenderOptions(max_batch_records=3)
-    entry = Entry()
+    entry = Entry(None)
     assert entry.add([b"a"], None, 1) == 0
     assert entry.add([b"b", b"c"], [None, 7], 2) == 1
-    assert [(r.payload, r.HasField("txid") and r.txid) for r in entry.request("l").records] == [(b"a", False), (b"b", False), (b"c", 7)]
     assert entry.full(options) and not entry.fits(1, 1, options)
-    entry.request_id = 7
-    answer = log_pb2.AppendResponse(request_id=7, dlsns=[common_pb2.DLSN(segment=1, entry=4, slot=i) for i in range(3)])
-    dlsns, error = outcome(entry, answer)
-    assert error is None and dlsns.slice(1, 2) == [dlog.DLSN(1, 4, 1), dlog.DLSN(1, 4, 2)] and dlsns.one(0) == dlog.DLSN(1, 4, 0)
-    failed = log_pb2.AppendResponse(request_id=7, error=log_pb2.AppendError(code=9, message="low", reason="TXID_OUT_OF_ORDER"))
-    assert isinstance(outcome(entry, failed)[1], dlog.TxidOutOfOrderError)
-    assert isinstance(outcome(entry, log_pb2.AppendResponse(request_id=8))[1], dlog.InternalError)
+    entry.seq = 4
+    request = entry.request("l", "p1")
+    assert [(r.payload, r.HasField("txid") and r.txid) for r in request.records] == [(b"a", False), (b"b", False), (b"c", 7)]
+    assert (request.producer_id, request.producer_seq) == ("p1", 4)
+
+
+class FakeStreams:
+    """Streams whose requests are kept, for driving a Pipeline by hand."""
+
+    def __init__(self):
+        self.streams = []
+
+    def open(self, first_request_id):
+        sent = []
+        stream = Stream(sent.append, first_request_id)
+        stream.handle = sent
+        self.streams.append(stream)
+        return stream
+
+
+def answer(request, *slots, error=None, duplicate=False):
+    if error is not None:
+        return log_pb2.AppendResponse(request_id=request.request_id, error=error)
+    dlsns = [common_pb2.DLSN(segment=1, entry=e, slot=s) for e, s in slots]
+    return log_pb2.AppendResponse(request_id=request.request_id, dlsns=dlsns, duplicate=duplicate)
+
+
+def test_pipeline_packs_calls_and_each_caller_gets_its_slice():
+    streams = FakeStreams()
+    pipe = Pipeline("l", AppenderOptions(max_batch_records=3, linger_ms=5), streams.open)
+    entry, first = pipe.add([b"a"], None, 1, lambda: "r1")
+    assert first == 0 and not streams.streams  # lingering
+    assert pipe.add([b"b", b"c"], None, 2, lambda: "r2") == (entry, 1)  # full: sealed and sent
+    [stream] = streams.streams
+    [request] = stream.handle
+    assert [r.payload for r in request.records] == [b"a", b"b", b"c"] and request.producer_seq == 1
+    pipe.on_answer(stream, answer(request, (4, 0), (4, 1), (4, 2)))
+    [(settled, result, error)] = pipe.take_settled()
+    assert settled is entry and error is None and result.one(0) == dlog.DLSN(1, 4, 0)
+    assert result.slice(1, 2) == [dlog.DLSN(1, 4, 1), dlog.DLSN(1, 4, 2)] and pipe.idle and pipe.bytes == 0
+
+
+def test_pipeline_resends_after_a_broken_stream_probe_first():
+    streams = FakeStreams()
+    pipe = Pipeline("l", AppenderOptions(linger_ms=0), streams.open)
+    for payload in (b"a", b"b", b"c"):
+        pipe.add([payload], None, 1, lambda: None)
+    first = streams.streams[0]
+    pipe.on_answer(first, answer(first.handle[0], (0, 0)))
+    assert len(pipe.take_settled()) == 1
+    delay = pipe.on_stream_end(first, dlog.UnavailableError("gone"))
+    assert delay is not None and pipe.take_settled() == []
+    pipe.reconnect()
+    second = streams.streams[1]
+    assert [r.producer_seq for r in second.handle] == [2]  # the probe: the oldest unanswered alone
+    pipe.on_answer(second, answer(second.handle[0], (1, 0), duplicate=True))
+    assert [r.producer_seq for r in second.handle] == [2, 3]  # then the rest
+    pipe.on_answer(second, answer(second.handle[1], (1, 1)))
+    assert len(pipe.take_settled()) == 2 and pipe.idle and pipe.duplicates == 1 and pipe.resent == 2
+
+
+def test_pipeline_renumbers_after_a_sequence_gap_and_fails_without_retry():
+    streams = FakeStreams()
+    pipe = Pipeline("l", AppenderOptions(linger_ms=0), streams.open)
+    pipe.add([b"a"], None, 1, lambda: None)
+    pipe.add([b"b"], None, 1, lambda: None)
+    [stream] = streams.streams
+    refused = log_pb2.AppendError(code=9, reason="TXID_OUT_OF_ORDER")
+    pipe.on_answer(stream, answer(stream.handle[0], error=refused))
+    [(_, _, error)] = pipe.take_settled()
+    assert isinstance(error, dlog.TxidOutOfOrderError)
+    gap = log_pb2.AppendError(code=9, reason="PRODUCER_SEQUENCE_GAP", metadata={"expected_seq": "1"})
+    pipe.on_answer(stream, answer(stream.handle[1], error=gap))
+    assert [r.producer_seq for r in stream.handle[2:]] == [1]  # b moved down to seq 1
+    pipe.on_answer(stream, answer(stream.handle[2], (0, 0)))
+    assert pipe.idle
+
+    plain = Pipeline("l", AppenderOptions(linger_ms=0, retry=False), FakeStreams().open)
+    plain.add([b"a"], None, 1, lambda: None)
+    assert plain.producer_id == "" and plain.on_stream_end(plain.stream, dlog.UnavailableError("gone")) is None
+    [(_, _, error)] = plain.take_settled()
+    assert isinstance(error, dlog.UnavailableError)
 
 
 def test_records_of_one_batch_share_a_session_and_slots():

@@ -28,7 +28,15 @@ class AppenderOptions:
     max_in_flight_bytes: int = 8 << 20
     """Payload bytes accepted and not yet answered; past it, ``append`` waits."""
     max_in_flight: int = 1024
-    """Entries sent and not yet answered."""
+    """Entries sent and not yet answered; with ``retry``, keep it at or below the server's
+    ``--producer-window`` (default 1024), or a resend may be too old to be recognised."""
+    retry: Any = True
+    """On UNAVAILABLE (server restart, lost connection): reconnect with this :class:`dlog.Reconnect`
+    (True: the defaults) and send the unanswered entries again. Entries are idempotent (a producer id
+    and a sequence number each), so a resend of one that was written is answered with its original
+    DLSNs instead of being written twice. False: unanswered entries fail (outcome unknown)."""
+    producer_id: Optional[str] = None
+    """The producer id entries carry when ``retry`` is on; default a random one per appender."""
 
     def __post_init__(self) -> None:
         if self.linger_ms < 0 or self.max_batch_records < 1 or self.max_batch_bytes < 1:
@@ -42,13 +50,16 @@ class Entry:
     txids) rather than RecordInput messages: building the request with ``records.add`` is several
     times cheaper than copying ready-made messages into it."""
 
-    __slots__ = ("payloads", "txids", "bytes", "request_id")
+    __slots__ = ("payloads", "txids", "bytes", "request_id", "seq", "renumbered", "result")
 
-    def __init__(self) -> None:
+    def __init__(self, result: Any) -> None:
         self.payloads: list[bytes] = []
         self.txids: Optional[list[Optional[int]]] = None  # None while no record has a txid
         self.bytes = 0
-        self.request_id = 0
+        self.request_id = 0  # of its latest send
+        self.seq = 0  # producer_seq, given when it is first sent
+        self.renumbered = 0
+        self.result = result  # the transport's handle: settle(answer, error)
 
     def fits(self, count: int, size: int, options: AppenderOptions) -> bool:
         return not self.payloads or (
@@ -69,8 +80,12 @@ class Entry:
     def full(self, options: AppenderOptions) -> bool:
         return len(self.payloads) >= options.max_batch_records or self.bytes >= options.max_batch_bytes
 
-    def request(self, log: str) -> log_pb2.AppendRequest:
-        return append_request(log, self.payloads, self.txids, self.request_id)
+    def request(self, log: str, producer_id: str) -> log_pb2.AppendRequest:
+        request = append_request(log, self.payloads, self.txids, self.request_id)
+        if producer_id:
+            request.producer_id = producer_id
+            request.producer_seq = self.seq
+        return request
 
 
 def append_request(log: str, payloads: list[bytes], txids: Optional[list[Optional[int]]], request_id: int = 0) -> log_pb2.AppendRequest:
@@ -133,16 +148,3 @@ class Answer:
 
     def slice(self, first: int, count: int) -> list[DLSN]:
         return [DLSN(d.segment, d.entry, d.slot) for d in self.wire[first : first + count]]
-
-
-def outcome(entry: Entry, response: log_pb2.AppendResponse) -> tuple[Optional[Answer], Optional[DlogError]]:
-    """The DLSNs of an answered entry, or the error all of its callers get."""
-    if response.HasField("error"):
-        e = response.error
-        return None, make_error(status_code(e.code), e.message, e.reason, dict(e.metadata))
-    if response.request_id != entry.request_id:
-        # Answers are matched by order: once one is out of place none after it can be trusted.
-        return None, InternalError(f"answer for append {response.request_id} arrived in place of {entry.request_id}")
-    if len(response.dlsns) != len(entry.payloads):
-        return None, InternalError(f"append {entry.request_id}: {len(response.dlsns)} DLSNs for {len(entry.payloads)} records")
-    return Answer(response.dlsns), None

@@ -17,7 +17,8 @@ from typing import Any, AsyncIterator, Callable, Generator, Optional, Sequence, 
 import grpc
 import grpc.aio
 
-from ._batching import AppenderOptions, Entry, append_request, as_payload, outcome, split_records
+from ._batching import AppenderOptions, append_request, as_payload, split_records
+from ._pipeline import Pipeline, Stream
 from ._channel import Tls, call_metadata, credentials_for
 from ._channel import channel_options as _channel_options
 from .client import records_of
@@ -401,18 +402,9 @@ class AppendResult:
         return answer.one(self._first) if self._single else answer.slice(self._first, self._count)
 
 
-class _AppendStream:
-    __slots__ = ("requests", "task", "call")
-
-    def __init__(self) -> None:
-        self.requests: asyncio.Queue = asyncio.Queue()
-        self.task: Optional[asyncio.Task] = None
-        self.call: Any = None
-
-
 class Appender:
     """The asyncio twin of :class:`dlog.Appender`. ``append`` returns at once (an
-    :class:`AppendResult` to await); ``await ready()`` waits for room under the in-flight bounds."""
+    :class:`AppendResult` to await); ``await ready()`` waits for room under ``max_in_flight_bytes``."""
 
     def __init__(self, stub: log_pb2_grpc.LogServiceStub, metadata, log: str, options: AppenderOptions) -> None:
         self.log = log
@@ -420,23 +412,26 @@ class Appender:
         self._metadata = metadata
         self._options = options
         self._loop = asyncio.get_running_loop()
-        self._linger = options.linger_ms / 1000.0
-        self._open: Optional[Entry] = None
-        self._open_future: Optional[asyncio.Future] = None
+        self._pipe = Pipeline(log, options, self._open_stream)
         self._linger_timer: Optional[asyncio.TimerHandle] = None
-        self._sealed: deque[tuple[Entry, asyncio.Future]] = deque()
-        self._sent: deque[tuple[Entry, asyncio.Future]] = deque()
-        self._accepted_bytes = 0
-        self._sent_bytes = 0
-        self._next_id = 1
-        self._stream: Optional[_AppendStream] = None
+        self._tasks: set[asyncio.Task] = set()
         self._closed = False
+        self._stop = asyncio.Event()
         self._changed = asyncio.Event()
 
     @property
     def in_flight_bytes(self) -> int:
         """Payload bytes accepted and not yet answered."""
-        return self._accepted_bytes
+        return self._pipe.bytes
+
+    @property
+    def producer_id(self) -> str:
+        return self._pipe.producer_id
+
+    @property
+    def counters(self) -> dict[str, int]:
+        p = self._pipe
+        return {"reconnects": p.reconnects, "resent": p.resent, "duplicates": p.duplicates}
 
     def append(self, payload: bytes | str, *, txid: Optional[int] = None) -> AppendResult:
         data = as_payload(payload)
@@ -450,18 +445,16 @@ class Appender:
 
     async def ready(self) -> None:
         """Returns when another append would not exceed ``max_in_flight_bytes``."""
-        while self._accepted_bytes and self._accepted_bytes >= self._options.max_in_flight_bytes:
-            await self._wait_change()
+        while self._pipe.bytes and self._pipe.bytes >= self._options.max_in_flight_bytes:
+            await self._changed.wait()
 
     async def flush(self, timeout: Optional[float] = None) -> None:
         """Sends what lingers and waits until every append made so far is answered."""
-        if self._open is not None:
-            self._seal()
-        self._pump()
+        self._pipe.seal()
         deadline = None if timeout is None else self._loop.time() + timeout
-        while self._open or self._sealed or self._sent:
+        while not self._pipe.idle:
             try:
-                await asyncio.wait_for(self._wait_change(), None if deadline is None else max(0.0, deadline - self._loop.time()))
+                await asyncio.wait_for(self._changed.wait(), None if deadline is None else max(0.0, deadline - self._loop.time()))
             except asyncio.TimeoutError:
                 raise TimeoutError(f"appends still unanswered after {timeout} s") from None
 
@@ -469,12 +462,17 @@ class Appender:
         if self._closed:
             return
         self._closed = True
-        await self.flush(timeout)
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.requests.put_nowait(None)
-            if stream.task is not None:
-                await asyncio.wait({stream.task}, timeout=timeout)
+        try:
+            await self.flush(timeout)
+        finally:
+            self._stop.set()
+            stream = self._pipe.stream
+            if stream is not None:
+                stream.handle.put_nowait(None)  # the request iterator ends: a half-close
+            self._pipe.fail_all(CallCancelledError("the appender was closed before this append was answered"))
+            self._settle()
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=timeout)
 
     async def __aenter__(self) -> Appender:
         return self
@@ -485,106 +483,74 @@ class Appender:
     def _add(self, payloads: list[bytes], txids: Optional[list], size: int, single: bool) -> AppendResult:
         if self._closed:
             raise CallCancelledError("the appender is closed")
-        options = self._options
-        entry = self._open
-        if entry is not None and not entry.fits(len(payloads), size, options):
-            self._seal()
-            entry = None
-        if entry is None:
-            entry = self._open = Entry()
-            self._open_future = self._loop.create_future()
-            if self._linger > 0:
-                self._linger_timer = self._loop.call_later(self._linger, self._linger_expired)
-        assert self._open_future is not None
-        handle = AppendResult(self._open_future, entry.add(payloads, txids, size), len(payloads), single)
-        self._accepted_bytes += size
-        if self._linger == 0 or entry.full(options):
-            self._seal()
-            self._pump()
-        return handle
+        opened = self._pipe.open
+        entry, first = self._pipe.add(payloads, txids, size, self._loop.create_future)
+        if entry is not opened and self._pipe.open is entry and self._pipe.linger > 0:
+            if self._linger_timer is not None:
+                self._linger_timer.cancel()
+            self._linger_timer = self._loop.call_later(self._pipe.linger, self._linger_expired, entry)
+        return AppendResult(entry.result, first, len(payloads), single)
 
-    def _linger_expired(self) -> None:
+    def _linger_expired(self, entry) -> None:
         self._linger_timer = None
-        if self._open is not None:
-            self._seal()
-            self._pump()
+        if self._pipe.open is entry:
+            self._pipe.seal()
 
-    def _seal(self) -> None:
-        if self._linger_timer is not None:
-            self._linger_timer.cancel()
-            self._linger_timer = None
-        entry, self._open = self._open, None
-        assert entry is not None and self._open_future is not None
-        entry.request_id = self._next_id
-        self._next_id += 1
-        self._sealed.append((entry, self._open_future))
+    def _open_stream(self, first_request_id: int) -> Stream:
+        requests: asyncio.Queue = asyncio.Queue()
+        stream = Stream(requests.put_nowait, first_request_id)
+        stream.handle = requests
 
-    def _pump(self) -> None:
-        options = self._options
-        while self._sealed and (
-            not self._sent
-            or (len(self._sent) < options.max_in_flight and self._sent_bytes + self._sealed[0][0].bytes <= options.max_in_flight_bytes)
-        ):
-            item = self._sealed.popleft()
-            stream = self._stream or self._open_stream()
-            self._sent.append(item)
-            self._sent_bytes += item[0].bytes
-            stream.requests.put_nowait(item[0].request(self.log))
-
-    def _open_stream(self) -> _AppendStream:
-        stream = self._stream = _AppendStream()
-
-        async def requests() -> AsyncIterator[log_pb2.AppendRequest]:
+        async def request_iterator() -> AsyncIterator[log_pb2.AppendRequest]:
             while True:
-                request = await stream.requests.get()
+                request = await requests.get()
                 if request is None:
                     return
                 yield request
 
-        stream.call = self._stub.AppendStream(requests(), metadata=self._metadata)
-        stream.task = self._loop.create_task(self._answers(stream))
+        call = self._stub.AppendStream(request_iterator(), metadata=self._metadata)
+        task = self._loop.create_task(self._answers(stream, call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return stream
 
-    async def _wait_change(self) -> None:
-        await self._changed.wait()
-
-    def _notify(self) -> None:
+    def _settle(self) -> None:
+        for entry, answer, error in self._pipe.take_settled():
+            future = entry.result
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(answer)
+            else:
+                future.set_exception(error)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    def _answered(self) -> tuple[Entry, asyncio.Future]:
-        entry, future = self._sent.popleft()
-        self._sent_bytes -= entry.bytes
-        self._accepted_bytes -= entry.bytes
-        return entry, future
-
-    async def _answers(self, stream: _AppendStream) -> None:
+    async def _answers(self, stream: Stream, call) -> None:
         failure: Optional[DlogError] = None
         try:
-            async for response in stream.call:
-                entry, future = self._answered()
-                answer, error = outcome(entry, response)
-                if error is None:
-                    future.set_result(answer)
-                else:
-                    future.set_exception(error)
-                    if isinstance(error, InternalError):
-                        failure = error
-                        stream.call.cancel()
-                        break
-                self._pump()
-                self._notify()
+            async for response in call:
+                try:
+                    self._pipe.on_answer(stream, response)
+                except InternalError as error:
+                    failure = error
+                self._settle()
+                if failure is not None:
+                    call.cancel()
+                    break
         except grpc.RpcError as error:
-            failure = from_rpc_error(error)
-        if self._stream is stream:
-            self._stream = None
-        stream.requests.put_nowait(None)
-        error = failure or UnavailableError("the append stream ended before answering every append")
-        while self._sent:
-            _, future = self._answered()
-            future.set_exception(error)
-        self._pump()  # what was waiting goes on a new stream
-        self._notify()
+            failure = failure or from_rpc_error(error)
+        stream.handle.put_nowait(None)
+        delay = self._pipe.on_stream_end(stream, failure)
+        self._settle()
+        if delay is None:
+            return
+        try:
+            await asyncio.wait_for(self._stop.wait(), delay)
+            self._pipe.fail_all(CallCancelledError("the appender was closed while reconnecting"))
+        except asyncio.TimeoutError:
+            self._pipe.reconnect()
+        self._settle()
 
 
 class Client:
@@ -640,8 +606,10 @@ class Client:
         max_batch_bytes: int = 1 << 20,
         max_in_flight_bytes: int = 8 << 20,
         max_in_flight: int = 1024,
+        retry=True,
+        producer_id: Optional[str] = None,
     ) -> Appender:
-        options = AppenderOptions(linger_ms, max_batch_records, max_batch_bytes, max_in_flight_bytes, max_in_flight)
+        options = AppenderOptions(linger_ms, max_batch_records, max_batch_bytes, max_in_flight_bytes, max_in_flight, retry, producer_id)
         return Appender(self.logs, self._metadata, log, options)
 
     async def read(

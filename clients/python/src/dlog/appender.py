@@ -10,7 +10,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import grpc
 
-from ._batching import Answer, AppenderOptions, Entry, as_payload, outcome, split_records
+from ._batching import Answer, AppenderOptions, as_payload, split_records
+from ._pipeline import Pipeline, Stream
 from .dlsn import DLSN
 from .errors import CallCancelledError, DlogError, InternalError, UnavailableError, from_rpc_error
 from .types import RecordInput
@@ -84,12 +85,15 @@ class AppendFuture:
         self._outcome.on_settled(lambda: fn(self))
 
 
-class _Stream:
-    __slots__ = ("call", "alive", "thread")
+class _Call:
+    """The transport side of one AppendStream: its outbox, drained by grpc's request thread."""
+
+    __slots__ = ("outbox", "alive", "call", "thread")
 
     def __init__(self) -> None:
-        self.call: Any = None
+        self.outbox: deque[log_pb2.AppendRequest] = deque()
         self.alive = True
+        self.call: Any = None
         self.thread: Optional[threading.Thread] = None
 
 
@@ -101,8 +105,8 @@ class Appender:
     ...     dlsns = [f.result() for f in futures]
 
     ``append`` returns at once (it waits only while ``max_in_flight_bytes`` are unanswered);
-    records of calls made within ``linger_ms`` travel as one entry. If the stream breaks, the
-    entries in flight fail (their outcome is unknown) and later appends open a new stream.
+    records of calls made within ``linger_ms`` travel as one entry. When the stream breaks, the
+    appender reconnects and sends the unanswered entries again (idempotently: see ``retry``).
     """
 
     def __init__(self, stub: log_pb2_grpc.LogServiceStub, metadata, log: str, options: AppenderOptions) -> None:
@@ -110,23 +114,31 @@ class Appender:
         self._stub = stub
         self._metadata = metadata
         self._options = options
-        self._linger = options.linger_ms / 1000.0
         self._cond = threading.Condition()
-        self._open: Optional[Entry] = None
-        self._open_outcome = _Outcome()
-        self._open_since = 0.0
-        self._sealed: deque[tuple[Entry, _Outcome]] = deque()
-        self._sent: deque[tuple[Entry, _Outcome]] = deque()
-        self._bytes = 0
-        self._next_id = 1
-        self._stream: Optional[_Stream] = None
+        self._pipe = Pipeline(log, options, self._open_stream)
         self._closed = False
         self._flushing = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._linger_thread = threading.Thread(target=self._linger, name=f"dlog-appender-linger-{log}", daemon=True)
+        self._linger_thread.start()
 
     @property
     def in_flight_bytes(self) -> int:
         """Payload bytes accepted and not yet answered."""
-        return self._bytes
+        return self._pipe.bytes
+
+    @property
+    def producer_id(self) -> str:
+        """The producer id of the idempotent entries; empty when ``retry`` is off."""
+        return self._pipe.producer_id
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Streams opened again after a break, entries sent again, and resends the server had
+        written already (answered as duplicates, not written twice)."""
+        p = self._pipe
+        return {"reconnects": p.reconnects, "resent": p.resent, "duplicates": p.duplicates}
 
     def append(self, payload: bytes | str, *, txid: Optional[int] = None) -> AppendFuture:
         """Appends one record; the future gives its DLSN."""
@@ -146,11 +158,9 @@ class Appender:
         with self._cond:
             self._flushing += 1
             try:
-                if self._open is not None:
-                    self._seal()
-                self._ensure_stream()
+                self._pipe.seal()
                 self._cond.notify_all()
-                if not self._cond.wait_for(lambda: not (self._open or self._sealed or self._sent), timeout):
+                if not self._cond.wait_for(lambda: self._pipe.idle, timeout):
                     raise TimeoutError(f"appends still unanswered after {timeout} s")
             finally:
                 self._flushing -= 1
@@ -161,14 +171,20 @@ class Appender:
             if self._closed:
                 return
             self._closed = True
-        self.flush(timeout)
-        with self._cond:
-            stream, self._stream = self._stream, None
-            if stream is not None:
-                stream.alive = False
+        try:
+            self.flush(timeout)
+        finally:
+            with self._cond:
+                self._stop.set()
+                stream = self._pipe.stream
+                if stream is not None:
+                    stream.handle.alive = False  # the request iterator ends: a half-close
+                self._pipe.fail_all(CallCancelledError("the appender was closed before this append was answered"))
+                settled = self._pipe.take_settled()
                 self._cond.notify_all()
-        if stream is not None and stream.thread is not None:
-            stream.thread.join(timeout)
+            _settle(settled)
+            for thread in [self._linger_thread, *self._threads]:
+                thread.join(timeout)
 
     def __enter__(self) -> Appender:
         return self
@@ -179,103 +195,96 @@ class Appender:
     # -- internals ----------------------------------------------------------------------------
 
     def _add(self, payloads: list[bytes], txids: Optional[list], size: int, single: bool) -> AppendFuture:
-        options = self._options
         with self._cond:
             if self._closed:
                 raise CallCancelledError("the appender is closed")
             # One call larger than the bound still goes, alone, or it would wait forever.
-            while self._bytes and self._bytes + size > options.max_in_flight_bytes:
+            while self._pipe.bytes and self._pipe.bytes + size > self._options.max_in_flight_bytes:
                 self._cond.wait()
-            entry = self._open
-            if entry is not None and not entry.fits(len(payloads), size, options):
-                self._seal()
-                entry = None
-            if entry is None:
-                entry = self._open = Entry()
-                self._open_outcome = _Outcome()
-                self._open_since = time.monotonic()
-                self._ensure_stream()
-                self._cond.notify_all()  # the sender starts the linger clock
-            handle = AppendFuture(self._open_outcome, entry.add(payloads, txids, size), len(payloads), single)
-            self._bytes += size
-            if self._linger == 0 or entry.full(options):
-                self._seal()
-                self._cond.notify_all()
-        return handle
+            opened = self._pipe.open
+            entry, first = self._pipe.add(payloads, txids, size, _Outcome)
+            if entry is not opened:
+                self._cond.notify_all()  # a new entry: the linger clock starts (or it went out)
+        return AppendFuture(entry.result, first, len(payloads), single)
 
-    def _seal(self) -> None:
-        entry, self._open = self._open, None
-        assert entry is not None
-        entry.request_id = self._next_id
-        self._next_id += 1
-        self._sealed.append((entry, self._open_outcome))
-
-    def _ensure_stream(self) -> None:
-        if self._stream is not None:
-            return
-        stream = self._stream = _Stream()
-        stream.call = self._stub.AppendStream(self._requests(stream), metadata=self._metadata)
-        stream.thread = threading.Thread(target=self._answers, args=(stream,), name=f"dlog-appender-{self.log}", daemon=True)
-        stream.thread.start()
-
-    def _next_request(self, stream: _Stream) -> Optional[log_pb2.AppendRequest]:
-        """The next entry to send (sealing a lingering one when its time is up); None: end the stream."""
-        options = self._options
+    def _linger(self) -> None:
+        """Seals the open entry when its linger time is up (or a flush asks)."""
         with self._cond:
-            while True:
-                if not stream.alive:
-                    return None
-                if self._sealed and len(self._sent) < options.max_in_flight:
-                    item = self._sealed.popleft()
-                    self._sent.append(item)
-                    return item[0].request(self.log)
-                if self._open is not None and not self._sealed:
-                    remaining = self._open_since + self._linger - time.monotonic()
-                    if remaining <= 0 or self._flushing:
-                        self._seal()
-                        continue
-                    self._cond.wait(remaining)
-                else:
+            while not self._stop.is_set():
+                pipe = self._pipe
+                if pipe.open is None:
                     self._cond.wait()
+                    continue
+                left = pipe.linger_left()
+                if left <= 0 or self._flushing:
+                    pipe.seal()
+                    self._cond.notify_all()
+                else:
+                    self._cond.wait(left)
 
-    def _requests(self, stream: _Stream) -> Iterator[log_pb2.AppendRequest]:
+    def _open_stream(self, first_request_id: int) -> Stream:
+        """Called by the pipeline, under the lock."""
+        handle = _Call()
+
+        def push(request: log_pb2.AppendRequest) -> None:
+            handle.outbox.append(request)
+            self._cond.notify_all()
+
+        stream = Stream(push, first_request_id)
+        stream.handle = handle
+        handle.call = self._stub.AppendStream(self._requests(handle), metadata=self._metadata)
+        handle.thread = threading.Thread(target=self._answers, args=(stream,), name=f"dlog-appender-{self.log}", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [handle.thread]
+        handle.thread.start()
+        return stream
+
+    def _requests(self, handle: _Call) -> Iterator[log_pb2.AppendRequest]:
         while True:
-            request = self._next_request(stream)
-            if request is None:
-                return
+            with self._cond:
+                while handle.alive and not handle.outbox:
+                    self._cond.wait()
+                if not handle.outbox:
+                    return
+                request = handle.outbox.popleft()
             yield request
 
-    def _answers(self, stream: _Stream) -> None:
+    def _answers(self, stream: Stream) -> None:
+        handle: _Call = stream.handle
         failure: Optional[DlogError] = None
         try:
-            for response in stream.call:
+            for response in handle.call:
                 with self._cond:
-                    entry, result = self._sent.popleft()
-                    self._bytes -= entry.bytes
+                    try:
+                        self._pipe.on_answer(stream, response)
+                    except InternalError as error:
+                        failure = error
+                    settled = self._pipe.take_settled()
                     self._cond.notify_all()
-                answer, error = outcome(entry, response)
-                result.settle(answer, error)
-                if isinstance(error, InternalError):
-                    failure = error
-                    stream.call.cancel()
+                _settle(settled)
+                if failure is not None:
+                    handle.call.cancel()
                     break
         except grpc.RpcError as error:
-            failure = from_rpc_error(error)
-        except Exception as error:  # a done-callback's exception must not leave callers waiting
-            failure = InternalError(f"appender stopped: {error!r}")
-            stream.call.cancel()
+            failure = failure or from_rpc_error(error)
         with self._cond:
-            stream.alive = False
-            if self._stream is stream:
-                self._stream = None
-            failed = list(self._sent)
-            self._sent.clear()
-            for entry, _ in failed:
-                self._bytes -= entry.bytes
-            if self._sealed or self._open is not None:
-                self._ensure_stream()  # later appends go on a new stream
+            handle.alive = False
+            delay = self._pipe.on_stream_end(stream, failure)
+            settled = self._pipe.take_settled()
             self._cond.notify_all()
-        if failed:
-            error = failure or UnavailableError("the append stream ended before answering every append")
-            for _, result in failed:
-                result.settle(None, error)
+        _settle(settled)
+        if delay is None:
+            return
+        closed = self._stop.wait(delay)
+        with self._cond:
+            if closed:
+                self._pipe.fail_all(CallCancelledError("the appender was closed while reconnecting"))
+            else:
+                self._pipe.reconnect()
+            settled = self._pipe.take_settled()
+            self._cond.notify_all()
+        _settle(settled)
+
+
+def _settle(settled) -> None:
+    for entry, answer, error in settled:
+        entry.result.settle(answer, error)

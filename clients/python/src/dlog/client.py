@@ -106,10 +106,14 @@ class Client:
         max_batch_bytes: int = 1 << 20,
         max_in_flight_bytes: int = 8 << 20,
         max_in_flight: int = 1024,
+        retry=True,
+        producer_id: Optional[str] = None,
     ) -> Appender:
         """A pipelined producer on one AppendStream; records of calls made within ``linger_ms`` of
-        each other travel as one entry (0: each call alone). See :class:`dlog.Appender`."""
-        options = AppenderOptions(linger_ms, max_batch_records, max_batch_bytes, max_in_flight_bytes, max_in_flight)
+        each other travel as one entry (0: each call alone). ``retry`` (a :class:`dlog.Reconnect`,
+        True or False): on UNAVAILABLE, reconnect and resend unanswered entries, idempotently
+        (``producer_id``, default random). See :class:`dlog.Appender`."""
+        options = AppenderOptions(linger_ms, max_batch_records, max_batch_bytes, max_in_flight_bytes, max_in_flight, retry, producer_id)
         return Appender(self.logs, self._metadata, log, options)
 
     def read(
