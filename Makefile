@@ -99,7 +99,12 @@ MVN := mvn -B -q -Dmaven.repo.local=$(TOOLS)/m2 -f clients/java/pom.xml
 test: test-java
 
 test-java: build
+	rm -rf clients/java/target/surefire-reports
 	DLOG_DLOGD=$(CURDIR)/bin/dlogd.js $(MVN) test
+	@# -q hides Surefire's summary: one line from its reports (steps marked @ExpectedToFail count as skipped).
+	@cat clients/java/target/surefire-reports/TEST-*.xml | grep -o '<testsuite [^>]*' | \
+		sed -E 's/.* tests="([0-9]+)" errors="([0-9]+)" skipped="([0-9]+)" failures="([0-9]+)".*/\1 \2 \3 \4/' | \
+		awk '{t+=$$1; e+=$$2; s+=$$3; f+=$$4} END {printf "java: %d passed, %d failed, %d skipped\n", t-e-s-f, e+f, s}'
 
 bench-java: build
 	DLOG_DLOGD=$(CURDIR)/bin/dlogd.js $(MVN) test-compile exec:java -Dexec.classpathScope=test \
