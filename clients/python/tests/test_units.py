@@ -8,7 +8,6 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 import dlog
-from dlog._acks import AckTracker
 from dlog._batching import AppenderOptions, Entry
 from dlog._pipeline import Pipeline, Stream
 from dlog._reader_core import SessionBase, is_retryable

@@ -90,6 +90,7 @@ __all__ = [
     "ResourceExhaustedError",
     "SegmentInfo",
     "StartAt",
+    "Tls",
     "TruncateResult",
     "Txid",
     "TxidOutOfOrderError",

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from .dlsn import DLSN
-from .errors import DlogError, InternalError, make_error, status_code
 from .v1 import log_pb2
 
 

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Any, AsyncIterator, Callable, Generator, Optional, Sequence, Union
 
 import grpc

@@ -4,7 +4,6 @@ answered in order, one-record calls packed into entries (see ``_batching``)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -12,8 +11,7 @@ import grpc
 
 from ._batching import Answer, AppenderOptions, as_payload, split_records
 from ._pipeline import Pipeline, Stream
-from .dlsn import DLSN
-from .errors import CallCancelledError, DlogError, InternalError, UnavailableError, from_rpc_error
+from .errors import CallCancelledError, DlogError, InternalError, from_rpc_error
 from .types import RecordInput
 from .v1 import log_pb2, log_pb2_grpc
 
