@@ -71,6 +71,8 @@ public final class Reader implements AutoCloseable, Iterable<ReaderRecord> {
 
   /** Taken from {@link #buffer} in one swap, read by the consuming thread only. */
   private ArrayDeque<ReaderRecord> local = new ArrayDeque<>();
+  /** The record handed out last, for auto-ack (consuming thread only). */
+  private ReaderRecord handed;
 
   private volatile OpenedInfo opened;
   private volatile ReaderStatus status;
@@ -288,6 +290,10 @@ public final class Reader implements AutoCloseable, Iterable<ReaderRecord> {
   }
 
   private ReaderRecord take(long timeoutNanos) throws InterruptedException {
+    if (handed != null) {
+      if (options.autoAck && !handed.settled) handed.ack();
+      handed = null;
+    }
     for (;;) {
       ReaderRecord record;
       while ((record = local.poll()) != null) {
@@ -299,6 +305,7 @@ public final class Reader implements AutoCloseable, Iterable<ReaderRecord> {
         if (!owner.alive) continue; // the session died: its records come again on the next one
         io.dlog.v1.DLSN dlsn = record.wire.getDlsn();
         if (owner.yieldedHigh == null || DLSN.compare(dlsn, owner.yieldedHigh) > 0) owner.yieldedHigh = dlsn;
+        handed = record;
         return record;
       }
       lock.lockInterruptibly();

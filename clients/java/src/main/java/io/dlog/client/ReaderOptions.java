@@ -32,6 +32,7 @@ public final class ReaderOptions {
   Takeover takeover = Takeover.FENCE;
   ReconnectPolicy reconnect = ReconnectPolicy.defaults();
   Duration ackInterval = Duration.ofMillis(2);
+  boolean autoAck;
   Duration drainTimeout = Duration.ofSeconds(10);
   Duration openTimeout = Duration.ofSeconds(30);
   Consumer<OpenedInfo> onOpened = info -> {};
@@ -104,6 +105,17 @@ public final class ReaderOptions {
     return this;
   }
 
+  /**
+   * Ack each record when the application asks for the next one ({@code poll} or the iterator), as
+   * a loop that processes records one by one would; a record it acked or nacked itself is left
+   * alone. The last record, when the loop ends by {@code break}, an exception or a drain, is not
+   * acked (it comes again next time): ack it before leaving if it was processed.
+   */
+  public ReaderOptions autoAck(boolean enabled) {
+    this.autoAck = enabled;
+    return this;
+  }
+
   /** How long {@link Reader#drain()} waits for the server's answer (default 10 s). */
   public ReaderOptions drainTimeout(Duration timeout) {
     this.drainTimeout = Objects.requireNonNull(timeout);
@@ -145,6 +157,7 @@ public final class ReaderOptions {
     copy.takeover = takeover;
     copy.reconnect = reconnect;
     copy.ackInterval = ackInterval;
+    copy.autoAck = autoAck;
     copy.drainTimeout = drainTimeout;
     copy.openTimeout = openTimeout;
     copy.onOpened = onOpened;

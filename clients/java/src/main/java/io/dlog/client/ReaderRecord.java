@@ -11,6 +11,8 @@ public final class ReaderRecord extends LogRecord {
   ReaderRecord primary;
   /** The number of the Ack message (in its session, from 1) that carried this record's ack; 0 until sent. */
   volatile long ackMessage;
+  /** The application acked or nacked it: auto-ack leaves it alone. */
+  volatile boolean settled;
 
   ReaderRecord(Record wire, Reader.Session session, boolean redelivered) {
     super(wire);
@@ -36,11 +38,13 @@ public final class ReaderRecord extends LogRecord {
    * ended is dropped (the record comes again). Any thread may ack.
    */
   public void ack() {
+    settled = true;
     session.ack(this);
   }
 
   /** Asks for this record again (attempt + 1), in this session, at once. */
   public void nack() {
+    settled = true;
     session.nack(this);
   }
 

@@ -67,6 +67,39 @@ class ReaderTest {
   }
 
   @Test
+  void autoAckAcksEachRecordWhenTheNextIsAskedFor() throws Exception {
+    Reader reader = dlogd.client().reader(ReaderOptions.of("reader-test", "auto").autoAck(true));
+    ReaderRecord tenth = null;
+    int n = 0;
+    for (ReaderRecord record : reader) {
+      if (++n == 3) record.nack(); // settled by the application: auto-ack leaves it alone
+      if (n == 10) {
+        tenth = record;
+        break;
+      }
+    }
+    assertNotNull(reader.poll(Duration.ofSeconds(10)), "asking for the next acks #10");
+    DLSN position = reader.drain();
+    assertEquals(new DLSN(tenth.dlsn().segment(), tenth.dlsn().entry(), 1), position, "#1 and #2 acked, #3 nacked and not acked since");
+  }
+
+  @Test
+  void flowLimitsChangeMidStream() throws Exception {
+    try (Reader reader = dlogd.client().reader(ReaderOptions.of("reader-test", "flow")
+        .flow(FlowLimits.defaults().withMaxOutstandingRecords(5).withMaxBatchRecords(2)))) {
+      for (int n = 1; n <= 5; n++) assertNotNull(reader.poll(Duration.ofSeconds(10)), "record " + n);
+      assertNull(reader.poll(Duration.ofMillis(300)), "no more than 5 unacked");
+      reader.setFlow(FlowLimits.defaults().withMaxOutstandingRecords(8));
+      for (int n = 6; n <= 8; n++) {
+        ReaderRecord record = reader.poll(Duration.ofSeconds(10));
+        assertNotNull(record, "record " + n + " after the limit grew");
+        assertEquals(Integer.toString(n), record.text());
+      }
+      assertNull(reader.poll(Duration.ofMillis(300)), "no more than 8 unacked");
+    }
+  }
+
+  @Test
   void pollTimesOutWithNullAtTheEndOfTheLog() throws Exception {
     try (Reader reader = dlogd.client().reader(ReaderOptions.of("reader-test", "tail").fallback(StartAt.latest()))) {
       reader.ready().get(10, TimeUnit.SECONDS);
