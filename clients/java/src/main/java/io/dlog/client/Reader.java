@@ -294,6 +294,7 @@ public final class Reader implements AutoCloseable, Iterable<ReaderRecord> {
       if (options.autoAck && !handed.settled) handed.ack();
       handed = null;
     }
+    long deadline = timeoutNanos == Long.MAX_VALUE ? 0 : System.nanoTime() + timeoutNanos;
     for (;;) {
       ReaderRecord record;
       while ((record = local.poll()) != null) {
@@ -310,12 +311,16 @@ public final class Reader implements AutoCloseable, Iterable<ReaderRecord> {
       }
       lock.lockInterruptibly();
       try {
-        long remaining = timeoutNanos;
         while (buffer.isEmpty()) {
           if (failure != null) throw failure;
-          if (stopping || remaining <= 0) return null;
-          if (timeoutNanos == Long.MAX_VALUE) changed.await();
-          else remaining = changed.awaitNanos(remaining);
+          if (stopping) return null;
+          if (timeoutNanos == Long.MAX_VALUE) {
+            changed.await();
+          } else {
+            long remaining = deadline - System.nanoTime();
+            if (remaining <= 0) return null;
+            changed.awaitNanos(remaining);
+          }
         }
         if (stopping) return null;
         ArrayDeque<ReaderRecord> taken = buffer;
