@@ -121,8 +121,9 @@ export interface Clients {
   close(): void;
 }
 
-export function connect(address: string): Clients {
-  const channel = createChannel(address);
+/** `ownConnection`: a TCP connection of its own (grpc-js otherwise shares one per address in the process). */
+export function connect(address: string, options: { ownConnection?: boolean } = {}): Clients {
+  const channel = createChannel(address, undefined, options.ownConnection === true ? { "grpc.use_local_subchannel_pool": 1 } : {});
   return {
     channel,
     logs: createClient(LogServiceDefinition, channel),

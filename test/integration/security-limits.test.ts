@@ -8,10 +8,7 @@ import { writeFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ClientError, Metadata, Status, createChannel, createClient } from "nice-grpc";
-import { LogServiceDefinition } from "../../src/gen/dlog/v1/log.js";
-import { ReaderServiceDefinition } from "../../src/gen/dlog/v1/reader.js";
-import { HealthDefinition } from "../../src/gen/grpc/health/v1/health.js";
+import { ClientError, Metadata, Status } from "nice-grpc";
 import { type Clients, bytes, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { memoryOf } from "../helpers/raw-grpc.js";
 import { TestSession } from "../helpers/session.js";
@@ -19,18 +16,6 @@ import { MessageQueue } from "../../clients/typescript/src/message-queue.js";
 import type { DeepPartial, SessionRequest } from "../../src/gen/dlog/v1/reader.js";
 
 const MIB = 1024 * 1024;
-
-/** Clients on a connection of their own (grpc-js shares one per address otherwise). */
-function ownConnection(address: string): Clients {
-  const channel = createChannel(address, undefined, { "grpc.use_local_subchannel_pool": 1 });
-  return {
-    channel,
-    logs: createClient(LogServiceDefinition, channel),
-    readers: createClient(ReaderServiceDefinition, channel),
-    health: createClient(HealthDefinition, channel),
-    close: () => channel.close(),
-  };
-}
 
 async function refusal(session: TestSession): Promise<{ code: Status; details: string }> {
   return session.failed();
@@ -40,7 +25,7 @@ test("sessions per connection and in total are bounded; a refusal names the limi
   const dir = tempDir();
   const server = await startDlogd({ dataDir: dir.path, args: ["--max-sessions-per-connection", "3", "--max-sessions", "5"] });
   const a = connect(server.address);
-  const b = ownConnection(server.address);
+  const b = connect(server.address, { ownConnection: true });
   try {
     await a.logs.append({ log: "lim", records: [{ payload: bytes("1") }] });
     const onA = [];
@@ -110,11 +95,11 @@ test("--max-connections: the connection past the limit is closed at once; a free
   try {
     assert.match(server.output(), /"msg":"connection limit","maxConnections":3,"openFileLimit":\d+/);
     for (let i = 0; i < 3; i++) {
-      const clients = ownConnection(server.address);
+      const clients = connect(server.address, { ownConnection: true });
       await clients.logs.listLogs({});
       held.push(clients);
     }
-    const extra = ownConnection(server.address);
+    const extra = connect(server.address, { ownConnection: true });
     await assert.rejects(extra.logs.listLogs({}, { signal: AbortSignal.timeout(5_000) }), (error: unknown) => error instanceof ClientError && error.code === Status.UNAVAILABLE);
     extra.close();
     for (let waited = 0; !server.output().includes("connections refused: --max-connections reached"); waited += 20) {
@@ -123,7 +108,7 @@ test("--max-connections: the connection past the limit is closed at once; a free
     }
     held.shift()!.close();
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const again = ownConnection(server.address);
+    const again = connect(server.address, { ownConnection: true });
     assert.deepEqual((await again.logs.listLogs({})).logs, [], "a freed slot takes a new connection");
     held.push(again);
   } finally {
