@@ -40,6 +40,12 @@ public final class DlogdServer implements AutoCloseable {
   private static final Duration START_TIMEOUT = Duration.ofSeconds(15);
   private static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
   private static volatile Boolean inMemorySupported;
+  /** Servers still running, stopped by a shutdown hook if the test JVM exits without closing them. */
+  private static final java.util.Set<Process> RUNNING = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  static {
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> RUNNING.forEach(Process::destroyForcibly), "dlogd-cleanup"));
+  }
 
   /** How to start the server. */
   public static final class Options {
@@ -228,6 +234,8 @@ public final class DlogdServer implements AutoCloseable {
     try {
       address = listening.get(START_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
       process = started;
+      RUNNING.add(started);
+      started.onExit().thenRun(() -> RUNNING.remove(started));
     } catch (TimeoutException e) {
       started.destroyForcibly();
       throw new IllegalStateException("dlogd did not report \"dlogd listening\" within " + START_TIMEOUT.toSeconds() + " s:\n" + recentOutput());
