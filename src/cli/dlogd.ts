@@ -3,6 +3,9 @@ import { DlogError } from "../errors.js";
 import { createLogger } from "../server/logger.js";
 import { startServer } from "../server/server.js";
 
+/** Past --shutdown-timeout, how long the process waits for its own shutdown before it just exits. */
+const BACKSTOP_MS = 2_000;
+
 /** dlogd: the server. Exits non-zero with one line on stderr when it cannot start: 2 for a bad setting or file, 1 otherwise. */
 async function main(): Promise<void> {
   // Installed first: Node's default for SIGHUP is to exit, also while the server is still starting.
@@ -42,6 +45,12 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info("dlogd stopping", { signal });
+    // The shutdown bounds each of its steps; this is the backstop should one of them ignore it.
+    // Exiting releases the LevelDB lock either way.
+    setTimeout(() => {
+      logger.error("shutdown did not finish within --shutdown-timeout; exiting", { timeoutMs: config.shutdownTimeoutMs });
+      process.exit(1);
+    }, config.shutdownTimeoutMs + BACKSTOP_MS).unref();
     server.close().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -30,6 +30,13 @@ export interface GroupCommitOptions {
   /** Roll to a new segment once the open one is this old. */
   segmentMaxAgeMs: number;
   now: () => number;
+  /**
+   * A batch failed to write: memory is ahead of disk until the store reloads its state. Every
+   * append assigned so far has been refused; none is assigned until the store has reloaded.
+   */
+  onWriteFailed(error: DlogError): void;
+  /** Set while the store has not reloaded after a failed write: a batch assigned on that state is refused. */
+  staleError(): DlogError | undefined;
 }
 
 interface PendingAppend {
@@ -50,7 +57,6 @@ export class GroupCommit {
   private readonly options: GroupCommitOptions;
   private pending: PendingAppend[] = [];
   private commitScheduled = false;
-  private failed: Error | undefined;
   /** Group-committed batches (one fsync each when sync) and what they carried. */
   readonly counters = { commits: 0, recordsAppended: 0, bytesAppended: 0 };
 
@@ -59,11 +65,6 @@ export class GroupCommit {
     this.storage = storage;
     this.writes = writes;
     this.options = options;
-  }
-
-  /** The storage error that stopped writes (fail-stop), if any. */
-  get failure(): Error | undefined {
-    return this.failed;
   }
 
   /** Refuses, naming `log` in the error, an append over a limit or with txids out of order. */
@@ -242,8 +243,9 @@ export class GroupCommit {
     });
     this.pending = [];
     if (batch.length === 0) return;
-    if (this.failed) {
-      for (const append of batch) append.reject(storageError(`storage failed: ${this.failed.message}`, this.failed));
+    const stale = this.options.staleError();
+    if (stale) {
+      for (const append of batch) append.reject(stale);
       return;
     }
     const touched = new Set<LogState>();
@@ -272,10 +274,13 @@ export class GroupCommit {
         this.options.sync,
       );
     } catch (error) {
-      // A failed write leaves memory ahead of disk: stop taking writes rather than guess (fail-stop).
-      this.failed = error as Error;
-      const failed = storageError(`storage write failed: ${(error as Error).message}`, error);
-      for (const append of batch) append.reject(failed);
+      // Memory is now ahead of disk, and so is every append assigned since: all are refused,
+      // and the store reloads from disk (which knows whether the batch landed) before the next.
+      const failed = storageError("append failed", error);
+      const assigned = this.pending;
+      this.pending = [];
+      for (const append of [...batch, ...assigned]) append.reject(failed);
+      this.options.onWriteFailed(failed);
       return;
     }
     for (const snapshot of snapshots) snapshot.log.committed = { meta: snapshot.meta, segments: snapshot.segments };

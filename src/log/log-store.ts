@@ -1,7 +1,7 @@
 import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import { validateName } from "../names.js";
-import { type LogMeta, type Storage, storageError } from "../storage/storage.js";
+import { type LogMeta, type SegmentMeta, type Storage, storageError } from "../storage/storage.js";
 import { SerialQueue } from "../util/serial-queue.js";
 import type { DecodedRecord } from "./entry-codec.js";
 import { type AppendResult, GroupCommit, type RecordInput } from "./group-commit.js";
@@ -11,7 +11,7 @@ import { appendHash, decodeProducerSlot } from "./producer-codec.js";
 import { type ProducerAppend, type ProducerLimits, ProducerTable, reused, tooOld } from "./producer-table.js";
 import { type Floor, firstRecordFrom, resolveStart } from "./resolve-start.js";
 import type { StartPosition } from "./start-position.js";
-import { rejectWaiters, waitForCommitted } from "./tail-waiters.js";
+import { rejectWaiters, waitForCommitted, wakeWaiters } from "./tail-waiters.js";
 import { type TruncateOptions, type TruncateResult, truncateSegments } from "./truncation.js";
 
 export type { AppendResult, RecordInput } from "./group-commit.js";
@@ -57,19 +57,28 @@ export class LogStore {
   private readonly commits: GroupCommit;
   private closed = false;
   private readonly closedController = new AbortController();
+  /** A write failed: memory may be ahead of disk until `reload()` has read the state back. */
+  private stale: DlogError | undefined;
+  private reloading: Promise<void> | undefined;
+  /** Ids of logs whose deletion is being written: a reload must not bring them back. */
+  private readonly deleting = new Set<number>();
 
   private constructor(storage: Storage, options: LogStoreOptions) {
     this.storage = storage;
     this.options = options;
     this.now = options.now ?? Date.now;
-    this.commits = new GroupCommit(storage, this.writes, { ...options, now: this.now });
+    this.commits = new GroupCommit(storage, this.writes, {
+      ...options,
+      now: this.now,
+      onWriteFailed: (error) => (this.stale ??= error),
+      staleError: () => this.stale,
+    });
   }
 
   static async open(storage: Storage, options: LogStoreOptions): Promise<LogStore> {
     const store = new LogStore(storage, options);
-    for (const { meta, segments, producers } of await storage.loadLogs()) {
-      const live = segments.filter((segment) => segment.segment >= meta.firstLiveSegment);
-      store.logs.set(meta.name, newLogState(meta, live, new ProducerTable(meta.id, options.producers, producers)));
+    for (const stored of await storage.loadLogs()) {
+      store.logs.set(stored.meta.name, newLogState(stored.meta, liveSegments(stored), new ProducerTable(stored.meta.id, options.producers, stored.producers)));
     }
     return store;
   }
@@ -88,6 +97,7 @@ export class LogStore {
   async createLog(name: string): Promise<LogInfo> {
     validateName("log", name);
     this.checkUsable();
+    await this.reloadIfStale();
     if (this.logs.has(name) || this.creating.has(name)) {
       throw new DlogError("ALREADY_EXISTS", `log "${name}" already exists`, { reason: "LOG_EXISTS", metadata: { log: name } });
     }
@@ -111,7 +121,7 @@ export class LogStore {
         firstLiveSegment: 0n,
         lastSegment: 0n,
       };
-      await this.writes.run(() => this.storage.commit({ entries: [], logs: [meta], segments: [] }, true));
+      await this.write(() => this.storage.commit({ entries: [], logs: [meta], segments: [] }, true));
       const state = newLogState(meta, [], new ProducerTable(id, this.options.producers));
       this.logs.set(name, state);
       return state;
@@ -125,11 +135,26 @@ export class LogStore {
   }
 
   async deleteLog(name: string): Promise<bigint> {
+    this.get(name);
+    this.checkUsable();
+    await this.reloadIfStale();
     const log = this.get(name);
     log.deleted = true;
     this.logs.delete(name);
     rejectWaiters(log, new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } }));
-    await this.writes.run(() => this.storage.deleteLog(log.meta.id, name));
+    this.deleting.add(log.meta.id);
+    try {
+      await this.write(() => this.storage.deleteLog(log.meta.id, name));
+    } catch (error) {
+      // Refused or failed: the log stays (the reload after a failure tells whether the deletion landed).
+      if (!this.logs.has(name)) {
+        log.deleted = false;
+        this.logs.set(name, log);
+      }
+      throw error;
+    } finally {
+      this.deleting.delete(log.meta.id);
+    }
     return log.committed.meta.recordCount;
   }
 
@@ -166,11 +191,80 @@ export class LogStore {
     return log;
   }
 
-  private checkUsable(): void {
+  /** Refuses, before anything is assigned, what the store or the storage cannot take now (`addsRecords`: an append). */
+  private checkUsable(addsRecords = false): void {
     if (this.closed) throw new DlogError("UNAVAILABLE", "server is shutting down", { reason: "SHUTTING_DOWN" });
-    const failure = this.commits.failure;
-    if (failure) {
-      throw storageError(`storage failed earlier (${failure.message}); restart the server`, failure);
+    const refused = this.storage.writeRefusal?.(addsRecords);
+    if (refused) throw refused;
+  }
+
+  /** Runs a storage write on the write queue; a failure leaves the store to reload before the next. */
+  private write<T>(op: () => Promise<T>): Promise<T> {
+    return this.writes.run(async () => {
+      if (this.stale) await this.reloadState();
+      try {
+        return await op();
+      } catch (error) {
+        const failed = storageError("storage write failed", error);
+        this.stale ??= failed;
+        throw failed;
+      }
+    });
+  }
+
+  private async reloadIfStale(): Promise<void> {
+    if (this.stale) await this.reload();
+  }
+
+  /**
+   * After a failed write: reads every log's state back from storage (which knows whether the
+   * failed batch landed) into the same LogState objects, so readers holding them see it. The
+   * next append of each log starts a new segment, as after a restart.
+   */
+  private reload(): Promise<void> {
+    this.reloading ??= this.writes
+      .run(() => this.reloadState())
+      .finally(() => (this.reloading = undefined));
+    return this.reloading;
+  }
+
+  /** The body of `reload()`, on the write queue. */
+  private async reloadState(): Promise<void> {
+    if (!this.stale) return;
+    try {
+      const stored = new Map((await this.storage.loadLogs()).map((log) => [log.meta.id, log]));
+      for (const [name, log] of this.logs) {
+        const disk = stored.get(log.meta.id);
+        stored.delete(log.meta.id);
+        if (!disk) {
+          log.deleted = true;
+          this.logs.delete(name);
+          rejectWaiters(log, new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } }));
+          continue;
+        }
+        const fresh = newLogState(disk.meta, liveSegments(disk), new ProducerTable(disk.meta.id, this.options.producers, disk.producers));
+        log.producers = fresh.producers;
+        log.meta = fresh.meta;
+        log.segments = fresh.segments;
+        log.committed = fresh.committed;
+        log.open = undefined;
+        wakeWaiters(log);
+      }
+      for (const disk of stored.values()) {
+        if (this.deleting.has(disk.meta.id)) continue;
+        this.logs.set(disk.meta.name, newLogState(disk.meta, liveSegments(disk), new ProducerTable(disk.meta.id, this.options.producers, disk.producers)));
+      }
+      // A truncation whose entry deletion failed left entries below the first live segment: freed now.
+      for (const log of this.logs.values()) {
+        const firstLive = log.committed.meta.firstLiveSegment;
+        if (firstLive <= 1n) continue;
+        const cursor = this.storage.openCursor(log.meta.id, 0n, 0n);
+        const [first] = await cursor.next(1).finally(() => cursor.close());
+        if (first && first.segment < firstLive) await this.storage.deleteSegmentRange(log.meta.id, 0n, firstLive);
+      }
+      this.stale = undefined;
+    } catch (error) {
+      throw storageError("storage unavailable", error);
     }
   }
 
@@ -183,9 +277,14 @@ export class LogStore {
    */
   async append(name: string, records: readonly RecordInput[], producer?: ProducerRef): Promise<AppendResult> {
     validateName("log", name);
-    this.checkUsable();
+    this.checkUsable(true);
     this.commits.validate(name, records);
     const idempotent = producer && producerAppend(producer, records);
+    if (this.stale) {
+      // Appends waiting for the reload resume in call order (they await one promise).
+      await this.reload();
+      this.checkUsable(true);
+    }
     let log = this.logs.get(name);
     const creating = this.creating.get(name);
     if (!log || creating) {
@@ -197,7 +296,8 @@ export class LogStore {
       }
       // Appends that wait for the log's creation resume in call order (see createState).
       log = await (creating ?? this.createState(name));
-      this.checkUsable();
+      this.checkUsable(true);
+      if (this.stale) throw this.stale;
     }
     // From here to the enqueue everything is synchronous, so DLSNs, txids and producer seqs are assigned in call order.
     if (!idempotent) return this.commits.enqueue(log, records);
@@ -231,9 +331,18 @@ export class LogStore {
    * Rejects when the log is deleted, the store closes or `signal` aborts.
    */
   waitForRecord(name: string, sequenceId: bigint, signal?: AbortSignal): Promise<void> {
-    const log = this.get(name);
+    return this.waitOn(this.get(name), sequenceId, signal);
+  }
+
+  /** Waits on the log itself, not its name: a reader of a log deleted meanwhile hears LOG_DELETED. */
+  private waitOn(log: LogState, sequenceId: bigint, signal?: AbortSignal): Promise<void> {
     if (log.committed.meta.nextSequenceId > sequenceId) return Promise.resolve();
-    this.checkUsable();
+    if (log.deleted) {
+      const name = log.meta.name;
+      return Promise.reject(new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } }));
+    }
+    // A storage fault does not stop a follower: it waits for appends that come once storage recovers.
+    if (this.closed) return Promise.reject(new DlogError("UNAVAILABLE", "server is shutting down", { reason: "SHUTTING_DOWN" }));
     return waitForCommitted(log, sequenceId, signal);
   }
 
@@ -263,7 +372,7 @@ export class LogStore {
         get nextSequenceId() {
           return log.committed.meta.nextSequenceId;
         },
-        waitForRecord: (sequenceId, signal) => this.waitForRecord(log.meta.name, sequenceId, signal),
+        waitForRecord: (sequenceId, signal) => this.waitOn(log, sequenceId, signal),
       },
       from,
     );
@@ -285,9 +394,11 @@ export class LogStore {
 
   /** Drops every committed segment whose records all lie before `before`; past the head only with `force`. */
   async truncate(name: string, before: DLSN, options: TruncateOptions = {}): Promise<TruncateResult> {
-    const log = this.get(name);
+    this.get(name);
     this.checkUsable();
-    return this.writes.run(async () => {
+    await this.reloadIfStale();
+    const log = this.get(name);
+    return this.write(async () => {
       if (log.deleted) throw new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } });
       // Appends assigned but not yet committed may write to any segment since the last batch (a roll
       // moves on mid-batch): those segments stay, or their records would land in dropped segments.
@@ -324,4 +435,9 @@ function producerAppend(producer: ProducerRef, records: readonly RecordInput[]):
     });
   }
   return { producerId: producer.id, seq: producer.seq, hash: appendHash(records) };
+}
+
+/** A stored log's segments from its first live one (those below were truncated). */
+function liveSegments(stored: { meta: LogMeta; segments: SegmentMeta[] }): SegmentMeta[] {
+  return stored.segments.filter((segment) => segment.segment >= stored.meta.firstLiveSegment);
 }

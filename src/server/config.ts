@@ -19,6 +19,11 @@ export interface ServerConfig {
   ackFlushMax: number;
   maxHoles: number;
   heartbeatMs: number;
+  shutdownTimeoutMs: number;
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  diskReserveBytes: number;
+  storageBrokenAfterMs: number;
   metricsListen: string;
   retentionMaxAgeMs: number;
   retentionMaxBytes: number;
@@ -66,6 +71,11 @@ const SETTINGS: Setting[] = [
   { key: "ackFlushMax", flag: "ack-flush-max", env: "DLOG_ACK_FLUSH_MAX", kind: "count", default: "1000", help: "write changed reader positions after this many acks, without waiting for the interval" },
   { key: "maxHoles", flag: "max-holes", env: "DLOG_MAX_HOLES", kind: "count", default: "10000", help: "acked records above a reader's floor kept before delivery pauses" },
   { key: "heartbeatMs", flag: "heartbeat", env: "DLOG_HEARTBEAT", kind: "duration", default: "5s", help: "status frame interval on an idle session" },
+  { key: "shutdownTimeoutMs", flag: "shutdown-timeout", env: "DLOG_SHUTDOWN_TIMEOUT", kind: "duration", default: "10s", help: "longest a SIGTERM/SIGINT shutdown takes: positions are flushed first, then connections still open are closed by force" },
+  { key: "keepaliveTimeMs", flag: "keepalive-time", env: "DLOG_KEEPALIVE_TIME", kind: "duration", default: "30s", help: "ping each client connection after this long without a frame from it" },
+  { key: "keepaliveTimeoutMs", flag: "keepalive-timeout", env: "DLOG_KEEPALIVE_TIMEOUT", kind: "duration", default: "10s", help: "close a connection whose ping is not answered within this; its sessions end (a stalled client holds its session at most --keepalive-time plus this)" },
+  { key: "diskReserveBytes", flag: "disk-reserve", env: "DLOG_DISK_RESERVE", kind: "size", default: "32MiB", zeroMeansOff: true, help: "space kept free in the data dir (a reserve file), released when the disk fills so LevelDB can reopen and compact and Truncate/DeleteLog can free space; it should hold one LevelDB compaction (0: none)" },
+  { key: "storageBrokenAfterMs", flag: "storage-broken-after", env: "DLOG_STORAGE_BROKEN_AFTER", kind: "duration", default: "30s", help: "after a failed write the database is reopened with backoff; failing that for this long, health turns NOT_SERVING (it turns back when storage recovers)" },
   { key: "metricsListen", flag: "metrics-listen", env: "DLOG_METRICS_LISTEN", kind: "string", default: "", help: "HOST:PORT for Prometheus metrics at /metrics (empty: off)" },
   { key: "retentionMaxAgeMs", flag: "retention-max-age", env: "DLOG_RETENTION_MAX_AGE", kind: "duration", default: "0", zeroMeansOff: true, help: "drop closed segments older than this (0: keep forever)" },
   { key: "retentionMaxBytes", flag: "retention-max-bytes", env: "DLOG_RETENTION_MAX_BYTES", kind: "size", default: "0", zeroMeansOff: true, help: "drop a log's oldest closed segments past this many payload bytes (0: no limit)" },

@@ -7,9 +7,11 @@ export interface HealthState {
   isServing(): boolean;
   /** Resolves when the server starts shutting down. */
   stopping: Promise<void>;
+  /** Calls `listener` whenever `isServing()` may have changed (the store broke or recovered); returns an unsubscribe. */
+  onChange?(listener: () => void): () => void;
 }
 
-/** grpc.health.v1.Health: SERVING while up, NOT_SERVING once shutdown has begun. */
+/** grpc.health.v1.Health: SERVING while up, NOT_SERVING once shutdown has begun or while the store is broken. */
 export function createHealthService(state: HealthState): HealthServiceImplementation {
   const statusOf = (service: string): Serving => {
     if (service !== "" && !state.services.has(service)) {
@@ -25,13 +27,24 @@ export function createHealthService(state: HealthState): HealthServiceImplementa
       return { status: statusOf(request.service) };
     },
     async *watch(request, context) {
-      yield { status: statusOf(request.service) };
-      if (!state.isServing()) return;
-      await Promise.race([
-        state.stopping,
-        new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve(), { once: true })),
-      ]);
-      if (!context.signal.aborted) yield { status: Serving.NOT_SERVING };
+      let status = statusOf(request.service);
+      yield { status };
+      let stopped = false;
+      void state.stopping.then(() => (stopped = true));
+      while (!stopped && !context.signal.aborted) {
+        let unsubscribe = (): void => undefined;
+        await Promise.race([
+          state.stopping,
+          new Promise<void>((resolve) => {
+            unsubscribe = state.onChange?.(resolve) ?? unsubscribe;
+            context.signal.addEventListener("abort", () => resolve(), { once: true });
+          }),
+        ]);
+        unsubscribe();
+        if (context.signal.aborted) return;
+        const now = state.isServing() ? Serving.SERVING : Serving.NOT_SERVING;
+        if (now !== status) yield { status: (status = now) };
+      }
     },
   };
 }

@@ -25,3 +25,26 @@ export function createLogger(level: Level, write: (line: string) => void = (line
     error: (msg, fields) => emit("error", msg, fields),
   };
 }
+
+/**
+ * One log line that may repeat (a failing retry loop): written at most once per `intervalMs`;
+ * the line after a quiet spell says how many were left out.
+ */
+export function rateLimited(
+  write: (msg: string, fields?: Record<string, unknown>) => void,
+  intervalMs: number,
+  now: () => number = Date.now,
+): (msg: string, fields?: Record<string, unknown>) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  let suppressed = 0;
+  return (msg, fields) => {
+    const at = now();
+    if (at - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    last = at;
+    write(msg, suppressed > 0 ? { ...fields, suppressed } : fields);
+    suppressed = 0;
+  };
+}

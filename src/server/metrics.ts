@@ -62,7 +62,12 @@ export class Metrics {
     const bound = server.address() as AddressInfo;
     return {
       address: `${bracketed}:${bound.port}`,
-      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          // A scraper's keep-alive connection (or one stalled mid-request) must not hold shutdown up.
+          server.closeAllConnections();
+        }),
     };
   }
 }

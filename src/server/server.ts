@@ -14,7 +14,7 @@ import { createReaderService } from "./reader-service.js";
 import { HealthDefinition } from "../gen/grpc/health/v1/health.js";
 import { createHealthService } from "./health-service.js";
 import { createLogService } from "./log-service.js";
-import type { Logger } from "./logger.js";
+import { type Logger, rateLimited } from "./logger.js";
 import { TokenSet, authInterceptor, authMiddleware, loadTokens } from "./auth.js";
 import { Metrics } from "./metrics.js";
 import { passEncoded } from "./record-frames.js";
@@ -24,6 +24,9 @@ import { statusMiddleware } from "./status.js";
 import { defaultMaxConnections, limitConnections, openFileLimit } from "./connection-limit.js";
 import { SessionLimits } from "./session-limits.js";
 import { serverCredentials } from "./tls-files.js";
+import { settlesBy, trackConnections } from "./shutdown.js";
+import type { Storage } from "../storage/storage.js";
+import { ResilientStorage, type StorageEvent, type StorageHealth } from "../storage/resilient-storage.js";
 
 export interface RunningServer {
   /** HOST:PORT actually bound (the port is real even when 0 was asked for). */
@@ -38,7 +41,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const SHUTDOWN_GRACE_MS = 5_000;
+/** Of --shutdown-timeout, what is kept for closing connections by force and the store after the graceful part. */
+const FORCE_RESERVE_MS = 1_000;
+/** A retrying failure is logged at most this often. */
+const REPEAT_LOG_MS = 10_000;
 
 /** Opens the data dir (or an in-memory store) and serves every dlog service on `config.listen`. */
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
@@ -49,7 +55,10 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   if (tokens && config.tlsCert === "" && !isLoopbackHost(host)) {
     logger.warn("bearer tokens travel in clear text: --auth-tokens without --tls-cert on a non-loopback address", { listen: config.listen });
   }
-  const storage = config.inMemory ? await LevelStorage.inMemory() : await openDataDir(config.dataDir);
+  const healthListeners = new Set<() => void>();
+  const { storage, health: storageHealth, counters: storageCounters } = await openStorage(config, logger, () => {
+    for (const listener of healthListeners) listener();
+  });
   const logs = await LogStore.open(storage, {
     sync: config.fsync,
     autoCreate: config.autoCreate,
@@ -72,8 +81,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     // Measured after decompression too (grpc-js stops inflating past it); bigger appends use AppendStream.
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": 64 * 1024 * 1024 + config.maxRecordBytes,
-    "grpc.keepalive_time_ms": 30_000,
-    "grpc.keepalive_timeout_ms": 10_000,
+    "grpc.keepalive_time_ms": config.keepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
     "grpc.http2.min_ping_interval_without_data_ms": 5_000,
     "grpc.keepalive_permit_without_calls": 1,
     ...(config.connectionIdleMs > 0 ? { "grpc.max_connection_idle_ms": config.connectionIdleMs } : {}),
@@ -92,7 +101,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     maxHoles: config.maxHoles,
     heartbeatMs: config.heartbeatMs,
     outstandingBudget: new OutstandingBudget(config.maxOutstandingBytesTotal),
-    onFlushError: (error) => logger.error("position flush failed; retrying", { error: String(error) }),
+    onFlushError: ((log) => (error: unknown) => log("position flush failed; retrying", { error: String(error) }))(
+      rateLimited(logger.error, REPEAT_LOG_MS),
+    ),
   });
 
   const delivered = { records: 0 };
@@ -102,17 +113,33 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     createReaderService({ sessions, limits: new SessionLimits(config), onDelivered: (n) => (delivered.records += n) }),
   );
   const services = [LogServiceDefinition.fullName, ReaderServiceDefinition.fullName, HealthDefinition.fullName];
-  server.add(guardRequests(HealthDefinition, limits), createHealthService({ services: new Set(services), isServing: () => serving, stopping }));
+  server.add(
+    guardRequests(HealthDefinition, limits),
+    createHealthService({
+      services: new Set(services),
+      // A broken store (reopening keeps failing) is NOT_SERVING: an orchestrator restarts or replaces the server.
+      isServing: () => serving && !storageHealth().broken,
+      stopping,
+      onChange: (listener) => {
+        healthListeners.add(listener);
+        return () => healthListeners.delete(listener);
+      },
+    }),
+  );
   addReflection(server, services);
 
+  // Every accepted socket, for shutdown to end stalled ones (the limit below only counts them).
+  const sockets = trackConnections();
   let port: number;
   try {
     port = await server.listen(config.listen, credentials);
   } catch (error) {
+    sockets.close();
     await logs.close();
     await storage.close();
     throw error;
   }
+  sockets.attach(port);
   const address = `${host}:${port}`;
   const fdLimit = openFileLimit();
   const maxConnections = config.maxConnections === 0 ? defaultMaxConnections(fdLimit) : config.maxConnections;
@@ -121,26 +148,42 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   if (fdLimit !== undefined && maxConnections >= fdLimit) {
     logger.warn("--max-connections is not below the open-file limit: idle connections could starve the store of file descriptors", { maxConnections, openFileLimit: fdLimit });
   }
-  const metrics = config.metricsListen === "" ? undefined : await defineMetrics(logs, sessions, delivered).listen(config.metricsListen);
+  const metrics =
+    config.metricsListen === ""
+      ? undefined
+      : await defineMetrics(logs, sessions, delivered, storageHealth, storageCounters).listen(config.metricsListen);
 
   const retention = startRetention(logs, config, logger);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      // Everything below finishes by the deadline, stalled clients or not; the graceful part
+      // gets all but FORCE_RESERVE_MS of it.
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      const forceAt = deadline - Math.min(FORCE_RESERVE_MS, config.shutdownTimeoutMs / 4);
+      const failed = (step: string) => (error: unknown) => logger.error(`shutdown: ${step} failed`, { error: String(error) });
       serving = false;
       signalStopping();
       clearInterval(retention);
       // Sessions end first (UNAVAILABLE, positions flushed), then the log refuses new work and
       // wakes followers, so the gRPC server has no long call left to wait for.
-      await sessions.close();
-      await logs.close();
-      const grace = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
-      await server.shutdown();
-      clearTimeout(grace);
+      if (!(await settlesBy(sessions.close(), forceAt, failed("flushing positions")))) {
+        logger.error("shutdown: positions were not flushed within --shutdown-timeout", { timeoutMs: config.shutdownTimeoutMs });
+      }
+      await settlesBy(logs.close(), forceAt, failed("closing the log store"));
+      // Done when every connection has closed (grpc-js may miss one that closed as shutdown began).
+      // A client that stopped reading never lets its connection close: past forceAt it is cut.
+      const graceful = Promise.race([server.shutdown(), sockets.drained()]);
+      const closedInTime = await settlesBy(graceful, forceAt, failed("closing connections"));
+      server.forceShutdown();
+      const forced = sockets.destroyAll();
+      if (!closedInTime) logger.warn("shutdown: connections still open were closed by force", { connections: forced });
+      sockets.close();
       connections.close();
-      await metrics?.close();
-      await storage.close();
+      await settlesBy(metrics?.close() ?? Promise.resolve(), deadline, failed("closing /metrics"));
+      // Releases the LevelDB lock, so a replacement can start at once.
+      await settlesBy(storage.close(), deadline, failed("closing storage"));
       logger.info("dlogd stopped", { address });
     })();
     return closing;
@@ -153,12 +196,79 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   return { address, metricsAddress: metrics?.address, logs, sessions, reloadTokens, close };
 }
 
-async function openDataDir(dir: string): Promise<LevelStorage> {
-  mkdirSync(dir, { recursive: true });
-  return LevelStorage.open(dir);
+interface OpenedStorage {
+  storage: Storage;
+  health(): StorageHealth;
+  counters: Readonly<ResilientStorage["counters"]>;
 }
 
-function defineMetrics(logs: LogStore, sessions: ReaderSessions, delivered: { records: number }): Metrics {
+/**
+ * The data dir's LevelDB behind ResilientStorage (reopened after a failed write, a disk reserve),
+ * or an in-memory store as it is: reopening memory would lose it, and memory-level never fails a write.
+ */
+async function openStorage(config: ServerConfig, logger: Logger, onHealthChange: () => void): Promise<OpenedStorage> {
+  if (config.inMemory) {
+    const healthy: StorageHealth = { writable: true, diskFull: false, broken: false };
+    return { storage: await LevelStorage.inMemory(), health: () => healthy, counters: { errors: 0, reopens: 0 } };
+  }
+  const dir = config.dataDir;
+  mkdirSync(dir, { recursive: true });
+  const retrying = rateLimited(logger.warn, REPEAT_LOG_MS);
+  const faulted = rateLimited(logger.error, REPEAT_LOG_MS);
+  let opened = false;
+  const storage = await ResilientStorage.open({
+    // A reopen never creates: a data dir that vanished must not come back empty.
+    open: async () => {
+      const level = await LevelStorage.open(dir, { createIfMissing: !opened });
+      opened = true;
+      return level;
+    },
+    dir,
+    reserveBytes: config.diskReserveBytes,
+    brokenAfterMs: config.storageBrokenAfterMs,
+    onEvent: (event) => logStorageEvent(logger, { retrying, faulted }, event),
+    onHealthChange,
+  });
+  return { storage, health: () => storage.health, counters: storage.counters };
+}
+
+/**
+ * One line per change of the store's state; faults and retries rate-limited (a disk too full for
+ * LevelDB to compact faults again after each reopen). Server logs may name paths; client messages never do.
+ */
+function logStorageEvent(logger: Logger, limited: { retrying: Logger["warn"]; faulted: Logger["error"] }, event: StorageEvent): void {
+  switch (event.kind) {
+    case "fault":
+      limited.faulted("storage write failed; writes are refused while the database is reopened", { error: String(event.error), fault: event.fault });
+      return;
+    case "retry":
+      limited.retrying("storage still unavailable; retrying", { error: String(event.error), attempt: event.attempt });
+      return;
+    case "broken":
+      logger.error("storage is broken: reopening the database keeps failing; health is NOT_SERVING", { error: String(event.error), downMs: event.downMs });
+      return;
+    case "recovered":
+      logger.info("storage recovered; writes are taken again", { downMs: event.downMs, attempts: event.attempts });
+      return;
+    case "disk-full":
+      logger.error("disk full: appends are refused until space returns (Truncate/DeleteLog free space)", { freeBytes: event.freeBytes, reserveReleased: event.reserveReleased });
+      return;
+    case "space-returned":
+      logger.info("disk space returned; appends are taken again", { freeBytes: event.freeBytes, reserveHeld: event.reserveHeld });
+      return;
+    case "no-reserve":
+      logger.warn("no room for the disk reserve (--disk-reserve); a full disk may need more space before dlogd recovers", { freeBytes: event.freeBytes, reserveBytes: event.reserveBytes });
+      return;
+  }
+}
+
+function defineMetrics(
+  logs: LogStore,
+  sessions: ReaderSessions,
+  delivered: { records: number },
+  storageHealth: () => StorageHealth,
+  storageCounters: Readonly<ResilientStorage["counters"]>,
+): Metrics {
   const metrics = new Metrics();
   metrics.counter("dlog_append_batches_total", "Group-committed append batches (one fsync each unless --no-fsync)", () => logs.counters.commits);
   metrics.counter("dlog_records_appended_total", "Records appended", () => logs.counters.recordsAppended);
@@ -171,6 +281,11 @@ function defineMetrics(logs: LogStore, sessions: ReaderSessions, delivered: { re
   metrics.counter("dlog_position_flushes_total", "Position batches written to LevelDB (one fsync each)", () => sessions.flusher.counters.flushes);
   metrics.counter("dlog_positions_written_total", "Reader positions written", () => sessions.flusher.counters.positionsWritten);
   metrics.gauge("dlog_position_flush_last_seconds", "Duration of the last position flush", () => sessions.flusher.counters.lastFlushDurationMs / 1000);
+  metrics.counter("dlog_storage_errors_total", "Storage operations that failed (each failed write starts a reopen)", () => storageCounters.errors);
+  metrics.counter("dlog_storage_reopens_total", "Times the database was reopened after a failed write", () => storageCounters.reopens);
+  metrics.gauge("dlog_storage_writable", "1 while storage takes writes, 0 from a failed write until it is reopened", () => (storageHealth().writable ? 1 : 0));
+  metrics.gauge("dlog_storage_disk_full", "1 while appends are refused for lack of disk space", () => (storageHealth().diskFull ? 1 : 0));
+  metrics.gauge("dlog_storage_broken", "1 while reopening the database keeps failing (health NOT_SERVING)", () => (storageHealth().broken ? 1 : 0));
   metrics.gauge("dlog_reader_lag_records", "Records after each live reader's acked floor", () =>
     sessions.liveLag().map(({ log, readerId, lag }) => ({ labels: { log, reader: readerId }, value: Number(lag) })),
   );

@@ -1,6 +1,8 @@
 import type { AbstractLevel, AbstractSublevel } from "abstract-level";
 import { ClassicLevel } from "classic-level";
 import { MemoryLevel } from "memory-level";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { DlogError } from "../errors.js";
 import type {
   CommitBatch,
@@ -14,6 +16,7 @@ import type {
   StoredLog,
   StoredPosition,
 } from "./storage.js";
+import { classifyStorageError } from "./storage.js";
 
 type Bytes = Buffer;
 /** classic-level on disk, memory-level for `--in-memory`: the same abstract-level API. */
@@ -70,6 +73,23 @@ function producerSlotsKey({ logId, producerId, incarnation }: ProducerSlotsKey, 
   return key;
 }
 
+/**
+ * Why LevelDB did not open, in its own words: classic-level's "Database failed to open" wraps
+ * the real cause, and when it does not, LevelDB's LOG file in the data dir has it.
+ */
+function openFailureReason(dir: string, error: unknown): string {
+  const cause = (error as { cause?: { message?: string } }).cause?.message;
+  if (cause) return cause;
+  try {
+    const lines = readFileSync(join(dir, "LOG"), "utf8").trimEnd().split("\n").slice(-20).reverse();
+    const failure = lines.find((line) => /error|corruption/i.test(line));
+    if (failure) return `${(error as Error).message} (LevelDB's LOG: ${failure.replace(/^\S+ \S+ /, "")})`;
+  } catch {
+    // No LOG to read: the message is all there is.
+  }
+  return (error as Error).message;
+}
+
 /** Metadata is small and written once per batch per log: JSON with bigints as strings keeps it inspectable. */
 function encodeJson(value: object): Bytes {
   return Buffer.from(JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? `${v}n` : v)));
@@ -111,11 +131,14 @@ export class LevelStorage implements Storage {
     this.meta = db.sublevel<Bytes, Bytes>("meta", buffers);
   }
 
-  /** Opens (creating if needed) the database in `dir`. Fails with a clear message when another process holds it. */
-  static async open(dir: string): Promise<LevelStorage> {
+  /**
+   * Opens (creating if needed, unless `createIfMissing` is false) the database in `dir`. Fails
+   * with a clear message when another process holds it.
+   */
+  static async open(dir: string, options: { createIfMissing?: boolean } = {}): Promise<LevelStorage> {
     const db = new ClassicLevel<Bytes, Bytes>(dir, { keyEncoding: "buffer", valueEncoding: "buffer" });
     try {
-      await db.open({ createIfMissing: true });
+      await db.open({ createIfMissing: options.createIfMissing ?? true });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause;
       if (cause?.code === "LEVEL_LOCKED") {
@@ -125,7 +148,13 @@ export class LevelStorage implements Storage {
           { cause: error },
         );
       }
-      throw new DlogError("INTERNAL", `cannot open LevelDB in ${dir}: ${(error as Error).message}`, { cause: error });
+      const reason = openFailureReason(dir, error);
+      const full = classifyStorageError(reason) === "disk-full";
+      throw new DlogError(
+        full ? "RESOURCE_EXHAUSTED" : "INTERNAL",
+        `cannot open LevelDB in ${dir}: ${reason}${full ? "; the disk is full: free space or grow the disk, then start dlogd again" : ""}`,
+        { reason: full ? "DISK_FULL" : "INTERNAL", cause: error },
+      );
     }
     return new LevelStorage(db);
   }
@@ -213,6 +242,18 @@ export class LevelStorage implements Storage {
 
   async deleteSegmentRange(logId: number, fromSegment: bigint, toSegment: bigint): Promise<void> {
     await this.entries.clear({ gte: entryKey(logId, fromSegment, 0n), lt: entryKey(logId, toSegment, 0n) });
+  }
+
+  /**
+   * Compacts the entries of `logId` so the space of deleted ones is freed now: LevelDB otherwise
+   * keeps deleted data until a compaction happens to reach it, which on a full disk (no writes)
+   * is never. It rewrites the live data of the tables it touches, so it needs room for that.
+   */
+  async compact(logId: number): Promise<void> {
+    if (!(this.db instanceof ClassicLevel)) return;
+    const start = this.entries.prefixKey(logPrefix(logId), "buffer");
+    const end = this.entries.prefixKey(logPrefixEnd(logId), "buffer");
+    await this.db.compactRange(start, end, { keyEncoding: "buffer" });
   }
 
   async deleteLog(logId: number, name: string): Promise<void> {

@@ -136,16 +136,59 @@ export interface Storage {
   /** All position changes in one batch, fsynced when `sync`. */
   writePositions(writes: PositionWrite[], sync: boolean): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The error a write would get now, without trying (`addsRecords`: an append), so callers
+   * refuse before changing anything; undefined when writes are taken. Optional: a store without
+   * fault handling just fails its writes.
+   */
+  writeRefusal?(addsRecords: boolean): DlogError | undefined;
+  /** Frees the disk space of a log's deleted entries now (a full disk), where the engine can. */
+  compact?(logId: number): Promise<void>;
+}
+
+/** How a storage failure behaves: space may return, a resource may free up, or neither is known. */
+export type StorageFaultKind = "disk-full" | "transient" | "failed";
+
+/** errno names found in LevelDB's and Node's messages, and what an operator reads for each. */
+const TRANSIENT_CAUSES: Array<[RegExp, string]> = [
+  [/EMFILE|ENFILE|too many open files/i, "too many open files"],
+  [/EAGAIN|EWOULDBLOCK|resource temporarily unavailable/i, "a resource is temporarily unavailable"],
+  [/ENOMEM|cannot allocate memory/i, "out of memory"],
+  [/EINTR|EBUSY|interrupted system call|device or resource busy/i, "the device is busy"],
+];
+
+function describeCause(error: unknown): string {
+  const e = error as { message?: unknown; code?: unknown; cause?: { message?: unknown; code?: unknown } } | undefined;
+  return `${String(e?.message ?? error)} ${String(e?.code ?? "")} ${String(e?.cause?.message ?? "")} ${String(e?.cause?.code ?? "")}`;
+}
+
+/** Sorts a storage failure by what can end it (LevelDB reports errno text: "IO error: <file>: No space left on device"). */
+export function classifyStorageError(error: unknown): StorageFaultKind {
+  const text = describeCause(error);
+  if (/ENOSPC|no space left on device|EDQUOT|disk quota exceeded/i.test(text)) return "disk-full";
+  return TRANSIENT_CAUSES.some(([pattern]) => pattern.test(text)) ? "transient" : "failed";
 }
 
 /**
  * A failed storage operation as the error callers see: DISK_FULL (RESOURCE_EXHAUSTED) when
- * the disk is out of space, STORAGE_UNAVAILABLE (UNAVAILABLE) for anything else.
+ * the disk is out of space, STORAGE_UNAVAILABLE (UNAVAILABLE) for anything else. The message
+ * names the kind of failure but never the cause's text, which holds server paths; the cause is
+ * kept for the server's own log. A DlogError passes through unchanged.
  */
 export function storageError(message: string, error: unknown): DlogError {
-  const text = `${(error as Error)?.message ?? String(error)} ${(error as { code?: unknown })?.code ?? ""} ${(error as { cause?: Error })?.cause?.message ?? ""}`;
-  const full = /ENOSPC|no space left on device/i.test(text);
-  return full
-    ? new DlogError("RESOURCE_EXHAUSTED", `${message}: the disk is full; free space, then restart the server`, { reason: "DISK_FULL", cause: error })
-    : new DlogError("UNAVAILABLE", message, { reason: "STORAGE_UNAVAILABLE", cause: error });
+  if (error instanceof DlogError) return error;
+  const kind = classifyStorageError(error);
+  if (kind === "disk-full") {
+    return new DlogError(
+      "RESOURCE_EXHAUSTED",
+      `${message}: the disk holding the data dir is full; writes that add data are refused until space is freed (Truncate or DeleteLog old data, or grow the disk), then dlogd recovers by itself`,
+      { reason: "DISK_FULL", cause: error },
+    );
+  }
+  const text = describeCause(error);
+  const what = TRANSIENT_CAUSES.find(([pattern]) => pattern.test(text))?.[1] ?? "an I/O error";
+  return new DlogError("UNAVAILABLE", `${message}: storage is unavailable (${what}); dlogd retries by itself, try again shortly`, {
+    reason: "STORAGE_UNAVAILABLE",
+    cause: error,
+  });
 }
