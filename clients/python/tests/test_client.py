@@ -252,3 +252,40 @@ def test_the_appender_rides_out_kill9_without_losing_or_doubling(dlogd_factory):
         numbers = [int(record.text()) for record in client.read("resend")]
     assert sorted(numbers) == list(range(2000)), f"{len(numbers)} records for 2000 appends"
     assert counters["reconnects"] >= 1
+
+
+def test_a_session_never_answered_is_abandoned_after_open_timeout():
+    from concurrent import futures
+
+    import grpc
+
+    def silent(requests, context):  # takes the open, never answers
+        while context.is_active():
+            time.sleep(0.05)
+        return iter(())
+
+    handler = grpc.method_handlers_generic_handler("dlog.v1.ReaderService", {"Session": grpc.stream_stream_rpc_method_handler(silent)})
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), handlers=[handler])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    address = f"127.0.0.1:{port}"
+    reconnect = dlog.Reconnect(initial_delay=0.05, max_delay=0.1, max_attempts=2)
+    try:
+        with dlog.Client(address) as client:
+            started = time.monotonic()
+            reader = client.reader("x", "r", open_timeout=0.5, reconnect=reconnect)
+            with pytest.raises(dlog.UnavailableError, match="open"):
+                reader.ready(15)
+            assert time.monotonic() - started < 10
+            reader.close()
+
+        async def asyncio_twin():
+            async with dlog.aio.Client(address) as client:
+                reader = client.reader("x", "r", open_timeout=0.5, reconnect=reconnect)
+                with pytest.raises(dlog.UnavailableError, match="open"):
+                    await reader.ready(15)
+                await reader.close()
+
+        asyncio.run(asyncio.wait_for(asyncio_twin(), 30))
+    finally:
+        server.stop(0)

@@ -40,6 +40,7 @@ class ReaderOptions:
     reconnect: Union[Reconnect, bool] = True
     ack_interval: float = 0.002
     drain_timeout: float = 10.0
+    open_timeout: float = 10.0
     on_opened: Optional[Callable[[Opened], None]] = None
     on_status: Optional[Callable[[ReaderStatus], None]] = None
     on_reconnecting: Optional[Callable[[int, float, DlogError], None]] = None
@@ -49,8 +50,8 @@ class ReaderOptions:
             raise ValueError(f"resume_policy must be one of {sorted(_POLICIES)}, got {self.resume_policy!r}")
         if self.takeover not in ("fence", "reject"):
             raise ValueError(f"takeover must be 'fence' or 'reject', got {self.takeover!r}")
-        if self.ack_interval < 0 or self.drain_timeout <= 0:
-            raise ValueError("ack_interval must be >= 0 and drain_timeout > 0")
+        if self.ack_interval < 0 or self.drain_timeout <= 0 or self.open_timeout <= 0:
+            raise ValueError("ack_interval must be >= 0, drain_timeout and open_timeout > 0")
 
     def backoff(self) -> Optional[Backoff]:
         if self.reconnect is False:
@@ -98,6 +99,7 @@ class SessionBase:
         self.alive = True
         self.draining = False
         self.opened = False
+        self.open_timed_out = False  # no Opened within open_timeout: the call was cancelled
         self.drained: Optional[DLSN] = None
         self.seen_before = seen_before
         self.last_yielded: Optional[ReaderRecord] = None  # also the record auto-ack concerns
@@ -191,6 +193,9 @@ class ReaderState:
     def on_drained(self, session: SessionBase, wire: reader_pb2.Drained) -> None:
         session.drained = DLSN(wire.durable_floor.segment, wire.durable_floor.entry, wire.durable_floor.slot)
         self.durable_position = session.drained
+
+    def open_timeout_error(self) -> DlogError:
+        return UnavailableError(f"no answer to the session's open within {self.options.open_timeout} s (connection hung?)")
 
     def after_session(self, session: SessionBase, error: Optional[BaseException], stopping: bool, cancelled: bool) -> Optional[float]:
         """What follows a session that ended (with ``error``, or None when the stream just ended):

@@ -343,9 +343,11 @@ class Reader:
             try:
                 await self._serve(session, state.override)
             except grpc.RpcError as caught:
-                error = from_rpc_error(caught)
+                error = state.open_timeout_error() if session.open_timed_out else from_rpc_error(caught)
             except asyncio.CancelledError:
-                raise
+                if not session.open_timed_out:
+                    raise
+                error = state.open_timeout_error()
             except Exception as caught:
                 error = caught
             finally:
@@ -363,6 +365,14 @@ class Reader:
         state = self._state
         call = self._stub.Session(session.requests(state.open_request(override)), metadata=self._metadata)
         session.call = call
+
+        def open_timed_out() -> None:
+            if not session.opened and session.alive:
+                session.open_timed_out = True
+                call.cancel()
+
+        # A hung connection would otherwise hold the reader up to grpc's 20 s connect timeout.
+        watchdog = self._loop.call_later(self._options.open_timeout, open_timed_out)
         try:
             async for response in call:
                 kind = response.WhichOneof("kind")
@@ -373,11 +383,13 @@ class Reader:
                     state.on_status(session, response.status)
                     self._status_frame()
                 elif kind == "opened":
+                    watchdog.cancel()
                     state.on_opened(session, response.opened)
                     self._first_open.set()
                 elif kind == "drained":
                     state.on_drained(session, response.drained)
         finally:
+            watchdog.cancel()
             if not call.done():
                 call.cancel()  # before the request iterator ends: a half-close would drain
 

@@ -157,6 +157,7 @@ class Client:
         reconnect=True,
         ack_interval: float = 0.002,
         drain_timeout: float = 10.0,
+        open_timeout: float = 10.0,
         on_opened=None,
         on_status=None,
         on_reconnecting=None,
@@ -176,6 +177,8 @@ class Client:
           lost connection only, never on ABORTED (fenced).
         - ``ack_interval``: least time between two ack messages, seconds (acks are coalesced).
         - ``drain_timeout``: how long ``close()`` waits for the server's drained answer.
+        - ``open_timeout``: how long a session may take to open (connect and answer) before it is
+          abandoned and retried like a lost connection.
         - ``on_opened(Opened)``, ``on_status(ReaderStatus)``, ``on_reconnecting(attempt, delay,
           error)``: called on the reader's thread; keep them short.
         """
@@ -193,6 +196,7 @@ class Client:
             reconnect=reconnect,
             ack_interval=ack_interval,
             drain_timeout=drain_timeout,
+            open_timeout=open_timeout,
             on_opened=on_opened,
             on_status=on_status,
             on_reconnecting=on_reconnecting,

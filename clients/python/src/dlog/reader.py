@@ -350,7 +350,7 @@ class Reader:
             try:
                 self._serve(session, state.override)
             except grpc.RpcError as caught:
-                error = from_rpc_error(caught)
+                error = state.open_timeout_error() if session.open_timed_out else from_rpc_error(caught)
             except Exception as caught:
                 error = caught
             finally:
@@ -365,6 +365,11 @@ class Reader:
         session.call = call
         if self._cancelled:
             call.cancel()
+        # A connection that hangs (a server going away mid-handshake) would otherwise hold the
+        # reader up to grpc's 20 s connect timeout: an open not answered in time is retried.
+        watchdog = threading.Timer(self._options.open_timeout, self._open_timed_out, args=(session, call))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             for response in call:
                 kind = response.WhichOneof("kind")
@@ -378,10 +383,18 @@ class Reader:
                         state.on_status(session, response.status)
                         self._status_cond.notify_all()
                 elif kind == "opened":
+                    watchdog.cancel()
                     state.on_opened(session, response.opened)
                     self._first_open.set()
                 elif kind == "drained":
                     state.on_drained(session, response.drained)
         finally:
+            watchdog.cancel()
             if call.is_active():
                 call.cancel()  # before the request iterator ends: a half-close would drain
+
+    @staticmethod
+    def _open_timed_out(session: _ThreadSession, call) -> None:
+        if not session.opened and session.alive:
+            session.open_timed_out = True
+            call.cancel()
