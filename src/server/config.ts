@@ -40,6 +40,7 @@ export interface ServerConfig {
   maxSessionsPerToken: number;
   maxOutstandingBytesTotal: number;
   maxLogs: number;
+  maxReadersPerLog: number;
   logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -92,6 +93,7 @@ const SETTINGS: Setting[] = [
   { key: "maxSessionsPerToken", flag: "max-sessions-per-token", env: "DLOG_MAX_SESSIONS_PER_TOKEN", kind: "count", default: "10000", help: "most live reader sessions of one bearer token (with --auth-tokens)" },
   { key: "maxOutstandingBytesTotal", flag: "max-outstanding-bytes-total", env: "DLOG_MAX_OUTSTANDING_BYTES_TOTAL", kind: "size", default: "1GiB", help: "delivered, unacked payload bytes held for all sessions together; past it delivery pauses until acks free room" },
   { key: "maxLogs", flag: "max-logs", env: "DLOG_MAX_LOGS", kind: "count", default: "100000", help: "most logs the server holds; creating one more is refused" },
+  { key: "maxReadersPerLog", flag: "max-readers-per-log", env: "DLOG_MAX_READERS_PER_LOG", kind: "count", default: "100000", help: "most readers one log may have; creating one more (session open or SetPosition) is refused" },
   { key: "logLevel", flag: "log-level", env: "DLOG_LOG_LEVEL", kind: "string", default: "info", help: "debug | info | warn | error" },
 ];
 

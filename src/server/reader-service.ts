@@ -17,6 +17,7 @@ import {
 import { accessOf } from "./auth.js";
 import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn } from "./convert.js";
 import { pageOf } from "./paging.js";
+import type { ReaderQuota } from "./reader-quota.js";
 import type { SessionLimits } from "./session-limits.js";
 import { encodeRecordsFrame } from "./record-frames.js";
 
@@ -44,11 +45,13 @@ export interface ReaderServiceDeps {
   sessions: ReaderSessions;
   /** Live-session limits (total, per connection, per token); none when absent. */
   limits?: SessionLimits;
+  /** The bound on readers per log; none when absent. */
+  quota?: ReaderQuota;
   onDelivered?: (records: number) => void;
 }
 
 /** dlog.v1.ReaderService: the session stream and reader admin, over the session core. */
-export function createReaderService({ sessions, limits, onDelivered }: ReaderServiceDeps): ReaderServiceImplementation {
+export function createReaderService({ sessions, limits, quota, onDelivered }: ReaderServiceDeps): ReaderServiceImplementation {
   return {
     async *session(requests: AsyncIterable<SessionRequest>, context: CallContext) {
       const iterator = requests[Symbol.asyncIterator]();
@@ -66,6 +69,7 @@ export function createReaderService({ sessions, limits, onDelivered }: ReaderSer
       const release = limits?.admit(context.peer, accessOf(context)?.token);
       let session: Session;
       try {
+        await quota?.admit(open.log, open.readerId);
         session = await openAs(open, context);
       } catch (error) {
         release?.();
@@ -91,6 +95,7 @@ export function createReaderService({ sessions, limits, onDelivered }: ReaderSer
     async setPosition(request) {
       const start = fromWirePosition(request.position, "position");
       if (!start) throw new DlogError("INVALID_ARGUMENT", "position is required (boundary, dlsn, dlsn_bytes, txid or time_ms)", { metadata: { field: "position" } });
+      await quota?.admit(request.log, request.readerId);
       return toWireReaderInfo(await sessions.setPosition(request.log, request.readerId, start, request.force));
     },
 
@@ -102,6 +107,7 @@ export function createReaderService({ sessions, limits, onDelivered }: ReaderSer
 
     async deleteReader(request) {
       await sessions.deleteReader(request.log, request.readerId, request.force);
+      quota?.forget(request.log);
       return {};
     },
   };

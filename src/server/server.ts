@@ -22,6 +22,7 @@ import { addReflection } from "./reflection.js";
 import { guardRequests, requestCountInterceptor, requestGuardMiddleware } from "./request-guard.js";
 import { statusMiddleware } from "./status.js";
 import { defaultMaxConnections, limitConnections, openFileLimit } from "./connection-limit.js";
+import { ReaderQuota, readerQuotaSource } from "./reader-quota.js";
 import { SessionLimits } from "./session-limits.js";
 import { serverCredentials } from "./tls-files.js";
 import { settlesBy, trackConnections } from "./shutdown.js";
@@ -110,7 +111,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   server.add(guardRequests(completeResponses(LogServiceDefinition, ["read"]), limits), createLogService({ logs, maxLogs: config.maxLogs }));
   server.add(
     guardRequests(completeResponses(ReaderServiceDefinition, ["session"]), limits),
-    createReaderService({ sessions, limits: new SessionLimits(config), onDelivered: (n) => (delivered.records += n) }),
+    createReaderService({
+      sessions,
+      limits: new SessionLimits(config),
+      quota: new ReaderQuota(config.maxReadersPerLog, readerQuotaSource(sessions)),
+      onDelivered: (n) => (delivered.records += n),
+    }),
   );
   const services = [LogServiceDefinition.fullName, ReaderServiceDefinition.fullName, HealthDefinition.fullName];
   server.add(

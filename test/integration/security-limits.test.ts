@@ -118,6 +118,38 @@ test("--max-connections: the connection past the limit is closed at once; a free
   }
 });
 
+test("--max-readers-per-log and --max-logs: creating one more is refused naming the limit; existing ones still work", { timeout: 60_000 }, async () => {
+  const dir = tempDir();
+  const server = await startDlogd({ dataDir: dir.path, args: ["--max-readers-per-log", "2", "--max-logs", "2"] });
+  const clients = connect(server.address);
+  const earliest = { at: { $case: "boundary" as const, value: 1 } };
+  try {
+    await clients.logs.append({ log: "q1", records: [{ payload: bytes("1") }] });
+    await clients.readers.setPosition({ log: "q1", readerId: "r1", position: earliest });
+    const { session } = await TestSession.open(clients, { log: "q1", readerId: "r2" });
+    session.cancel();
+    const third = await refusal(new TestSession(clients, { kind: { $case: "open", value: { log: "q1", readerId: "r3" } } }));
+    assert.equal(third.code, Status.RESOURCE_EXHAUSTED);
+    assert.match(third.details, /log "q1" has 2 readers, its limit \(--max-readers-per-log\)/);
+    await assert.rejects(clients.readers.setPosition({ log: "q1", readerId: "r3", position: earliest }), (error: unknown) => error instanceof ClientError && error.code === Status.RESOURCE_EXHAUSTED);
+    await clients.readers.setPosition({ log: "q1", readerId: "r1", position: earliest }); // an existing reader is fine
+    await clients.readers.deleteReader({ log: "q1", readerId: "r1" });
+    await clients.readers.setPosition({ log: "q1", readerId: "r3", position: earliest }); // room again
+
+    await clients.logs.createLog({ log: "q2" });
+    await assert.rejects(
+      clients.logs.append({ log: "q3", records: [{ payload: bytes("1") }] }),
+      (error: unknown) => error instanceof ClientError && error.code === Status.RESOURCE_EXHAUSTED && /--max-logs/.test(error.details),
+    );
+    await assert.rejects(clients.logs.createLog({ log: "q3" }), (error: unknown) => error instanceof ClientError && error.code === Status.RESOURCE_EXHAUSTED);
+    await clients.logs.append({ log: "q2", records: [{ payload: bytes("1") }] }); // an existing log is fine
+  } finally {
+    clients.close();
+    await server.stop();
+    dir.cleanup();
+  }
+});
+
 test("a connection with no call in flight is closed after --connection-idle-timeout; one with a live session is not", { timeout: 60_000 }, async () => {
   const dir = tempDir();
   const server = await startDlogd({ dataDir: dir.path, args: ["--connection-idle-timeout", "1s"] });
