@@ -15,6 +15,7 @@ the test ends. It keeps nothing on disk (``--in-memory``) when the server suppor
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
@@ -23,11 +24,26 @@ import signal
 import subprocess
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
+
+
+_RUNNING: "weakref.WeakSet[DlogdServer]" = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A test run that ends without stopping its servers (a crash, Ctrl-C) leaves none behind."""
+    for server in list(_RUNNING):
+        if server.process is not None and server.process.poll() is None:
+            server.process.kill()
+            server.process.wait(STOP_TIMEOUT)
+        if server._own_dir and server.data_dir is not None:
+            shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 class DlogdError(RuntimeError):
@@ -118,6 +134,7 @@ class DlogdServer:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        _RUNNING.add(self)
         listening = threading.Event()
         found: dict[str, Any] = {}
         threading.Thread(target=self._pump, args=(self.process, listening, found), daemon=True).start()
