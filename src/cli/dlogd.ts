@@ -1,3 +1,4 @@
+import { setLogger } from "@grpc/grpc-js";
 import { loadServerConfig, serverHelp } from "../server/config.js";
 import { DlogError } from "../errors.js";
 import { createLogger } from "../server/logger.js";
@@ -23,12 +24,16 @@ async function main(): Promise<void> {
     return;
   }
   const logger = createLogger(config.logLevel);
+  // grpc-js writes its own "E ..." lines to stderr (a failed bind among them): they go through our logger.
+  const grpcLine = (...args: unknown[]): void => logger.debug("grpc-js", { detail: args.map(String).join(" ") });
+  setLogger({ error: grpcLine, info: grpcLine, debug: grpcLine } as unknown as Console);
   let server;
   try {
     server = await startServer(config, logger);
   } catch (error) {
-    const message = error instanceof DlogError ? error.message : (error as Error).stack ?? String(error);
-    process.stderr.write(`dlogd: ${message}\n`);
+    // One line, whatever failed: the stack is for --log-level debug.
+    process.stderr.write(`dlogd: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (config.logLevel === "debug") logger.debug("start-up failed", { error: (error as Error).stack ?? String(error) });
     process.exit(error instanceof DlogError && error.code === "INVALID_ARGUMENT" ? 2 : 1);
   }
   logger.info("dlogd listening", {

@@ -28,6 +28,7 @@ import { serverCredentials } from "./tls-files.js";
 import { settlesBy, trackConnections } from "./shutdown.js";
 import type { Storage } from "../storage/storage.js";
 import { ResilientStorage, type StorageEvent, type StorageHealth } from "../storage/resilient-storage.js";
+import { bindError } from "./startup-errors.js";
 
 export interface RunningServer {
   /** HOST:PORT actually bound (the port is real even when 0 was asked for). */
@@ -143,7 +144,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     sockets.close();
     await logs.close();
     await storage.close();
-    throw error;
+    throw bindError("listen", config.listen, error);
   }
   sockets.attach(port);
   const address = `${host}:${port}`;
@@ -157,7 +158,16 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const metrics =
     config.metricsListen === ""
       ? undefined
-      : await defineMetrics(logs, sessions, delivered, storageHealth, storageCounters).listen(config.metricsListen);
+      : await defineMetrics(logs, sessions, delivered, storageHealth, storageCounters)
+          .listen(config.metricsListen)
+          .catch(async (error: unknown) => {
+            server.forceShutdown();
+            connections.close();
+            await sessions.close();
+            await logs.close();
+            await storage.close();
+            throw bindError("metrics-listen", config.metricsListen, error);
+          });
 
   const retention = startRetention(logs, config, logger);
 
