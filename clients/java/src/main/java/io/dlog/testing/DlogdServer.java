@@ -180,7 +180,8 @@ public final class DlogdServer implements AutoCloseable {
         launch(same);
         return;
       } catch (IllegalStateException e) {
-        if (!deadline.pending() || !String.valueOf(e.getMessage()).contains("EADDRINUSE")) throw e;
+        String why = String.valueOf(e.getMessage());
+        if (!deadline.pending() || !(why.contains("EADDRINUSE") || why.contains("address in use"))) throw e;
         sleep(50);
       }
     }
