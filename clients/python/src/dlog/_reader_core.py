@@ -112,6 +112,9 @@ class SessionBase:
     def nack(self, record: ReaderRecord) -> None:
         raise NotImplementedError
 
+    def send(self, request: reader_pb2.SessionRequest) -> None:
+        raise NotImplementedError
+
     def records(self, wires) -> list[ReaderRecord]:
         redelivered, batch = self.tracker.delivered(wires)
         out = [ReaderRecord((wires[i], b, index)) for i, (b, index) in enumerate(redelivered)]
@@ -236,6 +239,40 @@ class ReaderState:
         if self.backoff is None or not is_retryable(error, self.sessions > 0):
             return None
         return self.backoff.next()
+
+
+class ReaderView:
+    """What the sync and the asyncio reader show alike; both keep ``_state`` and ``_session``."""
+
+    _state: ReaderState
+    _session: Optional[SessionBase]
+
+    @property
+    def opened(self) -> Optional[Opened]:
+        """What the server said when the current (or last) session opened."""
+        return self._state.opened
+
+    @property
+    def status(self) -> Optional[ReaderStatus]:
+        """The last status frame."""
+        return self._state.status
+
+    @property
+    def durable_position(self) -> Optional[DLSN]:
+        """The durable floor the server last reported: a server crash replays only records after it."""
+        return self._state.durable_position
+
+    def set_flow(self, flow: FlowLimits) -> None:
+        """Changes the flow limits of the live session and of the sessions after a reconnect."""
+        old = self._state.flow or FlowLimits()
+        self._state.flow = FlowLimits(
+            flow.max_outstanding_records or old.max_outstanding_records,
+            flow.max_outstanding_bytes or old.max_outstanding_bytes,
+            flow.max_batch_records or old.max_batch_records,
+        )
+        session = self._session
+        if session is not None:
+            session.send(reader_pb2.SessionRequest(flow=flow.to_wire()))
 
 
 def is_retryable(error: DlogError, reconnecting: bool) -> bool:

@@ -21,11 +21,10 @@ from ._pipeline import Pipeline, Stream
 from ._channel import Tls, call_metadata, credentials_for
 from ._channel import channel_options as _channel_options
 from .client import records_of
-from ._reader_core import ReaderOptions, ReaderRecord, ReaderState, SessionBase
+from ._reader_core import ReaderOptions, ReaderRecord, ReaderState, ReaderView, SessionBase
 from .dlsn import DLSN
 from .errors import CallCancelledError, DeadlineExceededError, DlogError, InternalError, UnavailableError, from_rpc_error
 from .types import (
-    FlowLimits,
     LogInfo,
     Opened,
     Record,
@@ -119,7 +118,7 @@ class _AioSession(SessionBase):
             yield message
 
 
-class Reader:
+class Reader(ReaderView):
     """The asyncio twin of :class:`dlog.Reader`: ``async for``, ``async with``, ``await close()``.
     Made by :meth:`dlog.aio.Client.reader` inside a running event loop; callbacks run on the loop."""
 
@@ -145,18 +144,6 @@ class Reader:
         self._failure_raised = False
         self._closing: Optional[asyncio.Task] = None
         self._task = self._loop.create_task(self._run(), name=f"dlog-reader-{options.reader_id}")
-
-    @property
-    def opened(self) -> Optional[Opened]:
-        return self._state.opened
-
-    @property
-    def status(self) -> Optional[ReaderStatus]:
-        return self._state.status
-
-    @property
-    def durable_position(self) -> Optional[DLSN]:
-        return self._state.durable_position
 
     @property
     def closed(self) -> bool:
@@ -188,16 +175,6 @@ class Reader:
                 await asyncio.wait_for(changed.wait(), None if deadline is None else max(0.0, deadline - self._loop.time()))
             except asyncio.TimeoutError:
                 raise TimeoutError(f"no matching status frame within {timeout} s (last: {status})") from None
-
-    def set_flow(self, flow: FlowLimits) -> None:
-        old = self._state.flow or FlowLimits()
-        self._state.flow = FlowLimits(
-            flow.max_outstanding_records or old.max_outstanding_records,
-            flow.max_outstanding_bytes or old.max_outstanding_bytes,
-            flow.max_batch_records or old.max_batch_records,
-        )
-        if self._session is not None:
-            self._session.send(reader_pb2.SessionRequest(flow=flow.to_wire()))
 
     def __aiter__(self) -> Reader:
         return self

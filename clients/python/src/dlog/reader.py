@@ -10,10 +10,10 @@ from typing import Callable, Iterator, Optional
 
 import grpc
 
-from ._reader_core import ReaderOptions, ReaderRecord, ReaderState, SessionBase
+from ._reader_core import ReaderOptions, ReaderRecord, ReaderState, ReaderView, SessionBase
 from .dlsn import DLSN
 from .errors import DeadlineExceededError, DlogError, UnavailableError, from_rpc_error
-from .types import FlowLimits, Opened, ReaderStatus
+from .types import Opened, ReaderStatus
 from .v1 import reader_pb2, reader_pb2_grpc
 
 _DRAIN = reader_pb2.SessionRequest(drain=reader_pb2.Drain())
@@ -116,7 +116,7 @@ class _ThreadSession(SessionBase):
             yield from messages
 
 
-class Reader:
+class Reader(ReaderView):
     """An at-least-once reader: iterate, ack; it coalesces acks, reconnects with backoff, resumes
     from the server's durable position and drains on close. Made by :meth:`dlog.Client.reader`.
 
@@ -156,21 +156,6 @@ class Reader:
     # -- what the application sees ------------------------------------------------------------
 
     @property
-    def opened(self) -> Optional[Opened]:
-        """What the server said when the current (or last) session opened."""
-        return self._state.opened
-
-    @property
-    def status(self) -> Optional[ReaderStatus]:
-        """The last status frame."""
-        return self._state.status
-
-    @property
-    def durable_position(self) -> Optional[DLSN]:
-        """The durable floor the server last reported: a server crash replays only records after it."""
-        return self._state.durable_position
-
-    @property
     def closed(self) -> bool:
         return self._closed
 
@@ -194,18 +179,6 @@ class Reader:
         if self._state.failure is not None:
             raise self._state.failure
         raise TimeoutError(f"no matching status frame within {timeout} s (last: {status})")
-
-    def set_flow(self, flow: FlowLimits) -> None:
-        """Changes the flow limits of the live session and of the sessions after a reconnect."""
-        old = self._state.flow or FlowLimits()
-        self._state.flow = FlowLimits(
-            flow.max_outstanding_records or old.max_outstanding_records,
-            flow.max_outstanding_bytes or old.max_outstanding_bytes,
-            flow.max_batch_records or old.max_batch_records,
-        )
-        session = self._session
-        if session is not None:
-            session.send(reader_pb2.SessionRequest(flow=flow.to_wire()))
 
     def __iter__(self) -> Reader:
         return self
