@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { parseDuration } from "../duration.js";
 import { DlogError } from "../errors.js";
 
 /** The server's configuration: built once from flags and environment, validated, then read-only. */
@@ -98,7 +99,6 @@ const SETTINGS: Setting[] = [
 ];
 
 const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3 };
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 function parseValue(setting: Setting, raw: string, source: string): string | number | boolean {
   if (setting.zeroMeansOff && raw.trim() === "0") return 0;
@@ -122,12 +122,8 @@ function parseValue(setting: Setting, raw: string, source: string): string | num
       if (!match || unit === undefined || Number(match[1]) < 1) return fail("a size such as 1048576, 512KiB or 64MiB");
       return Number(match[1]) * unit;
     }
-    case "duration": {
-      const match = /^(\d+)\s*(ms|s|m|h|d)$/.exec(raw);
-      const unit = DURATION_UNITS[match?.[2] ?? "x"];
-      if (!match || unit === undefined || Number(match[1]) < 1) return fail("a duration such as 100ms, 10s, 5m or 1h");
-      return Number(match[1]) * unit;
-    }
+    case "duration":
+      return parseDuration(raw, source);
   }
 }
 

@@ -1,14 +1,13 @@
 /** The CLI and the client over mutual TLS with bearer tokens; what a refused person sees. */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ClientError, createDlogClient, Status } from "../../clients/typescript/src/index.js";
-import { type Dlogd, REPO_ROOT, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { dlog as runDlog } from "../helpers/cli.js";
+import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { type Certificates, makeCertificates } from "../helpers/tls.js";
 
-const DLOG = join(REPO_ROOT, "bin", "dlog.js");
 const WRITER = "writer-secret-0001"; // append + read on sec-*
 const OPERATOR = "admin-secret-00001"; // everything
 
@@ -41,18 +40,8 @@ after(async () => {
   cleanup();
 });
 
-async function dlog(args: string[], token?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [DLOG, "--tls", "--ca", certs.ca, "--cert", certs.clientCert, "--key", certs.clientKey, ...args], {
-    env: { ...process.env, DLOG_ADDR: server.address, DLOG_TOKEN: token ?? "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-  return { code, stdout, stderr };
-}
+const dlog = (args: string[], token?: string) =>
+  runDlog(["--tls", "--ca", certs.ca, "--cert", certs.clientCert, "--key", certs.clientKey, ...args], { address: server.address, token: token ?? "" });
 
 test("the CLI appends and tails over mutual TLS with a token from DLOG_TOKEN", { timeout: 30_000 }, async () => {
   const appended = await dlog(["append", "--log", "sec-orders", "one", "two"], WRITER);
@@ -63,7 +52,7 @@ test("the CLI appends and tails over mutual TLS with a token from DLOG_TOKEN", {
 });
 
 test("permission denied and a missing token: one line, exit 4", { timeout: 30_000 }, async () => {
-  const denied = await dlog(["logs", "delete", "sec-orders"], WRITER);
+  const denied = await dlog(["logs", "delete", "sec-orders", "--yes"], WRITER);
   assert.equal(denied.code, 4);
   assert.match(denied.stderr, /^dlog: token "writer" may not admin log "sec-orders" \(PERMISSION_DENIED\)\n$/);
   const outside = await dlog(["tail", "--log", "payroll", "--reader", "r"], WRITER);

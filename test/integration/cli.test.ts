@@ -1,15 +1,13 @@
 /** The `dlog` CLI end to end, as a person would run it, against a real dlogd. */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createDlogClient, type DlogClient, DLSN } from "../../clients/typescript/src/index.js";
-import { type Dlogd, REPO_ROOT, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { type DlogOptions, type DlogRun, dlog as runDlog, startDlog } from "../helpers/cli.js";
+import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
 
-const DLOG = join(REPO_ROOT, "bin", "dlog.js");
 const FLUSH_INTERVAL_MS = 100; // dlogd's default --ack-flush-interval
 
 let server: Dlogd;
@@ -29,32 +27,8 @@ after(async () => {
   cleanup();
 });
 
-interface Run {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<number | null>;
-}
-
-function start(args: string[], options: { input?: string; address?: string } = {}): Run {
-  const child = spawn(process.execPath, [DLOG, ...args], {
-    env: { ...process.env, DLOG_ADDR: options.address ?? server.address, DLOG_TOKEN: "" },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  child.stdin!.end(options.input ?? "");
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-async function dlog(args: string[], options: { input?: string; address?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const run = start(args, options);
-  const code = await run.exited;
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
-}
+const start = (args: string[], options: DlogOptions = {}): DlogRun => startDlog(args, { address: server.address, ...options });
+const dlog = (args: string[], options: DlogOptions = {}) => runDlog(args, { address: server.address, ...options });
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -158,10 +132,11 @@ describe("dlog in a pipeline", () => {
     tail.child.stdout!.destroy();
     await client.append("cli-pipe", "6"); // its line hits the closed pipe
     assert.equal(await tail.exited, 0);
-    assert.equal(tail.stderr(), "");
+    assert.doesNotMatch(tail.stderr(), /^dlog:/m, "no error");
     const position = await client.getPosition("cli-pipe", "r");
     assert.equal(position.live, false, "the session was drained");
     assert.equal(position.floor?.toString(), written[4]!.toString(), "the five printed lines were acked, the unprinted sixth was not");
+    assert.match(tail.stderr(), new RegExp(`^drained: 5 records, durable at ${written[4]!.toString()}$`, "m"), "the drain summary counts printed lines only");
   });
 });
 
@@ -176,7 +151,7 @@ describe("dlog admin", () => {
     assert.match(described.stdout, /last:\s+\d+\/\d+\/1/);
     const truncated = await dlog(["logs", "truncate", "cli-admin", "--before", "1/0/0"]);
     assert.equal(truncated.code, 0, truncated.stderr);
-    const deleted = await dlog(["logs", "delete", "cli-admin"]);
+    const deleted = await dlog(["logs", "delete", "cli-admin", "--yes"]);
     assert.match(deleted.stdout, /deleted cli-admin \(2 records\)/);
   });
 
@@ -185,12 +160,12 @@ describe("dlog admin", () => {
     await dlog(["tail", "--log", "cli-readers", "--reader", "r", "--max", "3"]);
     const listed = await dlog(["readers", "ls", "--log", "cli-readers"]);
     assert.match(listed.stdout, new RegExp(`^r\\s+${dlsns[2]!.toString()}\\s+0\\s+7\\s+no`, "m"));
-    const sought = await dlog(["readers", "seek", "--log", "cli-readers", "--reader", "r", "--to", dlsns[6]!.serialize()]);
+    const sought = await dlog(["readers", "seek", "--log", "cli-readers", "--reader", "r", "--to", dlsns[6]!.serialize(), "--yes"]);
     assert.equal(sought.code, 0, sought.stderr);
     assert.deepEqual(lines((await dlog(["tail", "--log", "cli-readers", "--reader", "r", "--max", "1"])).stdout), ["7"]);
-    await dlog(["readers", "seek", "--log", "cli-readers", "--reader", "r", "--to", "earliest"]);
+    await dlog(["readers", "seek", "--log", "cli-readers", "--reader", "r", "--to", "earliest", "-y"]);
     assert.deepEqual(lines((await dlog(["tail", "--log", "cli-readers", "--reader", "r", "--max", "1"])).stdout), ["1"]);
-    assert.equal((await dlog(["readers", "delete", "--log", "cli-readers", "--reader", "r"])).code, 0);
+    assert.equal((await dlog(["readers", "delete", "--log", "cli-readers", "--reader", "r", "--yes"])).code, 0);
     assert.equal(lines((await dlog(["readers", "ls", "--log", "cli-readers"])).stdout).length, 1, "only the header is left");
   });
 
