@@ -16,7 +16,7 @@ import { readersCommand } from "./commands/readers.js";
 import { tailCommand } from "./commands/tail.js";
 import { addGlobalOptions, addressInUse, closeContext } from "./context.js";
 import { EXIT, EXIT_CODES_HELP, describeFailure } from "./exit-codes.js";
-import { POSITION_HELP } from "./options.js";
+import { POSITION_HELP, checkRequired } from "./options.js";
 import { stdoutBroken } from "./output.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -68,6 +68,7 @@ function program(): Command {
     for (const sub of command.commands) configure(sub);
   };
   configure(root);
+  root.hook("preAction", checkRequired);
   parsing = root;
   return root;
 }

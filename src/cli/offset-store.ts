@@ -38,10 +38,10 @@ export async function readOffsetStore(dir: string): Promise<StoredOffset[]> {
   try {
     await db.open();
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "LEVEL_LOCKED") throw new UsageError(`--offset-store ${dir} is in use by another process: stop the program that reads with it first`);
-    const cause = ((error as { cause?: Error }).cause?.message ?? (error as Error).message).replace(/\s*\n\s*/g, " ");
-    throw new UsageError(`--offset-store ${dir} is not a LevelDB offset store: ${cause}`);
+    const cause = (error as { cause?: Error & { code?: string } }).cause;
+    if (cause?.code === "LEVEL_LOCKED") throw new UsageError(`--offset-store ${dir} is in use by another process: stop the program that reads with it first`);
+    const why = (cause?.message ?? (error as Error).message).replace(/\s*\n\s*/g, " ");
+    throw new UsageError(`--offset-store ${dir} is not a LevelDB offset store: ${why}`);
   }
   const offsets: StoredOffset[] = [];
   const problems: string[] = [];

@@ -1,5 +1,5 @@
 /** The options more than one command takes, each defined once with its parser. */
-import { InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { DLSN, type StartAt, parseStartAt } from "../../clients/typescript/src/index.js";
 import { parseDuration } from "../duration.js";
 
@@ -28,9 +28,31 @@ export const startAt = parser((text: string): StartAt => parseStartAt(text));
 
 export const dlsn = parser((text: string): DLSN => DLSN.parse(text));
 
-export const logOption = (): Option => new Option("-l, --log <log>", "the log").makeOptionMandatory();
+const REQUIRED = new WeakSet<Option>();
 
-export const readerOption = (): Option => new Option("-r, --reader <id>", "the reader id").makeOptionMandatory();
+/**
+ * Marks an option required. Checked by `checkRequired` just before the action
+ * runs, after unknown options: a typo of a required flag (`--reder`) then gets
+ * "did you mean --reader?" rather than "--reader not specified".
+ */
+export function required(option: Option): Option {
+  REQUIRED.add(option);
+  option.description += " (required)";
+  return option;
+}
+
+/** The preAction hook behind `required`. */
+export function checkRequired(_hooked: Command, command: Command): void {
+  for (const option of command.options) {
+    if (REQUIRED.has(option) && command.getOptionValue(option.attributeName()) === undefined) {
+      command.error(`required option '${option.flags}' not specified`, { code: "commander.missingMandatoryOptionValue", exitCode: 2 });
+    }
+  }
+}
+
+export const logOption = (): Option => required(new Option("-l, --log <log>", "the log"));
+
+export const readerOption = (): Option => required(new Option("-r, --reader <id>", "the reader id"));
 
 export const maxOption = (what: string): Option => new Option("-n, --max <count>", what).argParser(positiveInteger);
 

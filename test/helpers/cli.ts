@@ -44,35 +44,39 @@ export async function dlog(args: string[], options: DlogOptions = {}): Promise<{
   return { code, stdout: run.stdout(), stderr: run.stderr() };
 }
 
+export interface TerminalRun {
+  /** Everything the terminal showed so far (stderr, and the prompt's echo). */
+  screen(): string;
+  /** Types on the terminal, as a person would. */
+  type(text: string): void;
+  exited: Promise<number | null>;
+}
+
 /**
- * Runs `dlog ARGS` with stderr (and stdin, unless `stdinFile`) on a pseudo-terminal,
- * through util-linux `script`; stdout goes to `stdoutFile`. Resolves with what the
- * terminal showed. `typed` is what a person types, once the prompt or progress
- * matching `waitFor` is on the screen.
+ * Runs `dlog ARGS` with stderr and stdin on a pseudo-terminal, through util-linux
+ * `script`; stdout goes to `stdoutFile`. `pipeFrom` (a shell command) feeds stdin
+ * instead, as in `seq 10 | dlog append`.
  */
-export async function dlogOnTerminal(
-  args: string[],
-  options: { address: string; stdoutFile: string; stdinFile?: string; feed?: string; typed?: string; waitFor?: RegExp; timeoutMs?: number },
-): Promise<{ code: number | null; screen: string }> {
+export function startDlogOnTerminal(args: string[], options: { address: string; stdoutFile: string; pipeFrom?: string }): TerminalRun {
   const quote = (text: string): string => `'${text.replace(/'/g, `'\\''`)}'`;
   const command = [process.execPath, DLOG, ...args].map(quote).join(" ");
-  const stdin = options.stdinFile ? ` < ${quote(options.stdinFile)}` : "";
-  const child = spawn("script", ["-qec", `${command}${stdin} > ${quote(options.stdoutFile)}`, "/dev/null"], {
+  const pipe = options.pipeFrom ? `${options.pipeFrom} | ` : "";
+  const child = spawn("script", ["-qec", `${pipe}${command} > ${quote(options.stdoutFile)}`, "/dev/null"], {
     env: { ...process.env, DLOG_ADDR: options.address, DLOG_TOKEN: "", TERM: "dumb" },
     stdio: ["pipe", "pipe", "pipe"],
   });
   let screen = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (screen += chunk));
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (screen += chunk));
   const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  if (options.typed !== undefined) {
-    const deadline = Date.now() + (options.timeoutMs ?? 15_000);
-    while (!(options.waitFor ?? /\S/).test(screen)) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.waitFor} on the terminal; it shows: ${screen}`);
-      await sleep(20);
-    }
-    child.stdin!.write(options.typed);
+  void exited.then(() => child.stdin!.end());
+  return { screen: () => screen, type: (text) => void child.stdin!.write(text), exited };
+}
+
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
   }
-  const code = await exited;
-  child.stdin!.end();
-  return { code, screen };
 }

@@ -19,6 +19,6 @@ export function logsDeleteCommand(): Command {
         (readers.length > 0 ? `, and ${plural(readers.length, "reader")} (${names})` : "");
       await confirm(plan, options.yes);
       const deleted = await context.client.deleteLog(log);
-      await write(context.json ? `${JSON.stringify({ log, recordsDeleted: deleted.toString() })}\n` : `deleted ${log} (${deleted} records)\n`);
+      await write(context.json ? `${JSON.stringify({ log, recordsDeleted: deleted.toString() })}\n` : `deleted ${log} (${plural(deleted, "record")})\n`);
     });
 }

@@ -1,10 +1,10 @@
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import type { DLSN, LogInfo, SegmentInfo } from "../../../clients/typescript/src/index.js";
 import { confirm } from "../confirm.js";
 import { type CliContext, contextOf } from "../context.js";
 import { UsageError } from "../exit-codes.js";
 import { plural, recordFormatter } from "../format.js";
-import { type PayloadEncoding, dlsn, payloadOption, yesOption } from "../options.js";
+import { type PayloadEncoding, dlsn, payloadOption, required, yesOption } from "../options.js";
 import { note, write } from "../output.js";
 
 interface TruncateOptions {
@@ -23,7 +23,7 @@ export function logsTruncateCommand(): Command {
         "Readers positioned in dropped records resume at the first record left. --dry-run prints the records that would go.",
     )
     .argument("<log>", "the log")
-    .requiredOption("--before <dlsn>", "segments entirely before this DLSN go (1/42/0 or base64)", dlsn)
+    .addOption(required(new Option("--before <dlsn>", "segments entirely before this DLSN go (1/42/0 or base64)").argParser(dlsn)))
     .option("--dry-run", "print the records that would be dropped, and drop nothing")
     .option("--force", "allow a DLSN past the log's last record (drops every record, the open segment included)")
     .addOption(yesOption())
@@ -70,6 +70,6 @@ async function truncate(context: CliContext, log: string, options: TruncateOptio
   await write(
     context.json
       ? `${JSON.stringify({ log, segmentsDeleted: result.segmentsDeleted.toString(), recordsDeleted: result.recordsDeleted.toString(), firstDlsn: result.firstDlsn?.toString() ?? null })}\n`
-      : `truncated ${log}: ${result.segmentsDeleted} segments, ${result.recordsDeleted} records deleted; first record now ${result.firstDlsn?.toString() ?? "none (the log is empty)"}\n`,
+      : `truncated ${log}: ${plural(result.segmentsDeleted, "segment")}, ${plural(result.recordsDeleted, "record")} deleted; first record now ${result.firstDlsn?.toString() ?? "none (the log is empty)"}\n`,
   );
 }

@@ -1,10 +1,10 @@
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import type { ReaderPosition } from "../../../clients/typescript/src/index.js";
 import { confirm } from "../confirm.js";
 import { type CliContext, contextOf } from "../context.js";
 import { floorText, plural } from "../format.js";
 import { type StoredOffset, readOffsetStore } from "../offset-store.js";
-import { logOption, yesOption } from "../options.js";
+import { logOption, required, yesOption } from "../options.js";
 import { note, write } from "../output.js";
 
 interface ImportOptions {
@@ -25,7 +25,7 @@ export function readersImportCommand(): Command {
         "DLSN: the reader's next session starts with the stored record, as the tutorial's program would have. No record is " +
         "skipped; that one comes again. Readers missing from the store start at the first record, as the tutorial's did.",
     )
-    .requiredOption("--offset-store <dir>", "the tutorial's LevelDB directory (the program using it must be stopped)")
+    .addOption(required(new Option("--offset-store <dir>", "the tutorial's LevelDB directory (the program using it must be stopped)")))
     .addOption(logOption())
     .option("--dry-run", "print what would be set, and set nothing")
     .option("--force", "end live sessions of the imported readers (otherwise a live reader is refused)")

@@ -3,7 +3,7 @@ import type { StartAt } from "../../../clients/typescript/src/index.js";
 import { confirm } from "../confirm.js";
 import { contextOf } from "../context.js";
 import { floorText, readerJson, readerText, startAtText } from "../format.js";
-import { POSITION_HELP, logOption, readerOption, startAt, yesOption } from "../options.js";
+import { POSITION_HELP, logOption, readerOption, required, startAt, yesOption } from "../options.js";
 import { write } from "../output.js";
 import { logAndPosition } from "../stored-position.js";
 
@@ -21,7 +21,7 @@ export function readersSeekCommand(): Command {
     .summary("move a reader: its next session starts at --to (inclusive)")
     .addOption(logOption())
     .addOption(readerOption())
-    .addOption(new Option("--to <position>", POSITION_HELP).argParser(startAt).makeOptionMandatory())
+    .addOption(required(new Option("--to <position>", POSITION_HELP).argParser(startAt)))
     .option("--force", "end the reader's live session, if it has one (otherwise a live reader is refused)")
     .addOption(yesOption())
     .action(async (options: SeekOptions, command: Command) => {

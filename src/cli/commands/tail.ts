@@ -2,7 +2,7 @@ import { Command } from "commander";
 import type { DLSN, OpenedInfo, ReconnectingInfo, ResumeSourceName, StartAt } from "../../../clients/typescript/src/index.js";
 import { type CliContext, contextOf } from "../context.js";
 import { EXIT, causeOf } from "../exit-codes.js";
-import { floorText, recordFormatter, resumeText } from "../format.js";
+import { floorText, plural, recordFormatter, resumeText } from "../format.js";
 import { type PayloadEncoding, fromOption, logOption, maxOption, payloadOption, readerOption } from "../options.js";
 import { drained, note, output } from "../output.js";
 import { startProgress } from "../progress.js";
@@ -111,5 +111,5 @@ async function tail(context: CliContext, options: TailOptions): Promise<void> {
     process.off("SIGTERM", onSignal);
     output.off("broken", onBroken);
   }
-  note(context, `drained: ${acked} records, durable at ${floorText(final, first)}`);
+  note(context, `drained: ${plural(acked, "record")}, durable at ${floorText(final, first)}`);
 }

@@ -1,0 +1,44 @@
+/** `dlog tail` through a server outage: it says so on stderr, goes on when dlogd is back, and sums up on exit. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { createDlogClient } from "../../clients/typescript/src/index.js";
+import { startDlog, waitFor } from "../helpers/cli.js";
+import { startDlogd, tempDir } from "../helpers/dlogd.js";
+
+const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
+
+test("tail during an outage says 'reconnecting to ADDR (attempt n)' on stderr, resumes, and ends with a drain summary", { timeout: 90_000 }, async (t) => {
+  const dir = tempDir();
+  let server = await startDlogd({ dataDir: dir.path });
+  const address = server.address;
+  let client = createDlogClient({ address });
+  try {
+    await client.append("outage", ["1", "2", "3"]);
+    const tail = startDlog(["tail", "--log", "outage", "--reader", "r"], { address });
+    t.after(() => tail.child.kill("SIGKILL")); // a failed assertion must not leave it reconnecting
+    await waitFor(() => lines(tail.stdout()).length === 3, "three lines");
+    await server.stop(); // graceful: the acks of 1-3 are flushed, nothing comes twice
+    // The first attempts may still meet the server on its way down; then the port is closed.
+    const refused = new RegExp(`^reconnecting to ${address} \\(attempt \\d+\\): connect ECONNREFUSED`, "m");
+    await waitFor(() => refused.test(tail.stderr()), "a reconnect attempt refused", 30_000);
+    assert.match(tail.stderr(), new RegExp(`^reconnecting to ${address} \\(attempt 1\\): `, "m"));
+    assert.equal(tail.stdout(), "1\n2\n3\n", "stdout carries records only");
+
+    server = await startDlogd({ dataDir: dir.path, listen: address });
+    client.close();
+    client = createDlogClient({ address });
+    const [, last] = await client.append("outage", ["4", "5"]);
+    await waitFor(() => lines(tail.stdout()).length === 5, "the records appended after the outage", 30_000);
+    assert.match(tail.stderr(), new RegExp(`^reconnected to ${address}: resuming after \\d+/\\d+/2$`, "m"));
+    tail.child.kill("SIGTERM");
+    assert.equal(await tail.exited, 0, tail.stderr());
+    assert.deepEqual(lines(tail.stdout()), ["1", "2", "3", "4", "5"]);
+    assert.equal(lines(tail.stderr()).at(-1), `drained: 5 records, durable at ${last}`);
+    assert.doesNotMatch(tail.stderr(), /^dlog:/m, "no error");
+    assert.equal((await client.getPosition("outage", "r")).floor?.toString(), last!.toString());
+  } finally {
+    client.close();
+    await server.stop();
+    dir.cleanup();
+  }
+});
