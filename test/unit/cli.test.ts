@@ -7,7 +7,7 @@ import { dlogAddress } from "../../src/cli/context.js";
 import { UsageError } from "../../src/cli/exit-codes.js";
 import { floorText, recordFormatter, resumeText } from "../../src/cli/format.js";
 import { progressWanted, startProgress } from "../../src/cli/progress.js";
-import { loadServerConfig } from "../../src/config.js";
+import { loadServerConfig } from "../../src/server/config.js";
 import { parseDuration } from "../../src/duration.js";
 
 test("--addr without a port dials 7070; a bad address is refused naming it", () => {
