@@ -24,6 +24,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
@@ -125,6 +126,18 @@ class DlogdServer:
         """Starts the server (on its previous port after a stop) and waits until it listens."""
         if self.process is not None and self.process.poll() is None:
             raise DlogdError("already running")
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                return self._start_once()
+            except DlogdError as error:
+                # A restart on the same port can race the old socket's release: try again, briefly.
+                taken = "EADDRINUSE" in str(error) or "address in use" in str(error)
+                if not (self.port and taken and time.monotonic() < deadline):
+                    raise
+                time.sleep(0.2)
+
+    def _start_once(self) -> DlogdServer:
         listen = f"127.0.0.1:{self.port}"
         storage = ["--in-memory"] if self.in_memory else ["--data-dir", str(self.data_dir)]
         self.process = subprocess.Popen(
