@@ -62,6 +62,7 @@ export class LogStore {
   private reloading: Promise<void> | undefined;
   /** Ids of logs whose deletion is being written: a reload must not bring them back. */
   private readonly deleting = new Set<number>();
+  private deleteHook: ((logId: number, name: string) => Promise<void>) | undefined;
 
   private constructor(storage: Storage, options: LogStoreOptions) {
     this.storage = storage;
@@ -142,6 +143,7 @@ export class LogStore {
     log.deleted = true;
     this.logs.delete(name);
     rejectWaiters(log, new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } }));
+    await this.deleteHook?.(log.meta.id, name);
     this.deleting.add(log.meta.id);
     try {
       await this.write(() => this.storage.deleteLog(log.meta.id, name));
@@ -156,6 +158,15 @@ export class LogStore {
       this.deleting.delete(log.meta.id);
     }
     return log.committed.meta.recordCount;
+  }
+
+  /**
+   * Registers the one hook awaited when a log is deleted, after it is gone from the store and
+   * before its data is: the reader sessions end the log's sessions there and settle its positions.
+   */
+  onDelete(hook: (logId: number, name: string) => Promise<void>): void {
+    if (this.deleteHook) throw new Error("LogStore.onDelete: a hook is registered already");
+    this.deleteHook = hook;
   }
 
   listLogs(prefix = ""): LogInfo[] {

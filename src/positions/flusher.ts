@@ -22,6 +22,10 @@ export interface FlusherOptions<P = unknown> {
 
 export interface FlusherCounters {
   flushes: number;
+  /** Of `flushes`: started by the interval timer, by reaching `maxAcks`, and by a caller's `flush()`. */
+  timerFlushes: number;
+  ackFlushes: number;
+  requestedFlushes: number;
   positionsWritten: number;
   acksReceived: number;
   lastFlushDurationMs: number;
@@ -52,6 +56,10 @@ export interface Flusher<P = unknown> {
   flush(): Promise<void>;
   /** Final flush; afterwards the timer is stopped and `markDirty` throws. */
   close(): Promise<void>;
+  /** True while a change of `key` waits for a write or is in the write in flight. */
+  isPending(key: string): boolean;
+  /** Drops the waiting changes of the keys `drop` selects (their reader is gone), and waits for the write in flight. */
+  forget(drop: (key: string) => boolean): Promise<void>;
   /** Keys waiting for the next flush. */
   readonly dirtyCount: number;
   readonly counters: Readonly<FlusherCounters>;
@@ -61,6 +69,8 @@ const DEFAULT_INTERVAL_MS = 100;
 const DEFAULT_MAX_ACKS = 1000;
 
 function noop(): void {}
+
+type Trigger = "timer" | "acks" | "request";
 
 /** Creates a flusher; see {@link Flusher}. Only one write is ever in flight. */
 export function createFlusher<P = unknown>(options: FlusherOptions<P>): Flusher<P> {
@@ -73,8 +83,18 @@ export function createFlusher<P = unknown>(options: FlusherOptions<P>): Flusher<
     throw new DlogError("INVALID_ARGUMENT", `ack flush max must be a positive integer, got ${maxAcks}`);
   }
 
-  const counters: FlusherCounters = { flushes: 0, positionsWritten: 0, acksReceived: 0, lastFlushDurationMs: 0 };
+  const counters: FlusherCounters = {
+    flushes: 0,
+    timerFlushes: 0,
+    ackFlushes: 0,
+    requestedFlushes: 0,
+    positionsWritten: 0,
+    acksReceived: 0,
+    lastFlushDurationMs: 0,
+  };
   let dirty = new Map<string, () => P | null>();
+  /** The keys of the write in flight. */
+  let writing: ReadonlyMap<string, unknown> | undefined;
   let acksSinceFlush = 0;
   let timer: NodeJS.Timeout | undefined;
   /** The round whose write is in flight. */
@@ -100,15 +120,16 @@ export function createFlusher<P = unknown>(options: FlusherOptions<P>): Flusher<
   function onTimer(): void {
     timer = undefined;
     // Failures are reported through onError and retried on the next timer.
-    flush().catch(noop);
+    flush("timer").catch(noop);
   }
 
-  async function writeRound(): Promise<void> {
+  async function writeRound(trigger: Trigger): Promise<void> {
     clearTimer();
     acksSinceFlush = 0;
     if (dirty.size === 0) return;
     const taken = dirty;
     dirty = new Map();
+    writing = taken;
     const started = performance.now();
     let batch: PositionWrite<P>[];
     try {
@@ -121,9 +142,14 @@ export function createFlusher<P = unknown>(options: FlusherOptions<P>): Flusher<
       armTimer();
       options.onError?.(error);
       throw error;
+    } finally {
+      writing = undefined;
     }
     const durationMs = performance.now() - started;
     counters.flushes++;
+    if (trigger === "timer") counters.timerFlushes++;
+    else if (trigger === "acks") counters.ackFlushes++;
+    else counters.requestedFlushes++;
     counters.positionsWritten += batch.length;
     counters.lastFlushDurationMs = durationMs;
     armTimer();
@@ -134,21 +160,21 @@ export function createFlusher<P = unknown>(options: FlusherOptions<P>): Flusher<
     }
   }
 
-  function startRound(): Promise<void> {
-    const round = writeRound().finally(() => {
+  function startRound(trigger: Trigger): Promise<void> {
+    const round = writeRound(trigger).finally(() => {
       if (inFlight === round) inFlight = undefined;
     });
     inFlight = round;
     return round;
   }
 
-  function flush(): Promise<void> {
+  function flush(trigger: Trigger = "request"): Promise<void> {
     if (queued !== undefined) return queued;
-    if (inFlight === undefined) return startRound();
+    if (inFlight === undefined) return startRound(trigger);
     // Changes marked now may have missed the in-flight snapshot: one more round after it covers them.
     queued = inFlight.then(noop, noop).then(() => {
       queued = undefined;
-      return startRound();
+      return startRound(trigger);
     });
     return queued;
   }
@@ -170,11 +196,20 @@ export function createFlusher<P = unknown>(options: FlusherOptions<P>): Flusher<
       // Deferred so snapshots are never taken in the middle of the caller's own update.
       queueMicrotask(() => {
         ackFlushScheduled = false;
-        flush().catch(noop);
+        flush("acks").catch(noop);
       });
     },
 
-    flush,
+    flush: () => flush(),
+
+    isPending(key) {
+      return dirty.has(key) || writing?.has(key) === true;
+    },
+
+    async forget(drop) {
+      for (const key of [...dirty.keys()]) if (drop(key)) dirty.delete(key);
+      await inFlight?.catch(noop);
+    },
 
     async close() {
       closed = true;

@@ -196,6 +196,7 @@ export function createReaderService({ sessions, limits, quota, onDelivered }: Re
       live: info.live,
       epoch: info.epoch,
       updatedTimeMs: BigInt(info.updatedTimeMs),
+      deliveredHigh: optionalWireDlsn(info.deliveredHigh),
     };
   }
 
@@ -237,6 +238,7 @@ function toWireFrame(frame: SessionFrame): SessionResponse {
             skippedByTruncation: opened.skippedByTruncation,
             durableHoles: BigInt(opened.durableHoles),
             flow: toWireFlow(opened.flow),
+            deliveredHigh: optionalWireDlsn(opened.deliveredHigh),
           },
         },
       };
@@ -259,15 +261,15 @@ function toWireFrame(frame: SessionFrame): SessionResponse {
             lag: status.lag,
             pausedReason: status.pausedReason,
             durableHoles: BigInt(status.durableHoles),
-            acksDurable: 0n,
-            acksReceived: 0n,
+            acksDurable: BigInt(status.acksDurable),
+            acksReceived: BigInt(status.acksReceived),
           },
         },
       };
     }
     case "drained":
       return {
-        kind: { $case: "drained", value: { durableFloor: toWireDlsn(frame.durableFloor), durableHoles: BigInt(frame.durableHoles), acksDurable: 0n } },
+        kind: { $case: "drained", value: { durableFloor: toWireDlsn(frame.durableFloor), durableHoles: BigInt(frame.durableHoles), acksDurable: BigInt(frame.acksDurable) } },
       };
   }
 }

@@ -33,6 +33,11 @@ export interface AckWindowOptions {
   readonly holes?: readonly AckedHole[];
   /** Past this many holes the session should stop sending new records. */
   readonly maxHoles: number;
+  /**
+   * Records with a sequence id up to this were possibly delivered before this session (kept with
+   * the reader's position): their first delivery here counts as attempt 2. Default -1 (none).
+   */
+  readonly deliveredThrough?: bigint;
 }
 
 /** One delivered (or inherited-acked) record in the window. */
@@ -45,6 +50,8 @@ interface Entry<R> {
   attempt: number;
   deliveredAt: number;
   acked: boolean;
+  /** Waiting in the redelivery queue: an entry is in it at most once. */
+  queued: boolean;
 }
 
 // Compacting only past this many popped entries keeps the shift amortised O(1) per entry.
@@ -83,6 +90,12 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
   #outstandingRecords = 0;
   #outstandingBytes = 0;
   #version = 0;
+  readonly #deliveredThrough: bigint;
+  /** Records to send again (nacked or past the ack wait), oldest request first; each entry once. */
+  #redeliveries: Entry<R>[] = [];
+  #redeliveriesHead = 0;
+  /** Queued entries acked since: skipped when their turn comes. */
+  #staleRedeliveries = 0;
   /** Reused between validation and apply so acks allocate nothing per call. */
   readonly #scratch: number[] = [];
 
@@ -94,6 +107,7 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     this.#floor = options.floor;
     this.#floorSequenceId = options.floorSequenceId;
     this.#maxHoles = options.maxHoles;
+    this.#deliveredThrough = options.deliveredThrough ?? -1n;
     this.#pending = [];
     let previous: DLSN = options.floor;
     for (const hole of options.holes ?? []) {
@@ -205,6 +219,7 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
           attempt: 0,
           deliveredAt: nowMs,
           acked: true,
+          queued: false,
         });
         this.#ackedInWindow++;
         continue;
@@ -216,9 +231,10 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
         sequenceId: record.sequenceId,
         record,
         bytes,
-        attempt: 1,
+        attempt: record.sequenceId <= this.#deliveredThrough ? 2 : 1,
         deliveredAt: nowMs,
         acked: false,
+        queued: false,
       });
       this.#outstandingRecords++;
       this.#outstandingBytes += bytes;
@@ -301,11 +317,12 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
 
   /**
    * The client asks for these records again. Each must be outstanding (delivered, unacked);
-   * otherwise the whole call is refused with `INVALID_ARGUMENT` naming the DLSN.
+   * otherwise the whole call is refused with `INVALID_ARGUMENT` naming the DLSN. The records join
+   * the redelivery queue (`takeRedeliveries`) in DLSN order, each once however often it is named.
    *
-   * @returns the records to re-send, in DLSN order, each with attempt raised by one.
+   * @returns how many records joined the queue.
    */
-  nack(dlsns: readonly DLSN[], nowMs: number): Redelivery<R>[] {
+  nack(dlsns: readonly DLSN[]): number {
     const indices = this.#scratch;
     indices.length = 0;
     for (const dlsn of dlsns) {
@@ -316,40 +333,67 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
       }
       indices.push(index);
     }
-    // Sorted so a DLSN named twice is redelivered once, and redeliveries go out in log order.
     indices.sort((a, b) => a - b);
-    const out: Redelivery<R>[] = [];
-    let previous = -1;
-    for (const index of indices) {
-      if (index === previous) continue;
-      previous = index;
-      out.push(this.#redeliver(this.#entries[index]!, nowMs));
-    }
+    let queued = 0;
+    for (const index of indices) if (this.#queue(this.#entries[index]!)) queued++;
     indices.length = 0;
-    return out;
+    return queued;
   }
 
   /**
-   * Outstanding records delivered at least `ackWaitMs` ago: each gets attempt + 1 and a fresh
-   * delivery time, and is returned (DLSN order) for the caller to re-send.
+   * Queues for redelivery the outstanding records delivered at least `ackWaitMs` ago (and not
+   * queued already): the queue never holds more than the window.
+   *
+   * @returns how many records joined the queue.
    */
-  expired(nowMs: number, ackWaitMs: number): Redelivery<R>[] {
-    const out: Redelivery<R>[] = [];
-    if (this.#outstandingRecords === 0) return out;
+  expired(nowMs: number, ackWaitMs: number): number {
+    if (this.#outstandingRecords === 0) return 0;
     const deadline = nowMs - ackWaitMs;
+    let queued = 0;
     // Redeliveries reorder delivery times, so scan the whole window; it is bounded by flow control.
     for (let i = this.#head; i < this.#entries.length; i++) {
       const entry = this.#entries[i]!;
-      if (!entry.acked && entry.deliveredAt <= deadline) out.push(this.#redeliver(entry, nowMs));
+      if (!entry.acked && entry.deliveredAt <= deadline && this.#queue(entry)) queued++;
+    }
+    return queued;
+  }
+
+  /** Records waiting in the redelivery queue (acked ones among them are skipped when taken). */
+  get redeliveriesQueued(): number {
+    return this.#redeliveries.length - this.#redeliveriesHead - this.#staleRedeliveries;
+  }
+
+  /**
+   * Up to `max` records from the redelivery queue to send now, each with attempt + 1 and a fresh
+   * delivery time (the ack wait starts again).
+   */
+  takeRedeliveries(max: number, nowMs: number): Redelivery<R>[] {
+    const out: Redelivery<R>[] = [];
+    const queue = this.#redeliveries;
+    while (out.length < max && this.#redeliveriesHead < queue.length) {
+      const entry = queue[this.#redeliveriesHead++]!;
+      entry.queued = false;
+      if (entry.acked) {
+        this.#staleRedeliveries--;
+        continue;
+      }
+      entry.attempt++;
+      entry.deliveredAt = nowMs;
+      const record = entry.record!;
+      out.push({ record, dlsn: entry.dlsn, sequenceId: entry.sequenceId, payload: record.payload, attempt: entry.attempt });
+    }
+    if (this.#redeliveriesHead === queue.length) {
+      this.#redeliveries = [];
+      this.#redeliveriesHead = 0;
     }
     return out;
   }
 
-  #redeliver(entry: Entry<R>, nowMs: number): Redelivery<R> {
-    entry.attempt++;
-    entry.deliveredAt = nowMs;
-    const record = entry.record!;
-    return { record, dlsn: entry.dlsn, sequenceId: entry.sequenceId, payload: record.payload, attempt: entry.attempt };
+  #queue(entry: Entry<R>): boolean {
+    if (entry.queued) return false;
+    entry.queued = true;
+    this.#redeliveries.push(entry);
+    return true;
   }
 
   /** Marks one entry acked; false when it already was. */
@@ -357,10 +401,24 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     if (entry.acked) return false;
     entry.acked = true;
     entry.record = undefined;
+    if (entry.queued) this.#dropStaleRedelivery();
     this.#outstandingRecords--;
     this.#outstandingBytes -= entry.bytes;
     this.#ackedInWindow++;
     return true;
+  }
+
+  /** A queued entry was acked: compact the queue once such entries are half of it, so acks keep it small. */
+  #dropStaleRedelivery(): void {
+    this.#staleRedeliveries++;
+    const live = this.#redeliveries.length - this.#redeliveriesHead;
+    if (this.#staleRedeliveries * 2 < live || live < 64) return;
+    this.#redeliveries = this.#redeliveries.slice(this.#redeliveriesHead).filter((entry) => {
+      if (entry.acked) entry.queued = false;
+      return !entry.acked;
+    });
+    this.#redeliveriesHead = 0;
+    this.#staleRedeliveries = 0;
   }
 
   /** Pops acked entries off the head; the floor becomes the last one popped. */

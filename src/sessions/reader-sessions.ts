@@ -1,12 +1,13 @@
-import type { DLSN } from "../dlsn.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import type { LogStore } from "../log/log-store.js";
-import { SerialQueue } from "../util/serial-queue.js";
 import type { StartPosition } from "../log/start-position.js";
-import { type Flusher, createFlusher } from "../positions/flusher.js";
-import { type ReaderPosition, decodePosition, encodePosition } from "../positions/position-codec.js";
+import { type ReaderPosition, freshPosition } from "../positions/position-codec.js";
+import { PositionStore } from "../positions/position-store.js";
 import { validateName } from "../names.js";
 import type { Storage } from "../storage/storage.js";
+import { KeyedQueue } from "../util/keyed-queue.js";
 import { DEFAULT_FLOW, type FlowLimits, mergeFlow } from "./flow-limits.js";
 import type { OutstandingBudget } from "./outstanding-budget.js";
 import { type ResumeSource, Session } from "./session.js";
@@ -36,6 +37,7 @@ export interface ReaderInfo {
   live: boolean;
   epoch: bigint;
   updatedTimeMs: number;
+  deliveredHigh: DLSN | undefined;
 }
 
 export interface ReaderSessionsOptions {
@@ -47,62 +49,57 @@ export interface ReaderSessionsOptions {
   heartbeatMs: number;
   /** Server-wide budget of delivered, unacked bytes across sessions (--max-outstanding-bytes-total). */
   outstandingBudget?: OutstandingBudget;
+  /** On shutdown, how long sessions may take to ack what they were delivered before they end. Default 2000. */
+  shutdownAckWaitMs?: number;
   onFlushError?(error: unknown): void;
 }
 
-interface PositionUpdate {
-  logId: number;
-  readerId: string;
-  position: ReaderPosition;
-}
-
 const MAX_ACK_WAIT_MS = 24 * 3_600_000;
+const DEFAULT_SHUTDOWN_ACK_WAIT_MS = 2_000;
 const SHUTTING_DOWN = "server is shutting down; reconnect to resume from the durable position";
 
 /**
- * Every reader's sessions and positions: opening (with resume policy and
- * takeover), the one-live-session rule, the batching flusher, and reader admin.
+ * Every reader's sessions: opening (with resume policy and takeover), the one-live-session rule,
+ * shutdown, and reader admin. Positions are read and written through the `PositionStore`; this
+ * class tells it when a session's position changed and hands each durable write to its session.
  */
 export class ReaderSessions {
-  readonly flusher: Flusher<PositionUpdate>;
+  readonly positions: PositionStore;
   private readonly options: ReaderSessionsOptions;
   private readonly logs: LogStore;
-  private readonly storage: Storage;
   private readonly live = new Map<string, Session>();
-  private readonly keyQueues = new Map<string, SerialQueue>();
-  private readonly epochs = new Map<string, bigint>();
+  /** Opens and admin calls of one reader run one at a time. */
+  private readonly readerQueues = new KeyedQueue();
   private closed = false;
+  /** Set once the final write started: sessions ending after it have nothing left to write. */
+  private positionsClosed = false;
   readonly counters = { sessionsOpened: 0, sessionsFenced: 0, acks: 0 };
 
   constructor(options: ReaderSessionsOptions) {
     this.options = options;
     this.logs = options.logs;
-    this.storage = options.storage;
-    this.flusher = createFlusher<PositionUpdate>({
-      intervalMs: options.flushIntervalMs,
-      maxAcks: options.flushMax,
-      write: (batch) =>
-        this.storage.writePositions(
-          batch.map((write) => {
-            const { logId, readerId } = parseKey(write.key);
-            return { logId, readerId, position: write.position ? encodePosition(write.position.position) : null };
-          }),
-          true,
-        ),
-      onFlushed: (written) => {
-        for (const write of written) {
-          const session = this.live.get(write.key);
-          if (session && write.position && session.epoch === write.position.position.epoch) {
-            session.durableChanged(write.position.position);
-          }
-        }
-      },
+    this.positions = new PositionStore({
+      storage: options.storage,
+      flushIntervalMs: options.flushIntervalMs,
+      flushMax: options.flushMax,
       onError: (error) => options.onFlushError?.(error),
     });
+    this.positions.onDurable((logId, readerId, position) => this.live.get(readerKey(logId, readerId))?.durableChanged(position));
+    this.logs.onDelete((logId, name) => this.endLog(logId, name));
+  }
+
+  /** The position flusher's counters, for metrics. */
+  get flusher(): Pick<PositionStore, "counters"> {
+    return this.positions;
   }
 
   get liveSessions(): number {
     return this.live.size;
+  }
+
+  /** In-memory state that must follow live use, not history: for tests and metrics. */
+  get sizes(): { live: number; readerQueues: number; dirtyPositions: number } {
+    return { live: this.live.size, readerQueues: this.readerQueues.size, dirtyPositions: this.positions.dirtyCount };
   }
 
   /** Lag of every live session, for metrics. */
@@ -110,7 +107,10 @@ export class ReaderSessions {
     return [...this.live.values()].map((session) => ({ log: session.log, readerId: session.readerId, lag: session.lag() }));
   }
 
-  /** Opens a session: takes over (or refuses) a live one, picks the resume position, and makes a new position durable first. */
+  /**
+   * Opens a session: checks the whole request first, then takes over (or refuses) a live one,
+   * picks the resume position, and makes it durable with the new epoch before the client hears of it.
+   */
   async open(request: OpenRequest): Promise<Session> {
     validateName("log", request.log);
     validateName("reader_id", request.readerId);
@@ -123,8 +123,9 @@ export class ReaderSessions {
     const flow = mergeFlow(DEFAULT_FLOW, request.flow);
     this.checkOpen();
     const logId = this.logs.logId(request.log);
+    this.checkOpenPositions(request);
     const key = readerKey(logId, request.readerId);
-    return this.queueFor(key).run(async () => {
+    return this.readerQueues.run(key, async () => {
       this.checkOpen();
       this.fenceLive(
         key,
@@ -143,15 +144,11 @@ export class ReaderSessions {
             { reason: "READER_FENCED", metadata: { log: request.log, reader_id: request.readerId, epoch: String(current.epoch + 1n) } },
           ),
       );
-      // A session that ended moments ago (fenced, failed, cancelled) may have its last acks still
-      // waiting for the timer or in flight: they are made durable before the stored position is read.
-      await this.flusher.flush();
-      const stored = await this.stored(logId, request.readerId);
-      const epoch = (this.epochs.get(key) ?? stored?.epoch ?? 0n) + 1n;
-      this.epochs.set(key, epoch);
-      const { position, source, changed, skipped } = await this.startPosition(request, stored, epoch);
+      // Written first if a session that ended moments ago left its last acks waiting.
+      const stored = await this.positions.get(logId, request.readerId);
+      const epoch = (stored?.epoch ?? 0n) + 1n;
+      const { position, source, skipped } = await this.startPosition(request, stored, epoch);
 
-      const snapshot = (): PositionUpdate => ({ logId, readerId: request.readerId, position: session.position() });
       const session: Session = new Session({
         log: request.log,
         readerId: request.readerId,
@@ -164,51 +161,88 @@ export class ReaderSessions {
         heartbeatMs: this.options.heartbeatMs,
         budget: this.options.outstandingBudget,
         logs: this.logs,
-        onPositionChanged: (acks) => {
-          this.flusher.markDirty(key, snapshot);
-          if (acks > 0) {
+        positions: {
+          changed: (acks) => {
+            this.positionChanged(logId, session, acks);
             this.counters.acks += acks;
-            this.flusher.noteAcks(acks);
-          }
+          },
+          flush: () => this.positions.flush(),
         },
-        flush: () => this.flusher.flush(),
         onEnded: (ended) => {
           if (this.live.get(key) === ended) this.live.delete(key);
           // Whatever it acked is kept: one more write of its final state.
-          this.flusher.markDirty(key, snapshot);
+          if (!this.positionsClosed) this.positionChanged(logId, ended, 0);
         },
       });
       this.live.set(key, session);
       this.counters.sessionsOpened++;
-      if (changed) {
-        // A new, overridden or skipped-ahead position is made durable before the client hears of it.
-        this.flusher.markDirty(key, snapshot);
-        await this.flusher.flush();
+      // The epoch (and the first delivery reservation) is durable before the client hears of it:
+      // epochs grow across restarts even for a session that acks nothing.
+      this.positionChanged(logId, session, 0);
+      try {
+        await this.positions.flush();
+      } catch (error) {
+        session.fail(error as Error);
+        throw error;
       }
       return session;
     });
+  }
+
+  /** The session's position changed: written with the next flush, unless its log is gone by then. */
+  private positionChanged(logId: number, session: Session, acks: number): void {
+    const log = session.log;
+    this.positions.changed(logId, session.readerId, () => (this.logs.has(log) && this.logs.logId(log) === logId ? session.position() : undefined), acks);
+  }
+
+  /** Refuses an open whose own fields cannot work, before anything (a live session included) is touched. */
+  private checkOpenPositions(request: OpenRequest): void {
+    if (!request.override && request.resumePolicy === "client" && !request.clientCheckpoint) {
+      throw new DlogError("INVALID_ARGUMENT", "resume_policy CLIENT needs a client_checkpoint", { metadata: { field: "open.client_checkpoint" } });
+    }
+    if (request.clientCheckpoint && request.resumePolicy !== "stored") {
+      this.checkNotBeyondHead(request.log, request.clientCheckpoint, "open.client_checkpoint", "checkpoint");
+    }
+    if (request.override?.kind === "dlsn") this.checkNotBeyondHead(request.log, request.override.dlsn, "open.override", "start");
+    if (request.fallback?.kind === "dlsn") this.checkNotBeyondHead(request.log, request.fallback.dlsn, "open.fallback", "start");
+  }
+
+  /**
+   * A position after the log's head would skip the records appended next: refused. A start (the
+   * first record to deliver) may be the next entry's first DLSN; a checkpoint (the last record
+   * processed) must lie before it.
+   */
+  private checkNotBeyondHead(log: string, dlsn: DLSN, field: string, kind: "start" | "checkpoint"): void {
+    const last = this.logs.head(log).last;
+    const next = last ? last.nextEntry() : DLSN.INITIAL;
+    const beyond = kind === "start" ? dlsn.isAfter(next) : !dlsn.isBefore(next);
+    if (!beyond) return;
+    throw new DlogError(
+      "OUT_OF_RANGE",
+      `${field} ${dlsn.toString()} is after the end of log "${log}" (${last ? `last record ${last.toString()}` : "no records yet"}); a position there would skip the records appended next`,
+      { reason: "POSITION_OUT_OF_RANGE", metadata: { log, field, dlsn: dlsn.toString() } },
+    );
   }
 
   private async startPosition(
     request: OpenRequest,
     stored: ReaderPosition | undefined,
     epoch: bigint,
-  ): Promise<{ position: ReaderPosition; source: ResumeSource; changed: boolean; skipped: bigint }> {
-    const fresh = (start: StartPosition): Promise<ReaderPosition> => this.positionFrom(request.log, start, epoch);
+  ): Promise<{ position: ReaderPosition; source: ResumeSource; skipped: bigint }> {
+    // What earlier sessions delivered stays known whatever the new start: it marks their records.
+    const history = { deliveredHigh: stored?.deliveredHigh, deliveredThrough: stored?.deliveredThrough ?? -1n };
+    const fresh = async (start: StartPosition): Promise<ReaderPosition> => ({ ...(await this.positionFrom(request.log, start, epoch)), ...history });
     let position: ReaderPosition;
     let source: ResumeSource;
     if (request.override) {
       position = await fresh(request.override);
       source = "override";
     } else {
-      const client = request.clientCheckpoint ? await this.positionAt(request.log, request.clientCheckpoint, epoch) : undefined;
-      if (request.resumePolicy === "client" && !client) {
-        throw new DlogError("INVALID_ARGUMENT", "resume_policy CLIENT needs a client_checkpoint", { metadata: { field: "open.client_checkpoint" } });
-      }
+      const client = request.clientCheckpoint && request.resumePolicy !== "stored" ? await this.positionAt(request.log, request.clientCheckpoint, epoch) : undefined;
       if (client && (request.resumePolicy === "client" || (request.resumePolicy === "max" && (!stored || client.floor.isAfter(stored.floor))))) {
         // Stored holes above the client's floor are still acked records.
         const holes = request.resumePolicy === "max" && stored ? stored.holes.filter((h) => h.dlsn.isAfter(client.floor)) : [];
-        position = { ...client, holes };
+        position = { ...client, ...history, holes };
         source = "client";
       } else if (stored) {
         position = { ...stored, epoch };
@@ -218,7 +252,6 @@ export class ReaderSessions {
         source = "fallback";
       }
     }
-    let changed = source !== "stored";
     let skipped = 0n;
     const first = this.logs.first(request.log);
     if (first && position.floor.isBefore(first.dlsn) && position.floorSequenceId + 1n < first.sequenceId) {
@@ -229,15 +262,14 @@ export class ReaderSessions {
         floorSequenceId: first.sequenceId - 1n,
         holes: position.holes.filter((hole) => hole.dlsn.isAfter(first.dlsn)),
       };
-      changed = true;
     }
-    return { position, source, changed, skipped };
+    return { position, source, skipped };
   }
 
   /** A position with no holes, just before the first record at or after `start`. */
   private async positionFrom(log: string, start: StartPosition, epoch: bigint): Promise<ReaderPosition> {
     const floor = await this.logs.resolveStart(log, start);
-    return { floor: floor.dlsn, floorSequenceId: floor.sequenceId, holes: [], epoch, updatedTimeMs: Date.now() };
+    return freshPosition(floor.dlsn, floor.sequenceId, epoch);
   }
 
   /** The position "everything up to and including `dlsn` is processed". */
@@ -248,12 +280,7 @@ export class ReaderSessions {
         ? record.sequenceId
         : record.sequenceId - 1n
       : this.logs.head(log).nextSequenceId - 1n;
-    return { floor: dlsn, floorSequenceId: sequenceId, holes: [], epoch, updatedTimeMs: Date.now() };
-  }
-
-  private async stored(logId: number, readerId: string): Promise<ReaderPosition | undefined> {
-    const stored = await this.storage.getPosition(logId, readerId);
-    return stored ? decodePosition(stored) : undefined;
+    return freshPosition(dlsn, sequenceId, epoch);
   }
 
   // ---- reader admin ----------------------------------------------------------------------------
@@ -261,7 +288,7 @@ export class ReaderSessions {
   async getPosition(log: string, readerId: string): Promise<ReaderInfo> {
     validateName("reader_id", readerId);
     const logId = this.logs.logId(log);
-    const stored = await this.stored(logId, readerId);
+    const stored = await this.positions.get(logId, readerId);
     if (!stored) throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" has no position`, { reason: "READER_NOT_FOUND", metadata: { log, reader_id: readerId } });
     return this.info(log, logId, readerId, stored);
   }
@@ -269,8 +296,9 @@ export class ReaderSessions {
   async setPosition(log: string, readerId: string, start: StartPosition, force: boolean): Promise<ReaderInfo> {
     validateName("reader_id", readerId);
     const logId = this.logs.logId(log);
+    if (start.kind === "dlsn") this.checkNotBeyondHead(log, start.dlsn, "position", "start");
     const key = readerKey(logId, readerId);
-    return this.queueFor(key).run(async () => {
+    return this.readerQueues.run(key, async () => {
       this.fenceLive(
         key,
         (current) => (force ? undefined : liveRefusal(log, readerId, current, "set its position")),
@@ -281,11 +309,14 @@ export class ReaderSessions {
             { reason: "READER_REPOSITIONED", metadata: { log, reader_id: readerId } },
           ),
       );
-      const epoch = this.epochs.get(key) ?? (await this.stored(logId, readerId))?.epoch ?? 0n;
-      const position = await this.positionFrom(log, start, epoch);
-      // Replaces a fenced session's last dirty state: one write.
-      this.flusher.markDirty(key, () => ({ logId, readerId, position }));
-      await this.flusher.flush();
+      const stored = await this.positions.get(logId, readerId);
+      const position: ReaderPosition = {
+        ...(await this.positionFrom(log, start, stored?.epoch ?? 0n)),
+        deliveredHigh: stored?.deliveredHigh,
+        deliveredThrough: stored?.deliveredThrough ?? -1n,
+      };
+      this.positions.changed(logId, readerId, () => position);
+      await this.positions.flush();
       return this.info(log, logId, readerId, position);
     });
   }
@@ -294,7 +325,7 @@ export class ReaderSessions {
     validateName("reader_id", readerId);
     const logId = this.logs.logId(log);
     const key = readerKey(logId, readerId);
-    await this.queueFor(key).run(async () => {
+    await this.readerQueues.run(key, async () => {
       const hadLive = this.live.has(key);
       this.fenceLive(
         key,
@@ -306,19 +337,18 @@ export class ReaderSessions {
             { reason: "READER_DELETED", metadata: { log, reader_id: readerId } },
           ),
       );
-      if (!hadLive && !(await this.stored(logId, readerId))) {
+      if (!hadLive && !(await this.positions.get(logId, readerId))) {
         throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" does not exist`, { reason: "READER_NOT_FOUND", metadata: { log, reader_id: readerId } });
       }
-      this.flusher.markDirty(key, () => null);
-      await this.flusher.flush();
-      this.epochs.delete(key);
+      this.positions.delete(logId, readerId);
+      await this.positions.flush();
     });
   }
 
   async listReaders(log: string): Promise<ReaderInfo[]> {
     const logId = this.logs.logId(log);
-    const stored = await this.storage.listPositions(logId);
-    return stored.map(({ readerId, position }) => this.info(log, logId, readerId, decodePosition(position)));
+    const stored = await this.positions.list(logId);
+    return stored.map(({ readerId, position }) => this.info(log, logId, readerId, position));
   }
 
   /**
@@ -334,6 +364,15 @@ export class ReaderSessions {
     this.counters.sessionsFenced++;
   }
 
+  /** A log is being deleted: its sessions end first (NOT_FOUND), and none of its positions is written again. */
+  private async endLog(logId: number, name: string): Promise<void> {
+    const gone = new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } });
+    for (const [key, session] of [...this.live]) {
+      if (key.startsWith(`${logId}/`)) session.fail(gone);
+    }
+    await this.positions.forgetLog(logId);
+  }
+
   private info(log: string, logId: number, readerId: string, position: ReaderPosition): ReaderInfo {
     const lag = this.logs.head(log).nextSequenceId - position.floorSequenceId - 1n - BigInt(position.holes.length);
     const session = this.live.get(readerKey(logId, readerId));
@@ -346,29 +385,34 @@ export class ReaderSessions {
       live: session !== undefined && !session.isEnded,
       epoch: position.epoch,
       updatedTimeMs: position.updatedTimeMs,
+      deliveredHigh: position.deliveredHigh,
     };
-  }
-
-  private queueFor(key: string): SerialQueue {
-    let queue = this.keyQueues.get(key);
-    if (!queue) {
-      queue = new SerialQueue();
-      this.keyQueues.set(key, queue);
-    }
-    return queue;
   }
 
   private checkOpen(): void {
     if (this.closed) throw new DlogError("UNAVAILABLE", SHUTTING_DOWN, { reason: "SHUTTING_DOWN" });
   }
 
-  /** Ends every session (UNAVAILABLE, so clients reconnect elsewhere or later) and writes every position. */
+  /**
+   * Shutdown: no session delivers anything more; each gets a bounded time to ack what it was
+   * delivered (a client that acks loses nothing to the restart), then every session ends
+   * (UNAVAILABLE, so clients reconnect) and every position is written.
+   */
   async close(): Promise<void> {
     this.closed = true;
+    const sessions = [...this.live.values()];
+    const waitMs = this.options.shutdownAckWaitMs ?? DEFAULT_SHUTDOWN_ACK_WAIT_MS;
+    const abort = new AbortController();
+    await Promise.race([
+      Promise.all(sessions.map((session) => session.beginShutdown())),
+      sleep(waitMs, undefined, { signal: abort.signal, ref: false }).catch(() => undefined),
+    ]);
+    abort.abort();
     for (const session of [...this.live.values()]) {
       session.fail(new DlogError("UNAVAILABLE", SHUTTING_DOWN, { reason: "SHUTTING_DOWN" }));
     }
-    await this.flusher.close();
+    this.positionsClosed = true;
+    await this.positions.close();
   }
 }
 
@@ -380,13 +424,7 @@ function liveRefusal(log: string, readerId: string, current: Session, action: st
   );
 }
 
-/** Reader ids cannot contain "/", so the key splits unambiguously. */
+/** Reader ids cannot contain "/", so the key is unambiguous. */
 function readerKey(logId: number, readerId: string): string {
   return `${logId}/${readerId}`;
 }
-
-function parseKey(key: string): { logId: number; readerId: string } {
-  const slash = key.indexOf("/");
-  return { logId: Number(key.slice(0, slash)), readerId: key.slice(slash + 1) };
-}
-

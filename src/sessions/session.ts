@@ -1,4 +1,4 @@
-import type { DLSN } from "../dlsn.js";
+import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import type { DecodedRecord } from "../log/entry-codec.js";
 import type { LogReader } from "../log/log-store.js";
@@ -17,6 +17,8 @@ export interface OpenedInfo {
   skippedByTruncation: bigint;
   durableHoles: number;
   flow: FlowLimits;
+  /** The highest record delivered to an earlier session of this reader. */
+  deliveredHigh: DLSN | undefined;
 }
 
 export interface StatusInfo {
@@ -29,19 +31,18 @@ export interface StatusInfo {
   holes: number;
   lag: bigint;
   pausedReason: string;
-}
-
-interface Redelivery {
-  record: DecodedRecord;
-  attempt: number;
+  /** The first `acksDurable` Ack messages of the session are entirely on disk. */
+  acksDurable: number;
+  /** Ack messages applied so far. */
+  acksReceived: number;
 }
 
 export type SessionFrame =
   | { kind: "opened"; opened: OpenedInfo }
-  /** `attempts`: one number for the whole batch (first deliveries: 1), or one per record (redeliveries). */
+  /** `attempts`: one number for the whole batch, or one per record. */
   | { kind: "records"; records: DecodedRecord[]; attempts: number | number[]; lag: bigint }
   | { kind: "status"; status: StatusInfo }
-  | { kind: "drained"; durableFloor: DLSN; durableHoles: number };
+  | { kind: "drained"; durableFloor: DLSN; durableHoles: number; acksDurable: number };
 
 /** What a session needs of the log layer (`LogStore` is one); small, so a test can stand in for it. */
 export interface SessionLogs {
@@ -50,21 +51,30 @@ export interface SessionLogs {
   head(log: string): { nextSequenceId: bigint };
 }
 
+/**
+ * Where a session's position goes. The session only says that it changed and when it must be on
+ * disk; the owner writes `session.position()` and calls `durableChanged` with what it wrote.
+ */
+export interface SessionPositions {
+  /** The position changed (`acks`: records newly acked, or 0): write it soon. */
+  changed(acks: number): void;
+  /** Resolves once everything changed so far is durable (and `durableChanged` was called). */
+  flush(): Promise<void>;
+}
+
 export interface SessionOptions {
   log: string;
   readerId: string;
   epoch: bigint;
+  /** Where the session resumes, with what earlier sessions were delivered (`deliveredThrough`). */
   start: ReaderPosition;
-  opened: Omit<OpenedInfo, "epoch" | "resumeAfter" | "durableHoles" | "flow">;
+  opened: Pick<OpenedInfo, "source" | "logHead" | "skippedByTruncation">;
   flow: FlowLimits;
   ackWaitMs: number;
   maxHoles: number;
   heartbeatMs: number;
   logs: SessionLogs;
-  /** The reader's state changed (`acks` newly acked records, or 0): the flusher should write it. */
-  onPositionChanged(acks: number): void;
-  /** Everything marked so far is durable once this resolves. */
-  flush(): Promise<void>;
+  positions: SessionPositions;
   /** The session is over (drained, failed, fenced or abandoned); called once. */
   onEnded(session: Session): void;
   /** The server-wide budget of delivered, unacked bytes this session's deliveries count against. */
@@ -74,11 +84,24 @@ export interface SessionOptions {
 /** Records a single Records frame may carry, by payload bytes: keeps messages well under gRPC's 4 MiB default. */
 const MAX_FRAME_BYTES = 1024 * 1024;
 
+/** The smallest delivery reservation: a position write per ~4096 records delivered, at most. */
+const RESERVATION_MIN_RECORDS = 8192;
+
+const SHUTTING_DOWN_REASON = "server is shutting down: ack what you have processed, then reconnect";
+
 /**
  * One live reader session, without any network: it reads the log, admits
  * records through the ack window under flow control, takes acks, nacks and
  * flow changes, and produces frames. The wire layer feeds `handle*` and sends
  * what `frames()` yields; a slow consumer simply stops pulling.
+ *
+ * Delivery is reserved ahead on disk: a record goes out only once the reader's stored
+ * `deliveredThrough` covers it, so after any crash every record that may have reached the client
+ * comes again with attempt >= 2. The reservation runs ahead of what was sent (`reservationAhead`)
+ * and is renewed when half of it is used, so it costs one position write per half reservation and
+ * never holds delivery up while the disk keeps pace; after a crash, records of the reservation
+ * that were never sent are marked too (a possible duplicate, never a missed one). When the session
+ * ends, its final write brings `deliveredThrough` back to what was really sent.
  */
 export class Session {
   readonly log: string;
@@ -90,9 +113,25 @@ export class Session {
   private flow: FlowLimits;
   private durable: ReaderPosition;
 
-  private redeliveries: Redelivery[] = [];
+  /** Highest record delivered to earlier sessions, and the sequence id through which they may have delivered. */
+  private readonly priorHigh: DLSN | undefined;
+  private readonly priorThrough: bigint;
+  /** The delivery reservation this session asks for, and the part of it on disk. */
+  private reservedThrough: bigint;
+  private durableThrough: bigint;
+
+  /** Ack messages applied, and how many of the first of them are on disk. */
+  private acksReceived = 0;
+  private acksDurable = 0;
+  /** The window version on disk: when nothing changed since, a no-op ack is durable at once. */
+  private durableVersion: number;
+  private lastSnapshot: { position: ReaderPosition; acks: number; version: number } | undefined;
+
   private statusDue = false;
   private draining = false;
+  /** Server shutdown: no new deliveries; acks still count, so what the client processed is kept. */
+  private closing = false;
+  private settledWaiters: Array<() => void> = [];
   private failure: Error | undefined;
   private ended = false;
   private wake: (() => void) | undefined;
@@ -108,42 +147,70 @@ export class Session {
   private readonly budget: BudgetAccount | undefined;
 
   constructor(options: SessionOptions) {
+    const start = options.start;
     this.options = options;
     this.log = options.log;
     this.readerId = options.readerId;
     this.epoch = options.epoch;
     this.flow = options.flow;
-    this.durable = options.start;
+    this.durable = start;
+    this.priorHigh = start.deliveredHigh;
+    this.priorThrough = start.deliveredThrough;
+    this.durableThrough = start.deliveredThrough;
+    this.reservedThrough = maxOf(start.deliveredThrough, start.floorSequenceId + this.reservationAhead());
     this.window = new AckWindow<DecodedRecord>({
-      floor: options.start.floor,
-      floorSequenceId: options.start.floorSequenceId,
-      holes: options.start.holes,
+      floor: start.floor,
+      floorSequenceId: start.floorSequenceId,
+      holes: start.holes,
       maxHoles: options.maxHoles,
+      deliveredThrough: start.deliveredThrough,
     });
-    this.reader = options.logs.openReader(options.log, options.start.floor.next());
+    this.durableVersion = this.window.version;
+    this.reader = options.logs.openReader(options.log, start.floor.next());
     this.budget = options.budget?.open(() => this.poke());
   }
 
-  /** The reader's position as it stands in memory: what the flusher writes. */
+  /** The reader's position as it stands in memory: what the owner writes. */
   position(): ReaderPosition {
-    return {
+    const sentHigh = this.window.deliveredHigh;
+    const sentThrough = this.window.deliveredHighSequenceId ?? -1n;
+    const position: ReaderPosition = {
       floor: this.window.floor,
       floorSequenceId: this.window.floorSequenceId,
       holes: this.window.holes(),
       epoch: this.epoch,
       updatedTimeMs: Date.now(),
+      deliveredHigh: sentHigh && (!this.priorHigh || sentHigh.isAfter(this.priorHigh)) ? sentHigh : this.priorHigh,
+      // A live session keeps its reservation on disk; an ended one knows exactly what it sent.
+      deliveredThrough: maxOf(this.priorThrough, this.ended ? sentThrough : maxOf(this.reservedThrough, sentThrough)),
     };
+    this.lastSnapshot = { position, acks: this.acksReceived, version: this.window.version };
+    return position;
   }
 
   get isEnded(): boolean {
     return this.ended;
   }
 
+  /** Delivered, unacked records: what a shutdown waits for. */
+  get outstandingRecords(): number {
+    return this.window.outstandingRecords;
+  }
+
+  /** Records waiting to be delivered again (bounded by the window). */
+  get redeliveriesQueued(): number {
+    return this.window.redeliveriesQueued;
+  }
+
   // ---- input from the client -------------------------------------------------------------------
 
-  /** Individual and cumulative acks. A bad DLSN fails the session (INVALID_ARGUMENT) and moves nothing. */
+  /**
+   * One Ack message: individual and cumulative acks. A bad DLSN fails the session
+   * (INVALID_ARGUMENT) and applies nothing. Acks after a drain are ignored: Drained reported
+   * the final position.
+   */
   handleAck(dlsns: readonly DLSN[], upTo: DLSN | undefined): void {
-    if (this.ended) return; // a fenced or finished session's acks are refused
+    if (this.ended || this.draining) return;
     let acked: number;
     try {
       acked = this.window.ack(dlsns, upTo); // all or nothing
@@ -152,18 +219,20 @@ export class Session {
       return;
     }
     this.budget?.hold(this.window.outstandingBytes);
+    this.acksReceived++;
     if (acked > 0) {
-      this.options.onPositionChanged(acked);
+      this.options.positions.changed(acked);
       this.poke();
+    } else if (this.window.version === this.durableVersion) {
+      this.acksDurable = this.acksReceived; // it changed nothing, and everything before it is on disk
     }
+    if (this.closing) this.checkSettled();
   }
 
   handleNack(dlsns: readonly DLSN[]): void {
     if (this.ended) return;
     try {
-      for (const redelivery of this.window.nack(dlsns, Date.now())) {
-        this.redeliveries.push({ record: redelivery.record, attempt: redelivery.attempt });
-      }
+      this.window.nack(dlsns);
     } catch (error) {
       this.fail(error as Error);
       return;
@@ -206,11 +275,42 @@ export class Session {
     this.end();
   }
 
-  /** A flush wrote this reader's position. */
-  durableChanged(position: ReaderPosition): void {
-    this.durable = position;
+  /**
+   * Server shutdown, first step: nothing more is delivered, a status says why, and acks keep
+   * coming in. Resolves once every delivered record is acked (or the session ended); the owner
+   * bounds the wait, flushes, then ends the session.
+   */
+  beginShutdown(): Promise<void> {
+    this.closing = true;
     this.statusDue = true;
     this.poke();
+    return new Promise<void>((resolve) => {
+      this.settledWaiters.push(resolve);
+      this.checkSettled();
+    });
+  }
+
+  /** A write of the owner made `position` durable. */
+  durableChanged(position: ReaderPosition): void {
+    if (this.ended || position.epoch !== this.epoch) return;
+    this.durable = position;
+    if (position.deliveredThrough > this.durableThrough) this.durableThrough = position.deliveredThrough;
+    const snapshot = this.lastSnapshot;
+    if (snapshot?.position === position) {
+      this.durableVersion = snapshot.version;
+      // Acks after the snapshot that changed nothing are covered as well.
+      const covered = this.window.version === snapshot.version ? this.acksReceived : snapshot.acks;
+      if (covered > this.acksDurable) this.acksDurable = covered;
+    }
+    this.statusDue = true;
+    this.poke();
+  }
+
+  private checkSettled(): void {
+    if (!this.ended && this.window.outstandingRecords > 0) return;
+    const waiters = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private end(): void {
@@ -221,6 +321,7 @@ export class Session {
     clearInterval(this.ackWaitTimer);
     this.budget?.close();
     this.poke();
+    this.checkSettled();
     // Closing the cursor under a read in flight would fail that read: close after it.
     const closeReader = (): void => void this.reader.close().catch(() => undefined);
     if (this.reading) void this.reading.then(closeReader, closeReader);
@@ -270,16 +371,14 @@ export class Session {
         resumeAfter: this.window.floor,
         durableHoles: this.window.holeCount,
         flow: this.flow,
+        deliveredHigh: this.priorHigh,
       },
     };
     this.lastFrameAt = Date.now();
     this.armHeartbeat();
     if (this.options.ackWaitMs > 0) {
       this.ackWaitTimer = setInterval(() => {
-        for (const redelivery of this.window.expired(Date.now(), this.options.ackWaitMs)) {
-          this.redeliveries.push({ record: redelivery.record, attempt: redelivery.attempt });
-        }
-        if (this.redeliveries.length > 0) this.poke();
+        if (this.window.expired(Date.now(), this.options.ackWaitMs) > 0) this.poke();
       }, Math.min(1000, Math.max(10, Math.floor(this.options.ackWaitMs / 4))));
     }
     try {
@@ -296,11 +395,13 @@ export class Session {
           yield { kind: "status", status: this.status() };
           continue;
         }
-        if (this.redeliveries.length > 0) {
-          const batch = this.redeliveries.splice(0, this.flow.maxBatchRecords);
-          const records = batch.map((redelivery) => redelivery.record);
-          this.lastFrameAt = Date.now();
-          yield { kind: "records", records, attempts: batch.map((redelivery) => redelivery.attempt), lag: this.lagAfter(records.at(-1)!.sequenceId) };
+        if (!this.closing && this.window.redeliveriesQueued > 0) {
+          const batch = this.window.takeRedeliveries(this.flow.maxBatchRecords, Date.now());
+          if (batch.length > 0) {
+            const records = batch.map((redelivery) => redelivery.record);
+            this.lastFrameAt = Date.now();
+            yield { kind: "records", records, attempts: batch.map((redelivery) => redelivery.attempt), lag: this.lagAfter(records.at(-1)!.sequenceId) };
+          }
           continue;
         }
         const paused = this.pausedReason();
@@ -354,15 +455,61 @@ export class Session {
       this.budget?.hold(this.window.outstandingBytes);
       return undefined;
     }
+    try {
+      await this.reserve(records.at(-1)!.sequenceId);
+    } finally {
+      if (this.ended) this.budget?.hold(this.window.outstandingBytes);
+    }
+    if (this.ended) return undefined;
     const toSend = this.window.admit(records, Date.now());
     this.budget?.hold(this.window.outstandingBytes);
-    if (toSend.length < records.length) this.options.onPositionChanged(0); // inherited holes absorbed
+    if (toSend.length < records.length) this.options.positions.changed(0); // inherited holes absorbed
+    this.renewReservation();
     if (toSend.length === 0) return { kind: "status", status: this.status() };
-    return { kind: "records", records: toSend, attempts: 1, lag: this.lagAfter(toSend[toSend.length - 1]!.sequenceId) };
+    return { kind: "records", records: toSend, attempts: this.attemptsOf(toSend), lag: this.lagAfter(toSend[toSend.length - 1]!.sequenceId) };
+  }
+
+  /** Waits until the reservation on disk covers `sequenceId` (see the class comment). */
+  private async reserve(sequenceId: bigint): Promise<void> {
+    if (sequenceId <= this.durableThrough) return;
+    this.reservedThrough = maxOf(this.reservedThrough, sequenceId + this.reservationAhead());
+    this.options.positions.changed(0);
+    await this.options.positions.flush();
+    if (!this.ended && sequenceId > this.durableThrough) {
+      throw new DlogError("UNAVAILABLE", `the delivery position of reader "${this.readerId}" could not be made durable; reconnect`, {
+        reason: "STORAGE_UNAVAILABLE",
+      });
+    }
+  }
+
+  /** Once half of the reservation on disk is used, asks for the next one without waiting for it. */
+  private renewReservation(): void {
+    const sent = this.window.deliveredHighSequenceId ?? -1n;
+    const ahead = this.reservationAhead();
+    if (this.reservedThrough > this.durableThrough || sent + ahead / 2n <= this.durableThrough) return;
+    this.reservedThrough = sent + ahead;
+    this.options.positions.changed(0);
+    this.options.positions.flush().catch(() => undefined); // a failure shows in the next reserve()
+  }
+
+  /**
+   * How far delivery is reserved ahead: four flow windows, at least RESERVATION_MIN_RECORDS, so
+   * that a renewal (one fsynced write) is on disk long before the session catches up with it.
+   */
+  private reservationAhead(): bigint {
+    return BigInt(Math.max(4 * this.flow.maxOutstandingRecords, RESERVATION_MIN_RECORDS));
+  }
+
+  /** First deliveries: attempt 2 for records an earlier session may have delivered, else 1. */
+  private attemptsOf(records: readonly DecodedRecord[]): number | number[] {
+    if (records[0]!.sequenceId > this.priorThrough) return 1;
+    if (records.at(-1)!.sequenceId <= this.priorThrough) return 2;
+    return records.map((record) => (record.sequenceId <= this.priorThrough ? 2 : 1));
   }
 
   /** Why no new records go out now; empty when they can. */
   private pausedReason(): string {
+    if (this.closing) return SHUTTING_DOWN_REASON;
     if (this.window.outstandingRecords >= this.flow.maxOutstandingRecords) {
       return `max_outstanding_records reached (${this.flow.maxOutstandingRecords}); ack to receive more`;
     }
@@ -402,12 +549,18 @@ export class Session {
       holes: this.window.holeCount,
       lag: this.lag(),
       pausedReason: this.pausedReason(),
+      acksDurable: this.acksDurable,
+      acksReceived: this.acksReceived,
     };
   }
 
   private async drain(): Promise<SessionFrame> {
-    this.options.onPositionChanged(0);
-    await this.options.flush();
-    return { kind: "drained", durableFloor: this.durable.floor, durableHoles: this.durable.holes.length };
+    this.options.positions.changed(0);
+    await this.options.positions.flush();
+    return { kind: "drained", durableFloor: this.durable.floor, durableHoles: this.durable.holes.length, acksDurable: this.acksDurable };
   }
+}
+
+function maxOf(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
 }

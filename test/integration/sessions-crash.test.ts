@@ -12,6 +12,12 @@ const READER = "crash-reader";
 const RECORDS = 600_000;
 const MAX_OUTSTANDING = 100;
 const KILLS = 4;
+/**
+ * How far the server may have reserved delivery ahead of what it sent (Session: four windows,
+ * at least 8192 records): after a crash, records that far past the last one sent may come marked
+ * as possible duplicates (attempt 2) although they never arrived.
+ */
+const RESERVATION = Math.max(4 * MAX_OUTSTANDING, 8192);
 
 /** One kill -9: what the client knew just before it, and what the next session did. */
 interface Crash {
@@ -70,6 +76,9 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
     let deliveredHigh = 0;
     let durableSeen = 0;
     let killsMidStream = 0;
+    /** Records that came again after a restart, and records never seen before that came marked anyway. */
+    let replayed = 0;
+    let markedFirstDeliveries = 0;
 
     for (let cycle = 0; ; cycle++) {
       const last = cycle === KILLS;
@@ -85,6 +94,8 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
         crashes.push({ ackedHigh, deliveredHigh, durableSeen, resumedAfter });
       }
       let expected = resumedAfter + 1;
+      /** The highest record any earlier session delivered: the server's high-water mark must cover it. */
+      const seenBefore = deliveredHigh;
       ackedHigh = resumedAfter;
       deliveredHigh = resumedAfter;
       let batches = 0;
@@ -113,6 +124,13 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
             const n = numberOf(record);
             assert.equal(n, expected, "records arrive in order, none skipped");
             expected++;
+            if (deliveries[n]! > 0) {
+              replayed++;
+              assert.ok(record.attempt >= 2, `record ${n} came again after a crash with attempt ${record.attempt}`);
+            } else if (record.attempt >= 2) {
+              markedFirstDeliveries++;
+              assert.ok(n <= seenBefore + MAX_OUTSTANDING + RESERVATION, `record ${n}, never delivered before, came with attempt ${record.attempt} (last seen before the crash: ${seenBefore})`);
+            }
             deliveries[n]!++;
           }
           deliveredHigh = expected - 1;
@@ -167,6 +185,8 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
     }
     assert.equal(duplicates, expectedDuplicates, "the only records delivered twice are those after each resume position that had been delivered before");
     t.diagnostic(`${crashes.length} kills, ${duplicates} records delivered more than once of ${RECORDS}`);
+    t.diagnostic(`${replayed} replays, every one with attempt >= 2; ${markedFirstDeliveries} first deliveries marked as possible duplicates (within the reservation)`);
+    assert.ok(replayed > 0, "the kills replayed something: the attempt check was exercised");
   } finally {
     t.signal.removeEventListener("abort", onAbort);
     clients.close();
@@ -181,4 +201,146 @@ test("kill -9 while a reader reads and acks (--ack-flush-interval 50ms): none lo
 
 test("kill -9 while a reader reads and acks (default flush settings): the same guarantees", { timeout: 60_000 }, async (t) => {
   await readAckKill(t, []);
+});
+
+/**
+ * The crash bound in the terms a client can check (README "Crash bound"): Ack messages are
+ * numbered from 1 per session; a status's acks_durable says how many of the first ones are on
+ * disk. This client stops acking the moment a status does not cover every ack it sent, then the
+ * server is killed: records acked in covered messages never come again.
+ */
+test("kill -9 after a client stops acking at the first status that does not cover its acks: only records of uncovered ack messages (or never acked) come again, none lost", { timeout: 90_000 }, async (t) => {
+  const TOTAL = 60_000;
+  const CYCLES = 3;
+  const dir = tempDir("dlog-session-acks-durable-");
+  let server = await startDlogd({ dataDir: dir.path });
+  const port = server.address.slice(server.address.lastIndexOf(":") + 1);
+  let clients: Clients = connect(server.address);
+  const onAbort = (): void => {
+    clients.close();
+    void server.kill9();
+  };
+  t.signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    await appendNumbered(clients, "acks-durable", TOTAL, { batch: 10_000 });
+    const seen = new Uint8Array(TOTAL + 1);
+    /** Records acked in ack messages a status reported durable before the last kill: they never come again. */
+    let durableThrough = 0;
+    for (let cycle = 0; cycle <= CYCLES; cycle++) {
+      const last = cycle === CYCLES;
+      const { session, opened } = await TestSession.open(clients, { log: "acks-durable", readerId: "r", flow: { maxOutstandingRecords: 1_000 } });
+      const resumedAfter = opened.resumeAfter!.slot >= 0n ? numberOfFloor(opened.resumeAfter!) : 0;
+      /** `ackedThrough[k]`: every record up to it is acked by messages 1..k (acks go out in order). */
+      const ackedThrough: number[] = [resumedAfter];
+      let acking = true;
+      let covered = 0;
+      let highest = resumedAfter;
+      let replays = 0;
+      const killed = { now: false };
+      const reading = (async () => {
+        for (;;) {
+          let frame;
+          try {
+            frame = await session.next(10_000);
+          } catch (error) {
+            if (killed.now) return;
+            throw error;
+          }
+          if (frame === undefined) return;
+          if (frame.$case === "status") {
+            const durable = Number(frame.value.acksDurable);
+            assert.ok(durable >= covered, "acks_durable never goes back");
+            assert.ok(BigInt(durable) <= frame.value.acksReceived, "no more durable than received");
+            covered = durable;
+            // The first status that leaves an ack uncovered: stop acking, so the bound can be checked exactly.
+            if (durable < ackedThrough.length - 1) acking = false;
+            continue;
+          }
+          if (frame.$case !== "records") continue;
+          const records = frame.value.records;
+          for (const record of records) {
+            const n = numberOf(record);
+            if (seen[n]) {
+              replays++;
+              assert.ok(n > durableThrough, `record ${n} came again though an ack message covering it was reported durable (through #${durableThrough})`);
+            }
+            seen[n] = 1;
+            highest = Math.max(highest, n);
+          }
+          if (!acking && !last) continue;
+          if (ackedThrough.length % 2 === 0) session.ackUpTo(records.at(-1)!.dlsn!);
+          else session.ack(records.map((r) => r.dlsn!));
+          ackedThrough.push(numberOf(records.at(-1)!));
+          if (last && highest === TOTAL) return;
+        }
+      })();
+      if (last) {
+        await reading;
+        session.drain();
+        const drained = await session.drained();
+        assert.equal(drained.acksDurable, BigInt(ackedThrough.length - 1), "Drained: every ack message durable");
+        break;
+      }
+      // Until the client stopped, then a random moment: sometimes before the flush that would cover the rest.
+      for (let i = 0; acking && i < 500; i++) await sleep(10);
+      assert.ok(!acking, "a status left an ack uncovered (acks are always in flight)");
+      await sleep(Math.floor(Math.random() * 150));
+      killed.now = true;
+      const coveredThrough = ackedThrough[covered]!;
+      durableThrough = Math.max(durableThrough, coveredThrough);
+      await server.kill9();
+      await reading;
+      clients.close();
+      server = await startDlogd({ dataDir: dir.path, listen: `127.0.0.1:${port}` }).catch(() => startDlogd({ dataDir: dir.path }));
+      clients = connect(server.address);
+      const position = await clients.readers.getPosition({ log: "acks-durable", readerId: "r" });
+      const resumeAt = numberOfFloor(position.floor!);
+      t.diagnostic(
+        `cycle ${cycle}: ${ackedThrough.length - 1} ack messages, ${covered} covered (through #${coveredThrough}); ` +
+          `acked through #${ackedThrough.at(-1)}, delivered through #${highest}; resumes after #${resumeAt}; ${replays} replays this session`,
+      );
+      assert.ok(resumeAt >= coveredThrough, `records acked in covered messages (through #${coveredThrough}) come again: resume after #${resumeAt}`);
+      assert.ok(resumeAt <= highest, `resumed after #${resumeAt}, beyond the #${highest} delivered`);
+    }
+    const lost: number[] = [];
+    for (let n = 1; n <= TOTAL; n++) if (!seen[n]) lost.push(n);
+    assert.deepEqual(lost.slice(0, 10), [], `${lost.length} records never delivered`);
+  } finally {
+    t.signal.removeEventListener("abort", onAbort);
+    clients.close();
+    await server.kill9();
+    dir.cleanup();
+  }
+});
+
+/** Record number at a floor DLSN: records are appended in entries of 10 000, slot = offset in the entry. */
+function numberOfFloor(dlsn: WireDLSN): number {
+  if (dlsn.slot < 0n) return 0;
+  return Number(dlsn.entry) * 10_000 + Number(dlsn.slot) + 1;
+}
+
+test("epochs grow across kill -9 even when no session acked anything", { timeout: 60_000 }, async (t) => {
+  const dir = tempDir("dlog-session-epochs-");
+  let server = await startDlogd({ dataDir: dir.path });
+  let clients: Clients = connect(server.address);
+  t.signal.addEventListener("abort", () => void server.kill9(), { once: true });
+  try {
+    await appendNumbered(clients, "epochs", 10);
+    const epochs: bigint[] = [];
+    for (let cycle = 0; cycle < 4; cycle++) {
+      const { session, opened } = await TestSession.open(clients, { log: "epochs", readerId: "r" });
+      epochs.push(opened.epoch);
+      await session.records(10); // delivered, never acked
+      await server.kill9();
+      clients.close();
+      server = await startDlogd({ dataDir: dir.path });
+      clients = connect(server.address);
+    }
+    assert.deepEqual(epochs, [1n, 2n, 3n, 4n], "Opened.epoch across crashes");
+    assert.equal((await clients.readers.getPosition({ log: "epochs", readerId: "r" })).epoch, 4n);
+  } finally {
+    clients.close();
+    await server.kill9();
+    dir.cleanup();
+  }
 });

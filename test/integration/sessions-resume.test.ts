@@ -5,7 +5,7 @@ import { Status } from "nice-grpc";
 import { Boundary, type DLSN as WireDLSN, type Record as WireRecord } from "../../src/gen/dlog/v1/common.js";
 import { type DeepPartial, type Open, ResumePolicy, ResumeSource } from "../../src/gen/dlog/v1/reader.js";
 import { type Clients, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
-import { type Fixture, TestSession, appendNumbered, dlsnKey, numberOf, startFixture } from "../helpers/session.js";
+import { type Fixture, TestSession, appendNumbered, compareDlsn, dlsnKey, numberOf, startFixture } from "../helpers/session.js";
 
 const SERVER_TEST = { timeout: 30_000 };
 
@@ -29,8 +29,12 @@ async function ackApplied(session: TestSession, dlsn: WireDLSN): Promise<void> {
   );
 }
 
-/** Reads the rest of the log in a new session and checks it is exactly `from`..`to`, each once. */
-async function assertResumesAt(clients: Clients, log: string, readerId: string, from: number, to: number): Promise<void> {
+/**
+ * Reads the rest of the log in a new session and checks it is exactly `from`..`to`, each once:
+ * records the earlier session was sent (up to Opened.delivered_high, at least `deliveredBefore`)
+ * come with attempt 2, the rest with attempt 1.
+ */
+async function assertResumesAt(clients: Clients, log: string, readerId: string, from: number, to: number, deliveredBefore = from - 1): Promise<void> {
   const { session, opened } = await TestSession.open(clients, { log, readerId });
   assert.equal(opened.source, ResumeSource.RESUME_SOURCE_STORED);
   const records = await session.records(to - from + 1);
@@ -40,7 +44,12 @@ async function assertResumesAt(clients: Clients, log: string, readerId: string, 
     Array.from({ length: to - from + 1 }, (_, i) => from + i),
     "every later record once, in order: no duplicates",
   );
-  assert.ok(records.every((r) => r.attempt === 1), "first deliveries have attempt 1");
+  assert.ok(opened.deliveredHigh, "Opened says what the earlier session was sent");
+  const high = records.findIndex((r) => compareDlsn(r.dlsn!, opened.deliveredHigh!) > 0);
+  const sentBefore = high < 0 ? records : records.slice(0, high);
+  assert.ok(from + sentBefore.length - 1 >= deliveredBefore, `delivered_high ${dlsnKey(opened.deliveredHigh)} covers the #${deliveredBefore} the earlier session got`);
+  assert.deepEqual(sentBefore.filter((r) => r.attempt !== 2).map(numberOf), [], "records sent to the earlier session come with attempt 2");
+  assert.deepEqual(records.slice(sentBefore.length).filter((r) => r.attempt !== 1).map(numberOf), [], "first deliveries have attempt 1");
   session.ackUpTo(records.at(-1)!.dlsn!);
   session.drain();
   await session.drained();
@@ -80,6 +89,28 @@ describe("resume after a disconnect", () => {
       await assertResumesAt(clients, log, "r", 301, 1000);
     });
   }
+
+  test("cancel with #700 unacked: the next session sends #700 with attempt 2, newer records with 1; delivered_high says #700", SERVER_TEST, async () => {
+    const { clients } = fixture;
+    const log = "cancel-700";
+    const dlsns = await appendNumbered(clients, log, 700);
+    const { session } = await TestSession.open(clients, { log, readerId: "r", flow: { maxOutstandingRecords: 700 } });
+    const first = await readFirst(session, 700);
+    session.ack(first.slice(0, 699).map((r) => r.dlsn!));
+    await session.status((s) => s.acksDurable === 1n, "the ack of #1..#699 to be durable");
+    session.cancel();
+
+    const info = await clients.readers.getPosition({ log, readerId: "r" });
+    assert.equal(dlsnKey(info.floor), dlsnKey(dlsns[698]));
+    assert.equal(dlsnKey(info.deliveredHigh), dlsnKey(dlsns[699]), "GetPosition: #700 was delivered");
+    const next = await TestSession.open(clients, { log, readerId: "r" });
+    assert.equal(dlsnKey(next.opened.deliveredHigh), dlsnKey(dlsns[699]), "Opened: #700 was delivered");
+    const [again] = await next.session.records(1);
+    assert.deepEqual([numberOf(again!), again!.attempt], [700, 2], "#700 may have been processed: attempt 2");
+    await appendNumbered(clients, log, 2, { from: 701 });
+    assert.deepEqual((await next.session.records(2)).map((r) => [numberOf(r), r.attempt]), [[701, 1], [702, 1]]);
+    next.session.cancel();
+  });
 
   test("a half-close ends the session like a drain, with the acks it sent", SERVER_TEST, async () => {
     const { clients } = fixture;

@@ -120,7 +120,7 @@ test("the version increments whenever the floor or the holes change", () => {
   assert.equal(window.version, v0 + 1);
   window.ack([at(1)]);
   assert.equal(window.version, v0 + 2);
-  window.nack([at(3)], 5);
+  window.nack([at(3)]);
   assert.equal(window.version, v0 + 2, "a nack changes neither floor nor holes");
 });
 
@@ -194,9 +194,12 @@ test("ackUpTo at or before the start floor is a harmless no-op", () => {
   assert.equal(window.floor.toString(), "1/10/0");
 });
 
-test("nack returns the records for redelivery with attempt 2, in DLSN order, once each", () => {
+test("nack queues the records for redelivery once each, in DLSN order; taking them raises the attempt", () => {
   const window = delivered(3);
-  const again = window.nack([at(3), at(1), at(3)], 50);
+  assert.equal(window.nack([at(3), at(1), at(3)]), 2);
+  assert.equal(window.nack([at(1)]), 0, "a record queued already is not queued twice");
+  assert.equal(window.redeliveriesQueued, 2);
+  const again = window.takeRedeliveries(10, 50);
   assert.deepEqual(
     again.map((r) => [r.dlsn.toString(), r.attempt, r.sequenceId, r.payload.length]),
     [["1/1/0", 2, 1n, PAYLOAD_BYTES], ["1/3/0", 2, 3n, PAYLOAD_BYTES]],
@@ -204,28 +207,57 @@ test("nack returns the records for redelivery with attempt 2, in DLSN order, onc
   assert.equal(again[0]!.record.dlsn.toString(), "1/1/0");
   assert.equal(window.attemptOf(at(3)), 2);
   assert.equal(window.outstandingRecords, 3, "a nacked record stays outstanding");
+  assert.equal(window.redeliveriesQueued, 0);
+  assert.equal(window.nack([at(1)]), 1, "once sent again it can be nacked again");
+});
+
+test("a queued record acked before its turn is not sent again", () => {
+  const window = delivered(3);
+  window.nack([at(1), at(2)]);
+  window.ack([at(1)]);
+  assert.equal(window.redeliveriesQueued, 1);
+  assert.deepEqual(window.takeRedeliveries(10, 0).map((r) => r.dlsn.toString()), ["1/2/0"]);
+});
+
+test("the redelivery queue never holds more than the window, however often the ack wait expires", () => {
+  const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, maxHoles: 10 });
+  window.admit(records(1, 500), 0);
+  // A client that reads nothing: ack_wait 1 ms expires on every tick and nothing is taken.
+  for (let now = 1; now <= 1000; now++) window.expired(now, 1);
+  assert.equal(window.redeliveriesQueued, 500);
+  window.ackUpTo(at(400));
+  assert.equal(window.redeliveriesQueued, 100, "acked records leave the queue's count");
+  assert.equal(window.takeRedeliveries(1000, 2000).length, 100);
 });
 
 test("nack of an unknown, undelivered or already acked DLSN is refused naming it, and nothing changes", () => {
   const window = delivered(3);
   window.ack([at(2)]);
   for (const bad of [at(2), at(9), new DLSN(1n, 1n, 5n), at(0)]) {
-    assert.throws(() => window.nack([at(1), bad], 10), refusedNaming(bad));
+    assert.throws(() => window.nack([at(1), bad]), refusedNaming(bad));
   }
   assert.equal(window.attemptOf(at(1)), 1, "the valid DLSN in the refused batch was not redelivered");
 });
 
-test("expired redelivers records unacked past the ack wait with a raised attempt", () => {
+test("expired queues records unacked past the ack wait; each is sent again with a raised attempt", () => {
   const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, maxHoles: 10 });
   window.admit(records(1, 2), 0);
   window.admit(records(3, 3), 500);
   window.ack([at(2)]);
 
-  assert.deepEqual(window.expired(999, 1000), []);
-  const first = window.expired(1000, 1000);
+  assert.equal(window.expired(999, 1000), 0);
+  assert.equal(window.expired(1000, 1000), 1);
+  const first = window.takeRedeliveries(10, 1000);
   assert.deepEqual(first.map((r) => [r.dlsn.toString(), r.attempt]), [["1/1/0", 2]]);
-  const second = window.expired(2000, 1000);
+  assert.equal(window.expired(2000, 1000), 2);
+  const second = window.takeRedeliveries(10, 2000);
   assert.deepEqual(second.map((r) => [r.dlsn.toString(), r.attempt]), [["1/1/0", 3], ["1/3/0", 2]]);
+});
+
+test("records an earlier session may have delivered count their first delivery here as attempt 2", () => {
+  const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, maxHoles: 10, deliveredThrough: 2n });
+  window.admit(records(1, 4), 0);
+  assert.deepEqual([1, 2, 3, 4].map((n) => window.attemptOf(at(n))), [2, 2, 1, 1]);
 });
 
 test("inherited holes are skipped by admit and absorbed into the floor", () => {
@@ -286,7 +318,7 @@ test("outstanding bytes track payload sizes through admit, ack and nack", () => 
     { dlsn: at(3), sequenceId: 3n, payload: new Uint8Array(0) },
   ], 0);
   assert.equal(window.outstandingBytes, 43);
-  window.nack([at(2)], 1);
+  window.nack([at(2)]);
   assert.equal(window.outstandingBytes, 43);
   window.ack([at(2)]);
   assert.equal(window.outstandingBytes, 3);

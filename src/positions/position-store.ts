@@ -1,0 +1,147 @@
+import { DlogError } from "../errors.js";
+import type { Storage } from "../storage/storage.js";
+import { type Flusher, type FlusherCounters, createFlusher } from "./flusher.js";
+import { type ReaderPosition, decodePosition, encodePosition } from "./position-codec.js";
+
+export interface PositionStoreOptions {
+  storage: Storage;
+  /** `--ack-flush-interval`: the longest a changed position waits before it is written. */
+  flushIntervalMs: number;
+  /** `--ack-flush-max`: acks since the last write that start one at once. */
+  flushMax: number;
+  /** A failed write (its positions stay dirty and are retried). */
+  onError?(error: unknown): void;
+}
+
+/** Told after each write, once per position it made durable. */
+export type DurableListener = (logId: number, readerId: string, position: ReaderPosition) => void;
+
+/**
+ * Reader positions on disk, and the batching that gets them there (SPEC §3 "Batching into LevelDB").
+ *
+ * Whoever changes a reader's position calls `changed` with a snapshot function; nothing is written
+ * then. The flusher asks every changed reader for its latest state at flush time and writes them all
+ * in one fsynced LevelDB batch, every `flushIntervalMs` or after `flushMax` acks, whichever first,
+ * or when a caller needs it now (`flush`). After each write the listener registered with `onDurable`
+ * hears which positions are on disk — sessions turn that into status frames. Values are the 25-byte
+ * DLSN of the floor plus an extra record (`position-codec.ts`); callers only see `ReaderPosition`.
+ *
+ * @example
+ * const positions = new PositionStore({ storage, flushIntervalMs: 100, flushMax: 1000 });
+ * positions.onDurable((logId, readerId, position) => sessionOf(logId, readerId)?.durableChanged(position));
+ * positions.changed(logId, "r", () => session.position(), acked); // many acks, one write per interval
+ * await positions.flush(); // on drain: everything changed so far is on disk
+ */
+export class PositionStore {
+  private readonly storage: Storage;
+  private readonly flusher: Flusher<Snapshot>;
+  private listener: DurableListener | undefined;
+
+  constructor(options: PositionStoreOptions) {
+    this.storage = options.storage;
+    this.flusher = createFlusher<Snapshot>({
+      intervalMs: options.flushIntervalMs,
+      maxAcks: options.flushMax,
+      write: (batch) => this.write(batch.flatMap(({ position: snapshot }) => (snapshot && snapshot.position !== undefined ? [snapshot] : []))),
+      onFlushed: (written) => {
+        for (const { position: snapshot } of written) {
+          if (snapshot?.position) this.listener?.(snapshot.logId, snapshot.readerId, snapshot.position);
+        }
+      },
+      // The storage's own error (with its detail) for the log, not the client-facing one.
+      onError: (error) => options.onError?.(error instanceof DlogError && error.cause !== undefined ? error.cause : error),
+    });
+  }
+
+  /** Registers the one listener told of every durable position (the reader sessions). */
+  onDurable(listener: DurableListener): void {
+    if (this.listener) throw new Error("PositionStore.onDurable: a listener is registered already");
+    this.listener = listener;
+  }
+
+  /**
+   * The reader's position changed; `snapshot` is asked for its latest state when the next write
+   * starts, so many changes between writes cost one write. A later call for the reader replaces it.
+   * `acks` (records newly acked) count towards `flushMax`. A snapshot that returns undefined is
+   * skipped (e.g. its log was deleted meanwhile).
+   */
+  changed(logId: number, readerId: string, snapshot: () => ReaderPosition | undefined, acks = 0): void {
+    const key = readerKey(logId, readerId);
+    this.flusher.markDirty(key, () => ({ logId, readerId, position: snapshot() }));
+    if (acks > 0) this.flusher.noteAcks(acks);
+  }
+
+  /** The reader is deleted by the next write. */
+  delete(logId: number, readerId: string): void {
+    this.flusher.markDirty(readerKey(logId, readerId), () => ({ logId, readerId, position: null }));
+  }
+
+  /** Resolves once every change made before the call is on disk; rejects if the write that carried them failed. */
+  flush(): Promise<void> {
+    return this.flusher.flush();
+  }
+
+  /** The reader's latest position: a change not yet written is written first. */
+  async get(logId: number, readerId: string): Promise<ReaderPosition | undefined> {
+    if (this.flusher.isPending(readerKey(logId, readerId))) await this.flusher.flush();
+    const stored = await this.storage.getPosition(logId, readerId);
+    return stored ? decodePosition(stored) : undefined;
+  }
+
+  /** Every stored reader of a log, in reader id order. */
+  async list(logId: number): Promise<Array<{ readerId: string; position: ReaderPosition }>> {
+    const stored = await this.storage.listPositions(logId);
+    return stored.map(({ readerId, position }) => ({ readerId, position: decodePosition(position) }));
+  }
+
+  /**
+   * The log is being deleted: its readers' waiting changes are dropped and the write in flight is
+   * awaited, so nothing written before this resolves can land after the log's deletion. (Changes
+   * made later must be skipped by their snapshot.)
+   */
+  async forgetLog(logId: number): Promise<void> {
+    const prefix = `${logId}/`;
+    await this.flusher.forget((key) => key.startsWith(prefix));
+  }
+
+  get counters(): Readonly<FlusherCounters> {
+    return this.flusher.counters;
+  }
+
+  /** Readers with a change waiting for the next write. */
+  get dirtyCount(): number {
+    return this.flusher.dirtyCount;
+  }
+
+  /** Writes what is waiting; afterwards `changed` throws. */
+  close(): Promise<void> {
+    return this.flusher.close();
+  }
+
+  /** One LevelDB batch, always fsynced: a position is cheap to write and costly to lose. */
+  private async write(batch: Snapshot[]): Promise<void> {
+    if (batch.length === 0) return;
+    const writes = batch.map(({ logId, readerId, position }) => ({ logId, readerId, position: position ? encodePosition(position) : null }));
+    try {
+      await this.storage.writePositions(writes, true);
+    } catch (error) {
+      // The storage's own message may name server paths: it stays in `cause` (logged), not in what a client hears.
+      throw new DlogError("UNAVAILABLE", "reader positions could not be written (storage error); they are kept and retried", {
+        cause: error,
+        reason: "STORAGE_UNAVAILABLE",
+      });
+    }
+  }
+}
+
+/** One reader's state as the flusher carries it: `position` null deletes the reader, undefined skips it. */
+interface Snapshot {
+  logId: number;
+  readerId: string;
+  position: ReaderPosition | null | undefined;
+}
+
+/** Reader ids cannot contain "/", so the key is unambiguous. */
+function readerKey(logId: number, readerId: string): string {
+  return `${logId}/${readerId}`;
+}
