@@ -25,11 +25,7 @@ import (
 // pendingServer marks steps whose server side has not landed yet: such a
 // step must fail (it is reported as skipped, with what failed), and the test
 // fails when it passes, so that the mark is removed as soon as the server is fixed.
-var pendingServer = map[string]string{
-	"05_redelivery_after_resume": "attempt >= 2 after a resume",
-	"10_kill_9_under_the_reader": "acks_durable in status frames; attempt >= 2 after a resume",
-	"11_graceful_restart":        "no duplicates after SIGTERM: acks sent before the session ends are kept",
-}
+var pendingServer = map[string]string{}
 
 const stepTimeout = 60 * time.Second
 

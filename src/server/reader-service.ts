@@ -139,8 +139,10 @@ export function createReaderService({ sessions, limits, quota, onDelivered }: Re
       for (;;) {
         const next = await iterator.next();
         if (next.done) {
-          // A half-close (e.g. grpcurl at the end of its input) finishes the session like a drain.
-          session.handleDrain();
+          // A half-close (e.g. grpcurl at the end of its input) finishes the session like a drain. A
+          // cancelled call can look the same here, so it does not count as the client's word that it
+          // acked all it processed (only a Drain message does).
+          session.handleDrain({ explicit: false });
           return;
         }
         const kind = next.value.kind;
@@ -158,7 +160,7 @@ export function createReaderService({ sessions, limits, quota, onDelivered }: Re
             session.handleFlow(toFlow(kind.value));
             break;
           case "drain":
-            session.handleDrain();
+            session.handleDrain({ explicit: true });
             break;
           case "open":
             throw new DlogError("INVALID_ARGUMENT", "the session is already open; open is only valid as the first message", { reason: "SESSION_PROTOCOL", metadata: { message: "open" } });

@@ -54,6 +54,13 @@ export interface ReaderSessionsOptions {
   onFlushError?(error: unknown): void;
 }
 
+/** What an open names, resolved: the override, or the client checkpoint and the fallback. */
+interface RequestedPositions {
+  override?: ReaderPosition | undefined;
+  client?: ReaderPosition | undefined;
+  fallback?: ReaderPosition | undefined;
+}
+
 const MAX_ACK_WAIT_MS = 24 * 3_600_000;
 const DEFAULT_SHUTDOWN_ACK_WAIT_MS = 2_000;
 const SHUTTING_DOWN = "server is shutting down; reconnect to resume from the durable position";
@@ -124,6 +131,7 @@ export class ReaderSessions {
     this.checkOpen();
     const logId = this.logs.logId(request.log);
     this.checkOpenPositions(request);
+    const requested = await this.requestedPositions(request);
     const key = readerKey(logId, request.readerId);
     return this.readerQueues.run(key, async () => {
       this.checkOpen();
@@ -147,7 +155,7 @@ export class ReaderSessions {
       // Written first if a session that ended moments ago left its last acks waiting.
       const stored = await this.positions.get(logId, request.readerId);
       const epoch = (stored?.epoch ?? 0n) + 1n;
-      const { position, source, skipped } = await this.startPosition(request, stored, epoch);
+      const { position, source, skipped } = this.startPosition(request, requested, stored, epoch);
 
       const session: Session = new Session({
         log: request.log,
@@ -209,13 +217,13 @@ export class ReaderSessions {
 
   /**
    * A position after the log's head would skip the records appended next: refused. A start (the
-   * first record to deliver) may be the next entry's first DLSN; a checkpoint (the last record
-   * processed) must lie before it.
+   * first record to deliver) may be at most the next entry's first DLSN; a checkpoint (the last
+   * record processed) at most the last record.
    */
   private checkNotBeyondHead(log: string, dlsn: DLSN, field: string, kind: "start" | "checkpoint"): void {
     const last = this.logs.head(log).last;
-    const next = last ? last.nextEntry() : DLSN.INITIAL;
-    const beyond = kind === "start" ? dlsn.isAfter(next) : !dlsn.isBefore(next);
+    const beyond =
+      kind === "start" ? dlsn.isAfter(last ? last.nextEntry() : DLSN.INITIAL) : last ? dlsn.isAfter(last) : !dlsn.isBefore(DLSN.INITIAL);
     if (!beyond) return;
     throw new DlogError(
       "OUT_OF_RANGE",
@@ -224,33 +232,38 @@ export class ReaderSessions {
     );
   }
 
-  private async startPosition(
+  /** The positions the request names, resolved before anything is touched: a failure here leaves the live session alone. */
+  private async requestedPositions(request: OpenRequest): Promise<RequestedPositions> {
+    if (request.override) return { override: await this.positionFrom(request.log, request.override, 0n) };
+    const client = request.clientCheckpoint && request.resumePolicy !== "stored" ? await this.positionAt(request.log, request.clientCheckpoint, 0n) : undefined;
+    return { client, fallback: await this.positionFrom(request.log, request.fallback ?? { kind: "earliest" }, 0n) };
+  }
+
+  private startPosition(
     request: OpenRequest,
+    requested: RequestedPositions,
     stored: ReaderPosition | undefined,
     epoch: bigint,
-  ): Promise<{ position: ReaderPosition; source: ResumeSource; skipped: bigint }> {
+  ): { position: ReaderPosition; source: ResumeSource; skipped: bigint } {
     // What earlier sessions delivered stays known whatever the new start: it marks their records.
-    const history = { deliveredHigh: stored?.deliveredHigh, deliveredThrough: stored?.deliveredThrough ?? -1n };
-    const fresh = async (start: StartPosition): Promise<ReaderPosition> => ({ ...(await this.positionFrom(request.log, start, epoch)), ...history });
+    const history = { epoch, deliveredHigh: stored?.deliveredHigh, deliveredThrough: stored?.deliveredThrough ?? -1n };
+    const { override, client, fallback } = requested;
     let position: ReaderPosition;
     let source: ResumeSource;
-    if (request.override) {
-      position = await fresh(request.override);
+    if (override) {
+      position = { ...override, ...history };
       source = "override";
+    } else if (client && (request.resumePolicy === "client" || (request.resumePolicy === "max" && (!stored || client.floor.isAfter(stored.floor))))) {
+      // Stored holes above the client's floor are still acked records.
+      const holes = request.resumePolicy === "max" && stored ? stored.holes.filter((h) => h.dlsn.isAfter(client.floor)) : [];
+      position = { ...client, ...history, holes };
+      source = "client";
+    } else if (stored) {
+      position = { ...stored, epoch };
+      source = "stored";
     } else {
-      const client = request.clientCheckpoint && request.resumePolicy !== "stored" ? await this.positionAt(request.log, request.clientCheckpoint, epoch) : undefined;
-      if (client && (request.resumePolicy === "client" || (request.resumePolicy === "max" && (!stored || client.floor.isAfter(stored.floor))))) {
-        // Stored holes above the client's floor are still acked records.
-        const holes = request.resumePolicy === "max" && stored ? stored.holes.filter((h) => h.dlsn.isAfter(client.floor)) : [];
-        position = { ...client, ...history, holes };
-        source = "client";
-      } else if (stored) {
-        position = { ...stored, epoch };
-        source = "stored";
-      } else {
-        position = await fresh(request.fallback ?? { kind: "earliest" });
-        source = "fallback";
-      }
+      position = { ...fallback!, ...history };
+      source = "fallback";
     }
     let skipped = 0n;
     const first = this.logs.first(request.log);

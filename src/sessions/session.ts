@@ -129,6 +129,10 @@ export class Session {
 
   private statusDue = false;
   private draining = false;
+  /** The client sent Drain: it acked all it processed (see `position`). */
+  private drainedClean = false;
+  /** The final write of a clean drain is under way: the delivered mark is what was acked. */
+  private drained = false;
   /** Server shutdown: no new deliveries; acks still count, so what the client processed is kept. */
   private closing = false;
   private settledWaiters: Array<() => void> = [];
@@ -170,19 +174,31 @@ export class Session {
     this.budget = options.budget?.open(() => this.poke());
   }
 
-  /** The reader's position as it stands in memory: what the owner writes. */
+  /**
+   * The reader's position as it stands in memory: what the owner writes. Its delivered mark is the
+   * reservation while the session is live, exactly what was sent once it ended, and what was acked
+   * once it drained (a drained client acked everything it processed; the rest it never handed out).
+   */
   position(): ReaderPosition {
-    const sentHigh = this.window.deliveredHigh;
-    const sentThrough = this.window.deliveredHighSequenceId ?? -1n;
+    const holes = this.window.holes();
+    let high = this.window.deliveredHigh;
+    let through = this.window.deliveredHighSequenceId ?? -1n;
+    if (this.drained) {
+      const lastAcked = holes.at(-1);
+      const ackedNothing = !lastAcked && this.window.floor.equals(this.window.startFloor);
+      high = lastAcked?.dlsn ?? (ackedNothing ? undefined : this.window.floor);
+      through = lastAcked?.sequenceId ?? this.window.floorSequenceId;
+    } else if (!this.ended) {
+      through = maxOf(through, this.reservedThrough);
+    }
     const position: ReaderPosition = {
       floor: this.window.floor,
       floorSequenceId: this.window.floorSequenceId,
-      holes: this.window.holes(),
+      holes,
       epoch: this.epoch,
       updatedTimeMs: Date.now(),
-      deliveredHigh: sentHigh && (!this.priorHigh || sentHigh.isAfter(this.priorHigh)) ? sentHigh : this.priorHigh,
-      // A live session keeps its reservation on disk; an ended one knows exactly what it sent.
-      deliveredThrough: maxOf(this.priorThrough, this.ended ? sentThrough : maxOf(this.reservedThrough, sentThrough)),
+      deliveredHigh: high && this.priorHigh && !high.isAfter(this.priorHigh) ? this.priorHigh : (high ?? this.priorHigh),
+      deliveredThrough: maxOf(this.priorThrough, through),
     };
     this.lastSnapshot = { position, acks: this.acksReceived, version: this.window.version };
     return position;
@@ -253,9 +269,14 @@ export class Session {
     this.poke();
   }
 
-  /** Stop sending, make everything durable, answer Drained and end cleanly. */
-  handleDrain(): void {
+  /**
+   * Stop sending, make everything durable, answer Drained and end cleanly. `explicit`: the client
+   * sent Drain, saying it acked all it processed, so what it left unacked was never handed out
+   * (see `position`); a half-close only drains.
+   */
+  handleDrain({ explicit }: { explicit: boolean }): void {
     this.draining = true;
+    if (explicit) this.drainedClean = true;
     this.poke();
   }
 
@@ -555,6 +576,7 @@ export class Session {
   }
 
   private async drain(): Promise<SessionFrame> {
+    this.drained = this.drainedClean;
     this.options.positions.changed(0);
     await this.options.positions.flush();
     return { kind: "drained", durableFloor: this.durable.floor, durableHoles: this.durable.holes.length, acksDurable: this.acksDurable };

@@ -124,11 +124,11 @@ export class TestSession {
     this.requests.end();
   }
 
-  /** Cancels the call: a client that just goes away. */
+  /** Cancels the call: a client that just goes away (not a half-close, which the server takes as a drain). */
   cancel(): void {
     this.halfClosed = true;
-    this.requests.end();
     this.abort.abort();
+    this.requests.end();
   }
 
   /**

@@ -31,10 +31,7 @@ const TOKEN = "reason-test-token";
 const FAULT_REASONS: readonly ErrorReason[] = ["DISK_FULL", "STORAGE_UNAVAILABLE", "INTERNAL"];
 
 /** Produced by behaviour other work is still building; listed so that the coverage check below stays honest. */
-const NOT_YET_PRODUCED: readonly ErrorReason[] = [
-  "READER_REPOSITIONED",
-  "READER_DELETED",
-];
+const NOT_YET_PRODUCED: readonly ErrorReason[] = [];
 
 interface Clients {
   channel: Channel;
@@ -279,6 +276,32 @@ describe("each error reason is produced and arrives as ErrorInfo (domain dlog.v1
           second.end();
           return refused;
         },
+      },
+      {
+        reason: "READER_REPOSITIONED",
+        code: Status.ABORTED,
+        metadata: { log: "orders", reader_id: "moved" },
+        act: async ({ readers }) => {
+          const live = await openSession(readers, "orders", "moved");
+          await readers.setPosition({ log: "orders", readerId: "moved", force: true, position: { at: { $case: "txid", value: 0n } } });
+          return live.refused();
+        },
+      },
+      {
+        reason: "READER_DELETED",
+        code: Status.ABORTED,
+        metadata: { log: "orders", reader_id: "removed" },
+        act: async ({ readers }) => {
+          const live = await openSession(readers, "orders", "removed");
+          await readers.deleteReader({ log: "orders", readerId: "removed", force: true });
+          return live.refused();
+        },
+      },
+      {
+        reason: "POSITION_OUT_OF_RANGE",
+        code: Status.OUT_OF_RANGE,
+        metadata: { log: "orders", field: "position", dlsn: "1/1000/0" },
+        act: ({ readers }) => refusal(readers.setPosition({ log: "orders", readerId: "far", position: { at: { $case: "dlsn", value: { segment: 1n, entry: 1000n, slot: 0n } } } })),
       },
       {
         reason: "TXID_OUT_OF_ORDER",

@@ -102,7 +102,6 @@ def test_step4_individual_out_of_order_acks_leave_a_hole(scenario):
     reader.cancel()  # disconnect without drain
 
 
-@pytest.mark.xfail(strict=True, reason="server: records delivered before a resume come with attempt >= 2 (sessions fix)")
 def test_step5_redelivery_after_resume(scenario):
     client, log, dlsns = scenario["client"], scenario["log"], scenario["dlsns"]
     with client.reader(log, "R", fallback="earliest") as reader:
@@ -304,13 +303,11 @@ def test_step10_kill9_under_the_reader_loses_nothing(scenario, server):
         assert earlier.dlsn > status_before.durable_floor
 
 
-@pytest.mark.xfail(strict=True, reason="server: ReaderStatus.acks_durable (sessions fix)")
 def test_step10_status_says_which_acks_are_durable(scenario):
     _, _, status_before = scenario["K"]
     assert 1 <= status_before.acks_durable <= status_before.acks_sent
 
 
-@pytest.mark.xfail(strict=True, reason="server: attempt >= 2 for records delivered before a crash (sessions fix)")
 def test_step10_records_received_again_are_marked(scenario):
     _, again, _ = scenario["K"]
     assert all(record.attempt >= 2 for record in again), [(payload_number(r), r.attempt) for r in again]

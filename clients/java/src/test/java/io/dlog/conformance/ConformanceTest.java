@@ -142,7 +142,6 @@ class ConformanceTest {
 
   @Test
   @Order(5)
-  @ExpectedToFail("attempt >= 2 for a record delivered before a resume")
   void step5_redeliversTheHoleAfterAResume() throws Exception {
     try (Reader reader = client.reader(options("R"))) {
       ReaderRecord first = next(reader);
@@ -245,14 +244,12 @@ class ConformanceTest {
 
   @Test
   @Order(10)
-  @ExpectedToFail("acks_durable in status frames; attempt >= 2 for records replayed after a crash")
   void step10_killDashNineUnderTheReaderLosesNothing() throws Exception {
     survivesRestart("K", true);
   }
 
   @Test
   @Order(11)
-  @ExpectedToFail("zero duplicates after SIGTERM: acks sent before the session ends are kept")
   void step11_gracefulRestartRedeliversNothing() throws Exception {
     survivesRestart("G", false);
   }
