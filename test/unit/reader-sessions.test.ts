@@ -169,3 +169,39 @@ test("a stalled client with ack_wait 1 ms: the redelivery queue stays within the
   assert.equal(session.outstandingRecords, 500);
   session.handleGone();
 });
+
+test("20 000 individual acks cost what the flusher promises: a write per interval, per 1000 acks, and per session request", async (t) => {
+  const RECORDS = 20_000;
+  const store = await openStore();
+  const sessions = new ReaderSessions({ logs: store.store, storage: store.storage, flushIntervalMs: 100, flushMax: 1000, maxHoles: 100, heartbeatMs: 60_000 });
+  t.after(async () => {
+    await sessions.close();
+    await store[Symbol.asyncDispose]();
+  });
+  for (let i = 0; i < RECORDS; i += 10_000) {
+    await store.store.append("log", Array.from({ length: 10_000 }, (_, j) => ({ payload: bytes(`${i + j}`) })));
+  }
+  const started = performance.now();
+  const session = await sessions.open({ log: "log", readerId: "r", resumePolicy: "stored", flow: {}, takeover: "fence", ackWaitMs: 0 });
+  const frames = session.frames()[Symbol.asyncIterator]();
+  let acked = 0;
+  while (acked < RECORDS) {
+    const frame = await until(frames, (f) => (f.kind === "records" ? f : undefined));
+    // One DLSN per ack entry, 100 per message.
+    for (let i = 0; i < frame.records.length; i += 100) session.handleAck(frame.records.slice(i, i + 100).map((r) => r.dlsn), undefined);
+    acked += frame.records.length;
+  }
+  session.handleDrain({ explicit: true });
+  await until(frames, (f) => (f.kind === "drained" ? f : undefined));
+  const elapsedMs = performance.now() - started;
+  const c = sessions.positions.counters;
+  t.diagnostic(`${RECORDS} acks in ${elapsedMs.toFixed(0)} ms: ${c.flushes} flushes (${c.timerFlushes} timer, ${c.ackFlushes} ack-max, ${c.requestedFlushes} requested), ${c.positionsWritten} positions`);
+  assert.equal(sessions.counters.acks, RECORDS);
+  assert.equal(c.flushes, c.timerFlushes + c.ackFlushes + c.requestedFlushes);
+  assert.ok(c.ackFlushes <= RECORDS / 1000, `${c.ackFlushes} ack-max flushes for ${RECORDS} acks`);
+  assert.ok(c.timerFlushes <= Math.ceil(elapsedMs / 100) + 1, `${c.timerFlushes} timer flushes in ${elapsedMs.toFixed(0)} ms`);
+  // The open, the drain, and a delivery reservation per half reservation (4096 records).
+  assert.ok(c.requestedFlushes <= 2 + Math.ceil(RECORDS / 4096) + 1, `${c.requestedFlushes} requested flushes`);
+  assert.ok(c.positionsWritten <= c.flushes, "one reader: written at most once per flush");
+  assert.ok(c.ackFlushes + c.timerFlushes >= 1, "acks were batched into writes");
+});

@@ -9,6 +9,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { DLSN } from "../../src/dlsn.js";
 import { DlogError } from "../../src/errors.js";
+import { freshPosition } from "../../src/positions/position-codec.js";
 import { DEFAULT_FLOW } from "../../src/sessions/flow-limits.js";
 import { Session, type SessionFrame } from "../../src/sessions/session.js";
 import { MemoryLog, dlsnOf } from "../helpers/memory-log.js";
@@ -98,19 +99,19 @@ test("the session message handler fed random message sequences: failures are Dlo
   await fc.assert(
     fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 30 }), async (messages) => {
       const log = new MemoryLog(30);
-      const session = new Session({
+      const session: Session = new Session({
         log: "memory",
         readerId: "r",
         epoch: 1n,
-        start: { floor: dlsnOf(0), floorSequenceId: -1n, holes: [], epoch: 1n, updatedTimeMs: 0 },
+        start: freshPosition(dlsnOf(0), -1n, 1n),
         opened: { source: "fallback", logHead: undefined, skippedByTruncation: 0n },
         flow: { ...DEFAULT_FLOW, maxOutstandingRecords: 8, maxBatchRecords: 3 },
         ackWaitMs: 0,
         maxHoles: 5,
         heartbeatMs: 60_000,
         logs: log,
-        onPositionChanged: () => undefined,
-        flush: async () => undefined,
+        // Writes that are durable at once: the session hears of the snapshot it gave.
+        positions: { changed: () => undefined, flush: async () => session.durableChanged(session.position()) },
         onEnded: () => undefined,
       });
       const frames = session.frames()[Symbol.asyncIterator]();
@@ -151,7 +152,7 @@ test("the session message handler fed random message sequences: failures are Dlo
               session.handleFlow({ maxOutstandingRecords: m.records, maxOutstandingBytes: m.bytes, maxBatchRecords: m.batch });
               break;
             case "drain":
-              session.handleDrain();
+              session.handleDrain({ explicit: true });
               break;
             case "pull":
               break;
