@@ -256,6 +256,27 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
    * @returns the number of records newly acked (duplicates count zero).
    */
   ack(dlsns: readonly DLSN[], upTo?: DLSN): number {
+    const indices = this.#validate(dlsns, upTo);
+    let newlyAcked = 0;
+    for (const index of indices) {
+      if (this.#ackEntry(this.#entries[index]!)) newlyAcked++;
+    }
+    indices.length = 0;
+    if (upTo !== undefined) newlyAcked += this.#ackThrough(upTo);
+    if (newlyAcked > 0) {
+      this.#advanceFloor();
+      this.#version++;
+    }
+    return newlyAcked;
+  }
+
+  /** Refuses what `ack` would refuse, and applies nothing. */
+  checkAck(dlsns: readonly DLSN[], upTo?: DLSN): void {
+    this.#validate(dlsns, upTo).length = 0;
+  }
+
+  /** The window indices of `dlsns` still to ack; throws naming the first DLSN that was not delivered. */
+  #validate(dlsns: readonly DLSN[], upTo: DLSN | undefined): number[] {
     // A cumulative bound past the highest delivered record is its only way to fail: checked first.
     if (upTo !== undefined && upTo.isAfter(this.#floor)) this.#checkDelivered(upTo);
     const indices = this.#scratch;
@@ -273,18 +294,7 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
       if (index < 0) throw notDelivered(dlsn, "was not delivered in this session (no record has that DLSN)");
       indices.push(index);
     }
-
-    let newlyAcked = 0;
-    for (const index of indices) {
-      if (this.#ackEntry(this.#entries[index]!)) newlyAcked++;
-    }
-    indices.length = 0;
-    if (upTo !== undefined) newlyAcked += this.#ackThrough(upTo);
-    if (newlyAcked > 0) {
-      this.#advanceFloor();
-      this.#version++;
-    }
-    return newlyAcked;
+    return indices;
   }
 
   /**

@@ -222,13 +222,17 @@ export class Session {
 
   /**
    * One Ack message: individual and cumulative acks. A bad DLSN fails the session
-   * (INVALID_ARGUMENT) and applies nothing. Acks after a drain are ignored: Drained reported
-   * the final position.
+   * (INVALID_ARGUMENT) and applies nothing. After a drain an ack is still checked but never
+   * applied: Drained reports the final position.
    */
   handleAck(dlsns: readonly DLSN[], upTo: DLSN | undefined): void {
-    if (this.ended || this.draining) return;
+    if (this.ended) return;
     let acked: number;
     try {
+      if (this.draining) {
+        this.window.checkAck(dlsns, upTo);
+        return;
+      }
       acked = this.window.ack(dlsns, upTo); // all or nothing
     } catch (error) {
       this.fail(error as Error);
