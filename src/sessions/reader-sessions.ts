@@ -416,11 +416,14 @@ export class ReaderSessions {
     const sessions = [...this.live.values()];
     const waitMs = this.options.shutdownAckWaitMs ?? DEFAULT_SHUTDOWN_ACK_WAIT_MS;
     const abort = new AbortController();
+    // What was acked before the shutdown is made durable at once, whatever the wait below costs.
+    const acked = this.positions.flush().catch(() => undefined);
     await Promise.race([
       Promise.all(sessions.map((session) => session.beginShutdown())),
       sleep(waitMs, undefined, { signal: abort.signal, ref: false }).catch(() => undefined),
     ]);
     abort.abort();
+    await acked;
     for (const session of [...this.live.values()]) {
       session.fail(new DlogError("UNAVAILABLE", SHUTTING_DOWN, { reason: "SHUTTING_DOWN" }));
     }

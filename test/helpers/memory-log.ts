@@ -1,7 +1,9 @@
 /** An in-memory stand-in for the log layer, for Session unit tests: records 1/n/0 with sequence id n - 1, reads that can be held. */
 import { DLSN } from "../../src/dlsn.js";
 import type { DecodedRecord } from "../../src/log/entry-codec.js";
-import type { SessionLogs } from "../../src/sessions/session.js";
+import { freshPosition } from "../../src/positions/position-codec.js";
+import { DEFAULT_FLOW } from "../../src/sessions/flow-limits.js";
+import { Session, type SessionLogs, type SessionOptions } from "../../src/sessions/session.js";
 
 /** DLSN 1/n/0: record number n (1-based) of the memory log. */
 export const dlsnOf = (n: number): DLSN => new DLSN(1n, BigInt(n), 0n);
@@ -99,4 +101,27 @@ export class MemoryLog implements SessionLogs {
     this.openReaders.add(reader);
     return reader;
   }
+}
+
+/**
+ * A Session over `log`, resuming after record `floor` (0: before the first), whose position writes
+ * are durable at once: every `flush` hands the session the snapshot it just gave.
+ */
+export function memorySession(log: MemoryLog, overrides: Partial<SessionOptions> = {}, floor = 0): Session {
+  const session: Session = new Session({
+    log: "memory",
+    readerId: "r",
+    epoch: 1n,
+    start: freshPosition(dlsnOf(floor), BigInt(floor - 1), 1n),
+    opened: { source: "fallback", logHead: undefined, skippedByTruncation: 0n },
+    flow: { ...DEFAULT_FLOW },
+    ackWaitMs: 0,
+    maxHoles: 100,
+    heartbeatMs: 60_000,
+    logs: log,
+    positions: { changed: () => undefined, flush: async () => session.durableChanged(session.position()) },
+    onEnded: () => undefined,
+    ...overrides,
+  });
+  return session;
 }

@@ -1,28 +1,12 @@
 /** The server-wide outstanding-bytes budget over real Session objects on an in-memory log. */
 import assert from "node:assert/strict";
 import { type TestContext, test } from "node:test";
-import { DEFAULT_FLOW } from "../../src/sessions/flow-limits.js";
 import { OutstandingBudget } from "../../src/sessions/outstanding-budget.js";
-import { Session, type SessionFrame } from "../../src/sessions/session.js";
-import { MemoryLog, dlsnOf, numberAt } from "../helpers/memory-log.js";
+import type { SessionFrame } from "../../src/sessions/session.js";
+import { MemoryLog, dlsnOf, memorySession, numberAt } from "../helpers/memory-log.js";
 
 function openSession(t: TestContext, log: MemoryLog, budget: OutstandingBudget, readerId: string) {
-  const session = new Session({
-    log: "memory",
-    readerId,
-    epoch: 1n,
-    start: { floor: dlsnOf(0), floorSequenceId: -1n, holes: [], epoch: 1n, updatedTimeMs: 0 },
-    opened: { source: "fallback", logHead: undefined, skippedByTruncation: 0n },
-    flow: { ...DEFAULT_FLOW },
-    ackWaitMs: 0,
-    maxHoles: 100,
-    heartbeatMs: 60_000,
-    logs: log,
-    onPositionChanged: () => undefined,
-    flush: async () => undefined,
-    onEnded: () => undefined,
-    budget,
-  });
+  const session = memorySession(log, { readerId, budget });
   t.after(() => session.handleGone());
   const frames = session.frames()[Symbol.asyncIterator]();
   let pending: Promise<IteratorResult<SessionFrame>> | undefined;

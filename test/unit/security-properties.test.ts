@@ -9,10 +9,9 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { DLSN } from "../../src/dlsn.js";
 import { DlogError } from "../../src/errors.js";
-import { freshPosition } from "../../src/positions/position-codec.js";
 import { DEFAULT_FLOW } from "../../src/sessions/flow-limits.js";
-import { Session, type SessionFrame } from "../../src/sessions/session.js";
-import { MemoryLog, dlsnOf } from "../helpers/memory-log.js";
+import type { SessionFrame } from "../../src/sessions/session.js";
+import { MemoryLog, dlsnOf, memorySession } from "../helpers/memory-log.js";
 
 const SEED = 8;
 const INT64_MIN = -(2n ** 63n);
@@ -99,21 +98,7 @@ test("the session message handler fed random message sequences: failures are Dlo
   await fc.assert(
     fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 30 }), async (messages) => {
       const log = new MemoryLog(30);
-      const session: Session = new Session({
-        log: "memory",
-        readerId: "r",
-        epoch: 1n,
-        start: freshPosition(dlsnOf(0), -1n, 1n),
-        opened: { source: "fallback", logHead: undefined, skippedByTruncation: 0n },
-        flow: { ...DEFAULT_FLOW, maxOutstandingRecords: 8, maxBatchRecords: 3 },
-        ackWaitMs: 0,
-        maxHoles: 5,
-        heartbeatMs: 60_000,
-        logs: log,
-        // Writes that are durable at once: the session hears of the snapshot it gave.
-        positions: { changed: () => undefined, flush: async () => session.durableChanged(session.position()) },
-        onEnded: () => undefined,
-      });
+      const session = memorySession(log, { flow: { ...DEFAULT_FLOW, maxOutstandingRecords: 8, maxBatchRecords: 3 }, maxHoles: 5 });
       const frames = session.frames()[Symbol.asyncIterator]();
       let delivered = -1; // highest record number delivered
       let floor = session.position().floor;

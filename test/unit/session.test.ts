@@ -3,41 +3,15 @@ import assert from "node:assert/strict";
 import { type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DLSN } from "../../src/dlsn.js";
-import { freshPosition } from "../../src/positions/position-codec.js";
 import { DEFAULT_FLOW } from "../../src/sessions/flow-limits.js";
-import { Session, type SessionFrame, type SessionOptions } from "../../src/sessions/session.js";
-import { MemoryLog, dlsnOf, numberAt } from "../helpers/memory-log.js";
+import type { SessionFrame, SessionOptions } from "../../src/sessions/session.js";
+import { MemoryLog, dlsnOf, memorySession, numberAt } from "../helpers/memory-log.js";
 
 const FRAME_TIMEOUT_MS = 2_000;
 
 /** A session over `log` resuming after `floor` (record number; 0 = before the first), ended when the test ends. */
 function openSession(t: TestContext, log: MemoryLog, overrides: Partial<SessionOptions> = {}, floor = 0) {
-  const flushes: number[] = [];
-  const changes: number[] = [];
-  const session: Session = new Session({
-    log: "memory",
-    readerId: "r",
-    epoch: 1n,
-    start: freshPosition(dlsnOf(floor), BigInt(floor - 1), 1n),
-    opened: { source: "fallback", logHead: undefined, skippedByTruncation: 0n },
-    flow: { ...DEFAULT_FLOW },
-    ackWaitMs: 0,
-    maxHoles: 100,
-    heartbeatMs: 60_000,
-    logs: log,
-    positions: {
-      changed: (acks) => {
-        changes.push(acks);
-      },
-      // A write that is durable at once: the session hears of the snapshot it gave.
-      flush: async () => {
-        flushes.push(Date.now());
-        session.durableChanged(session.position());
-      },
-    },
-    onEnded: () => undefined,
-    ...overrides,
-  });
+  const session = memorySession(log, overrides, floor);
   t.after(() => session.handleGone());
   const frames = session.frames()[Symbol.asyncIterator]();
   let pending: Promise<IteratorResult<SessionFrame>> | undefined;
@@ -60,7 +34,7 @@ function openSession(t: TestContext, log: MemoryLog, overrides: Partial<SessionO
       return frame.records.map((record, i) => [numberAt(record.dlsn), typeof frame.attempts === "number" ? frame.attempts : frame.attempts[i]!]);
     }
   }
-  return { session, next, records, flushes, changes, close: () => session.handleGone() };
+  return { session, next, records, close: () => session.handleGone() };
 }
 
 test("a nack that lands while a read is in flight is delivered at once, not at the next heartbeat", async (t) => {
