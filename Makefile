@@ -18,6 +18,16 @@ node_modules/.installed: package.json package-lock.json
 $(GRPCURL):
 	GOBIN=$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4
 
+# nats-server for the JetStream storage (--storage nats://...), its tests and the bench's NATS peer. Built
+# from the Go module proxy at a pinned release: Debian's 2.9 fsyncs only every 60 s and lacks what the
+# JetStream storage needs. The stamp names the version, so changing it rebuilds.
+NATS_SERVER_VERSION := v2.15.2
+NATS_SERVER := $(TOOLS)/nats-server-$(NATS_SERVER_VERSION).stamp
+
+$(NATS_SERVER):
+	GOBIN=$(TOOLS)/bin go install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+	touch $@
+
 deps: node_modules/.installed
 
 proto: node_modules/.installed
@@ -35,15 +45,16 @@ build: proto
 run: build
 	node bin/dlogd.js --listen $${DLOG_LISTEN:-127.0.0.1:7070} --data-dir $${DLOG_DATA_DIR:-./data}
 
-test: build $(GRPCURL)
+test: build $(GRPCURL) $(NATS_SERVER)
 	node --test --test-reporter=spec $$(find dist/test dist/clients -name '*.test.js' | sort)
 
-# The peers need nats-server and redis-server (Debian packages); installed only when missing. Without
-# them their rows say "skipped". `make bench BENCH_ARGS=--quick` for a ~1-2 minute run.
-bench: build
-	@if ! command -v nats-server >/dev/null || ! command -v redis-server >/dev/null; then \
-		apt-get update && apt-get install -y nats-server redis-server \
-			|| echo "bench: could not install nats-server/redis-server; their rows will be skipped" >&2; \
+# The peers need nats-server (the pinned build above, first on PATH) and redis-server (a Debian package,
+# installed only when missing; without it its rows say "skipped"). `make bench BENCH_ARGS=--quick` for a
+# ~1-2 minute run.
+bench: build $(NATS_SERVER)
+	@if ! command -v redis-server >/dev/null; then \
+		apt-get update && apt-get install -y redis-server \
+			|| echo "bench: could not install redis-server; its rows will be skipped" >&2; \
 	fi
 	node dist/bench/run.js $(BENCH_ARGS)
 
