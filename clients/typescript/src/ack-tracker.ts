@@ -9,6 +9,8 @@ export interface Trackable {
   acked: boolean;
   /** Set by the tracker on a second delivery in the same session: the first delivery of this DLSN. */
   primary: Trackable | undefined;
+  /** Set by the tracker: the number (from 1, per session) of the Ack message that carried its ack; 0 before. */
+  ackMessage: number;
 }
 
 export interface AckBatch {
@@ -75,8 +77,11 @@ export class AckTracker<T extends Trackable> {
     return true;
   }
 
-  /** Everything acked and nacked since the last call, as at most one Ack and one Nack message. */
-  take(): AckBatch {
+  /**
+   * Everything acked and nacked since the last call, as at most one Ack and one Nack message;
+   * the records acked are stamped with `ackMessage` (the number the Ack message will have).
+   */
+  take(ackMessage: number): AckBatch {
     let ack: Ack | undefined;
     if (this.acks.length > 0) {
       let head = this.head;
@@ -90,6 +95,7 @@ export class AckTracker<T extends Trackable> {
       const dlsns: WireDLSN[] = [];
       const covered = this.covered;
       for (const record of this.acks) {
+        record.ackMessage = ackMessage;
         if (covered === undefined || compareWire(record.wireDlsn, covered) > 0) dlsns.push(record.wireDlsn);
       }
       this.acks = [];

@@ -75,6 +75,8 @@ export interface OpenedInfo {
   logHead: DLSN | undefined;
   skippedByTruncation: bigint;
   durableHoles: bigint;
+  /** The highest DLSN this reader was ever sent (kept with its position): records up to it come with attempt >= 2. */
+  deliveredHigh: DLSN | undefined;
   flow: { maxOutstandingRecords: number; maxOutstandingBytes: bigint; maxBatchRecords: number };
   /** Sessions this reader opened before this one (0 on the first open). */
   reconnects: number;
@@ -93,6 +95,10 @@ export interface ReaderStatus {
   lag: bigint;
   /** Why delivery is paused; empty when it is not. */
   pausedReason: string;
+  /** The first `acksDurable` Ack messages of this session are on disk (see `ReaderRecord.ackDurable`). */
+  acksDurable: bigint;
+  /** Ack messages of this session the server has applied (in memory). */
+  acksReceived: bigint;
 }
 
 export interface ReconnectingInfo {
@@ -123,6 +129,8 @@ export class ReaderRecord extends LogRecord implements Trackable {
   primary: Trackable | undefined = undefined;
   /** @internal the application acked or nacked it: auto-ack leaves it alone */
   settled = false;
+  /** @internal ack bookkeeping: see `ackMessage` */
+  ackMessage = 0;
   /**
    * Delivered before: attempt > 1 (nack, ack_wait, resume after a crash), or
    * delivered to this reader on an earlier session before a reconnect.
@@ -153,6 +161,17 @@ export class ReaderRecord extends LogRecord implements Trackable {
     this.#session.nack(this);
   }
 
+  /** The number (from 1, in its session) of the Ack message that carried this record's ack; 0 while not sent. */
+  get sentInAckMessage(): number {
+    return (this.primary ?? this).ackMessage;
+  }
+
+  /** Its ack is on disk: a status or drained frame of its session covered the Ack message that carried it. */
+  get ackDurable(): boolean {
+    const message = this.sentInAckMessage;
+    return message > 0 && message <= this.#session.acksDurable;
+  }
+
   /** @internal */
   get session(): ReaderSession {
     return this.#session;
@@ -174,6 +193,9 @@ class ReaderSession {
   drained: { floor: DLSN | undefined } | undefined;
   /** The highest DLSN handed to the application from this session. */
   yieldedHigh: WireDLSN | undefined;
+  /** Ack messages sent on this session, and how many of them the server said are durable. */
+  ackMessages = 0;
+  acksDurable = 0;
   private flushScheduled = false;
   private lastFlushAt = 0;
   private readonly ackIntervalMs: number;
@@ -207,7 +229,8 @@ class ReaderSession {
     this.flushScheduled = false;
     if (!this.alive || this.draining || !this.tracker.pending) return;
     this.lastFlushAt = performance.now();
-    const { ack, nack } = this.tracker.take();
+    const { ack, nack } = this.tracker.take(this.ackMessages + 1);
+    if (ack) this.ackMessages++;
     if (ack) this.requests.push({ kind: { $case: "ack", value: ack } });
     if (nack) this.requests.push({ kind: { $case: "nack", value: nack } });
   }
@@ -372,6 +395,19 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
     return this.closing;
   }
 
+  /**
+   * Ends the reader at once, without a drain, as a lost connection would: acks not sent yet
+   * are dropped and everything not acked durably comes again to the next session of this reader.
+   */
+  async cancel(): Promise<void> {
+    this.detachSignal?.();
+    this.stopIterating();
+    this.stop.abort();
+    this.session?.end();
+    this.closing ??= this.running.then(() => this.durable);
+    await this.running;
+  }
+
   private async shutdown(): Promise<DLSN | undefined> {
     this.detachSignal?.();
     this.stopIterating();
@@ -465,9 +501,10 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
           this.deliver(session, kind.value.records);
           break;
         case "status":
-          this.onStatus(kind.value);
+          this.onStatus(session, kind.value);
           break;
         case "drained":
+          session.acksDurable = Math.max(session.acksDurable, Number(kind.value.acksDurable));
           session.drained = { floor: fromWireDlsn(kind.value.durableFloor) };
           break;
       }
@@ -500,6 +537,7 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
       logHead: fromWireDlsn(opened.logHead),
       skippedByTruncation: opened.skippedByTruncation,
       durableHoles: opened.durableHoles,
+      deliveredHigh: fromWireDlsn(opened.deliveredHigh),
       flow: {
         maxOutstandingRecords: opened.flow?.maxOutstandingRecords ?? 0,
         maxOutstandingBytes: opened.flow?.maxOutstandingBytes ?? 0n,
@@ -513,7 +551,8 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
     this.emit("opened", info);
   }
 
-  private onStatus(wire: WireReaderStatus): void {
+  private onStatus(session: ReaderSession, wire: WireReaderStatus): void {
+    session.acksDurable = Math.max(session.acksDurable, Number(wire.acksDurable));
     const status: ReaderStatus = {
       durableFloor: fromWireDlsn(wire.durableFloor),
       ackedFloor: fromWireDlsn(wire.ackedFloor),
@@ -524,6 +563,8 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
       durableHoles: wire.durableHoles,
       lag: wire.lag,
       pausedReason: wire.pausedReason,
+      acksDurable: wire.acksDurable,
+      acksReceived: wire.acksReceived,
     };
     this.lastStatus = status;
     if (status.durableFloor) this.durable = status.durableFloor;
