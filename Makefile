@@ -159,7 +159,14 @@ test-python: build $(PY_VENV)/.installed test-python-install
 
 test: test-python
 
-bench-python: build $(PY_VENV)/.installed
+# make bench runs every client's bench against its dlogd (bench/clients.ts): for Python, the venv and the
+# package installed in it; Go and Java build their own (go run, mvn exec:java).
+.PHONY: bench-python-deps
+bench-python-deps: $(PY_VENV)/.installed
 	$(PY_PIP) install --quiet --no-deps --no-build-isolation --force-reinstall ./$(PY_DIR)
+	rm -rf $(PY_DIR)/build
+bench: bench-python-deps
+
+bench-python: build bench-python-deps
 	DLOG_DLOGD=$(CURDIR)/bin/dlogd.js $(PY) $(PY_DIR)/bench/bench_client.py $(PY_BENCH_ARGS)
 # ---- end of Python client ----------------------------------------------------------------------

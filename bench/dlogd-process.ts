@@ -1,14 +1,19 @@
 /** A real dlogd in its own process on 127.0.0.1:0, with the generated nice-grpc clients bound to it. */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Channel, createChannel, createClient } from "nice-grpc";
 import { LogServiceDefinition, type LogServiceClient } from "../src/gen/dlog/v1/log.js";
 import { ReaderServiceDefinition, type ReaderServiceClient } from "../src/gen/dlog/v1/reader.js";
+import type { LoopReport } from "./loop-monitor.js";
 import { tempDir } from "./peers/support.js";
+import { sleep } from "./stats.js";
 
 /** bin/dlogd.js, found from dist/bench/ at run time. */
 export const DLOGD = fileURLToPath(new URL("../../bin/dlogd.js", import.meta.url));
+const LOOP_MONITOR = fileURLToPath(new URL("./loop-monitor.js", import.meta.url));
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 const CLK_TCK = 100;
@@ -36,6 +41,8 @@ export interface Dlogd {
   cpuSeconds(): Promise<number>;
   /** Resident memory now and its peak so far, in MiB (Linux; NaN elsewhere). */
   memory(): Promise<{ rssMiB: number; peakMiB: number }>;
+  /** dlogd's event-loop delay and GC pauses since the previous call (or its start); see loop-monitor.ts. */
+  loopReport(): Promise<LoopReport>;
   /** Prometheus counters and gauges, summed over labels. */
   metrics(): Promise<Map<string, number>>;
   /** Stderr tail, for error messages. */
@@ -48,9 +55,10 @@ export interface Dlogd {
 export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
   const owned = options.dataDir === undefined ? await tempDir("dlogd") : undefined;
   const dataDir = options.dataDir ?? owned!.path;
-  const nodeArgs = options.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`];
+  const nodeArgs = ["--import", LOOP_MONITOR, ...(options.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`])];
+  const loopFile = join(tmpdir(), `dlog-bench-loop-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
   const args = [...nodeArgs, DLOGD, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", dataDir, ...(options.args ?? [])];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DLOG_BENCH_LOOP_FILE: loopFile } });
   let output = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const keep = (chunk: string): void => {
@@ -67,6 +75,7 @@ export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
       clearTimeout(timer);
     }
     await owned?.remove();
+    await rm(loopFile, { force: true });
   };
 
   let listening: { address: string; metricsAddress: string };
@@ -115,6 +124,16 @@ export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
     cpuSeconds: () => processCpuSeconds(child.pid!),
     memory: () => processMemory(child.pid!),
     metrics: () => scrapeMetrics(listening.metricsAddress),
+    async loopReport() {
+      await rm(loopFile, { force: true });
+      child.kill("SIGUSR2");
+      for (let i = 0; i < 100; i++) {
+        const text = await readFile(loopFile, "utf8").catch(() => "");
+        if (text !== "") return JSON.parse(text) as LoopReport;
+        await sleep(20);
+      }
+      throw new Error("dlogd wrote no loop report within 2 s of SIGUSR2");
+    },
     output: () => output,
     async stop() {
       channel.close();

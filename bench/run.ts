@@ -7,7 +7,7 @@
  * @example node dist/bench/run.js --quick
  */
 import { mkdir, readdir, writeFile } from "node:fs/promises";
-import { loadavg } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { appendStream, appendUnary, getLogCalls, type AppendResult } from "./append.js";
@@ -36,6 +36,13 @@ import { resumeLatency, type ResumeMode } from "./resume.js";
 import { quantile } from "./stats.js";
 import { tailLatency } from "./tail-latency.js";
 import { warmUp } from "./warm-up.js";
+import { goClient, javaClient, pythonClients, type ClientBenchSpec, type ClientFigures } from "./clients.js";
+import { idleSessions } from "./idle-sessions.js";
+import { loopNote, startLoopMonitor } from "./loop-monitor.js";
+import { jsonSections, num, rowValue, type ClientRow, type Latest } from "./latest-json.js";
+import { LATEST_JSON, writeSummary } from "./summary.js";
+import { appenderSingles, readerDeliverAck } from "./ts-client.js";
+import { versions } from "./versions.js";
 
 const RESULTS = fileURLToPath(new URL("../../bench/results/latest.md", import.meta.url));
 const KIB = 1024;
@@ -47,6 +54,8 @@ const GOAL = 0.8;
 /** Runs of the goal's two figures (nextv scan and one-reader catch-up, 100 B); the best of each is compared. */
 const NEXTV_RUNS = 3;
 const ONE_READER_RUNS = 3;
+const APPENDER_LABEL = "Appender (TypeScript client), 1 record per call, 100 B, fsync on";
+const IDLE_SESSIONS = 1_000;
 
 type Result<T> = T | Error;
 
@@ -343,14 +352,21 @@ function latencyRows(label: string, samples: Result<number[]>, reference: string
   return [
     row(`${label}, p50`, quantile(samples, 0.5), "ms", reference, `${samples.length} samples; ${notes}`),
     row(`${label}, p99`, quantile(samples, 0.99), "ms", reference, `max ${max.toFixed(1)} ms`),
+    row(`${label}, p99.9`, quantile(samples, 0.999), "ms", reference, `of ${samples.length} samples`),
   ];
 }
 
 async function measureTail(d: Dlogd, plan: Plan, fsync: boolean, rows: Row[]): Promise<void> {
   const tail = await attempt(`dlog: tail latency, fsync ${fsync ? "on" : "off"}`, async () => {
     const done = await probe(d);
-    const result = await tailLatency(d.logs, d.readers, { log: `tail-${fsync ? "fsync" : "nofsync"}`, size: 100, ratePerSec: plan.tailRate, durationMs: plan.tailMs, warmup: 200 });
-    return { ...result, delta: await done() };
+    await d.loopReport(); // starts dlogd's window here
+    const client = startLoopMonitor();
+    try {
+      const result = await tailLatency(d.logs, d.readers, { log: `tail-${fsync ? "fsync" : "nofsync"}`, size: 100, ratePerSec: plan.tailRate, durationMs: plan.tailMs, warmup: 200 });
+      return { ...result, server: await d.loopReport(), client: client.take(), delta: await done() };
+    } finally {
+      client.stop();
+    }
   });
   const how = `${plan.tailRate}/s single-record unary Appends of 100 B for ${plan.tailMs / 1000} s, first 200 not counted`;
   if (failed(tail)) {
@@ -363,7 +379,7 @@ async function measureTail(d: Dlogd, plan: Plan, fsync: boolean, rows: Row[]): P
       `Append → delivery while tailing, fsync ${fsync ? "on" : "off"}`,
       tail.delivery,
       "",
-      `${how}; for orientation only, not measured here: Kafka's published p50 2 ms / p99 3 ms (3 brokers, other hardware); ${tail.sent} sent, ${tail.received} received${lost > 0 ? ` (${lost} missing!)` : ""}; ${cpuNote(tail.delta, tail.ms)}`,
+      `${how}; for orientation only, not measured here: Kafka's published p50 2 ms / p99 3 ms (3 brokers, other hardware); ${tail.sent} sent, ${tail.received} received${lost > 0 ? ` (${lost} missing!)` : ""}; ${cpuNote(tail.delta, tail.ms)}; ${loopNote("dlogd", tail.server)}; ${loopNote("bench client", tail.client)}`,
     ),
     ...latencyRows(`Append call → its answer (same run), fsync ${fsync ? "on" : "off"}`, tail.appendAck, "", "group commit + fsync of the append"),
   );
@@ -438,6 +454,59 @@ async function profileRuns(plan: Plan, dataDir: string): Promise<Row[]> {
   return rows;
 }
 
+// ---- each language's client ------------------------------------------------------------------
+
+type ClientResult = ClientFigures | { client: string; error: Error };
+
+/** The TypeScript client here, then the Go, Python and Java clients' bench programs, on the 100 B catch-up log. */
+async function measureClients(d: Dlogd, plan: Plan, records: number, rows: Row[]): Promise<ClientResult[]> {
+  const spec: ClientBenchSpec = { address: d.address, log: "catchup-100", records, appends: plan.appendManyOps, timeoutMs: plan.quick ? 240_000 : 600_000 };
+  const results: ClientResult[] = [];
+  const ts = await attempt("client: typescript", async () => {
+    const deliver = await readerDeliverAck(d.address, spec.log, `ts-${Date.now().toString(36)}`, records, plan.deliverOneMs);
+    const append = await appenderSingles(d.address, `clients-ts-${Date.now().toString(36)}`, spec.appends, 100, plan.appendMs * 2);
+    return { client: "typescript", deliverAck: perSecond(deliver.records, deliver.ms), appender: perSecond(append.records, append.ms), extra: {}, seconds: (deliver.ms + append.ms) / 1000 };
+  });
+  results.push(failed(ts) ? { client: "typescript", error: ts } : ts);
+  for (const [client, measure] of [
+    ["go", async () => [await goClient(spec)]],
+    ["python", () => pythonClients(spec)],
+    ["java", async () => [await javaClient(spec)]],
+  ] as const) {
+    const r = await attempt(`client: ${client}`, measure);
+    if (failed(r)) results.push({ client, error: r });
+    else results.push(...r);
+  }
+  const tsFigures = failed(ts) ? undefined : ts;
+  for (const r of results) {
+    if ("error" in r) {
+      rows.push(errorRow(`${r.client} client`, r.error));
+      continue;
+    }
+    rows.push(
+      row(`${r.client} client: reader, deliver + ack each record, 100 B`, r.deliverAck ?? Number.NaN, "rec/s", ratio(r.deliverAck ?? Number.NaN, tsFigures?.deliverAck, "TypeScript reader"), `${records} records, fresh reader id`),
+      row(`${r.client} client: appender, 1 record per call, 100 B`, r.appender ?? Number.NaN, "rec/s", ratio(r.appender ?? Number.NaN, tsFigures?.appender, "TypeScript appender"), `${spec.appends} appends${Object.keys(r.extra).length > 0 ? `; also: ${Object.entries(r.extra).map(([k, v]) => `${k} ${formatRate(v)} rec/s`).join("; ")}` : ""}`),
+    );
+  }
+  return results;
+}
+
+function clientRowsJson(results: readonly ClientResult[]): ClientRow[] {
+  const ts = results.find((r): r is ClientFigures => r.client === "typescript" && !("error" in r));
+  const over = (a: number | undefined, b: number | undefined): number | null => num(a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+  return results.map((r) =>
+    "error" in r
+      ? { client: r.client, deliver_ack_1reader_100B: null, append_1record_appender_100B: null, deliver_vs_typescript: null, append_vs_typescript: null, error: r.error.message.split("\n")[0]!.slice(0, 300) }
+      : {
+          client: r.client,
+          deliver_ack_1reader_100B: num(r.deliverAck),
+          append_1record_appender_100B: num(r.appender),
+          deliver_vs_typescript: over(r.deliverAck, ts?.deliverAck),
+          append_vs_typescript: over(r.appender, ts?.appender),
+        },
+  );
+}
+
 // ---- the run ----------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -474,6 +543,13 @@ async function main(): Promise<void> {
     refRow("grpc 1/msg", refs.grpc1),
   ];
   const latencyRowsOut: Row[] = [];
+  const memoryRows: Row[] = [];
+  const clientRows: Row[] = [];
+  const clientRuns: ClientResult[] = [];
+  let appender100: number | undefined;
+  let idleKib: number | undefined;
+  let rssIdleMiB: number | undefined;
+  let rssAfterCatchUpMiB: number | undefined;
   const profileOut: Row[] = [];
   const deliverRuns: Result<DeliverRun>[] = [];
   let noFsyncStream100: number | undefined;
@@ -502,6 +578,18 @@ async function main(): Promise<void> {
         await attempt("dlog: warm-up", () => warmUp(d, plan.quick));
         await measureUnaryCeiling(d, plan, appendRows);
         await measureAppends(d, plan, true, refs, appendRows);
+        const appenderRun = await attempt(`dlog: ${APPENDER_LABEL}`, async () => {
+          const done = await probe(d);
+          const result = await appenderSingles(d.address, "append-appender-100", plan.appendManyOps, 100, plan.appendMs * 2);
+          return { result, delta: await done() };
+        });
+        if (failed(appenderRun)) appendRows.push(errorRow(APPENDER_LABEL, appenderRun));
+        else {
+          const { result, delta } = appenderRun;
+          const value = perSecond(result.records, result.ms);
+          appender100 = value;
+          appendRows.push(row(APPENDER_LABEL, value, "rec/s", ratio(value, refOf(refs.batch[100]), "batch() 100 B"), `${result.records} records; ${delta.counters.get("dlog_append_batches_total") ?? "?"} group commits; ${cpuNote(delta, result.ms)}`));
+        }
         const filled: Record<number, number> = {};
         for (const size of SIZES) filled[size] = await prefill(d, `catchup-${size}`, size, plan.records, PREFILL_BATCH, PREFILL_IN_FLIGHT, 180_000, refs, appendRows);
         const singles = await prefill(d, "catchup-singles", 100, plan.singlesRecords, 1, MANY_IN_FLIGHT, plan.singlesMs, refs, appendRows);
@@ -529,6 +617,7 @@ async function main(): Promise<void> {
         if (singles > 0) {
           cases.push([`1 reader, 100 B, ${singles}-record log written 1 record per append`, "catchup-singles", "one-singles", 1, 100, singles, plan.deliverOneMs, 1]);
         }
+        rssIdleMiB = (await d.memory()).rssMiB;
         // The machine may be shared: measure the goal's reference once more right before the sessions.
         nextvAdjacent = await attempt("ref: classic-level nextv scan 100 B, again", () => nextvScan({ records: plan.records, size: 100, timeoutMs: 60_000 }));
         deliverRows.push(
@@ -549,9 +638,14 @@ async function main(): Promise<void> {
           deliverRuns.push(best);
           const others = ok.length > 1 ? `best of ${ok.length} runs (${ok.map((r) => formatRate(rate(r))).join(", ")} rec/s); ` : "";
           deliverRows.push(deliverRow(best, label, refs, target * readers, others));
-          if (label === "1 reader, 100 B" && !failed(best)) oneReader100 = rate(best);
+          if (label === "1 reader, 100 B" && !failed(best)) {
+            oneReader100 = rate(best);
+            rssAfterCatchUpMiB = best.delta.rssMiB;
+          }
           if (log === "catchup-singles" && !failed(best)) oneReaderSingles = rate(best);
         }
+
+        clientRuns.push(...(await measureClients(d, plan, filled[100]!, clientRows)));
 
         await measureTail(d, plan, true, latencyRowsOut);
         const modes: ResumeMode[] = ["drained, same channel", "drained, new channel", "takeover of a live session"];
@@ -564,6 +658,25 @@ async function main(): Promise<void> {
       }),
     );
     if (failed(main)) appendRows.push(errorRow("dlogd (defaults)", main));
+
+    // A dlogd of its own, so that nothing else it did shows in its RSS.
+    const idle = await attempt("dlogd for idle sessions", () =>
+      withDlogd({}, async (d) => {
+        await attempt("dlog: warm-up (idle sessions)", () => warmUp(d, true));
+        const result = await idleSessions(d, "idle", IDLE_SESSIONS, 60_000);
+        idleKib = result.kibPerSession;
+        memoryRows.push(
+          row(
+            `Idle session, dlogd RSS each (${result.sessions} sessions at the head of a log)`,
+            result.kibPerSession,
+            "KiB",
+            "",
+            `RSS ${result.rssBeforeMiB.toFixed(1)} MiB before, ${result.rssAfterMiB.toFixed(1)} MiB with the sessions open (lowest of 5 samples 200 ms apart each); one dlogd started for this, warmed up, sessions on ${Math.ceil(result.sessions / 250)} connections`,
+          ),
+        );
+      }),
+    );
+    if (failed(idle)) memoryRows.push(errorRow("Idle sessions", idle));
 
     if (plan.profile) profileOut.push(...(await profileRuns(plan, dataDir.path)));
   } finally {
@@ -661,6 +774,27 @@ async function main(): Promise<void> {
       intro: `Private servers started by bench/peers on loopback, ${plan.peerRecords} messages of 100 B. The ratio column is dlog's matching figure from this run divided by the peer's (> 1: dlog faster); the notes name the dlog figure.`,
       rows: peerRows,
     },
+    {
+      title: "8. Memory",
+      intro: "dlogd's resident memory for idle reader sessions, and after the one-reader catch-up of section 3 next to its RSS just before the sessions (after the pre-fills).",
+      rows: [
+        ...memoryRows,
+        row(
+          "dlogd RSS after the 1-reader 100 B catch-up ÷ before the sessions",
+          rssIdleMiB !== undefined && rssAfterCatchUpMiB !== undefined ? rssAfterCatchUpMiB / rssIdleMiB : Number.NaN,
+          "×",
+          "",
+          `${rssIdleMiB?.toFixed(0) ?? "?"} MiB before, ${rssAfterCatchUpMiB?.toFixed(0) ?? "?"} MiB after`,
+        ),
+      ],
+    },
+    {
+      title: "9. Clients: each language's high-level reader and appender",
+      intro:
+        `Against the fsync-on dlogd above, one after another: a fresh reader catches up on the pre-filled 100 B log (1000 records per append) through each client's high-level reader, acking every record (the clients coalesce the acks), until it has every record and its drain is answered; then one-record-per-call appends through each client's appender (its defaults: the Go, Python and Java appenders linger 2 ms to pack calls into entries). ` +
+        "TypeScript runs in this process; Go (`go run ./cmd/dlogbench`), Python (`bench/bench_client.py`, sync and asyncio) and Java (`JavaClientBench` through Maven) are their own processes. Ratios: ÷ the TypeScript client's figure of this run. Goal (issue 10): no reader below 0.5× TypeScript's.",
+      rows: clientRows,
+    },
   ];
   if (plan.profile) {
     sections.push({
@@ -690,7 +824,71 @@ async function main(): Promise<void> {
   process.stdout.write(`${report}\n`);
   await mkdir(join(RESULTS, ".."), { recursive: true });
   await writeFile(RESULTS, `${report}\n`);
-  progress(`done; written to ${RESULTS}`);
+
+  const peer = (list: Result<Measurement[]>, name: string): number | null => (failed(list) ? null : num(list.find((m) => m.name === name)?.value));
+  const cpu = cpus();
+  const pick = (name: string): number | null => {
+    const v = rowValue(sections, name);
+    if (v === null) progress(`  latest.json: no value for row "${name}"`);
+    return v;
+  };
+  const appendPeers = {
+    nats: peer(refs.nats, NATS_ROWS.publish),
+    redis: peer(refs.redis, REDIS_ROWS.xadd),
+    limit: num(refOf(refs.batch[100])?.value),
+  };
+  const appendWhat = { nats: "JetStream async publish, 1000 PubAcks outstanding", redis: "pipelined XADD, 1000 per pipeline (AOF everysec)", limit: "classic-level batch() of 1000 puts, 100 B" };
+  const latest: Latest = {
+    schema: 1,
+    date: new Date().toISOString(),
+    quick: plan.quick,
+    machine: {
+      cpu_model: cpu[0]?.model ?? "unknown",
+      cpus: cpu.length,
+      memory_gib: Number((totalmem() / 1024 ** 3).toFixed(1)),
+      load_average_start: load0.avg.map((v) => Number(v.toFixed(2))),
+      load_average_end: loadavg().map((v) => Number(v.toFixed(2))),
+      other_processes_cpu_s: Number(others.toFixed(1)),
+      other_processes_share_of_one_core: Number((others / Number(seconds)).toFixed(3)),
+      run_seconds: Number(seconds),
+    },
+    versions: await versions(),
+    deliver_ack_1reader_100B: {
+      dlog: num(oneReader100),
+      nats: peer(refs.nats, NATS_ROWS.consumeAck),
+      redis: peer(refs.redis, REDIS_ROWS.ackPerBatch),
+      limit: num(refOf(refs.grpc64[100])?.value),
+      what: {
+        dlog: "ReaderService.Session, catch-up of the log written 1000 records per append, one cumulative ack per batch, best of 3",
+        nats: "JetStream durable pull consumer, m.ack() per message",
+        redis: "XREADGROUP COUNT 1000 + one XACK per batch",
+        limit: "raw grpc-js bidi stream, 64 records of 100 B per message, identity serializers, server in another process",
+      },
+    },
+    append_1record_appender_100B: { dlog: num(appender100), ...appendPeers, what: { dlog: "TypeScript client Appender, one record per append() call, fsync on", ...appendWhat } },
+    append_256inflight_100B: {
+      dlog: pick(`AppendStream, ${MANY_IN_FLIGHT} in flight (pipelined), 100 B, fsync on`),
+      ...appendPeers,
+      what: { dlog: "AppendStream, 1 record per request, 256 requests unanswered, fsync on", ...appendWhat },
+    },
+    deliver_ack_8readers_100B: pick(`Session deliver + ack, ${plan.manyReaders} readers on one log, 100 B`),
+    deliver_ack_1reader_singles_log_100B: num(oneReaderSingles),
+    tail_p50_ms: pick("Append → delivery while tailing, fsync on, p50"),
+    tail_p99_ms: pick("Append → delivery while tailing, fsync on, p99"),
+    tail_p999_ms: pick("Append → delivery while tailing, fsync on, p99.9"),
+    resume_p50_ms: pick("Resume (drained, new channel) → first record, p50"),
+    resume_p99_ms: pick("Resume (drained, new channel) → first record, p99"),
+    position_writes_per_1000_acks: pick("Position writes per 1000 acks, 1 reader, 100 B"),
+    idle_session_kib: num(idleKib),
+    catchup_rss_vs_idle: num(rssIdleMiB !== undefined && rssAfterCatchUpMiB !== undefined ? rssAfterCatchUpMiB / rssIdleMiB : undefined),
+    unary_append_1inflight: pick("Append, 1 in flight (unary, awaited), 100 B, fsync on"),
+    unary_getlog_1inflight: pick("GetLog (unary, no storage write), 1 in flight — transport ceiling for unary appends"),
+    clients: clientRowsJson(clientRuns),
+    sections: jsonSections(sections),
+  };
+  await writeFile(LATEST_JSON, `${JSON.stringify(latest, null, 2)}\n`);
+  await attempt("README table and chart from latest.json", writeSummary).then((r) => failed(r) && (process.exitCode = 1));
+  progress(`done; written to ${RESULTS}, ${LATEST_JSON}, the chart and the README table`);
 }
 
 await main().catch((error: unknown) => {

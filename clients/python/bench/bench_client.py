@@ -2,6 +2,10 @@
 
     make bench-python                      # 1 M records of 100 B; PY_BENCH_ARGS="--quick" for 100 k
     python bench_client.py --json out.json
+    python bench_client.py --address 127.0.0.1:7070 --log catchup-100 --records N --json out.json
+
+With --address it measures against that dlogd (make bench runs every client against one dlogd);
+with --log it reads that existing log (of at least --records records) instead of writing one.
 
 Deliver + ack: a fresh reader catches up on a log of N records of 100 B, acking every record
 (the high-level reader coalesces the acks), until it has N records and its drain is answered.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -108,26 +113,38 @@ def main() -> int:
     parser.add_argument("--appends", type=int, default=200_000, help="one-record appends to time (default 200 k)")
     parser.add_argument("--quick", action="store_true", help="100 k records, 50 k appends")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--address", help="measure against this dlogd instead of starting one")
+    parser.add_argument("--log", help="read this existing log instead of writing one")
+    parser.add_argument("--no-typescript", action="store_true", help="leave out the TypeScript client's figures")
     args = parser.parse_args()
     if args.quick:
         args.records, args.appends = 100_000, 50_000
 
     results: dict[str, dict[str, float | None]] = {}
-    with DlogdServer(in_memory=False) as server, server.client() as client:
-        log = "bench-deliver"
-        t = time.perf_counter()
-        fill(client, log, args.records)
-        print(f"filled {log} with {args.records} records of 100 B in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    with contextlib.ExitStack() as stack:
+        if args.address is None:
+            server = stack.enter_context(DlogdServer(in_memory=False))
+            address = server.address
+        else:
+            address = args.address
+        client = stack.enter_context(dlog.Client(address))
+        log = args.log or "bench-deliver"
+        if args.log is None:
+            t = time.perf_counter()
+            fill(client, log, args.records)
+            print(f"filled {log} with {args.records} records of 100 B in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         rate = lambda seconds, n: None if seconds is None else n / seconds  # noqa: E731
+        ts = (lambda *a: None) if args.no_typescript else typescript  # noqa: E731
+        tag = time.time_ns()
         results["deliver_ack_1reader_100B"] = {
             "python_sync": rate(deliver_sync(client, log, args.records), args.records),
-            "python_asyncio": rate(deliver_async(server.address, log, args.records), args.records),
-            "typescript": rate(typescript(server.address, "deliver", log, f"ts-{time.time_ns()}", str(args.records)), args.records),
+            "python_asyncio": rate(deliver_async(address, log, args.records), args.records),
+            "typescript": rate(ts(address, "deliver", log, f"ts-{tag}", str(args.records)), args.records),
         }
         results["append_1record_appender_100B"] = {
-            "python_sync": rate(append_sync(client, "bench-append-sync", args.appends), args.appends),
-            "python_asyncio": rate(append_async(server.address, "bench-append-aio", args.appends), args.appends),
-            "typescript": rate(typescript(server.address, "append", "bench-append-ts", str(args.appends), "100"), args.appends),
+            "python_sync": rate(append_sync(client, f"bench-append-sync-{tag}", args.appends), args.appends),
+            "python_asyncio": rate(append_async(address, f"bench-append-aio-{tag}", args.appends), args.appends),
+            "typescript": rate(ts(address, "append", f"bench-append-ts-{tag}", str(args.appends), "100"), args.appends),
         }
 
     print(f"\nPython client vs TypeScript client, one dlogd, {os.cpu_count()} CPUs (records/s)")

@@ -1,0 +1,53 @@
+/**
+ * The TypeScript client (clients/typescript) as its users call it: one record per
+ * `appender.append()` call, and the high-level reader acking every record.
+ */
+import { createDlogClient } from "../clients/typescript/src/index.js";
+import { deadline } from "./stats.js";
+
+export interface ClientRun {
+  records: number;
+  ms: number;
+}
+
+/**
+ * `count` appends of one `size`-byte record each through one Appender, each call waiting only
+ * for `ready()` (the appender's own bound), every answer awaited at the end.
+ */
+export async function appenderSingles(address: string, log: string, count: number, size: number, timeoutMs: number): Promise<ClientRun> {
+  const client = createDlogClient({ address });
+  const expired = deadline(timeoutMs);
+  try {
+    const appender = client.appender(log);
+    const payload = Buffer.alloc(size, 0x61);
+    const answers: Promise<unknown>[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < count && !expired(); i++) {
+      await appender.ready();
+      answers.push(appender.append(payload));
+    }
+    await Promise.all(answers);
+    const ms = performance.now() - t0;
+    await appender.close();
+    return { records: answers.length, ms };
+  } finally {
+    client.close();
+  }
+}
+
+/** A fresh reader catching up on `log` with the high-level reader, `record.ack()` for each, until `count` records; leaving the loop drains. */
+export async function readerDeliverAck(address: string, log: string, readerId: string, count: number, timeoutMs: number): Promise<ClientRun> {
+  const client = createDlogClient({ address });
+  const expired = deadline(timeoutMs);
+  try {
+    const t0 = performance.now();
+    let records = 0;
+    for await (const record of client.reader({ log, readerId, fallback: "earliest" })) {
+      record.ack();
+      if (++records >= count || expired()) break;
+    }
+    return { records, ms: performance.now() - t0 };
+  } finally {
+    client.close();
+  }
+}
