@@ -31,11 +31,12 @@ $(NATS_SERVER):
 deps: node_modules/.installed
 
 proto: node_modules/.installed
-	rm -rf src/gen
+	rm -rf src/gen clients/typescript/src/gen
 	$(NODE_BIN)/buf lint
 	# The v1 contract is frozen: additions are fine, an accidental rename or removal fails the build.
 	$(NODE_BIN)/buf breaking --against test/contract/dlog-v1.json
 	$(NODE_BIN)/buf generate
+	$(NODE_BIN)/buf generate --template clients/typescript/buf.gen.yaml
 	mkdir -p dist
 	$(NODE_BIN)/buf build --as-file-descriptor-set -o dist/descriptor.binpb
 
@@ -63,7 +64,7 @@ lint: node_modules/.installed
 	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
 
 clean:
-	rm -rf dist src/gen
+	rm -rf dist src/gen clients/typescript/dist clients/typescript/src/gen
 
 # ---- Go client (clients/go) -------------------------------------------------------------------
 # The generated code (clients/go/gen) is committed so that `go get` works; go-gen-check, part of
@@ -170,3 +171,21 @@ bench: bench-python-deps
 bench-python: build bench-python-deps
 	DLOG_DLOGD=$(CURDIR)/bin/dlogd.js $(PY) $(PY_DIR)/bench/bench_client.py $(PY_BENCH_ARGS)
 # ---- end of Python client ----------------------------------------------------------------------
+
+# ---- TypeScript client package (clients/typescript: @dlog/client) -----------------------------
+# Its own build (clients/typescript/tsconfig.json: exactOptionalPropertyTypes, noUnusedLocals) into
+# clients/typescript/dist, packed by `npm pack` into .tools/ts-client/; the package test
+# (clients/typescript/test/package.test.ts, part of `make test`) installs that tarball into a temp
+# project, compiles the README's examples against it under the strictest settings and runs a reader.
+TS_CLIENT_PACK := $(TOOLS)/ts-client
+.PHONY: ts-client
+
+ts-client: proto
+	rm -rf clients/typescript/dist $(TS_CLIENT_PACK)
+	$(NODE_BIN)/tsc -p clients/typescript/tsconfig.json
+	mkdir -p $(TS_CLIENT_PACK)
+	cd clients/typescript && npm pack --ignore-scripts --silent --pack-destination $(TS_CLIENT_PACK) >/dev/null
+	@ls $(TS_CLIENT_PACK)/*.tgz
+
+test: ts-client
+# ---- end of the TypeScript client package -----------------------------------------------------

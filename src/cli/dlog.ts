@@ -91,10 +91,6 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// grpc-js passes an IP address as the TLS server name, and Node warns about it (DEP0123)
-// on stderr: not something a person running dlog can act on, and it breaks the one-line errors.
-process.noDeprecation = true;
-
 const exitCode = await main(process.argv.slice(2));
 // Exit once stdout is flushed (or gone); a pipeline that stopped reading is not an error.
 if (!stdoutBroken()) await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));

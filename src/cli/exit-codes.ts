@@ -1,5 +1,6 @@
 import { CommanderError } from "commander";
-import { ClientError, DlogError, Status } from "../../clients/typescript/src/index.js";
+import { DlogError, Status } from "../../clients/typescript/src/index.js";
+import { DlogError as CoreError } from "../errors.js";
 
 /** dlog's exit codes: the same for every command, listed in `dlog --help`. */
 export const EXIT = {
@@ -45,7 +46,7 @@ function usageLine(error: CommanderError, commandPath: string): string {
 
 /** Why a call failed, in a few words: grpc-js's "No connection established. Last error: Error: connect ECONNREFUSED …" → "connect ECONNREFUSED …". */
 export function causeOf(error: unknown): string {
-  if (!(error instanceof ClientError)) return oneLine((error as Error)?.message ?? String(error));
+  if (!(error instanceof DlogError)) return oneLine((error as Error)?.message ?? String(error));
   const details = oneLine(error.details);
   return /Last error: (?:Error: )?(.*?)\.?(?: Resolution note:.*)?$/.exec(details)?.[1] ?? details;
 }
@@ -56,7 +57,10 @@ export function describeFailure(error: unknown, where: { address: string | undef
   if (error instanceof CommanderError) return { message: usageLine(error, where.commandPath), code: EXIT.usage };
   if (error instanceof UsageError) return { message: error.message, code: EXIT.usage };
   if (error instanceof NotConfirmedError) return { message: error.message, code: EXIT.refused };
-  if (error instanceof ClientError) {
+  // The client validates before sending (a bad DLSN, name or option): a usage mistake.
+  if (error instanceof DlogError && error.local) return { message: oneLine(error.details), code: EXIT.usage };
+  if (error instanceof CoreError) return { message: oneLine(error.message), code: EXIT.usage };
+  if (error instanceof DlogError) {
     const name = CODE_NAMES[error.code] ?? String(error.code);
     const details = oneLine(error.details);
     switch (error.code) {
@@ -71,7 +75,5 @@ export function describeFailure(error: unknown, where: { address: string | undef
         return { message: `${details} (${name})`, code: EXIT.refused };
     }
   }
-  // The client validates before sending (a bad DLSN, name or option): a usage mistake.
-  if (error instanceof DlogError) return { message: oneLine(error.message), code: EXIT.usage };
   return { message: oneLine((error as Error)?.message ?? String(error)), code: EXIT.refused };
 }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { ClientError, createDlogClient, type DlogClient, Status } from "../../clients/typescript/src/index.js";
+import { DlogError, createDlogClient, type DlogClient, Status } from "../../clients/typescript/src/index.js";
 import { type DlogOptions, dlog as runDlog, startDlogOnTerminal, waitFor } from "../helpers/cli.js";
 import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
 
@@ -33,7 +33,7 @@ async function exists(log: string): Promise<boolean> {
     await client.getLog(log);
     return true;
   } catch (error) {
-    if (error instanceof ClientError && error.code === Status.NOT_FOUND) return false;
+    if (error instanceof DlogError && error.code === Status.NOT_FOUND) return false;
     throw error;
   }
 }

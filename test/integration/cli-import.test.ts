@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ClassicLevel } from "classic-level";
-import { ClientError, createDlogClient, type DlogClient, DLSN, Status } from "../../clients/typescript/src/index.js";
+import { DlogError, createDlogClient, type DlogClient, DLSN, Status } from "../../clients/typescript/src/index.js";
 import { type DlogOptions, dlog as runDlog } from "../helpers/cli.js";
 import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
 
@@ -44,7 +44,7 @@ async function hasPosition(log: string, readerId: string): Promise<boolean> {
     await client.getPosition(log, readerId);
     return true;
   } catch (error) {
-    if (error instanceof ClientError && error.code === Status.NOT_FOUND) return false;
+    if (error instanceof DlogError && error.code === Status.NOT_FOUND) return false;
     throw error;
   }
 }

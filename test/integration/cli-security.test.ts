@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { ClientError, createDlogClient, Status } from "../../clients/typescript/src/index.js";
+import { DlogError, createDlogClient, Status } from "../../clients/typescript/src/index.js";
 import { dlog as runDlog } from "../helpers/cli.js";
 import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { type Certificates, makeCertificates } from "../helpers/tls.js";
@@ -87,7 +87,7 @@ test("the client's reader runs over mutual TLS with a token; a reader on a forbi
     let reconnects = 0;
     const reader = writer.reader({ log: "payroll", readerId: "r" });
     reader.on("reconnecting", () => reconnects++);
-    await assert.rejects(reader.ready(), (error: unknown) => error instanceof ClientError && error.code === Status.PERMISSION_DENIED);
+    await assert.rejects(reader.ready(), (error: unknown) => error instanceof DlogError && error.code === Status.PERMISSION_DENIED);
     assert.equal(reconnects, 0);
   } finally {
     writer.close();

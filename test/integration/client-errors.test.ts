@@ -1,7 +1,7 @@
 /** The TypeScript client's errors against a real dlogd: ClientErrors as before, plus the server's reason and metadata. */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ClientError, type DlogClient, DlogClientError, Status, createDlogClient } from "../../clients/typescript/src/index.js";
+import { type DlogClient, DlogError, Status, createDlogClient } from "../../clients/typescript/src/index.js";
 import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
 
 const CALL = { timeout: 20_000 };
@@ -22,23 +22,23 @@ after(async () => {
   cleanup();
 });
 
-/** The error `work` fails with, which must be a DlogClientError. */
-async function failure(work: () => Promise<unknown>): Promise<DlogClientError> {
+/** The error `work` fails with, which must be a DlogError. */
+async function failure(work: () => Promise<unknown>): Promise<DlogError> {
   try {
     await work();
   } catch (error) {
-    assert.ok(error instanceof DlogClientError, `a DlogClientError, got ${String(error)}`);
+    assert.ok(error instanceof DlogError, `a DlogError, got ${String(error)}`);
     return error;
   }
   assert.fail("expected a failure");
 }
 
-test("a unary refusal is a ClientError (code, details) with the server's reason and metadata", CALL, async () => {
+test("a unary refusal is a DlogError (code, details) with the server's reason and metadata", CALL, async () => {
   await client.createLog("taken");
 
   const error = await failure(() => client.createLog("taken"));
 
-  assert.ok(error instanceof ClientError);
+  assert.ok(error instanceof DlogError);
   assert.equal(error.code, Status.ALREADY_EXISTS);
   assert.match(error.details, /already exists/);
   assert.equal(error.reason, "LOG_EXISTS");

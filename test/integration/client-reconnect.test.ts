@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type ClientError, createDlogClient, type DLSN, Status } from "../../clients/typescript/src/index.js";
+import { type DlogError, createDlogClient, type DLSN, Status } from "../../clients/typescript/src/index.js";
 import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
 
 const RECORDS = 20_000;
@@ -144,7 +144,7 @@ test("an appender with retry off, across a server crash: appends in flight rejec
     await server.kill9();
     const outcomes = await settled;
     const failed = outcomes.filter((outcome) => outcome.status === "rejected");
-    for (const outcome of failed) assert.equal((outcome.reason as ClientError).code, Status.UNAVAILABLE);
+    for (const outcome of failed) assert.equal((outcome.reason as DlogError).code, Status.UNAVAILABLE);
     server = await startDlogd({ dataDir: dir.path, listen: `127.0.0.1:${port}` });
     let after: DLSN[] | undefined;
     for (let attempt = 0; attempt < 50 && !after; attempt++) {

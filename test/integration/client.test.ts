@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
-  ClientError,
+  DlogError,
   createDlogClient,
   type DlogClient,
   DLSN,
@@ -109,7 +109,7 @@ describe("appends", () => {
     const stale = appender.append({ payload: "stale", txid: 1 }); // below the server-assigned txid
     const third = appender.append("third");
     await first;
-    await assert.rejects(stale, (error: unknown) => error instanceof ClientError && error.code === Status.FAILED_PRECONDITION);
+    await assert.rejects(stale, (error: unknown) => error instanceof DlogError && error.code === Status.FAILED_PRECONDITION);
     await third;
     await appender.close();
   });
@@ -120,7 +120,7 @@ describe("admin", () => {
     const created = await client.createLog("admin-log");
     assert.equal(created.recordCount, 0n);
     assert.equal(created.lastDlsn, undefined);
-    await assert.rejects(client.createLog("admin-log"), (error: unknown) => error instanceof ClientError && error.code === Status.ALREADY_EXISTS);
+    await assert.rejects(client.createLog("admin-log"), (error: unknown) => error instanceof DlogError && error.code === Status.ALREADY_EXISTS);
     const [dlsn] = await client.append("admin-log", "x");
     const info = await client.getLog("admin-log");
     assert.equal(info.recordCount, 1n);
@@ -129,7 +129,7 @@ describe("admin", () => {
     const truncated = await client.truncate("admin-log", DLSN.INITIAL);
     assert.equal(truncated.recordsDeleted, 0n);
     assert.equal(await client.deleteLog("admin-log"), 1n);
-    await assert.rejects(client.getLog("admin-log"), (error: unknown) => error instanceof ClientError && error.code === Status.NOT_FOUND);
+    await assert.rejects(client.getLog("admin-log"), (error: unknown) => error instanceof DlogError && error.code === Status.NOT_FOUND);
   });
 
   test("reader admin: position, seek, list, delete", { timeout: 10_000 }, async () => {
@@ -333,7 +333,7 @@ describe("reader", () => {
       (async () => {
         for await (const record of older) record.ack();
       })(),
-      (error: unknown) => error instanceof ClientError && error.code === Status.ABORTED && /fenced/.test(error.details),
+      (error: unknown) => error instanceof DlogError && error.code === Status.ABORTED && /fenced/.test(error.details),
     );
     assert.equal(reconnects, 0);
     await newer.close();
@@ -345,7 +345,7 @@ describe("reader", () => {
     const holder = client.reader({ log: "reader-reject", readerId: "r" });
     await holder.ready();
     const newcomer = client.reader({ log: "reader-reject", readerId: "r", takeover: "reject" });
-    await assert.rejects(newcomer.ready(), (error: unknown) => error instanceof ClientError && error.code === Status.ALREADY_EXISTS);
+    await assert.rejects(newcomer.ready(), (error: unknown) => error instanceof DlogError && error.code === Status.ALREADY_EXISTS);
     await holder.close();
   });
 
@@ -355,7 +355,7 @@ describe("reader", () => {
       (async () => {
         for await (const record of reader) record.ack();
       })(),
-      (error: unknown) => error instanceof ClientError && error.code === Status.NOT_FOUND,
+      (error: unknown) => error instanceof DlogError && error.code === Status.NOT_FOUND,
     );
   });
 

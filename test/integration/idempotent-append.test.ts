@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type Server, type Socket, createServer, connect as connectTcp } from "node:net";
 import { type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type DLSN, type DlogClient, DlogClientError, createDlogClient } from "../../clients/typescript/src/index.js";
+import { type DLSN, type DlogClient, DlogError, createDlogClient } from "../../clients/typescript/src/index.js";
 import { type Clients, type Dlogd, bytes, connect, startDlogd, tempDir, withServer } from "../helpers/dlogd.js";
 import { dlsnKey } from "../helpers/session.js";
 
@@ -136,7 +136,7 @@ test("an append refused inside a pipelined appender rejects alone; the appends a
       ]);
       assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled", "fulfilled"]);
       const refused = (outcomes[1] as PromiseRejectedResult).reason;
-      assert.ok(refused instanceof DlogClientError && refused.reason === "TXID_OUT_OF_ORDER", String(refused));
+      assert.ok(refused instanceof DlogError && refused.reason === "TXID_OUT_OF_ORDER", String(refused));
       assert.equal(appender.counters.resent, 2, "c and d were renumbered once each");
       const stored = await storedPayloads(clients, "renumber");
       assert.deepEqual([...stored.keys()], ["a", "c", "d"]);

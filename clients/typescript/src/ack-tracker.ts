@@ -1,5 +1,5 @@
-import type { DLSN as WireDLSN } from "../../../src/gen/dlog/v1/common.js";
-import type { Ack, Nack } from "../../../src/gen/dlog/v1/reader.js";
+import type { DLSN as WireDLSN } from "./gen/dlog/v1/common.js";
+import type { Ack, Nack } from "./gen/dlog/v1/reader.js";
 import { compareWire } from "./convert.js";
 
 /** What the tracker needs of a delivered record. */

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { ClientError, Status } from "nice-grpc";
-import { DlogClientError } from "./dlog-client-error.js";
+import { DlogError } from "./dlog-error.js";
 import type { DLSN } from "../../../src/dlsn.js";
-import type { AppendRequest, AppendResponse, LogServiceClient, RecordInput } from "../../../src/gen/dlog/v1/log.js";
+import type { AppendRequest, AppendResponse, LogServiceClient, RecordInput } from "./gen/dlog/v1/log.js";
 import { type Backoff, type ReconnectOptions, createBackoff } from "./backoff.js";
 import { fromWireDlsn } from "./convert.js";
 import { MessageQueue } from "./message-queue.js";
@@ -12,16 +12,16 @@ const APPEND_STREAM_PATH = "/dlog.v1.LogService/AppendStream";
 const MAX_RENUMBERS = 16;
 
 /** A record to append: its payload (a string is UTF-8 encoded), and optionally its txid. */
-export type AppendInput = string | Uint8Array | { payload: string | Uint8Array; txid?: bigint | number };
+export type AppendInput = string | Uint8Array | { payload: string | Uint8Array; txid?: bigint | number | undefined };
 
 export interface AppenderOptions {
   /** Payload bytes sent and not yet answered; past it, appends wait in the client. Default 8 MiB. */
-  maxInFlightBytes?: number;
+  maxInFlightBytes?: number | undefined;
   /**
    * Appends sent and not yet answered. Default 1024. With `retry`, keep it at or below the
    * server's `--producer-window` (default 1024), or a resend may be too old to recognise.
    */
-  maxInFlight?: number;
+  maxInFlight?: number | undefined;
   /**
    * When the stream breaks (UNAVAILABLE: the server restarted, the connection dropped), reconnect
    * with this backoff and resend every unanswered append. Appends are idempotent (a producer id and
@@ -29,9 +29,9 @@ export interface AppenderOptions {
    * original DLSNs instead of being written twice. Default on; `false`: unanswered appends are
    * rejected instead (their outcome is unknown) and nothing carries a producer id.
    */
-  retry?: ReconnectOptions | false;
+  retry?: ReconnectOptions | false | undefined;
   /** The producer id appends carry when `retry` is on. Default: a random one per appender. */
-  producerId?: string;
+  producerId?: string | undefined;
 }
 
 export interface AppenderCounters {
@@ -44,7 +44,7 @@ export interface AppenderCounters {
 }
 
 /** A pipelined producer over `AppendStream`: many appends in flight, answered in order. */
-export interface Appender {
+export interface Appender extends AsyncDisposable {
   /**
    * Appends the records as one entry; resolves with one DLSN per record. Does not
    * wait for earlier appends: call it in a loop and await the results later (or
@@ -56,8 +56,10 @@ export interface Appender {
   ready(): Promise<void>;
   /** Resolves when every append made so far is answered. */
   flush(): Promise<void>;
-  /** Waits for the answers, then ends the stream. */
+  /** Waits for the answers, then ends the stream. Also what `await using` calls. */
   close(): Promise<void>;
+  /** Resolves once the appender is closed. */
+  readonly closed: Promise<void>;
   /** Appends sent and not yet answered. */
   readonly inFlight: number;
   /** Payload bytes sent and not yet answered. */
@@ -163,6 +165,9 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   let closed = false;
   let idle: Array<() => void> = [];
   let roomWaiters: Array<() => void> = [];
+  let closing: Promise<void> | undefined;
+  let markClosed!: () => void;
+  const closedPromise = new Promise<void>((resolve) => (markClosed = resolve));
 
   function hasRoom(bytes: number): boolean {
     // One append larger than the bound still goes out alone, or it would wait forever.
@@ -210,7 +215,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
 
   /** Settles the oldest unanswered append (answers come in send order). */
   function settleHead(append: PendingAppend, outcome: { dlsns: DLSN[] } | { error: unknown }): void {
-    if (unanswered.peek() !== append) throw new ClientError(APPEND_STREAM_PATH, Status.INTERNAL, "appender: an answer arrived out of order");
+    if (unanswered.peek() !== append) throw new DlogError(APPEND_STREAM_PATH, Status.INTERNAL, "appender: an answer arrived out of order");
     unanswered.shift();
     inFlightBytes -= append.bytes;
     if ("dlsns" in outcome) append.resolve(outcome.dlsns);
@@ -248,7 +253,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     const sent = current.sent.shift();
     if (!sent || response.requestId !== sent.requestId) {
       // Answers are matched by order: once one is out of place none after it can be trusted, so the stream fails.
-      throw new ClientError(APPEND_STREAM_PATH, Status.INTERNAL, `answer for append ${response.requestId} arrived in place of ${sent?.requestId}`);
+      throw new DlogError(APPEND_STREAM_PATH, Status.INTERNAL, `answer for append ${response.requestId} arrived in place of ${sent?.requestId}`);
     }
     const { append } = sent;
     if (append.requestId !== sent.requestId) return; // superseded by a resend: its answer is the one that counts
@@ -266,7 +271,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
       renumberAndResend(current, BigInt(expected));
       return;
     }
-    settleHead(append, { error: new DlogClientError(APPEND_STREAM_PATH, code as Status, message, reason, metadata) });
+    settleHead(append, { error: new DlogError(APPEND_STREAM_PATH, code as Status, message, { reason, metadata }) });
   }
 
   async function consume(current: Stream): Promise<void> {
@@ -277,7 +282,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
         pump();
       }
       if (current.sent.length > 0) {
-        failure = new ClientError(APPEND_STREAM_PATH, Status.UNAVAILABLE, "the append stream ended before answering every append");
+        failure = new DlogError(APPEND_STREAM_PATH, Status.UNAVAILABLE, "the append stream ended before answering every append");
       }
     } catch (error) {
       failure = error;
@@ -290,7 +295,8 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     if (delayMs === undefined) {
       // Not retried: each unanswered append has an unknown outcome and is rejected; later appends open a new stream.
       backoff?.reset();
-      while (unanswered.length > 0) settleHead(unanswered.peek()!, { error: failure });
+      const error = DlogError.from(failure, APPEND_STREAM_PATH);
+      while (unanswered.length > 0) settleHead(unanswered.peek()!, { error });
       return pump();
     }
     reconnecting = true;
@@ -307,7 +313,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
 
   return {
     append(records) {
-      if (closed) return Promise.reject(new ClientError(APPEND_STREAM_PATH, Status.CANCELLED, "the appender is closed"));
+      if (closed) return Promise.reject(new DlogError(APPEND_STREAM_PATH, Status.CANCELLED, "the appender is closed"));
       const inputs = toRecordInputs(records);
       let bytes = 0;
       for (const input of inputs) bytes += input.payload.length;
@@ -324,11 +330,20 @@ export function createAppender(client: LogServiceClient, log: string, options: A
       if (unanswered.length === 0 && waiting.length === 0) return Promise.resolve();
       return new Promise((resolve) => idle.push(resolve));
     },
-    async close() {
+    close() {
       closed = true;
-      await this.flush();
-      stream?.requests.end();
-      stream = undefined;
+      closing ??= this.flush().then(() => {
+        stream?.requests.end();
+        stream = undefined;
+        markClosed();
+      });
+      return closing;
+    },
+    get closed() {
+      return closedPromise;
+    },
+    [Symbol.asyncDispose]() {
+      return this.close();
     },
     get inFlight() {
       return unanswered.length;

@@ -1,15 +1,15 @@
 /** How the reader retries a lost session: exponential backoff with full jitter, bounded in attempts and time. */
 export interface ReconnectOptions {
   /** First delay before re-opening (ms). Default 50. */
-  initialDelayMs?: number;
+  initialDelayMs?: number | undefined;
   /** Largest delay between attempts (ms). Default 5000. */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
   /** Growth of the delay per failed attempt. Default 2. */
-  multiplier?: number;
+  multiplier?: number | undefined;
   /** Give up after this many consecutive failed attempts. Default: unbounded (see `maxElapsedMs`). */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /** Give up when the session has been down this long (ms). Default 60 000. */
-  maxElapsedMs?: number;
+  maxElapsedMs?: number | undefined;
 }
 
 export interface Backoff {

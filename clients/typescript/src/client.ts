@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import {
   type CallOptions,
   type Channel,
   ChannelCredentials,
   type ChannelOptions,
-  ClientError,
   type ClientMiddlewareCall,
   createChannel,
   createClientFactory,
@@ -12,8 +12,8 @@ import {
   Status,
 } from "nice-grpc";
 import type { DLSN } from "../../../src/dlsn.js";
-import { LogServiceDefinition, type LogServiceClient } from "../../../src/gen/dlog/v1/log.js";
-import { ReaderServiceDefinition, type ReaderServiceClient } from "../../../src/gen/dlog/v1/reader.js";
+import { LogServiceDefinition, type LogServiceClient } from "./gen/dlog/v1/log.js";
+import { ReaderServiceDefinition, type ReaderServiceClient } from "./gen/dlog/v1/reader.js";
 import { type AppendInput, type Appender, type AppenderOptions, createAppender, toRecordInputs } from "./appender.js";
 import {
   type LogInfo,
@@ -25,46 +25,46 @@ import {
   toWireDlsn,
   toWirePosition,
 } from "./convert.js";
-import { dlogErrorMiddleware } from "./dlog-client-error.js";
+import { DlogError, dlogErrorMiddleware } from "./dlog-error.js";
 import { LogRecord } from "./log-record.js";
 import { Reader, type ReaderOptions } from "./reader.js";
 
 /** TLS material, as PEM contents or file paths. */
 export interface TlsOptions {
   /** CA certificate(s) to trust; default: the system roots. */
-  ca?: Buffer | string;
+  ca?: Buffer | string | undefined;
   /** Client certificate and key, for mutual TLS. */
-  cert?: Buffer | string;
-  key?: Buffer | string;
+  cert?: Buffer | string | undefined;
+  key?: Buffer | string | undefined;
   /** Expected server name when it differs from the address host. */
-  serverName?: string;
+  serverName?: string | undefined;
 }
 
 export interface DlogClientOptions {
   /** `host:port` of dlogd. */
   address: string;
   /** Bearer token sent with every call. */
-  token?: string;
+  token?: string | undefined;
   /** TLS (`true`: system roots) or mutual TLS. */
-  tls?: boolean | TlsOptions;
+  tls?: boolean | TlsOptions | undefined;
   /** Deadline of unary calls (admin, `append`), ms. Default: none. */
-  callTimeoutMs?: number;
+  callTimeoutMs?: number | undefined;
   /** HTTP/2 keepalive ping interval, ms. Default 30 000. */
-  keepaliveMs?: number;
+  keepaliveMs?: number | undefined;
   /** Raw grpc-js channel options, applied last. */
-  channelOptions?: ChannelOptions;
+  channelOptions?: ChannelOptions | undefined;
 }
 
 export interface ReadOptions {
   /** Default: earliest. */
-  from?: StartAt;
+  from?: StartAt | undefined;
   /** Stop after this many records. */
-  max?: number;
+  max?: number | undefined;
   /** Keep waiting for new records at the end of the log. */
-  follow?: boolean;
+  follow?: boolean | undefined;
   /** Records per response message (server default 256). */
-  batchSize?: number;
-  signal?: AbortSignal;
+  batchSize?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 export interface TruncateResult {
@@ -75,7 +75,7 @@ export interface TruncateResult {
 }
 
 /** A connection to one dlogd: appends, reads, admin and at-least-once readers. */
-export interface DlogClient {
+export interface DlogClient extends AsyncDisposable {
   /**
    * Appends the records as one entry (record i gets slot i); resolves with their DLSNs
    * once written (and fsynced unless the server runs --no-fsync).
@@ -113,20 +113,23 @@ export interface DlogClient {
   getLog(log: string, options?: CallOptions): Promise<LogInfo>;
   /** Drops the whole segments that lie before `before`. */
   /** Drops whole segments before `before`; one after the log's head (every record would go) needs `force`. */
-  truncate(log: string, before: DLSN, options?: CallOptions & { force?: boolean }): Promise<TruncateResult>;
+  truncate(log: string, before: DLSN, options?: CallOptions & { force?: boolean | undefined }): Promise<TruncateResult>;
 
   getPosition(log: string, readerId: string, options?: CallOptions): Promise<ReaderPosition>;
   /** Re-positions a reader (where it starts next time, inclusive); `force` fences a live session. */
-  setPosition(log: string, readerId: string, at: StartAt, options?: CallOptions & { force?: boolean }): Promise<ReaderPosition>;
+  setPosition(log: string, readerId: string, at: StartAt, options?: CallOptions & { force?: boolean | undefined }): Promise<ReaderPosition>;
   listReaders(log: string, options?: CallOptions): Promise<ReaderPosition[]>;
-  deleteReader(log: string, readerId: string, options?: CallOptions & { force?: boolean }): Promise<void>;
+  deleteReader(log: string, readerId: string, options?: CallOptions & { force?: boolean | undefined }): Promise<void>;
 
   /** The generated nice-grpc clients, for anything not wrapped here. */
   readonly logs: LogServiceClient;
   readonly readers: ReaderServiceClient;
   readonly channel: Channel;
-  /** Closes the channel; calls in progress fail. */
-  close(): void;
+  /**
+   * Closes the readers (each drains) and appenders (each waits for its answers) made by this
+   * client, then the channel; other calls in progress fail. Also what `await using` calls.
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -167,8 +170,29 @@ function pem(value: Buffer | string | undefined): Buffer | null {
 
 function credentialsFor(tls: DlogClientOptions["tls"]): ChannelCredentials {
   if (!tls) return ChannelCredentials.createInsecure();
-  if (tls === true) return ChannelCredentials.createSsl();
-  return ChannelCredentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
+  const credentials = tls === true ? ChannelCredentials.createSsl() : ChannelCredentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
+  return typeof tls === "object" && tls.serverName !== undefined ? credentials : withoutIpServerName(credentials);
+}
+
+/**
+ * grpc-js passes the address's host to tls.connect as `servername` (SNI) even when it is an IP
+ * address, which RFC 6066 forbids and Node warns about (DEP0123). For an IP address we drop
+ * `servername` from the connection options grpc-js builds: Node then checks the certificate
+ * against the IP (`host`), as before, and sends no SNI. The hook is grpc-js's connector factory
+ * (an internal of the pinned grpc-js, checked by the TLS test, which fails on the warning).
+ */
+function withoutIpServerName(credentials: ChannelCredentials): ChannelCredentials {
+  type Connector = { connectionOptions?: { servername?: string } };
+  type Factory = { _createSecureConnector(...args: unknown[]): Connector };
+  const inner = credentials as unknown as Factory;
+  const create = inner._createSecureConnector.bind(inner);
+  inner._createSecureConnector = (...args: unknown[]) => {
+    const connector = create(...args);
+    const options = connector.connectionOptions;
+    if (options?.servername !== undefined && isIP(options.servername) !== 0) delete options.servername;
+    return connector;
+  };
+  return credentials;
 }
 
 /** Adds the bearer token, and a deadline to unary calls. */
@@ -192,7 +216,7 @@ function callMiddleware(token: string | undefined, timeoutMs: number | undefined
       return yield* call.next(call.request, { ...next, signal });
     } catch (error) {
       if (deadline.aborted && !options.signal?.aborted) {
-        throw new ClientError(call.method.path, Status.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`);
+        throw new DlogError(call.method.path, Status.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`);
       }
       throw error;
     }
@@ -211,8 +235,11 @@ export function createDlogClient(options: DlogClientOptions): DlogClient {
   const factory = createClientFactory().use(callMiddleware(options.token, options.callTimeoutMs)).use(dlogErrorMiddleware);
   const logs: LogServiceClient = factory.create(LogServiceDefinition, channel);
   const readers: ReaderServiceClient = factory.create(ReaderServiceDefinition, channel);
+  /** What close() closes first: the readers and appenders still open. */
+  const open = new Set<{ close(): Promise<unknown> }>();
+  let closing: Promise<void> | undefined;
 
-  return {
+  const client: DlogClient = {
     logs,
     readers,
     channel,
@@ -223,7 +250,10 @@ export function createDlogClient(options: DlogClientOptions): DlogClient {
     },
 
     appender(log, appenderOptions) {
-      return createAppender(logs, log, appenderOptions);
+      const appender = createAppender(logs, log, appenderOptions);
+      open.add(appender);
+      void appender.closed.then(() => open.delete(appender));
+      return appender;
     },
 
     async *read(log, readOptions = {}) {
@@ -235,7 +265,7 @@ export function createDlogClient(options: DlogClientOptions): DlogClient {
           follow: readOptions.follow ?? false,
           maxBatchRecords: readOptions.batchSize ?? 0,
         },
-        { signal: readOptions.signal },
+        readOptions.signal ? { signal: readOptions.signal } : {},
       );
       for await (const response of responses) {
         for (const record of response.records) yield new LogRecord(record);
@@ -243,7 +273,10 @@ export function createDlogClient(options: DlogClientOptions): DlogClient {
     },
 
     reader(readerOptions) {
-      return new Reader(readers, readerOptions);
+      const reader = new Reader(readers, readerOptions);
+      open.add(reader);
+      void reader.closed.then(() => open.delete(reader));
+      return reader;
     },
 
     async createLog(log, callOptions) {
@@ -284,7 +317,13 @@ export function createDlogClient(options: DlogClientOptions): DlogClient {
     },
 
     close() {
-      channel.close();
+      closing ??= Promise.allSettled([...open].map((each) => each.close())).then(() => channel.close());
+      return closing;
+    },
+
+    [Symbol.asyncDispose]() {
+      return client.close();
     },
   };
+  return client;
 }

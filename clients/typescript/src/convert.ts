@@ -1,10 +1,9 @@
 /** Wire ↔ client conversions: DLSN objects, positions, log and reader infos. */
 import { DLSN } from "../../../src/dlsn.js";
-import { DlogError } from "../../../src/errors.js";
-import { Boundary, type DLSN as WireDLSN, type Position } from "../../../src/gen/dlog/v1/common.js";
-import type { LogInfo as WireLogInfo, SegmentInfo as WireSegmentInfo } from "../../../src/gen/dlog/v1/log.js";
-import type { ReaderInfo as WireReaderInfo } from "../../../src/gen/dlog/v1/reader.js";
-import { toWireDlsn } from "../../../src/server/convert.js";
+import { DlogError } from "./dlog-error.js";
+import { Boundary, type DLSN as WireDLSN, type Position } from "./gen/dlog/v1/common.js";
+import type { LogInfo as WireLogInfo, SegmentInfo as WireSegmentInfo } from "./gen/dlog/v1/log.js";
+import type { ReaderInfo as WireReaderInfo } from "./gen/dlog/v1/reader.js";
 
 /**
  * Where to start reading, every form inclusive: `"earliest"`, `"latest"` (only
@@ -53,7 +52,9 @@ export interface ReaderPosition {
   updatedTimeMs: number;
 }
 
-export { toWireDlsn };
+export function toWireDlsn(dlsn: DLSN): WireDLSN {
+  return { segment: dlsn.segment, entry: dlsn.entry, slot: dlsn.slot };
+}
 
 export function fromWireDlsn(wire: WireDLSN): DLSN;
 export function fromWireDlsn(wire: WireDLSN | undefined): DLSN | undefined;
@@ -73,7 +74,7 @@ export function toWirePosition(at: StartAt): Position {
     const ms = at.time instanceof Date ? at.time.getTime() : at.time;
     return { at: { $case: "timeMs", value: BigInt(Math.trunc(ms)) } };
   }
-  throw new DlogError("INVALID_ARGUMENT", `not a start position: ${String(at)}`);
+  throw DlogError.invalidArgument("toWirePosition", `not a start position: ${String(at)}`);
 }
 
 /**
@@ -90,14 +91,14 @@ export function parseStartAt(text: string): StartAt {
   if (time) {
     const raw = time[1]!;
     const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-    if (Number.isNaN(ms)) throw new DlogError("INVALID_ARGUMENT", `"${raw}" is not a time: use ms since the epoch or an ISO date`);
+    if (Number.isNaN(ms)) throw DlogError.invalidArgument("parseStartAt", `"${raw}" is not a time: use ms since the epoch or an ISO date`);
     return { time: ms };
   }
   try {
     return DLSN.parse(value);
   } catch {
-    throw new DlogError(
-      "INVALID_ARGUMENT",
+    throw DlogError.invalidArgument(
+      "parseStartAt",
       `"${text}" is not a position: use earliest, latest, a DLSN (1/42/0 or base64), txid:N or time:ISO-DATE`,
     );
   }

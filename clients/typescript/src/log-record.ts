@@ -1,5 +1,5 @@
 import { DLSN } from "../../../src/dlsn.js";
-import type { DLSN as WireDLSN, Record as WireRecord } from "../../../src/gen/dlog/v1/common.js";
+import type { DLSN as WireDLSN, Record as WireRecord } from "./gen/dlog/v1/common.js";
 
 /** One record of a log, as `read()` yields it. */
 export class LogRecord {

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ClientError, Status } from "nice-grpc";
 import type { DLSN } from "../../../src/dlsn.js";
-import type { DLSN as WireDLSN, Record as WireRecord } from "../../../src/gen/dlog/v1/common.js";
+import type { DLSN as WireDLSN, Record as WireRecord } from "./gen/dlog/v1/common.js";
 import {
   type FlowLimits,
   type Opened,
@@ -12,10 +12,11 @@ import {
   ResumeSource,
   type SessionRequest,
   Takeover,
-} from "../../../src/gen/dlog/v1/reader.js";
+} from "./gen/dlog/v1/reader.js";
 import { AckTracker, type Trackable } from "./ack-tracker.js";
 import { type Backoff, createBackoff, type ReconnectOptions } from "./backoff.js";
 import { type StartAt, compareWire, fromWireDlsn, toWireDlsn, toWirePosition } from "./convert.js";
+import { DlogError } from "./dlog-error.js";
 import { LogRecord } from "./log-record.js";
 import { MessageQueue } from "./message-queue.js";
 
@@ -24,44 +25,44 @@ const DRAIN: SessionRequest = { kind: { $case: "drain", value: {} } };
 
 /** Flow limits of a session; unset fields keep the server's defaults (1000 records, 64 MiB, 256 per batch). */
 export interface FlowSettings {
-  maxOutstandingRecords?: number;
-  maxOutstandingBytes?: number | bigint;
-  maxBatchRecords?: number;
+  maxOutstandingRecords?: number | undefined;
+  maxOutstandingBytes?: number | bigint | undefined;
+  maxBatchRecords?: number | undefined;
 }
 
 export interface ReaderOptions {
   log: string;
   readerId: string;
   /** Re-positions the reader on the first open (the open's `override`); reconnects resume from the stored position instead. */
-  from?: StartAt;
+  from?: StartAt | undefined;
   /** Where to start when the reader has no stored position. Server default: earliest. */
-  fallback?: StartAt;
+  fallback?: StartAt | undefined;
   /** A position the application persisted itself (the last record it processed), used per `resumePolicy`. */
-  checkpoint?: DLSN;
-  resumePolicy?: "stored" | "client" | "max";
+  checkpoint?: DLSN | undefined;
+  resumePolicy?: "stored" | "client" | "max" | undefined;
   /**
    * Ack each record when the loop asks for the next one. A record the loop
    * leaves with `break` or `throw` is not acked (it comes back next time):
    * call `record.ack()` before `break` if it was processed.
    */
-  autoAck?: boolean;
-  flow?: FlowSettings;
+  autoAck?: boolean | undefined;
+  flow?: FlowSettings | undefined;
   /** Records not acked for this long are delivered again in the same session (attempt + 1). */
-  ackWaitMs?: number;
+  ackWaitMs?: number | undefined;
   /** When another session holds this reader: end it (`fence`, default) or fail this one (`reject`). */
-  takeover?: "fence" | "reject";
+  takeover?: "fence" | "reject" | undefined;
   /** Aborting closes the reader (drains) and makes the loop throw the abort reason. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Reconnect on UNAVAILABLE or a lost connection; `false` turns it off. */
-  reconnect?: ReconnectOptions | false;
+  reconnect?: ReconnectOptions | false | undefined;
   /**
    * Acks made in the same tick always go out together; this is the least time
    * between two ack messages (default 2 ms), so a loop that awaits per record
    * still sends few messages. 0 = once per tick.
    */
-  ackIntervalMs?: number;
+  ackIntervalMs?: number | undefined;
   /** How long `close()` waits for the server's `drained`. Default 10 000 ms. */
-  drainTimeoutMs?: number;
+  drainTimeoutMs?: number | undefined;
 }
 
 export type ResumeSourceName = "stored" | "fallback" | "override" | "client" | "unspecified";
@@ -106,6 +107,19 @@ export interface ReconnectingInfo {
   attempt: number;
   delayMs: number;
   error: unknown;
+}
+
+/** How a reader ended: what `reader.closed` resolves with. */
+export interface ReaderEnd {
+  /**
+   * `closed`: `close()` (or leaving the loop) drained it; `cancelled`: `cancel()`; `aborted`: its
+   * signal; `failed`: an error the reader does not retry (fenced, unknown log, bad input, the
+   * reconnect budget spent, a drain that was not answered) — in `error`.
+   */
+  reason: "closed" | "cancelled" | "aborted" | "failed";
+  error: unknown;
+  /** The last durable position the server reported. */
+  durablePosition: DLSN | undefined;
 }
 
 export interface ReaderEvents {
@@ -270,9 +284,11 @@ interface Waiter {
  * }
  * const final = await reader.close(); // acks sent, drained, made durable
  */
-export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableIterator<ReaderRecord> {
+export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableIterator<ReaderRecord>, AsyncDisposable {
   readonly log: string;
   readonly readerId: string;
+  /** Resolves (never rejects) once the reader has ended, saying why. */
+  readonly closed: Promise<ReaderEnd>;
   private readonly client: ReaderServiceClient;
   private readonly options: ReaderOptions;
   private readonly backoff: Backoff | undefined;
@@ -300,6 +316,8 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
   private readonly running: Promise<void>;
   private readonly firstOpen: Promise<OpenedInfo>;
   private detachSignal: (() => void) | undefined;
+  private iterated = false;
+  private endReason: ReaderEnd["reason"] | undefined;
   private resolveFirstOpen!: (info: OpenedInfo) => void;
   private rejectFirstOpen!: (error: unknown) => void;
 
@@ -319,12 +337,18 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
     const signal = options.signal;
     if (signal?.aborted) {
       this.stopping = true;
+      this.endReason = "aborted";
       this.failure = { error: signal.reason, thrown: false };
       this.rejectFirstOpen(signal.reason);
       this.running = Promise.resolve();
+      this.closed = Promise.resolve(this.ending());
       return;
     }
     this.running = this.run();
+    this.closed = this.running.then(async () => {
+      await this.closing?.catch(() => undefined);
+      return this.ending();
+    });
     if (signal) {
       const onAbort = (): void => this.onAbort(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
@@ -358,8 +382,18 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
     this.session?.send({ kind: { $case: "flow", value: toWireFlow(flow) } });
   }
 
+  /** One loop per reader: a second `for await` on it is refused (FAILED_PRECONDITION). */
   [Symbol.asyncIterator](): this {
+    if (this.iterated) {
+      throw new DlogError(SESSION_PATH, Status.FAILED_PRECONDITION, `reader ${this.readerId} of ${this.log} is iterated already: one loop per reader (a second consumer needs a reader of its own)`, { local: true });
+    }
+    this.iterated = true;
     return this;
+  }
+
+  /** `await using reader = client.reader(…)`: closes (drains) it at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   next(): Promise<IteratorResult<ReaderRecord>> {
@@ -400,6 +434,7 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
    * are dropped and everything not acked durably comes again to the next session of this reader.
    */
   async cancel(): Promise<void> {
+    this.endReason ??= "cancelled";
     this.detachSignal?.();
     this.stopIterating();
     this.stop.abort();
@@ -423,13 +458,20 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
     clearTimeout(timer);
     if (outcome === "timeout") {
       session?.end();
-      throw new ClientError(SESSION_PATH, Status.DEADLINE_EXCEEDED, `no drained answer within ${timeoutMs} ms; acks since the last status frame may be replayed`);
+      this.closeError = new DlogError(SESSION_PATH, Status.DEADLINE_EXCEEDED, `no drained answer within ${timeoutMs} ms; acks since the last status frame may be replayed`);
+      throw this.closeError;
     }
     if (this.closeError !== undefined) throw this.closeError;
     return this.durable;
   }
 
+  private ending(): ReaderEnd {
+    const error = this.failure?.error ?? this.closeError;
+    return { reason: this.endReason ?? (error === undefined ? "closed" : "failed"), error, durablePosition: this.durable };
+  }
+
   private onAbort(reason: unknown): void {
+    this.endReason ??= "aborted";
     this.failure ??= { error: reason, thrown: false };
     this.rejectWaiters(reason);
     void this.close().catch(() => undefined);
@@ -440,7 +482,7 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
     try {
       await this.serveSessions();
     } finally {
-      this.rejectFirstOpen(new ClientError(SESSION_PATH, Status.CANCELLED, "the reader was closed before a session opened"));
+      this.rejectFirstOpen(new DlogError(SESSION_PATH, Status.CANCELLED, "the reader was closed before a session opened"));
     }
   }
 
@@ -468,14 +510,14 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
       }
       if (this.stopping) {
         if (session.opened && !this.failure) {
-          this.closeError = error ?? new ClientError(SESSION_PATH, Status.UNAVAILABLE, "the session ended before the drain was answered");
+          this.closeError = error ?? new DlogError(SESSION_PATH, Status.UNAVAILABLE, "the session ended before the drain was answered");
         }
         return;
       }
-      error ??= new ClientError(SESSION_PATH, Status.UNAVAILABLE, "the server ended the session stream without drained");
+      error ??= new DlogError(SESSION_PATH, Status.UNAVAILABLE, "the server ended the session stream without drained");
       const delayMs = this.backoff && isRetryable(error, this.sessions > 0) ? this.backoff.next() : undefined;
       if (delayMs === undefined) {
-        this.fail(error);
+        this.fail(DlogError.from(error, SESSION_PATH));
         return;
       }
       this.emit("reconnecting", { attempt: this.backoff!.attempts, delayMs, error });

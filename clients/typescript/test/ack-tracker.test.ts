@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { DLSN as WireDLSN } from "../../../src/gen/dlog/v1/common.js";
+import type { DLSN as WireDLSN } from "../src/gen/dlog/v1/common.js";
 import { AckTracker, type Trackable } from "../src/ack-tracker.js";
 
 class Delivery implements Trackable {

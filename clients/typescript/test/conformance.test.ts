@@ -8,9 +8,9 @@ import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Boundary, type Record as WireRecord } from "../../../src/gen/dlog/v1/common.js";
-import { Open, type SessionRequest, type SessionResponse } from "../../../src/gen/dlog/v1/reader.js";
-import { type DLSN, type DlogClient, DlogClientError, type Reader, type ReaderRecord, type ReaderStatus, Status } from "../src/index.js";
+import { Boundary, type Record as WireRecord } from "../src/gen/dlog/v1/common.js";
+import { Open, type SessionRequest, type SessionResponse } from "../src/gen/dlog/v1/reader.js";
+import { type DLSN, type DlogClient, DlogError, type Reader, type ReaderRecord, type ReaderStatus, Status } from "../src/index.js";
 import { MessageQueue } from "../src/message-queue.js";
 import { type TestServer, startTestServer } from "../src/testing.js";
 
@@ -90,7 +90,7 @@ function waitForStatus(reader: Reader, accept: (status: ReaderStatus) => boolean
 }
 
 function assertRefused(error: unknown, code: Status, reason: string): void {
-  assert.ok(error instanceof DlogClientError, `a DlogClientError, got ${String(error)}`);
+  assert.ok(error instanceof DlogError, `a DlogError, got ${String(error)}`);
   assert.equal(error.code, code, String(error));
   assert.equal(error.reason, reason, String(error));
 }
@@ -187,6 +187,9 @@ test("step 6: a second session fences the first (ABORTED, READER_FENCED, no reco
     await assert.rejects(a.next(), (error) => (assertRefused(error, Status.ABORTED, "READER_FENCED"), true));
     assert.equal(await new Poller(a).poll(500), undefined, "a fenced reader must not reconnect");
     assert.equal(a.opened?.reconnects, 0);
+    const end = await a.closed;
+    assert.equal(end.reason, "failed");
+    assertRefused(end.error, Status.ABORTED, "READER_FENCED");
     const c = client.reader({ log, readerId: "R", takeover: "reject" });
     await assert.rejects(c.ready(), (error) => (assertRefused(error, Status.ALREADY_EXISTS, "READER_LIVE"), true));
     await c.close().catch(() => undefined);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DLSN } from "../../../src/dlsn.js";
-import { Boundary } from "../../../src/gen/dlog/v1/common.js";
+import { Boundary } from "../src/gen/dlog/v1/common.js";
 import { toRecordInputs } from "../src/appender.js";
 import { parseStartAt, toWirePosition } from "../src/convert.js";
 
