@@ -4,11 +4,12 @@
  */
 export { createDlogClient, type DlogClient, type DlogClientOptions, type ReadOptions, type TlsOptions, type TruncateResult } from "./client.js";
 export { type AppendInput, type Appender, type AppenderCounters, type AppenderOptions } from "./appender.js";
+export { ReaderRecord } from "./reader-record.js";
 export {
   Reader,
-  ReaderRecord,
   type FlowSettings,
   type OpenedInfo,
+  type ReaderEnd,
   type ReaderEvents,
   type ReaderOptions,
   type ReaderStatus,

@@ -10,18 +10,15 @@ import {
   type ReaderStatus as WireReaderStatus,
   ResumePolicy,
   ResumeSource,
-  type SessionRequest,
   Takeover,
 } from "./gen/dlog/v1/reader.js";
-import { AckTracker, type Trackable } from "./ack-tracker.js";
 import { type Backoff, createBackoff, type ReconnectOptions } from "./backoff.js";
 import { type StartAt, compareWire, fromWireDlsn, toWireDlsn, toWirePosition } from "./convert.js";
 import { DlogError } from "./dlog-error.js";
-import { LogRecord } from "./log-record.js";
-import { MessageQueue } from "./message-queue.js";
+import { ReaderRecord } from "./reader-record.js";
+import { ReaderSession } from "./reader-session.js";
 
 const SESSION_PATH = "/dlog.v1.ReaderService/Session";
-const DRAIN: SessionRequest = { kind: { $case: "drain", value: {} } };
 
 /** Flow limits of a session; unset fields keep the server's defaults (1000 records, 64 MiB, 256 per batch). */
 export interface FlowSettings {
@@ -134,136 +131,6 @@ const SOURCE_NAMES: Record<number, ResumeSourceName> = {
   [ResumeSource.RESUME_SOURCE_OVERRIDE]: "override",
   [ResumeSource.RESUME_SOURCE_CLIENT]: "client",
 };
-
-/** One record delivered to a reader: process it, then `ack()` (or `nack()` to get it again). */
-export class ReaderRecord extends LogRecord implements Trackable {
-  /** @internal ack bookkeeping */
-  acked = false;
-  /** @internal ack bookkeeping */
-  primary: Trackable | undefined = undefined;
-  /** @internal the application acked or nacked it: auto-ack leaves it alone */
-  settled = false;
-  /** @internal ack bookkeeping: see `ackMessage` */
-  ackMessage = 0;
-  /**
-   * Delivered before: attempt > 1 (nack, ack_wait, resume after a crash), or
-   * delivered to this reader on an earlier session before a reconnect.
-   */
-  readonly redelivered: boolean;
-  readonly #session: ReaderSession;
-
-  constructor(wire: WireRecord, session: ReaderSession, redelivered: boolean) {
-    super(wire);
-    this.#session = session;
-    this.redelivered = redelivered;
-  }
-
-  /** 1 = first delivery; > 1 = delivered again. */
-  get attempt(): number {
-    return this.wire.attempt;
-  }
-
-  /** Marks the record processed. Coalesced with other acks; a no-op when its session is gone (it will be redelivered). */
-  ack(): void {
-    this.settled = true;
-    this.#session.ack(this);
-  }
-
-  /** Asks for this record again (attempt + 1), in this session. */
-  nack(): void {
-    this.settled = true;
-    this.#session.nack(this);
-  }
-
-  /** The number (from 1, in its session) of the Ack message that carried this record's ack; 0 while not sent. */
-  get sentInAckMessage(): number {
-    return (this.primary ?? this).ackMessage;
-  }
-
-  /** Its ack is on disk: a status or drained frame of its session covered the Ack message that carried it. */
-  get ackDurable(): boolean {
-    const message = this.sentInAckMessage;
-    return message > 0 && message <= this.#session.acksDurable;
-  }
-
-  /** @internal */
-  get session(): ReaderSession {
-    return this.#session;
-  }
-}
-
-/**
- * One session stream: its requests, its ack bookkeeping. Acks of a session
- * that ended are dropped — they must never reach a newer session.
- */
-class ReaderSession {
-  readonly requests = new MessageQueue<SessionRequest>();
-  readonly abort = new AbortController();
-  readonly tracker = new AckTracker<ReaderRecord>();
-  alive = true;
-  /** Drain sent: what the application acks from now on comes again next time. */
-  draining = false;
-  opened = false;
-  drained: { floor: DLSN | undefined } | undefined;
-  /** The highest DLSN handed to the application from this session. */
-  yieldedHigh: WireDLSN | undefined;
-  /** Ack messages sent on this session, and how many of them the server said are durable. */
-  ackMessages = 0;
-  acksDurable = 0;
-  private flushScheduled = false;
-  private lastFlushAt = 0;
-  private readonly ackIntervalMs: number;
-
-  constructor(ackIntervalMs: number) {
-    this.ackIntervalMs = ackIntervalMs;
-  }
-
-  ack(record: ReaderRecord): void {
-    if (this.alive && !this.draining && this.tracker.ack(record)) this.scheduleFlush();
-  }
-
-  nack(record: ReaderRecord): void {
-    if (this.alive && !this.draining && this.tracker.nack(record)) this.scheduleFlush();
-  }
-
-  send(request: SessionRequest): void {
-    if (this.alive && !this.draining) this.requests.push(request);
-  }
-
-  /** Sends the acks made so far, then asks the server to finish. */
-  drain(): void {
-    if (!this.alive || this.draining) return;
-    this.flush();
-    this.requests.push(DRAIN);
-    this.draining = true;
-  }
-
-  /** Sends what was acked and nacked so far, as one message each. */
-  flush(): void {
-    this.flushScheduled = false;
-    if (!this.alive || this.draining || !this.tracker.pending) return;
-    this.lastFlushAt = performance.now();
-    const { ack, nack } = this.tracker.take(this.ackMessages + 1);
-    if (ack) this.ackMessages++;
-    if (ack) this.requests.push({ kind: { $case: "ack", value: ack } });
-    if (nack) this.requests.push({ kind: { $case: "nack", value: nack } });
-  }
-
-  end(): void {
-    this.alive = false;
-    this.abort.abort();
-    this.requests.end();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // The coalescing point: every ack made while the current batch is processed goes out in one message.
-    const wait = this.lastFlushAt + this.ackIntervalMs - performance.now();
-    if (wait > 0) setTimeout(() => this.flush(), wait);
-    else setImmediate(() => this.flush());
-  }
-}
 
 interface Waiter {
   resolve(result: IteratorResult<ReaderRecord>): void;
