@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import { type CommitBatch, type EntryWrite, type SegmentMeta, type Storage, storageError } from "../storage/storage.js";
@@ -37,6 +38,8 @@ export interface GroupCommitOptions {
   onWriteFailed(error: DlogError): void;
   /** Set while the store has not reloaded after a failed write: a batch assigned on that state is refused. */
   staleError(): DlogError | undefined;
+  /** After each batch is durable: the records it carried and how long its write (and fsync) took. For metrics. */
+  onCommitted?(records: number, durationMs: number): void;
 }
 
 interface PendingAppend {
@@ -268,6 +271,7 @@ export class GroupCommit {
       producerSlots.push(...writes.producerSlots);
       slotDeletions.push(...writes.deletions);
     }
+    const started = performance.now();
     try {
       await this.storage.commit(
         { entries: batch.map((append) => append.entry), logs: snapshots.map((s) => s.meta), segments: touchedSegments, producers, producerSlots },
@@ -283,13 +287,17 @@ export class GroupCommit {
       this.options.onWriteFailed(failed);
       return;
     }
+    const durationMs = performance.now() - started;
     for (const snapshot of snapshots) snapshot.log.committed = { meta: snapshot.meta, segments: snapshot.segments };
     this.counters.commits++;
+    let records = 0;
     for (const append of batch) {
-      this.counters.recordsAppended += append.result.dlsns.length;
+      records += append.result.dlsns.length;
       this.counters.bytesAppended += append.entry.value.length;
       append.resolve(append.result);
     }
+    this.counters.recordsAppended += records;
+    this.options.onCommitted?.(records, durationMs);
     for (const { log } of snapshots) wakeWaiters(log);
     // After the answers, still on the write queue: stale slots are never read, so a failure here costs nothing but space.
     for (const { key, belowSeq } of slotDeletions) await this.storage.deleteProducerSlots(key, belowSeq).catch(() => undefined);

@@ -34,6 +34,8 @@ export interface LogStoreOptions {
   /** Idempotent producers: appends remembered per producer, producers remembered per log. */
   producers: ProducerLimits;
   now?: () => number;
+  /** After each group-committed batch is durable: its records and write time (metrics). */
+  onCommitted?(records: number, durationMs: number): void;
 }
 
 /** Who sent an idempotent append: `seq` numbers the producer's appends to one log 1, 2, 3, ... */

@@ -11,6 +11,15 @@ export interface PositionStoreOptions {
   flushMax: number;
   /** A failed write (its positions stay dirty and are retried). */
   onError?(error: unknown): void;
+  /** After each write: the readers it wrote (deletions included) and how long it took. For metrics. */
+  onWritten?(written: readonly WrittenPosition[], durationMs: number): void;
+}
+
+/** A position a write made durable; `position` null: the reader was deleted. */
+export interface WrittenPosition {
+  logId: number;
+  readerId: string;
+  position: ReaderPosition | null;
 }
 
 /** Told after each write, once per position it made durable. */
@@ -43,10 +52,14 @@ export class PositionStore {
       intervalMs: options.flushIntervalMs,
       maxAcks: options.flushMax,
       write: (batch) => this.write(batch.flatMap(({ position: snapshot }) => (snapshot && snapshot.position !== undefined ? [snapshot] : []))),
-      onFlushed: (written) => {
+      onFlushed: (written, durationMs) => {
         for (const { position: snapshot } of written) {
           if (snapshot?.position) this.listener?.(snapshot.logId, snapshot.readerId, snapshot.position);
         }
+        options.onWritten?.(
+          written.flatMap(({ position: s }) => (s && s.position !== undefined ? [{ logId: s.logId, readerId: s.readerId, position: s.position }] : [])),
+          durationMs,
+        );
       },
       // The storage's own error (with its detail) for the log, not the client-facing one.
       onError: (error) => options.onError?.(error instanceof DlogError && error.cause !== undefined ? error.cause : error),

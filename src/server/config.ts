@@ -26,6 +26,7 @@ export interface ServerConfig {
   diskReserveBytes: number;
   storageBrokenAfterMs: number;
   metricsListen: string;
+  metricsReaderLabels: "reader" | "log" | "none";
   retentionMaxAgeMs: number;
   retentionMaxBytes: number;
   tlsCert: string;
@@ -79,6 +80,7 @@ const SETTINGS: Setting[] = [
   { key: "diskReserveBytes", flag: "disk-reserve", env: "DLOG_DISK_RESERVE", kind: "size", default: "32MiB", zeroMeansOff: true, help: "space kept free in the data dir (a reserve file), released when the disk fills so LevelDB can reopen and compact and Truncate/DeleteLog can free space; it should hold one LevelDB compaction (0: none)" },
   { key: "storageBrokenAfterMs", flag: "storage-broken-after", env: "DLOG_STORAGE_BROKEN_AFTER", kind: "duration", default: "30s", help: "after a failed write the database is reopened with backoff; failing that for this long, health turns NOT_SERVING (it turns back when storage recovers)" },
   { key: "metricsListen", flag: "metrics-listen", env: "DLOG_METRICS_LISTEN", kind: "string", default: "", help: "HOST:PORT for Prometheus metrics at /metrics (empty: off)" },
+  { key: "metricsReaderLabels", flag: "metrics-reader-labels", env: "DLOG_METRICS_READER_LABELS", kind: "string", default: "reader", help: "labels of reader lag metrics: reader (one series per reader), log (per log, the worst reader), none (one server-wide series; names no log or reader)" },
   { key: "retentionMaxAgeMs", flag: "retention-max-age", env: "DLOG_RETENTION_MAX_AGE", kind: "duration", default: "0", zeroMeansOff: true, help: "drop closed segments older than this (0: keep forever)" },
   { key: "retentionMaxBytes", flag: "retention-max-bytes", env: "DLOG_RETENTION_MAX_BYTES", kind: "size", default: "0", zeroMeansOff: true, help: "drop a log's oldest closed segments past this many payload bytes (0: no limit)" },
   { key: "tlsCert", flag: "tls-cert", env: "DLOG_TLS_CERT", kind: "string", default: "", help: "PEM certificate chain: serve TLS (with --tls-key)" },
@@ -176,6 +178,9 @@ export function loadServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   }
   if (!["debug", "info", "warn", "error"].includes(result.logLevel)) {
     throw new DlogError("INVALID_ARGUMENT", `--log-level: "${result.logLevel}" is not valid; expected debug, info, warn or error`);
+  }
+  if (!["reader", "log", "none"].includes(result.metricsReaderLabels)) {
+    throw new DlogError("INVALID_ARGUMENT", `--metrics-reader-labels: "${result.metricsReaderLabels}" is not valid; expected reader, log or none`);
   }
   parseListen(result.listen);
   if (result.metricsListen !== "") parseListen(result.metricsListen, "--metrics-listen");

@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { CallContext } from "nice-grpc";
 import { DlogError } from "../errors.js";
 import type { LogStore, ProducerRef, RecordInput } from "../log/log-store.js";
@@ -26,10 +27,12 @@ export interface LogServiceDeps {
   logs: LogStore;
   /** Most logs the server holds (--max-logs): creating one more, explicitly or by a first append, is refused. */
   maxLogs: number;
+  /** An append was answered, after `seconds` (metrics; once per request, never per record). */
+  onAppended?(seconds: number): void;
 }
 
 /** dlog.v1.LogService over the log store. */
-export function createLogService({ logs, maxLogs }: LogServiceDeps): LogServiceImplementation {
+export function createLogService({ logs, maxLogs, onAppended }: LogServiceDeps): LogServiceImplementation {
   const checkRoomFor = (log: string): void => {
     if (!logs.has(log) && logs.listLogs().length >= maxLogs) {
       throw new DlogError("RESOURCE_EXHAUSTED", `the server holds ${maxLogs} logs, its limit (--max-logs); delete one before creating "${log}"`, {
@@ -40,9 +43,11 @@ export function createLogService({ logs, maxLogs }: LogServiceDeps): LogServiceI
   };
 
   async function append(request: AppendRequest): Promise<AppendResponse> {
+    const started = onAppended && performance.now();
     checkRoomFor(request.log);
     const records: RecordInput[] = request.records.map((record) => ({ payload: record.payload, txid: record.txid }));
     const result = await logs.append(request.log, records, producerOf(request));
+    if (started !== undefined) onAppended!((performance.now() - started) / 1000);
     return {
       dlsns: result.dlsns.map(toWireDlsn),
       txids: result.txids,

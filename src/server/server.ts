@@ -16,7 +16,7 @@ import { createHealthService } from "./health-service.js";
 import { createLogService } from "./log-service.js";
 import { type Logger, rateLimited } from "./logger.js";
 import { TokenSet, authInterceptor, authMiddleware, loadTokens } from "./auth.js";
-import { Metrics } from "./metrics.js";
+import { ServerMetrics } from "./metrics.js";
 import { passEncoded } from "./record-frames.js";
 import { addReflection } from "./reflection.js";
 import { guardRequests, requestCountInterceptor, requestGuardMiddleware } from "./request-guard.js";
@@ -61,6 +61,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const { storage, health: storageHealth, counters: storageCounters } = await openStorage(config, logger, () => {
     for (const listener of healthListeners) listener();
   });
+  // Only with --metrics-listen: otherwise no hook below costs anything.
+  const metrics = config.metricsListen === "" ? undefined : new ServerMetrics(config.metricsReaderLabels);
   const logs = await LogStore.open(storage, {
     sync: config.fsync,
     autoCreate: config.autoCreate,
@@ -69,6 +71,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     segmentMaxBytes: config.segmentMaxBytes,
     segmentMaxAgeMs: config.segmentMaxAgeMs,
     producers: { window: config.producerWindow, maxProducers: config.maxProducersPerLog },
+    onCommitted: metrics && ((records, durationMs) => metrics.committed(records, durationMs)),
   });
 
   let serving = true;
@@ -79,7 +82,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
 
   // Innermost first: authentication sees the metadata before anything reads the message.
   const interceptors: ServerInterceptor[] = [...(tokens ? [authInterceptor(tokens)] : []), requestCountInterceptor()];
-  const base = createServer({
+  const grpcServer = createServer({
     // Measured after decompression too (grpc-js stops inflating past it); bigger appends use AppendStream.
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": 64 * 1024 * 1024 + config.maxRecordBytes,
@@ -89,9 +92,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     "grpc.keepalive_permit_without_calls": 1,
     ...(config.connectionIdleMs > 0 ? { "grpc.max_connection_idle_ms": config.connectionIdleMs } : {}),
     interceptors,
-  } as Parameters<typeof createServer>[0])
-    .use(statusMiddleware(logger))
-    .use(requestGuardMiddleware());
+  } as Parameters<typeof createServer>[0]);
+  // Metrics outermost: they count the status the client gets.
+  const base = (metrics ? grpcServer.use(metrics.grpcMiddleware()) : grpcServer).use(statusMiddleware(logger)).use(requestGuardMiddleware());
   const server = tokens ? base.use(authMiddleware(tokens)) : base;
   const limits = { maxRecordsPerAppend: config.maxRecordsPerAppend, maxDlsnsPerAck: config.maxDlsnsPerAck };
 
@@ -106,10 +109,14 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     onFlushError: ((log) => (error: unknown) => log("position flush failed; retrying", { error: String(error) }))(
       rateLimited(logger.error, REPEAT_LOG_MS),
     ),
+    onPositionsWritten: metrics && ((written, durationMs) => metrics.positionsWritten(written, durationMs)),
   });
 
   const delivered = { records: 0 };
-  server.add(guardRequests(completeResponses(LogServiceDefinition, ["read"]), limits), createLogService({ logs, maxLogs: config.maxLogs }));
+  server.add(
+    guardRequests(completeResponses(LogServiceDefinition, ["read"]), limits),
+    createLogService({ logs, maxLogs: config.maxLogs, onAppended: metrics && ((seconds) => metrics.appended(seconds)) }),
+  );
   server.add(
     guardRequests(completeResponses(ReaderServiceDefinition, ["session"]), limits),
     createReaderService({
@@ -155,10 +162,11 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   if (fdLimit !== undefined && maxConnections >= fdLimit) {
     logger.warn("--max-connections is not below the open-file limit: idle connections could starve the store of file descriptors", { maxConnections, openFileLimit: fdLimit });
   }
-  const metrics =
-    config.metricsListen === ""
+  metrics?.observe({ logs, sessions, delivered, serving: () => serving && !storageHealth().broken, storageHealth, storageCounters });
+  const metricsServer =
+    metrics === undefined
       ? undefined
-      : await defineMetrics(logs, sessions, delivered, storageHealth, storageCounters)
+      : await metrics
           .listen(config.metricsListen)
           .catch(async (error: unknown) => {
             server.forceShutdown();
@@ -197,7 +205,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       if (!closedInTime) logger.warn("shutdown: connections still open were closed by force", { connections: forced });
       sockets.close();
       connections.close();
-      await settlesBy(metrics?.close() ?? Promise.resolve(), deadline, failed("closing /metrics"));
+      await settlesBy(metricsServer?.close() ?? Promise.resolve(), deadline, failed("closing /metrics"));
       // Releases the LevelDB lock, so a replacement can start at once.
       await settlesBy(storage.close(), deadline, failed("closing storage"));
       logger.info("dlogd stopped", { address });
@@ -209,7 +217,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     tokens.replace(loadTokens(config.authTokens));
     return tokens.size;
   };
-  return { address, metricsAddress: metrics?.address, logs, sessions, reloadTokens, close };
+  return { address, metricsAddress: metricsServer?.address, logs, sessions, reloadTokens, close };
 }
 
 interface OpenedStorage {
@@ -276,36 +284,6 @@ function logStorageEvent(logger: Logger, limited: { retrying: Logger["warn"]; fa
       logger.warn("no room for the disk reserve (--disk-reserve); a full disk may need more space before dlogd recovers", { freeBytes: event.freeBytes, reserveBytes: event.reserveBytes });
       return;
   }
-}
-
-function defineMetrics(
-  logs: LogStore,
-  sessions: ReaderSessions,
-  delivered: { records: number },
-  storageHealth: () => StorageHealth,
-  storageCounters: Readonly<ResilientStorage["counters"]>,
-): Metrics {
-  const metrics = new Metrics();
-  metrics.counter("dlog_append_batches_total", "Group-committed append batches (one fsync each unless --no-fsync)", () => logs.counters.commits);
-  metrics.counter("dlog_records_appended_total", "Records appended", () => logs.counters.recordsAppended);
-  metrics.counter("dlog_bytes_appended_total", "Bytes of stored entries appended", () => logs.counters.bytesAppended);
-  metrics.counter("dlog_records_delivered_total", "Records sent to reader sessions, redeliveries included", () => delivered.records);
-  metrics.counter("dlog_acks_total", "Records acked by reader sessions", () => sessions.counters.acks);
-  metrics.counter("dlog_sessions_opened_total", "Reader sessions opened", () => sessions.counters.sessionsOpened);
-  metrics.counter("dlog_sessions_fenced_total", "Reader sessions ended by a takeover", () => sessions.counters.sessionsFenced);
-  metrics.gauge("dlog_sessions_live", "Reader sessions live now", () => sessions.liveSessions);
-  metrics.counter("dlog_position_flushes_total", "Position batches written to LevelDB (one fsync each)", () => sessions.flusher.counters.flushes);
-  metrics.counter("dlog_positions_written_total", "Reader positions written", () => sessions.flusher.counters.positionsWritten);
-  metrics.gauge("dlog_position_flush_last_seconds", "Duration of the last position flush", () => sessions.flusher.counters.lastFlushDurationMs / 1000);
-  metrics.counter("dlog_storage_errors_total", "Storage operations that failed (each failed write starts a reopen)", () => storageCounters.errors);
-  metrics.counter("dlog_storage_reopens_total", "Times the database was reopened after a failed write", () => storageCounters.reopens);
-  metrics.gauge("dlog_storage_writable", "1 while storage takes writes, 0 from a failed write until it is reopened", () => (storageHealth().writable ? 1 : 0));
-  metrics.gauge("dlog_storage_disk_full", "1 while appends are refused for lack of disk space", () => (storageHealth().diskFull ? 1 : 0));
-  metrics.gauge("dlog_storage_broken", "1 while reopening the database keeps failing (health NOT_SERVING)", () => (storageHealth().broken ? 1 : 0));
-  metrics.gauge("dlog_reader_lag_records", "Records after each live reader's acked floor", () =>
-    sessions.liveLag().map(({ log, readerId, lag }) => ({ labels: { log, reader: readerId }, value: Number(lag) })),
-  );
-  return metrics;
 }
 
 /** How often retention runs: often enough for an age limit, cheap either way (it reads metadata only). */

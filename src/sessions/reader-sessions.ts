@@ -4,7 +4,7 @@ import { DlogError } from "../errors.js";
 import type { LogStore } from "../log/log-store.js";
 import type { StartPosition } from "../log/start-position.js";
 import { type ReaderPosition, freshPosition } from "../positions/position-codec.js";
-import { PositionStore } from "../positions/position-store.js";
+import { PositionStore, type WrittenPosition } from "../positions/position-store.js";
 import { validateName } from "../names.js";
 import type { Storage } from "../storage/storage.js";
 import { KeyedQueue } from "../util/keyed-queue.js";
@@ -52,6 +52,8 @@ export interface ReaderSessionsOptions {
   /** On shutdown, how long sessions may take to ack what they were delivered before they end. Default 2000. */
   shutdownAckWaitMs?: number;
   onFlushError?(error: unknown): void;
+  /** After each position write: the readers it wrote and how long it took (metrics). */
+  onPositionsWritten?(written: readonly WrittenPosition[], durationMs: number): void;
 }
 
 /** What an open names, resolved: the override, or the client checkpoint and the fallback. */
@@ -90,6 +92,7 @@ export class ReaderSessions {
       flushIntervalMs: options.flushIntervalMs,
       flushMax: options.flushMax,
       onError: (error) => options.onFlushError?.(error),
+      onWritten: options.onPositionsWritten,
     });
     this.positions.onDurable((logId, readerId, position) => this.live.get(readerKey(logId, readerId))?.durableChanged(position));
     this.logs.onDelete((logId, name) => this.endLog(logId, name));
