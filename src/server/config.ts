@@ -27,6 +27,9 @@ export interface ServerConfig {
   storageBrokenAfterMs: number;
   metricsListen: string;
   metricsReaderLabels: "reader" | "log" | "none";
+  metricsTokenFile: string;
+  metricsTlsCert: string;
+  metricsTlsKey: string;
   retentionMaxAgeMs: number;
   retentionMaxBytes: number;
   tlsCert: string;
@@ -79,8 +82,11 @@ const SETTINGS: Setting[] = [
   { key: "keepaliveTimeoutMs", flag: "keepalive-timeout", env: "DLOG_KEEPALIVE_TIMEOUT", kind: "duration", default: "10s", help: "close a connection whose ping is not answered within this; its sessions end (a stalled client holds its session at most --keepalive-time plus this)" },
   { key: "diskReserveBytes", flag: "disk-reserve", env: "DLOG_DISK_RESERVE", kind: "size", default: "32MiB", zeroMeansOff: true, help: "space kept free in the data dir (a reserve file), released when the disk fills so LevelDB can reopen and compact and Truncate/DeleteLog can free space; it should hold one LevelDB compaction (0: none)" },
   { key: "storageBrokenAfterMs", flag: "storage-broken-after", env: "DLOG_STORAGE_BROKEN_AFTER", kind: "duration", default: "30s", help: "after a failed write the database is reopened with backoff; failing that for this long, health turns NOT_SERVING (it turns back when storage recovers)" },
-  { key: "metricsListen", flag: "metrics-listen", env: "DLOG_METRICS_LISTEN", kind: "string", default: "", help: "HOST:PORT for Prometheus metrics at /metrics (empty: off)" },
+  { key: "metricsListen", flag: "metrics-listen", env: "DLOG_METRICS_LISTEN", kind: "string", default: "", help: "HOST:PORT (or a bare PORT, bound on 127.0.0.1) for Prometheus metrics at GET /metrics (empty: off)" },
   { key: "metricsReaderLabels", flag: "metrics-reader-labels", env: "DLOG_METRICS_READER_LABELS", kind: "string", default: "reader", help: "labels of reader lag metrics: reader (one series per reader), log (per log, the worst reader), none (one server-wide series; names no log or reader)" },
+  { key: "metricsTokenFile", flag: "metrics-token-file", env: "DLOG_METRICS_TOKEN_FILE", kind: "string", default: "", help: "file holding a bearer token (one word, at least 16 characters) that /metrics requires (Authorization: Bearer ...; 401 otherwise)" },
+  { key: "metricsTlsCert", flag: "metrics-tls-cert", env: "DLOG_METRICS_TLS_CERT", kind: "string", default: "", help: "PEM certificate chain: serve /metrics over HTTPS (with --metrics-tls-key)" },
+  { key: "metricsTlsKey", flag: "metrics-tls-key", env: "DLOG_METRICS_TLS_KEY", kind: "string", default: "", help: "PEM private key of --metrics-tls-cert" },
   { key: "retentionMaxAgeMs", flag: "retention-max-age", env: "DLOG_RETENTION_MAX_AGE", kind: "duration", default: "0", zeroMeansOff: true, help: "drop closed segments older than this (0: keep forever)" },
   { key: "retentionMaxBytes", flag: "retention-max-bytes", env: "DLOG_RETENTION_MAX_BYTES", kind: "size", default: "0", zeroMeansOff: true, help: "drop a log's oldest closed segments past this many payload bytes (0: no limit)" },
   { key: "tlsCert", flag: "tls-cert", env: "DLOG_TLS_CERT", kind: "string", default: "", help: "PEM certificate chain: serve TLS (with --tls-key)" },
@@ -183,7 +189,15 @@ export function loadServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     throw new DlogError("INVALID_ARGUMENT", `--metrics-reader-labels: "${result.metricsReaderLabels}" is not valid; expected reader, log or none`);
   }
   parseListen(result.listen);
+  // A bare port binds loopback: exposing metrics (which name logs and readers) takes an explicit host.
+  if (/^\d+$/.test(result.metricsListen)) result.metricsListen = `127.0.0.1:${result.metricsListen}`;
   if (result.metricsListen !== "") parseListen(result.metricsListen, "--metrics-listen");
+  for (const [flag, given] of [["--metrics-token-file", result.metricsTokenFile], ["--metrics-tls-cert", result.metricsTlsCert], ["--metrics-tls-key", result.metricsTlsKey]] as const) {
+    if (given !== "" && result.metricsListen === "") throw new DlogError("INVALID_ARGUMENT", `${flag} has no effect without --metrics-listen`);
+  }
+  if ((result.metricsTlsCert === "") !== (result.metricsTlsKey === "")) {
+    throw new DlogError("INVALID_ARGUMENT", "--metrics-tls-cert and --metrics-tls-key go together: give both to serve /metrics over HTTPS, or neither");
+  }
   if ((result.tlsCert === "") !== (result.tlsKey === "")) {
     throw new DlogError("INVALID_ARGUMENT", "--tls-cert and --tls-key go together: give both to serve TLS, or neither");
   }

@@ -1,12 +1,9 @@
-import { type Server, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { labelNames, labelNamesWithCode, prometheusServerMiddleware } from "nice-grpc-prometheus";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { LogStore } from "../log/log-store.js";
 import type { WrittenPosition } from "../positions/position-store.js";
 import type { ReaderSessions } from "../sessions/reader-sessions.js";
 import type { ResilientStorage, StorageHealth } from "../storage/resilient-storage.js";
-import { parseListen } from "./config.js";
 import { type ReaderLag, ReaderLagTracker } from "./reader-lag.js";
 
 /**
@@ -118,34 +115,8 @@ export class ServerMetrics {
     return this.registry.metrics();
   }
 
-  /** Serves GET /metrics on `host:port`; resolves with the bound address. */
-  async listen(listen: string): Promise<{ address: string; close: () => Promise<void> }> {
-    const { host: bracketed, port } = parseListen(listen, "--metrics-listen");
-    const host = bracketed.replace(/^\[|\]$/g, ""); // node:http wants IPv6 without brackets
-    const server: Server = createServer((request, response) => {
-      if (request.url === "/metrics" || request.url === "/") {
-        this.render().then(
-          (text) => response.writeHead(200, { "content-type": this.registry.contentType }).end(text),
-          (error: unknown) => response.writeHead(500).end(`metrics failed: ${(error as Error).message}\n`),
-        );
-      } else {
-        response.writeHead(404).end("not found; metrics are at /metrics\n");
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => resolve());
-    });
-    const bound = server.address() as AddressInfo;
-    return {
-      address: `${bracketed}:${bound.port}`,
-      close: () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          // A scraper's keep-alive connection (or one stalled mid-request) must not hold shutdown up.
-          server.closeAllConnections();
-        }),
-    };
+  get contentType(): string {
+    return this.registry.contentType;
   }
 
   private observeReaderLag(logs: LogStore, sessions: ReaderSessions): void {

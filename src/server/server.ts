@@ -17,6 +17,7 @@ import { createLogService } from "./log-service.js";
 import { type Logger, rateLimited } from "./logger.js";
 import { TokenSet, authInterceptor, authMiddleware, loadTokens } from "./auth.js";
 import { ServerMetrics } from "./metrics.js";
+import { loadMetricsHttpFiles, serveMetrics } from "./metrics-http.js";
 import { passEncoded } from "./record-frames.js";
 import { addReflection } from "./reflection.js";
 import { guardRequests, requestCountInterceptor, requestGuardMiddleware } from "./request-guard.js";
@@ -53,9 +54,17 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   // Everything a user can get wrong in the files is checked before the data dir is touched.
   const tokens = config.authTokens === "" ? undefined : new TokenSet(loadTokens(config.authTokens));
   const credentials = serverCredentials(config);
+  const metricsFiles = config.metricsListen === "" ? undefined : loadMetricsHttpFiles(config);
   const { host } = parseListen(config.listen);
   if (tokens && config.tlsCert === "" && !isLoopbackHost(host)) {
     logger.warn("bearer tokens travel in clear text: --auth-tokens without --tls-cert on a non-loopback address", { listen: config.listen });
+  }
+  if (metricsFiles && !isLoopbackHost(parseListen(config.metricsListen, "--metrics-listen").host)) {
+    if (!metricsFiles.token) {
+      logger.warn("/metrics on a non-loopback address without --metrics-token-file: whoever reaches it reads log and reader names (see --metrics-reader-labels)", { metricsListen: config.metricsListen });
+    } else if (!metricsFiles.tls) {
+      logger.warn("the metrics token travels in clear text: --metrics-token-file without --metrics-tls-cert on a non-loopback address", { metricsListen: config.metricsListen });
+    }
   }
   const healthListeners = new Set<() => void>();
   const { storage, health: storageHealth, counters: storageCounters } = await openStorage(config, logger, () => {
@@ -166,9 +175,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const metricsServer =
     metrics === undefined
       ? undefined
-      : await metrics
-          .listen(config.metricsListen)
-          .catch(async (error: unknown) => {
+      : await serveMetrics(config.metricsListen, metricsFiles!, metrics).catch(async (error: unknown) => {
             server.forceShutdown();
             connections.close();
             await sessions.close();

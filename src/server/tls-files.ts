@@ -36,25 +36,37 @@ function certificates(pem: Buffer, path: string, flag: string): X509Certificate[
 }
 
 /**
- * The server's TLS credentials, with every file checked first: a garbage certificate, a key
- * that is not the certificate's, or an unusable client CA is one line naming the flag —
- * never a stack trace, never key material, and never a server that listens and then
- * refuses every client.
+ * A certificate chain and its key, both checked: a garbage certificate or a key that is not the
+ * certificate's is one line naming the flag — never a stack trace, never key material.
  */
-export function serverCredentials(settings: TlsSettings): ServerCredentials {
-  if (settings.tlsCert === "") return ServerCredentials.createInsecure();
-  const certPem = readSetting(settings.tlsCert, "--tls-cert");
-  const keyPem = readSetting(settings.tlsKey, "--tls-key");
-  const [leaf] = certificates(certPem, settings.tlsCert, "--tls-cert");
+export function keyPair(certPath: string, keyPath: string, certFlag: string, keyFlag: string): { certPem: Buffer; keyPem: Buffer } {
+  const certPem = readSetting(certPath, certFlag);
+  const keyPem = readSetting(keyPath, keyFlag);
+  const [leaf] = certificates(certPem, certPath, certFlag);
   let key;
   try {
     key = createPrivateKey(keyPem);
   } catch {
-    invalid(`--tls-key ${settings.tlsKey}: not a PEM private key (or it is encrypted; give an unencrypted key)`);
+    invalid(`${keyFlag} ${keyPath}: not a PEM private key (or it is encrypted; give an unencrypted key)`);
   }
   if (!leaf!.checkPrivateKey(key)) {
-    invalid(`--tls-key ${settings.tlsKey} is not the key of the certificate in --tls-cert ${settings.tlsCert}`);
+    invalid(`${keyFlag} ${keyPath} is not the key of the certificate in ${certFlag} ${certPath}`);
   }
+  try {
+    createSecureContext({ cert: certPem, key: keyPem });
+  } catch (error) {
+    invalid(`${certFlag}/${keyFlag}: OpenSSL refused them (${(error as Error).message.split("\n")[0]})`);
+  }
+  return { certPem, keyPem };
+}
+
+/**
+ * The server's TLS credentials, with every file checked first (`keyPair`), and an unusable
+ * client CA refused at start — never a server that listens and then refuses every client.
+ */
+export function serverCredentials(settings: TlsSettings): ServerCredentials {
+  if (settings.tlsCert === "") return ServerCredentials.createInsecure();
+  const { certPem, keyPem } = keyPair(settings.tlsCert, settings.tlsKey, "--tls-cert", "--tls-key");
   const clientCa = settings.tlsClientCa === "" ? null : readSetting(settings.tlsClientCa, "--tls-client-ca");
   if (clientCa) certificates(clientCa, settings.tlsClientCa, "--tls-client-ca");
   try {
