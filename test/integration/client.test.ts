@@ -104,7 +104,7 @@ describe("appends", () => {
   });
 
   test("a failed append rejects only its own promise; the stream goes on", { timeout: 10_000 }, async () => {
-    const appender = client.appender("append-errors");
+    const appender = client.appender("append-errors", { lingerMs: 0 }); // batched appends share a refusal
     const first = appender.append("first");
     const stale = appender.append({ payload: "stale", txid: 1 }); // below the server-assigned txid
     const third = appender.append("third");

@@ -98,7 +98,7 @@ test("appends whose answers were lost after they were written are resent by the 
     const relay = await lossyRelay(_server.address);
     const client = createDlogClient({ address: relay.address });
     try {
-      const appender = client.appender("lost-answers", { retry: { initialDelayMs: 10 } });
+      const appender = client.appender("lost-answers", { retry: { initialDelayMs: 10 }, lingerMs: 0 }); // one request per append: the proxy counts them
       const answered = new Map<string, DLSN>();
       answered.set("warm-up", (await appender.append("warm-up"))[0]!);
 
@@ -127,7 +127,7 @@ test("an append refused inside a pipelined appender rejects alone; the appends a
   await withServer(async (server, clients) => {
     const client = createDlogClient({ address: server.address });
     try {
-      const appender = client.appender("renumber");
+      const appender = client.appender("renumber", { lingerMs: 0 }); // per-request refusals: no batching
       const outcomes = await Promise.allSettled([
         appender.append({ payload: "a", txid: 100n }),
         appender.append({ payload: "b", txid: 5n }), // below the log's last txid: refused, not written
@@ -151,7 +151,7 @@ test("an append refused inside a pipelined appender rejects alone; the appends a
 });
 
 async function appendThroughKills(t: TestContext, client: DlogClient, restart: () => Promise<void>, kills: number, total: number) {
-  const appender = client.appender("crash-idem");
+  const appender = client.appender("crash-idem", { lingerMs: 0 }); // many requests in flight at each kill
   const answered = new Map<string, DLSN>();
   const results: Array<Promise<unknown>> = [];
   const producing = (async () => {

@@ -32,6 +32,16 @@ export interface AppenderOptions {
   retry?: ReconnectOptions | false | undefined;
   /** The producer id appends carry when `retry` is on. Default: a random one per appender. */
   producerId?: string | undefined;
+  /**
+   * How long an append may wait for others to share its request (one entry, consecutive slots),
+   * ms. Default 2; 0: every append() is a request of its own. An append never waits while
+   * nothing is in flight, so a caller that awaits each append pays no linger.
+   */
+  lingerMs?: number | undefined;
+  /** Most records one request carries when appends are batched (default 1000; keep it at or below the server's --max-records-per-append). */
+  maxBatchRecords?: number | undefined;
+  /** Most payload bytes one batched request carries (default 1 MiB; below the server's --max-message-bytes). */
+  maxBatchBytes?: number | undefined;
 }
 
 export interface AppenderCounters {
@@ -41,12 +51,17 @@ export interface AppenderCounters {
   resent: number;
   /** Resent appends the server had written already (answered `duplicate`, not written twice). */
   duplicates: number;
+  /** Requests sent (first sends), and the append() calls they carried: calls / requests is the batching. */
+  requests: number;
+  batchedCalls: number;
 }
 
 /** A pipelined producer over `AppendStream`: many appends in flight, answered in order. */
 export interface Appender extends AsyncDisposable {
   /**
-   * Appends the records as one entry; resolves with one DLSN per record. Does not
+   * Appends the records as one entry (with the records of other appends made within `lingerMs`,
+   * in call order); resolves with one DLSN per record. A refused request rejects every append it
+   * carried. Does not
    * wait for earlier appends: call it in a loop and await the results later (or
    * `await appender.ready()` first to keep the client's queue short). A failed
    * append rejects its own promise only.
@@ -77,6 +92,15 @@ interface PendingAppend {
   /** Request id of the latest send: an answer to an earlier send of this append is stale. */
   requestId: bigint;
   renumbered: number;
+  resolve(dlsns: DLSN[]): void;
+  reject(error: unknown): void;
+}
+
+/** One append() call, waiting to be sent (alone or with others in one request). */
+interface Caller {
+  records: RecordInput[];
+  bytes: number;
+  queuedAt: number;
   resolve(dlsns: DLSN[]): void;
   reject(error: unknown): void;
 }
@@ -151,11 +175,20 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   if (!(maxBytes > 0) || !(maxCount > 0)) throw new RangeError("appender: maxInFlightBytes and maxInFlight must be > 0");
   const backoff: Backoff | undefined = options.retry === false ? undefined : createBackoff(options.retry);
   const producerId = backoff ? (options.producerId ?? `ts-${randomUUID()}`) : undefined;
-  const counters: AppenderCounters = { reconnects: 0, resent: 0, duplicates: 0 };
+  const counters: AppenderCounters = { reconnects: 0, resent: 0, duplicates: 0, requests: 0, batchedCalls: 0 };
+  const lingerMs = options.lingerMs ?? 2;
+  const maxBatchRecords = options.maxBatchRecords ?? 1000;
+  const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
+  if (!(lingerMs >= 0) || !(maxBatchRecords > 0) || !(maxBatchBytes > 0)) throw new RangeError("appender: lingerMs must be >= 0, maxBatchRecords and maxBatchBytes > 0");
 
   let stream: Stream | undefined;
   /** Not yet sent. */
-  const waiting = new Fifo<PendingAppend>();
+  const waiting = new Fifo<Caller>();
+  let waitingBytes = 0;
+  let waitingRecords = 0;
+  let lingerTimer: NodeJS.Timeout | undefined;
+  /** flush() or close() asked: what lingers goes out now. */
+  let hurry = false;
   /** Sent and not yet answered, in seq order: what a reconnect resends. */
   const unanswered = new Fifo<PendingAppend>();
   let inFlightBytes = 0;
@@ -174,9 +207,67 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     return unanswered.length === 0 || (unanswered.length < maxCount && inFlightBytes + bytes <= maxBytes);
   }
 
-  /** Room for one more append of any size: what `ready()` waits for. */
+  /** Room for one more append of any size: what `ready()` waits for. Appends that only linger do not count. */
   function canTakeMore(): boolean {
-    return waiting.length === 0 && (unanswered.length === 0 || (unanswered.length < maxCount && inFlightBytes < maxBytes));
+    return unanswered.length === 0 || (unanswered.length < maxCount && inFlightBytes + waitingBytes < maxBytes);
+  }
+
+  /**
+   * The callers at the head of `waiting` that go out in the next request: consecutive ones, within
+   * maxBatchRecords / maxBatchBytes (one caller over either goes alone). `full`: no more would fit.
+   */
+  function nextBatch(): { count: number; records: number; bytes: number; full: boolean } {
+    // Everything waiting fits one request: no need to walk it (pump runs on every append).
+    if (lingerMs > 0 && waitingRecords < maxBatchRecords && waitingBytes < maxBatchBytes) {
+      return { count: waiting.length, records: waitingRecords, bytes: waitingBytes, full: false };
+    }
+    let count = 0;
+    let records = 0;
+    let bytes = 0;
+    for (const caller of waiting) {
+      if (count > 0 && (records + caller.records.length > maxBatchRecords || bytes + caller.bytes > maxBatchBytes)) return { count, records, bytes, full: true };
+      count++;
+      records += caller.records.length;
+      bytes += caller.bytes;
+      if (lingerMs === 0) break;
+    }
+    return { count, records, bytes, full: records >= maxBatchRecords || bytes >= maxBatchBytes };
+  }
+
+  /** One request from the first `count` waiting callers; each gets its own records' DLSNs, or the request's error. */
+  function takeBatch(count: number, records: number, bytes: number): PendingAppend {
+    waitingBytes -= bytes;
+    waitingRecords -= records;
+    counters.requests++;
+    counters.batchedCalls += count;
+    if (count === 1) {
+      const caller = waiting.shift()!;
+      return { records: caller.records, bytes, seq: 0n, requestId: 0n, renumbered: 0, resolve: caller.resolve, reject: caller.reject };
+    }
+    const callers: Caller[] = [];
+    const inputs: RecordInput[] = [];
+    for (let i = 0; i < count; i++) {
+      const caller = waiting.shift()!;
+      callers.push(caller);
+      for (const record of caller.records) inputs.push(record);
+    }
+    return {
+      records: inputs,
+      bytes,
+      seq: 0n,
+      requestId: 0n,
+      renumbered: 0,
+      resolve(dlsns) {
+        let offset = 0;
+        for (const caller of callers) {
+          caller.resolve(dlsns.slice(offset, offset + caller.records.length));
+          offset += caller.records.length;
+        }
+      },
+      reject(error) {
+        for (const caller of callers) caller.reject(error);
+      },
+    };
   }
 
   function send(current: Stream, append: PendingAppend): void {
@@ -187,8 +278,19 @@ export function createAppender(client: LogServiceClient, log: string, options: A
 
   function pump(): void {
     if (!reconnecting && stream?.probing !== true) {
-      while (waiting.length > 0 && hasRoom(waiting.peek()!.bytes)) {
-        const append = waiting.shift()!;
+      while (waiting.length > 0) {
+        const batch = nextBatch();
+        if (!hasRoom(batch.bytes)) break;
+        // Linger: a batch that could still grow waits, up to lingerMs, while something is in flight.
+        const due = waiting.peek()!.queuedAt + lingerMs;
+        if (!batch.full && !hurry && unanswered.length > 0 && performance.now() < due) {
+          lingerTimer ??= setTimeout(() => {
+            lingerTimer = undefined;
+            pump();
+          }, Math.max(1, due - performance.now()));
+          break;
+        }
+        const append = takeBatch(batch.count, batch.records, batch.bytes);
         if (producerId !== undefined) append.seq = nextSeq++;
         unanswered.push(append);
         inFlightBytes += append.bytes;
@@ -199,6 +301,11 @@ export function createAppender(client: LogServiceClient, log: string, options: A
       const resolved = roomWaiters;
       roomWaiters = [];
       for (const resolve of resolved) resolve();
+    }
+    if (waiting.length === 0) {
+      hurry = false;
+      if (lingerTimer !== undefined) clearTimeout(lingerTimer);
+      lingerTimer = undefined;
     }
     if (unanswered.length === 0 && waiting.length === 0 && idle.length > 0) {
       const resolved = idle;
@@ -318,7 +425,9 @@ export function createAppender(client: LogServiceClient, log: string, options: A
       let bytes = 0;
       for (const input of inputs) bytes += input.payload.length;
       return new Promise<DLSN[]>((resolve, reject) => {
-        waiting.push({ records: inputs, bytes, seq: 0n, requestId: 0n, renumbered: 0, resolve, reject });
+        waiting.push({ records: inputs, bytes, queuedAt: lingerMs > 0 ? performance.now() : 0, resolve, reject });
+        waitingBytes += bytes;
+        waitingRecords += inputs.length;
         pump();
       });
     },
@@ -328,6 +437,8 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     },
     flush() {
       if (unanswered.length === 0 && waiting.length === 0) return Promise.resolve();
+      hurry = true;
+      pump();
       return new Promise((resolve) => idle.push(resolve));
     },
     close() {

@@ -114,7 +114,7 @@ import { startTestServer } from "@dlog/client/testing";
 const server = await startTestServer();
 const client = createDlogClient({ address: server.address });
 const appender = client.appender("orders");
-await Promise.all(["a", "b", "c"].map((payload) => appender.append(payload)));
+const appended = await Promise.all(["a", "b", "c"].map((payload) => appender.append(payload)));
 await appender.close();
 const reader = client.reader({ log: "orders", readerId: "billing" });
 const seen = [];
@@ -132,11 +132,13 @@ try {
 }
 await client.close();
 await server.close();
-console.log(JSON.stringify({ seen, end: end.reason, durable: String(end.durablePosition), refused }));
+console.log(JSON.stringify({ seen, end: end.reason, durable: String(end.durablePosition), last: String(appended[2][0]), refused }));
 `,
   );
   const dlogd = process.env.DLOG_DLOGD || join(REPO, "bin", "dlogd.js");
   const { stdout, stderr } = await run(process.execPath, ["read.mjs"], { cwd: project, timeout: 60_000, env: { ...process.env, DLOG_DLOGD: dlogd } });
-  assert.deepEqual(JSON.parse(stdout), { seen: ["a", "b", "c"], end: "closed", durable: "1/2/0", refused: "LOG_NOT_FOUND" });
+  const result = JSON.parse(stdout) as { last: string };
+  assert.deepEqual(result, { seen: ["a", "b", "c"], end: "closed", durable: result.last, last: result.last, refused: "LOG_NOT_FOUND" });
+  assert.match(result.last, /^1\/\d+\/\d+$/);
   assert.equal(stderr, "", "nothing on stderr (no warnings)");
 });

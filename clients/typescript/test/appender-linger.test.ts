@@ -1,0 +1,95 @@
+/** The appender's linger: one-record appends made close together travel as one entry, each caller getting its own DLSN. */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { type DLSN, type DlogClient, DlogError } from "../src/index.js";
+import { type TestServer, startTestServer } from "../src/testing.js";
+
+const dlogd = process.env.DLOG_DLOGD || fileURLToPath(new URL("../../../../bin/dlogd.js", import.meta.url));
+let server: TestServer;
+let client: DlogClient;
+
+before(async () => {
+  server = await startTestServer({ dlogd });
+  client = server.client();
+});
+
+after(async () => {
+  await client?.close();
+  await server?.close();
+});
+
+/** Entries (segment/entry pairs) the DLSNs fall into. */
+const entriesOf = (dlsns: DLSN[]): number => new Set(dlsns.map((dlsn) => `${dlsn.segment}/${dlsn.entry}`)).size;
+
+async function appendPipelined(log: string, count: number, options: Parameters<DlogClient["appender"]>[1] = {}) {
+  const appender = client.appender(log, options);
+  const answers = await Promise.all(Array.from({ length: count }, (_, i) => appender.append(String(i))));
+  await appender.close();
+  return { dlsns: answers.map((answer) => { assert.equal(answer.length, 1); return answer[0]!; }), counters: appender.counters };
+}
+
+test("1000 one-record appends made at once share entries; each caller gets its own DLSN, in call order", async () => {
+  const { dlsns, counters } = await appendPipelined("linger", 1000);
+  for (let i = 1; i < dlsns.length; i++) assert.ok(dlsns[i]!.isAfter(dlsns[i - 1]!), `DLSN ${i} must follow DLSN ${i - 1}`);
+  assert.equal(counters.batchedCalls, 1000);
+  assert.ok(counters.requests <= 20, `${counters.requests} requests for 1000 appends`);
+  assert.equal(entriesOf(dlsns), counters.requests, "one entry per request");
+  // Every record is where its DLSN says, with its own payload.
+  const read = [];
+  for await (const record of client.read("linger", { max: 1000 })) read.push(record);
+  assert.deepEqual(read.map((record) => record.text()), Array.from({ length: 1000 }, (_, i) => String(i)));
+  assert.deepEqual(read.map((record) => record.dlsn.toString()), dlsns.map(String));
+});
+
+test("lingerMs 0: every append is a request (and an entry) of its own", async () => {
+  const { dlsns, counters } = await appendPipelined("no-linger", 200, { lingerMs: 0 });
+  assert.equal(counters.requests, 200);
+  assert.equal(entriesOf(dlsns), 200);
+});
+
+test("maxBatchRecords and maxBatchBytes bound a request", async () => {
+  const byRecords = await appendPipelined("batch-records", 100, { maxBatchRecords: 10 });
+  const perEntry = new Map<string, number>();
+  for (const dlsn of byRecords.dlsns) perEntry.set(`${dlsn.entry}`, (perEntry.get(`${dlsn.entry}`) ?? 0) + 1);
+  assert.ok(Math.max(...perEntry.values()) <= 10, `an entry of ${Math.max(...perEntry.values())} records`);
+  assert.ok(byRecords.counters.requests >= 10);
+  // Payloads "0".."99" are 1-2 bytes: 8 bytes make at most 8 records a request.
+  const byBytes = await appendPipelined("batch-bytes", 100, { maxBatchBytes: 8 });
+  assert.ok(byBytes.counters.requests >= 100 / 8, `${byBytes.counters.requests} requests`);
+});
+
+test("an append never lingers while nothing is in flight: a caller awaiting each one pays no linger", async () => {
+  const appender = client.appender("sequential", { lingerMs: 500 });
+  const started = performance.now();
+  for (let i = 0; i < 10; i++) await appender.append(String(i));
+  const elapsed = performance.now() - started;
+  await appender.close();
+  // Lingering 500 ms each would take 5 s.
+  assert.ok(elapsed < 2_500, `10 awaited appends took ${elapsed.toFixed(0)} ms`);
+  assert.equal(appender.counters.requests, 10);
+});
+
+test("a refused batch rejects every append it carried; the appends after it go on", async () => {
+  await client.append("txids", { payload: "first", txid: 1000n });
+  const appender = client.appender("txids", { lingerMs: 50 });
+  const alone = appender.append({ payload: "a", txid: 1001n }); // goes out at once: nothing in flight
+  const batch = [
+    appender.append({ payload: "b", txid: 1002n }),
+    appender.append({ payload: "c", txid: 5n }), // below the log's last txid: the request is refused
+    appender.append({ payload: "d", txid: 1003n }),
+  ];
+  assert.equal((await alone).length, 1);
+  const outcomes = await Promise.allSettled(batch);
+  for (const outcome of outcomes) {
+    assert.equal(outcome.status, "rejected");
+    const error = (outcome as PromiseRejectedResult).reason as unknown;
+    assert.ok(error instanceof DlogError && error.reason === "TXID_OUT_OF_ORDER", String(error));
+  }
+  const [after] = await appender.append({ payload: "e", txid: 1004n });
+  assert.ok(after);
+  await appender.close();
+  const texts = [];
+  for await (const record of client.read("txids")) texts.push(record.text());
+  assert.deepEqual(texts, ["first", "a", "e"]);
+});
