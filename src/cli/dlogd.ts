@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   // grpc-js writes its own "E ..." lines to stderr (a failed bind among them): they go through our logger.
-  const grpcLine = (...args: unknown[]): void => logger.debug("grpc-js", { detail: args.map(String).join(" ") });
+  const grpcLine = (...args: unknown[]): void => logger.debug({ detail: args.map(String).join(" ") }, "grpc-js");
   setLogger({ error: grpcLine, info: grpcLine, debug: grpcLine } as unknown as Console);
   let server;
   try {
@@ -33,33 +33,39 @@ async function main(): Promise<void> {
   } catch (error) {
     // One line, whatever failed: the stack is for --log-level debug.
     process.stderr.write(`dlogd: ${error instanceof Error ? error.message : String(error)}\n`);
-    if (config.logLevel === "debug") logger.debug("start-up failed", { error: (error as Error).stack ?? String(error) });
+    if (config.logLevel === "debug") logger.debug({ err: error }, "start-up failed");
     process.exit(error instanceof DlogError && error.code === "INVALID_ARGUMENT" ? 2 : 1);
   }
-  logger.info("dlogd listening", {
-    address: server.address,
-    metricsAddress: server.metricsAddress,
-    dataDir: config.inMemory ? undefined : config.dataDir,
-    inMemory: config.inMemory,
-    fsync: config.fsync,
-    ackFlushIntervalMs: config.ackFlushIntervalMs,
-    ackFlushMax: config.ackFlushMax,
-  });
+  logger.info(
+    {
+      address: server.address,
+      metricsAddress: server.metricsAddress,
+      dataDir: config.inMemory ? undefined : config.dataDir,
+      inMemory: config.inMemory,
+      fsync: config.fsync,
+      ackFlushIntervalMs: config.ackFlushIntervalMs,
+      ackFlushMax: config.ackFlushMax,
+      logLevel: config.logLevel,
+    },
+    "dlogd listening",
+  );
+  // Every setting as it was resolved (flags, environment, defaults); paths, never secrets.
+  logger.debug({ config: { ...config, help: undefined } }, "configuration");
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    logger.info("dlogd stopping", { signal });
+    logger.info({ signal }, "dlogd stopping");
     // The shutdown bounds each of its steps; this is the backstop should one of them ignore it.
     // Exiting releases the LevelDB lock either way.
     setTimeout(() => {
-      logger.error("shutdown did not finish within --shutdown-timeout; exiting", { timeoutMs: config.shutdownTimeoutMs });
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown did not finish within --shutdown-timeout; exiting");
       process.exit(1);
     }, config.shutdownTimeoutMs + BACKSTOP_MS).unref();
     server.close().then(
       () => process.exit(0),
       (error: unknown) => {
-        logger.error("shutdown failed", { error: String(error) });
+        logger.error({ err: error }, "shutdown failed");
         process.exit(1);
       },
     );
@@ -72,9 +78,9 @@ async function main(): Promise<void> {
     }
     try {
       const count = server.reloadTokens();
-      logger.info("tokens reloaded", { file: config.authTokens, tokens: count });
+      logger.info({ file: config.authTokens, tokens: count }, "tokens reloaded");
     } catch (error) {
-      logger.error("tokens not reloaded; the previous tokens stay in force", { error: (error as Error).message });
+      logger.error({ error: (error as Error).message }, "tokens not reloaded; the previous tokens stay in force");
     }
   };
   process.on("SIGTERM", () => stop("SIGTERM"));

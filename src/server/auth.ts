@@ -33,6 +33,12 @@ const RIGHT_OF: Record<string, Right> = {
 /** Set by the interceptor once the bearer token is known; whatever a client sends under this key is dropped. */
 const AUTHENTICATED_KEY = "dlog-authenticated-token";
 
+/** The name of the token a call authenticated with (never the token), from its metadata; undefined before or without authentication. */
+export function tokenNameOf(metadata: GrpcMetadata): string | undefined {
+  const [name] = metadata.get(AUTHENTICATED_KEY);
+  return typeof name === "string" ? name : undefined;
+}
+
 /**
  * What the caller's token may do, handed to the services in the call context
  * (`accessOf`): ListLogs filters by it, sessions consult it before taking a
@@ -102,7 +108,7 @@ interface Named {
 }
 
 /** The log and reader a request names: unary requests, AppendStream messages and a session's open. */
-function namesOf(request: unknown): Named {
+export function namesOf(request: unknown): Named {
   const value = request as { log?: unknown; readerId?: unknown; kind?: { $case?: string; value?: Named } };
   const named = value?.kind?.$case === "open" ? value.kind.value ?? {} : (value as Named);
   return {

@@ -48,7 +48,7 @@ export function limitConnections(port: number, max: number, logger: Logger): Con
       refused++;
       unlogged++;
       if (Date.now() - lastLog >= REFUSAL_LOG_INTERVAL_MS) {
-        logger.warn("connections refused: --max-connections reached", { maxConnections: max, refused: unlogged, peer: socket.remoteAddress });
+        logger.warn({ maxConnections: max, refused: unlogged, peer: socket.remoteAddress }, "connections refused: --max-connections reached");
         lastLog = Date.now();
         unlogged = 0;
       }

@@ -40,6 +40,12 @@ export class ServerMetrics {
   private readonly batchRecords = this.histogram("dlog_append_batch_records", "Records per group-committed append batch", COUNT_BUCKETS);
   private readonly flushSeconds = this.histogram("dlog_position_flush_duration_seconds", "Reader position flushes: one LevelDB batch, fsynced", LATENCY_BUCKETS);
   private readonly flushPositions = this.histogram("dlog_position_flush_positions", "Reader positions per position flush", COUNT_BUCKETS);
+  private readonly refusedCalls = new Counter({
+    registers: [this.registry],
+    name: "dlog_calls_refused_total",
+    help: "Calls refused (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED, INVALID_ARGUMENT, OUT_OF_RANGE, FAILED_PRECONDITION), also those refused before a service saw them",
+    labelNames: ["grpc_method", "grpc_code"],
+  });
 
   constructor(readerLabels: ReaderLabels) {
     this.readerLabels = readerLabels;
@@ -49,6 +55,11 @@ export class ServerMetrics {
   /** An append was answered (successfully) after `seconds`. */
   appended(seconds: number): void {
     this.appendSeconds.observe(seconds);
+  }
+
+  /** A call was refused (call-log.ts). */
+  refused(method: string, code: string): void {
+    this.refusedCalls.inc({ grpc_method: method, grpc_code: code });
   }
 
   /** The log store's group-commit hook. */

@@ -2,7 +2,7 @@ import type { CallContext } from "nice-grpc";
 import { DlogError, isDlogError } from "../errors.js";
 import type { FlowLimits } from "../sessions/flow-limits.js";
 import type { ReaderInfo, ReaderSessions, ResumePolicy as CoreResumePolicy, Takeover as CoreTakeover } from "../sessions/reader-sessions.js";
-import type { ResumeSource as CoreResumeSource, Session, SessionFrame } from "../sessions/session.js";
+import type { ResumeSource as CoreResumeSource, OpenedInfo, Session, SessionFrame } from "../sessions/session.js";
 import {
   type FlowLimits as WireFlowLimits,
   type Open,
@@ -15,6 +15,7 @@ import {
   Takeover,
 } from "../gen/dlog/v1/reader.js";
 import { accessOf } from "./auth.js";
+import type { Logger } from "./logger.js";
 import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn } from "./convert.js";
 import { pageOf } from "./paging.js";
 import type { ReaderQuota } from "./reader-quota.js";
@@ -48,10 +49,12 @@ export interface ReaderServiceDeps {
   /** The bound on readers per log; none when absent. */
   quota?: ReaderQuota;
   onDelivered?: (records: number) => void;
+  /** Session open, takeover, drain and end: one info line each, never one per record. */
+  logger?: Logger;
 }
 
 /** dlog.v1.ReaderService: the session stream and reader admin, over the session core. */
-export function createReaderService({ sessions, limits, quota, onDelivered }: ReaderServiceDeps): ReaderServiceImplementation {
+export function createReaderService({ sessions, limits, quota, onDelivered, logger }: ReaderServiceDeps): ReaderServiceImplementation {
   return {
     async *session(requests: AsyncIterable<SessionRequest>, context: CallContext) {
       const iterator = requests[Symbol.asyncIterator]();
@@ -75,16 +78,30 @@ export function createReaderService({ sessions, limits, quota, onDelivered }: Re
         release?.();
         throw error;
       }
+      const lifecycle = logger && sessionLog(logger, session, context);
       // Runs beside the frame loop until the client half-closes or the call ends; it never throws.
-      void pumpRequests(iterator, session, context);
+      void pumpRequests(iterator, session, context, lifecycle);
+      let last: SessionFrame["kind"] | undefined;
+      let failure: unknown;
       try {
         for await (const frame of session.frames()) {
-          if (frame.kind === "records") onDelivered?.(frame.records.length);
+          if (frame.kind === "records") {
+            onDelivered?.(frame.records.length);
+            if (lifecycle) lifecycle.delivered += frame.records.length;
+          } else if (frame.kind === "opened") {
+            lifecycle?.opened(frame.opened);
+          }
+          last = frame.kind;
           yield toWireFrame(frame);
         }
+      } catch (error) {
+        failure = error;
+        throw error;
       } finally {
         session.handleGone();
         release?.();
+        // A cancelled call also ends the request stream, which drains the session: the client never hears of it.
+        lifecycle?.ended(failure, last === "drained" && !context.signal.aborted);
       }
     },
 
@@ -134,7 +151,7 @@ export function createReaderService({ sessions, limits, quota, onDelivered }: Re
   }
 
   /** Feeds the client's messages into the session; ends it when the client half-closes (drain) or goes away. */
-  async function pumpRequests(iterator: AsyncIterator<SessionRequest>, session: Session, context: CallContext): Promise<void> {
+  async function pumpRequests(iterator: AsyncIterator<SessionRequest>, session: Session, context: CallContext, lifecycle: SessionLog | undefined): Promise<void> {
     try {
       for (;;) {
         const next = await iterator.next();
@@ -142,6 +159,7 @@ export function createReaderService({ sessions, limits, quota, onDelivered }: Re
           // A half-close (e.g. grpcurl at the end of its input) finishes the session like a drain. A
           // cancelled call can look the same here, so it does not count as the client's word that it
           // acked all it processed (only a Drain message does).
+          if (!context.signal.aborted) lifecycle?.draining(false);
           session.handleDrain({ explicit: false });
           return;
         }
@@ -160,6 +178,7 @@ export function createReaderService({ sessions, limits, quota, onDelivered }: Re
             session.handleFlow(toFlow(kind.value));
             break;
           case "drain":
+            lifecycle?.draining(true);
             session.handleDrain({ explicit: true });
             break;
           case "open":
@@ -202,6 +221,51 @@ export function createReaderService({ sessions, limits, quota, onDelivered }: Re
     };
   }
 
+}
+
+/** What one session's log lines need; `delivered` is counted by the frame loop. */
+interface SessionLog {
+  delivered: number;
+  opened(opened: OpenedInfo): void;
+  draining(explicit: boolean): void;
+  ended(failure: unknown, drained: boolean): void;
+}
+
+/**
+ * One session's lifecycle at info, on a child logger that carries log, reader, session (the
+ * epoch), peer and token: opened (with a takeover line when it fenced a live session), draining,
+ * and exactly one end line — "session fenced" when a newer session or an admin call took the
+ * reader, "session closed" otherwise (drained, cancelled, or the error).
+ */
+function sessionLog(logger: Logger, session: Session, context: CallContext): SessionLog {
+  const token = accessOf(context)?.token;
+  const log = logger.child({ log: session.log, reader: session.readerId, session: String(session.epoch), peer: context.peer, ...(token === undefined ? {} : { token }) });
+  const started = Date.now();
+  let drainLogged = false;
+  const state: SessionLog = {
+    delivered: 0,
+    opened(opened) {
+      log.info({ source: opened.source, resumeAfter: opened.resumeAfter.toString(), logHead: opened.logHead?.toString() }, "session opened");
+      if (opened.fencedEpoch !== undefined) log.info({ fencedSession: String(opened.fencedEpoch) }, "session took the reader over; its live session is fenced");
+    },
+    draining(explicit) {
+      if (drainLogged) return;
+      drainLogged = true;
+      log.info({ explicit }, explicit ? "session draining (Drain)" : "session draining (client half-closed)");
+    },
+    ended(failure, drained) {
+      const fields = { durationMs: Date.now() - started, delivered: state.delivered };
+      const reason = isDlogError(failure) ? failure.reason : undefined;
+      if (reason === "READER_FENCED" || reason === "READER_REPOSITIONED" || reason === "READER_DELETED") {
+        log.info({ ...fields, reason }, "session fenced");
+      } else if (failure === undefined) {
+        log.info({ ...fields, end: drained ? "drained" : "cancelled" }, "session closed");
+      } else {
+        log.info({ ...fields, end: "failed", ...(isDlogError(failure) ? { code: failure.code, reason, error: failure.message } : { err: failure }) }, "session closed");
+      }
+    },
+  };
+  return state;
 }
 
 function invalid(field: string, message: string): never {

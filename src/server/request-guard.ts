@@ -28,7 +28,8 @@ export interface RequestLimits {
   maxDlsnsPerAck: number;
 }
 
-class RefusedRequest {
+/** A request refused while it was decoded; the middleware raises its error where the service would have received it. */
+export class RefusedRequest {
   readonly error: DlogError;
   constructor(error: DlogError) {
     this.error = error;

@@ -30,6 +30,7 @@ import { settlesBy, trackConnections } from "./shutdown.js";
 import type { Storage } from "../storage/storage.js";
 import { ResilientStorage, type StorageEvent, type StorageHealth } from "../storage/resilient-storage.js";
 import { bindError } from "./startup-errors.js";
+import { callLogInterceptor } from "./call-log.js";
 
 export interface RunningServer {
   /** HOST:PORT actually bound (the port is real even when 0 was asked for). */
@@ -57,13 +58,13 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const metricsFiles = config.metricsListen === "" ? undefined : loadMetricsHttpFiles(config);
   const { host } = parseListen(config.listen);
   if (tokens && config.tlsCert === "" && !isLoopbackHost(host)) {
-    logger.warn("bearer tokens travel in clear text: --auth-tokens without --tls-cert on a non-loopback address", { listen: config.listen });
+    logger.warn({ listen: config.listen }, "bearer tokens travel in clear text: --auth-tokens without --tls-cert on a non-loopback address");
   }
   if (metricsFiles && !isLoopbackHost(parseListen(config.metricsListen, "--metrics-listen").host)) {
     if (!metricsFiles.token) {
-      logger.warn("/metrics on a non-loopback address without --metrics-token-file: whoever reaches it reads log and reader names (see --metrics-reader-labels)", { metricsListen: config.metricsListen });
+      logger.warn({ metricsListen: config.metricsListen }, "/metrics on a non-loopback address without --metrics-token-file: whoever reaches it reads log and reader names (see --metrics-reader-labels)");
     } else if (!metricsFiles.tls) {
-      logger.warn("the metrics token travels in clear text: --metrics-token-file without --metrics-tls-cert on a non-loopback address", { metricsListen: config.metricsListen });
+      logger.warn({ metricsListen: config.metricsListen }, "the metrics token travels in clear text: --metrics-token-file without --metrics-tls-cert on a non-loopback address");
     }
   }
   const healthListeners = new Set<() => void>();
@@ -89,8 +90,10 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     signalStopping = resolve;
   });
 
-  // Innermost first: authentication sees the metadata before anything reads the message.
-  const interceptors: ServerInterceptor[] = [...(tokens ? [authInterceptor(tokens)] : []), requestCountInterceptor()];
+  // Innermost first: authentication sees the metadata before anything reads the message; the call
+  // log, innermost of all, sees every status sent, the authentication's refusals included.
+  const callLog = callLogInterceptor({ logger, ...(metrics ? { onRefused: (method: string, code: string) => metrics.refused(method, code) } : {}) });
+  const interceptors: ServerInterceptor[] = [callLog, ...(tokens ? [authInterceptor(tokens)] : []), requestCountInterceptor()];
   const grpcServer = createServer({
     // Measured after decompression too (grpc-js stops inflating past it); bigger appends use AppendStream.
     "grpc.max_receive_message_length": config.maxMessageBytes,
@@ -115,9 +118,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     maxHoles: config.maxHoles,
     heartbeatMs: config.heartbeatMs,
     outstandingBudget: new OutstandingBudget(config.maxOutstandingBytesTotal),
-    onFlushError: ((log) => (error: unknown) => log("position flush failed; retrying", { error: String(error) }))(
-      rateLimited(logger.error, REPEAT_LOG_MS),
-    ),
+    onFlushError: ((log) => (error: unknown) => log({ err: error }, "position flush failed; retrying"))(rateLimited(logger, "error", REPEAT_LOG_MS)),
     onPositionsWritten: metrics && ((written, durationMs) => metrics.positionsWritten(written, durationMs)),
   });
 
@@ -133,6 +134,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       limits: new SessionLimits(config),
       quota: new ReaderQuota(config.maxReadersPerLog, readerQuotaSource(sessions)),
       onDelivered: (n) => (delivered.records += n),
+      logger,
     }),
   );
   const services = [LogServiceDefinition.fullName, ReaderServiceDefinition.fullName, HealthDefinition.fullName];
@@ -167,9 +169,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const fdLimit = openFileLimit();
   const maxConnections = config.maxConnections === 0 ? defaultMaxConnections(fdLimit) : config.maxConnections;
   const connections = limitConnections(port, maxConnections, logger);
-  logger.info("connection limit", { maxConnections, openFileLimit: fdLimit ?? "unknown" });
+  logger.info({ maxConnections, openFileLimit: fdLimit ?? "unknown" }, "connection limit");
   if (fdLimit !== undefined && maxConnections >= fdLimit) {
-    logger.warn("--max-connections is not below the open-file limit: idle connections could starve the store of file descriptors", { maxConnections, openFileLimit: fdLimit });
+    logger.warn({ maxConnections, openFileLimit: fdLimit }, "--max-connections is not below the open-file limit: idle connections could starve the store of file descriptors");
   }
   metrics?.observe({ logs, sessions, delivered, serving: () => serving && !storageHealth().broken, storageHealth, storageCounters });
   const metricsServer =
@@ -193,14 +195,14 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       // gets all but FORCE_RESERVE_MS of it.
       const deadline = Date.now() + config.shutdownTimeoutMs;
       const forceAt = deadline - Math.min(FORCE_RESERVE_MS, config.shutdownTimeoutMs / 4);
-      const failed = (step: string) => (error: unknown) => logger.error(`shutdown: ${step} failed`, { error: String(error) });
+      const failed = (step: string) => (error: unknown) => logger.error({ err: error }, `shutdown: ${step} failed`);
       serving = false;
       signalStopping();
       clearInterval(retention);
       // Sessions end first (UNAVAILABLE, positions flushed), then the log refuses new work and
       // wakes followers, so the gRPC server has no long call left to wait for.
       if (!(await settlesBy(sessions.close(), forceAt, failed("flushing positions")))) {
-        logger.error("shutdown: positions were not flushed within --shutdown-timeout", { timeoutMs: config.shutdownTimeoutMs });
+        logger.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown: positions were not flushed within --shutdown-timeout");
       }
       await settlesBy(logs.close(), forceAt, failed("closing the log store"));
       // Done when every connection has closed (grpc-js may miss one that closed as shutdown began).
@@ -209,13 +211,13 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       const closedInTime = await settlesBy(graceful, forceAt, failed("closing connections"));
       server.forceShutdown();
       const forced = sockets.destroyAll();
-      if (!closedInTime) logger.warn("shutdown: connections still open were closed by force", { connections: forced });
+      if (!closedInTime) logger.warn({ connections: forced }, "shutdown: connections still open were closed by force");
       sockets.close();
       connections.close();
       await settlesBy(metricsServer?.close() ?? Promise.resolve(), deadline, failed("closing /metrics"));
       // Releases the LevelDB lock, so a replacement can start at once.
       await settlesBy(storage.close(), deadline, failed("closing storage"));
-      logger.info("dlogd stopped", { address });
+      logger.info({ address }, "dlogd stopped");
     })();
     return closing;
   };
@@ -244,8 +246,8 @@ async function openStorage(config: ServerConfig, logger: Logger, onHealthChange:
   }
   const dir = config.dataDir;
   mkdirSync(dir, { recursive: true });
-  const retrying = rateLimited(logger.warn, REPEAT_LOG_MS);
-  const faulted = rateLimited(logger.error, REPEAT_LOG_MS);
+  const retrying = rateLimited(logger, "warn", REPEAT_LOG_MS);
+  const faulted = rateLimited(logger, "error", REPEAT_LOG_MS);
   let opened = false;
   const storage = await ResilientStorage.open({
     // A reopen never creates: a data dir that vanished must not come back empty.
@@ -267,28 +269,28 @@ async function openStorage(config: ServerConfig, logger: Logger, onHealthChange:
  * One line per change of the store's state; faults and retries rate-limited (a disk too full for
  * LevelDB to compact faults again after each reopen). Server logs may name paths; client messages never do.
  */
-function logStorageEvent(logger: Logger, limited: { retrying: Logger["warn"]; faulted: Logger["error"] }, event: StorageEvent): void {
+function logStorageEvent(logger: Logger, limited: Record<"retrying" | "faulted", ReturnType<typeof rateLimited>>, event: StorageEvent): void {
   switch (event.kind) {
     case "fault":
-      limited.faulted("storage write failed; writes are refused while the database is reopened", { error: String(event.error), fault: event.fault });
+      limited.faulted({ err: event.error, fault: event.fault }, "storage write failed; writes are refused while the database is reopened");
       return;
     case "retry":
-      limited.retrying("storage still unavailable; retrying", { error: String(event.error), attempt: event.attempt });
+      limited.retrying({ err: event.error, attempt: event.attempt }, "storage still unavailable; retrying");
       return;
     case "broken":
-      logger.error("storage is broken: reopening the database keeps failing; health is NOT_SERVING", { error: String(event.error), downMs: event.downMs });
+      logger.error({ err: event.error, downMs: event.downMs }, "storage is broken: reopening the database keeps failing; health is NOT_SERVING");
       return;
     case "recovered":
-      logger.info("storage recovered; writes are taken again", { downMs: event.downMs, attempts: event.attempts });
+      logger.info({ downMs: event.downMs, attempts: event.attempts }, "storage recovered; writes are taken again");
       return;
     case "disk-full":
-      logger.error("disk full: appends are refused until space returns (Truncate/DeleteLog free space)", { freeBytes: event.freeBytes, reserveReleased: event.reserveReleased });
+      logger.error({ freeBytes: event.freeBytes, reserveReleased: event.reserveReleased }, "disk full: appends are refused until space returns (Truncate/DeleteLog free space)");
       return;
     case "space-returned":
-      logger.info("disk space returned; appends are taken again", { freeBytes: event.freeBytes, reserveHeld: event.reserveHeld });
+      logger.info({ freeBytes: event.freeBytes, reserveHeld: event.reserveHeld }, "disk space returned; appends are taken again");
       return;
     case "no-reserve":
-      logger.warn("no room for the disk reserve (--disk-reserve); a full disk may need more space before dlogd recovers", { freeBytes: event.freeBytes, reserveBytes: event.reserveBytes });
+      logger.warn({ freeBytes: event.freeBytes, reserveBytes: event.reserveBytes }, "no room for the disk reserve (--disk-reserve); a full disk may need more space before dlogd recovers");
       return;
   }
 }
@@ -305,9 +307,9 @@ function startRetention(logs: LogStore, config: ServerConfig, logger: Logger): N
     running = true;
     applyRetention(logs, policy)
       .then((dropped) => {
-        if (dropped > 0n) logger.info("retention dropped records", { records: dropped });
+        if (dropped > 0n) logger.info({ records: dropped }, "retention dropped records");
       })
-      .catch((error: unknown) => logger.warn("retention failed; will retry", { error: String(error) }))
+      .catch((error: unknown) => logger.warn({ err: error }, "retention failed; will retry"))
       .finally(() => (running = false));
   }, Math.min(RETENTION_CHECK_MS, Math.max(1_000, Math.floor((policy.maxAgeMs || RETENTION_CHECK_MS) / 4))));
   timer.unref();

@@ -72,7 +72,7 @@ export function statusMiddleware(logger: Logger) {
         const code = CODE_OF.get(error.code);
         throw code === undefined ? error : toServerError(new DlogError(code, error.details));
       }
-      logger.error("unexpected error", { method: call.method.path, error: (error as Error)?.stack ?? String(error) });
+      logger.error({ method: call.method.path, err: error }, "unexpected error");
       throw toServerError(new DlogError("INTERNAL", `internal error: ${(error as Error)?.message ?? String(error)}`));
     }
   }

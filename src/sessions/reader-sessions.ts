@@ -138,7 +138,7 @@ export class ReaderSessions {
     const key = readerKey(logId, request.readerId);
     return this.readerQueues.run(key, async () => {
       this.checkOpen();
-      this.fenceLive(
+      const fenced = this.fenceLive(
         key,
         (current) =>
           request.takeover === "reject"
@@ -165,7 +165,7 @@ export class ReaderSessions {
         readerId: request.readerId,
         epoch,
         start: position,
-        opened: { source, logHead: this.logs.head(request.log).last, skippedByTruncation: skipped },
+        opened: { source, logHead: this.logs.head(request.log).last, skippedByTruncation: skipped, fencedEpoch: fenced?.epoch },
         flow,
         ackWaitMs: request.ackWaitMs,
         maxHoles: this.options.maxHoles,
@@ -369,15 +369,16 @@ export class ReaderSessions {
 
   /**
    * Ends the live session of `key` with `ending` (ABORTED; its acks are kept and written by the
-   * next flush), unless `refusal` gives the error the caller should get instead.
+   * next flush), unless `refusal` gives the error the caller should get instead. Returns the session it ended.
    */
-  private fenceLive(key: string, refusal: (current: Session) => DlogError | undefined, ending: (current: Session) => DlogError): void {
+  private fenceLive(key: string, refusal: (current: Session) => DlogError | undefined, ending: (current: Session) => DlogError): Session | undefined {
     const current = this.live.get(key);
-    if (!current || current.isEnded) return;
+    if (!current || current.isEnded) return undefined;
     const refused = refusal(current);
     if (refused) throw refused;
     current.fence(ending(current));
     this.counters.sessionsFenced++;
+    return current;
   }
 
   /** A log is being deleted: its sessions end first (NOT_FOUND), and none of its positions is written again. */

@@ -19,6 +19,8 @@ export interface OpenedInfo {
   flow: FlowLimits;
   /** The highest record delivered to an earlier session of this reader. */
   deliveredHigh: DLSN | undefined;
+  /** This open took the reader over from a live session: that session's epoch (it is fenced). */
+  fencedEpoch?: bigint | undefined;
 }
 
 export interface StatusInfo {
@@ -68,7 +70,7 @@ export interface SessionOptions {
   epoch: bigint;
   /** Where the session resumes, with what earlier sessions were delivered (`deliveredThrough`). */
   start: ReaderPosition;
-  opened: Pick<OpenedInfo, "source" | "logHead" | "skippedByTruncation">;
+  opened: Pick<OpenedInfo, "source" | "logHead" | "skippedByTruncation" | "fencedEpoch">;
   flow: FlowLimits;
   ackWaitMs: number;
   maxHoles: number;

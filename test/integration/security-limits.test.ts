@@ -93,7 +93,7 @@ test("--max-connections: the connection past the limit is closed at once; a free
   const server = await startDlogd({ dataDir: dir.path, args: ["--max-connections", "3"] });
   const held: Clients[] = [];
   try {
-    assert.match(server.output(), /"msg":"connection limit","maxConnections":3,"openFileLimit":\d+/);
+    assert.match(server.output(), /"maxConnections":3,"openFileLimit":\d+,"msg":"connection limit"/);
     for (let i = 0; i < 3; i++) {
       const clients = connect(server.address, { ownConnection: true });
       await clients.logs.listLogs({});

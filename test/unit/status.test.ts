@@ -48,7 +48,7 @@ async function refusalOf(error: unknown): Promise<{ code: Status; message: strin
       throw error;
     },
   } as unknown as ServerMiddlewareCall<object, object>;
-  const middleware = statusMiddleware(createLogger("error", () => undefined));
+  const middleware = statusMiddleware(createLogger("error", { write: () => undefined }));
   await assert.rejects(async () => {
     for await (const _ of middleware(call, context));
   });
