@@ -14,6 +14,11 @@ export interface IdleSessionsResult {
   rssAfterMiB: number;
   /** (after − before) / sessions. */
   kibPerSession: number;
+  /** JS heap used and external (buffers) before and after, MiB: where the growth is. */
+  heapBeforeMiB: number;
+  heapAfterMiB: number;
+  externalBeforeMiB: number;
+  externalAfterMiB: number;
 }
 
 /** Sessions per HTTP/2 connection, well under dlogd's --max-sessions-per-connection (1000). */
@@ -34,6 +39,7 @@ export async function idleSessions(d: Dlogd, log: string, count: number, timeout
   const sessions: SessionHandle[] = [];
   const channels = Array.from({ length: Math.ceil(count / PER_CHANNEL) }, () => d.newChannel());
   const before = await settledRssMiB(d);
+  const heapBefore = (await d.loopReport()).memory;
   try {
     const opened: Promise<unknown>[] = [];
     for (let i = 0; i < count; i++) {
@@ -48,7 +54,17 @@ export async function idleSessions(d: Dlogd, log: string, count: number, timeout
       if (f.done || f.value.kind?.$case !== "opened") throw new Error("an idle session did not start with Opened");
     }
     const after = await settledRssMiB(d);
-    return { sessions: count, rssBeforeMiB: before, rssAfterMiB: after, kibPerSession: ((after - before) * 1024) / count };
+    const heapAfter = (await d.loopReport()).memory;
+    return {
+      sessions: count,
+      rssBeforeMiB: before,
+      rssAfterMiB: after,
+      kibPerSession: ((after - before) * 1024) / count,
+      heapBeforeMiB: heapBefore.heapUsed,
+      heapAfterMiB: heapAfter.heapUsed,
+      externalBeforeMiB: heapBefore.external,
+      externalAfterMiB: heapAfter.external,
+    };
   } finally {
     for (const s of sessions) s.close();
     for (const c of channels) c.close();

@@ -60,6 +60,8 @@ export interface Latest {
   unary_append_1inflight: number | null;
   unary_getlog_1inflight: number | null;
   clients: ClientRow[];
+  /** Section 10: the change under test, off and on, in turns on two dlogd of this build. */
+  side_by_side: { before: string; after: string; figures: Record<string, { before: number | null; after: number | null }> } | null;
   sections: Array<{ title: string; intro: string; rows: Row[] }>;
 }
 

@@ -17,6 +17,8 @@ export interface LoopReport {
   gcTotalMs: number;
   gcMaxMs: number;
   gcMaxByKind: Record<string, number>;
+  /** process.memoryUsage() at the end of the window, MiB: what of the RSS is JS heap, buffers, the rest native. */
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
 }
 
 const GC_KINDS: Record<number, string> = { 1: "minor", 2: "major", 4: "incremental", 8: "weakcb" };
@@ -46,6 +48,7 @@ export function startLoopMonitor(): { take(): LoopReport; stop(): void } {
         gcTotalMs: gc.total,
         gcMaxMs: gc.max,
         gcMaxByKind: gc.byKind,
+        memory: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, v / 2 ** 20])) as LoopReport["memory"],
       };
       delay.reset();
       gc = { count: 0, total: 0, max: 0, byKind: {} };

@@ -38,6 +38,7 @@ import { tailLatency } from "./tail-latency.js";
 import { warmUp } from "./warm-up.js";
 import { goClient, javaClient, pythonClients, type ClientBenchSpec, type ClientFigures } from "./clients.js";
 import { idleSessions } from "./idle-sessions.js";
+import { sideBySide, type Side, type SideBySideSpec, type SideFigures } from "./side-by-side.js";
 import { loopNote, startLoopMonitor } from "./loop-monitor.js";
 import { jsonSections, num, rowValue, type ClientRow, type Latest } from "./latest-json.js";
 import { LATEST_JSON, writeSummary } from "./summary.js";
@@ -454,6 +455,39 @@ async function profileRuns(plan: Plan, dataDir: string): Promise<Row[]> {
   return rows;
 }
 
+// ---- before/after, same run --------------------------------------------------------------------
+
+/** What the side-by-side section compares: the server as it was before the change under test, and now. */
+const BEFORE: Side = { label: "before (--entry-cache 0)", args: ["--entry-cache", "0"] };
+const AFTER: Side = { label: "after (defaults)", args: [] };
+
+function sideBySideSpec(plan: Plan): SideBySideSpec {
+  return { records: Math.min(plan.records, plan.quick ? 50_000 : 200_000), readers: plan.manyReaders, rounds: 2, tailRate: plan.tailRate, tailMs: plan.tailMs, timeoutMs: 60_000 };
+}
+
+function sideBySideRows(before: SideFigures, after: SideFigures): Row[] {
+  const figure = (name: string, unit: string, key: keyof SideFigures, lowerIsBetter: boolean): Row => {
+    const b = before[key];
+    const a = after[key];
+    return row(
+      name,
+      a,
+      unit,
+      ratio(a, b, `before${lowerIsBetter ? " (lower is better)" : ""}`),
+      `before ${unit === "ms" || unit.startsWith("µs") ? b.toFixed(2) : formatRate(b)} ${unit}`,
+    );
+  };
+  return [
+    figure("deliver + ack, 1 reader, 100 B", "rec/s", "oneReader", false),
+    figure(`deliver + ack, ${"8"} readers on one log, 100 B, total`, "rec/s", "eightReaders", false),
+    figure("dlogd CPU per record delivered, 1 reader", "µs/record", "oneReaderCpuUs", true),
+    figure("dlogd CPU per record delivered, 8 readers", "µs/record", "eightReadersCpuUs", true),
+    figure("append → delivery while tailing, 2000/s, fsync on, p50", "ms", "tailP50Ms", true),
+    figure("append → delivery while tailing, 2000/s, fsync on, p99", "ms", "tailP99Ms", true),
+    figure("append → delivery while tailing, 2000/s, fsync on, p99.9", "ms", "tailP999Ms", true),
+  ];
+}
+
 // ---- each language's client ------------------------------------------------------------------
 
 type ClientResult = ClientFigures | { client: string; error: Error };
@@ -544,6 +578,8 @@ async function main(): Promise<void> {
   ];
   const latencyRowsOut: Row[] = [];
   const memoryRows: Row[] = [];
+  const sideRows: Row[] = [];
+  let sideFigures: [SideFigures, SideFigures] | undefined;
   const clientRows: Row[] = [];
   const clientRuns: ClientResult[] = [];
   let appender100: number | undefined;
@@ -671,12 +707,19 @@ async function main(): Promise<void> {
             result.kibPerSession,
             "KiB",
             "",
-            `RSS ${result.rssBeforeMiB.toFixed(1)} MiB before, ${result.rssAfterMiB.toFixed(1)} MiB with the sessions open (lowest of 5 samples 200 ms apart each); one dlogd started for this, warmed up, sessions on ${Math.ceil(result.sessions / 250)} connections`,
+            `RSS ${result.rssBeforeMiB.toFixed(1)} MiB before, ${result.rssAfterMiB.toFixed(1)} MiB with the sessions open (lowest of 5 samples 200 ms apart each); JS heap used ${result.heapBeforeMiB.toFixed(1)} → ${result.heapAfterMiB.toFixed(1)} MiB, external ${result.externalBeforeMiB.toFixed(1)} → ${result.externalAfterMiB.toFixed(1)} MiB; one dlogd started for this, warmed up, sessions on ${Math.ceil(result.sessions / 250)} connections`,
           ),
         );
       }),
     );
     if (failed(idle)) memoryRows.push(errorRow("Idle sessions", idle));
+
+    const sbs = await attempt("dlog: side by side", () => sideBySide(BEFORE, AFTER, sideBySideSpec(plan), progress));
+    if (failed(sbs)) sideRows.push(errorRow("side by side", sbs));
+    else {
+      sideFigures = sbs;
+      sideRows.push(...sideBySideRows(sbs[0], sbs[1]));
+    }
 
     if (plan.profile) profileOut.push(...(await profileRuns(plan, dataDir.path)));
   } finally {
@@ -795,6 +838,11 @@ async function main(): Promise<void> {
         "TypeScript runs in this process; Go (`go run ./cmd/dlogbench`), Python (`bench/bench_client.py`, sync and asyncio) and Java (`JavaClientBench` through Maven) are their own processes. Ratios: ÷ the TypeScript client's figure of this run. Goal (issue 10): no reader below 0.5× TypeScript's.",
       rows: clientRows,
     },
+    {
+      title: "10. Before and after, side by side in this run",
+      intro: `Two dlogd processes of this build, ${BEFORE.label} and ${AFTER.label}, each warmed up and given the same ${sideBySideSpec(plan).records}-record 100 B log (1000 records per append); then, in turns (A B, B A), one reader and ${plan.manyReaders} readers catch up (fresh reader ids) and a reader tails ${plan.tailRate} appends/s for ${plan.tailMs / 1000} s. Rates: the better of 2 rounds per side; CPU: dlogd's own CPU time per delivered record, the lower of 2 rounds (a busy machine moves it far less than wall-clock rates); tail quantiles over both rounds' samples.`,
+      rows: sideRows,
+    },
   ];
   if (plan.profile) {
     sections.push({
@@ -884,6 +932,14 @@ async function main(): Promise<void> {
     unary_append_1inflight: pick("Append, 1 in flight (unary, awaited), 100 B, fsync on"),
     unary_getlog_1inflight: pick("GetLog (unary, no storage write), 1 in flight — transport ceiling for unary appends"),
     clients: clientRowsJson(clientRuns),
+    side_by_side:
+      sideFigures === undefined
+        ? null
+        : {
+            before: BEFORE.label,
+            after: AFTER.label,
+            figures: Object.fromEntries(Object.keys(sideFigures[0]).map((k) => [k, { before: num(sideFigures![0][k as keyof SideFigures]), after: num(sideFigures![1][k as keyof SideFigures]) }])),
+          },
     sections: jsonSections(sections),
   };
   await writeFile(LATEST_JSON, `${JSON.stringify(latest, null, 2)}\n`);

@@ -3,6 +3,7 @@ import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import { type CommitBatch, type EntryWrite, type SegmentMeta, type Storage, storageError } from "../storage/storage.js";
 import type { SerialQueue } from "../util/serial-queue.js";
+import type { EntryCache } from "./entry-cache.js";
 import { type EntryRecordInput, encodeEntry } from "./entry-codec.js";
 import type { LogState } from "./log-state.js";
 import type { ProducerAppend, SlotDeletion } from "./producer-table.js";
@@ -57,16 +58,21 @@ interface PendingAppend {
 export class GroupCommit {
   private readonly storage: Storage;
   private readonly writes: SerialQueue;
+  private readonly cache: EntryCache;
   private readonly options: GroupCommitOptions;
   private pending: PendingAppend[] = [];
   private commitScheduled = false;
   /** Group-committed batches (one fsync each when sync) and what they carried. */
   readonly counters = { commits: 0, recordsAppended: 0, bytesAppended: 0 };
 
-  /** `writes` is the store's one write queue: batches never interleave with other storage writes. */
-  constructor(storage: Storage, writes: SerialQueue, options: GroupCommitOptions) {
+  /**
+   * `writes` is the store's one write queue: batches never interleave with other storage writes.
+   * Committed entries go into `cache`, where the readers they wake find them.
+   */
+  constructor(storage: Storage, writes: SerialQueue, cache: EntryCache, options: GroupCommitOptions) {
     this.storage = storage;
     this.writes = writes;
+    this.cache = cache;
     this.options = options;
   }
 
@@ -292,6 +298,7 @@ export class GroupCommit {
     this.counters.commits++;
     let records = 0;
     for (const append of batch) {
+      this.cache.put(append.entry.logId, append.entry.segment, append.entry.entry, append.entry.value);
       records += append.result.dlsns.length;
       this.counters.bytesAppended += append.entry.value.length;
       append.resolve(append.result);

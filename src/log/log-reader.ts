@@ -1,7 +1,8 @@
 import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
-import { type DecodedRecord, decodeEntryInto, entryRecordCount } from "./entry-codec.js";
+import type { DecodedRecord } from "./entry-codec.js";
+import { type CachedEntry, EntryCache } from "./entry-cache.js";
 
 const READ_CHUNK_ENTRIES = 256;
 
@@ -27,7 +28,9 @@ export class LogReader {
   private readonly storage: Storage;
   private readonly log: ReadableLog;
   private cursor: ReturnType<Storage["openCursor"]> | undefined;
-  private buffered: Array<{ segment: bigint; entry: bigint; value: Buffer }> = [];
+  private readonly cache: EntryCache;
+  private readonly leaveCache: () => void;
+  private buffered: CachedEntry[] = [];
   private bufferedIndex = 0;
   /** The first DLSN not yet returned (inclusive lower bound of what comes next). */
   private position: DLSN;
@@ -36,10 +39,13 @@ export class LogReader {
   /** Committed records when the cursor was opened: it sees at least these, so at its end nothing below is missing. */
   private snapshotNextSequenceId = 0n;
 
-  constructor(storage: Storage, log: ReadableLog, from: DLSN) {
+  /** Without a shared `cache`, the reader decodes every entry itself (a cache of size 0). */
+  constructor(storage: Storage, log: ReadableLog, from: DLSN, cache: EntryCache = new EntryCache(0)) {
     this.storage = storage;
     this.log = log;
     this.position = from;
+    this.cache = cache;
+    this.leaveCache = cache.openReader(log.id);
   }
 
   /** Up to `maxRecords` records, stopping once their payloads reach `maxBytes` (at least one record); empty at the end of the log. */
@@ -56,19 +62,22 @@ export class LogReader {
         stored.segment === this.position.segment && stored.entry === this.position.entry && this.position.slot > 0n
           ? Number(this.position.slot)
           : 0;
-      const before = out.length;
-      const endSlot = decodeEntryInto(out, stored.segment, stored.entry, stored.value, fromSlot, maxRecords, maxBytes - bytes);
-      for (let i = before; i < out.length; i++) bytes += out[i]!.payload.length;
-      if (endSlot >= entryRecordCount(stored.value)) {
+      const records = stored.records;
+      let endSlot = fromSlot;
+      // The first record always goes: the loop above only gets here below both bounds.
+      for (; endSlot < records.length && out.length < maxRecords && bytes < maxBytes; endSlot++) {
+        out.push(records[endSlot]!);
+        bytes += records[endSlot]!.payload.length;
+      }
+      if (endSlot > fromSlot) this.expectedSequenceId = records[endSlot - 1]!.sequenceId + 1n;
+      if (endSlot >= records.length) {
         this.bufferedIndex++;
         this.position = new DLSN(stored.segment, stored.entry + 1n, 0n);
       } else {
         this.position = new DLSN(stored.segment, stored.entry, BigInt(endSlot));
       }
     }
-    const last = out[out.length - 1];
-    if (last) this.expectedSequenceId = last.sequenceId + 1n;
-    else if (this.snapshotNextSequenceId > this.expectedSequenceId) this.expectedSequenceId = this.snapshotNextSequenceId;
+    if (out.length === 0 && this.snapshotNextSequenceId > this.expectedSequenceId) this.expectedSequenceId = this.snapshotNextSequenceId;
     return out;
   }
 
@@ -85,6 +94,11 @@ export class LogReader {
   private async fill(wanted: number): Promise<boolean> {
     this.buffered = [];
     this.bufferedIndex = 0;
+    if (!this.cursor) {
+      // Everything committed has been read (a lower bound says so): no cursor needed to find nothing.
+      if (this.expectedSequenceId >= this.log.nextSequenceId) return false;
+      if (this.fillFromCache(wanted)) return true;
+    }
     if (!this.cursor) {
       const firstLive = this.log.firstLiveSegment;
       let { segment, entry } = this.position;
@@ -110,12 +124,34 @@ export class LogReader {
       return false;
     }
     const firstLive = this.log.firstLiveSegment;
-    this.buffered = firstLive > 0n ? entries.filter((e) => e.segment >= firstLive) : entries;
+    const id = this.log.id;
+    for (const e of entries) if (e.segment >= firstLive) this.buffered.push(this.cache.decoded(id, e.segment, e.entry, e.value));
     if (this.buffered.length === 0) return this.fill(wanted);
     return true;
   }
 
+  /**
+   * Between cursors (at the start, or at the head after the last one ran out): the entries from
+   * the position on that the cache holds, consecutive within the segment. A miss leaves the read
+   * to a cursor, which also finds the next segment's entries.
+   */
+  private fillFromCache(wanted: number): boolean {
+    let { segment, entry } = this.position;
+    if (segment < this.log.firstLiveSegment || entry < 0n) return false;
+    const id = this.log.id;
+    let records = 0;
+    while (records < wanted && this.buffered.length < READ_CHUNK_ENTRIES) {
+      const hit = this.cache.get(id, segment, entry);
+      if (!hit) break;
+      this.buffered.push(hit);
+      records += hit.records.length;
+      entry++;
+    }
+    return this.buffered.length > 0;
+  }
+
   async close(): Promise<void> {
+    this.leaveCache();
     const cursor = this.cursor;
     this.cursor = undefined;
     await cursor?.close();

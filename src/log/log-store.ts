@@ -5,6 +5,7 @@ import { type LogMeta, type SegmentMeta, type Storage, storageError } from "../s
 import { SerialQueue } from "../util/serial-queue.js";
 import type { DecodedRecord } from "./entry-codec.js";
 import { type AppendResult, GroupCommit, type RecordInput } from "./group-commit.js";
+import { EntryCache } from "./entry-cache.js";
 import { LogReader } from "./log-reader.js";
 import { type LogHead, type LogInfo, type LogState, describeLog, firstDlsnOf, headOf, newLogState } from "./log-state.js";
 import { appendHash, decodeProducerSlot } from "./producer-codec.js";
@@ -33,10 +34,14 @@ export interface LogStoreOptions {
   segmentMaxAgeMs: number;
   /** Idempotent producers: appends remembered per producer, producers remembered per log. */
   producers: ProducerLimits;
+  /** Resident bytes (estimated) of recently written and read entries kept decoded for other readers; 0: none. Default 32 MiB. */
+  entryCacheBytes?: number;
   now?: () => number;
   /** After each group-committed batch is durable: its records and write time (metrics). */
   onCommitted?(records: number, durationMs: number): void;
 }
+
+const DEFAULT_ENTRY_CACHE_BYTES = 32 * 1024 * 1024;
 
 /** Who sent an idempotent append: `seq` numbers the producer's appends to one log 1, 2, 3, ... */
 export interface ProducerRef {
@@ -57,6 +62,7 @@ export class LogStore {
   private readonly creating = new Map<string, Promise<LogState>>();
   private readonly writes = new SerialQueue();
   private readonly commits: GroupCommit;
+  private readonly cache: EntryCache;
   private closed = false;
   private readonly closedController = new AbortController();
   /** A write failed: memory may be ahead of disk until `reload()` has read the state back. */
@@ -70,7 +76,8 @@ export class LogStore {
     this.storage = storage;
     this.options = options;
     this.now = options.now ?? Date.now;
-    this.commits = new GroupCommit(storage, this.writes, {
+    this.cache = new EntryCache(options.entryCacheBytes ?? DEFAULT_ENTRY_CACHE_BYTES);
+    this.commits = new GroupCommit(storage, this.writes, this.cache, {
       ...options,
       now: this.now,
       onWriteFailed: (error) => (this.stale ??= error),
@@ -149,6 +156,7 @@ export class LogStore {
     this.deleting.add(log.meta.id);
     try {
       await this.write(() => this.storage.deleteLog(log.meta.id, name));
+      this.cache.forgetLog(log.meta.id);
     } catch (error) {
       // Refused or failed: the log stays (the reload after a failure tells whether the deletion landed).
       if (!this.logs.has(name)) {
@@ -388,6 +396,7 @@ export class LogStore {
         waitForRecord: (sequenceId, signal) => this.waitOn(log, sequenceId, signal),
       },
       from,
+      this.cache,
     );
   }
 

@@ -13,6 +13,7 @@ export interface ServerConfig {
   maxRecordBytes: number;
   maxRecordsPerAppend: number;
   segmentMaxBytes: number;
+  entryCacheBytes: number;
   segmentMaxAgeMs: number;
   producerWindow: number;
   maxProducersPerLog: number;
@@ -70,6 +71,7 @@ const SETTINGS: Setting[] = [
   { key: "maxRecordBytes", flag: "max-record-bytes", env: "DLOG_MAX_RECORD_BYTES", kind: "size", default: "1MiB", help: "largest record payload accepted" },
   { key: "maxRecordsPerAppend", flag: "max-records-per-append", env: "DLOG_MAX_RECORDS_PER_APPEND", kind: "count", default: "10000", help: "most records one append may carry" },
   { key: "segmentMaxBytes", flag: "segment-max-bytes", env: "DLOG_SEGMENT_MAX_BYTES", kind: "size", default: "64MiB", help: "roll to a new segment after this many payload bytes" },
+  { key: "entryCacheBytes", flag: "entry-cache", env: "DLOG_ENTRY_CACHE", kind: "size", default: "32MiB", zeroMeansOff: true, help: "memory for recently written and read entries, kept decoded: readers of the same entries and readers at the head take them from there (0: none)" },
   { key: "segmentMaxAgeMs", flag: "segment-max-age", env: "DLOG_SEGMENT_MAX_AGE", kind: "duration", default: "1h", help: "roll to a new segment once the open one is this old" },
   { key: "producerWindow", flag: "producer-window", env: "DLOG_PRODUCER_WINDOW", kind: "count", default: "1024", help: "idempotent appends remembered per producer and log: a retry older than this is refused (PRODUCER_SEQUENCE_TOO_OLD); keep clients' appends in flight below it" },
   { key: "maxProducersPerLog", flag: "max-producers-per-log", env: "DLOG_MAX_PRODUCERS_PER_LOG", kind: "count", default: "1000", help: "idempotent producers remembered per log; past it the least recently used is forgotten (its retries are no longer recognised)" },

@@ -80,6 +80,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     maxRecordsPerAppend: config.maxRecordsPerAppend,
     segmentMaxBytes: config.segmentMaxBytes,
     segmentMaxAgeMs: config.segmentMaxAgeMs,
+    entryCacheBytes: config.entryCacheBytes,
     producers: { window: config.producerWindow, maxProducers: config.maxProducersPerLog },
     onCommitted: metrics && ((records, durationMs) => metrics.committed(records, durationMs)),
   });

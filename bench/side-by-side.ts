@@ -1,0 +1,102 @@
+/**
+ * Before/after in one run: the same workloads on two dlogd processes of this build that differ
+ * only in the flags under test (e.g. `--entry-cache 0` against the default), taken in turns
+ * (A B, then B A, …) so that whatever else the shared machine does falls on both alike. Each
+ * figure keeps the better of its rounds per side; dlogd CPU time per record is reported too,
+ * which a busy machine disturbs far less than wall-clock rates.
+ */
+import { appendStream } from "./append.js";
+import { deliverAndAck, deliverAndAckMany } from "./deliver.js";
+import { startDlogd, type Dlogd } from "./dlogd-process.js";
+import { onCleanup } from "./cleanup.js";
+import { quantile } from "./stats.js";
+import { tailLatency } from "./tail-latency.js";
+import { warmUp } from "./warm-up.js";
+
+export interface Side {
+  label: string;
+  args: string[];
+}
+
+export interface SideFigures {
+  /** records/s, best round. */
+  oneReader: number;
+  eightReaders: number;
+  /** dlogd CPU µs per delivered record (lowest round). */
+  oneReaderCpuUs: number;
+  eightReadersCpuUs: number;
+  tailP50Ms: number;
+  tailP99Ms: number;
+  tailP999Ms: number;
+}
+
+export interface SideBySideSpec {
+  records: number;
+  readers: number;
+  rounds: number;
+  tailRate: number;
+  tailMs: number;
+  timeoutMs: number;
+}
+
+interface Round {
+  oneReader: number;
+  oneReaderCpuUs: number;
+  eightReaders: number;
+  eightReadersCpuUs: number;
+  tail: number[];
+}
+
+async function round(d: Dlogd, spec: SideBySideSpec, tag: string): Promise<Round> {
+  const cpu0 = await d.cpuSeconds();
+  const one = await deliverAndAck(d.readers, "sbs", `one-${tag}`, spec.records, spec.timeoutMs);
+  const cpu1 = await d.cpuSeconds();
+  const many = await deliverAndAckMany(d.readers, "sbs", `many-${tag}`, spec.readers, spec.records, spec.timeoutMs);
+  const cpu2 = await d.cpuSeconds();
+  const tail = await tailLatency(d.logs, d.readers, { log: `sbs-tail-${tag}`, size: 100, ratePerSec: spec.tailRate, durationMs: spec.tailMs, warmup: 200 });
+  return {
+    oneReader: (one.records * 1000) / one.ms,
+    oneReaderCpuUs: ((cpu1 - cpu0) * 1e6) / Math.max(1, one.records),
+    eightReaders: (many.records * 1000) / many.ms,
+    eightReadersCpuUs: ((cpu2 - cpu1) * 1e6) / Math.max(1, many.records),
+    tail: tail.delivery,
+  };
+}
+
+/** Runs both sides `rounds` times in alternating order and returns each side's figures. */
+export async function sideBySide(a: Side, b: Side, spec: SideBySideSpec, progress: (m: string) => void): Promise<[SideFigures, SideFigures]> {
+  const servers: Dlogd[] = [];
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    for (const side of [a, b]) {
+      const d = await startDlogd({ args: side.args });
+      servers.push(d);
+      stops.push(onCleanup(() => d.stop()));
+      await warmUp(d, true);
+      await appendStream(d.logs, { log: "sbs", size: 100, recordsPerAppend: 1_000, inFlight: 8, appends: Math.ceil(spec.records / 1_000), timeoutMs: spec.timeoutMs });
+    }
+    const rounds: Round[][] = [[], []];
+    for (let r = 0; r < spec.rounds; r++) {
+      const order = r % 2 === 0 ? [0, 1] : [1, 0];
+      for (const i of order) {
+        progress(`  side by side: round ${r + 1}/${spec.rounds}, ${[a, b][i]!.label}`);
+        rounds[i]!.push(await round(servers[i]!, spec, `${r}`));
+      }
+    }
+    const figures = rounds.map((rs): SideFigures => {
+      const tail = rs.flatMap((x) => x.tail);
+      return {
+        oneReader: Math.max(...rs.map((x) => x.oneReader)),
+        eightReaders: Math.max(...rs.map((x) => x.eightReaders)),
+        oneReaderCpuUs: Math.min(...rs.map((x) => x.oneReaderCpuUs)),
+        eightReadersCpuUs: Math.min(...rs.map((x) => x.eightReadersCpuUs)),
+        tailP50Ms: quantile(tail, 0.5),
+        tailP99Ms: quantile(tail, 0.99),
+        tailP999Ms: quantile(tail, 0.999),
+      };
+    });
+    return [figures[0]!, figures[1]!];
+  } finally {
+    for (const stop of stops) await stop();
+  }
+}

@@ -1,0 +1,128 @@
+import { type DecodedRecord, decodeEntryInto, entryRecordCount } from "./entry-codec.js";
+
+/** An entry's records, decoded once; shared (read-only) by every reader that reads the entry. */
+export interface CachedEntry {
+  readonly segment: bigint;
+  readonly entry: bigint;
+  readonly records: readonly DecodedRecord[];
+}
+
+/**
+ * Rough resident cost of one decoded record besides its payload (the record object, its DLSN and
+ * bigints, the payload's Buffer view), so the bound tracks memory rather than payload bytes alone.
+ */
+const RECORD_OVERHEAD_BYTES = 320;
+
+/**
+ * Recently written and recently read entries of every log, decoded once. Readers of the same
+ * entries (several readers on one log, a tailing reader after the commit that woke it) take the
+ * decoded records from here instead of reading and decoding the stored bytes again; a reader at
+ * the head never needs a LevelDB iterator for what was just committed. Entries are immutable
+ * once committed, so an entry found here is always right; what is not here is read from storage.
+ * Bounded by an estimate of resident bytes; the oldest entries leave first.
+ *
+ * Only logs with open readers are cached, and entries read from storage only while the log has
+ * more than one: a lone reader's decoded records die young, which costs the GC next to nothing,
+ * while kept ones would survive into the old generation for no other reader's benefit.
+ */
+export class EntryCache {
+  private readonly maxBytes: number;
+  /** Insertion order is eviction order. */
+  private readonly entries = new Map<string, Slot>();
+  private bytes = 0;
+  /** Open readers by log id. */
+  private readonly readers = new Map<number, number>();
+  readonly counters = { hits: 0, misses: 0, evictions: 0 };
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  /** Counts a reader of `logId` until the returned function is called (once). */
+  openReader(logId: number): () => void {
+    this.readers.set(logId, (this.readers.get(logId) ?? 0) + 1);
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      const left = (this.readers.get(logId) ?? 1) - 1;
+      if (left > 0) this.readers.set(logId, left);
+      else this.readers.delete(logId);
+    };
+  }
+
+  get(logId: number, segment: bigint, entry: bigint): CachedEntry | undefined {
+    const hit = this.entries.get(key(logId, segment, entry));
+    if (hit) this.counters.hits++;
+    return hit && decodedSlot(hit);
+  }
+
+  /** The entry's records from the cache, or decoded from `value` and kept. */
+  decoded(logId: number, segment: bigint, entry: bigint, value: Buffer): CachedEntry {
+    const k = key(logId, segment, entry);
+    const hit = this.entries.get(k);
+    if (hit) {
+      this.counters.hits++;
+      return decodedSlot(hit);
+    }
+    this.counters.misses++;
+    const slot = (this.readers.get(logId) ?? 0) > 1 ? this.keep(k, segment, entry, value) : newSlot(segment, entry, value);
+    return decodedSlot(slot);
+  }
+
+  /** A just-committed entry, so that the readers it wakes find it here (decoded when first read). */
+  put(logId: number, segment: bigint, entry: bigint, value: Buffer): void {
+    if (!this.readers.has(logId)) return;
+    const k = key(logId, segment, entry);
+    if (!this.entries.has(k)) this.keep(k, segment, entry, value);
+  }
+
+  /** Drops every entry of a log (deleted). Truncated segments need nothing: readers skip them by segment. */
+  forgetLog(logId: number): void {
+    const prefix = `${logId}:`;
+    for (const [k, e] of this.entries) {
+      if (!k.startsWith(prefix)) continue;
+      this.entries.delete(k);
+      this.bytes -= e.bytes;
+    }
+  }
+
+  private keep(k: string, segment: bigint, entry: bigint, value: Buffer): Slot {
+    const cached = newSlot(segment, entry, value);
+    if (this.maxBytes <= 0) return cached;
+    this.entries.set(k, cached);
+    this.bytes += cached.bytes;
+    for (const [oldest, e] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(oldest);
+      this.bytes -= e.bytes;
+      this.counters.evictions++;
+    }
+    return cached;
+  }
+}
+
+interface Slot {
+  segment: bigint;
+  entry: bigint;
+  value: Buffer;
+  records: DecodedRecord[] | undefined;
+  bytes: number;
+}
+
+function newSlot(segment: bigint, entry: bigint, value: Buffer): Slot {
+  return { segment, entry, value, records: undefined, bytes: value.length + entryRecordCount(value) * RECORD_OVERHEAD_BYTES };
+}
+
+function decodedSlot(slot: Slot): CachedEntry {
+  if (slot.records === undefined) {
+    const records: DecodedRecord[] = [];
+    decodeEntryInto(records, slot.segment, slot.entry, slot.value, 0, entryRecordCount(slot.value));
+    slot.records = records;
+  }
+  return slot as CachedEntry;
+}
+
+function key(logId: number, segment: bigint, entry: bigint): string {
+  return `${logId}:${segment}:${entry}`;
+}
