@@ -35,7 +35,7 @@ export interface Dlogd {
   logs: LogServiceClient;
   readers: ReaderServiceClient;
   channel: Channel;
-  /** A new channel (its own HTTP/2 connection) to the server; the caller closes it. */
+  /** A new channel with its own HTTP/2 connection to the server; the caller closes it. */
   newChannel(): Channel;
   /** CPU seconds (user + system) the server process has used so far. */
   cpuSeconds(): Promise<number>;
@@ -120,7 +120,8 @@ export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
     channel,
     logs: createClient(LogServiceDefinition, channel),
     readers: createClient(ReaderServiceDefinition, channel),
-    newChannel: () => createChannel(listening.address),
+    // A local subchannel pool: grpc-js otherwise shares one connection among channels to one address.
+    newChannel: () => createChannel(listening.address, undefined, { "grpc.use_local_subchannel_pool": 1 }),
     cpuSeconds: () => processCpuSeconds(child.pid!),
     memory: () => processMemory(child.pid!),
     metrics: () => scrapeMetrics(listening.metricsAddress),

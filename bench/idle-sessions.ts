@@ -38,8 +38,8 @@ export async function idleSessions(d: Dlogd, log: string, count: number, timeout
   await d.logs.createLog({ log }).catch(() => undefined);
   const sessions: SessionHandle[] = [];
   const channels = Array.from({ length: Math.ceil(count / PER_CHANNEL) }, () => d.newChannel());
+  const heapBefore = (await d.loopReport()).memory; // after a full GC in dlogd
   const before = await settledRssMiB(d);
-  const heapBefore = (await d.loopReport()).memory;
   try {
     const opened: Promise<unknown>[] = [];
     for (let i = 0; i < count; i++) {
@@ -53,8 +53,8 @@ export async function idleSessions(d: Dlogd, log: string, count: number, timeout
     for (const f of frames as Array<IteratorResult<{ kind?: { $case: string } }>>) {
       if (f.done || f.value.kind?.$case !== "opened") throw new Error("an idle session did not start with Opened");
     }
-    const after = await settledRssMiB(d);
     const heapAfter = (await d.loopReport()).memory;
+    const after = await settledRssMiB(d);
     return {
       sessions: count,
       rssBeforeMiB: before,

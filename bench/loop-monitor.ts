@@ -6,6 +6,8 @@
  */
 import { renameSync, writeFileSync } from "node:fs";
 import { type IntervalHistogram, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 export interface LoopReport {
   /** Event-loop delay (ms): how late timers ran, sampled every millisecond. */
@@ -17,7 +19,7 @@ export interface LoopReport {
   gcTotalMs: number;
   gcMaxMs: number;
   gcMaxByKind: Record<string, number>;
-  /** process.memoryUsage() at the end of the window, MiB: what of the RSS is JS heap, buffers, the rest native. */
+  /** process.memoryUsage() at the end of the window after a full GC, MiB: what of the RSS is live JS heap, buffers, the rest native. */
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
 }
 
@@ -25,6 +27,9 @@ const GC_KINDS: Record<number, string> = { 1: "minor", 2: "major", 4: "increment
 
 /** A monitor of this process's loop delay and GC pauses; `take()` returns the window so far and starts a new one. */
 export function startLoopMonitor(): { take(): LoopReport; stop(): void } {
+  // A full GC before each memory snapshot, so heapUsed is what is live (bench-only: dlogd itself never does this).
+  setFlagsFromString("--expose-gc");
+  const gcNow = runInNewContext("gc") as () => void;
   const delay: IntervalHistogram = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
   let gc = { count: 0, total: 0, max: 0, byKind: {} as Record<string, number> };
@@ -48,8 +53,10 @@ export function startLoopMonitor(): { take(): LoopReport; stop(): void } {
         gcTotalMs: gc.total,
         gcMaxMs: gc.max,
         gcMaxByKind: gc.byKind,
-        memory: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, v / 2 ** 20])) as LoopReport["memory"],
+        memory: { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 },
       };
+      gcNow();
+      report.memory = Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, v / 2 ** 20])) as LoopReport["memory"];
       delay.reset();
       gc = { count: 0, total: 0, max: 0, byKind: {} };
       return report;
