@@ -15,6 +15,8 @@ import { frame } from "../helpers/raw-grpc.js";
 
 /** Crash cycles of this run: 20 in `make test`, more with DLOG_RELIABILITY_CYCLES (the report's flag). */
 export const CYCLES = Number(process.env.DLOG_RELIABILITY_CYCLES ?? 20);
+/** Concurrent reader sessions of the load test: 300 in `make test`, 1000 with DLOG_RELIABILITY_SESSIONS=1000 (the report). */
+export const SESSIONS = Number(process.env.DLOG_RELIABILITY_SESSIONS ?? 300);
 /** The seed of every random choice (kill moments, batch sizes, ack orders): a failure is replayed with it. */
 export const SEED = Number(process.env.DLOG_RELIABILITY_SEED ?? 20261202);
 

@@ -33,8 +33,16 @@ export class Ledger {
   }
 }
 
-/** Unary appends of 1..maxBatch records, one call at a time, with short pauses (a bulk producer). */
-export async function bulkAppender(clients: Clients, log: string, ledger: Ledger, prefix: string, rng: Rng, stop: Stop, maxBatch = 100): Promise<void> {
+/** Unary appends of 1..maxBatch records, one call at a time, with pauses of 2..maxPauseMs (a bulk producer). */
+export async function bulkAppender(
+  clients: Clients,
+  log: string,
+  ledger: Ledger,
+  prefix: string,
+  rng: Rng,
+  stop: Stop,
+  { maxBatch = 100, maxPauseMs = 20 }: { maxBatch?: number; maxPauseMs?: number } = {},
+): Promise<void> {
   const run: string[] = [];
   ledger.runs.push(run);
   for (let call = 0; !stop.killed && !stop.stopped; call++) {
@@ -48,7 +56,7 @@ export async function bulkAppender(clients: Clients, log: string, ledger: Ledger
     }
     assert.equal(answer.dlsns.length, payloads.length);
     answer.dlsns.forEach((dlsn, i) => ledger.add(run, payloads[i]!, dlsn));
-    await sleep(rng.int(2, 20));
+    await sleep(rng.int(2, maxPauseMs));
   }
 }
 
@@ -127,9 +135,6 @@ export async function verifyLog(clients: Clients, log: string, ledger: Ledger): 
  */
 export type AckStyle = "cumulative" | "individual" | "nack";
 
-/** The idle pause after which a reader acks what it holds back. */
-const IDLE_MS = 200;
-
 /** One reader across sessions and server restarts, with everything it was delivered. */
 export class LedgerReader {
   /** DLSN key → times received (any session). */
@@ -162,6 +167,8 @@ export class LedgerReader {
     readonly style: AckStyle,
     private readonly rng: Rng,
     readonly flow: DeepPartial<FlowLimits> = { maxOutstandingRecords: 256, maxBatchRecords: 64 },
+    /** The idle pause after which a reader acks what it holds back. */
+    private readonly idleMs = 200,
   ) {}
 
   /** Notes a durable position; fails if it is behind one seen before. */
@@ -280,7 +287,7 @@ export class LedgerReader {
     for (;;) {
       let frame;
       try {
-        frame = await session.next(IDLE_MS);
+        frame = await session.next(this.idleMs);
       } catch (error) {
         if (error instanceof ClientError) {
           if (stop.killed || this.fencing) return error.code;
