@@ -189,3 +189,16 @@ ts-client: proto
 
 test: ts-client
 # ---- end of the TypeScript client package -----------------------------------------------------
+
+# ---- Reliability report (test/reliability) ----------------------------------------------------
+# The suite at its big sizes (200 kill -9 cycles, 1000 sessions; `make test` runs 20 and 300) and
+# the hostile-input table; every figure, then one summary line, last. RELIABILITY_ENV to resize.
+RELIABILITY_ENV ?= DLOG_RELIABILITY_CYCLES=200 DLOG_RELIABILITY_SESSIONS=1000
+.PHONY: reliability-report
+
+reliability-report: build
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && status=0 && \
+	{ env DLOG_RELIABILITY_OUT="$$out" $(RELIABILITY_ENV) node --test --test-reporter=spec \
+		$$(find dist/test/reliability -name '*.test.js' | sort) dist/test/reliability/bad-inputs.js || status=$$?; } && \
+	node dist/test/reliability/report.js "$$out" && exit $$status
+# ---- end of the reliability report ------------------------------------------------------------

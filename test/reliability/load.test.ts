@@ -1,9 +1,10 @@
 /**
  * Load and a disconnect storm (issue 9): SESSIONS reader sessions (300 in `make test`, 1000 in
- * the report) on 50 logs while appends run, then every connection cut at once. Afterwards the invariants hold (every answered append stored once
- * and in order, every record delivered to every reader, durable positions never back, replays
- * within the crash bound) and what the server keeps per session is gone (live sessions; lag
- * series stay one per reader). RSS per session and after the storm are reported, not asserted.
+ * the report) on 50 logs while appends run, then every connection cut at once. Afterwards the
+ * invariants hold (every answered append stored once and in order, every record delivered to
+ * every reader, durable positions never back, replays within the crash bound) and what the
+ * server keeps per session is gone (no live session; lag series stay one per reader). RSS per
+ * session and after the storm are reported, not asserted.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
