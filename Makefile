@@ -5,7 +5,7 @@ GRPCURL := $(TOOLS)/bin/grpcurl
 NODE_BIN := node_modules/.bin
 export PATH := $(TOOLS)/bin:$(PATH)
 
-.PHONY: all deps proto build run test bench lint clean
+.PHONY: all deps proto build run test test-unit test-integration bench lint clean
 
 all: build
 
@@ -46,8 +46,20 @@ build: proto
 run: build
 	node bin/dlogd.js --listen $${DLOG_LISTEN:-127.0.0.1:7070} --data-dir $${DLOG_DATA_DIR:-./data}
 
-test: build $(GRPCURL) $(NATS_SERVER)
-	node --test --test-reporter=spec $$(find dist/test dist/clients -name '*.test.js' | sort)
+# Unit tests: no server, no network (test/unit and the TypeScript client's top-level tests).
+# Integration tests: every other node test, against real servers on loopback (a new folder under
+# test/ lands here; a TypeScript client test that needs a server goes in a subfolder of its test/).
+NODE_TESTS = find dist/test dist/clients -name '*.test.js' | sort
+UNIT_PATHS := ^dist/test/unit/|^dist/clients/typescript/test/[^/]+$$
+NODE_TEST := node --test --test-reporter=spec
+
+test-unit: build
+	$(NODE_TEST) $$($(NODE_TESTS) | grep -E '$(UNIT_PATHS)')
+
+test-integration: build $(GRPCURL) $(NATS_SERVER)
+	$(NODE_TEST) $$($(NODE_TESTS) | grep -vE '$(UNIT_PATHS)')
+
+test: test-unit test-integration
 
 # The peers need nats-server (the pinned build above, first on PATH) and redis-server (a Debian package,
 # installed only when missing; without it its rows say "skipped"). `make bench BENCH_ARGS=--quick` for a
