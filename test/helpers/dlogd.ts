@@ -1,4 +1,9 @@
-/** Starts real dlogd processes on loopback for integration tests. */
+/**
+ * Starts real dlog servers on loopback for integration tests: in this process through the
+ * server's own `startServer` (the default: no process to spawn, the suite stays fast), or as a
+ * `node bin/dlogd.js` child (`process: true`) where a test needs the process boundary: kill -9,
+ * signals, the process's own start-up and exit.
+ */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +13,9 @@ import { type Channel, createChannel, createClient } from "nice-grpc";
 import { LogServiceDefinition, type LogServiceClient } from "../../src/gen/dlog/v1/log.js";
 import { ReaderServiceDefinition, type ReaderServiceClient } from "../../src/gen/dlog/v1/reader.js";
 import { HealthDefinition, type HealthClient } from "../../src/gen/grpc/health/v1/health.js";
+import { loadServerConfig } from "../../src/server/config.js";
+import { createLogger } from "../../src/server/logger.js";
+import { startServer } from "../../src/server/server.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const DLOGD = join(REPO_ROOT, "bin", "dlogd.js");
@@ -25,9 +33,15 @@ export interface Dlogd {
   metricsAddress: string | undefined;
   /** "" when started without `--data-dir` (e.g. `--in-memory`). */
   dataDir: string;
-  child: ChildProcess;
-  /** Everything the server wrote to stderr so far. */
+  /** Everything the server logged so far (its stderr, for a process). */
   output(): string;
+  /** Graceful stop (as on SIGTERM); resolves with the exit code dlogd would exit with (0: a clean shutdown). */
+  stop(): Promise<number | null>;
+}
+
+/** A `node bin/dlogd.js` child process. */
+export interface DlogdProcess extends Dlogd {
+  child: ChildProcess;
   /** Graceful stop (SIGTERM by default); resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** kill -9: no chance to flush anything. */
@@ -38,27 +52,66 @@ export interface StartOptions {
   /** Passed as `--data-dir`; leave it out for `--in-memory` (in `args`). */
   dataDir?: string;
   args?: string[];
-  /** Working directory of the server process. */
-  cwd?: string;
   listen?: string;
   /** Serve Prometheus metrics on a free loopback port (`--metrics-listen 127.0.0.1:0`). */
   metrics?: boolean;
 }
 
+export interface ProcessStartOptions extends StartOptions {
+  /** Spawn `node bin/dlogd.js` instead of serving in this process. */
+  process: true;
+  /** Working directory of the server process. */
+  cwd?: string;
+}
+
+function dlogdArgs(options: StartOptions): string[] {
+  return [
+    "--listen",
+    options.listen ?? "127.0.0.1:0",
+    ...(options.dataDir === undefined ? [] : ["--data-dir", options.dataDir]),
+    ...(options.metrics === true ? ["--metrics-listen", "127.0.0.1:0"] : []),
+    ...(options.args ?? []),
+  ];
+}
+
+/** A server in this process by default; a dlogd child process with `process: true`. */
+export function startDlogd(options: ProcessStartOptions): Promise<DlogdProcess>;
+export function startDlogd(options?: StartOptions): Promise<Dlogd>;
+export function startDlogd(options: StartOptions | ProcessStartOptions = {}): Promise<Dlogd> {
+  return "process" in options && options.process ? spawnDlogd(options) : serveInProcess(options);
+}
+
+/** The same configuration and start function as bin/dlogd.js, with the log lines kept for `output()`. */
+async function serveInProcess(options: StartOptions): Promise<Dlogd> {
+  const config = loadServerConfig(dlogdArgs(options), process.env);
+  let output = "";
+  const server = await startServer(config, createLogger(config.logLevel, (line) => (output += line)));
+  let stopped: Promise<number> | undefined;
+  return {
+    address: server.address,
+    metricsAddress: server.metricsAddress,
+    dataDir: options.dataDir ?? "",
+    output: () => output,
+    stop() {
+      stopped ??= server.close().then(
+        () => 0,
+        (error: unknown) => {
+          output += `shutdown failed: ${String(error)}\n`;
+          return 1;
+        },
+      );
+      return stopped;
+    },
+  };
+}
+
 /** Spawns bin/dlogd.js and waits for its "listening" line, which carries the bound address. */
-export async function startDlogd(options: StartOptions): Promise<Dlogd> {
-  const child = spawn(
-    process.execPath,
-    [
-      DLOGD,
-      "--listen",
-      options.listen ?? "127.0.0.1:0",
-      ...(options.dataDir === undefined ? [] : ["--data-dir", options.dataDir]),
-      ...(options.metrics === true ? ["--metrics-listen", "127.0.0.1:0"] : []),
-      ...(options.args ?? []),
-    ],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env }, ...(options.cwd === undefined ? {} : { cwd: options.cwd }) },
-  );
+async function spawnDlogd(options: ProcessStartOptions): Promise<DlogdProcess> {
+  const child = spawn(process.execPath, [DLOGD, ...dlogdArgs(options)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env },
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  });
   let output = "";
   child.stderr!.setEncoding("utf8");
   child.stdout!.setEncoding("utf8");

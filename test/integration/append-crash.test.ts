@@ -108,7 +108,7 @@ async function killCycles(t: TestContext, args: string[]): Promise<void> {
   const acknowledged: Acknowledged = new Map();
   try {
     for (let cycle = 0; cycle <= KILL_CYCLES; cycle++) {
-      const server = await startDlogd({ dataDir: dir.path, args });
+      const server = await startDlogd({ process: true, dataDir: dir.path, args });
       const clients = connect(server.address);
       try {
         if (cycle === 0) await clients.logs.createLog({ log: LOG });

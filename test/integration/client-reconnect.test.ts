@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type DlogError, createDlogClient, type DLSN, Status } from "../../clients/typescript/src/index.js";
-import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { type DlogdProcess, startDlogd, tempDir } from "../helpers/dlogd.js";
 
 const RECORDS = 20_000;
 
@@ -22,9 +22,9 @@ interface Loss {
   firstAfter: number | undefined;
 }
 
-async function readAcrossRestarts(restart: (server: Dlogd) => Promise<void>, restartAt: number[]): Promise<{ losses: Loss[]; deliveries: number }> {
+async function readAcrossRestarts(restart: (server: DlogdProcess) => Promise<void>, restartAt: number[]): Promise<{ losses: Loss[]; deliveries: number }> {
   const dir = tempDir();
-  let server = await startDlogd({ dataDir: dir.path });
+  let server = await startDlogd({ process: true, dataDir: dir.path });
   const port = server.address.slice(server.address.lastIndexOf(":") + 1);
   const client = createDlogClient({ address: server.address });
   try {
@@ -87,7 +87,7 @@ async function readAcrossRestarts(restart: (server: Dlogd) => Promise<void>, res
         restarts.shift();
         restarting = restarting.then(async () => {
           await restart(server);
-          server = await startDlogd({ dataDir: dir.path, listen: `127.0.0.1:${port}` });
+          server = await startDlogd({ process: true, dataDir: dir.path, listen: `127.0.0.1:${port}` });
         });
       }
       if (deliveries % 10 === 0) await sleep(1); // a consumer that does some work: the restarts land mid-stream
@@ -132,7 +132,7 @@ test("kill -9 under a running reader, three times: nothing lost, repeats within 
 
 test("an appender with retry off, across a server crash: appends in flight reject with UNAVAILABLE, later ones go out on a new stream", { timeout: 60_000 }, async () => {
   const dir = tempDir();
-  let server = await startDlogd({ dataDir: dir.path });
+  let server = await startDlogd({ process: true, dataDir: dir.path });
   const port = server.address.slice(server.address.lastIndexOf(":") + 1);
   const client = createDlogClient({ address: server.address });
   try {
@@ -145,7 +145,7 @@ test("an appender with retry off, across a server crash: appends in flight rejec
     const outcomes = await settled;
     const failed = outcomes.filter((outcome) => outcome.status === "rejected");
     for (const outcome of failed) assert.equal((outcome.reason as DlogError).code, Status.UNAVAILABLE);
-    server = await startDlogd({ dataDir: dir.path, listen: `127.0.0.1:${port}` });
+    server = await startDlogd({ process: true, dataDir: dir.path, listen: `127.0.0.1:${port}` });
     let after: DLSN[] | undefined;
     for (let attempt = 0; attempt < 50 && !after; attempt++) {
       after = await appender.append("after").catch(async () => {

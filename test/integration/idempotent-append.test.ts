@@ -3,7 +3,7 @@ import { type Server, type Socket, createServer, connect as connectTcp } from "n
 import { type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type DLSN, type DlogClient, DlogError, createDlogClient } from "../../clients/typescript/src/index.js";
-import { type Clients, type Dlogd, bytes, connect, startDlogd, tempDir, withServer } from "../helpers/dlogd.js";
+import { type Clients, type DlogdProcess, bytes, connect, startDlogd, tempDir, withServer } from "../helpers/dlogd.js";
 import { dlsnKey } from "../helpers/session.js";
 
 const SERVER_TEST = { timeout: 60_000 };
@@ -180,7 +180,7 @@ async function appendThroughKills(t: TestContext, client: DlogClient, restart: (
 
 test("kill -9 of dlogd under a retrying appender: every append answered, 0 lost, 0 duplicates in the log", SERVER_TEST, async (t) => {
   const dir = tempDir("dlog-idem-crash-");
-  let server: Dlogd = await startDlogd({ dataDir: dir.path });
+  let server: DlogdProcess = await startDlogd({ process: true, dataDir: dir.path });
   const port = portOf(server.address);
   const client = createDlogClient({ address: server.address });
   try {
@@ -189,7 +189,7 @@ test("kill -9 of dlogd under a retrying appender: every append answered, 0 lost,
       client,
       async () => {
         await server.kill9();
-        server = await startDlogd({ dataDir: dir.path, listen: `127.0.0.1:${port}` });
+        server = await startDlogd({ process: true, dataDir: dir.path, listen: `127.0.0.1:${port}` });
       },
       2,
       4_000,

@@ -12,7 +12,7 @@ test("dlogd --in-memory serves append, read and a reader session, and leaves no 
   // The server runs in an empty dir: without --in-memory it would create ./data there.
   const cwd = tempDir("dlog-in-memory-");
   const started = Date.now();
-  const server = await startDlogd({ args: ["--in-memory"], cwd: cwd.path });
+  const server = await startDlogd({ process: true, args: ["--in-memory"], cwd: cwd.path });
   const startupMs = Date.now() - started;
   const clients = connect(server.address);
   try {

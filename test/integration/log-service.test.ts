@@ -422,7 +422,7 @@ describe("LogService rejects bad input with the right status and a message", () 
 test("a graceful restart keeps every record and the next append starts a new segment", SERVER_TEST, async () => {
   const dir = tempDir();
   try {
-    let server = await startDlogd({ dataDir: dir.path });
+    let server = await startDlogd({ process: true, dataDir: dir.path });
     let clients = connect(server.address);
     for (let i = 0; i < 5; i++) await clients.logs.append({ log: "durable", records: [{ payload: bytes(`r${i}`) }] });
     await clients.logs.append({ log: "durable", records: [{ payload: bytes("bulk0") }, { payload: bytes("bulk1") }] });
@@ -430,7 +430,7 @@ test("a graceful restart keeps every record and the next append starts a new seg
     clients.close();
 
     assert.equal(await server.stop("SIGTERM"), 0, "a SIGTERM exits 0");
-    server = await startDlogd({ dataDir: dir.path });
+    server = await startDlogd({ process: true, dataDir: dir.path });
     clients = connect(server.address);
     try {
       const after = await readAll(clients, { log: "durable" });
@@ -459,7 +459,7 @@ test("a graceful restart keeps every record and the next append starts a new seg
 
 test("SIGTERM ends an open AppendStream and a following Read with UNAVAILABLE and exits promptly", SERVER_TEST, async () => {
   const dir = tempDir();
-  const server = await startDlogd({ dataDir: dir.path });
+  const server = await startDlogd({ process: true, dataDir: dir.path });
   const clients = connect(server.address);
   try {
     await clients.logs.append({ log: "busy", records: [{ payload: bytes("a") }] });

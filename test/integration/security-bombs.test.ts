@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Metadata, Status } from "nice-grpc";
 import { SessionRequest } from "../../src/gen/dlog/v1/reader.js";
-import { type Clients, type Dlogd, bytes, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { type Clients, type DlogdProcess, bytes, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { type RawFrame, gzipFrame, memoryOf, rawCall, resetPeak } from "../helpers/raw-grpc.js";
 
 const TOKEN = "bomb-test-token-0001";
@@ -19,7 +19,7 @@ const RSS_BUDGET = 64 * MIB;
 const APPEND = "/dlog.v1.LogService/Append";
 const SESSION = "/dlog.v1.ReaderService/Session";
 
-let server: Dlogd;
+let server: DlogdProcess;
 let clients: Clients;
 let cleanup: () => void;
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -29,7 +29,7 @@ before(async () => {
   cleanup = dir.cleanup;
   const tokens = join(dir.path, "tokens.json");
   writeFileSync(tokens, JSON.stringify({ tokens: [{ name: "all", token: TOKEN, allow: { append: ["*"], read: ["*"], admin: ["*"] } }] }));
-  server = await startDlogd({ dataDir: join(dir.path, "data"), args: ["--auth-tokens", tokens] });
+  server = await startDlogd({ process: true, dataDir: join(dir.path, "data"), args: ["--auth-tokens", tokens] });
   clients = connect(server.address);
 });
 

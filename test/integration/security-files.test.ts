@@ -103,7 +103,7 @@ test("SIGHUP reloads the tokens file: a rotated token works at once, a bad file 
   const first = "first-token-00000001";
   const second = "second-token-0000002";
   writeFileSync(file, tokensFile(first));
-  const server = await startDlogd({ dataDir: join(dir.path, "hup"), args: ["--auth-tokens", file] });
+  const server = await startDlogd({ process: true, dataDir: join(dir.path, "hup"), args: ["--auth-tokens", file] });
   const clients = connect(server.address);
   const as = (token: string) => ({ metadata: Metadata({ authorization: `Bearer ${token}` }) });
   const codeOf = async (token: string): Promise<Status> => {
@@ -144,7 +144,7 @@ test("SIGHUP reloads the tokens file: a rotated token works at once, a bad file 
 });
 
 test("SIGHUP without a tokens file does not stop dlogd", { timeout: 30_000 }, async () => {
-  const server = await startDlogd({ dataDir: join(dir.path, "hup-plain") });
+  const server = await startDlogd({ process: true, dataDir: join(dir.path, "hup-plain") });
   try {
     server.child.kill("SIGHUP");
     const clients = connect(server.address);

@@ -185,7 +185,7 @@ test("a connection with no call in flight is closed after --connection-idle-time
 
 test("1000 idle sessions: memory per session, measured", { timeout: 120_000 }, async () => {
   const dir = tempDir();
-  const server = await startDlogd({ dataDir: dir.path, args: ["--max-sessions-per-connection", "2000"] });
+  const server = await startDlogd({ process: true, dataDir: dir.path, args: ["--max-sessions-per-connection", "2000"] });
   const clients = connect(server.address);
   try {
     await clients.logs.append({ log: "idle-rss", records: [{ payload: bytes("1") }] });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type Clients, type Dlogd, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { type Clients, type DlogdProcess, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { TestSession, appendNumbered, dlsnKey, numberOf } from "../helpers/session.js";
 import type { DLSN as WireDLSN } from "../../src/gen/dlog/v1/common.js";
 import { ResumeSource } from "../../src/gen/dlog/v1/reader.js";
@@ -32,17 +32,17 @@ interface Crash {
 }
 
 /** Restarts on the same port when it is free again, else on any port (the client reconnects either way). */
-async function restart(dataDir: string, port: string, args: string[]): Promise<Dlogd> {
+async function restart(dataDir: string, port: string, args: string[]): Promise<DlogdProcess> {
   try {
-    return await startDlogd({ dataDir, args, listen: `127.0.0.1:${port}` });
+    return await startDlogd({ process: true, dataDir, args, listen: `127.0.0.1:${port}` });
   } catch {
-    return startDlogd({ dataDir, args });
+    return startDlogd({ process: true, dataDir, args });
   }
 }
 
 async function readAckKill(t: TestContext, args: string[]): Promise<void> {
   const dir = tempDir("dlog-session-crash-");
-  let server = await startDlogd({ dataDir: dir.path, args });
+  let server = await startDlogd({ process: true, dataDir: dir.path, args });
   const port = server.address.slice(server.address.lastIndexOf(":") + 1);
   let clients: Clients = connect(server.address);
   // A test that times out must not leave its server (and so this file's process) running.
@@ -213,7 +213,7 @@ test("kill -9 after a client stops acking at the first status that does not cove
   const TOTAL = 60_000;
   const CYCLES = 3;
   const dir = tempDir("dlog-session-acks-durable-");
-  let server = await startDlogd({ dataDir: dir.path });
+  let server = await startDlogd({ process: true, dataDir: dir.path });
   const port = server.address.slice(server.address.lastIndexOf(":") + 1);
   let clients: Clients = connect(server.address);
   const onAbort = (): void => {
@@ -291,7 +291,7 @@ test("kill -9 after a client stops acking at the first status that does not cove
       await server.kill9();
       await reading;
       clients.close();
-      server = await startDlogd({ dataDir: dir.path, listen: `127.0.0.1:${port}` }).catch(() => startDlogd({ dataDir: dir.path }));
+      server = await startDlogd({ process: true, dataDir: dir.path, listen: `127.0.0.1:${port}` }).catch(() => startDlogd({ process: true, dataDir: dir.path }));
       clients = connect(server.address);
       const position = await clients.readers.getPosition({ log: "acks-durable", readerId: "r" });
       const resumeAt = numberOfFloor(position.floor!);
@@ -321,7 +321,7 @@ function numberOfFloor(dlsn: WireDLSN): number {
 
 test("epochs grow across kill -9 even when no session acked anything", { timeout: 60_000 }, async (t) => {
   const dir = tempDir("dlog-session-epochs-");
-  let server = await startDlogd({ dataDir: dir.path });
+  let server = await startDlogd({ process: true, dataDir: dir.path });
   let clients: Clients = connect(server.address);
   t.signal.addEventListener("abort", () => void server.kill9(), { once: true });
   try {
@@ -333,7 +333,7 @@ test("epochs grow across kill -9 even when no session acked anything", { timeout
       await session.records(10); // delivered, never acked
       await server.kill9();
       clients.close();
-      server = await startDlogd({ dataDir: dir.path });
+      server = await startDlogd({ process: true, dataDir: dir.path });
       clients = connect(server.address);
     }
     assert.deepEqual(epochs, [1n, 2n, 3n, 4n], "Opened.epoch across crashes");

@@ -153,7 +153,7 @@ describe("resume after a disconnect", () => {
 
 test("read 300 of 1000, ack, graceful restart (SIGTERM): resumes at #301 with zero duplicates", SERVER_TEST, async (t) => {
   const dir = tempDir("dlog-sessions-restart-");
-  let server = await startDlogd({ dataDir: dir.path });
+  let server = await startDlogd({ process: true, dataDir: dir.path });
   let clients = connect(server.address);
   // A test that times out must not leave its server (and so this file's process) running.
   const onAbort = (): void => void server.kill9();
@@ -170,7 +170,7 @@ test("read 300 of 1000, ack, graceful restart (SIGTERM): resumes at #301 with ze
     assert.match(ended.details, /shutting down.*reconnect/);
     clients.close();
 
-    server = await startDlogd({ dataDir: dir.path });
+    server = await startDlogd({ process: true, dataDir: dir.path });
     clients = connect(server.address);
     const position = await clients.readers.getPosition({ log: "restart", readerId: "r" });
     assert.equal(dlsnKey(position.floor), dlsnKey(first.at(-1)!.dlsn), "the acked floor survived the restart");

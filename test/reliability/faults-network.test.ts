@@ -13,7 +13,7 @@ test("SIGTERM with stalled connections finishes within --shutdown-timeout, flush
   const dir = tempDir("dlog-shutdown-");
   // Acks become durable only by the shutdown's own flush: no timer, no ack-count trigger.
   const flags = ["--shutdown-timeout", "2s", "--ack-flush-interval", "1h", "--ack-flush-max", "1000000", "--heartbeat", "200ms"];
-  const server = await startDlogd({ dataDir: dir.path, args: flags });
+  const server = await startDlogd({ process: true, dataDir: dir.path, args: flags });
   const clients = connect(server.address);
   try {
     const dlsns = await appendNumbered(clients, "a", 20_000, { padTo: 100 });

@@ -165,7 +165,7 @@ test("a restart on a full disk: with a reserve dlogd starts and refuses appends 
   const disk = smallDisk();
   const dataDir = `${disk.path}/data`;
   try {
-    const first = await startDlogd({ dataDir, args: ["--disk-reserve", "4MiB"] });
+    const first = await startDlogd({ process: true, dataDir, args: ["--disk-reserve", "4MiB"] });
     const firstClients = connect(first.address);
     await firstClients.logs.append({ log: "a", records: [{ payload: Buffer.from("kept:") }] });
     firstClients.close();
@@ -194,7 +194,7 @@ test("a restart on a full disk: with a reserve dlogd starts and refuses appends 
 
     // No reserve, a disk with no room for LevelDB's recovery: one line with the real cause.
     rmSync(`${dataDir}/dlog-disk-reserve`, { force: true });
-    const again = await startDlogd({ dataDir, args: ["--disk-reserve", "0"] });
+    const again = await startDlogd({ process: true, dataDir, args: ["--disk-reserve", "0"] });
     const againClients = connect(again.address);
     await againClients.logs.append({ log: "a", records: [{ payload: randomBytes(512 * 1024) }] });
     againClients.close();
@@ -212,7 +212,7 @@ test("a restart on a full disk: with a reserve dlogd starts and refuses appends 
 
 test("file descriptors run out: writes fail with STORAGE_UNAVAILABLE, health turns NOT_SERVING past --storage-broken-after, and the server recovers by itself once they free up", { timeout: 120_000 }, async () => {
   const dir = tempDir("dlog-fds-");
-  const server = await startDlogd({ dataDir: dir.path, args: ["--storage-broken-after", "1s"] });
+  const server = await startDlogd({ process: true, dataDir: dir.path, args: ["--storage-broken-after", "1s"] });
   const clients = connect(server.address);
   const idle: Array<Awaited<ReturnType<typeof idleConnection>>> = [];
   try {
