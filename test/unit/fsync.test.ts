@@ -1,0 +1,52 @@
+/**
+ * The last hop of `sync` (see test/integration/fsync.test.ts for the first ones): LevelStorage
+ * passes it to LevelDB's batch write, where it becomes an fsync. Nothing else can see it: a
+ * kill -9 leaves the page cache, and so the unsynced write, intact.
+ */
+import assert from "node:assert/strict";
+import { type TestContext, test } from "node:test";
+import { ClassicLevel } from "classic-level";
+import { LevelStorage } from "../../src/storage/level-storage.js";
+import { tempDir } from "../helpers/dlogd.js";
+
+/** The `sync` option of every chained batch write on any ClassicLevel until the test ends. */
+function spyOnBatchWrites(t: TestContext): Array<boolean | undefined> {
+  const syncs: Array<boolean | undefined> = [];
+  const batch = ClassicLevel.prototype.batch;
+  ClassicLevel.prototype.batch = function (this: ClassicLevel, ...args: unknown[]) {
+    const made = (batch as (...a: unknown[]) => unknown).apply(this, args);
+    if (args.length === 0) {
+      const chained = made as { write(options?: { sync?: boolean }): Promise<void> };
+      const write = chained.write.bind(chained);
+      chained.write = (options) => {
+        syncs.push(options?.sync);
+        return write(options);
+      };
+    }
+    return made;
+  } as typeof batch;
+  t.after(() => {
+    ClassicLevel.prototype.batch = batch;
+  });
+  return syncs;
+}
+
+test("LevelStorage hands `sync` to LevelDB's batch write, for entries and for positions", async (t) => {
+  const dir = tempDir("dlog-fsync-unit-");
+  const storage = await LevelStorage.open(dir.path);
+  t.after(async () => {
+    await storage.close();
+    dir.cleanup();
+  });
+  const logId = await storage.nextLogId();
+  const meta = { id: logId, name: "f", createdTimeMs: 0, lastTxid: 0n, nextSequenceId: 1n, recordCount: 1n, byteCount: 1n, truncatedRecordCount: 0n, firstLiveSegment: 1n, lastSegment: 1n };
+  const entry = (n: bigint) => ({ logId, segment: 1n, entry: n, value: Buffer.from("x") });
+  const position = { logId, readerId: "r", position: { floor: Buffer.alloc(25), extra: Buffer.alloc(0) } };
+
+  const syncs = spyOnBatchWrites(t);
+  await storage.commit({ entries: [entry(0n)], logs: [meta], segments: [] }, true);
+  await storage.commit({ entries: [entry(1n)], logs: [meta], segments: [] }, false);
+  await storage.writePositions([position], true);
+  await storage.writePositions([position], false);
+  assert.deepEqual(syncs, [true, false, true, false]);
+});
