@@ -12,7 +12,7 @@ import type {
   SessionRequest,
   SessionResponse,
 } from "../../src/gen/dlog/v1/reader.js";
-import { type Clients, type Dlogd, bytes, connect, scrapeMetrics, startDlogd, tempDir } from "./dlogd.js";
+import { type Clients, bytes } from "./dlogd.js";
 import { MessageQueue } from "../../clients/typescript/src/message-queue.js";
 
 type Request = DeepPartial<SessionRequest>;
@@ -220,32 +220,4 @@ export class TestSession {
       }
     }
   }
-}
-
-/** A dlogd on a fresh data dir with a connected client, for a file's tests to share. */
-export interface Fixture {
-  server: Dlogd;
-  clients: Clients;
-  /** Metrics scraped now (the server must have been started with `metrics: true`). */
-  metrics(): Promise<Map<string, number>>;
-  close(): Promise<void>;
-}
-
-export async function startFixture(options: { args?: string[]; metrics?: boolean } = {}): Promise<Fixture> {
-  const dir = tempDir("dlog-sessions-");
-  const server = await startDlogd({ dataDir: dir.path, args: options.args ?? [], metrics: options.metrics ?? false });
-  const clients = connect(server.address);
-  return {
-    server,
-    clients,
-    metrics: () => {
-      assert.ok(server.metricsAddress, "the server was started without metrics");
-      return scrapeMetrics(server.metricsAddress);
-    },
-    async close() {
-      clients.close();
-      await server.stop();
-      dir.cleanup();
-    },
-  };
 }

@@ -5,29 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { ClassicLevel } from "classic-level";
-import { DlogError, createDlogClient, type DlogClient, DLSN, Status } from "../../clients/typescript/src/index.js";
+import { DlogError, DLSN, Status } from "../../clients/typescript/src/index.js";
 import { type DlogOptions, dlog as runDlog } from "../helpers/cli.js";
-import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { fixtureForFile } from "../helpers/fixture.js";
 
-let server: Dlogd;
-let client: DlogClient;
-let dir: { path: string; cleanup: () => void };
+const fixture = fixtureForFile();
 
-before(async () => {
-  dir = tempDir();
-  server = await startDlogd({ dataDir: join(dir.path, "data") });
-  client = createDlogClient({ address: server.address });
-});
-
-after(async () => {
-  client.close();
-  await server.stop();
-  dir.cleanup();
-});
-
-const dlog = (args: string[], options: DlogOptions = {}) => runDlog(args, { address: server.address, ...options });
+const dlog = (args: string[], options: DlogOptions = {}) => runDlog(args, { address: fixture.server.address, ...options });
 const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
 
 /** The tutorial's offset store: reader id (UTF-8) → the 25-byte DLSN of the last record read. */
@@ -41,7 +27,7 @@ async function writeOffsetStore(path: string, offsets: Record<string, DLSN | Buf
 
 async function hasPosition(log: string, readerId: string): Promise<boolean> {
   try {
-    await client.getPosition(log, readerId);
+    await fixture.client.getPosition(log, readerId);
     return true;
   } catch (error) {
     if (error instanceof DlogError && error.code === Status.NOT_FOUND) return false;
@@ -52,7 +38,7 @@ async function hasPosition(log: string, readerId: string): Promise<boolean> {
 /** Five appends of two records: "1".."10", DLSNs over five entries. */
 async function tenRecords(log: string): Promise<DLSN[]> {
   const dlsns: DLSN[] = [];
-  for (let i = 1; i <= 10; i += 2) dlsns.push(...(await client.append(log, [String(i), String(i + 1)])));
+  for (let i = 1; i <= 10; i += 2) dlsns.push(...(await fixture.client.append(log, [String(i), String(i + 1)])));
   return dlsns;
 }
 
@@ -60,7 +46,7 @@ test("import sets each reader so its next session starts with the stored record,
   const dlsns = await tenRecords("imported");
   // A dlog reader of the same id already exists: the import replaces its position.
   await dlog(["tail", "--log", "imported", "--reader", "audit", "--max", "1"]);
-  const store = join(dir.path, "offsets");
+  const store = join(fixture.dir, "offsets");
   await writeOffsetStore(store, { billing: dlsns[3]!, audit: dlsns[9]!, "re-reader": dlsns[0]! });
 
   const dry = await dlog(["readers", "import", "--offset-store", store, "--log", "imported", "--dry-run"]);
@@ -96,7 +82,7 @@ test("import sets each reader so its next session starts with the stored record,
 
 test("a store with an entry that is not reader id → 25-byte DLSN imports nothing, naming the entry", { timeout: 60_000 }, async () => {
   const dlsns = await tenRecords("bad-store");
-  const store = join(dir.path, "bad-offsets");
+  const store = join(fixture.dir, "bad-offsets");
   await writeOffsetStore(store, { good: dlsns[2]!, short: Buffer.alloc(8), "not a name": dlsns[1]! });
   const result = await dlog(["readers", "import", "--offset-store", store, "--log", "bad-store", "--yes"]);
   assert.equal(result.code, 1, result.stderr);
@@ -107,7 +93,7 @@ test("a store with an entry that is not reader id → 25-byte DLSN imports nothi
 
 test("import refuses a store in use and readers with a live session (unless --force), before setting any", { timeout: 60_000 }, async () => {
   const dlsns = await tenRecords("live-import");
-  const store = join(dir.path, "live-offsets");
+  const store = join(fixture.dir, "live-offsets");
   await writeOffsetStore(store, { idle: dlsns[4]!, busy: dlsns[5]! });
 
   const open = new ClassicLevel(store);
@@ -117,7 +103,7 @@ test("import refuses a store in use and readers with a live session (unless --fo
   assert.equal(locked.code, 2, locked.stderr);
   assert.match(locked.stderr, /is in use by another process/);
 
-  const reader = client.reader({ log: "live-import", readerId: "busy" });
+  const reader = fixture.client.reader({ log: "live-import", readerId: "busy" });
   await reader.ready();
   try {
     const refused = await dlog(["readers", "import", "--offset-store", store, "--log", "live-import", "--yes"]);
@@ -129,5 +115,5 @@ test("import refuses a store in use and readers with a live session (unless --fo
   } finally {
     await reader.close().catch(() => undefined);
   }
-  assert.equal((await client.getPosition("live-import", "idle")).floor?.toString(), dlsns[4]!.justBefore().toString(), "just before the stored record");
+  assert.equal((await fixture.client.getPosition("live-import", "idle")).floor?.toString(), dlsns[4]!.justBefore().toString(), "just before the stored record");
 });

@@ -1,33 +1,18 @@
 /** What dlog prints: payloads in the encoding asked for, positions in words for people and exact in JSON. */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { createDlogClient, type DlogClient, DLSN } from "../../clients/typescript/src/index.js";
+import { test } from "node:test";
+import { DLSN } from "../../clients/typescript/src/index.js";
 import { type DlogOptions, dlog as runDlog } from "../helpers/cli.js";
-import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { fixtureForFile } from "../helpers/fixture.js";
 
-let server: Dlogd;
-let client: DlogClient;
-let cleanup: () => void;
+const fixture = fixtureForFile();
 
-before(async () => {
-  const dir = tempDir();
-  cleanup = dir.cleanup;
-  server = await startDlogd({ dataDir: dir.path });
-  client = createDlogClient({ address: server.address });
-});
-
-after(async () => {
-  client.close();
-  await server.stop();
-  cleanup();
-});
-
-const dlog = (args: string[], options: DlogOptions = {}) => runDlog(args, { address: server.address, ...options });
+const dlog = (args: string[], options: DlogOptions = {}) => runDlog(args, { address: fixture.server.address, ...options });
 const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
 const BINARY = Buffer.from([0xff, 0xfe, 0x00, 0x41, 0x0a, 0xc3]);
 
 test("read --format json keeps binary payloads whole: base64, and says so; text payloads stay text", { timeout: 30_000 }, async () => {
-  await client.append("out-binary", [BINARY, "plain"]);
+  await fixture.client.append("out-binary", [BINARY, "plain"]);
   const read = await dlog(["read", "--log", "out-binary", "--format", "json"]);
   assert.equal(read.code, 0, read.stderr);
   const [binary, plain] = lines(read.stdout).map((line) => JSON.parse(line));
@@ -37,7 +22,7 @@ test("read --format json keeps binary payloads whole: base64, and says so; text 
 });
 
 test("--payload base64 and hex print every payload so, in text and json, for read and tail", { timeout: 30_000 }, async () => {
-  await client.append("out-encoded", [BINARY, "plain"]);
+  await fixture.client.append("out-encoded", [BINARY, "plain"]);
   const hex = await dlog(["read", "--log", "out-encoded", "--payload", "hex"]);
   assert.deepEqual(lines(hex.stdout), [BINARY.toString("hex"), Buffer.from("plain").toString("hex")]);
   const tailed = await dlog(["tail", "--log", "out-encoded", "--reader", "r", "--max", "2", "--payload", "base64", "--format", "json"]);
@@ -51,7 +36,7 @@ test("--payload base64 and hex print every payload so, in text and json, for rea
 });
 
 test("before the first record is said in words; --format json keeps the exact DLSN", { timeout: 30_000 }, async () => {
-  const dlsns = await client.append("out-words", ["a", "b", "c"]);
+  const dlsns = await fixture.client.append("out-words", ["a", "b", "c"]);
   const first = await dlog(["tail", "--log", "out-words", "--reader", "r", "--max", "1"]);
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stderr, /^resuming from the start \(no stored position\)$/m);
@@ -74,7 +59,7 @@ test("before the first record is said in words; --format json keeps the exact DL
 });
 
 test("--quiet leaves stderr to errors", { timeout: 30_000 }, async () => {
-  await client.append("out-quiet", ["a"]);
+  await fixture.client.append("out-quiet", ["a"]);
   const quiet = await dlog(["--quiet", "tail", "--log", "out-quiet", "--reader", "r", "--max", "1"]);
   assert.equal(quiet.code, 0, quiet.stderr);
   assert.equal(quiet.stdout, "a\n");

@@ -2,23 +2,12 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { dlog } from "../helpers/cli.js";
-import { type Dlogd, REPO_ROOT, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { REPO_ROOT } from "../helpers/dlogd.js";
+import { fixtureForFile } from "../helpers/fixture.js";
 
-let server: Dlogd;
-let cleanup: () => void;
-
-before(async () => {
-  const dir = tempDir();
-  cleanup = dir.cleanup;
-  server = await startDlogd({ dataDir: dir.path });
-});
-
-after(async () => {
-  await server.stop();
-  cleanup();
-});
+const fixture = fixtureForFile();
 
 const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
 
@@ -57,8 +46,8 @@ test("typos get a suggestion: commands, subcommands and flags", { timeout: 30_00
 });
 
 test("flags belong to their command: append --max is an error", { timeout: 30_000 }, async () => {
-  assertUsage(await dlog(["append", "--log", "x", "--max", "3", "a"], { address: server.address }), /^dlog: unknown option '--max'; see dlog append --help\n$/);
-  assertUsage(await dlog(["logs", "ls", "--reader", "r"], { address: server.address }), /unknown option '--reader'/);
+  assertUsage(await dlog(["append", "--log", "x", "--max", "3", "a"], { address: fixture.server.address }), /^dlog: unknown option '--max'; see dlog append --help\n$/);
+  assertUsage(await dlog(["logs", "ls", "--reader", "r"], { address: fixture.server.address }), /unknown option '--reader'/);
 });
 
 test("missing and malformed values are usage errors naming the flag and what it takes", { timeout: 30_000 }, async () => {
@@ -73,7 +62,7 @@ test("missing and malformed values are usage errors naming the flag and what it 
 });
 
 test("--timeout takes dlogd's duration syntax: 10s works, bare milliseconds are refused", { timeout: 30_000 }, async () => {
-  const ok = await dlog(["--timeout", "10s", "logs", "ls"], { address: server.address });
+  const ok = await dlog(["--timeout", "10s", "logs", "ls"], { address: fixture.server.address });
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /^LOG\s+RECORDS/);
   assertUsage(await dlog(["--timeout", "10000", "logs", "ls"]), /'--timeout <duration>' argument '10000' is invalid: expected a duration such as 100ms, 10s, 5m or 1h/);
@@ -84,7 +73,7 @@ test("--addr without a port dials 7070 and names the address it dialled; a bad a
   assert.equal(result.code, 3, result.stderr);
   assert.match(result.stderr, /^dlog: (cannot reach dlogd at nohost:7070: |dlogd at nohost:7070 did not answer in time)/);
   assertUsage(await dlog(["--addr", "127.0.0.1:notaport", "logs", "ls"]), /^dlog: --addr "127.0.0.1:notaport" is not HOST\[:PORT\]/);
-  const port = server.address.split(":").at(-1);
+  const port = fixture.server.address.split(":").at(-1);
   const fromEnv = await dlog(["logs", "ls"], { address: `127.0.0.1:${port}` });
   assert.equal(fromEnv.code, 0, fromEnv.stderr);
 });

@@ -2,33 +2,18 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer } from "node:net";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createDlogClient, type DlogClient, DLSN } from "../../clients/typescript/src/index.js";
+import { DLSN } from "../../clients/typescript/src/index.js";
 import { type DlogOptions, type DlogRun, dlog as runDlog, startDlog } from "../helpers/cli.js";
-import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { fixtureForFile } from "../helpers/fixture.js";
 
 const FLUSH_INTERVAL_MS = 100; // dlogd's default --ack-flush-interval
 
-let server: Dlogd;
-let client: DlogClient;
-let cleanup: () => void;
+const fixture = fixtureForFile();
 
-before(async () => {
-  const dir = tempDir();
-  cleanup = dir.cleanup;
-  server = await startDlogd({ dataDir: dir.path });
-  client = createDlogClient({ address: server.address });
-});
-
-after(async () => {
-  client.close();
-  await server.stop();
-  cleanup();
-});
-
-const start = (args: string[], options: DlogOptions = {}): DlogRun => startDlog(args, { address: server.address, ...options });
-const dlog = (args: string[], options: DlogOptions = {}) => runDlog(args, { address: server.address, ...options });
+const start = (args: string[], options: DlogOptions = {}): DlogRun => startDlog(args, { address: fixture.server.address, ...options });
+const dlog = (args: string[], options: DlogOptions = {}) => runDlog(args, { address: fixture.server.address, ...options });
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -59,7 +44,7 @@ describe("dlog append and tail", () => {
     const dlsns = lines(result.stdout).map((line) => DLSN.parse(line));
     assert.equal(dlsns.length, 1000);
     for (let i = 1; i < dlsns.length; i++) assert.ok(dlsns[i]!.isAfter(dlsns[i - 1]!));
-    assert.equal((await client.getLog("cli-tail")).recordCount, 1000n);
+    assert.equal((await fixture.client.getLog("cli-tail")).recordCount, 1000n);
   });
 
   test("tail --max 300 prints lines 1-300; the next tail prints 301-600", { timeout: 30_000 }, async () => {
@@ -85,13 +70,13 @@ describe("dlog append and tail", () => {
   });
 
   test("tail stopped by SIGINT mid-stream, then run again: no gap, at most one flush interval of repeats", { timeout: 60_000 }, async () => {
-    await client.createLog("cli-sigint");
+    await fixture.client.createLog("cli-sigint");
     let appended = 0;
     let producing = true;
     const startedAt = performance.now();
     const producer = (async () => {
       while (producing) {
-        await client.append("cli-sigint", [String(appended + 1), String(appended + 2)]);
+        await fixture.client.append("cli-sigint", [String(appended + 1), String(appended + 2)]);
         appended += 2;
         await sleep(1);
       }
@@ -126,14 +111,14 @@ describe("dlog append and tail", () => {
 
 describe("dlog in a pipeline", () => {
   test("tail whose reader goes away (`dlog tail | head`) drains and exits 0 quietly", { timeout: 30_000 }, async () => {
-    const written = await client.append("cli-pipe", numbers(1, 5));
+    const written = await fixture.client.append("cli-pipe", numbers(1, 5));
     const tail = start(["tail", "--log", "cli-pipe", "--reader", "r"]);
     await waitFor(() => lines(tail.stdout()).length >= 5, "five lines");
     tail.child.stdout!.destroy();
-    await client.append("cli-pipe", "6"); // its line hits the closed pipe
+    await fixture.client.append("cli-pipe", "6"); // its line hits the closed pipe
     assert.equal(await tail.exited, 0);
     assert.doesNotMatch(tail.stderr(), /^dlog:/m, "no error");
-    const position = await client.getPosition("cli-pipe", "r");
+    const position = await fixture.client.getPosition("cli-pipe", "r");
     assert.equal(position.live, false, "the session was drained");
     assert.equal(position.floor?.toString(), written[4]!.toString(), "the five printed lines were acked, the unprinted sixth was not");
     assert.match(tail.stderr(), new RegExp(`^drained: 5 records, durable at ${written[4]!.toString()}$`, "m"), "the drain summary counts printed lines only");
@@ -143,7 +128,7 @@ describe("dlog in a pipeline", () => {
 describe("dlog admin", () => {
   test("logs create, ls, describe, truncate, delete", { timeout: 30_000 }, async () => {
     assert.equal((await dlog(["logs", "create", "cli-admin"])).code, 0);
-    await client.append("cli-admin", ["x", "y"]);
+    await fixture.client.append("cli-admin", ["x", "y"]);
     const listed = await dlog(["logs", "ls", "--prefix", "cli-admin", "--format", "json"]);
     assert.deepEqual(lines(listed.stdout).map((line) => [JSON.parse(line).log, JSON.parse(line).recordCount]), [["cli-admin", "2"]]);
     const described = await dlog(["logs", "describe", "cli-admin"]);
@@ -156,7 +141,7 @@ describe("dlog admin", () => {
   });
 
   test("readers ls, position, seek (seg/entry/slot and base64), delete", { timeout: 30_000 }, async () => {
-    const dlsns = await client.append("cli-readers", numbers(1, 10));
+    const dlsns = await fixture.client.append("cli-readers", numbers(1, 10));
     await dlog(["tail", "--log", "cli-readers", "--reader", "r", "--max", "3"]);
     const listed = await dlog(["readers", "ls", "--log", "cli-readers"]);
     assert.match(listed.stdout, new RegExp(`^r\\s+${dlsns[2]!.toString()}\\s+0\\s+7\\s+no`, "m"));
@@ -170,7 +155,7 @@ describe("dlog admin", () => {
   });
 
   test("read prints records from a position without moving any reader", { timeout: 30_000 }, async () => {
-    const dlsns = await client.append("cli-read", numbers(1, 5));
+    const dlsns = await fixture.client.append("cli-read", numbers(1, 5));
     const read = await dlog(["read", "--log", "cli-read", "--from", dlsns[2]!.toString(), "--max", "2"]);
     assert.deepEqual(lines(read.stdout), ["3", "4"]);
     assert.deepEqual(lines((await dlog(["read", "--log", "cli-read"])).stdout), numbers(1, 5));

@@ -1,26 +1,11 @@
 /** The TypeScript client's errors against a real dlogd: ClientErrors as before, plus the server's reason and metadata. */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { type DlogClient, DlogError, Status, createDlogClient } from "../../clients/typescript/src/index.js";
-import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { test } from "node:test";
+import { DlogError, Status } from "../../clients/typescript/src/index.js";
+import { fixtureForFile } from "../helpers/fixture.js";
 
 const CALL = { timeout: 20_000 };
-let server: Dlogd;
-let client: DlogClient;
-let cleanup: () => void;
-
-before(async () => {
-  const dir = tempDir();
-  cleanup = dir.cleanup;
-  server = await startDlogd({ dataDir: dir.path });
-  client = createDlogClient({ address: server.address, callTimeoutMs: 10_000 });
-});
-
-after(async () => {
-  client.close();
-  await server.stop();
-  cleanup();
-});
+const fixture = fixtureForFile({ client: { callTimeoutMs: 10_000 } });
 
 /** The error `work` fails with, which must be a DlogError. */
 async function failure(work: () => Promise<unknown>): Promise<DlogError> {
@@ -34,9 +19,9 @@ async function failure(work: () => Promise<unknown>): Promise<DlogError> {
 }
 
 test("a unary refusal is a DlogError (code, details) with the server's reason and metadata", CALL, async () => {
-  await client.createLog("taken");
+  await fixture.client.createLog("taken");
 
-  const error = await failure(() => client.createLog("taken"));
+  const error = await failure(() => fixture.client.createLog("taken"));
 
   assert.ok(error instanceof DlogError);
   assert.equal(error.code, Status.ALREADY_EXISTS);
@@ -47,7 +32,7 @@ test("a unary refusal is a DlogError (code, details) with the server's reason an
 
 test("a streamed read's refusal carries its reason", CALL, async () => {
   const error = await failure(async () => {
-    for await (const _ of client.read("no-such-log"));
+    for await (const _ of fixture.client.read("no-such-log"));
   });
 
   assert.equal(error.code, Status.NOT_FOUND);
@@ -56,7 +41,7 @@ test("a streamed read's refusal carries its reason", CALL, async () => {
 });
 
 test("an appender's refused append carries the AppendError's reason and metadata", CALL, async () => {
-  const appender = client.appender("appended");
+  const appender = fixture.client.appender("appended");
   await appender.append({ payload: "x", txid: 50 });
 
   const error = await failure(() => appender.append({ payload: "y", txid: 7 }));
@@ -69,10 +54,10 @@ test("an appender's refused append carries the AppendError's reason and metadata
 });
 
 test("a reader fenced by a newer one ends with reason READER_FENCED", CALL, async () => {
-  await client.append("fenced", ["a"]);
-  const older = client.reader({ log: "fenced", readerId: "r" });
+  await fixture.client.append("fenced", ["a"]);
+  const older = fixture.client.reader({ log: "fenced", readerId: "r" });
   await older.ready();
-  const newer = client.reader({ log: "fenced", readerId: "r" });
+  const newer = fixture.client.reader({ log: "fenced", readerId: "r" });
   await newer.ready();
 
   const error = await failure(async () => {

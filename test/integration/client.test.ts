@@ -1,38 +1,14 @@
 /** The TypeScript client against a real dlogd: appends, admin, reads and the at-least-once reader. */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import {
-  DlogError,
-  createDlogClient,
-  type DlogClient,
-  DLSN,
-  Reader,
-  type ReaderRecord,
-  type ReaderStatus,
-  Status,
-} from "../../clients/typescript/src/index.js";
+import { describe, test } from "node:test";
+import { DlogError, DLSN, Reader, type ReaderRecord, type ReaderStatus, Status } from "../../clients/typescript/src/index.js";
 import type { ReaderServiceClient, SessionRequest } from "../../src/gen/dlog/v1/reader.js";
-import { type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { fixtureForFile } from "../helpers/fixture.js";
 
-let server: Dlogd;
-let client: DlogClient;
-let cleanup: () => void;
-
-before(async () => {
-  const dir = tempDir();
-  cleanup = dir.cleanup;
-  server = await startDlogd({ dataDir: dir.path });
-  client = createDlogClient({ address: server.address, callTimeoutMs: 10_000 });
-});
-
-after(async () => {
-  client.close();
-  await server.stop();
-  cleanup();
-});
+const fixture = fixtureForFile({ client: { callTimeoutMs: 10_000 } });
 
 async function appendNumbered(log: string, count: number, first = 1): Promise<DLSN[]> {
-  const appender = client.appender(log);
+  const appender = fixture.client.appender(log);
   const answers = Array.from({ length: count }, (_, i) => appender.append(String(first + i)));
   const dlsns = (await Promise.all(answers)).flat();
   await appender.close();
@@ -53,7 +29,7 @@ async function consume(reader: Reader, count: number, onRecord?: (record: Reader
 
 /** A ReaderServiceClient that counts what the reader sends on its session streams. */
 function countingSessions(counts: { ackMessages: number; requests: SessionRequest[] }): ReaderServiceClient {
-  const real = client.readers;
+  const real = fixture.client.readers;
   return {
     ...real,
     session(requests, options) {
@@ -73,17 +49,17 @@ const numbers = (from: number, to: number): string[] => Array.from({ length: to 
 
 describe("appends", () => {
   test("append returns one DLSN per record, record i of an entry in slot i", { timeout: 10_000 }, async () => {
-    const dlsns = await client.append("append-basic", ["a", new Uint8Array([0x62]), { payload: "c" }]);
+    const dlsns = await fixture.client.append("append-basic", ["a", new Uint8Array([0x62]), { payload: "c" }]);
     assert.equal(dlsns.length, 3);
     assert.deepEqual(dlsns.map((dlsn) => dlsn.slot), [0n, 1n, 2n]);
     assert.ok(dlsns.every((dlsn) => dlsn.entry === dlsns[0]!.entry));
     const texts: string[] = [];
-    for await (const record of client.read("append-basic")) texts.push(record.text());
+    for await (const record of fixture.client.read("append-basic")) texts.push(record.text());
     assert.deepEqual(texts, ["a", "b", "c"]);
   });
 
   test("the pipelined appender answers 10 000 appends in order", { timeout: 60_000 }, async () => {
-    const appender = client.appender("append-pipelined", { maxInFlightBytes: 64 * 1024 });
+    const appender = fixture.client.appender("append-pipelined", { maxInFlightBytes: 64 * 1024 });
     let peakBytes = 0;
     const answers: Array<Promise<DLSN[]>> = [];
     for (let i = 0; i < 10_000; i++) {
@@ -95,7 +71,7 @@ describe("appends", () => {
     for (let i = 1; i < dlsns.length; i++) assert.ok(dlsns[i]!.isAfter(dlsns[i - 1]!), `append ${i} out of order`);
     assert.ok(peakBytes <= 64 * 1024, `in-flight bytes bounded (peak ${peakBytes})`);
     let index = 0;
-    for await (const record of client.read("append-pipelined")) {
+    for await (const record of fixture.client.read("append-pipelined")) {
       assert.equal(record.text(), `record ${index}`);
       assert.ok(record.dlsn.equals(dlsns[index]!));
       index++;
@@ -104,7 +80,7 @@ describe("appends", () => {
   });
 
   test("a failed append rejects only its own promise; the stream goes on", { timeout: 10_000 }, async () => {
-    const appender = client.appender("append-errors", { lingerMs: 0 }); // batched appends share a refusal
+    const appender = fixture.client.appender("append-errors", { lingerMs: 0 }); // batched appends share a refusal
     const first = appender.append("first");
     const stale = appender.append({ payload: "stale", txid: 1 }); // below the server-assigned txid
     const third = appender.append("third");
@@ -117,35 +93,35 @@ describe("appends", () => {
 
 describe("admin", () => {
   test("create, describe, list, truncate and delete logs", { timeout: 10_000 }, async () => {
-    const created = await client.createLog("admin-log");
+    const created = await fixture.client.createLog("admin-log");
     assert.equal(created.recordCount, 0n);
     assert.equal(created.lastDlsn, undefined);
-    await assert.rejects(client.createLog("admin-log"), (error: unknown) => error instanceof DlogError && error.code === Status.ALREADY_EXISTS);
-    const [dlsn] = await client.append("admin-log", "x");
-    const info = await client.getLog("admin-log");
+    await assert.rejects(fixture.client.createLog("admin-log"), (error: unknown) => error instanceof DlogError && error.code === Status.ALREADY_EXISTS);
+    const [dlsn] = await fixture.client.append("admin-log", "x");
+    const info = await fixture.client.getLog("admin-log");
     assert.equal(info.recordCount, 1n);
     assert.ok(info.lastDlsn?.equals(dlsn!));
-    assert.ok((await client.listLogs("admin-")).some((log) => log.log === "admin-log"));
-    const truncated = await client.truncate("admin-log", DLSN.INITIAL);
+    assert.ok((await fixture.client.listLogs("admin-")).some((log) => log.log === "admin-log"));
+    const truncated = await fixture.client.truncate("admin-log", DLSN.INITIAL);
     assert.equal(truncated.recordsDeleted, 0n);
-    assert.equal(await client.deleteLog("admin-log"), 1n);
-    await assert.rejects(client.getLog("admin-log"), (error: unknown) => error instanceof DlogError && error.code === Status.NOT_FOUND);
+    assert.equal(await fixture.client.deleteLog("admin-log"), 1n);
+    await assert.rejects(fixture.client.getLog("admin-log"), (error: unknown) => error instanceof DlogError && error.code === Status.NOT_FOUND);
   });
 
   test("reader admin: position, seek, list, delete", { timeout: 10_000 }, async () => {
     const dlsns = await appendNumbered("admin-readers", 10);
-    const reader = client.reader({ log: "admin-readers", readerId: "r" });
+    const reader = fixture.client.reader({ log: "admin-readers", readerId: "r" });
     await consume(reader, 4);
-    const position = await client.getPosition("admin-readers", "r");
+    const position = await fixture.client.getPosition("admin-readers", "r");
     assert.ok(position.floor?.equals(dlsns[3]!), `floor ${position.floor}`);
     assert.equal(position.lag, 6n);
     assert.equal(position.live, false);
-    const sought = await client.setPosition("admin-readers", "r", dlsns[7]!);
+    const sought = await fixture.client.setPosition("admin-readers", "r", dlsns[7]!);
     assert.ok(sought.floor && sought.floor.isBefore(dlsns[7]!) && !sought.floor.isBefore(dlsns[6]!), `seek is inclusive: floor ${sought.floor}`);
-    assert.deepEqual(await consume(client.reader({ log: "admin-readers", readerId: "r" }), 1), ["8"]);
-    assert.deepEqual((await client.listReaders("admin-readers")).map((info) => info.readerId), ["r"]);
-    await client.deleteReader("admin-readers", "r");
-    assert.deepEqual(await client.listReaders("admin-readers"), []);
+    assert.deepEqual(await consume(fixture.client.reader({ log: "admin-readers", readerId: "r" }), 1), ["8"]);
+    assert.deepEqual((await fixture.client.listReaders("admin-readers")).map((info) => info.readerId), ["r"]);
+    await fixture.client.deleteReader("admin-readers", "r");
+    assert.deepEqual(await fixture.client.listReaders("admin-readers"), []);
   });
 });
 
@@ -153,7 +129,7 @@ describe("stateless read", () => {
   test("reads from a position, up to a maximum", { timeout: 10_000 }, async () => {
     const dlsns = await appendNumbered("read-log", 20);
     const texts: string[] = [];
-    for await (const record of client.read("read-log", { from: dlsns[5]!, max: 3 })) texts.push(record.text());
+    for await (const record of fixture.client.read("read-log", { from: dlsns[5]!, max: 3 })) texts.push(record.text());
     assert.deepEqual(texts, ["6", "7", "8"]);
   });
 
@@ -162,9 +138,9 @@ describe("stateless read", () => {
     const abort = new AbortController();
     const texts: string[] = [];
     const reading = (async () => {
-      for await (const record of client.read("read-follow", { follow: true, signal: abort.signal })) {
+      for await (const record of fixture.client.read("read-follow", { follow: true, signal: abort.signal })) {
         texts.push(record.text());
-        if (texts.length === 2) void client.append("read-follow", "3");
+        if (texts.length === 2) void fixture.client.append("read-follow", "3");
         if (texts.length === 3) abort.abort();
       }
     })();
@@ -176,7 +152,7 @@ describe("stateless read", () => {
 describe("reader", () => {
   test("iterate + ack + close: the next reader starts right after the last ack", { timeout: 20_000 }, async () => {
     const dlsns = await appendNumbered("reader-resume", 1000);
-    const first = client.reader({ log: "reader-resume", readerId: "r" });
+    const first = fixture.client.reader({ log: "reader-resume", readerId: "r" });
     const seen: string[] = [];
     for await (const record of first) {
       seen.push(record.text());
@@ -186,7 +162,7 @@ describe("reader", () => {
     assert.deepEqual(seen, numbers(1, 300));
     assert.ok((await first.close())?.equals(dlsns[299]!), "close() returns the durable position: the last ack");
 
-    const second = client.reader({ log: "reader-resume", readerId: "r" });
+    const second = fixture.client.reader({ log: "reader-resume", readerId: "r" });
     const opened = await second.ready();
     assert.equal(opened.source, "stored");
     assert.ok(opened.resumeAfter?.equals(dlsns[299]!));
@@ -221,21 +197,21 @@ describe("reader", () => {
       if (++count === 2500) break;
     }
     assert.ok(counts.ackMessages <= 625, `${counts.ackMessages} ack messages for 2500 records`);
-    assert.equal((await client.getPosition("reader-coalesce-async", "r")).lag, 0n);
+    assert.equal((await fixture.client.getPosition("reader-coalesce-async", "r")).lag, 0n);
   });
 
   test("out-of-order acks: individual DLSNs, and the position covers exactly what was acked", { timeout: 20_000 }, async () => {
     const dlsns = await appendNumbered("reader-holes", 10);
-    const reader = client.reader({ log: "reader-holes", readerId: "r" });
+    const reader = fixture.client.reader({ log: "reader-holes", readerId: "r" });
     const held: ReaderRecord[] = [];
     for await (const record of reader) {
       held.push(record);
       if (held.length === 10) break;
     }
     // break closed the reader: nothing acked, nothing moved
-    assert.equal((await client.getPosition("reader-holes", "r")).floor?.isBefore(dlsns[0]!), true);
+    assert.equal((await fixture.client.getPosition("reader-holes", "r")).floor?.isBefore(dlsns[0]!), true);
 
-    const again = client.reader({ log: "reader-holes", readerId: "r" });
+    const again = fixture.client.reader({ log: "reader-holes", readerId: "r" });
     const records: ReaderRecord[] = [];
     for await (const record of again) {
       records.push(record);
@@ -244,16 +220,16 @@ describe("reader", () => {
         break;
       }
     }
-    const position = await client.getPosition("reader-holes", "r");
+    const position = await fixture.client.getPosition("reader-holes", "r");
     assert.ok(position.floor?.equals(dlsns[2]!), `floor ${position.floor}`);
     assert.deepEqual(position.holes.map(String), [dlsns[5]!, dlsns[7]!].map(String));
-    const rest = await consume(client.reader({ log: "reader-holes", readerId: "r" }), 5);
+    const rest = await consume(fixture.client.reader({ log: "reader-holes", readerId: "r" }), 5);
     assert.deepEqual(rest, ["4", "5", "7", "9", "10"]);
   });
 
   test("auto-ack acks each record when the loop moves on", { timeout: 20_000 }, async () => {
     const dlsns = await appendNumbered("reader-autoack", 50);
-    const reader = client.reader({ log: "reader-autoack", readerId: "r", autoAck: true });
+    const reader = fixture.client.reader({ log: "reader-autoack", readerId: "r", autoAck: true });
     let count = 0;
     for await (const record of reader) {
       if (++count === 20) {
@@ -266,7 +242,7 @@ describe("reader", () => {
 
   test("nack delivers the record again with attempt 2, flagged redelivered", { timeout: 20_000 }, async () => {
     await appendNumbered("reader-nack", 3);
-    const reader = client.reader({ log: "reader-nack", readerId: "r" });
+    const reader = fixture.client.reader({ log: "reader-nack", readerId: "r" });
     const deliveries: Array<[string, number, boolean]> = [];
     for await (const record of reader) {
       deliveries.push([record.text(), record.attempt, record.redelivered]);
@@ -280,14 +256,14 @@ describe("reader", () => {
       ["3", 1, false],
       ["2", 2, true],
     ]);
-    const position = await client.getPosition("reader-nack", "r");
+    const position = await fixture.client.getPosition("reader-nack", "r");
     assert.equal(position.lag, 0n);
     assert.deepEqual(position.holes, []);
   });
 
   test("status frames report the durable position, which close() returns", { timeout: 20_000 }, async () => {
     const dlsns = await appendNumbered("reader-status", 500);
-    const reader = client.reader({ log: "reader-status", readerId: "r" });
+    const reader = fixture.client.reader({ log: "reader-status", readerId: "r" });
     const statuses: ReaderStatus[] = [];
     reader.on("status", (status) => statuses.push(status));
     const flushed = new Promise<ReaderStatus>((resolve) => {
@@ -307,7 +283,7 @@ describe("reader", () => {
 
   test("flow limits bound what is delivered and unacked", { timeout: 20_000 }, async () => {
     await appendNumbered("reader-flow", 200);
-    const reader = client.reader({ log: "reader-flow", readerId: "r", flow: { maxOutstandingRecords: 10, maxBatchRecords: 5 } });
+    const reader = fixture.client.reader({ log: "reader-flow", readerId: "r", flow: { maxOutstandingRecords: 10, maxBatchRecords: 5 } });
     const opened = await reader.ready();
     assert.equal(opened.flow.maxOutstandingRecords, 10);
     const held: ReaderRecord[] = [];
@@ -318,16 +294,16 @@ describe("reader", () => {
     assert.equal(more, "waiting");
     for (const record of held) record.ack();
     await reader.close();
-    assert.equal((await client.getPosition("reader-flow", "r")).lag, 190n);
+    assert.equal((await fixture.client.getPosition("reader-flow", "r")).lag, 190n);
   });
 
   test("a newer session fences the older one: its loop ends with ABORTED, no reconnect", { timeout: 20_000 }, async () => {
     await appendNumbered("reader-fence", 100);
-    const older = client.reader({ log: "reader-fence", readerId: "r" });
+    const older = fixture.client.reader({ log: "reader-fence", readerId: "r" });
     let reconnects = 0;
     older.on("reconnecting", () => reconnects++);
     await older.ready();
-    const newer = client.reader({ log: "reader-fence", readerId: "r" });
+    const newer = fixture.client.reader({ log: "reader-fence", readerId: "r" });
     await newer.ready();
     await assert.rejects(
       (async () => {
@@ -342,15 +318,15 @@ describe("reader", () => {
 
   test("takeover reject: the newcomer fails with ALREADY_EXISTS", { timeout: 20_000 }, async () => {
     await appendNumbered("reader-reject", 1);
-    const holder = client.reader({ log: "reader-reject", readerId: "r" });
+    const holder = fixture.client.reader({ log: "reader-reject", readerId: "r" });
     await holder.ready();
-    const newcomer = client.reader({ log: "reader-reject", readerId: "r", takeover: "reject" });
+    const newcomer = fixture.client.reader({ log: "reader-reject", readerId: "r", takeover: "reject" });
     await assert.rejects(newcomer.ready(), (error: unknown) => error instanceof DlogError && error.code === Status.ALREADY_EXISTS);
     await holder.close();
   });
 
   test("an unknown log fails the reader at once with NOT_FOUND", { timeout: 20_000 }, async () => {
-    const reader = client.reader({ log: "no-such-log", readerId: "r" });
+    const reader = fixture.client.reader({ log: "no-such-log", readerId: "r" });
     await assert.rejects(
       (async () => {
         for await (const record of reader) record.ack();
@@ -362,7 +338,7 @@ describe("reader", () => {
   test("aborting the signal drains the reader and ends the loop with the abort reason", { timeout: 20_000 }, async () => {
     const dlsns = await appendNumbered("reader-abort", 100);
     const abort = new AbortController();
-    const reader = client.reader({ log: "reader-abort", readerId: "r", signal: abort.signal });
+    const reader = fixture.client.reader({ log: "reader-abort", readerId: "r", signal: abort.signal });
     let count = 0;
     await assert.rejects(
       (async () => {
@@ -377,11 +353,11 @@ describe("reader", () => {
   });
 
   test("a reader at the end of the log is woken by appends", { timeout: 20_000 }, async () => {
-    await client.createLog("reader-tail");
-    const reader = client.reader({ log: "reader-tail", readerId: "r" });
+    await fixture.client.createLog("reader-tail");
+    const reader = fixture.client.reader({ log: "reader-tail", readerId: "r" });
     await reader.ready();
     const started = performance.now();
-    void client.append("reader-tail", "late");
+    void fixture.client.append("reader-tail", "late");
     const [text] = await consume(reader, 1);
     assert.equal(text, "late");
     assert.ok(performance.now() - started < 2000);
@@ -389,13 +365,13 @@ describe("reader", () => {
 
   test("from re-positions the reader on its first session only", { timeout: 20_000 }, async () => {
     const dlsns = await appendNumbered("reader-from", 10);
-    assert.deepEqual(await consume(client.reader({ log: "reader-from", readerId: "r" }), 5), numbers(1, 5));
-    const reader = client.reader({ log: "reader-from", readerId: "r", from: dlsns[1]! });
+    assert.deepEqual(await consume(fixture.client.reader({ log: "reader-from", readerId: "r" }), 5), numbers(1, 5));
+    const reader = fixture.client.reader({ log: "reader-from", readerId: "r", from: dlsns[1]! });
     assert.equal((await reader.ready()).source, "override");
     assert.deepEqual(await consume(reader, 2), ["2", "3"]);
-    const latest = client.reader({ log: "reader-from", readerId: "other", fallback: "latest" });
+    const latest = fixture.client.reader({ log: "reader-from", readerId: "other", fallback: "latest" });
     assert.equal((await latest.ready()).source, "fallback");
-    void client.append("reader-from", "11");
+    void fixture.client.append("reader-from", "11");
     assert.deepEqual(await consume(latest, 1), ["11"]);
   });
 });

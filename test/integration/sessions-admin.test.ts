@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { ClientError, Status } from "nice-grpc";
 import { Boundary, type Position, type DLSN as WireDLSN } from "../../src/gen/dlog/v1/common.js";
 import type { DeepPartial, SessionRequest } from "../../src/gen/dlog/v1/reader.js";
 import type { Clients } from "../helpers/dlogd.js";
-import { type Fixture, TestSession, appendNumbered, dlsnKey, numberOf, startFixture } from "../helpers/session.js";
+import { fixtureForFile } from "../helpers/fixture.js";
+import { TestSession, appendNumbered, dlsnKey, numberOf } from "../helpers/session.js";
 
 const SERVER_TEST = { timeout: 30_000 };
 
@@ -37,12 +38,8 @@ async function ackFirst(clients: Clients, log: string, readerId: string, n: numb
   return (await session.drained()).durableFloor!;
 }
 
-let fixture: Fixture;
-before(async () => {
-  // Small segments, so a log of a few hundred records spans several of them.
-  fixture = await startFixture({ args: ["--segment-max-bytes", "1KiB"] });
-});
-after(() => fixture?.close());
+// Small segments, so a log of a few hundred records spans several of them.
+const fixture = fixtureForFile({ args: ["--segment-max-bytes", "1KiB"] });
 
 describe("reader admin", () => {
   const LOG = "admin";

@@ -1,16 +1,13 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { DLSN as WireDLSN } from "../../src/gen/dlog/v1/common.js";
-import { type Fixture, TestSession, appendNumbered, dlsnKey, startFixture } from "../helpers/session.js";
+import { fixtureForFile } from "../helpers/fixture.js";
+import { TestSession, appendNumbered, dlsnKey } from "../helpers/session.js";
 
 const RECORDS = 100_000;
 const DLSNS_PER_ACK = 100;
 
-let fixture: Fixture;
-before(async () => {
-  fixture = await startFixture({ metrics: true });
-});
-after(() => fixture?.close());
+const fixture = fixtureForFile({ metrics: true });
 
 const counter = (metrics: Map<string, number>, name: string): number => {
   const value = metrics.get(name);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Clients, type DlogdProcess, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
-import { TestSession, appendNumbered, dlsnKey, numberOf } from "../helpers/session.js";
+import { TestSession, appendNumbered, numberOf } from "../helpers/session.js";
 import type { DLSN as WireDLSN } from "../../src/gen/dlog/v1/common.js";
 import { ResumeSource } from "../../src/gen/dlog/v1/reader.js";
 

@@ -1,20 +1,17 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Status } from "nice-grpc";
 import { Boundary, type Record as WireRecord } from "../../src/gen/dlog/v1/common.js";
 import { Takeover } from "../../src/gen/dlog/v1/reader.js";
-import { type Fixture, TestSession, appendNumbered, dlsnKey, numberOf, startFixture } from "../helpers/session.js";
+import { fixtureForFile } from "../helpers/fixture.js";
+import { TestSession, appendNumbered, dlsnKey, numberOf } from "../helpers/session.js";
 
 const SERVER_TEST = { timeout: 30_000 };
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-let fixture: Fixture;
-before(async () => {
-  // A short heartbeat so a paused session reports why it is paused without waiting 5 s; few holes allowed.
-  fixture = await startFixture({ metrics: true, args: ["--heartbeat", "150ms", "--max-holes", "20"] });
-});
-after(() => fixture?.close());
+// A short heartbeat so a paused session reports why it is paused without waiting 5 s; few holes allowed.
+const fixture = fixtureForFile({ metrics: true, args: ["--heartbeat", "150ms", "--max-holes", "20"] });
 
 describe("fencing", () => {
   test("a second session takes over: the first gets ABORTED, its late acks are refused, the second redelivers what was unacked", SERVER_TEST, async () => {
@@ -361,11 +358,7 @@ describe("tailing", () => {
 });
 
 describe("with a long heartbeat (--heartbeat 10s): nothing waits for it", () => {
-  let slow: Fixture;
-  before(async () => {
-    slow = await startFixture({ args: ["--heartbeat", "10s"] });
-  });
-  after(() => slow?.close());
+  const slow = fixtureForFile({ args: ["--heartbeat", "10s"] });
 
   test("a record nacked 5 times in a row comes again at once each time, with attempt 2..6", SERVER_TEST, async () => {
     const { clients } = slow;
@@ -393,11 +386,7 @@ describe("with a long heartbeat (--heartbeat 10s): nothing waits for it", () => 
 
 describe("heartbeat timing", () => {
   const HEARTBEAT_MS = 2_000;
-  let timed: Fixture;
-  before(async () => {
-    timed = await startFixture({ args: ["--heartbeat", `${HEARTBEAT_MS}ms`] });
-  });
-  after(() => timed?.close());
+  const timed = fixtureForFile({ args: ["--heartbeat", `${HEARTBEAT_MS}ms`] });
 
   test("the first idle status comes one heartbeat after the last frame, not up to 1.5 heartbeats later", { timeout: 30_000 }, async () => {
     const { clients } = timed;

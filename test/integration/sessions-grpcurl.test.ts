@@ -4,7 +4,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { REPO_ROOT } from "../helpers/dlogd.js";
-import { type Fixture, appendNumbered, dlsnKey, startFixture } from "../helpers/session.js";
+import { type Fixture, startFixture } from "../helpers/fixture.js";
+import { appendNumbered, dlsnKey } from "../helpers/session.js";
 
 const GRPCURL = join(REPO_ROOT, ".tools", "bin", "grpcurl");
 const SKIP = existsSync(GRPCURL) ? false : `grpcurl is not installed at ${GRPCURL}; \`make test\` installs it`;

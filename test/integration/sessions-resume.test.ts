@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Status } from "nice-grpc";
 import { Boundary, type DLSN as WireDLSN, type Record as WireRecord } from "../../src/gen/dlog/v1/common.js";
 import { type DeepPartial, type Open, ResumePolicy, ResumeSource } from "../../src/gen/dlog/v1/reader.js";
 import { type Clients, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
-import { type Fixture, TestSession, appendNumbered, compareDlsn, dlsnKey, numberOf, startFixture } from "../helpers/session.js";
+import { fixtureForFile } from "../helpers/fixture.js";
+import { TestSession, appendNumbered, compareDlsn, dlsnKey, numberOf } from "../helpers/session.js";
 
 const SERVER_TEST = { timeout: 30_000 };
 
@@ -56,11 +57,7 @@ async function assertResumesAt(clients: Clients, log: string, readerId: string, 
 }
 
 describe("resume after a disconnect", () => {
-  let fixture: Fixture;
-  before(async () => {
-    fixture = await startFixture({ metrics: true });
-  });
-  after(() => fixture?.close());
+  const fixture = fixtureForFile({ metrics: true });
 
   test("read 300 of 1000, ack, drain: the next session starts at #301", SERVER_TEST, async () => {
     const { clients } = fixture;
@@ -184,15 +181,13 @@ test("read 300 of 1000, ack, graceful restart (SIGTERM): resumes at #301 with ze
 });
 
 describe("start and resume policies", () => {
-  let fixture: Fixture;
+  const fixture = fixtureForFile();
   let dlsns: WireDLSN[];
   const LOG = "policies";
   const txidOf = (n: number): bigint => 1000n + 10n * BigInt(n);
   before(async () => {
-    fixture = await startFixture();
     dlsns = await appendNumbered(fixture.clients, LOG, 20, { txid: txidOf });
   });
-  after(() => fixture?.close());
 
   /** Opens, returns the Opened frame and the number of the first record, then drains without acking. */
   async function firstOf(open: DeepPartial<Open>): Promise<{ source: ResumeSource; resumeAfter: string; first: number }> {
