@@ -1,17 +1,13 @@
 /** Runs the `dlog` CLI as a person would: a child process, its stdout, stderr and exit code. */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { REPO_ROOT } from "./dlogd.js";
+import { type Running, startProcess } from "./process.js";
 
 export const DLOG = join(REPO_ROOT, "bin", "dlog.js");
 
-export interface DlogRun {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<number | null>;
-}
+export type DlogRun = Running;
 
 export interface DlogOptions {
   /** DLOG_ADDR; unset: the command line names it or the default applies. */
@@ -28,14 +24,11 @@ export function startDlog(args: string[], options: DlogOptions = {}): DlogRun {
   const env: NodeJS.ProcessEnv = { ...process.env, DLOG_TOKEN: options.token ?? "" };
   if (options.address === undefined) delete env.DLOG_ADDR;
   else env.DLOG_ADDR = options.address;
-  const child = spawn(process.execPath, [DLOG, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  if (!options.keepStdin) child.stdin!.end(options.input ?? "");
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+  return startProcess(process.execPath, [DLOG, ...args], {
+    env,
+    ...(options.input === undefined ? {} : { input: options.input }),
+    ...(options.keepStdin === undefined ? {} : { keepStdin: options.keepStdin }),
+  });
 }
 
 export async function dlog(args: string[], options: DlogOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -43,6 +36,9 @@ export async function dlog(args: string[], options: DlogOptions = {}): Promise<{
   const code = await run.exited;
   return { code, stdout: run.stdout(), stderr: run.stderr() };
 }
+
+/** stdout (or stderr) as lines, without the last newline. */
+export const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
 
 export interface TerminalRun {
   /** Everything the terminal showed so far (stderr, and the prompt's echo). */

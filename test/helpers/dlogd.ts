@@ -16,6 +16,7 @@ import { HealthDefinition, type HealthClient } from "../../src/gen/grpc/health/v
 import { loadServerConfig } from "../../src/server/config.js";
 import { createLogger } from "../../src/server/logger.js";
 import { startServer } from "../../src/server/server.js";
+import { runProcess } from "./process.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const DLOGD = join(REPO_ROOT, "bin", "dlogd.js");
@@ -207,13 +208,8 @@ export function bytes(text: string): Buffer {
   return Buffer.from(text, "utf8");
 }
 
-/** Runs dlogd expecting it to refuse to start; resolves with its exit code and stderr (fails after `timeoutMs`). */
+/** Runs dlogd expecting it to refuse to start; resolves with its exit code and stderr (rejects after `timeoutMs`). */
 export async function dlogdExit(args: string[], timeoutMs = START_TIMEOUT_MS): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [DLOGD, "--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const code = await new Promise<number | null>((resolve) => child.once("exit", (exitCode) => resolve(exitCode)));
-  clearTimeout(timer);
+  const { code, stderr } = await runProcess(process.execPath, [DLOGD, "--listen", "127.0.0.1:0", ...args], { timeoutMs });
   return { code, stderr };
 }

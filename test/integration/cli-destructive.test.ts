@@ -4,14 +4,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { DlogError, Status } from "../../clients/typescript/src/index.js";
-import { type DlogOptions, dlog as runDlog, startDlogOnTerminal, waitFor } from "../helpers/cli.js";
+import { type DlogOptions, dlog as runDlog, startDlogOnTerminal, waitFor, lines } from "../helpers/cli.js";
 import { fixtureForFile } from "../helpers/fixture.js";
 
 // Small segments: every 2-record append of ~100 bytes closes one, so truncation has whole segments to drop.
 const fixture = fixtureForFile({ args: ["--segment-max-bytes", "100"] });
 
 const dlog = (args: string[], options: DlogOptions = {}) => runDlog(args, { address: fixture.server.address, ...options });
-const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
 const record = (n: number): string => `record-${String(n).padStart(3, "0")}-${"x".repeat(50)}`;
 
 async function exists(log: string): Promise<boolean> {

@@ -8,13 +8,12 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { ClassicLevel } from "classic-level";
 import { DlogError, DLSN, Status } from "../../clients/typescript/src/index.js";
-import { type DlogOptions, dlog as runDlog } from "../helpers/cli.js";
+import { type DlogOptions, dlog as runDlog, lines } from "../helpers/cli.js";
 import { fixtureForFile } from "../helpers/fixture.js";
 
 const fixture = fixtureForFile();
 
 const dlog = (args: string[], options: DlogOptions = {}) => runDlog(args, { address: fixture.server.address, ...options });
-const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
 
 /** The tutorial's offset store: reader id (UTF-8) → the 25-byte DLSN of the last record read. */
 async function writeOffsetStore(path: string, offsets: Record<string, DLSN | Buffer>): Promise<void> {

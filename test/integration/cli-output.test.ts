@@ -2,13 +2,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DLSN } from "../../clients/typescript/src/index.js";
-import { type DlogOptions, dlog as runDlog } from "../helpers/cli.js";
+import { type DlogOptions, dlog as runDlog, lines } from "../helpers/cli.js";
 import { fixtureForFile } from "../helpers/fixture.js";
 
 const fixture = fixtureForFile();
 
 const dlog = (args: string[], options: DlogOptions = {}) => runDlog(args, { address: fixture.server.address, ...options });
-const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
 const BINARY = Buffer.from([0xff, 0xfe, 0x00, 0x41, 0x0a, 0xc3]);
 
 test("read --format json keeps binary payloads whole: base64, and says so; text payloads stay text", { timeout: 30_000 }, async () => {

@@ -4,12 +4,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { DLSN } from "../../clients/typescript/src/index.js";
-import { dlog, startDlogOnTerminal, waitFor } from "../helpers/cli.js";
+import { dlog, startDlogOnTerminal, waitFor, lines } from "../helpers/cli.js";
 import { fixtureForFile } from "../helpers/fixture.js";
 
 const fixture = fixtureForFile();
 
-const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
 
 test("append from a slow stdin shows a rate on a terminal, then a final line; stdout keeps only the DLSNs", { timeout: 30_000 }, async () => {
   const stdoutFile = join(fixture.dir, "append.out");

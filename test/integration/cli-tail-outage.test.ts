@@ -3,10 +3,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createDlogClient } from "../../clients/typescript/src/index.js";
-import { startDlog, waitFor } from "../helpers/cli.js";
+import { startDlog, waitFor, lines } from "../helpers/cli.js";
 import { startDlogd, tempDir } from "../helpers/dlogd.js";
 
-const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
 
 test("tail during an outage says 'reconnecting to ADDR (attempt n)' on stderr, resumes, and ends with a drain summary", { timeout: 90_000 }, async (t) => {
   const dir = tempDir();

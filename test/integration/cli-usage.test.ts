@@ -3,13 +3,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { dlog } from "../helpers/cli.js";
+import { dlog, lines } from "../helpers/cli.js";
 import { REPO_ROOT } from "../helpers/dlogd.js";
 import { fixtureForFile } from "../helpers/fixture.js";
 
 const fixture = fixtureForFile();
 
-const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
 
 /** A usage error: exit 2, nothing on stdout, one line on stderr pointing at the right help. */
 function assertUsage(result: { code: number | null; stdout: string; stderr: string }, pattern: RegExp): void {

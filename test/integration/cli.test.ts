@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DLSN } from "../../clients/typescript/src/index.js";
-import { type DlogOptions, type DlogRun, dlog as runDlog, startDlog } from "../helpers/cli.js";
+import { type DlogOptions, type DlogRun, dlog as runDlog, startDlog, lines } from "../helpers/cli.js";
 import { fixtureForFile } from "../helpers/fixture.js";
 
 const FLUSH_INTERVAL_MS = 100; // dlogd's default --ack-flush-interval
@@ -23,7 +23,6 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_00
   }
 }
 
-const lines = (text: string): string[] => (text === "" ? [] : text.replace(/\n$/, "").split("\n"));
 const numbers = (from: number, to: number): string[] => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
 
 /** A port nothing listens on. */

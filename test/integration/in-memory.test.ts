@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { test } from "node:test";
 import { Boundary } from "../../src/gen/dlog/v1/common.js";
-import { DLOGD, bytes, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { bytes, connect, dlogdExit, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { TestSession, dlsnKey, text } from "../helpers/session.js";
 
 const SERVER_TEST = { timeout: 30_000 };
@@ -46,14 +45,7 @@ test("dlogd --in-memory serves append, read and a reader session, and leaves no 
 test("dlogd --in-memory with --data-dir is refused with a message naming both", SERVER_TEST, async () => {
   const dir = tempDir("dlog-in-memory-");
   try {
-    const child = spawn(process.execPath, [DLOGD, "--in-memory", "--data-dir", dir.path, "--listen", "127.0.0.1:0"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-    clearTimeout(timer);
+    const { code, stderr } = await dlogdExit(["--in-memory", "--data-dir", dir.path]);
     assert.equal(code, 2, stderr);
     assert.match(stderr, /--in-memory keeps nothing on disk, so --data-dir has no meaning with it/);
     assert.deepEqual(readdirSync(dir.path), []);

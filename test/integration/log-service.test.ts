@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ClientError, Status } from "nice-grpc";
@@ -7,6 +6,7 @@ import { DLSN } from "../../src/dlsn.js";
 import { Boundary, type DLSN as WireDLSN, type Position, type Record as WireRecord } from "../../src/gen/dlog/v1/common.js";
 import type { AppendRequest, AppendResponse, ReadRequest, ReadResponse } from "../../src/gen/dlog/v1/log.js";
 import { type Clients, DLOGD, type Dlogd, bytes, connect, startDlogd, tempDir, withServer } from "../helpers/dlogd.js";
+import { runProcess } from "../helpers/process.js";
 
 const SERVER_TEST = { timeout: 30_000 };
 
@@ -48,24 +48,7 @@ async function assertStatus(call: Promise<unknown> | AsyncIterable<unknown>, cod
 }
 
 /** Runs bin/dlogd.js to its exit (bounded), for flag and startup failures. */
-function runDlogd(args: string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const started = Date.now();
-  const child = spawn(process.execPath, [DLOGD, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`dlogd ${args.join(" ")} still running after ${timeoutMs} ms:\n${stderr}`));
-    }, timeoutMs);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
+const runDlogd = (args: string[]) => runProcess(process.execPath, [DLOGD, ...args], { timeoutMs: 10_000 });
 
 describe("LogService on a default server", () => {
   const dir = tempDir();

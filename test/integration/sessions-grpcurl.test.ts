@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { REPO_ROOT } from "../helpers/dlogd.js";
 import { type Fixture, startFixture } from "../helpers/fixture.js";
+import { runProcess } from "../helpers/process.js";
 import { appendNumbered, dlsnKey } from "../helpers/session.js";
 
 const GRPCURL = join(REPO_ROOT, ".tools", "bin", "grpcurl");
@@ -50,15 +51,7 @@ function jsonObjects(onObject: (value: unknown) => void): (chunk: string) => voi
 }
 
 /** Runs grpcurl to its exit with `input` on stdin. */
-function grpcurl(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(GRPCURL, args, { stdio: ["pipe", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  child.stdin.end(input);
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
-}
+const grpcurl = (args: string[], input: string) => runProcess(GRPCURL, args, { input });
 
 let fixture: Fixture;
 before(async () => {
