@@ -21,7 +21,7 @@ export interface ProgressOptions {
   /** What is counted, as a past participle: "appended", "read". */
   verb: string;
   /** The count aimed at (--max), shown as "n of total". */
-  total?: number;
+  total?: number | undefined;
   quiet: boolean;
   stream?: ProgressStream;
   /** Nothing is shown for waits shorter than this. Default 1 s. */

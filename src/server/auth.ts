@@ -103,8 +103,8 @@ export function authInterceptor(tokens: TokenSet): ServerInterceptor {
 }
 
 interface Named {
-  log?: string;
-  readerId?: string;
+  log?: string | undefined;
+  readerId?: string | undefined;
 }
 
 /** The log and reader a request names: unary requests, AppendStream messages and a session's open. */

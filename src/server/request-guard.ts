@@ -21,7 +21,7 @@ import type { CallContext, ServerMiddlewareCall } from "nice-grpc";
 import { DlogError } from "../errors.js";
 
 /** What a grpc-js responder is handed: a status whose metadata may be missing. */
-type PartialStatusObject = Pick<StatusObject, "code" | "details"> & { metadata?: StatusObject["metadata"] | null };
+type PartialStatusObject = Pick<StatusObject, "code" | "details"> & { metadata?: StatusObject["metadata"] | null | undefined };
 
 export interface RequestLimits {
   maxRecordsPerAppend: number;

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { test } from "node:test";
 import { ClientError, Status } from "nice-grpc";
 import { ErrorInfo, RichClientError } from "nice-grpc-error-details";

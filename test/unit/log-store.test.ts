@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { mock, test } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
 import { isDlogError } from "../../src/errors.js";
-import type { DecodedRecord } from "../../src/log/entry-codec.js";
 import type { LogStore } from "../../src/log/log-store.js";
 import { bytes } from "../helpers/dlogd.js";
 import { dlsns, openStore, readAll, text, using } from "../helpers/log-store.js";
