@@ -40,17 +40,22 @@ async function restart(dataDir: string, port: string, args: string[]): Promise<D
   }
 }
 
+/** A test that times out must not leave its server (and so this file's process) running: returns the listener, for removal. */
+function killOnAbort(t: TestContext, live: () => { server: DlogdProcess; clients: Clients }): () => void {
+  const onAbort = (): void => {
+    live().clients.close();
+    void live().server.kill9();
+  };
+  t.signal.addEventListener("abort", onAbort, { once: true });
+  return onAbort;
+}
+
 async function readAckKill(t: TestContext, args: string[]): Promise<void> {
   const dir = tempDir("dlog-session-crash-");
   let server = await startDlogd({ process: true, dataDir: dir.path, args });
   const port = server.address.slice(server.address.lastIndexOf(":") + 1);
   let clients: Clients = connect(server.address);
-  // A test that times out must not leave its server (and so this file's process) running.
-  const onAbort = (): void => {
-    clients.close();
-    void server.kill9();
-  };
-  t.signal.addEventListener("abort", onAbort, { once: true });
+  const onAbort = killOnAbort(t, () => ({ server, clients }));
   try {
     // Record number = number of the entry's first slot + slot: one small map per entry, not per record.
     const entryBase = new Map<string, number>();
@@ -216,11 +221,7 @@ test("kill -9 after a client stops acking at the first status that does not cove
   let server = await startDlogd({ process: true, dataDir: dir.path });
   const port = server.address.slice(server.address.lastIndexOf(":") + 1);
   let clients: Clients = connect(server.address);
-  const onAbort = (): void => {
-    clients.close();
-    void server.kill9();
-  };
-  t.signal.addEventListener("abort", onAbort, { once: true });
+  const onAbort = killOnAbort(t, () => ({ server, clients }));
   try {
     await appendNumbered(clients, "acks-durable", TOTAL, { batch: 10_000 });
     const seen = new Uint8Array(TOTAL + 1);
