@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
 import {
-  Metadata as GrpcMetadata,
+  type Metadata as GrpcMetadata,
   ResponderBuilder,
   ServerInterceptingCall,
   type ServerInterceptor,
   ServerListenerBuilder,
 } from "@grpc/grpc-js";
-import { type CallContext, type ServerMiddlewareCall } from "nice-grpc";
+import type { CallContext, ServerMiddlewareCall } from "nice-grpc";
 import { DlogError } from "../errors.js";
 import { type Right, type TokenRule, TokenSet } from "./tokens.js";
 import { grpcStatusOf } from "./status.js";

@@ -1,4 +1,4 @@
-import { type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { readFileSync } from "node:fs";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import type { Logger } from "./logger.js";

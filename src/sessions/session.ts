@@ -1,4 +1,4 @@
-import { DLSN } from "../dlsn.js";
+import type { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import type { DecodedRecord } from "../log/entry-codec.js";
 import type { LogReader } from "../log/log-store.js";

@@ -46,7 +46,7 @@ async function appendUntilKilled(clients: Clients, cycle: number, acknowledged: 
         if (kill.done) return; // the server is gone
         throw error;
       }
-      answer.dlsns.forEach((dlsn, i) => acknowledge(acknowledged, dlsn, payloads[i]!));
+      for (const [i, dlsn] of answer.dlsns.entries()) acknowledge(acknowledged, dlsn, payloads[i]!);
     }
   });
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ClientError, Status } from "nice-grpc";
 import { Boundary } from "../../src/gen/dlog/v1/common.js";
-import { type DeepPartial, type SessionRequest } from "../../src/gen/dlog/v1/reader.js";
+import type { DeepPartial, SessionRequest } from "../../src/gen/dlog/v1/reader.js";
 import { MessageQueue } from "../../clients/typescript/src/message-queue.js";
 import { type Clients, type Dlogd, bytes, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { type RawFrame, gzipFrame, rawCall } from "../helpers/raw-grpc.js";

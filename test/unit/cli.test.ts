@@ -66,6 +66,7 @@ test("progress on a terminal: a count and rate while waiting, then one final lin
   await sleep(50);
   assert.match(terminal.text, /read 4 of 10 records \([\d,]+\/s\)/);
   progress.done();
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal escape that clears the line is what is tested
   assert.match(terminal.text, /\r\x1b\[Kread 4 records in \d+\.\d s \([\d,]+\/s\)\n$/);
 
   const quick = { isTTY: true, text: "", write(text: string) { this.text += text; } };

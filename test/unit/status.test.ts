@@ -44,6 +44,7 @@ async function refusalOf(error: unknown): Promise<{ code: Status; message: strin
     requestStream: false,
     responseStream: false,
     request: {},
+    // biome-ignore lint/correctness/useYield: a handler that fails before its first message
     next: async function* () {
       throw error;
     },
