@@ -86,7 +86,7 @@ export function startDlogd(options: StartOptions | ProcessStartOptions = {}): Pr
 async function serveInProcess(options: StartOptions): Promise<Dlogd> {
   const config = loadServerConfig(dlogdArgs(options), process.env);
   let output = "";
-  const server = await startServer(config, createLogger(config.logLevel, (line) => (output += line)));
+  const server = await startServer(config, createLogger(config.logLevel, { write: (line: string) => void (output += line) }));
   let stopped: Promise<number> | undefined;
   return {
     address: server.address,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type Fixture, TestSession, appendNumbered, startFixture } from "../helpers/session.js";
+import { type Fixture, startFixture } from "../helpers/fixture.js";
+import { TestSession, appendNumbered } from "../helpers/session.js";
 import { startDlogd } from "../helpers/dlogd.js";
 import { type LogLine, logLines, waitForLines } from "../helpers/log-lines.js";
 import { MessageQueue } from "../../clients/typescript/src/message-queue.js";
@@ -89,8 +90,8 @@ describe("session lifecycle logs (pino, info)", () => {
 
 describe("--log-level", () => {
   test("debug prints more than info: the resolved configuration", SERVER_TEST, async () => {
-    const debug = await startDlogd({ args: ["--in-memory", "--log-level", "debug"] });
-    const info = await startDlogd({ args: ["--in-memory"] });
+    const debug = await startDlogd({ process: true, args: ["--in-memory", "--log-level", "debug"] });
+    const info = await startDlogd({ process: true, args: ["--in-memory"] });
     try {
       const configuration = await waitForLines(debug.output, (line) => line.msg === "configuration");
       assert.equal(configuration[0]!.level, "debug");

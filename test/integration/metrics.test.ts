@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type Fixture, TestSession, appendNumbered, startFixture } from "../helpers/session.js";
+import { type Fixture, startFixture } from "../helpers/fixture.js";
+import { TestSession, appendNumbered } from "../helpers/session.js";
 
 const SERVER_TEST = { timeout: 30_000 };
 

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type Clients, type Dlogd, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
+import { type Clients, type DlogdProcess, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { CYCLES, Rng, SEED, reportFigures, sleep, until } from "./harness.js";
 import { type AckStyle, Ledger, LedgerReader, type Stop, bulkAppender, pipelinedAppender, verifyLog } from "./workload.js";
 
@@ -21,7 +21,7 @@ test(`${CYCLES} crash cycles (seed ${SEED}): kill -9 at random moments under app
   const dir = tempDir("dlog-cycles-");
   const ledger = new Ledger();
   const readers = STYLES.map((style, i) => new LedgerReader(LOG, `r-${style}`, style, new Rng(SEED + i + 1)));
-  let server: Dlogd | undefined;
+  let server: DlogdProcess | undefined;
   let clients: Clients | undefined;
   const onAbort = (): void => void server?.kill9();
   t.signal.addEventListener("abort", onAbort, { once: true });
@@ -33,7 +33,7 @@ test(`${CYCLES} crash cycles (seed ${SEED}): kill -9 at random moments under app
   const started = Date.now();
   try {
     for (let cycle = 0; cycle <= CYCLES; cycle++) {
-      server = await startDlogd({ dataDir: dir.path });
+      server = await startDlogd({ process: true, dataDir: dir.path });
       clients = connect(server.address);
       const stop: Stop = { killed: false };
       if (cycle === 0) await clients.logs.createLog({ log: LOG });

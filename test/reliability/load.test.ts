@@ -25,7 +25,7 @@ async function inBatches<T>(items: T[], width: number, body: (item: T) => Promis
 
 test(`${SESSIONS} sessions on ${LOGS} logs under appends, then a disconnect storm of all of them: invariants hold, per-session state is gone, every reader reopens at once`, { timeout: 240_000 }, async (t) => {
   const dir = tempDir("dlog-load-");
-  const server = await startDlogd({ dataDir: dir.path, metrics: true });
+  const server = await startDlogd({ process: true, dataDir: dir.path, metrics: true });
   t.signal.addEventListener("abort", () => void server.kill9(), { once: true });
   const direct = connect(server.address);
   const proxy = await StallingProxy.start(server.address);

@@ -143,7 +143,7 @@ function makeTargets(): Set<string> {
  * The programs the docs tell people to run. A word in command position that is none of them is
  * most likely prose pasted into a block: `dlog logs create|delete L` runs `delete L` in a pipeline.
  */
-const PROGRAMS = new Set(["dlog", "dlogd", "node", "npx", "make", "grpcurl", "seq", "go", "mvn", "pip", "sudo", "systemctl", "journalctl", "useradd", "tar", "mkdir", "cp"]);
+const PROGRAMS = new Set(["dlog", "dlogd", "node", "npm", "npx", "make", "grpcurl", "seq", "go", "mvn", "pip", "sudo", "systemctl", "journalctl", "useradd", "tar", "mkdir", "cp"]);
 
 /** What is wrong with one simple command of the docs (undefined: nothing, or not ours to check further). */
 function checkCommand(words: string[], flags: Set<string>, targets: Set<string>): string | undefined {
