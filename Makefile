@@ -46,17 +46,17 @@ build: proto
 run: build
 	node bin/dlogd.js --listen $${DLOG_LISTEN:-127.0.0.1:7070} --data-dir $${DLOG_DATA_DIR:-./data}
 
-# Unit tests: no server, no network (test/unit and the TypeScript client's top-level tests).
-# Integration tests: every other node test, against real servers on loopback (a new folder under
-# test/ lands here; a TypeScript client test that needs a server goes in a subfolder of its test/).
+# Unit tests: test/unit, no server, no network. Integration tests: every other node test (the
+# TypeScript client's among them, some of which install its packed tarball), against real servers
+# on loopback; a new folder under test/ lands here.
 NODE_TESTS = find dist/test dist/clients -name '*.test.js' | sort
-UNIT_PATHS := ^dist/test/unit/|^dist/clients/typescript/test/[^/]+$$
+UNIT_PATHS := ^dist/test/unit/
 NODE_TEST := node --test --test-reporter=spec
 
 test-unit: build
 	$(NODE_TEST) $$($(NODE_TESTS) | grep -E '$(UNIT_PATHS)')
 
-test-integration: build $(GRPCURL) $(NATS_SERVER)
+test-integration: build $(GRPCURL) $(NATS_SERVER) ts-client
 	$(NODE_TEST) $$($(NODE_TESTS) | grep -vE '$(UNIT_PATHS)')
 
 test: test-unit test-integration
