@@ -55,7 +55,7 @@ export async function bulkAppender(
       throw error;
     }
     assert.equal(answer.dlsns.length, payloads.length);
-    answer.dlsns.forEach((dlsn, i) => ledger.add(run, payloads[i]!, dlsn));
+    for (const [i, dlsn] of answer.dlsns.entries()) ledger.add(run, payloads[i]!, dlsn);
     await sleep(rng.int(2, maxPauseMs));
   }
 }
