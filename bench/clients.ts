@@ -17,8 +17,8 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** records/s of one client; undefined where that client has no such figure. */
 export interface ClientFigures {
   client: string;
-  deliverAck?: number;
-  appender?: number;
+  deliverAck?: number | undefined;
+  appender?: number | undefined;
   /** Other figures of the same program, by its own names. */
   extra: Record<string, number>;
   seconds: number;

@@ -40,7 +40,7 @@ export interface GroupCommitOptions {
   /** Set while the store has not reloaded after a failed write: a batch assigned on that state is refused. */
   staleError(): DlogError | undefined;
   /** After each batch is durable: the records it carried and how long its write (and fsync) took. For metrics. */
-  onCommitted?(records: number, durationMs: number): void;
+  onCommitted?: ((records: number, durationMs: number) => void) | undefined;
 }
 
 interface PendingAppend {

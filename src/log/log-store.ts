@@ -38,7 +38,7 @@ export interface LogStoreOptions {
   entryCacheBytes?: number;
   now?: () => number;
   /** After each group-committed batch is durable: its records and write time (metrics). */
-  onCommitted?(records: number, durationMs: number): void;
+  onCommitted?: ((records: number, durationMs: number) => void) | undefined;
 }
 
 const DEFAULT_ENTRY_CACHE_BYTES = 32 * 1024 * 1024;

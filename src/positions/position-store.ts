@@ -12,7 +12,7 @@ export interface PositionStoreOptions {
   /** A failed write (its positions stay dirty and are retried). */
   onError?(error: unknown): void;
   /** After each write: the readers it wrote (deletions included) and how long it took. For metrics. */
-  onWritten?(written: readonly WrittenPosition[], durationMs: number): void;
+  onWritten?: ((written: readonly WrittenPosition[], durationMs: number) => void) | undefined;
 }
 
 /** A position a write made durable; `position` null: the reader was deleted. */

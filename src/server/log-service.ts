@@ -28,7 +28,7 @@ export interface LogServiceDeps {
   /** Most logs the server holds (--max-logs): creating one more, explicitly or by a first append, is refused. */
   maxLogs: number;
   /** An append was answered, after `seconds` (metrics; once per request, never per record). */
-  onAppended?(seconds: number): void;
+  onAppended?: ((seconds: number) => void) | undefined;
 }
 
 /** dlog.v1.LogService over the log store. */

@@ -38,7 +38,7 @@ export function createLogger(level: Level, destination?: DestinationStream): Log
   return pino(
     {
       level,
-      base: undefined,
+      base: null,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: serializeError },

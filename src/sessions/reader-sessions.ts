@@ -53,7 +53,7 @@ export interface ReaderSessionsOptions {
   shutdownAckWaitMs?: number;
   onFlushError?(error: unknown): void;
   /** After each position write: the readers it wrote and how long it took (metrics). */
-  onPositionsWritten?(written: readonly WrittenPosition[], durationMs: number): void;
+  onPositionsWritten?: ((written: readonly WrittenPosition[], durationMs: number) => void) | undefined;
 }
 
 /** What an open names, resolved: the override, or the client checkpoint and the fallback. */
