@@ -59,14 +59,10 @@ export class EntryCache {
 
   /** The entry's records from the cache, or decoded from `value` and kept. */
   decoded(logId: number, segment: bigint, entry: bigint, value: Buffer): CachedEntry {
-    const k = key(logId, segment, entry);
-    const hit = this.entries.get(k);
-    if (hit) {
-      this.counters.hits++;
-      return decodedSlot(hit);
-    }
+    const hit = this.get(logId, segment, entry);
+    if (hit) return hit;
     this.counters.misses++;
-    const slot = (this.readers.get(logId) ?? 0) > 1 ? this.keep(k, segment, entry, value) : newSlot(segment, entry, value);
+    const slot = (this.readers.get(logId) ?? 0) > 1 ? this.keep(key(logId, segment, entry), segment, entry, value) : newSlot(segment, entry, value);
     return decodedSlot(slot);
   }
 

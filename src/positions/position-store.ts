@@ -1,6 +1,6 @@
 import { DlogError } from "../errors.js";
 import type { Storage } from "../storage/storage.js";
-import { type Flusher, type FlusherCounters, createFlusher } from "./flusher.js";
+import { type Flusher, type FlusherCounters, type PositionWrite, createFlusher } from "./flusher.js";
 import { type ReaderPosition, decodePosition, encodePosition } from "./position-codec.js";
 
 export interface PositionStoreOptions {
@@ -51,15 +51,11 @@ export class PositionStore {
     this.flusher = createFlusher<Snapshot>({
       intervalMs: options.flushIntervalMs,
       maxAcks: options.flushMax,
-      write: (batch) => this.write(batch.flatMap(({ position: snapshot }) => (snapshot && snapshot.position !== undefined ? [snapshot] : []))),
-      onFlushed: (written, durationMs) => {
-        for (const { position: snapshot } of written) {
-          if (snapshot?.position) this.listener?.(snapshot.logId, snapshot.readerId, snapshot.position);
-        }
-        options.onWritten?.(
-          written.flatMap(({ position: s }) => (s && s.position !== undefined ? [{ logId: s.logId, readerId: s.readerId, position: s.position }] : [])),
-          durationMs,
-        );
+      write: (batch) => this.write(toWrite(batch)),
+      onFlushed: (flushed, durationMs) => {
+        const written = toWrite(flushed);
+        for (const { logId, readerId, position } of written) if (position) this.listener?.(logId, readerId, position);
+        options.onWritten?.(written, durationMs);
       },
       // The storage's own error (with its detail) for the log, not the client-facing one.
       onError: (error) => options.onError?.(error instanceof DlogError && error.cause !== undefined ? error.cause : error),
@@ -132,7 +128,7 @@ export class PositionStore {
   }
 
   /** One LevelDB batch, always fsynced: a position is cheap to write and costly to lose. */
-  private async write(batch: Snapshot[]): Promise<void> {
+  private async write(batch: WrittenPosition[]): Promise<void> {
     if (batch.length === 0) return;
     const writes = batch.map(({ logId, readerId, position }) => ({ logId, readerId, position: position ? encodePosition(position) : null }));
     try {
@@ -152,6 +148,15 @@ interface Snapshot {
   logId: number;
   readerId: string;
   position: ReaderPosition | null | undefined;
+}
+
+/** The snapshots a flush writes: a skipped one (undefined, e.g. its log was deleted) is left out. */
+function toWrite(batch: ReadonlyArray<PositionWrite<Snapshot>>): WrittenPosition[] {
+  const written: WrittenPosition[] = [];
+  for (const { position: snapshot } of batch) {
+    if (snapshot && snapshot.position !== undefined) written.push({ logId: snapshot.logId, readerId: snapshot.readerId, position: snapshot.position });
+  }
+  return written;
 }
 
 /** Reader ids cannot contain "/", so the key is unambiguous. */
