@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type NatsCluster, startNatsCluster } from "../helpers/nats-cluster.js";
+import { sleep, until } from "../reliability/harness.js";
 
 let cluster: NatsCluster;
 let nc: NatsConnection;
@@ -40,12 +41,13 @@ test("an R3 stream survives kill -9 of its leader: a new leader takes writes and
   await cluster.restart(leader);
   await cluster.waitForMetaLeader();
   assert.equal(cluster.nodes[leader]!.state, "running");
-  // The restarted node's own view: its replica is current again with all 11 messages.
-  await eventually(async () => {
+  await cluster.waitForCurrentStreams();
+  // The stream's own view agrees: the restarted node's replica is current again.
+  await until(async () => {
     const replicas = (await jsm.streams.info("HARNESS")).cluster?.replicas ?? [];
     const restarted = replicas.find((r) => r.name === cluster.nodes[leader]!.name);
     return restarted?.current === true;
-  }, 20_000);
+  }, "the restarted replica to be current", 20_000);
 });
 
 test("a paused (SIGSTOP) node is not taken for the meta leader: the others elect one, and it rejoins after SIGCONT", async () => {
@@ -68,15 +70,7 @@ async function publishWithRetry(js: ReturnType<typeof jetstream>, subject: strin
       return;
     } catch (error) {
       if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
-  }
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

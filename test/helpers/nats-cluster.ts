@@ -89,8 +89,27 @@ export interface NatsCluster extends AsyncDisposable {
   waitForMetaLeader(timeoutMs?: number): Promise<number>;
   /** Index of the node leading `stream` (in the $G account), as the running nodes report it; waits for one. */
   streamLeader(stream: string, timeoutMs?: number): Promise<number>;
+  /**
+   * Resolves once every stream (KV buckets are streams too) has a running leader that counts all
+   * its replicas current: after a restart, the node has caught up and another node may fail.
+   */
+  waitForCurrentStreams(timeoutMs?: number): Promise<void>;
   /** Stops every node and removes the store dirs it created. */
   close(): Promise<void>;
+}
+
+interface StreamDetail {
+  name: string;
+  config?: { num_replicas?: number };
+  cluster?: { leader?: string; replicas?: Array<{ name: string; current: boolean }> };
+}
+
+/** The streams a node's /jsz reports (every account). */
+async function streamDetails(node: Node): Promise<StreamDetail[] | undefined> {
+  const view = await monitor(node, "/jsz?streams=true&config=true");
+  if (view === undefined) return undefined;
+  const accounts = (view.body as { account_details?: Array<{ stream_detail?: StreamDetail[] }> }).account_details ?? [];
+  return accounts.flatMap((a) => a.stream_detail ?? []);
 }
 
 interface Node extends NatsNode {
@@ -119,6 +138,8 @@ function config(node: Node, clusterName: string, syncInterval: string, routes: s
     `server_name: ${node.name}`,
     `listen: ${node.address}`,
     `http: 127.0.0.1:${node.monitorPort}`,
+    // A dlog entry is one message: up to dlogd's --max-message-bytes (4 MiB) plus headers; NATS's default is 1 MB.
+    "max_payload: 8MB",
     `jetstream { store_dir: ${JSON.stringify(node.storeDir)}, sync_interval: ${syncInterval} }`,
   ];
   if (routes.length > 0) {
@@ -282,9 +303,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         for (const node of running()) {
-          const view = await monitor(node, `/jsz?streams=true`);
-          const accounts = (view?.body as { account_details?: Array<{ name: string; stream_detail?: Array<{ name: string; cluster?: { leader?: string } }> }> } | undefined)?.account_details ?? [];
-          const detail = accounts.flatMap((a) => a.stream_detail ?? []).find((s) => s.name === stream);
+          const detail = (await streamDetails(node))?.find((s) => s.name === stream);
           // A single server reports no cluster: it leads everything it holds.
           if (detail !== undefined && size === 1) return 0;
           const leader = running().find((n) => n.name === detail?.cluster?.leader);
@@ -293,6 +312,28 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
         await sleep(POLL_MS);
       }
       throw new Error(`no running node leads stream ${stream} within ${timeoutMs} ms`);
+    },
+    async waitForCurrentStreams(timeoutMs = LEADER_TIMEOUT_MS) {
+      // One server has no replicas to wait for.
+      if (size === 1) return void (await cluster.waitForMetaLeader(timeoutMs));
+      const deadline = Date.now() + timeoutMs;
+      let behind: string[] = [];
+      while (Date.now() < deadline) {
+        const up = running();
+        const views = await Promise.all(up.map(streamDetails));
+        const names = new Set(views.flatMap((v) => (v ?? []).map((s) => s.name)));
+        behind = [...names].filter((name) => {
+          const led = views.some((v, i) => {
+            const s = v?.find((d) => d.name === name && d.cluster?.leader === up[i]!.name);
+            const replicas = s?.cluster?.replicas ?? [];
+            return s !== undefined && replicas.length === (s.config?.num_replicas ?? 1) - 1 && replicas.every((r) => r.current);
+          });
+          return !led;
+        });
+        if (views.every((v) => v !== undefined) && behind.length === 0) return;
+        await sleep(POLL_MS);
+      }
+      throw new Error(`streams not led with every replica current within ${timeoutMs} ms: ${behind.join(", ")}`);
     },
     async close() {
       await Promise.all(nodes.map((n) => signal(n, n.state === "paused" ? "SIGKILL" : "SIGTERM")));
