@@ -2,8 +2,15 @@ package dlog
 
 import (
 	"math/rand/v2"
+	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
+
+// When a Reader opens a new session after losing one (retryable) and how long
+// it waits first (ReconnectPolicy, backoff).
 
 // ReconnectPolicy says how a Reader retries a lost session: exponential
 // backoff with full jitter (a uniform delay in [0, cap]), so readers that lost
@@ -71,3 +78,22 @@ func (b *backoff) next() (time.Duration, bool) {
 
 // reset: a session opened, the next loss starts from the first delay again.
 func (b *backoff) reset() { b.attempts = 0 }
+
+// retryable: worth a new session — the server or the network went away. Not:
+// fenced (ABORTED), bad input, unknown log, no permission. ALREADY_EXISTS
+// after a loss (takeover REJECT) is our own dead session the server has not
+// noticed yet.
+func retryable(err error, reconnecting bool) bool {
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return true
+	case codes.Canceled: // reset by the server (our own cancels stop the loop first)
+		return true
+	case codes.Internal:
+		msg := strings.ToLower(err.Error())
+		return strings.Contains(msg, "rst_stream") || strings.Contains(msg, "connection") || strings.Contains(msg, "transport")
+	case codes.AlreadyExists:
+		return reconnecting
+	}
+	return false
+}
