@@ -27,7 +27,8 @@ import {
 } from "./convert.js";
 import { DlogError, dlogErrorMiddleware } from "./dlog-error.js";
 import { LogRecord } from "./log-record.js";
-import { Reader, type ReaderOptions } from "./reader.js";
+import { Reader } from "./reader.js";
+import type { ReaderOptions } from "./reader-options.js";
 
 /** TLS material, as PEM contents or file paths. */
 export interface TlsOptions {

@@ -5,17 +5,9 @@
 export { createDlogClient, type DlogClient, type DlogClientOptions, type ReadOptions, type TlsOptions, type TruncateResult } from "./client.js";
 export { type AppendInput, type Appender, type AppenderCounters, type AppenderOptions } from "./appender.js";
 export { ReaderRecord } from "./reader-record.js";
-export {
-  Reader,
-  type FlowSettings,
-  type OpenedInfo,
-  type ReaderEnd,
-  type ReaderEvents,
-  type ReaderOptions,
-  type ReaderStatus,
-  type ReconnectingInfo,
-  type ResumeSourceName,
-} from "./reader.js";
+export { Reader } from "./reader.js";
+export { type FlowSettings, type ReaderOptions } from "./reader-options.js";
+export { type OpenedInfo, type ReaderEnd, type ReaderEvents, type ReaderStatus, type ReconnectingInfo, type ResumeSourceName } from "./reader-events.js";
 export { LogRecord } from "./log-record.js";
 export { type LogInfo, type ReaderPosition, type SegmentInfo, type StartAt, parseStartAt } from "./convert.js";
 export { type ReconnectOptions } from "./backoff.js";

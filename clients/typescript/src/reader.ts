@@ -3,134 +3,16 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ClientError, Status } from "nice-grpc";
 import type { DLSN } from "../../../src/dlsn.js";
 import type { DLSN as WireDLSN, Record as WireRecord } from "./gen/dlog/v1/common.js";
-import {
-  type FlowLimits,
-  type Opened,
-  type ReaderServiceClient,
-  type ReaderStatus as WireReaderStatus,
-  ResumePolicy,
-  ResumeSource,
-  Takeover,
-} from "./gen/dlog/v1/reader.js";
-import { type Backoff, createBackoff, type ReconnectOptions } from "./backoff.js";
-import { type StartAt, compareWire, fromWireDlsn, toWireDlsn, toWirePosition } from "./convert.js";
+import type { Opened, ReaderServiceClient, ReaderStatus as WireReaderStatus } from "./gen/dlog/v1/reader.js";
+import { type Backoff, createBackoff } from "./backoff.js";
+import { type StartAt, compareWire, fromWireDlsn } from "./convert.js";
 import { DlogError } from "./dlog-error.js";
+import { type OpenedInfo, type ReaderEnd, type ReaderEvents, type ReaderStatus, openedInfoOf, readerStatusOf } from "./reader-events.js";
+import { type FlowSettings, type ReaderOptions, openMessage, toWireFlow } from "./reader-options.js";
 import { ReaderRecord } from "./reader-record.js";
 import { ReaderSession } from "./reader-session.js";
 
 const SESSION_PATH = "/dlog.v1.ReaderService/Session";
-
-/** Flow limits of a session; unset fields keep the server's defaults (1000 records, 64 MiB, 256 per batch). */
-export interface FlowSettings {
-  maxOutstandingRecords?: number | undefined;
-  maxOutstandingBytes?: number | bigint | undefined;
-  maxBatchRecords?: number | undefined;
-}
-
-export interface ReaderOptions {
-  log: string;
-  readerId: string;
-  /** Re-positions the reader on the first open (the open's `override`); reconnects resume from the stored position instead. */
-  from?: StartAt | undefined;
-  /** Where to start when the reader has no stored position. Server default: earliest. */
-  fallback?: StartAt | undefined;
-  /** A position the application persisted itself (the last record it processed), used per `resumePolicy`. */
-  checkpoint?: DLSN | undefined;
-  resumePolicy?: "stored" | "client" | "max" | undefined;
-  /**
-   * Ack each record when the loop asks for the next one. A record the loop
-   * leaves with `break` or `throw` is not acked (it comes back next time):
-   * call `record.ack()` before `break` if it was processed.
-   */
-  autoAck?: boolean | undefined;
-  flow?: FlowSettings | undefined;
-  /** Records not acked for this long are delivered again in the same session (attempt + 1). */
-  ackWaitMs?: number | undefined;
-  /** When another session holds this reader: end it (`fence`, default) or fail this one (`reject`). */
-  takeover?: "fence" | "reject" | undefined;
-  /** Aborting closes the reader (drains) and makes the loop throw the abort reason. */
-  signal?: AbortSignal | undefined;
-  /** Reconnect on UNAVAILABLE or a lost connection; `false` turns it off. */
-  reconnect?: ReconnectOptions | false | undefined;
-  /**
-   * Acks made in the same tick always go out together; this is the least time
-   * between two ack messages (default 2 ms), so a loop that awaits per record
-   * still sends few messages. 0 = once per tick.
-   */
-  ackIntervalMs?: number | undefined;
-  /** How long `close()` waits for the server's `drained`. Default 10 000 ms. */
-  drainTimeoutMs?: number | undefined;
-}
-
-export type ResumeSourceName = "stored" | "fallback" | "override" | "client" | "unspecified";
-
-/** What the server said when a session opened. */
-export interface OpenedInfo {
-  epoch: bigint;
-  /** Delivery starts strictly after this DLSN. */
-  resumeAfter: DLSN | undefined;
-  source: ResumeSourceName;
-  logHead: DLSN | undefined;
-  skippedByTruncation: bigint;
-  durableHoles: bigint;
-  /** The highest DLSN this reader was ever sent (kept with its position): records up to it come with attempt >= 2. */
-  deliveredHigh: DLSN | undefined;
-  flow: { maxOutstandingRecords: number; maxOutstandingBytes: bigint; maxBatchRecords: number };
-  /** Sessions this reader opened before this one (0 on the first open). */
-  reconnects: number;
-}
-
-/** A `status` frame: what is durable, acked and outstanding on the server. */
-export interface ReaderStatus {
-  /** On disk: a server crash replays everything after it (minus durable holes). */
-  durableFloor: DLSN | undefined;
-  ackedFloor: DLSN | undefined;
-  deliveredHigh: DLSN | undefined;
-  outstandingRecords: bigint;
-  outstandingBytes: bigint;
-  holes: bigint;
-  durableHoles: bigint;
-  lag: bigint;
-  /** Why delivery is paused; empty when it is not. */
-  pausedReason: string;
-  /** The first `acksDurable` Ack messages of this session are on disk (see `ReaderRecord.ackDurable`). */
-  acksDurable: bigint;
-  /** Ack messages of this session the server has applied (in memory). */
-  acksReceived: bigint;
-}
-
-export interface ReconnectingInfo {
-  /** 1 for the first retry after a loss. */
-  attempt: number;
-  delayMs: number;
-  error: unknown;
-}
-
-/** How a reader ended: what `reader.closed` resolves with. */
-export interface ReaderEnd {
-  /**
-   * `closed`: `close()` (or leaving the loop) drained it; `cancelled`: `cancel()`; `aborted`: its
-   * signal; `failed`: an error the reader does not retry (fenced, unknown log, bad input, the
-   * reconnect budget spent, a drain that was not answered) — in `error`.
-   */
-  reason: "closed" | "cancelled" | "aborted" | "failed";
-  error: unknown;
-  /** The last durable position the server reported. */
-  durablePosition: DLSN | undefined;
-}
-
-export interface ReaderEvents {
-  opened: [OpenedInfo];
-  status: [ReaderStatus];
-  reconnecting: [ReconnectingInfo];
-}
-
-const SOURCE_NAMES: Record<number, ResumeSourceName> = {
-  [ResumeSource.RESUME_SOURCE_STORED]: "stored",
-  [ResumeSource.RESUME_SOURCE_FALLBACK]: "fallback",
-  [ResumeSource.RESUME_SOURCE_OVERRIDE]: "override",
-  [ResumeSource.RESUME_SOURCE_CLIENT]: "client",
-};
 
 interface Waiter {
   resolve(result: IteratorResult<ReaderRecord>): void;
@@ -398,7 +280,7 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
 
   private async serve(session: ReaderSession, override: StartAt | undefined): Promise<void> {
     const responses = this.client.session(session.requests, { signal: session.abort.signal });
-    session.send({ kind: { $case: "open", value: this.openMessage(override) } });
+    session.send({ kind: { $case: "open", value: openMessage(this.options, override, this.flow, this.sessions === 0) } });
     for await (const response of responses) {
       const kind = response.kind;
       if (kind === undefined) continue;
@@ -420,40 +302,9 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
     }
   }
 
-  private openMessage(override: StartAt | undefined) {
-    const options = this.options;
-    const policy = options.resumePolicy ?? "stored";
-    return {
-      log: options.log,
-      readerId: options.readerId,
-      fallback: options.fallback === undefined ? undefined : toWirePosition(options.fallback),
-      override: override === undefined ? undefined : toWirePosition(override),
-      // After a reconnect the server's stored position is always the better one.
-      clientCheckpoint: options.checkpoint && this.sessions === 0 ? toWireDlsn(options.checkpoint) : undefined,
-      resumePolicy: this.sessions > 0 ? ResumePolicy.RESUME_POLICY_STORED : POLICIES[policy],
-      flow: this.flow ? toWireFlow(this.flow) : undefined,
-      takeover: options.takeover === "reject" ? Takeover.TAKEOVER_REJECT : Takeover.TAKEOVER_FENCE,
-      ackWaitMs: options.ackWaitMs ?? 0,
-    };
-  }
-
   private onOpened(session: ReaderSession, opened: Opened): void {
     session.opened = true;
-    const info: OpenedInfo = {
-      epoch: opened.epoch,
-      resumeAfter: fromWireDlsn(opened.resumeAfter),
-      source: SOURCE_NAMES[opened.source] ?? "unspecified",
-      logHead: fromWireDlsn(opened.logHead),
-      skippedByTruncation: opened.skippedByTruncation,
-      durableHoles: opened.durableHoles,
-      deliveredHigh: fromWireDlsn(opened.deliveredHigh),
-      flow: {
-        maxOutstandingRecords: opened.flow?.maxOutstandingRecords ?? 0,
-        maxOutstandingBytes: opened.flow?.maxOutstandingBytes ?? 0n,
-        maxBatchRecords: opened.flow?.maxBatchRecords ?? 0,
-      },
-      reconnects: this.sessions,
-    };
+    const info = openedInfoOf(opened, this.sessions);
     this.sessions++;
     this.openedInfo = info;
     this.resolveFirstOpen(info);
@@ -462,19 +313,7 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
 
   private onStatus(session: ReaderSession, wire: WireReaderStatus): void {
     session.acksDurable = Math.max(session.acksDurable, Number(wire.acksDurable));
-    const status: ReaderStatus = {
-      durableFloor: fromWireDlsn(wire.durableFloor),
-      ackedFloor: fromWireDlsn(wire.ackedFloor),
-      deliveredHigh: fromWireDlsn(wire.deliveredHigh),
-      outstandingRecords: wire.outstandingRecords,
-      outstandingBytes: wire.outstandingBytes,
-      holes: wire.holes,
-      durableHoles: wire.durableHoles,
-      lag: wire.lag,
-      pausedReason: wire.pausedReason,
-      acksDurable: wire.acksDurable,
-      acksReceived: wire.acksReceived,
-    };
+    const status = readerStatusOf(wire);
     this.lastStatus = status;
     if (status.durableFloor) this.durable = status.durableFloor;
     this.emit("status", status);
@@ -544,20 +383,6 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
     if (waiters.length > 0 && this.failure) this.failure.thrown = true;
     for (const waiter of waiters) waiter.reject(error);
   }
-}
-
-const POLICIES: Record<NonNullable<ReaderOptions["resumePolicy"]>, ResumePolicy> = {
-  stored: ResumePolicy.RESUME_POLICY_STORED,
-  client: ResumePolicy.RESUME_POLICY_CLIENT,
-  max: ResumePolicy.RESUME_POLICY_MAX,
-};
-
-function toWireFlow(flow: FlowSettings): FlowLimits {
-  return {
-    maxOutstandingRecords: flow.maxOutstandingRecords ?? 0,
-    maxOutstandingBytes: BigInt(flow.maxOutstandingBytes ?? 0),
-    maxBatchRecords: flow.maxBatchRecords ?? 0,
-  };
 }
 
 /**
