@@ -58,7 +58,10 @@ export class ReaderLagTracker {
       if (!this.logs.has(info.name)) continue; // deleted while we iterate
       const logId = this.logs.logId(info.name);
       present.add(logId);
-      const floors = this.floors.get(logId) ?? (await this.load(logId));
+      // A store that cannot be read (a fault) leaves the log's stored readers out of this scrape,
+      // not the whole scrape: the storage gauges say why, and the next scrape loads them again.
+      const floors = this.floors.get(logId) ?? (await this.load(logId).catch(() => undefined));
+      if (!floors) continue;
       const next = this.logs.has(info.name) ? this.logs.head(info.name).nextSequenceId : 0n;
       for (const [readerId, floor] of floors) {
         const liveLag = live.get(`${info.name}/${readerId}`);

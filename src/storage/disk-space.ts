@@ -20,6 +20,23 @@ export async function walBytes(dir: string): Promise<number> {
   return total;
 }
 
+/**
+ * Writes and syncs a small file in `dir`, then removes it: throws what the disk answers (EIO,
+ * EMFILE, ENOSPC…). Cheap, and it leaves the open database alone, so a reopen that cannot
+ * succeed yet is not tried (closing the database would stop reads for nothing).
+ */
+export async function probeWrite(dir: string): Promise<void> {
+  const path = join(dir, "dlog-write-probe");
+  const file = await open(path, "w");
+  try {
+    await file.write(Buffer.from("probe"));
+    await file.datasync();
+  } finally {
+    await file.close();
+    await unlink(path).catch(() => undefined);
+  }
+}
+
 const CHUNK = Buffer.alloc(1024 * 1024);
 
 /**

@@ -1,5 +1,5 @@
 import { DlogError } from "../errors.js";
-import { DiskReserve, freeBytes, walBytes } from "./disk-space.js";
+import { DiskReserve, freeBytes, probeWrite, walBytes } from "./disk-space.js";
 import {
   type CommitBatch,
   type EntryCursor,
@@ -57,7 +57,7 @@ const RIDE_OUT_REOPEN_MS = 3_000;
 const SPACE_CHECK_MS = 1_000;
 /** Free beyond the reserve before appends resume. */
 const RESUME_FREE_BYTES = 1024 * 1024;
-/** Reopen attempts skipped for lack of room before one is tried anyway (it removes failed compactions' files). */
+/** Reopen attempts skipped (no room, a failed write probe) before one is tried anyway (it removes failed compactions' files). */
 const MAX_SKIPPED_REOPENS = 10;
 /** Room a reopen needs beyond the write-ahead logs it turns into tables (manifest, LOG, table overhead). */
 const REOPEN_MARGIN_BYTES = 512 * 1024;
@@ -270,11 +270,12 @@ export class ResilientStorage implements Storage {
       if (this.closed) return;
       delay = Math.min(delay * 2, RETRY_MAX_MS);
       try {
-        // Closing first would stop reads for nothing while the reopen cannot succeed yet; but
-        // files of a failed compaction hold space only a reopen frees, so now and then it is tried.
-        if (diskFull && this.inner && skipped < MAX_SKIPPED_REOPENS) {
+        // Closing first would stop reads for nothing while the reopen cannot succeed yet (no room,
+        // or the disk still fails a synced write); but some faults only a reopen clears (files of
+        // a failed compaction hold space, a probe may pass where LevelDB fails), so now and then it is tried.
+        if (this.inner && skipped < MAX_SKIPPED_REOPENS) {
           skipped++;
-          await this.checkRoomToReopen();
+          await (diskFull ? this.checkRoomToReopen() : this.probeWrite());
         }
         skipped = 0;
         const old = this.inner;
@@ -304,6 +305,10 @@ export class ResilientStorage implements Storage {
         }
       }
     }
+  }
+
+  private async probeWrite(): Promise<void> {
+    if (this.options.dir !== undefined) await probeWrite(this.options.dir);
   }
 
   private async checkRoomToReopen(): Promise<void> {

@@ -63,6 +63,8 @@ export interface ProcessStartOptions extends StartOptions {
   process: true;
   /** Working directory of the server process. */
   cwd?: string;
+  /** Added to this process's environment for the server process (e.g. an LD_PRELOAD fault shim). */
+  env?: Record<string, string>;
 }
 
 function dlogdArgs(options: StartOptions): string[] {
@@ -110,7 +112,7 @@ async function serveInProcess(options: StartOptions): Promise<Dlogd> {
 async function spawnDlogd(options: ProcessStartOptions): Promise<DlogdProcess> {
   const child = spawn(process.execPath, [DLOGD, ...dlogdArgs(options)], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env },
+    env: { ...process.env, ...options.env },
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
   let output = "";
