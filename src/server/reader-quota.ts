@@ -1,26 +1,31 @@
-import { DlogError, isDlogError } from "../errors.js";
+import { DlogError } from "../errors.js";
 
-/** How long a log's reader count is trusted before it is counted again from storage. */
-const COUNT_TTL_MS = 1_000;
+/**
+ * How long a log's reader ids are trusted before they are listed from storage again. Admits and
+ * deletions keep them exact meanwhile; the expiry is a safety net (and frees the memory of logs
+ * no one opens).
+ */
+const READERS_TTL_MS = 30_000;
 
 export interface ReaderQuotaSource {
-  /** Whether the reader has a stored position. */
-  exists(log: string, readerId: string): Promise<boolean>;
-  /** How many readers the log has. */
-  count(log: string): Promise<number>;
+  /** The ids of the log's stored readers. */
+  readers(log: string): Promise<string[]>;
 }
 
 /**
  * The bound on readers per log (--max-readers-per-log): a session open or SetPosition that
  * would create one more reader of a full log is refused (RESOURCE_EXHAUSTED, LIMIT_EXCEEDED).
- * Existing readers are never refused. Counts are cached a second per log (and counted up as
- * readers are admitted), so a flood of new readers costs one storage scan a second, not one
- * each; the bound may be passed by the readers created concurrently within that second.
+ * Existing readers are never refused. A log's reader ids are listed once and then kept (the
+ * admitted ones added, a deletion drops them), so an open costs no storage read here: before,
+ * each open read its reader and, a second after the last count, counted the log again — two
+ * LevelDB round trips per open that wait behind every session's reads under load. A refusal is
+ * decided on a fresh listing only (the kept ids may include readers whose creation failed). The
+ * bound may be passed by readers created concurrently with that listing.
  */
 export class ReaderQuota {
   readonly #max: number;
   readonly #source: ReaderQuotaSource;
-  readonly #counts = new Map<string, { count: number; at: number }>();
+  readonly #readers = new Map<string, { ids: Promise<Set<string>>; at: number }>();
 
   constructor(max: number, source: ReaderQuotaSource) {
     this.#max = max;
@@ -28,48 +33,47 @@ export class ReaderQuota {
   }
 
   async admit(log: string, readerId: string): Promise<void> {
-    if (await this.#source.exists(log, readerId)) return;
-    const now = Date.now();
-    let cached = this.#counts.get(log);
-    if (!cached || now - cached.at > COUNT_TTL_MS) {
-      cached = { count: await this.#source.count(log), at: now };
-      this.#counts.set(log, cached);
-      this.#prune(now);
+    let ids = await this.#kept(log);
+    if (ids.has(readerId)) return;
+    if (ids.size >= this.#max) {
+      ids = await this.#list(log);
+      if (ids.has(readerId)) return;
+      if (ids.size >= this.#max) {
+        throw new DlogError("RESOURCE_EXHAUSTED", `log "${log}" has ${this.#max} readers, its limit (--max-readers-per-log); delete one before creating "${readerId}"`, {
+          reason: "LIMIT_EXCEEDED",
+          metadata: { log, limit: "max_readers_per_log", max: String(this.#max) },
+        });
+      }
     }
-    if (cached.count >= this.#max) {
-      throw new DlogError("RESOURCE_EXHAUSTED", `log "${log}" has ${this.#max} readers, its limit (--max-readers-per-log); delete one before creating "${readerId}"`, {
-        reason: "LIMIT_EXCEEDED",
-        metadata: { log, limit: "max_readers_per_log", max: String(this.#max) },
-      });
-    }
-    cached.count++;
+    ids.add(readerId);
   }
 
-  /** A reader (or the whole log) went away: count again next time. */
+  /** A reader (or the whole log) went away: list again next time. */
   forget(log: string): void {
-    this.#counts.delete(log);
+    this.#readers.delete(log);
   }
 
-  #prune(now: number): void {
-    for (const [log, cached] of this.#counts) if (now - cached.at > COUNT_TTL_MS) this.#counts.delete(log);
+  /** The kept ids of `log`, listed if there are none or they are too old; concurrent admits share one listing. */
+  #kept(log: string): Promise<Set<string>> {
+    const kept = this.#readers.get(log);
+    return kept && Date.now() - kept.at <= READERS_TTL_MS ? kept.ids : this.#list(log);
+  }
+
+  #list(log: string): Promise<Set<string>> {
+    const now = Date.now();
+    for (const [name, kept] of this.#readers) if (now - kept.at > READERS_TTL_MS) this.#readers.delete(name);
+    const ids = this.#source.readers(log).then((list) => new Set(list));
+    const entry = { ids, at: now };
+    this.#readers.set(log, entry);
+    // A failed listing is not kept: the next admit lists again.
+    ids.catch(() => {
+      if (this.#readers.get(log) === entry) this.#readers.delete(log);
+    });
+    return ids;
   }
 }
 
-/** The quota's view of the reader store, over the session core's admin calls. */
-export function readerQuotaSource(sessions: {
-  getPosition(log: string, readerId: string): Promise<unknown>;
-  listReaders(log: string): Promise<unknown[]>;
-}): ReaderQuotaSource {
-  return {
-    exists: async (log, readerId) => {
-      try {
-        await sessions.getPosition(log, readerId);
-        return true;
-      } catch (error) {
-        if (isDlogError(error, "NOT_FOUND") && error.reason === "READER_NOT_FOUND") return false;
-        throw error;
-      }
-    },
-    count: async (log) => (await sessions.listReaders(log)).length,
-  };
+/** The quota's view of the reader store, over the session core's admin call. */
+export function readerQuotaSource(sessions: { listReaders(log: string): Promise<Array<{ readerId: string }>> }): ReaderQuotaSource {
+  return { readers: async (log) => (await sessions.listReaders(log)).map((info) => info.readerId) };
 }
