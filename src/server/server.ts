@@ -47,6 +47,11 @@ export interface RunningServer {
 
 /** Of --shutdown-timeout, what is kept for closing connections by force and the store after the graceful part. */
 const FORCE_RESERVE_MS = 1_000;
+/**
+ * The part of --shutdown-timeout sessions get to ack what they were sent (2 s of the default
+ * 10 s): the rest is for the final flush, the appends in flight and closing connections.
+ */
+const SHUTDOWN_ACK_SHARE = 0.2;
 /** A retrying failure is logged at most this often. */
 const REPEAT_LOG_MS = 10_000;
 
@@ -119,6 +124,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     maxHoles: config.maxHoles,
     heartbeatMs: config.heartbeatMs,
     outstandingBudget: new OutstandingBudget(config.maxOutstandingBytesTotal),
+    shutdownAckWaitMs: config.shutdownTimeoutMs * SHUTDOWN_ACK_SHARE,
     onFlushError: ((log) => (error: unknown) => log({ err: error }, "position flush failed; retrying"))(rateLimited(logger, "error", REPEAT_LOG_MS)),
     onPositionsWritten: metrics && ((written, durationMs) => metrics.positionsWritten(written, durationMs)),
   });
