@@ -79,10 +79,10 @@ export class TestSession {
     this.iterator = clients.readers.session(this.requests, { signal: this.abort.signal })[Symbol.asyncIterator]();
   }
 
-  /** Opens a session and returns it with its Opened frame. */
-  static async open(clients: Clients, open: DeepPartial<Open>): Promise<{ session: TestSession; opened: Opened }> {
+  /** Opens a session and returns it with its Opened frame (failing if none comes within `timeoutMs`). */
+  static async open(clients: Clients, open: DeepPartial<Open>, timeoutMs = FRAME_TIMEOUT_MS): Promise<{ session: TestSession; opened: Opened }> {
     const session = new TestSession(clients, { kind: { $case: "open", value: open } });
-    return { session, opened: await session.opened() };
+    return { session, opened: await session.opened(timeoutMs) };
   }
 
   get lastStatus(): ReaderStatus | undefined {
@@ -179,8 +179,8 @@ export class TestSession {
     }
   }
 
-  async opened(): Promise<Opened> {
-    const frame = await this.next();
+  async opened(timeoutMs = FRAME_TIMEOUT_MS): Promise<Opened> {
+    const frame = await this.next(timeoutMs);
     assert.equal(frame?.$case, "opened", `the first frame is opened, got ${frame?.$case ?? "the end of the stream"}`);
     return (frame as Extract<Frame, { $case: "opened" }>).value;
   }

@@ -33,6 +33,8 @@ test(`${SESSIONS} sessions on ${LOGS} logs under appends, then a disconnect stor
   const metrics = (): Promise<Map<string, number>> => scrapeMetrics(server.metricsAddress!);
   const live = async (): Promise<number> => (await metrics()).get("dlog_sessions_live") ?? -1;
   const pid = server.child.pid!;
+  const stop: Stop = { killed: false };
+  let appenders: Array<Promise<void>> = [];
   try {
     const logs = Array.from({ length: LOGS }, (_, i) => `load-${i}`);
     for (const log of logs) await direct.logs.createLog({ log });
@@ -41,8 +43,7 @@ test(`${SESSIONS} sessions on ${LOGS} logs under appends, then a disconnect stor
     await sleep(500);
     const rssBaseline = rssOf(pid);
 
-    const stop: Stop = { killed: false };
-    const appenders = logs.map((log, i) => bulkAppender(direct, log, ledgers.get(log)!, `a${i}`, new Rng(SEED * 7 + i), stop, { maxBatch: 10, maxPauseMs: 200 }));
+    appenders = logs.map((log, i) => bulkAppender(direct, log, ledgers.get(log)!, `a${i}`, new Rng(SEED * 7 + i), stop, { maxBatch: 10, maxPauseMs: 200 }));
     const openStarted = Date.now();
     const beforeOpen = await metrics();
     await inBatches(readers.map((reader, i) => ({ reader, i })), 50, ({ reader, i }) => reader.start(channels[Math.floor(i / PER_CONNECTION)]!, stop));
@@ -115,6 +116,9 @@ test(`${SESSIONS} sessions on ${LOGS} logs under appends, then a disconnect stor
     t.diagnostic(JSON.stringify(figures));
     reportFigures("load", figures);
   } finally {
+    // Appenders first: one failing on a closed channel while this cleans up would hide why the test failed.
+    stop.killed = true;
+    await Promise.allSettled(appenders);
     for (const clients of channels) clients.close();
     direct.close();
     await proxy.close().catch(() => undefined);
