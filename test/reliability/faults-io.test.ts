@@ -10,11 +10,10 @@ import { execFileSync } from "node:child_process";
 import { unlinkSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import { ClientError, Status } from "nice-grpc";
-import { ErrorInfo, RichClientError } from "nice-grpc-error-details";
+import { Status } from "nice-grpc";
 import { HealthCheckResponse_ServingStatus as Serving } from "../../src/gen/grpc/health/v1/health.js";
 import { type Clients, type DlogdProcess, scrapeMetrics, startDlogd, tempDir } from "../helpers/dlogd.js";
-import { connectWithDetails as connect, Rng, SEED, readLog, reportFigures, sleep, until } from "./harness.js";
+import { type Refusal, connectWithDetails as connect, Rng, SEED, readLog, refusalOf, reportFigures, sleep, until } from "./harness.js";
 import { Ledger, LedgerReader, type Stop, stopAppenders, verifyLog } from "./workload.js";
 
 /** The shim's source stays in test/reliability; tsc does not copy it to dist. */
@@ -28,12 +27,6 @@ function buildShim(dir: string): string {
   return out;
 }
 
-interface Refusal {
-  code: Status;
-  reason: string | undefined;
-  message: string;
-}
-
 /** Unary appends of 1..10 records until stopped; answers go to the ledger, refusals are kept. */
 async function appendThrough(clients: Clients, ledger: Ledger, refused: Refusal[], stop: Stop): Promise<void> {
   const rng = new Rng(SEED * 13);
@@ -45,9 +38,7 @@ async function appendThrough(clients: Clients, ledger: Ledger, refused: Refusal[
       const answer = await clients.logs.append({ log: LOG, records: payloads.map((payload) => ({ payload: Buffer.from(payload) })) });
       for (const [i, dlsn] of answer.dlsns.entries()) ledger.add(run, payloads[i]!, dlsn);
     } catch (error) {
-      if (!(error instanceof ClientError)) throw error;
-      const info = error instanceof RichClientError ? error.extra.find((detail): detail is ErrorInfo => detail.$type === ErrorInfo.$type) : undefined;
-      refused.push({ code: error.code, reason: info?.reason, message: error.details });
+      refused.push(refusalOf(error));
     }
     await sleep(rng.int(2, 20));
   }

@@ -4,12 +4,11 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readdirSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { test } from "node:test";
-import { ClientError, Status } from "nice-grpc";
-import { ErrorInfo, RichClientError } from "nice-grpc-error-details";
+import { Status } from "nice-grpc";
 import { HealthCheckResponse_ServingStatus as Serving } from "../../src/gen/grpc/health/v1/health.js";
 import { type Clients, type Dlogd, dlogdExit, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { TestSession } from "../helpers/session.js";
-import { connectWithDetails as connect, idleConnection, readLog, reportFigures, sleep, until } from "./harness.js";
+import { type Refusal, connectWithDetails as connect, idleConnection, readLog, refusalOf, reportFigures, sleep, until } from "./harness.js";
 
 const RECORD_BYTES = 32 * 1024;
 
@@ -51,18 +50,6 @@ function fillUp(dir: string): string {
     closeSync(fd);
   }
   return path;
-}
-
-interface Refusal {
-  code: Status;
-  reason: string | undefined;
-  message: string;
-}
-
-function refusalOf(error: unknown): Refusal {
-  if (!(error instanceof ClientError)) throw error;
-  const info = error instanceof RichClientError ? error.extra.find((detail): detail is ErrorInfo => detail.$type === ErrorInfo.$type) : undefined;
-  return { code: error.code, reason: info?.reason, message: error.details };
 }
 
 /** Appends incompressible 32 KiB records until `refusals` appends were refused; returns what was answered and refused. */

@@ -5,8 +5,8 @@ import { type Server, type Socket, connect as netConnect, createServer } from "n
 import { join } from "node:path";
 import { SessionRequest, type DeepPartial } from "../../src/gen/dlog/v1/reader.js";
 import type { DLSN as WireDLSN } from "../../src/gen/dlog/v1/common.js";
-import { createChannel, createClient, createClientFactory } from "nice-grpc";
-import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
+import { ClientError, type Status, createChannel, createClient, createClientFactory } from "nice-grpc";
+import { ErrorInfo, RichClientError, errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import { LogServiceDefinition } from "../../src/gen/dlog/v1/log.js";
 import { ReaderServiceDefinition } from "../../src/gen/dlog/v1/reader.js";
 import { HealthDefinition } from "../../src/gen/grpc/health/v1/health.js";
@@ -73,6 +73,20 @@ export function connectWithDetails(address: string): Clients {
     health: createClient(HealthDefinition, channel),
     close: () => channel.close(),
   };
+}
+
+/** A refused call as a test checks it: the code, the ErrorInfo reason and the message. */
+export interface Refusal {
+  code: Status;
+  reason: string | undefined;
+  message: string;
+}
+
+/** The refusal of a call made through `connectWithDetails`; anything but a ClientError is thrown again. */
+export function refusalOf(error: unknown): Refusal {
+  if (!(error instanceof ClientError)) throw error;
+  const info = error instanceof RichClientError ? error.extra.find((detail): detail is ErrorInfo => detail.$type === ErrorInfo.$type) : undefined;
+  return { code: error.code, reason: info?.reason, message: error.details };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

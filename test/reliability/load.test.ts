@@ -104,6 +104,8 @@ test(`${SESSIONS} sessions on ${LOGS} logs under appends, then a disconnect stor
       // Each open makes its epoch durable before Opened: a flush round, which writes every dirty position.
       load_open_flushes: grew("dlog_position_flushes_total"),
       load_open_positions_written: grew("dlog_positions_written_total"),
+      // Against load_open_ms: how much of the open phase the server spent on a CPU (the machine is shared).
+      load_open_server_cpu_ms: Math.round(grew("process_cpu_seconds_total") * 1000),
       rss_baseline_mb: Math.round(rssBaseline / MB),
       rss_peak_mb: Math.round(rssPeak / MB),
       rss_per_session_kb: Math.round((rssPeak - rssBaseline) / SESSIONS / 1024),
