@@ -94,7 +94,7 @@ func dlsnsOf(ws []*dlogv1.DLSN) []DLSN {
 	return out
 }
 
-// Append appends the records as one entry (record i gets slot i) and returns
+// Append appends the records to one entry, in consecutive slots, and returns
 // their DLSNs once written (and fsynced unless the server runs --no-fsync).
 // For many small appends use an Appender.
 func (c *Client) Append(ctx context.Context, log string, records ...Input) ([]DLSN, error) {

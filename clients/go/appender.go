@@ -164,8 +164,9 @@ func (a *Appender) AppendAsync(ctx context.Context, in Input) (Pending, error) {
 	return Pending{b: b, i: i}, nil
 }
 
-// AppendEntry appends the records as one entry of their own (record i gets
-// slot i), in order with the other appends, and returns their DLSNs.
+// AppendEntry appends the records to one entry, in consecutive slots (not
+// batched with other calls), in order with the other appends, and returns
+// their DLSNs.
 func (a *Appender) AppendEntry(ctx context.Context, records ...Input) ([]DLSN, error) {
 	if len(records) == 0 {
 		return nil, errors.New("dlog: AppendEntry needs at least one record")

@@ -2,7 +2,7 @@ import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 
 /**
- * One stored entry holds every record of one append call:
+ * One stored entry holds the records of one or more appends to a log, group-committed together (group-commit.ts):
  *   u8 version | i64 append time ms | i64 first sequence id | u32 count |
  *   count × (i64 txid | u32 payload length | payload)
  * Records of an entry share its append time; slot i is the i-th record.

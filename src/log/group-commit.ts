@@ -41,26 +41,50 @@ export interface GroupCommitOptions {
   staleError(): DlogError | undefined;
   /** After each batch is durable: the records it carried and how long its write (and fsync) took. For metrics. */
   onCommitted?: ((records: number, durationMs: number) => void) | undefined;
+  /**
+   * Appends to one log that go into the same batch share one entry (consecutive slots, up to
+   * `maxRecordsPerAppend` records and PACK_MAX_BYTES): fewer, larger entries are cheaper to read.
+   * Off: one entry per append.
+   */
+  packAppends: boolean;
 }
 
+/** Payload bytes past which a packed entry takes no more appends (a single append may be larger). */
+const PACK_MAX_BYTES = 1024 * 1024;
+
 interface PendingAppend {
-  log: LogState;
-  entry: EntryWrite;
   result: AppendResult;
   resolve: (result: AppendResult) => void;
   reject: (error: Error) => void;
 }
 
+/** An entry of the batch being gathered: the records of one or more appends to one log, encoded when the batch is taken. */
+interface PendingEntry {
+  log: LogState;
+  segment: bigint;
+  entry: bigint;
+  appendTimeMs: number;
+  firstSequenceId: bigint;
+  records: EntryRecordInput[];
+  bytes: number;
+  appends: PendingAppend[];
+}
+
 /**
  * Appends: validates records, assigns DLSNs and txids in call order (rolling segments),
- * and writes every append that arrives in one turn of the event loop as one storage batch.
+ * and writes every append that arrives in one turn of the event loop (or while the batch
+ * before is being written) as one storage batch. With `packAppends`, the appends of one log
+ * in a batch share its entry: each one's records take the next slots, so DLSNs still grow in
+ * call order, and an entry is never extended once written.
  */
 export class GroupCommit {
   private readonly storage: Storage;
   private readonly writes: SerialQueue;
   private readonly cache: EntryCache;
   private readonly options: GroupCommitOptions;
-  private pending: PendingAppend[] = [];
+  private pending: PendingEntry[] = [];
+  /** Per log, the entry of the batch being gathered that its next append may join. */
+  private packing = new Map<LogState, PendingEntry>();
   private commitScheduled = false;
   /** Group-committed batches (one fsync each when sync) and what they carried. */
   readonly counters = { commits: 0, recordsAppended: 0, bytesAppended: 0 };
@@ -118,16 +142,16 @@ export class GroupCommit {
    * A producer's append also moves its dedupe window, in the same batch.
    */
   enqueue(log: LogState, records: readonly RecordInput[], producer?: ProducerAppend): Promise<AppendResult> {
-    const assigned = this.assign(log, records);
-    const result = new Promise<AppendResult>((resolve, reject) => this.pending.push({ ...assigned, resolve, reject }));
-    if (producer) log.producers.admit(producer, assigned.result, result);
+    const { entry, result: assigned } = this.assign(log, records);
+    const result = new Promise<AppendResult>((resolve, reject) => entry.appends.push({ result: assigned, resolve, reject }));
+    if (producer) log.producers.admit(producer, assigned, result);
     this.scheduleCommit();
     return result;
   }
 
   /** Segments of `log` that appends assigned but not yet committed write to. */
   segmentsBeingWritten(log: LogState): Set<bigint> {
-    return new Set(this.pending.filter((p) => p.log === log).map((p) => p.entry.segment));
+    return new Set(this.pending.filter((p) => p.log === log).map((p) => p.segment));
   }
 
   /** Writes the appends assigned so far; runs on the write queue like every batch. */
@@ -135,7 +159,8 @@ export class GroupCommit {
     return this.writes.run(() => this.commitPending());
   }
 
-  private assign(log: LogState, records: readonly RecordInput[]): Omit<PendingAppend, "resolve" | "reject"> {
+  /** Assigns the append its slots: in the log's entry of the batch being gathered, or in a new entry. */
+  private assign(log: LogState, records: readonly RecordInput[]): { entry: PendingEntry; result: AppendResult } {
     const meta = log.meta;
     const nowMs = this.options.now();
     // Txids never decrease, within an entry too: an unset one is max(the txid before it, now).
@@ -144,6 +169,7 @@ export class GroupCommit {
     let txid = meta.lastTxid;
     let fromLog = true; // `txid` is still the log's last, not one of this append's
     const inputs = new Array<EntryRecordInput>(records.length);
+    let bytes = 0;
     for (let i = 0; i < records.length; i++) {
       const given = records[i]!.txid;
       if (given !== undefined && given < txid) {
@@ -159,47 +185,63 @@ export class GroupCommit {
       else if (nowTxid > txid) txid = nowTxid;
       fromLog = false;
       inputs[i] = { payload: records[i]!.payload, txid };
+      bytes += records[i]!.payload.length;
     }
     const segment = this.segmentForAppend(log, nowMs);
-    const entryId = segment.recordCount === 0n ? segment.firstEntry : segment.lastEntry + 1n;
     const firstSequenceId = meta.nextSequenceId;
+    const open = this.packing.get(log);
+    let entry: PendingEntry;
+    if (
+      open !== undefined &&
+      open.segment === segment.segment &&
+      open.records.length + inputs.length <= this.options.maxRecordsPerAppend &&
+      open.bytes + bytes <= PACK_MAX_BYTES
+    ) {
+      entry = open;
+    } else {
+      entry = {
+        log,
+        segment: segment.segment,
+        entry: segment.recordCount === 0n ? segment.firstEntry : segment.lastEntry + 1n,
+        appendTimeMs: nowMs,
+        firstSequenceId,
+        records: [],
+        bytes: 0,
+        appends: [],
+      };
+      this.pending.push(entry);
+      if (this.options.packAppends) this.packing.set(log, entry);
+    }
+    const firstSlot = entry.records.length;
     const dlsns: DLSN[] = [];
     const txids: bigint[] = [];
-    let bytes = 0n;
-    for (let slot = 0; slot < inputs.length; slot++) {
-      dlsns.push(new DLSN(segment.segment, entryId, BigInt(slot)));
-      txids.push(inputs[slot]!.txid);
-      bytes += BigInt(inputs[slot]!.payload.length);
+    for (let i = 0; i < inputs.length; i++) {
+      dlsns.push(new DLSN(segment.segment, entry.entry, BigInt(firstSlot + i)));
+      txids.push(inputs[i]!.txid);
+      entry.records.push(inputs[i]!);
     }
+    entry.bytes += bytes;
     const count = BigInt(inputs.length);
     const lastTxid = inputs[inputs.length - 1]!.txid;
 
     if (segment.recordCount === 0n) {
       segment.firstSequenceId = firstSequenceId;
       segment.firstTxid = inputs[0]!.txid;
-      segment.firstAppendTimeMs = nowMs;
+      segment.firstAppendTimeMs = entry.appendTimeMs;
     }
-    segment.lastEntry = entryId;
-    segment.lastSlot = count - 1n;
+    segment.lastEntry = entry.entry;
+    segment.lastSlot = BigInt(entry.records.length - 1);
     segment.recordCount += count;
-    segment.byteCount += bytes;
+    segment.byteCount += BigInt(bytes);
     segment.lastTxid = lastTxid;
-    segment.lastAppendTimeMs = nowMs;
+    // Records of an entry share its append time (the first append's).
+    segment.lastAppendTimeMs = entry.appendTimeMs;
     meta.lastTxid = lastTxid;
     meta.nextSequenceId += count;
     meta.recordCount += count;
-    meta.byteCount += bytes;
+    meta.byteCount += BigInt(bytes);
 
-    return {
-      log,
-      entry: {
-        logId: meta.id,
-        segment: segment.segment,
-        entry: entryId,
-        value: encodeEntry(inputs, nowMs, firstSequenceId),
-      },
-      result: { dlsns, txids, firstSequenceId },
-    };
+    return { entry, result: { dlsns, txids, firstSequenceId } };
   }
 
   private segmentForAppend(log: LogState, nowMs: number): SegmentMeta {
@@ -245,26 +287,28 @@ export class GroupCommit {
   }
 
   private async commitPending(): Promise<void> {
-    const batch = this.pending.filter((append) => {
-      if (!append.log.deleted) return true;
-      append.reject(new DlogError("NOT_FOUND", `log "${append.log.meta.name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: append.log.meta.name } }));
+    // Taken now: appends from here on start the entries of the next batch.
+    this.packing.clear();
+    const batch = this.pending.filter((entry) => {
+      if (!entry.log.deleted) return true;
+      rejectAll(entry, new DlogError("NOT_FOUND", `log "${entry.log.meta.name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: entry.log.meta.name } }));
       return false;
     });
     this.pending = [];
     if (batch.length === 0) return;
     const stale = this.options.staleError();
     if (stale) {
-      for (const append of batch) append.reject(stale);
+      for (const entry of batch) rejectAll(entry, stale);
       return;
     }
     const touched = new Set<LogState>();
-    for (const append of batch) touched.add(append.log);
+    for (const entry of batch) touched.add(entry.log);
     const snapshots = [...touched].map((log) => ({
       log,
       meta: { ...log.meta },
       segments: log.segments.map((segment) => ({ ...segment })),
     }));
-    const written = new Set(batch.map((append) => `${append.entry.logId}/${append.entry.segment}`));
+    const written = new Set(batch.map((entry) => `${entry.log.meta.id}/${entry.segment}`));
     const touchedSegments = snapshots.flatMap(({ segments }) =>
       segments.filter((segment) => written.has(`${segment.logId}/${segment.segment}`)),
     );
@@ -277,19 +321,23 @@ export class GroupCommit {
       producerSlots.push(...writes.producerSlots);
       slotDeletions.push(...writes.deletions);
     }
+    const entries: EntryWrite[] = batch.map((entry) => ({
+      logId: entry.log.meta.id,
+      segment: entry.segment,
+      entry: entry.entry,
+      value: encodeEntry(entry.records, entry.appendTimeMs, entry.firstSequenceId),
+    }));
     const started = performance.now();
     try {
-      await this.storage.commit(
-        { entries: batch.map((append) => append.entry), logs: snapshots.map((s) => s.meta), segments: touchedSegments, producers, producerSlots },
-        this.options.sync,
-      );
+      await this.storage.commit({ entries, logs: snapshots.map((s) => s.meta), segments: touchedSegments, producers, producerSlots }, this.options.sync);
     } catch (error) {
       // Memory is now ahead of disk, and so is every append assigned since: all are refused,
       // and the store reloads from disk (which knows whether the batch landed) before the next.
       const failed = storageError("append failed", error);
       const assigned = this.pending;
       this.pending = [];
-      for (const append of [...batch, ...assigned]) append.reject(failed);
+      this.packing.clear();
+      for (const entry of [...batch, ...assigned]) rejectAll(entry, failed);
       this.options.onWriteFailed(failed);
       return;
     }
@@ -297,11 +345,13 @@ export class GroupCommit {
     for (const snapshot of snapshots) snapshot.log.committed = { meta: snapshot.meta, segments: snapshot.segments };
     this.counters.commits++;
     let records = 0;
-    for (const append of batch) {
-      this.cache.put(append.entry.logId, append.entry.segment, append.entry.entry, append.entry.value);
-      records += append.result.dlsns.length;
-      this.counters.bytesAppended += append.entry.value.length;
-      append.resolve(append.result);
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i]!;
+      const write = entries[i]!;
+      this.cache.put(write.logId, write.segment, write.entry, write.value);
+      records += entry.records.length;
+      this.counters.bytesAppended += write.value.length;
+      for (const append of entry.appends) append.resolve(append.result);
     }
     this.counters.recordsAppended += records;
     this.options.onCommitted?.(records, durationMs);
@@ -309,4 +359,8 @@ export class GroupCommit {
     // After the answers, still on the write queue: stale slots are never read, so a failure here costs nothing but space.
     for (const { key, belowSeq } of slotDeletions) await this.storage.deleteProducerSlots(key, belowSeq).catch(() => undefined);
   }
+}
+
+function rejectAll(entry: PendingEntry, error: Error): void {
+  for (const append of entry.appends) append.reject(error);
 }

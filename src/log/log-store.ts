@@ -36,6 +36,8 @@ export interface LogStoreOptions {
   producers: ProducerLimits;
   /** Resident bytes (estimated) of recently written and read entries kept decoded for other readers; 0: none. Default 32 MiB. */
   entryCacheBytes?: number;
+  /** Appends to one log in one group-committed batch share one entry (consecutive slots). Default on. */
+  packAppends?: boolean;
   now?: () => number;
   /** After each group-committed batch is durable: its records and write time (metrics). */
   onCommitted?: ((records: number, durationMs: number) => void) | undefined;
@@ -79,6 +81,7 @@ export class LogStore {
     this.cache = new EntryCache(options.entryCacheBytes ?? DEFAULT_ENTRY_CACHE_BYTES);
     this.commits = new GroupCommit(storage, this.writes, this.cache, {
       ...options,
+      packAppends: options.packAppends ?? true,
       now: this.now,
       onWriteFailed: (error) => (this.stale ??= error),
       staleError: () => this.stale,
@@ -343,7 +346,7 @@ export class LogStore {
     if (slot === undefined) throw tooOld(append, name, append.seq, this.options.producers.window, metadata);
     if (!slot.hash.equals(append.hash)) throw reused(append, name, metadata);
     const dlsns: DLSN[] = [];
-    for (let i = 0; i < slot.count; i++) dlsns.push(new DLSN(slot.segment, slot.entry, BigInt(i)));
+    for (let i = 0; i < slot.count; i++) dlsns.push(new DLSN(slot.segment, slot.entry, BigInt(slot.slot + i)));
     return { dlsns, txids: slot.txids, firstSequenceId: slot.firstSequenceId, duplicate: true };
   }
 

@@ -4,15 +4,18 @@ import { DlogError } from "../errors.js";
 /**
  * Stored forms of idempotent-producer state (see producer-table.ts):
  *   state: u8 version 1 | i64 incarnation | i64 last seq | i64 first slot seq | i64 last sequence id
- *   slots: u8 version 2 | u32 slot count | slot count × slot, for consecutive seqs, where
+ *   slots: u8 version 3 | u32 slot count | slot count × slot, for consecutive seqs, where
  *   slot:  16 B content hash | i64 segment | i64 entry | i64 first sequence id |
- *          u32 record count | u32 txid count (1 when all records share one) | txid count × i64
+ *          u32 record count | u32 txid count (1 when all records share one) | u32 first slot | txid count × i64
+ * Version 2 (still read) lacks the first slot: it is 0 (every append had an entry of its own).
  */
 const STATE_VERSION = 1;
-const SLOTS_VERSION = 2;
+const SLOTS_VERSION = 3;
+const SLOTS_VERSION_UNPACKED = 2;
 const STATE_BYTES = 1 + 8 * 4;
 const SLOTS_HEADER_BYTES = 1 + 4;
-const SLOT_HEADER_BYTES = 16 + 8 * 3 + 4 + 4;
+const SLOT_HEADER_BYTES = 16 + 8 * 3 + 4 + 4 + 4;
+const SLOT_HEADER_BYTES_UNPACKED = 16 + 8 * 3 + 4 + 4;
 const HASH_BYTES = 16;
 
 export interface ProducerStateValue {
@@ -31,6 +34,8 @@ export interface ProducerSlot {
   hash: Buffer;
   segment: bigint;
   entry: bigint;
+  /** Slot of the append's first record in its entry (appends may share an entry). */
+  slot: number;
   firstSequenceId: bigint;
   count: number;
   txids: bigint[];
@@ -95,6 +100,7 @@ export function encodeProducerSlots(slots: readonly ProducerSlot[]): Buffer {
     out.writeBigInt64BE(slot.firstSequenceId, at + 32);
     out.writeUInt32BE(slot.count, at + 40);
     out.writeUInt32BE(txids.length, at + 44);
+    out.writeUInt32BE(slot.slot, at + 48);
     for (let t = 0; t < txids.length; t++) out.writeBigInt64BE(txids[t]!, at + SLOT_HEADER_BYTES + 8 * t);
     at += SLOT_HEADER_BYTES + 8 * txids.length;
   }
@@ -103,17 +109,20 @@ export function encodeProducerSlots(slots: readonly ProducerSlot[]): Buffer {
 
 /** Slot `index` of a stored slots value; undefined when it holds fewer (or is of another format). */
 export function decodeProducerSlot(value: Buffer, index: number): ProducerSlot | undefined {
-  if (value[0] !== SLOTS_VERSION || index < 0 || index >= value.readUInt32BE(1)) return undefined;
+  const version = value[0];
+  if ((version !== SLOTS_VERSION && version !== SLOTS_VERSION_UNPACKED) || index < 0 || index >= value.readUInt32BE(1)) return undefined;
+  const header = version === SLOTS_VERSION ? SLOT_HEADER_BYTES : SLOT_HEADER_BYTES_UNPACKED;
   let at = SLOTS_HEADER_BYTES;
-  for (let i = 0; i < index; i++) at += SLOT_HEADER_BYTES + 8 * value.readUInt32BE(at + 44);
+  for (let i = 0; i < index; i++) at += header + 8 * value.readUInt32BE(at + 44);
   const count = value.readUInt32BE(at + 40);
   const stored = value.readUInt32BE(at + 44);
   const txids: bigint[] = new Array(count);
-  for (let i = 0; i < count; i++) txids[i] = value.readBigInt64BE(at + SLOT_HEADER_BYTES + 8 * (stored === 1 ? 0 : i));
+  for (let i = 0; i < count; i++) txids[i] = value.readBigInt64BE(at + header + 8 * (stored === 1 ? 0 : i));
   return {
     hash: value.subarray(at, at + HASH_BYTES),
     segment: value.readBigInt64BE(at + 16),
     entry: value.readBigInt64BE(at + 24),
+    slot: version === SLOTS_VERSION ? value.readUInt32BE(at + 48) : 0,
     firstSequenceId: value.readBigInt64BE(at + 32),
     count,
     txids,

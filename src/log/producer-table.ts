@@ -151,6 +151,7 @@ export class ProducerTable {
       hash: append.hash,
       segment: first.segment,
       entry: first.entry,
+      slot: Number(first.slot),
       firstSequenceId: assigned.firstSequenceId,
       count: assigned.dlsns.length,
       txids: assigned.txids,

@@ -10,6 +10,7 @@ export interface ServerConfig {
   inMemory: boolean;
   fsync: boolean;
   autoCreate: boolean;
+  packAppends: boolean;
   maxRecordBytes: number;
   maxRecordsPerAppend: number;
   segmentMaxBytes: number;
@@ -68,6 +69,7 @@ const SETTINGS: Setting[] = [
   { key: "inMemory", flag: "in-memory", env: "DLOG_IN_MEMORY", kind: "boolean", default: "false", help: "keep logs and positions in memory only: nothing on disk, NOT durable (everything is lost when dlogd stops); for tests; not with --data-dir" },
   { key: "fsync", flag: "fsync", env: "DLOG_FSYNC", kind: "boolean", default: "true", help: "fsync each group-committed append batch (--no-fsync trades power-loss safety for speed)" },
   { key: "autoCreate", flag: "auto-create", env: "DLOG_AUTO_CREATE", kind: "boolean", default: "true", help: "create a log on its first append (--no-auto-create: NOT_FOUND instead)" },
+  { key: "packAppends", flag: "pack-appends", env: "DLOG_PACK_APPENDS", kind: "boolean", default: "true", help: "appends to one log that are group-committed together share one entry, in consecutive slots (fewer, larger entries: cheaper reads); --no-pack-appends: one entry per append" },
   { key: "maxRecordBytes", flag: "max-record-bytes", env: "DLOG_MAX_RECORD_BYTES", kind: "size", default: "1MiB", help: "largest record payload accepted" },
   { key: "maxRecordsPerAppend", flag: "max-records-per-append", env: "DLOG_MAX_RECORDS_PER_APPEND", kind: "count", default: "10000", help: "most records one append may carry" },
   { key: "segmentMaxBytes", flag: "segment-max-bytes", env: "DLOG_SEGMENT_MAX_BYTES", kind: "size", default: "64MiB", help: "roll to a new segment after this many payload bytes" },

@@ -86,6 +86,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     segmentMaxBytes: config.segmentMaxBytes,
     segmentMaxAgeMs: config.segmentMaxAgeMs,
     entryCacheBytes: config.entryCacheBytes,
+    packAppends: config.packAppends,
     producers: { window: config.producerWindow, maxProducers: config.maxProducersPerLog },
     onCommitted: metrics && ((records, durationMs) => metrics.committed(records, durationMs)),
   });

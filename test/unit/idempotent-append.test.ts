@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type ErrorReason, isDlogError } from "../../src/errors.js";
 import type { AppendResult, LogStore, RecordInput } from "../../src/log/log-store.js";
+import { decodeProducerSlot } from "../../src/log/producer-codec.js";
 import { bytes } from "../helpers/dlogd.js";
 import { openStore, readAll, text, using } from "../helpers/log-store.js";
 
@@ -101,13 +102,14 @@ test("one producer's pipelined appends in one group commit get consecutive seqs,
 
     const results = await Promise.all(appends);
     assert.equal(t.storage.commits - commitsBefore, 1, "one batch");
-    assert.deepEqual(results.map((r) => r.dlsns.map(String)), [["1/0/0"], ["1/1/0"], ["1/2/0"], ["1/3/0"]]);
+    // One batch, one entry: consecutive slots.
+    assert.deepEqual(results.map((r) => r.dlsns.map(String)), [["1/0/0"], ["1/0/1"], ["1/0/2"], ["1/0/3"]]);
     assert.deepEqual(shown(await retry), { ...shown(results[2]!), duplicate: true });
-    assert.deepEqual((await other).dlsns.map(String), ["1/4/0"]);
+    assert.deepEqual((await other).dlsns.map(String), ["1/0/4"]);
     await Promise.all([gap, reuse]);
     assert.deepEqual(await texts(t.store), ["r1", "r2", "r3", "r4", "q1"]);
 
-    // The batch stored p's four slots as one value; a later retry reads its own slot from it.
+    // The batch stored p's four slots as one value; a later retry reads its own slot (entry and first slot) from it.
     const key = { logId: t.store.logId("log"), producerId: "p", incarnation: 0n };
     assert.equal((await t.storage.getProducerSlots(key, 4n))?.firstSeq, 1n);
     assert.deepEqual(shown(await t.store.append("log", records("r2"), { id: "p", seq: 2n })), { ...shown(results[1]!), duplicate: true });
@@ -144,4 +146,22 @@ test("a producer id breaking the name rules or a seq below 1 is INVALID_ARGUMENT
     await assert.rejects(t.store.append("log", records("a"), { id: "p", seq: 0n }), /producer_seq must be >= 1/);
     assert.equal(t.store.has("log"), false, "nothing was created");
   });
+});
+
+test("producer slots stored before appends shared entries (format 2) still answer a retry, from slot 0", () => {
+  // Format 2: u8 2 | u32 count | hash 16 | i64 segment | i64 entry | i64 first sequence id | u32 records | u32 txids | txids.
+  const value = Buffer.alloc(1 + 4 + 16 + 24 + 8 + 8);
+  value[0] = 2;
+  value.writeUInt32BE(1, 1);
+  value.fill(7, 5, 21);
+  value.writeBigInt64BE(3n, 21);
+  value.writeBigInt64BE(9n, 29);
+  value.writeBigInt64BE(40n, 37);
+  value.writeUInt32BE(2, 45);
+  value.writeUInt32BE(1, 49);
+  value.writeBigInt64BE(123n, 53);
+
+  const slot = decodeProducerSlot(value, 0);
+  assert.deepEqual({ ...slot, hash: slot?.hash.toString("hex") }, { hash: "07".repeat(16), segment: 3n, entry: 9n, slot: 0, firstSequenceId: 40n, count: 2, txids: [123n, 123n] });
+  assert.equal(decodeProducerSlot(value, 1), undefined);
 });

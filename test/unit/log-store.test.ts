@@ -104,8 +104,8 @@ test("txids within one entry never decrease, whether given or assigned", async (
   });
 });
 
-test("200 concurrent appends land in a few storage batches, in call order", async () => {
-  const t = await openStore();
+test("with --no-pack-appends, 200 concurrent appends land in a few storage batches, one entry each, in call order", async () => {
+  const t = await openStore({ packAppends: false });
   await using(t, async () => {
     await t.store.createLog("log");
     const before = t.storage.commits;
@@ -128,21 +128,61 @@ test("200 concurrent appends land in a few storage batches, in call order", asyn
   });
 });
 
-test("concurrent first appends to an auto-created log are assigned in call order", async () => {
+test("200 concurrent appends to one log share one entry per storage batch, their DLSNs increasing in call order", async () => {
   const t = await openStore();
   await using(t, async () => {
+    await t.store.createLog("log");
+    const before = t.storage.commits;
+
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => t.store.append("fresh", [{ payload: bytes(`r${i}`), txid: BigInt(i + 1) }])),
+      Array.from({ length: 200 }, (_, i) => t.store.append("log", [{ payload: bytes(`r${i}`), txid: BigInt(i) }])),
     );
 
-    assert.deepEqual(
-      results.map((r) => r.dlsns[0]!.toString()),
-      Array.from({ length: 20 }, (_, i) => `1/${i}/0`),
-    );
-    assert.deepEqual(
-      (await readAll(t.store, "fresh")).map(text),
-      Array.from({ length: 20 }, (_, i) => `r${i}`),
-    );
+    const batches = t.storage.commits - before;
+    const seen = results.map((r) => r.dlsns[0]!);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.isAfter(seen[i - 1]!), `${seen[i]} after ${seen[i - 1]}`);
+    assert.equal(new Set(seen.map((d) => d.entry)).size, batches, "one entry per batch");
+    assert.ok(batches <= 3, `expected 1-3 batches, got ${batches}`);
+    const records = await readAll(t.store, "log");
+    assert.deepEqual(records.map(text), Array.from({ length: 200 }, (_, i) => `r${i}`));
+    assert.deepEqual(dlsns(records), seen.map(String));
+    assert.deepEqual(dlsns(await readAll(await t.reopen(), "log")), seen.map(String));
+  });
+});
+
+test("appends group-committed together take consecutive slots of one entry; a written entry is never extended", async () => {
+  const t = await openStore({ now: () => 1_700_000_000_000 });
+  await using(t, async () => {
+    await t.store.createLog("log");
+    const [a, b, c] = await Promise.all([
+      t.store.append("log", [{ payload: bytes("a") }]),
+      t.store.append("log", [{ payload: bytes("b0") }, { payload: bytes("b1") }]),
+      t.store.append("log", [{ payload: bytes("c") }]),
+    ]);
+    const later = await t.store.append("log", [{ payload: bytes("d") }]);
+
+    assert.deepEqual([a, b, c, later].map((r) => r!.dlsns.map(String)), [["1/0/0"], ["1/0/1", "1/0/2"], ["1/0/3"], ["1/1/0"]]);
+    assert.deepEqual([a, b, c, later].map((r) => r!.firstSequenceId), [0n, 1n, 3n, 4n]);
+    const records = await readAll(t.store, "log");
+    assert.deepEqual(records.map(text), ["a", "b0", "b1", "c", "d"]);
+    assert.deepEqual(records.map((r) => r.sequenceId), [0n, 1n, 2n, 3n, 4n]);
+    assert.ok(records.every((r) => r.appendTimeMs === 1_700_000_000_000));
+    assert.equal(t.store.head("log").last?.toString(), "1/1/0");
+  });
+});
+
+test("an append that would take a shared entry past --max-records-per-append starts the next entry", async () => {
+  const t = await openStore({ maxRecordsPerAppend: 3 });
+  await using(t, async () => {
+    await t.store.createLog("log");
+    const results = await Promise.all([
+      t.store.append("log", [{ payload: bytes("a0") }, { payload: bytes("a1") }]),
+      t.store.append("log", [{ payload: bytes("b0") }, { payload: bytes("b1") }]),
+      t.store.append("log", [{ payload: bytes("c") }]),
+    ]);
+
+    assert.deepEqual(results.map((r) => r.dlsns.map(String)), [["1/0/0", "1/0/1"], ["1/1/0", "1/1/1"], ["1/1/2"]]);
+    assert.deepEqual((await readAll(t.store, "log")).map(text), ["a0", "a1", "b0", "b1", "c"]);
   });
 });
 

@@ -78,7 +78,7 @@ export interface TruncateResult {
 /** A connection to one dlogd: appends, reads, admin and at-least-once readers. */
 export interface DlogClient extends AsyncDisposable {
   /**
-   * Appends the records as one entry (record i gets slot i); resolves with their DLSNs
+   * Appends the records to one entry, in consecutive slots; resolves with their DLSNs
    * once written (and fsynced unless the server runs --no-fsync).
    * @example
    * const [dlsn] = await client.append("orders", JSON.stringify(order));

@@ -10,7 +10,8 @@ let server: TestServer;
 let client: DlogClient;
 
 before(async () => {
-  server = await startTestServer({ dlogd });
+  // One entry per request, so entries show how the appender batched (the server packs otherwise).
+  server = await startTestServer({ dlogd, args: ["--no-pack-appends"] });
   client = server.client();
 });
 

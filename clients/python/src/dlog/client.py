@@ -92,7 +92,7 @@ class Client:
     # -- appends and reads --------------------------------------------------------------------
 
     def append(self, log: str, records: Union[RecordInput, Sequence[RecordInput]], *, timeout: Optional[float] = None) -> list[DLSN]:
-        """Appends the records as one entry (record i gets slot i); returns their DLSNs once written.
+        """Appends the records to one entry, in consecutive slots; returns their DLSNs once written.
         ``records``: one record (bytes, str, ``(payload, txid)``) or a list of them."""
         response = self._call(self.logs.Append, append_request(log, *split_records(records_of(records))[:2]), timeout)
         return [from_wire_dlsn(d) for d in response.dlsns]

@@ -43,8 +43,10 @@ type LogServiceClient interface {
 	// Logs in name order, a page at a time.
 	ListLogs(ctx context.Context, in *ListLogsRequest, opts ...grpc.CallOption) (*ListLogsResponse, error)
 	GetLog(ctx context.Context, in *GetLogRequest, opts ...grpc.CallOption) (*LogInfo, error)
-	// Appends the records as one entry: record i gets slot i. Answered only
-	// once the entry is written (and fsynced unless the server runs --no-fsync).
+	// Appends the records to one entry, in consecutive slots (record i after
+	// record i-1); appends group-committed with it may share the entry (see the
+	// README's Entries). Answered only once the entry is written (and fsynced
+	// unless the server runs --no-fsync).
 	Append(ctx context.Context, in *AppendRequest, opts ...grpc.CallOption) (*AppendResponse, error)
 	// Pipelined appends: send many requests without waiting; each is answered,
 	// in order, with its DLSNs or its own error. A failed append does not end
@@ -170,8 +172,10 @@ type LogServiceServer interface {
 	// Logs in name order, a page at a time.
 	ListLogs(context.Context, *ListLogsRequest) (*ListLogsResponse, error)
 	GetLog(context.Context, *GetLogRequest) (*LogInfo, error)
-	// Appends the records as one entry: record i gets slot i. Answered only
-	// once the entry is written (and fsynced unless the server runs --no-fsync).
+	// Appends the records to one entry, in consecutive slots (record i after
+	// record i-1); appends group-committed with it may share the entry (see the
+	// README's Entries). Answered only once the entry is written (and fsynced
+	// unless the server runs --no-fsync).
 	Append(context.Context, *AppendRequest) (*AppendResponse, error)
 	// Pipelined appends: send many requests without waiting; each is answered,
 	// in order, with its DLSNs or its own error. A failed append does not end

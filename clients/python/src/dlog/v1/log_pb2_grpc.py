@@ -110,8 +110,10 @@ class LogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Append(self, request, context):
-        """Appends the records as one entry: record i gets slot i. Answered only
-        once the entry is written (and fsynced unless the server runs --no-fsync).
+        """Appends the records to one entry, in consecutive slots (record i after
+        record i-1); appends group-committed with it may share the entry (see the
+        README's Entries). Answered only once the entry is written (and fsynced
+        unless the server runs --no-fsync).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -170,7 +170,7 @@ public final class Appender implements AutoCloseable {
     return appendOne(RecordInput.newBuilder().setPayload(ByteString.copyFrom(payload)).setTxid(txid).build());
   }
 
-  /** Appends the records as one entry of their own (record i gets slot i), in order with the other appends. */
+  /** Appends the records to one entry, in consecutive slots, in order with the other appends. */
   public CompletableFuture<List<DLSN>> appendEntry(List<byte[]> payloads) {
     if (payloads.isEmpty()) throw new IllegalArgumentException("an entry needs at least one record");
     Batch batch = new Batch();

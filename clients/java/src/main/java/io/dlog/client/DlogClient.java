@@ -203,7 +203,7 @@ public final class DlogClient implements AutoCloseable {
   }
 
   /**
-   * Appends the records as one entry (record i gets slot i) and returns their DLSNs once written
+   * Appends the records to one entry, in consecutive slots, and returns their DLSNs once written
    * (and fsynced unless the server runs --no-fsync).
    */
   public List<DLSN> append(String log, byte[]... payloads) {
