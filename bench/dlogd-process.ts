@@ -25,6 +25,8 @@ export interface DlogdOptions {
   dataDir?: string;
   /** Write a V8 CPU profile of the server into this dir (node --cpu-prof). */
   cpuProfDir?: string;
+  /** Extra node (V8) flags for the server process, e.g. ["--single-threaded-gc"]. */
+  nodeArgs?: string[];
 }
 
 export interface Dlogd {
@@ -55,7 +57,7 @@ export interface Dlogd {
 export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
   const owned = options.dataDir === undefined ? await tempDir("dlogd") : undefined;
   const dataDir = options.dataDir ?? owned!.path;
-  const nodeArgs = ["--import", LOOP_MONITOR, ...(options.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`])];
+  const nodeArgs = [...(options.nodeArgs ?? []), "--import", LOOP_MONITOR, ...(options.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`])];
   const loopFile = join(tmpdir(), `dlog-bench-loop-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
   const args = [...nodeArgs, DLOGD, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", dataDir, ...(options.args ?? [])];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DLOG_BENCH_LOOP_FILE: loopFile } });
