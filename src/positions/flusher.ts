@@ -58,6 +58,8 @@ export interface Flusher<P = unknown> {
   close(): Promise<void>;
   /** True while a change of `key` waits for a write or is in the write in flight. */
   isPending(key: string): boolean;
+  /** The snapshot of `key`'s change waiting for the next write (not the one in flight), if any. */
+  waiting(key: string): (() => P | null) | undefined;
   /** Drops the waiting changes of the keys `drop` selects (their reader is gone), and waits for the write in flight. */
   forget(drop: (key: string) => boolean): Promise<void>;
   /** Keys waiting for the next flush. */
@@ -204,6 +206,10 @@ export function createFlusher<P = unknown>(options: FlusherOptions<P>): Flusher<
 
     isPending(key) {
       return dirty.has(key) || writing?.has(key) === true;
+    },
+
+    waiting(key) {
+      return dirty.get(key);
     },
 
     async forget(drop) {

@@ -90,9 +90,16 @@ export class PositionStore {
     return this.flusher.flush();
   }
 
-  /** The reader's latest position: a change not yet written is written first. */
+  /**
+   * The reader's latest position. A change waiting for the next write is answered from memory, as
+   * the write would store it (a session opening just after the last one ended needs no write and
+   * read back first: its own open writes both); one in the write in flight is waited for.
+   */
   async get(logId: number, readerId: string): Promise<ReaderPosition | undefined> {
-    if (this.flusher.isPending(readerKey(logId, readerId))) await this.flusher.flush();
+    const key = readerKey(logId, readerId);
+    const waiting = this.flusher.waiting(key)?.();
+    if (waiting && waiting.position !== undefined) return waiting.position === null ? undefined : decodePosition(encodePosition(waiting.position));
+    if (this.flusher.isPending(key)) await this.flusher.flush();
     const stored = await this.storage.getPosition(logId, readerId);
     return stored ? decodePosition(stored) : undefined;
   }
