@@ -38,6 +38,8 @@ export class LogReader {
   private expectedSequenceId = 0n;
   /** Committed records when the cursor was opened: it sees at least these, so at its end nothing below is missing. */
   private snapshotNextSequenceId = 0n;
+  /** Records per entry in the last chunk read: how many entries the next chunk takes to hold what is wanted. */
+  private recordsPerEntry: number | undefined;
 
   /** Without a shared `cache`, the reader decodes every entry itself (a cache of size 0). */
   constructor(storage: Storage, log: ReadableLog, from: DLSN, cache: EntryCache = new EntryCache(0)) {
@@ -117,7 +119,10 @@ export class LogReader {
     }
     // A local: close() may run while next() is pending and clear the field.
     const cursor = this.cursor;
-    const entries = await cursor.next(Math.min(Math.max(wanted, 16), READ_CHUNK_ENTRIES));
+    // Entries hold 1 to thousands of records: a chunk sized in entries for `wanted` records could
+    // decode a thousand times more than asked. The first chunk takes one entry to find out.
+    const chunk = this.recordsPerEntry === undefined ? 1 : Math.min(READ_CHUNK_ENTRIES, Math.max(1, Math.ceil(wanted / this.recordsPerEntry)));
+    const entries = await cursor.next(chunk);
     if (entries.length === 0) {
       if (this.cursor === cursor) this.cursor = undefined;
       await cursor.close();
@@ -125,8 +130,15 @@ export class LogReader {
     }
     const firstLive = this.log.firstLiveSegment;
     const id = this.log.id;
-    for (const e of entries) if (e.segment >= firstLive) this.buffered.push(this.cache.decoded(id, e.segment, e.entry, e.value));
+    let records = 0;
+    for (const e of entries) {
+      if (e.segment < firstLive) continue;
+      const decoded = this.cache.decoded(id, e.segment, e.entry, e.value);
+      records += decoded.records.length;
+      this.buffered.push(decoded);
+    }
     if (this.buffered.length === 0) return this.fill(wanted);
+    this.recordsPerEntry = records / this.buffered.length;
     return true;
   }
 

@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { mock, test } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
 import { isDlogError } from "../../src/errors.js";
-import type { LogStore } from "../../src/log/log-store.js";
+import { LogStore } from "../../src/log/log-store.js";
+import { LevelStorage } from "../../src/storage/level-storage.js";
 import { bytes } from "../helpers/dlogd.js";
-import { dlsns, openStore, readAll, text, using } from "../helpers/log-store.js";
+import { DEFAULTS, countingCommits, dlsns, openStore, readAll, text, using } from "../helpers/log-store.js";
 
 test("an appended record reads back with its DLSN, txid, time and payload", async () => {
   const t = await openStore({ now: () => 1_700_000_000_000 });
@@ -631,4 +632,40 @@ test("close rejects waiters with UNAVAILABLE and later appends are refused", asy
     await assert.rejects(waiting, { code: "UNAVAILABLE", message: /shutting down/ });
     await assert.rejects(t.store.append("log", [{ payload: bytes("late") }]), { code: "UNAVAILABLE", message: /shutting down/ });
   });
+});
+
+test("a read of 100 records from a log of 1000-record entries takes one entry from storage, not 100 (memory-level: no byte bound of its own)", async () => {
+  const storage = countingCommits(await LevelStorage.inMemory());
+  const store = await LogStore.open(storage, { ...DEFAULTS, entryCacheBytes: 0 });
+  try {
+    for (let e = 0; e < 20; e++) await store.append("big", Array.from({ length: 1000 }, (_, i) => ({ payload: bytes(`${e}-${i}`) })));
+    let entriesRead = 0;
+    const openCursor = storage.openCursor;
+    storage.openCursor = (logId, segment, entry) => {
+      const cursor = openCursor(logId, segment, entry);
+      return {
+        next: async (max) => {
+          const entries = await cursor.next(max);
+          entriesRead += entries.length;
+          return entries;
+        },
+        close: () => cursor.close(),
+      };
+    };
+    const reader = store.openReader("big", DLSN.INITIAL);
+    try {
+      const first = await reader.read(100);
+      assert.deepEqual([first.length, text(first[0]!), text(first[99]!)], [100, "0-0", "0-99"]);
+      assert.equal(entriesRead, 1);
+      // Later chunks are sized by what the entries held: 2500 more records are 2 more entries.
+      const next = await reader.read(2500);
+      assert.deepEqual([next.length, text(next[0]!), text(next.at(-1)!)], [2500, "0-100", "2-599"]);
+      assert.equal(entriesRead, 3);
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    await store.close();
+    await storage.close();
+  }
 });
