@@ -51,6 +51,10 @@ export interface Latest {
   tail_p50_ms: number | null;
   tail_p99_ms: number | null;
   tail_p999_ms: number | null;
+  /** The same tailing with the TypeScript client's appender as the producer (absent in runs before it was measured). */
+  tail_appender_p50_ms?: number | null;
+  tail_appender_p99_ms?: number | null;
+  tail_appender_p999_ms?: number | null;
   resume_p50_ms: number | null;
   resume_p99_ms: number | null;
   position_writes_per_1000_acks: number | null;
@@ -62,6 +66,8 @@ export interface Latest {
   clients: ClientRow[];
   /** Section 10: the change under test, off and on, in turns on two dlogd of this build. */
   side_by_side: { before: string; after: string; figures: Record<string, { before: number | null; after: number | null }> } | null;
+  /** Section 11: appends sharing entries, off and on (absent in runs before it was measured). */
+  pack_side_by_side?: { before: string; after: string; figures: Record<string, { before: number | null; after: number | null }> } | null;
   sections: Array<{ title: string; intro: string; rows: Row[] }>;
 }
 

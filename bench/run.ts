@@ -39,10 +39,11 @@ import { warmUp } from "./warm-up.js";
 import { goClient, javaClient, pythonClients, type ClientBenchSpec, type ClientFigures } from "./clients.js";
 import { idleSessions } from "./idle-sessions.js";
 import { sideBySide, type Side, type SideBySideSpec, type SideFigures } from "./side-by-side.js";
+import { packSideBySide, type PackFigures } from "./pack-side-by-side.js";
 import { loopNote, startLoopMonitor } from "./loop-monitor.js";
 import { jsonSections, num, rowValue, type ClientRow, type Latest } from "./latest-json.js";
 import { LATEST_JSON, writeSummary } from "./summary.js";
-import { appenderSingles, readerDeliverAck } from "./ts-client.js";
+import { appenderSingles, readerDeliverAck, withAppender } from "./ts-client.js";
 import { versions } from "./versions.js";
 
 const RESULTS = fileURLToPath(new URL("../../bench/results/latest.md", import.meta.url));
@@ -357,33 +358,48 @@ function latencyRows(label: string, samples: Result<number[]>, reference: string
   ];
 }
 
-async function measureTail(d: Dlogd, plan: Plan, fsync: boolean, rows: Row[]): Promise<void> {
-  const tail = await attempt(`dlog: tail latency, fsync ${fsync ? "on" : "off"}`, async () => {
+/** How the tailing run's single records are appended: one unary Append each, or one `append()` call each on the TypeScript client's appender. */
+type TailProducerKind = "unary" | "appender";
+
+const TAIL_PRODUCERS: Record<TailProducerKind, { label: string; how: string }> = {
+  unary: { label: "", how: "single-record unary Appends" },
+  appender: { label: " (TypeScript appender)", how: "single-record `appender.append()` calls on the TypeScript client's Appender (its defaults: linger 2 ms while a request is in flight)" },
+};
+
+async function measureTail(d: Dlogd, plan: Plan, fsync: boolean, rows: Row[], producer: TailProducerKind = "unary"): Promise<void> {
+  const { label: producerLabel, how: producerHow } = TAIL_PRODUCERS[producer];
+  const log = `tail-${fsync ? "fsync" : "nofsync"}-${producer}`;
+  const tail = await attempt(`dlog: tail latency, fsync ${fsync ? "on" : "off"}${producerLabel}`, async () => {
     const done = await probe(d);
     await d.loopReport(); // starts dlogd's window here
     const client = startLoopMonitor();
     try {
-      const result = await tailLatency(d.logs, d.readers, { log: `tail-${fsync ? "fsync" : "nofsync"}`, size: 100, ratePerSec: plan.tailRate, durationMs: plan.tailMs, warmup: 200 });
+      const run = (produce?: (payload: Buffer) => Promise<unknown>) =>
+        tailLatency(d.logs, d.readers, { log, size: 100, ratePerSec: plan.tailRate, durationMs: plan.tailMs, warmup: 200, produce });
+      const result = producer === "unary" ? await run() : await withAppender(d.address, log, run);
       return { ...result, server: await d.loopReport(), client: client.take(), delta: await done() };
     } finally {
       client.stop();
     }
   });
-  const how = `${plan.tailRate}/s single-record unary Appends of 100 B for ${plan.tailMs / 1000} s, first 200 not counted`;
+  const how = `${plan.tailRate}/s ${producerHow} of 100 B for ${plan.tailMs / 1000} s, first 200 not counted`;
+  const name = `Append → delivery while tailing, fsync ${fsync ? "on" : "off"}${producerLabel}`;
   if (failed(tail)) {
-    rows.push(errorRow(`Append → delivery while tailing, fsync ${fsync ? "on" : "off"}`, tail));
+    rows.push(errorRow(name, tail));
     return;
   }
   const lost = tail.sent - tail.received;
+  // The append's own answer, next to the delivery: when both are slow, appends queued before their commit.
+  const answer = tail.appendAck.length > 0 ? `; append answered p50 ${quantile(tail.appendAck, 0.5).toFixed(1)} / p99 ${quantile(tail.appendAck, 0.99).toFixed(1)} ms` : "";
   rows.push(
     ...latencyRows(
-      `Append → delivery while tailing, fsync ${fsync ? "on" : "off"}`,
+      name,
       tail.delivery,
       "",
-      `${how}; for orientation only, not measured here: Kafka's published p50 2 ms / p99 3 ms (3 brokers, other hardware); ${tail.sent} sent, ${tail.received} received${lost > 0 ? ` (${lost} missing!)` : ""}; ${cpuNote(tail.delta, tail.ms)}; ${loopNote("dlogd", tail.server)}; ${loopNote("bench client", tail.client)}`,
+      `${how}; for orientation only, not measured here: Kafka's published p50 2 ms / p99 3 ms (3 brokers, other hardware); ${tail.sent} sent, ${tail.received} received${lost > 0 ? ` (${lost} missing!)` : ""}${answer}; ${cpuNote(tail.delta, tail.ms)}; ${loopNote("dlogd", tail.server)}; ${loopNote("bench client", tail.client)}`,
     ),
-    ...latencyRows(`Append call → its answer (same run), fsync ${fsync ? "on" : "off"}`, tail.appendAck, "", "group commit + fsync of the append"),
   );
+  if (producer === "unary") rows.push(...latencyRows(`Append call → its answer (same run), fsync ${fsync ? "on" : "off"}`, tail.appendAck, "", "group commit + fsync of the append"));
 }
 
 /**
@@ -488,6 +504,30 @@ function sideBySideRows(before: SideFigures, after: SideFigures): Row[] {
   ];
 }
 
+/** Appends sharing entries (section 11): the flag off, and the default. */
+const PACK_BEFORE: Side = { label: "--no-pack-appends", args: ["--no-pack-appends"] };
+const PACK_AFTER: Side = { label: "default (--pack-appends)", args: [] };
+
+function packRows(before: PackFigures, after: PackFigures): Row[] {
+  const figure = (name: string, unit: string, key: keyof PackFigures, lowerIsBetter: boolean): Row =>
+    row(name, after[key], unit, ratio(after[key], before[key], `${PACK_BEFORE.label}${lowerIsBetter ? " (lower is better)" : ""}`), `${PACK_BEFORE.label}: ${unit === "rec/s" ? formatRate(before[key]) : before[key].toFixed(2)} ${unit}`);
+  const singlesVsBulk = (f: PackFigures): number => f.deliverRate / f.bulkDeliverRate;
+  return [
+    figure(`AppendStream, 1 record per request, 256 in flight, 100 B, fsync on`, "rec/s", "appendRate", false),
+    figure("dlogd CPU per record appended (those appends)", "µs/record", "appendCpuUs", true),
+    figure("records per entry in the log they wrote", "records", "recordsPerEntry", false),
+    figure("deliver + ack, 1 reader, that log", "rec/s", "deliverRate", false),
+    figure("dlogd CPU per record delivered, that log", "µs/record", "deliverCpuUs", true),
+    row(
+      "deliver + ack of that log ÷ of a log written 1000 records per append",
+      singlesVsBulk(after),
+      "×",
+      ratio(singlesVsBulk(after), singlesVsBulk(before), PACK_BEFORE.label),
+      `${PACK_BEFORE.label}: ${singlesVsBulk(before).toFixed(2)}× (${formatRate(before.deliverRate)} ÷ ${formatRate(before.bulkDeliverRate)} rec/s); default: ${formatRate(after.deliverRate)} ÷ ${formatRate(after.bulkDeliverRate)} rec/s`,
+    ),
+  ];
+}
+
 // ---- each language's client ------------------------------------------------------------------
 
 type ClientResult = ClientFigures | { client: string; error: Error };
@@ -579,6 +619,8 @@ async function main(): Promise<void> {
   const latencyRowsOut: Row[] = [];
   const memoryRows: Row[] = [];
   const sideRows: Row[] = [];
+  const packOut: Row[] = [];
+  let packFigures: [PackFigures, PackFigures] | undefined;
   let sideFigures: [SideFigures, SideFigures] | undefined;
   const clientRows: Row[] = [];
   const clientRuns: ClientResult[] = [];
@@ -684,6 +726,7 @@ async function main(): Promise<void> {
         clientRuns.push(...(await measureClients(d, plan, filled[100]!, clientRows)));
 
         await measureTail(d, plan, true, latencyRowsOut);
+        await measureTail(d, plan, true, latencyRowsOut, "appender");
         const modes: ResumeMode[] = ["drained, same channel", "drained, new channel", "takeover of a live session"];
         for (const [i, mode] of modes.entries()) {
           const samples = await attempt(`dlog: resume latency, ${mode}`, () => resumeLatency(d, "catchup-100", `resume-${i}`, mode, plan.resumeIterations, 60_000));
@@ -719,6 +762,14 @@ async function main(): Promise<void> {
     else {
       sideFigures = sbs;
       sideRows.push(...sideBySideRows(sbs[0], sbs[1]));
+    }
+
+    const packSpec = { records: plan.quick ? 20_000 : 100_000, rounds: 2, timeoutMs: 120_000 };
+    const packed = await attempt("dlog: appends sharing entries, side by side", () => packSideBySide(PACK_BEFORE, PACK_AFTER, packSpec, progress));
+    if (failed(packed)) packOut.push(errorRow("appends sharing entries", packed));
+    else {
+      packFigures = packed;
+      packOut.push(...packRows(packed[0], packed[1]));
     }
 
     if (plan.profile) profileOut.push(...(await profileRuns(plan, dataDir.path)));
@@ -844,6 +895,13 @@ async function main(): Promise<void> {
       rows: sideRows,
     },
   ];
+  sections.push({
+    title: "11. Before and after: appends sharing one entry (--pack-appends)",
+    intro:
+      `Two dlogd processes of this build, ${PACK_BEFORE.label} and ${PACK_AFTER.label}, each warmed up; then in turns (A B, B A): ${plan.quick ? 20_000 : 100_000} single-record appends of 100 B pipelined on one AppendStream (${MANY_IN_FLIGHT} in flight, no producer id: a producer that batches nothing itself) to a fresh log, and one reader catching up on that log and on a log of the same size written 1000 records per append. ` +
+      "With --pack-appends the appends of one group commit share an entry (consecutive slots). Rates: the better of 2 rounds per side; CPU: dlogd's CPU time per record, the lower of 2 rounds.",
+    rows: packOut,
+  });
   if (plan.profile) {
     sections.push({
       title: "Where the time goes (--profile)",
@@ -924,6 +982,9 @@ async function main(): Promise<void> {
     tail_p50_ms: pick("Append → delivery while tailing, fsync on, p50"),
     tail_p99_ms: pick("Append → delivery while tailing, fsync on, p99"),
     tail_p999_ms: pick("Append → delivery while tailing, fsync on, p99.9"),
+    tail_appender_p50_ms: pick("Append → delivery while tailing, fsync on (TypeScript appender), p50"),
+    tail_appender_p99_ms: pick("Append → delivery while tailing, fsync on (TypeScript appender), p99"),
+    tail_appender_p999_ms: pick("Append → delivery while tailing, fsync on (TypeScript appender), p99.9"),
     resume_p50_ms: pick("Resume (drained, new channel) → first record, p50"),
     resume_p99_ms: pick("Resume (drained, new channel) → first record, p99"),
     position_writes_per_1000_acks: pick("Position writes per 1000 acks, 1 reader, 100 B"),
@@ -939,6 +1000,14 @@ async function main(): Promise<void> {
             before: BEFORE.label,
             after: AFTER.label,
             figures: Object.fromEntries(Object.keys(sideFigures[0]).map((k) => [k, { before: num(sideFigures![0][k as keyof SideFigures]), after: num(sideFigures![1][k as keyof SideFigures]) }])),
+          },
+    pack_side_by_side:
+      packFigures === undefined
+        ? null
+        : {
+            before: PACK_BEFORE.label,
+            after: PACK_AFTER.label,
+            figures: Object.fromEntries(Object.keys(packFigures[0]).map((k) => [k, { before: num(packFigures![0][k as keyof PackFigures]), after: num(packFigures![1][k as keyof PackFigures]) }])),
           },
     sections: jsonSections(sections),
   };

@@ -57,7 +57,8 @@ export function readmeSummary(l: Latest): string {
     `| append, 1 record per call through the TypeScript appender | ${rate(l.append_1record_appender_100B.dlog)} rec/s | ${versus(l.append_1record_appender_100B, "raw classic-level batch()")} |`,
     `| append, 1 record per request, 256 pipelined on AppendStream | ${rate(l.append_256inflight_100B.dlog)} rec/s | ${versus(l.append_256inflight_100B, "raw classic-level batch()")} |`,
     `| unary Append, 1 in flight | ${rate(l.unary_append_1inflight)} rec/s | ${times(l.unary_append_1inflight, l.unary_getlog_1inflight)} unary GetLog (${rate(l.unary_getlog_1inflight)} calls/s) |`,
-    `| append → delivery while tailing, 2000/s, fsync on, p50 / p99 / p99.9 | ${ms(l.tail_p50_ms)} / ${ms(l.tail_p99_ms)} / ${ms(l.tail_p999_ms)} ms | |`,
+    `| append → delivery while tailing, 2000/s, fsync on, p50 / p99 / p99.9 | ${ms(l.tail_p50_ms)} / ${ms(l.tail_p99_ms)} / ${ms(l.tail_p999_ms)} ms | one unary Append per record |`,
+    `| the same, producer: the TypeScript appender | ${ms(l.tail_appender_p50_ms ?? null)} / ${ms(l.tail_appender_p99_ms ?? null)} / ${ms(l.tail_appender_p999_ms ?? null)} ms | one \`append()\` call per record |`,
     `| resume (reconnect → first record), p50 / p99 | ${ms(l.resume_p50_ms)} / ${ms(l.resume_p99_ms)} ms | |`,
     `| idle session, server RSS each (1000 sessions) | ${l.idle_session_kib === null ? "—" : l.idle_session_kib.toFixed(1)} KiB | |`,
     `| server RSS after a catch-up of the 1 M-record log | ${l.catchup_rss_vs_idle === null ? "—" : l.catchup_rss_vs_idle.toFixed(2)}× idle | |`,
@@ -108,6 +109,8 @@ export async function renderChart(l: Latest): Promise<Buffer> {
     ["tail p50", l.tail_p50_ms],
     ["tail p99", l.tail_p99_ms],
     ["tail p99.9", l.tail_p999_ms],
+    ["tail p50, appender", l.tail_appender_p50_ms ?? null],
+    ["tail p99, appender", l.tail_appender_p99_ms ?? null],
     ["resume p50", l.resume_p50_ms],
     ["resume p99", l.resume_p99_ms],
   ];
@@ -136,10 +139,10 @@ export async function renderChart(l: Latest): Promise<Buffer> {
   });
   panel(W, {
     type: "bar",
-    data: { labels: latency.map((b) => b[0]), datasets: [{ data: latency.map((b) => b[1] ?? 0), backgroundColor: ["#1f77b4", "#1f77b4", "#1f77b4", "#9467bd", "#9467bd"] }] },
+    data: { labels: latency.map((b) => b[0]), datasets: [{ data: latency.map((b) => b[1] ?? 0), backgroundColor: ["#1f77b4", "#1f77b4", "#1f77b4", "#17becf", "#17becf", "#9467bd", "#9467bd"] }] },
     options: {
       ...common,
-      plugins: { legend: { display: false }, title: { display: true, text: "latency (ms, log scale): append → delivery at 2000/s, fsync on; resume", font: { size: 16 } }, subtitle: { display: true, text: subtitle } },
+      plugins: { legend: { display: false }, title: { display: true, text: "latency (ms, log scale): append → delivery at 2000/s, fsync on (unary; appender); resume", font: { size: 16 } }, subtitle: { display: true, text: subtitle } },
       // Logarithmic: a resume of a few ms and a tail p99.9 of tens sit on one axis.
       scales: { x: { type: "logarithmic" } },
     },

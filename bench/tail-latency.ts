@@ -14,16 +14,21 @@ export interface TailLatencyResult {
   ms: number;
 }
 
+/** Appends one record and resolves once it is answered. */
+export type TailProducer = (payload: Buffer) => Promise<unknown>;
+
 /**
- * Opens a session on an empty log, then appends single records (unary Append, not awaited)
- * at `ratePerSec` for `durationMs`; each payload carries its index so the arrival can be
+ * Opens a session on an empty log, then appends single records (by default one unary Append
+ * each, not awaited; `produce` sends them otherwise, e.g. through the client's appender) at
+ * `ratePerSec` for `durationMs`; each payload carries its index so the arrival can be
  * matched to its send time. The first `warmup` records are not counted.
  */
 export async function tailLatency(
   logs: LogServiceClient,
   readers: ReaderServiceClient,
-  opts: { log: string; size: number; ratePerSec: number; durationMs: number; warmup: number },
+  opts: { log: string; size: number; ratePerSec: number; durationMs: number; warmup: number; produce?: TailProducer | undefined },
 ): Promise<TailLatencyResult> {
+  const produce = opts.produce ?? ((payload: Buffer) => logs.append({ log: opts.log, records: [{ payload }] }));
   await logs.createLog({ log: opts.log });
   const total = Math.max(1, Math.floor((opts.ratePerSec * opts.durationMs) / 1000));
   const sentAt = new Float64Array(total);
@@ -69,7 +74,7 @@ export async function tailLatency(
         const payload = Buffer.alloc(opts.size, 0x61);
         payload.writeUInt32BE(i, 0);
         sentAt[i] = performance.now();
-        logs.append({ log: opts.log, records: [{ payload }] }).then(
+        produce(payload).then(
           () => {
             answered[i] = performance.now() - sentAt[i]!;
           },

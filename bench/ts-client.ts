@@ -35,6 +35,21 @@ export async function appenderSingles(address: string, log: string, count: numbe
   }
 }
 
+/** Runs `body` with an appender of `log` (the client's defaults), then closes it and its client. */
+export async function withAppender<T>(address: string, log: string, body: (append: (payload: Buffer) => Promise<unknown>) => Promise<T>): Promise<T> {
+  const client = createDlogClient({ address });
+  try {
+    const appender = client.appender(log);
+    try {
+      return await body((payload) => appender.append(payload));
+    } finally {
+      await appender.close().catch(() => undefined);
+    }
+  } finally {
+    client.close();
+  }
+}
+
 /** A fresh reader catching up on `log` with the high-level reader, `record.ack()` for each, until `count` records; leaving the loop drains. */
 export async function readerDeliverAck(address: string, log: string, readerId: string, count: number, timeoutMs: number): Promise<ClientRun> {
   const client = createDlogClient({ address });
