@@ -6,11 +6,9 @@
  * records per append; rates and dlogd CPU per record of each.
  */
 import { appendStream } from "./append.js";
-import { onCleanup } from "./cleanup.js";
 import { deliverAndAck } from "./deliver.js";
-import { type Dlogd, startDlogd } from "./dlogd-process.js";
-import type { Side } from "./side-by-side.js";
-import { warmUp } from "./warm-up.js";
+import type { Dlogd } from "./dlogd-process.js";
+import { inTurns, type Side } from "./side-by-side.js";
 
 export interface PackFigures {
   /** AppendStream, 1 record per request, 256 in flight: records/s (best round) and dlogd CPU µs per record (lowest round). */
@@ -62,37 +60,19 @@ async function round(d: Dlogd, spec: PackSpec, tag: string): Promise<PackFigures
 
 /** Runs both sides `rounds` times in alternating order; rates: best round, CPU: lowest round. */
 export async function packSideBySide(a: Side, b: Side, spec: PackSpec, progress: (m: string) => void): Promise<[PackFigures, PackFigures]> {
-  const servers: Dlogd[] = [];
-  const stops: Array<() => Promise<void>> = [];
-  try {
-    for (const side of [a, b]) {
-      const d = await startDlogd({ args: side.args });
-      servers.push(d);
-      stops.push(onCleanup(() => d.stop()));
-      await warmUp(d, true);
-    }
-    const rounds: PackFigures[][] = [[], []];
-    for (let r = 0; r < spec.rounds; r++) {
-      for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
-        progress(`  appends sharing entries: round ${r + 1}/${spec.rounds}, ${[a, b][i]!.label}`);
-        rounds[i]!.push(await round(servers[i]!, spec, `${r}`));
-      }
-    }
-    const best = (rs: PackFigures[]): PackFigures => {
-      const max = (k: keyof PackFigures): number => Math.max(...rs.map((x) => x[k]));
-      const min = (k: keyof PackFigures): number => Math.min(...rs.map((x) => x[k]));
-      return {
-        appendRate: max("appendRate"),
-        appendCpuUs: min("appendCpuUs"),
-        recordsPerEntry: rs[0]!.recordsPerEntry,
-        deliverRate: max("deliverRate"),
-        deliverCpuUs: min("deliverCpuUs"),
-        bulkDeliverRate: max("bulkDeliverRate"),
-        bulkDeliverCpuUs: min("bulkDeliverCpuUs"),
-      };
+  const rounds = await inTurns([a, b], spec.rounds, async () => undefined, (d, tag) => round(d, spec, tag), progress, "appends sharing entries");
+  const best = (rs: PackFigures[]): PackFigures => {
+    const max = (k: keyof PackFigures): number => Math.max(...rs.map((x) => x[k]));
+    const min = (k: keyof PackFigures): number => Math.min(...rs.map((x) => x[k]));
+    return {
+      appendRate: max("appendRate"),
+      appendCpuUs: min("appendCpuUs"),
+      recordsPerEntry: rs[0]!.recordsPerEntry,
+      deliverRate: max("deliverRate"),
+      deliverCpuUs: min("deliverCpuUs"),
+      bulkDeliverRate: max("bulkDeliverRate"),
+      bulkDeliverCpuUs: min("bulkDeliverCpuUs"),
     };
-    return [best(rounds[0]!), best(rounds[1]!)];
-  } finally {
-    for (const stop of stops) await stop();
-  }
+  };
+  return [best(rounds[0]), best(rounds[1])];
 }

@@ -63,40 +63,57 @@ async function round(d: Dlogd, spec: SideBySideSpec, tag: string): Promise<Round
   };
 }
 
-/** Runs both sides `rounds` times in alternating order and returns each side's figures. */
-export async function sideBySide(a: Side, b: Side, spec: SideBySideSpec, progress: (m: string) => void): Promise<[SideFigures, SideFigures]> {
+/**
+ * Starts one warmed-up dlogd per side, runs `prepare` on each, then `round` on each side `rounds`
+ * times in alternating order (A B, B A, …); returns every side's rounds. Both servers stop at the end.
+ */
+export async function inTurns<R>(
+  sides: readonly [Side, Side],
+  rounds: number,
+  prepare: (d: Dlogd) => Promise<unknown>,
+  round: (d: Dlogd, tag: string) => Promise<R>,
+  progress: (m: string) => void,
+  what: string,
+): Promise<[R[], R[]]> {
   const servers: Dlogd[] = [];
   const stops: Array<() => Promise<void>> = [];
   try {
-    for (const side of [a, b]) {
+    for (const side of sides) {
       const d = await startDlogd({ args: side.args });
       servers.push(d);
       stops.push(onCleanup(() => d.stop()));
       await warmUp(d, true);
-      await appendStream(d.logs, { log: "sbs", size: 100, recordsPerAppend: 1_000, inFlight: 8, appends: Math.ceil(spec.records / 1_000), timeoutMs: spec.timeoutMs });
+      await prepare(d);
     }
-    const rounds: Round[][] = [[], []];
-    for (let r = 0; r < spec.rounds; r++) {
-      const order = r % 2 === 0 ? [0, 1] : [1, 0];
-      for (const i of order) {
-        progress(`  side by side: round ${r + 1}/${spec.rounds}, ${[a, b][i]!.label}`);
-        rounds[i]!.push(await round(servers[i]!, spec, `${r}`));
+    const results: [R[], R[]] = [[], []];
+    for (let r = 0; r < rounds; r++) {
+      for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
+        progress(`  ${what}: round ${r + 1}/${rounds}, ${sides[i]!.label}`);
+        results[i]!.push(await round(servers[i]!, `${r}`));
       }
     }
-    const figures = rounds.map((rs): SideFigures => {
-      const tail = rs.flatMap((x) => x.tail);
-      return {
-        oneReader: Math.max(...rs.map((x) => x.oneReader)),
-        eightReaders: Math.max(...rs.map((x) => x.eightReaders)),
-        oneReaderCpuUs: Math.min(...rs.map((x) => x.oneReaderCpuUs)),
-        eightReadersCpuUs: Math.min(...rs.map((x) => x.eightReadersCpuUs)),
-        tailP50Ms: quantile(tail, 0.5),
-        tailP99Ms: quantile(tail, 0.99),
-        tailP999Ms: quantile(tail, 0.999),
-      };
-    });
-    return [figures[0]!, figures[1]!];
+    return results;
   } finally {
     for (const stop of stops) await stop();
   }
+}
+
+/** Runs both sides `rounds` times in alternating order and returns each side's figures. */
+export async function sideBySide(a: Side, b: Side, spec: SideBySideSpec, progress: (m: string) => void): Promise<[SideFigures, SideFigures]> {
+  const prepare = (d: Dlogd) =>
+    appendStream(d.logs, { log: "sbs", size: 100, recordsPerAppend: 1_000, inFlight: 8, appends: Math.ceil(spec.records / 1_000), timeoutMs: spec.timeoutMs });
+  const rounds = await inTurns([a, b], spec.rounds, prepare, (d, tag) => round(d, spec, tag), progress, "side by side");
+  const figures = rounds.map((rs): SideFigures => {
+    const tail = rs.flatMap((x) => x.tail);
+    return {
+      oneReader: Math.max(...rs.map((x) => x.oneReader)),
+      eightReaders: Math.max(...rs.map((x) => x.eightReaders)),
+      oneReaderCpuUs: Math.min(...rs.map((x) => x.oneReaderCpuUs)),
+      eightReadersCpuUs: Math.min(...rs.map((x) => x.eightReadersCpuUs)),
+      tailP50Ms: quantile(tail, 0.5),
+      tailP99Ms: quantile(tail, 0.99),
+      tailP999Ms: quantile(tail, 0.999),
+    };
+  });
+  return [figures[0]!, figures[1]!];
 }
