@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import type { CallContext } from "nice-grpc";
 import { DlogError } from "../errors.js";
-import type { LogStore, ProducerRef, RecordInput } from "../log/log-store.js";
+import type { LogStore, ProducerRef } from "../log/log-store.js";
 import type {
   AppendRequest,
   AppendResponse,
@@ -45,8 +45,7 @@ export function createLogService({ logs, maxLogs, onAppended }: LogServiceDeps):
   async function append(request: AppendRequest): Promise<AppendResponse> {
     const started = onAppended && performance.now();
     checkRoomFor(request.log);
-    const records: RecordInput[] = request.records.map((record) => ({ payload: record.payload, txid: record.txid }));
-    const result = await logs.append(request.log, records, producerOf(request));
+    const result = await logs.append(request.log, request.records, producerOf(request));
     if (started !== undefined) onAppended!((performance.now() - started) / 1000);
     return {
       dlsns: result.dlsns.map(toWireDlsn),

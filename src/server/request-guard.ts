@@ -10,6 +10,7 @@
  * A refused message is decoded into a `RefusedRequest`, which the middleware raises
  * where the service would have received it (for streams: as that message).
  */
+import { decodeAppendRequest } from "./append-request.js";
 import {
   type ServerInterceptor,
   ResponderBuilder,
@@ -174,12 +175,15 @@ export function guardRequests<D extends MethodDefinitions>(definition: D, limits
   for (const [key, method] of Object.entries(definition.methods)) {
     const type = method.requestType as MessageType;
     const rpc = method.name;
-    const check = countCheck(`/${definition.fullName}/${method.name}`, limits);
+    const path = `/${definition.fullName}/${method.name}`;
+    const check = countCheck(path, limits);
+    // Appends have a decoder of their own that does not copy payloads (append-request.ts).
+    const decodeType = path === "/dlog.v1.LogService/Append" || path === "/dlog.v1.LogService/AppendStream" ? decodeAppendRequest : (input: Uint8Array) => type.decode(input);
     const decode = (input: Uint8Array): unknown => {
       const refused = check?.(input, rpc);
       if (refused) return new RefusedRequest(refused);
       try {
-        return type.decode(input);
+        return decodeType(input);
       } catch (error) {
         return new RefusedRequest(
           new DlogError("INVALID_ARGUMENT", `${rpc}: the request bytes are not a valid ${rpc} request message (${(error as Error).message})`, {
