@@ -50,7 +50,9 @@ func entries(dlsns []dlog.DLSN) (count, largest int) {
 }
 
 func TestAppenderPacksOneRecordAppendsIntoEntries(t *testing.T) {
-	srv := dlogtest.Start(t)
+	// One entry per request, so entries show how the appender batched (the server packs appends
+	// committed together otherwise).
+	srv := dlogtest.Start(t, dlogtest.WithArgs("--no-pack-appends"))
 	client := srv.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -26,6 +26,14 @@ def entries(dlsns) -> set:
     return {(d.segment, d.entry) for d in dlsns}
 
 
+@pytest.fixture
+def unpacked(dlogd_factory):
+    """A client of a dlogd that gives each request an entry of its own (it packs appends
+    committed together otherwise), so entries show how the appender batched."""
+    with dlogd_factory(args=["--no-pack-appends"]).client() as connected:
+        yield connected
+
+
 def test_the_fixture_serves_and_cleans_up(dlogd):
     with dlogd.client() as client:
         assert client.append("fixture", b"x") == [dlog.DLSN(1, 0, 0)]
@@ -35,23 +43,23 @@ def test_the_fixture_serves_and_cleans_up(dlogd):
     assert data_dir is None or not data_dir.exists()
 
 
-def test_one_record_appends_travel_as_few_entries_each_with_its_own_dlsn(client):
-    with client.appender("linger", linger_ms=20) as appender:
+def test_one_record_appends_travel_as_few_entries_each_with_its_own_dlsn(unpacked):
+    with unpacked.appender("linger", linger_ms=20) as appender:
         futures = [appender.append(f"r{i}") for i in range(200)]
         dlsns = [f.result(10) for f in futures]
     assert all(a < b for a, b in zip(dlsns, dlsns[1:]))
     assert len(entries(dlsns)) <= 5, f"{len(entries(dlsns))} entries for 200 one-record appends"
-    assert [r.text() for r in client.read("linger")] == [f"r{i}" for i in range(200)]
+    assert [r.text() for r in unpacked.read("linger")] == [f"r{i}" for i in range(200)]
 
 
-def test_linger_zero_sends_each_call_as_its_own_entry(client):
-    with client.appender("no-linger", linger_ms=0) as appender:
+def test_linger_zero_sends_each_call_as_its_own_entry(unpacked):
+    with unpacked.appender("no-linger", linger_ms=0) as appender:
         dlsns = [f.result(10) for f in [appender.append(b"x") for _ in range(50)]]
     assert len(entries(dlsns)) == 50
 
 
-def test_batch_limits_cut_entries(client):
-    with client.appender("limits", linger_ms=1000, max_batch_records=10) as appender:
+def test_batch_limits_cut_entries(unpacked):
+    with unpacked.appender("limits", linger_ms=1000, max_batch_records=10) as appender:
         batch = appender.append_batch([b"a", b"b", b"c"])
         singles = [appender.append(b"x") for _ in range(27)]
         appender.flush(10)

@@ -20,8 +20,10 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /** The appender contract: one-record appends packed into entries, each caller its own DLSN, errors to every caller of an entry. */
 @org.junit.jupiter.api.Timeout(90)
 class AppenderTest {
+  // One entry per request, so entries show how the appender batched (the server packs appends
+  // committed together otherwise).
   @RegisterExtension
-  static DlogdExtension dlogd = DlogdExtension.create();
+  static DlogdExtension dlogd = DlogdExtension.create(DlogdServer.options().args("--no-pack-appends"));
 
   private static List<DLSN> appendAll(Appender appender, int count) {
     List<CompletableFuture<DLSN>> answers = new ArrayList<>();
