@@ -1,5 +1,6 @@
 import { DlogError } from "../errors.js";
 import { DiskReserve, freeBytes, probeWrite, walBytes } from "./disk-space.js";
+import { type ReopenableStore, ReopeningCursor } from "./reopening-cursor.js";
 import {
   type CommitBatch,
   type EntryCursor,
@@ -7,7 +8,6 @@ import {
   type ProducerSlotsKey,
   type Storage,
   type StorageFaultKind,
-  type StoredEntry,
   type StoredLog,
   type StoredPosition,
   classifyStorageError,
@@ -74,7 +74,7 @@ const REOPEN_MARGIN_BYTES = 512 * 1024;
  * failure releases the reserve file, and until free space returns only appends are refused, so
  * Truncate and DeleteLog can still free space.
  */
-export class ResilientStorage implements Storage {
+export class ResilientStorage implements Storage, ReopenableStore {
   readonly counters = { errors: 0, reopens: 0 };
   private readonly options: ResilientStorageOptions;
   private readonly reserve: DiskReserve | undefined;
@@ -213,10 +213,6 @@ export class ResilientStorage implements Storage {
     return { inner: this.inner, generation: this.generation };
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   /** Runs a read, retrying a failed one a few times (a reopen in between is waited for). */
   async read<T>(op: (inner: Storage) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
@@ -224,10 +220,15 @@ export class ResilientStorage implements Storage {
         return await op(this.current().inner);
       } catch (error) {
         if (!(error instanceof DlogError)) this.counters.errors++;
-        if (attempt >= READ_ATTEMPTS || this.closed) throw storageError("storage read failed", error);
-        await this.untilUsable(RETRY_FIRST_MS * 2 ** attempt);
+        await this.retryRead(attempt, error);
       }
     }
+  }
+
+  /** After failed read `attempt`: waits before the next one (or for a reopen), or throws once the attempts are spent. */
+  async retryRead(attempt: number, error: unknown): Promise<void> {
+    if (attempt >= READ_ATTEMPTS || this.closed) throw storageError("storage read failed", error);
+    await this.untilUsable(RETRY_FIRST_MS * 2 ** attempt);
   }
 
   private async write<T>(addsRecords: boolean, op: (inner: Storage) => Promise<T>): Promise<T> {
@@ -368,7 +369,7 @@ export class ResilientStorage implements Storage {
   // ---- helpers --------------------------------------------------------------------------------
 
   /** Resolves when the database is usable again, or after `ms`. */
-  untilUsable(ms: number): Promise<void> {
+  private untilUsable(ms: number): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
@@ -403,60 +404,5 @@ export class ResilientStorage implements Storage {
 
   private healthChanged(): void {
     this.options.onHealthChange?.(this.health);
-  }
-}
-
-/** A cursor that survives a reopen: it opens a new iterator after the last entry it returned. */
-class ReopeningCursor implements EntryCursor {
-  private readonly storage: ResilientStorage;
-  private readonly logId: number;
-  private segment: bigint;
-  private entry: bigint;
-  private cursor: { inner: EntryCursor; generation: number } | undefined;
-  private closed = false;
-
-  constructor(storage: ResilientStorage, logId: number, segment: bigint, entry: bigint) {
-    this.storage = storage;
-    this.logId = logId;
-    this.segment = segment;
-    this.entry = entry;
-  }
-
-  async next(max: number): Promise<StoredEntry[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const rows = await this.open().next(max);
-        const last = rows[rows.length - 1];
-        if (last) {
-          this.segment = last.segment;
-          this.entry = last.entry + 1n;
-        }
-        return rows;
-      } catch (error) {
-        await this.drop();
-        if (attempt >= READ_ATTEMPTS || this.closed || this.storage.isClosed) throw storageError("storage read failed", error);
-        await this.storage.untilUsable(RETRY_FIRST_MS * 2 ** attempt);
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.drop();
-  }
-
-  private open(): EntryCursor {
-    const { inner, generation } = this.storage.current();
-    if (this.cursor?.generation !== generation) {
-      void this.cursor?.inner.close().catch(() => undefined);
-      this.cursor = { inner: inner.openCursor(this.logId, this.segment, this.entry), generation };
-    }
-    return this.cursor.inner;
-  }
-
-  private async drop(): Promise<void> {
-    const cursor = this.cursor;
-    this.cursor = undefined;
-    await cursor?.inner.close().catch(() => undefined);
   }
 }
