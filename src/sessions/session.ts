@@ -6,45 +6,9 @@ import type { ReaderPosition } from "../positions/position-codec.js";
 import { AckWindow } from "./ack-window.js";
 import { type FlowLimits, mergeFlow } from "./flow-limits.js";
 import type { BudgetAccount, OutstandingBudget } from "./outstanding-budget.js";
+import type { OpenedInfo, SessionFrame, StatusInfo } from "./session-frames.js";
 
-export type ResumeSource = "stored" | "fallback" | "override" | "client";
-
-export interface OpenedInfo {
-  epoch: bigint;
-  resumeAfter: DLSN;
-  source: ResumeSource;
-  logHead: DLSN | undefined;
-  skippedByTruncation: bigint;
-  durableHoles: number;
-  flow: FlowLimits;
-  /** The highest record delivered to an earlier session of this reader. */
-  deliveredHigh: DLSN | undefined;
-  /** This open took the reader over from a live session: that session's epoch (it is fenced). */
-  fencedEpoch?: bigint | undefined;
-}
-
-export interface StatusInfo {
-  durableFloor: DLSN;
-  durableHoles: number;
-  ackedFloor: DLSN;
-  deliveredHigh: DLSN | undefined;
-  outstandingRecords: number;
-  outstandingBytes: number;
-  holes: number;
-  lag: bigint;
-  pausedReason: string;
-  /** The first `acksDurable` Ack messages of the session are entirely on disk. */
-  acksDurable: number;
-  /** Ack messages applied so far. */
-  acksReceived: number;
-}
-
-export type SessionFrame =
-  | { kind: "opened"; opened: OpenedInfo }
-  /** `attempts`: one number for the whole batch, or one per record. */
-  | { kind: "records"; records: DecodedRecord[]; attempts: number | number[]; lag: bigint }
-  | { kind: "status"; status: StatusInfo }
-  | { kind: "drained"; durableFloor: DLSN; durableHoles: number; acksDurable: number };
+export type { OpenedInfo, ResumeSource, SessionFrame, StatusInfo } from "./session-frames.js";
 
 /** What a session needs of the log layer (`LogStore` is one); small, so a test can stand in for it. */
 export interface SessionLogs {
