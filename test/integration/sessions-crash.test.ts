@@ -3,6 +3,7 @@ import { type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Clients, type DlogdProcess, connect, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { TestSession, appendNumbered, numberOf } from "../helpers/session.js";
+import { until } from "../reliability/harness.js";
 import type { DLSN as WireDLSN } from "../../src/gen/dlog/v1/common.js";
 import { ResumeSource } from "../../src/gen/dlog/v1/reader.js";
 
@@ -152,6 +153,13 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
         noteDurable("Drained", floorNumber((await session.drained(10_000)).durableFloor));
         break;
       }
+      // The kill timer starts at the first delivery, not at the open: a restart slowed by a busy machine must not leave the kill before it.
+      let stopped = false;
+      reading.then(
+        () => (stopped = true),
+        () => (stopped = true),
+      );
+      await until(() => stopped || deliveredHigh > resumedAfter, `cycle ${cycle}: the first delivery after the open`);
       const killAfterMs = 150 + Math.floor(Math.random() * 450);
       await sleep(killAfterMs);
       killed = true;
@@ -160,7 +168,6 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
       await reading;
       // A kill after the reader reached the end tests no crash: every kill must land mid-stream.
       assert.ok(!atEnd, `cycle ${cycle}: the reader had read the whole log before the kill; the log is too short for this machine`);
-      assert.ok(deliveredHigh > resumedAfter, `cycle ${cycle}: the session delivered nothing in ${killAfterMs} ms before the kill`);
       killsMidStream++;
       t.diagnostic(`cycle ${cycle}: kill -9 after ${killAfterMs} ms at record ${deliveredHigh} (acked ${ackedHigh}, last durable seen ${durableSeen})`);
       clients.close();
