@@ -8,6 +8,16 @@ export interface ServerConfig {
   dataDir: string;
   /** Keep everything in memory (memory-level): nothing on disk, nothing survives the process. */
   inMemory: boolean;
+  /** "" for the embedded LevelDB, or nats://HOST:PORT[,HOST:PORT...] for NATS JetStream (`storage/nats-storage.ts`). */
+  storage: string;
+  /** Parsed from `storage`: HOST:PORT of each NATS server (empty for LevelDB). */
+  natsServers: string[];
+  natsPrefix: string;
+  natsReplicas: number;
+  natsCreds: string;
+  natsTlsCa: string;
+  natsTlsCert: string;
+  natsTlsKey: string;
   fsync: boolean;
   autoCreate: boolean;
   packAppends: boolean;
@@ -67,6 +77,13 @@ const SETTINGS: Setting[] = [
   { key: "listen", flag: "listen", env: "DLOG_LISTEN", kind: "string", default: "127.0.0.1:7070", help: "HOST:PORT to serve gRPC on (port 0 picks a free one)" },
   { key: "dataDir", flag: "data-dir", env: "DLOG_DATA_DIR", kind: "string", default: "./data", help: "directory of the embedded LevelDB" },
   { key: "inMemory", flag: "in-memory", env: "DLOG_IN_MEMORY", kind: "boolean", default: "false", help: "keep logs and positions in memory only: nothing on disk, NOT durable (everything is lost when dlogd stops); for tests; not with --data-dir" },
+  { key: "storage", flag: "storage", env: "DLOG_STORAGE", kind: "string", default: "", help: "where logs and positions live: empty for the embedded LevelDB in --data-dir, or nats://HOST:PORT[,HOST:PORT...] for NATS JetStream (several dlogd gateways may share it; see the README)" },
+  { key: "natsPrefix", flag: "nats-prefix", env: "DLOG_NATS_PREFIX", kind: "string", default: "dlog", help: "with --storage nats://: names the stream (PREFIX_entries), buckets (PREFIX_meta, PREFIX_positions) and subjects (PREFIX.e.LOGID); letters, digits, - and _" },
+  { key: "natsReplicas", flag: "nats-replicas", env: "DLOG_NATS_REPLICAS", kind: "count", default: "1", help: "with --storage nats://: replicas of the stream and buckets when dlogd creates them: 1, or 3 on a 3-node cluster" },
+  { key: "natsCreds", flag: "nats-creds", env: "DLOG_NATS_CREDS", kind: "string", default: "", help: "with --storage nats://: a NATS credentials file (user JWT and nkey seed)" },
+  { key: "natsTlsCa", flag: "nats-tls-ca", env: "DLOG_NATS_TLS_CA", kind: "string", default: "", help: "with --storage nats://: PEM CA bundle that signs the NATS servers' certificates (connects with TLS)" },
+  { key: "natsTlsCert", flag: "nats-tls-cert", env: "DLOG_NATS_TLS_CERT", kind: "string", default: "", help: "with --storage nats://: PEM client certificate for NATS (with --nats-tls-key)" },
+  { key: "natsTlsKey", flag: "nats-tls-key", env: "DLOG_NATS_TLS_KEY", kind: "string", default: "", help: "with --storage nats://: PEM private key of --nats-tls-cert" },
   { key: "fsync", flag: "fsync", env: "DLOG_FSYNC", kind: "boolean", default: "true", help: "fsync each group-committed append batch (--no-fsync trades power-loss safety for speed)" },
   { key: "autoCreate", flag: "auto-create", env: "DLOG_AUTO_CREATE", kind: "boolean", default: "true", help: "create a log on its first append (--no-auto-create: NOT_FOUND instead)" },
   { key: "packAppends", flag: "pack-appends", env: "DLOG_PACK_APPENDS", kind: "boolean", default: "true", help: "appends to one log that are group-committed together share one entry, in consecutive slots (fewer, larger entries: cheaper reads); --no-pack-appends: one entry per append" },
@@ -186,6 +203,7 @@ export function loadServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     const memory = sources.inMemory === "flag" ? "--in-memory" : "DLOG_IN_MEMORY";
     throw new DlogError("INVALID_ARGUMENT", `${memory} keeps nothing on disk, so ${given} has no meaning with it; give one or the other`);
   }
+  result.natsServers = parseStorage(result, sources);
   if (!["debug", "info", "warn", "error"].includes(result.logLevel)) {
     throw new DlogError("INVALID_ARGUMENT", `--log-level: "${result.logLevel}" is not valid; expected debug, info, warn or error`);
   }
@@ -215,6 +233,37 @@ export function loadServerConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     throw new DlogError("INVALID_ARGUMENT", "--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key");
   }
   return result;
+}
+
+/** `--storage` and the NATS settings that go with it: the servers' HOST:PORTs (none for LevelDB). */
+function parseStorage(result: ServerConfig, sources: Partial<Record<keyof ServerConfig, "flag" | "env" | "default">>): string[] {
+  const natsFlags = (["natsPrefix", "natsReplicas", "natsCreds", "natsTlsCa", "natsTlsCert", "natsTlsKey"] as const).filter((key) => sources[key] === "flag");
+  if (result.storage === "") {
+    if (natsFlags.length > 0) {
+      const flag = SETTINGS.find((s) => s.key === natsFlags[0])!.flag;
+      throw new DlogError("INVALID_ARGUMENT", `--${flag} has no effect without --storage nats://HOST:PORT`);
+    }
+    return [];
+  }
+  const match = /^nats:\/\/(.+)$/.exec(result.storage);
+  if (!match) throw new DlogError("INVALID_ARGUMENT", `--storage: "${result.storage}" is not valid; expected nats://HOST:PORT[,HOST:PORT...] (or leave it out for the embedded LevelDB)`);
+  const servers = match[1]!.split(",").map((server) => {
+    parseListen(server, "--storage");
+    return server;
+  });
+  if (result.inMemory || sources.dataDir === "flag") {
+    throw new DlogError("INVALID_ARGUMENT", `--storage nats:// keeps logs in NATS JetStream, so ${result.inMemory ? "--in-memory" : "--data-dir"} has no meaning with it; give one or the other`);
+  }
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(result.natsPrefix)) {
+    throw new DlogError("INVALID_ARGUMENT", `--nats-prefix: "${result.natsPrefix}" is not valid; expected 1-32 letters, digits, - or _`);
+  }
+  if (result.natsReplicas !== 1 && result.natsReplicas !== 3) {
+    throw new DlogError("INVALID_ARGUMENT", `--nats-replicas: ${result.natsReplicas} is not valid; expected 1 or 3`);
+  }
+  if ((result.natsTlsCert === "") !== (result.natsTlsKey === "")) {
+    throw new DlogError("INVALID_ARGUMENT", "--nats-tls-cert and --nats-tls-key go together: give both for a NATS client certificate, or neither");
+  }
+  return servers;
 }
 
 /** Splits HOST:PORT (IPv6 in brackets). */

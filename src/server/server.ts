@@ -6,6 +6,7 @@ import { type ServerConfig, isLoopbackHost, parseListen } from "./config.js";
 import { LogStore } from "../log/log-store.js";
 import { applyRetention } from "../log/retention.js";
 import { LevelStorage } from "../storage/level-storage.js";
+import { NatsStorage } from "../storage/nats-storage.js";
 import { LogServiceDefinition } from "../gen/dlog/v1/log.js";
 import { ReaderServiceDefinition } from "../gen/dlog/v1/reader.js";
 import { OutstandingBudget } from "../sessions/outstanding-budget.js";
@@ -248,6 +249,19 @@ interface OpenedStorage {
  * or an in-memory store as it is: reopening memory would lose it, and memory-level never fails a write.
  */
 async function openStorage(config: ServerConfig, logger: Logger, onHealthChange: () => void): Promise<OpenedStorage> {
+  if (config.natsServers.length > 0) {
+    // NATS keeps itself available (replicas, elections); the storage retries through an election and fails a write after that.
+    const healthy: StorageHealth = { writable: true, diskFull: false, broken: false };
+    const storage = await NatsStorage.open({
+      servers: config.natsServers,
+      prefix: config.natsPrefix,
+      replicas: config.natsReplicas,
+      credsFile: config.natsCreds || undefined,
+      tls: config.natsTlsCa || config.natsTlsCert ? { caFile: config.natsTlsCa || undefined, certFile: config.natsTlsCert || undefined, keyFile: config.natsTlsKey || undefined } : undefined,
+    });
+    logger.info({ servers: config.natsServers, prefix: config.natsPrefix, replicas: config.natsReplicas }, "storage: NATS JetStream");
+    return { storage, health: () => healthy, counters: { errors: 0, reopens: 0 } };
+  }
   if (config.inMemory) {
     const healthy: StorageHealth = { writable: true, diskFull: false, broken: false };
     return { storage: await LevelStorage.inMemory(), health: () => healthy, counters: { errors: 0, reopens: 0 } };

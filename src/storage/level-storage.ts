@@ -17,6 +17,7 @@ import type {
   StoredPosition,
 } from "./storage.js";
 import { classifyStorageError } from "./storage.js";
+import { decodeJson, encodeJson } from "./json-codec.js";
 
 type Bytes = Buffer;
 /** classic-level on disk, memory-level for `--in-memory`: the same abstract-level API. */
@@ -88,17 +89,6 @@ function openFailureReason(dir: string, error: unknown): string {
     // No LOG to read: the message is all there is.
   }
   return (error as Error).message;
-}
-
-/** Metadata is small and written once per batch per log: JSON with bigints as strings keeps it inspectable. */
-function encodeJson(value: object): Bytes {
-  return Buffer.from(JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? `${v}n` : v)));
-}
-
-function decodeJson<T>(bytes: Bytes): T {
-  return JSON.parse(bytes.toString("utf8"), (_key, v: unknown) =>
-    typeof v === "string" && /^-?\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v,
-  ) as T;
 }
 
 /**

@@ -119,7 +119,11 @@ export interface Storage {
   /** Every log with its segments and idempotent producers, in name order. */
   loadLogs(): Promise<StoredLog[]>;
   nextLogId(): Promise<number>;
-  /** Writes entries and metadata atomically. Resolves once written (and fsynced when `sync`). */
+  /**
+   * Writes entries and metadata atomically. Resolves once written (and fsynced when `sync`).
+   * A log's entries come in DLSN order, within a batch and from one batch to the next (the log
+   * layer's one write queue sees to it): an engine may keep each log in write order.
+   */
   commit(batch: CommitBatch, sync: boolean): Promise<void>;
   /** Entries of `logId` from `(segment, entry)` on, inclusive. */
   openCursor(logId: number, segment: bigint, entry: bigint): EntryCursor;

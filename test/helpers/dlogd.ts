@@ -5,6 +5,7 @@
  * signals, the process's own start-up and exit.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +17,7 @@ import { HealthDefinition, type HealthClient } from "../../src/gen/grpc/health/v
 import { loadServerConfig } from "../../src/server/config.js";
 import { createLogger } from "../../src/server/logger.js";
 import { startServer } from "../../src/server/server.js";
+import { type NatsServer, startNatsServer } from "./nats-server.js";
 import { runProcess } from "./process.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -67,11 +69,37 @@ export interface ProcessStartOptions extends StartOptions {
   env?: Record<string, string>;
 }
 
-function dlogdArgs(options: StartOptions): string[] {
+let sharedNats: Promise<NatsServer> | undefined;
+
+/**
+ * `--data-dir DIR`, or with DLOG_TEST_STORAGE=nats the same data on NATS JetStream: one
+ * nats-server for the test process (killed when it exits), a prefix per data dir, so a server
+ * restarted on the same dir finds its logs again and two dirs share nothing.
+ */
+async function storageArgs(dataDir: string | undefined): Promise<string[]> {
+  if (dataDir === undefined) return [];
+  if (process.env.DLOG_TEST_STORAGE !== "nats") return ["--data-dir", dataDir];
+  sharedNats ??= startNatsServer().then((server) => {
+    // It must not keep the test process alive: killed when that exits.
+    const { child } = server.running;
+    child.unref();
+    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+    process.once("exit", () => {
+      child.kill("SIGKILL");
+      rmSync(server.dir, { recursive: true, force: true });
+    });
+    return server;
+  });
+  const nats = await sharedNats;
+  const prefix = `t${createHash("sha256").update(dataDir).digest("hex").slice(0, 16)}`;
+  return ["--storage", `nats://${nats.hostPort}`, "--nats-prefix", prefix];
+}
+
+async function dlogdArgs(options: StartOptions): Promise<string[]> {
   return [
     "--listen",
     options.listen ?? "127.0.0.1:0",
-    ...(options.dataDir === undefined ? [] : ["--data-dir", options.dataDir]),
+    ...(await storageArgs(options.dataDir)),
     ...(options.metrics === true ? ["--metrics-listen", "127.0.0.1:0"] : []),
     ...(options.args ?? []),
   ];
@@ -86,7 +114,7 @@ export function startDlogd(options: StartOptions | ProcessStartOptions = {}): Pr
 
 /** The same configuration and start function as bin/dlogd.js, with the log lines kept for `output()`. */
 async function serveInProcess(options: StartOptions): Promise<Dlogd> {
-  const config = loadServerConfig(dlogdArgs(options), process.env);
+  const config = loadServerConfig(await dlogdArgs(options), process.env);
   let output = "";
   const server = await startServer(config, createLogger(config.logLevel, { write: (line: string) => void (output += line) }));
   let stopped: Promise<number> | undefined;
@@ -110,7 +138,7 @@ async function serveInProcess(options: StartOptions): Promise<Dlogd> {
 
 /** Spawns bin/dlogd.js and waits for its "listening" line, which carries the bound address. */
 async function spawnDlogd(options: ProcessStartOptions): Promise<DlogdProcess> {
-  const child = spawn(process.execPath, [DLOGD, ...dlogdArgs(options)], {
+  const child = spawn(process.execPath, [DLOGD, ...(await dlogdArgs(options))], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...options.env },
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),

@@ -3,29 +3,13 @@ import { LevelStorage } from "../../src/storage/level-storage.js";
 import { ResilientStorage } from "../../src/storage/resilient-storage.js";
 import type { Storage } from "../../src/storage/storage.js";
 import { tempDir } from "../helpers/dlogd.js";
-import { storageSuite, type StorageFactory } from "./suite.js";
+import { reopenable, storageSuite, type StorageFactory } from "./suite.js";
 
 function onDisk(open: (dir: string) => Promise<Storage>): StorageFactory {
   return {
-    async create() {
+    create() {
       const dir = tempDir("dlog-storage-suite-");
-      let storage = await open(dir.path);
-      let closed = false;
-      return {
-        get storage() {
-          return storage;
-        },
-        async reopen() {
-          await storage.close();
-          storage = await open(dir.path);
-          return storage;
-        },
-        async dispose() {
-          if (!closed) await storage.close().catch(() => undefined);
-          closed = true;
-          dir.cleanup();
-        },
-      };
+      return reopenable(() => open(dir.path), dir.cleanup);
     },
   };
 }

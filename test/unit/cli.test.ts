@@ -90,3 +90,22 @@ test("dlogd and dlog share one duration syntax", () => {
   assert.throws(() => parseDuration("10000", "--timeout"), /--timeout: "10000" is not valid; expected a duration such as 100ms, 10s/);
   assert.throws(() => loadServerConfig(["--heartbeat", "10000"], {}), /--heartbeat: "10000" is not valid; expected a duration such as 100ms, 10s/);
 });
+
+test("dlogd --storage takes nats://HOST:PORT[,HOST:PORT...] and its NATS settings; anything else is refused naming the flag", () => {
+  const nats = loadServerConfig(["--storage", "nats://127.0.0.1:4222,[::1]:4223", "--nats-replicas", "3", "--nats-prefix", "prod-1"], {});
+  assert.deepEqual(nats.natsServers, ["127.0.0.1:4222", "[::1]:4223"]);
+  assert.equal(nats.natsReplicas, 3);
+  assert.equal(nats.natsPrefix, "prod-1");
+  assert.deepEqual(loadServerConfig([], {}).natsServers, [], "the embedded LevelDB stays the default");
+  const refused: Array<[string[], RegExp]> = [
+    [["--storage", "redis://127.0.0.1:6379"], /--storage: "redis:\/\/127.0.0.1:6379" is not valid; expected nats:\/\/HOST:PORT/],
+    [["--storage", "nats://127.0.0.1"], /--storage: "127.0.0.1" is not HOST:PORT/],
+    [["--storage", "nats://127.0.0.1:4222", "--nats-replicas", "2"], /--nats-replicas: 2 is not valid; expected 1 or 3/],
+    [["--storage", "nats://127.0.0.1:4222", "--nats-prefix", "a.b"], /--nats-prefix: "a.b" is not valid/],
+    [["--storage", "nats://127.0.0.1:4222", "--in-memory"], /--in-memory has no meaning with it/],
+    [["--storage", "nats://127.0.0.1:4222", "--data-dir", "/tmp/x"], /--data-dir has no meaning with it/],
+    [["--storage", "nats://127.0.0.1:4222", "--nats-tls-cert", "c.pem"], /--nats-tls-cert and --nats-tls-key go together/],
+    [["--nats-replicas", "3"], /--nats-replicas has no effect without --storage nats:\/\//],
+  ];
+  for (const [args, message] of refused) assert.throws(() => loadServerConfig(args, {}), message, args.join(" "));
+});

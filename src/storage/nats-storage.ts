@@ -1,0 +1,708 @@
+/**
+ * dlog on NATS JetStream (`dlogd --storage nats://...`): the same `Storage` as LevelDB, on a
+ * replicated engine several dlogd gateways can share.
+ *
+ * Layout, for a prefix P (default "dlog"):
+ * - stream `P_entries`, subjects `P.e.>`: one subject per log, `P.e.<logId>`, one message per dlog
+ *   entry (what one append wrote, encoded by log/entry-codec.ts; a record's slot is its index in
+ *   it). The entry's (segment, entry) travels in the `Nats-Msg-Id` header, `<logId>.<segment>.<entry>`,
+ *   so a publish the server already stored is answered as a duplicate, never stored twice. Entries of a
+ *   log are published in DLSN order, so the subject's stream order is DLSN order: a DLSN is found by a
+ *   binary search over stream sequences (no index to keep), and a cursor reads the subject onwards.
+ * - KV bucket `P_meta`: `log.<logId>` holds the log's LogMeta, segments and producers as one JSON
+ *   value, plus `tailSeq`, the stream sequence of its last committed entry. It is written with
+ *   compare-and-set on its revision, and that write is the commit point: entries published before
+ *   it but not covered by a committed `tailSeq` are never read (a cursor stops at `tailSeq`) and are
+ *   deleted by the next load, as a failed LevelDB batch leaves nothing behind. `next-log-id` is the
+ *   id counter (CAS); `slot.<logId>.<producer>.<incarnation>.<firstSeq>` holds producer slots.
+ * - KV bucket `P_positions`: `<logId>.<reader>` per reader, CAS on the revision this gateway last
+ *   read or wrote: a failed CAS means another gateway wrote the reader (took it over), reported as
+ *   `PositionFencedError` (ABORTED, READER_FENCED).
+ * Reader ids and producer ids go into keys base64url-encoded (KV keys allow only [-/_=.a-zA-Z0-9]).
+ *
+ * Every publish carries `Nats-Expected-Last-Subject-Sequence`: a gateway whose view of the log is
+ * stale (another gateway appended, or an orphan is left) is refused by the server before anything is
+ * stored; its log store reloads and the next append goes on from the fresh state.
+ *
+ * Reads are never trusted for correctness (a KV get may be answered by a lagging replica): every
+ * decision that matters is a CAS at the stream or bucket leader. Operations that are safe to repeat
+ * are retried through a leader election (`RETRY`); a commit is not retried here: it fails, the log
+ * store reloads (which retries) and the client's retry finds the log as it is.
+ */
+import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type MsgRequest,
+  type StoredMsg,
+} from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import { readFileSync } from "node:fs";
+import { DlogError } from "../errors.js";
+import { SerialQueue } from "../util/serial-queue.js";
+import { decodeJson, encodeJson } from "./json-codec.js";
+import type {
+  CommitBatch,
+  EntryCursor,
+  EntryWrite,
+  LogMeta,
+  PositionWrite,
+  ProducerSlotsKey,
+  SegmentMeta,
+  Storage,
+  StoredEntry,
+  StoredLog,
+  StoredPosition,
+} from "./storage.js";
+
+export interface NatsStorageOptions {
+  /** HOST:PORT of one or more servers of the cluster. */
+  servers: string[];
+  /** Names the stream, buckets and subjects: several dlog deployments can share a cluster. */
+  prefix: string;
+  /** Replicas of the stream and buckets when this gateway creates them (1 or 3). */
+  replicas: number;
+  /** A NATS credentials file (JWT + nkey seed). */
+  credsFile?: string | undefined;
+  tls?: { caFile?: string | undefined; certFile?: string | undefined; keyFile?: string | undefined } | undefined;
+  /** Connection name shown by the server (`nats server report connections`). */
+  name?: string | undefined;
+  /** Per attempt, and in all, of an operation retried through a leader election. */
+  retry?: { attemptMs: number; totalMs: number } | undefined;
+}
+
+/** A reader's position was written by another gateway since this one read or wrote it. */
+export class PositionFencedError extends DlogError {
+  readonly logId: number;
+  readonly readerId: string;
+  constructor(logId: number, readerId: string, cause?: unknown) {
+    super("ABORTED", `reader "${readerId}" was taken over by another dlogd gateway: this session is fenced`, { reason: "READER_FENCED", cause });
+    this.logId = logId;
+    this.readerId = readerId;
+  }
+}
+
+const RETRY = { attemptMs: 2_000, totalMs: 20_000 };
+const NEXT_LOG_ID_KEY = "next-log-id";
+
+/** What this gateway knows of a log: the committed value and its revision, and its subject's last stream sequence. */
+interface LogView {
+  /** Undefined until a commit or load brings one (the compliance suite writes entries of logs it never describes). */
+  meta: LogMeta | undefined;
+  segments: Map<bigint, SegmentMeta>;
+  producers: Map<string, Buffer>;
+  /** KV revision of `log.<id>`; 0: no value yet. */
+  revision: number;
+  /** Stream sequence of the last entry the committed value covers; cursors stop there. */
+  tailSeq: number;
+  /** The subject's last stream sequence as this gateway left it: what the next publish expects. */
+  lastSeq: number;
+}
+
+/** The KV value of one log. */
+interface StoredLogValue {
+  meta: LogMeta;
+  segments: SegmentMeta[];
+  producers: Array<{ producerId: string; value: string }>;
+  tailSeq: number;
+}
+
+const b64 = (text: string): string => Buffer.from(text, "utf8").toString("base64url");
+const unb64 = (key: string): string => Buffer.from(key, "base64url").toString("utf8");
+
+/** A DLSN's (segment, entry) ordered as one comparable pair. */
+function compare(aSegment: bigint, aEntry: bigint, bSegment: bigint, bEntry: bigint): number {
+  if (aSegment !== bSegment) return aSegment < bSegment ? -1 : 1;
+  return aEntry === bEntry ? 0 : aEntry < bEntry ? -1 : 1;
+}
+
+/** True for failures that say nothing was decided: no leader, no answer in time, a reconnect. */
+function isTransient(error: unknown): boolean {
+  if (error instanceof JetStreamApiError) return error.status === 503 || error.code === 10008;
+  const e = error as { name?: string; message?: string; code?: string } | undefined;
+  const text = `${e?.name ?? ""} ${e?.message ?? ""} ${e?.code ?? ""}`;
+  return /timeout|no responders|503|disconnect|reconnect|connection closed|temporarily unavailable|leader/i.test(text);
+}
+
+function isWrongLastSequence(error: unknown): boolean {
+  return error instanceof JetStreamApiError && (error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+}
+
+/** Runs `op` until it succeeds, fails for good, or `totalMs` has passed; each attempt bounded by `attemptMs` inside `op`. */
+async function retrying<T>(retry: { totalMs: number }, op: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + retry.totalMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op();
+    } catch (error) {
+      if (!isTransient(error) || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1_000)));
+    }
+  }
+}
+
+function entryMsgId(logId: number, segment: bigint, entry: bigint): string {
+  return `${logId}.${segment}.${entry}`;
+}
+
+/** (segment, entry) of a stored entry message, from its `Nats-Msg-Id`. */
+function entryOf(msg: StoredMsg): { segment: bigint; entry: bigint } {
+  const id = msg.header?.get("Nats-Msg-Id") ?? "";
+  const parts = id.split(".");
+  if (parts.length !== 3) throw new DlogError("INTERNAL", `stream message ${msg.seq} on ${msg.subject} has no dlog entry id (Nats-Msg-Id "${id}")`);
+  return { segment: BigInt(parts[1]!), entry: BigInt(parts[2]!) };
+}
+
+export class NatsStorage implements Storage {
+  private readonly nc: NatsConnection;
+  private readonly js: JetStreamClient;
+  private readonly jsm: JetStreamManager;
+  private readonly meta: KV;
+  private readonly positions: KV;
+  private readonly prefix: string;
+  private readonly stream: string;
+  private readonly retry: { attemptMs: number; totalMs: number };
+  private readonly logs = new Map<number, LogView>();
+  /** KV revisions of the positions this gateway read or wrote: the CAS base of its next write. */
+  private readonly positionRevisions = new Map<string, number>();
+  /** Commits, truncations and deletions of the entry stream take turns: each expects the subject's last sequence. */
+  private readonly writes = new SerialQueue();
+  private readonly idAllocation = new SerialQueue();
+
+  private constructor(parts: { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; meta: KV; positions: KV; prefix: string; retry: NatsStorage["retry"] }) {
+    this.nc = parts.nc;
+    this.js = parts.js;
+    this.jsm = parts.jsm;
+    this.meta = parts.meta;
+    this.positions = parts.positions;
+    this.prefix = parts.prefix;
+    this.stream = `${parts.prefix}_entries`;
+    this.retry = parts.retry;
+  }
+
+  /** Connects, and creates the stream and buckets if they are missing (with `replicas`). */
+  static async open(options: NatsStorageOptions): Promise<NatsStorage> {
+    const retry = options.retry ?? RETRY;
+    const connectOptions: NodeConnectionOptions = {
+      servers: options.servers,
+      name: options.name ?? "dlogd",
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      timeout: retry.attemptMs,
+    };
+    if (options.credsFile) connectOptions.authenticator = credsAuthenticator(readFileSync(options.credsFile));
+    if (options.tls) {
+      connectOptions.tls = {
+        ...(options.tls.caFile ? { caFile: options.tls.caFile } : {}),
+        ...(options.tls.certFile ? { certFile: options.tls.certFile } : {}),
+        ...(options.tls.keyFile ? { keyFile: options.tls.keyFile } : {}),
+      };
+    }
+    let nc: NatsConnection;
+    try {
+      nc = await connect(connectOptions);
+    } catch (error) {
+      throw new DlogError("UNAVAILABLE", `cannot connect to NATS at ${options.servers.join(",")}: ${(error as Error).message}`, { reason: "STORAGE_UNAVAILABLE", cause: error });
+    }
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: retry.attemptMs });
+      const js = jetstream(nc, { timeout: retry.attemptMs });
+      const stream = `${options.prefix}_entries`;
+      await retrying(retry, async () => {
+        try {
+          await jsm.streams.info(stream);
+        } catch (error) {
+          if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
+          await jsm.streams.add({
+            name: stream,
+            subjects: [`${options.prefix}.e.>`],
+            num_replicas: options.replicas,
+            // Entries are deleted by truncation (purge) and DeleteLog only, never by limits.
+            max_msgs: -1,
+            max_bytes: -1,
+            max_age: 0,
+          });
+        }
+      });
+      const kvm = new Kvm(js);
+      const bucket = (name: string): Promise<KV> =>
+        retrying(retry, () => kvm.create(`${options.prefix}_${name}`, { replicas: options.replicas, history: 1, timeout: retry.attemptMs }));
+      const [meta, positions] = await Promise.all([bucket("meta"), bucket("positions")]);
+      return new NatsStorage({ nc, js, jsm, meta, positions, prefix: options.prefix, retry });
+    } catch (error) {
+      await nc.close().catch(() => undefined);
+      throw new DlogError("UNAVAILABLE", `cannot set up the JetStream stream and buckets (prefix "${options.prefix}"): ${(error as Error).message}`, {
+        reason: "STORAGE_UNAVAILABLE",
+        cause: error,
+      });
+    }
+  }
+
+  private subject(logId: number): string {
+    return `${this.prefix}.e.${logId}`;
+  }
+
+  // ---- logs ------------------------------------------------------------------------------------
+
+  async loadLogs(): Promise<StoredLog[]> {
+    const keys = await retrying(this.retry, async () => {
+      const out: string[] = [];
+      for await (const key of await this.meta.keys("log.*")) out.push(key);
+      return out;
+    });
+    this.logs.clear();
+    const result: StoredLog[] = [];
+    for (const key of keys) {
+      const view = await this.readLog(Number(key.slice(4)));
+      if (!view?.meta) continue;
+      await this.removeOrphans(view);
+      result.push({
+        meta: view.meta,
+        segments: [...view.segments.values()].sort((a, b) => compare(a.segment, 0n, b.segment, 0n)),
+        producers: [...view.producers].map(([producerId, value]) => ({ producerId, value })),
+      });
+    }
+    return result.sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0));
+  }
+
+  /** The log's committed value and its subject's last sequence, read now (undefined: no log with that id). */
+  private async readLog(logId: number): Promise<LogView | undefined> {
+    const entry = await retrying(this.retry, () => this.meta.get(`log.${logId}`));
+    if (entry?.operation !== "PUT") return undefined;
+    const stored = decodeJson<StoredLogValue>(entry.value);
+    const view: LogView = {
+      meta: stored.meta,
+      segments: new Map(stored.segments.map((s) => [s.segment, s])),
+      producers: new Map(stored.producers.map((p) => [p.producerId, Buffer.from(p.value, "base64")])),
+      revision: entry.revision,
+      tailSeq: stored.tailSeq,
+      lastSeq: await this.lastSeqOf(logId),
+    };
+    this.logs.set(logId, view);
+    return view;
+  }
+
+  /** The subject's last stream sequence, asked of the stream leader; 0: the subject holds nothing. */
+  private async lastSeqOf(logId: number): Promise<number> {
+    const last = await retrying(this.retry, () => this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(logId) }));
+    return last?.seq ?? 0;
+  }
+
+  /**
+   * Entries published after the committed tail (a commit whose KV write failed, or a gateway that
+   * died between the two): deleted, after the log's value has recorded a `lastSegment` above
+   * theirs. That CAS write also fences a gateway still committing them, and no later append reuses
+   * their DLSNs (a new segment starts above `lastSegment`), so no new entry can be mistaken for one
+   * of them by the stream's duplicate window.
+   */
+  private async removeOrphans(view: LogView): Promise<void> {
+    if (!view.meta || view.lastSeq <= view.tailSeq) return;
+    const subject = this.subject(view.meta.id);
+    const orphans: Array<{ seq: number; segment: bigint }> = [];
+    for (let seq = view.tailSeq + 1; seq <= view.lastSeq; ) {
+      const msg = await this.nextMessage(subject, seq);
+      if (!msg || msg.seq > view.lastSeq) break;
+      orphans.push({ seq: msg.seq, segment: entryOf(msg).segment });
+      seq = msg.seq + 1;
+    }
+    const highest = orphans.reduce((max, o) => (o.segment > max ? o.segment : max), view.meta.lastSegment);
+    if (highest > view.meta.lastSegment) {
+      const meta = { ...view.meta, lastSegment: highest };
+      view.revision = await this.putLog(view, this.encodeLog(meta, view.segments, view.producers, view.tailSeq));
+      view.meta = meta;
+    }
+    for (const orphan of orphans) {
+      await retrying(this.retry, async () => {
+        try {
+          await this.jsm.streams.deleteMessage(this.stream, orphan.seq, false);
+        } catch (error) {
+          if (!(error instanceof JetStreamApiError && /not found/i.test(error.message))) throw error;
+        }
+      });
+    }
+    view.lastSeq = await this.lastSeqOf(view.meta.id);
+  }
+
+  nextLogId(): Promise<number> {
+    return this.idAllocation.run(async () => {
+      // CAS on the counter: two gateways creating logs at once never get the same id; the loser reads it again.
+      for (let attempt = 0; attempt < 100; attempt++) {
+        const current = await retrying(this.retry, () => this.meta.get(NEXT_LOG_ID_KEY));
+        const stored = current?.operation === "PUT" ? current : undefined;
+        const id = stored ? Number(stored.string()) : 1;
+        try {
+          await this.casPut(this.meta, NEXT_LOG_ID_KEY, Buffer.from(String(id + 1)), stored?.revision ?? 0);
+          return id;
+        } catch (error) {
+          if (!isWrongLastSequence(error)) throw error;
+        }
+      }
+      throw new DlogError("UNAVAILABLE", "could not allocate a log id: other gateways keep taking them; retry", { reason: "STORAGE_UNAVAILABLE" });
+    });
+  }
+
+  private view(logId: number): LogView {
+    let view = this.logs.get(logId);
+    if (!view) {
+      view = { meta: undefined, segments: new Map(), producers: new Map(), revision: 0, tailSeq: 0, lastSeq: -1 };
+      this.logs.set(logId, view);
+    }
+    return view;
+  }
+
+  private encodeLog(meta: LogMeta, segments: Map<bigint, SegmentMeta>, producers: Map<string, Buffer>, tailSeq: number): Buffer {
+    const value: StoredLogValue = {
+      meta,
+      segments: [...segments.values()],
+      producers: [...producers].map(([producerId, v]) => ({ producerId, value: v.toString("base64") })),
+      tailSeq,
+    };
+    return encodeJson(value);
+  }
+
+  /** CAS-writes the log's value over `view.revision`; the new revision. A failed CAS: another gateway wrote the log. */
+  private async putLog(view: LogView, value: Buffer): Promise<number> {
+    const key = `log.${view.meta!.id}`;
+    try {
+      return await this.casPut(this.meta, key, value, view.revision);
+    } catch (error) {
+      if (!isWrongLastSequence(error)) throw error;
+      // The view stays as last committed (cursors stay bounded by its tail) until a load replaces it.
+      throw new DlogError("UNAVAILABLE", `log "${view.meta!.name}" was changed by another dlogd gateway; its state is reloaded, retry the call`, {
+        reason: "STORAGE_UNAVAILABLE",
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * A create (revision 0) or compare-and-set update, retried through an election. A retry whose
+   * CAS fails may have lost only the answer of the attempt before: the value stored says which.
+   */
+  private async casPut(kv: KV, key: string, value: Buffer, revision: number): Promise<number> {
+    let attempted = false;
+    return retrying(this.retry, async () => {
+      try {
+        const written = revision === 0 ? await kv.create(key, value) : await kv.update(key, value, revision);
+        return written;
+      } catch (error) {
+        if (attempted && isWrongLastSequence(error)) {
+          const now = await kv.get(key);
+          if (now && now.operation === "PUT" && Buffer.from(now.value).equals(value)) return now.revision;
+        }
+        attempted = true;
+        throw error;
+      }
+    });
+  }
+
+  // ---- commit ----------------------------------------------------------------------------------
+
+  commit(batch: CommitBatch, _sync: boolean): Promise<void> {
+    // `sync` is the server's: nats-server's `sync_interval: always` fsyncs every write (see README).
+    return this.writes.run(() => this.commitNow(batch));
+  }
+
+  private async commitNow(batch: CommitBatch): Promise<void> {
+    const byLog = new Map<number, EntryWrite[]>();
+    for (const entry of batch.entries) {
+      let list = byLog.get(entry.logId);
+      if (!list) byLog.set(entry.logId, (list = []));
+      list.push(entry);
+    }
+    const tails = new Map<number, number>();
+    await Promise.all([...byLog].map(async ([logId, entries]) => tails.set(logId, await this.publish(logId, entries))));
+    await Promise.all(
+      (batch.producerSlots ?? []).map((slots) =>
+        retrying(this.retry, () => this.meta.put(this.slotKey(slots, slots.firstSeq), slots.value)),
+      ),
+    );
+    await Promise.all([...this.changedLogs(batch, tails)].map((change) => this.commitLog(change)));
+  }
+
+  /**
+   * Publishes one log's entries, pipelined, in DLSN order; the first expects the subject's last
+   * sequence as this gateway knows it. Resolves with the last entry's stream sequence.
+   */
+  private async publish(logId: number, entries: EntryWrite[]): Promise<number> {
+    const view = this.view(logId);
+    if (view.lastSeq < 0) view.lastSeq = await this.lastSeqOf(logId);
+    const subject = this.subject(logId);
+    const acks = await Promise.all(
+      entries.map((entry, i) => {
+        const msgID = entryMsgId(logId, entry.segment, entry.entry);
+        const options = i === 0 ? { msgID, expect: { lastSubjectSequence: view.lastSeq } } : { msgID };
+        return this.js.publish(subject, entry.value, { ...options, timeout: this.retry.attemptMs });
+      }),
+    ).catch((error: unknown) => {
+      // Some may be stored: the subject's last sequence is no longer known.
+      view.lastSeq = -1;
+      if (isWrongLastSequence(error)) {
+        throw new DlogError("UNAVAILABLE", "the log was appended to by another dlogd gateway (or holds an unfinished append); its state is reloaded, retry the call", {
+          reason: "STORAGE_UNAVAILABLE",
+          cause: error,
+        });
+      }
+      throw error;
+    });
+    let previous = view.lastSeq;
+    for (const ack of acks) {
+      // A duplicate here would be an earlier, different entry under the same DLSN; an order other
+      // than DLSN order would break every cursor. Neither may pass as committed.
+      if (ack.duplicate || ack.seq <= previous) {
+        view.lastSeq = -1;
+        throw new DlogError("INTERNAL", `log ${logId}: the stream stored an entry out of order or as a duplicate (seq ${ack.seq}); the append is not committed`);
+      }
+      previous = ack.seq;
+    }
+    view.lastSeq = previous;
+    return previous;
+  }
+
+  /** Every log whose value this batch changes, with what changes. */
+  private *changedLogs(batch: CommitBatch, tails: Map<number, number>): Iterable<{ view: LogView; meta: LogMeta | undefined; batch: CommitBatch; tail: number | undefined }> {
+    const ids = new Set<number>([
+      ...batch.logs.map((l) => l.id),
+      ...batch.segments.map((s) => s.logId),
+      ...(batch.deletedSegments ?? []).map((s) => s.logId),
+      ...(batch.producers ?? []).map((p) => p.logId),
+      ...tails.keys(),
+    ]);
+    for (const id of ids) yield { view: this.view(id), meta: batch.logs.find((l) => l.id === id), batch, tail: tails.get(id) };
+  }
+
+  private async commitLog({ view, meta, batch, tail }: { view: LogView; meta: LogMeta | undefined; batch: CommitBatch; tail: number | undefined }): Promise<void> {
+    const id = meta?.id ?? view.meta?.id;
+    const segments = new Map(view.segments);
+    for (const s of batch.segments) if (s.logId === id) segments.set(s.segment, s);
+    for (const d of batch.deletedSegments ?? []) if (d.logId === id) segments.delete(d.segment);
+    const producers = new Map(view.producers);
+    for (const p of batch.producers ?? []) {
+      if (p.logId !== id) continue;
+      if (p.value === null) producers.delete(p.producerId);
+      else producers.set(p.producerId, p.value);
+    }
+    const nextMeta = meta ?? view.meta;
+    const tailSeq = tail ?? view.tailSeq;
+    if (nextMeta) {
+      const draft = { ...view, meta: nextMeta };
+      view.revision = await this.putLog(draft, this.encodeLog(nextMeta, segments, producers, tailSeq));
+      view.meta = nextMeta;
+    }
+    // Without a value (entries of a log never described) there is nothing to commit but the entries.
+    view.segments = segments;
+    view.producers = producers;
+    view.tailSeq = tailSeq;
+  }
+
+  // ---- reads -----------------------------------------------------------------------------------
+
+  /** The first message on `subject` at or after stream sequence `seq`, from the stream leader. */
+  private nextMessage(subject: string, seq: number): Promise<StoredMsg | null> {
+    // The server takes next_by_subj in a plain (leader-answered) get; the client's type names only seq and last_by_subj.
+    const query = { seq, next_by_subj: subject } as unknown as MsgRequest;
+    return retrying(this.retry, () => this.jsm.streams.getMessage(this.stream, query));
+  }
+
+  /**
+   * The first message of the log at or after (segment, entry), up to stream sequence `upTo`: a
+   * binary search over stream sequences, since a subject's messages are in DLSN order.
+   */
+  private async seek(logId: number, segment: bigint, entry: bigint, upTo: number): Promise<StoredMsg | null> {
+    const subject = this.subject(logId);
+    const first = await this.nextMessage(subject, 1);
+    if (!first || first.seq > upTo) return null;
+    const atOrAfter = (msg: StoredMsg): boolean => {
+      const at = entryOf(msg);
+      return compare(at.segment, at.entry, segment, entry) >= 0;
+    };
+    if (atOrAfter(first)) return first;
+    // lo: a sequence whose next message is before the target; hi: one whose next message is at or after it (or none).
+    let lo = first.seq;
+    let hi = upTo + 1;
+    let found: StoredMsg | null = null;
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      const msg = await this.nextMessage(subject, mid);
+      if (!msg || msg.seq > upTo || atOrAfter(msg)) {
+        hi = mid;
+        found = msg && msg.seq <= upTo ? msg : null;
+      } else {
+        lo = msg.seq;
+      }
+    }
+    return found;
+  }
+
+  openCursor(logId: number, segment: bigint, entry: bigint): EntryCursor {
+    const subject = this.subject(logId);
+    let next: number | undefined;
+    let upTo = 0;
+    let done = false;
+    return {
+      next: async (max: number): Promise<StoredEntry[]> => {
+        if (done) return [];
+        const out: StoredEntry[] = [];
+        let msg: StoredMsg | null;
+        if (next === undefined) {
+          // The committed tail when the cursor starts: entries above it are not committed (yet).
+          const view = this.logs.get(logId);
+          upTo = view?.meta ? view.tailSeq : Number.MAX_SAFE_INTEGER;
+          msg = await this.seek(logId, segment, entry, upTo);
+        } else {
+          msg = await this.nextMessage(subject, next);
+        }
+        while (msg && msg.seq <= upTo) {
+          out.push({ ...entryOf(msg), value: Buffer.from(msg.data) });
+          next = msg.seq + 1;
+          if (out.length >= max) return out;
+          msg = await this.nextMessage(subject, next);
+        }
+        done = true;
+        return out;
+      },
+      close: async () => {
+        done = true;
+      },
+    };
+  }
+
+  // ---- truncation and deletion -----------------------------------------------------------------
+
+  /** Purges the log's subject below the first entry of `toSegment`: everything before it goes, which below `fromSegment` is gone already. */
+  deleteSegmentRange(logId: number, _fromSegment: bigint, toSegment: bigint): Promise<void> {
+    return this.writes.run(async () => {
+      const view = this.view(logId);
+      const upTo = view.meta ? view.tailSeq : Number.MAX_SAFE_INTEGER;
+      const keep = await this.seek(logId, toSegment, 0n, upTo);
+      const filter = this.subject(logId);
+      await retrying(this.retry, () => (keep ? this.jsm.streams.purge(this.stream, { filter, seq: keep.seq }) : this.jsm.streams.purge(this.stream, { filter })));
+      view.lastSeq = -1;
+    });
+  }
+
+  deleteLog(logId: number, name: string): Promise<void> {
+    return this.writes.run(async () => {
+      const view = this.logs.get(logId) ?? (await this.readLog(logId));
+      // The CAS delete of the value is the commit point: a gateway still appending to the log is refused after it.
+      if (view && view.revision > 0) {
+        try {
+          await retrying(this.retry, () => this.meta.delete(`log.${logId}`, { previousSeq: view.revision }));
+        } catch (error) {
+          if (!isWrongLastSequence(error)) throw error;
+          this.logs.delete(logId);
+          throw new DlogError("UNAVAILABLE", `log "${name}" was changed by another dlogd gateway; retry the call`, { reason: "STORAGE_UNAVAILABLE", cause: error });
+        }
+      }
+      this.logs.delete(logId);
+      // The rest is unreachable once the value is gone (log ids are never reused): removed after it.
+      await retrying(this.retry, () => this.jsm.streams.purge(this.stream, { filter: this.subject(logId) }));
+      await this.purgeKeys(this.meta, `log.${logId}`);
+      await this.purgeKeys(this.meta, `slot.${logId}.>`);
+      await this.purgeKeys(this.positions, `${logId}.*`);
+      for (const key of this.positionRevisions.keys()) if (key.startsWith(`${logId}.`)) this.positionRevisions.delete(key);
+    });
+  }
+
+  private async listKeys(kv: KV, filter: string): Promise<string[]> {
+    return retrying(this.retry, async () => {
+      const out: string[] = [];
+      for await (const key of await kv.keys(filter)) out.push(key);
+      return out;
+    });
+  }
+
+  private async purgeKeys(kv: KV, filter: string): Promise<void> {
+    for (const key of await this.listKeys(kv, filter)) await retrying(this.retry, () => kv.purge(key));
+  }
+
+  // ---- producer slots --------------------------------------------------------------------------
+
+  private slotKey({ logId, producerId, incarnation }: ProducerSlotsKey, firstSeq: bigint): string {
+    return `slot.${logId}.${b64(producerId)}.${incarnation}.${firstSeq}`;
+  }
+
+  private async slotKeys(key: ProducerSlotsKey): Promise<Array<{ key: string; firstSeq: bigint }>> {
+    const prefix = this.slotKey(key, 0n).replace(/\.0$/, "");
+    const keys = await this.listKeys(this.meta, `${prefix}.*`);
+    return keys.map((k) => ({ key: k, firstSeq: BigInt(k.slice(prefix.length + 1)) }));
+  }
+
+  async getProducerSlots(key: ProducerSlotsKey, seq: bigint): Promise<{ firstSeq: bigint; value: Buffer } | undefined> {
+    let best: { key: string; firstSeq: bigint } | undefined;
+    for (const k of await this.slotKeys(key)) if (k.firstSeq <= seq && (!best || k.firstSeq > best.firstSeq)) best = k;
+    if (!best) return undefined;
+    const entry = await retrying(this.retry, () => this.meta.get(best.key));
+    if (entry?.operation !== "PUT") return undefined;
+    return { firstSeq: best.firstSeq, value: Buffer.from(entry.value) };
+  }
+
+  async deleteProducerSlots(key: ProducerSlotsKey, belowSeq?: bigint): Promise<void> {
+    for (const k of await this.slotKeys(key)) {
+      if (belowSeq === undefined || k.firstSeq < belowSeq) await retrying(this.retry, () => this.meta.purge(k.key));
+    }
+  }
+
+  // ---- positions -------------------------------------------------------------------------------
+
+  private positionKey(logId: number, readerId: string): string {
+    return `${logId}.${b64(readerId)}`;
+  }
+
+  async getPosition(logId: number, readerId: string): Promise<StoredPosition | undefined> {
+    return this.readPosition(this.positionKey(logId, readerId));
+  }
+
+  private async readPosition(key: string): Promise<StoredPosition | undefined> {
+    const entry = await retrying(this.retry, () => this.positions.get(key));
+    if (!entry) return undefined;
+    this.positionRevisions.set(key, entry.revision);
+    if (entry.operation !== "PUT") return undefined;
+    const bytes = Buffer.from(entry.value);
+    const floorLength = bytes.readUInt16BE(0);
+    return { floor: bytes.subarray(2, 2 + floorLength), extra: bytes.subarray(2 + floorLength) };
+  }
+
+  async listPositions(logId: number): Promise<Array<{ readerId: string; position: StoredPosition }>> {
+    const out: Array<{ readerId: string; position: StoredPosition }> = [];
+    for (const key of await this.listKeys(this.positions, `${logId}.*`)) {
+      const position = await this.readPosition(key);
+      if (position) out.push({ readerId: unb64(key.slice(key.indexOf(".") + 1)), position });
+    }
+    return out;
+  }
+
+  /** Each write a CAS over the revision this gateway last saw (a first write reads it): a failed one is a `PositionFencedError`. */
+  async writePositions(writes: PositionWrite[], _sync: boolean): Promise<void> {
+    await Promise.all(writes.map((write) => this.writePosition(write)));
+  }
+
+  private async writePosition({ logId, readerId, position }: PositionWrite): Promise<void> {
+    const key = this.positionKey(logId, readerId);
+    if (!this.positionRevisions.has(key)) await this.readPosition(key);
+    const revision = this.positionRevisions.get(key) ?? 0;
+    try {
+      if (position === null) {
+        if (revision === 0) return;
+        await retrying(this.retry, () => this.positions.delete(key, { previousSeq: revision }));
+        this.positionRevisions.delete(key);
+        return;
+      }
+      const value = Buffer.concat([Buffer.from([position.floor.length >> 8, position.floor.length & 0xff]), position.floor, position.extra]);
+      this.positionRevisions.set(key, await this.casPut(this.positions, key, value, revision));
+    } catch (error) {
+      if (!isWrongLastSequence(error)) throw error;
+      this.positionRevisions.delete(key);
+      throw new PositionFencedError(logId, readerId, error);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.writes.run(async () => undefined);
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+}

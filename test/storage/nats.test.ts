@@ -1,0 +1,95 @@
+/**
+ * The compliance suite on NATS JetStream (`--storage nats://`): a single nats-server started for
+ * this file, each store on a fresh prefix (its own stream and buckets); reopen connects again.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { DlogError } from "../../src/errors.js";
+import { NatsStorage, PositionFencedError } from "../../src/storage/nats-storage.js";
+import type { EntryWrite, LogMeta } from "../../src/storage/storage.js";
+import { type NatsServer, startNatsServer } from "../helpers/nats-server.js";
+import { logMeta, reopenable, segmentMeta, storageSuite } from "./suite.js";
+
+let server: NatsServer;
+before(async () => {
+  server = await startNatsServer();
+});
+after(() => server?.stop());
+
+let stores = 0;
+storageSuite("NATS JetStream (R1)", {
+  create() {
+    const prefix = `suite${++stores}`;
+    return reopenable(() => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 }));
+  },
+});
+
+describe("NATS JetStream: two gateways on one log", () => {
+  const meta = (id: number, over: Partial<LogMeta> = {}): LogMeta => logMeta(id, "shared", over);
+  const entry = (logId: number, segment: bigint, e: bigint): EntryWrite => ({ logId, segment, entry: e, value: Buffer.from(`${segment}/${e}`) });
+  const read = async (storage: NatsStorage, logId: number): Promise<string[]> => {
+    const cursor = storage.openCursor(logId, 0n, 0n);
+    const got = await cursor.next(100);
+    await cursor.close();
+    return got.map((e) => `${e.segment}/${e.entry}`);
+  };
+
+  test("a commit over a log another gateway changed is refused; its entries are never read and the next load removes them", async () => {
+    const prefix = `gateways${++stores}`;
+    const open = (): Promise<NatsStorage> => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
+    const [a, b] = [await open(), await open()];
+    let c: NatsStorage | undefined;
+    try {
+      const id = await a.nextLogId();
+      await a.commit({ logs: [meta(id, { lastSegment: 1n })], segments: [segmentMeta(id, 1n, { lastEntry: 1n })], entries: [entry(id, 1n, 0n), entry(id, 1n, 1n)] }, true);
+      await b.loadLogs();
+      await b.commit({ entries: [], logs: [meta(id, { lastSegment: 1n, recordCount: 9n })], segments: [] }, true);
+
+      // a's view is stale: its entries reach the stream (b wrote none), its commit point does not.
+      await assert.rejects(
+        a.commit({ logs: [meta(id, { lastSegment: 2n })], segments: [segmentMeta(id, 2n)], entries: [entry(id, 1n, 2n), entry(id, 2n, 0n)] }, true),
+        (error: DlogError) => error.code === "UNAVAILABLE" && /another dlogd gateway/.test(error.message),
+      );
+      assert.deepEqual(await read(a, id), ["1/0", "1/1"], "the refused commit's entries are not read on the gateway that wrote them");
+      assert.deepEqual(await read(b, id), ["1/0", "1/1"], "nor on the other");
+
+      c = await open();
+      const [log] = await c.loadLogs();
+      assert.equal(log!.meta.recordCount, 9n, "b's commit stands");
+      assert.equal(log!.meta.lastSegment, 2n, "the orphans' segment counts as used: no later append reuses their DLSNs");
+      assert.deepEqual(await read(c, id), ["1/0", "1/1"]);
+      // The next segment's first entry is stored, not taken for a duplicate of an orphan.
+      await c.commit({ logs: [meta(id, { lastSegment: 3n })], segments: [segmentMeta(id, 3n)], entries: [entry(id, 3n, 0n)] }, true);
+      assert.deepEqual(await read(c, id), ["1/0", "1/1", "3/0"]);
+      // a, still stale, is refused again rather than writing over c.
+      await assert.rejects(a.commit({ logs: [meta(id, { lastSegment: 4n })], segments: [], entries: [entry(id, 4n, 0n)] }, true), { code: "UNAVAILABLE" });
+      await a.loadLogs();
+      assert.deepEqual(await read(a, id), ["1/0", "1/1", "3/0"]);
+    } finally {
+      for (const s of [a, b, c]) await s?.close();
+    }
+  });
+
+  test("a reader position written by another gateway fences this one's next write (ABORTED, READER_FENCED)", async () => {
+    const prefix = `fence${++stores}`;
+    const open = (): Promise<NatsStorage> => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
+    const [a, b] = [await open(), await open()];
+    try {
+      const position = (n: number) => ({ floor: Buffer.alloc(25, n), extra: Buffer.from([n]) });
+      await a.writePositions([{ logId: 1, readerId: "r", position: position(1) }], true);
+      await a.writePositions([{ logId: 1, readerId: "r", position: position(2) }], true);
+      assert.deepEqual(await b.getPosition(1, "r"), position(2));
+      await b.writePositions([{ logId: 1, readerId: "r", position: position(3) }], true);
+      await assert.rejects(a.writePositions([{ logId: 1, readerId: "r", position: position(4) }], true), (error: unknown) => {
+        assert.ok(error instanceof PositionFencedError);
+        assert.equal(error.code, "ABORTED");
+        assert.equal(error.reason, "READER_FENCED");
+        return true;
+      });
+      assert.deepEqual(await b.getPosition(1, "r"), position(3), "the fenced write changed nothing");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
