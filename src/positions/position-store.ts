@@ -1,5 +1,5 @@
 import { DlogError } from "../errors.js";
-import type { Storage } from "../storage/storage.js";
+import { PositionsFencedError, type Storage } from "../storage/storage.js";
 import { type Flusher, type FlusherCounters, type PositionWrite, createFlusher } from "./flusher.js";
 import { type ReaderPosition, decodePosition, encodePosition } from "./position-codec.js";
 
@@ -25,6 +25,9 @@ export interface WrittenPosition {
 /** Told after each write, once per position it made durable. */
 export type DurableListener = (logId: number, readerId: string, position: ReaderPosition) => void;
 
+/** Told when the storage refused a reader's write because another gateway took the reader over. */
+export type FencedListener = (logId: number, readerId: string, error: PositionsFencedError) => void;
+
 /**
  * Reader positions on disk, and the batching that gets them there (SPEC §3 "Batching into LevelDB").
  *
@@ -45,6 +48,9 @@ export class PositionStore {
   private readonly storage: Storage;
   private readonly flusher: Flusher<Snapshot>;
   private listener: DurableListener | undefined;
+  private fencedListener: FencedListener | undefined;
+  /** Keys the write in flight had refused as fenced: not durable, and never retried. */
+  private fencedKeys = new Set<string>();
 
   constructor(options: PositionStoreOptions) {
     this.storage = options.storage;
@@ -53,7 +59,9 @@ export class PositionStore {
       maxAcks: options.flushMax,
       write: (batch) => this.write(toWrite(batch)),
       onFlushed: (flushed, durationMs) => {
-        const written = toWrite(flushed);
+        const fenced = this.fencedKeys;
+        this.fencedKeys = new Set();
+        const written = toWrite(flushed).filter((w) => !fenced.has(readerKey(w.logId, w.readerId)));
         for (const { logId, readerId, position } of written) if (position) this.listener?.(logId, readerId, position);
         options.onWritten?.(written, durationMs);
       },
@@ -66,6 +74,12 @@ export class PositionStore {
   onDurable(listener: DurableListener): void {
     if (this.listener) throw new Error("PositionStore.onDurable: a listener is registered already");
     this.listener = listener;
+  }
+
+  /** Registers the one listener told of every reader another gateway took over (the reader sessions). */
+  onFenced(listener: FencedListener): void {
+    if (this.fencedListener) throw new Error("PositionStore.onFenced: a listener is registered already");
+    this.fencedListener = listener;
   }
 
   /**
@@ -141,6 +155,14 @@ export class PositionStore {
     try {
       await this.storage.writePositions(writes, true);
     } catch (error) {
+      // Taken over elsewhere: the rest of the batch landed; these are dropped, their sessions end.
+      if (error instanceof PositionsFencedError) {
+        for (const { logId, readerId } of error.fenced) {
+          this.fencedKeys.add(readerKey(logId, readerId));
+          this.fencedListener?.(logId, readerId, error);
+        }
+        return;
+      }
       // The storage's own message may name server paths: it stays in `cause` (logged), not in what a client hears.
       throw new DlogError("UNAVAILABLE", "reader positions could not be written (storage error); they are kept and retried", {
         cause: error,

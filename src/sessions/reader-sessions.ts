@@ -95,6 +95,13 @@ export class ReaderSessions {
       onWritten: options.onPositionsWritten,
     });
     this.positions.onDurable((logId, readerId, position) => this.live.get(readerKey(logId, readerId))?.durableChanged(position));
+    // Another gateway wrote the reader (a replicated store): its session here is fenced at once.
+    this.positions.onFenced((logId, readerId, error) => {
+      const session = this.live.get(readerKey(logId, readerId));
+      if (!session || session.isEnded) return;
+      session.fence(error);
+      this.counters.sessionsFenced++;
+    });
     this.logs.onDelete((logId, name) => this.endLog(logId, name));
   }
 

@@ -17,7 +17,7 @@
  *   id counter (CAS); `slot.<logId>.<producer>.<incarnation>.<firstSeq>` holds producer slots.
  * - KV bucket `P_positions`: `<logId>.<reader>` per reader, CAS on the revision this gateway last
  *   read or wrote: a failed CAS means another gateway wrote the reader (took it over), reported as
- *   `PositionFencedError` (ABORTED, READER_FENCED).
+ *   `PositionsFencedError` (ABORTED, READER_FENCED); the refusal sticks until the reader is read again.
  * Reader ids and producer ids go into keys base64url-encoded (KV keys allow only [-/_=.a-zA-Z0-9]).
  *
  * Every publish carries `Nats-Expected-Last-Subject-Sequence`: a gateway whose view of the log is
@@ -45,18 +45,19 @@ import { readFileSync } from "node:fs";
 import { DlogError } from "../errors.js";
 import { SerialQueue } from "../util/serial-queue.js";
 import { decodeJson, encodeJson } from "./json-codec.js";
-import type {
-  CommitBatch,
-  EntryCursor,
-  EntryWrite,
-  LogMeta,
-  PositionWrite,
-  ProducerSlotsKey,
-  SegmentMeta,
-  Storage,
-  StoredEntry,
-  StoredLog,
-  StoredPosition,
+import {
+  type CommitBatch,
+  type EntryCursor,
+  type EntryWrite,
+  type LogMeta,
+  type PositionWrite,
+  type ProducerSlotsKey,
+  type SegmentMeta,
+  type Storage,
+  type StoredEntry,
+  type StoredLog,
+  type StoredPosition,
+  PositionsFencedError,
 } from "./storage.js";
 
 export interface NatsStorageOptions {
@@ -75,18 +76,9 @@ export interface NatsStorageOptions {
   retry?: { attemptMs: number; totalMs: number } | undefined;
 }
 
-/** A reader's position was written by another gateway since this one read or wrote it. */
-export class PositionFencedError extends DlogError {
-  readonly logId: number;
-  readonly readerId: string;
-  constructor(logId: number, readerId: string, cause?: unknown) {
-    super("ABORTED", `reader "${readerId}" was taken over by another dlogd gateway: this session is fenced`, { reason: "READER_FENCED", cause });
-    this.logId = logId;
-    this.readerId = readerId;
-  }
-}
-
 const RETRY = { attemptMs: 2_000, totalMs: 20_000 };
+/** In `positionRevisions`: another gateway wrote the reader; no write until it is read again. */
+const FENCED = -1;
 const NEXT_LOG_ID_KEY = "next-log-id";
 
 /** What this gateway knows of a log: the committed value and its revision, and its subject's last stream sequence. */
@@ -676,15 +668,28 @@ export class NatsStorage implements Storage {
     return out;
   }
 
-  /** Each write a CAS over the revision this gateway last saw (a first write reads it): a failed one is a `PositionFencedError`. */
+  /**
+   * Each write a CAS over the revision this gateway last saw (a first write reads it). Every write
+   * is tried; those another gateway got to first are refused together in one `PositionsFencedError`.
+   */
   async writePositions(writes: PositionWrite[], _sync: boolean): Promise<void> {
-    await Promise.all(writes.map((write) => this.writePosition(write)));
+    const results = await Promise.allSettled(writes.map((write) => this.writePosition(write)));
+    const fenced: Array<{ logId: number; readerId: string }> = [];
+    let failed: unknown;
+    results.forEach((result, i) => {
+      if (result.status === "fulfilled") return;
+      if (isWrongLastSequence(result.reason)) fenced.push({ logId: writes[i]!.logId, readerId: writes[i]!.readerId });
+      else failed ??= result.reason;
+    });
+    if (failed !== undefined) throw failed;
+    if (fenced.length > 0) throw new PositionsFencedError(fenced);
   }
 
   private async writePosition({ logId, readerId, position }: PositionWrite): Promise<void> {
     const key = this.positionKey(logId, readerId);
     if (!this.positionRevisions.has(key)) await this.readPosition(key);
     const revision = this.positionRevisions.get(key) ?? 0;
+    if (revision === FENCED) throw new JetStreamApiError({ code: 400, err_code: JetStreamApiCodes.StreamWrongLastSequence, description: "fenced: read the reader again first" });
     try {
       if (position === null) {
         if (revision === 0) return;
@@ -695,9 +700,8 @@ export class NatsStorage implements Storage {
       const value = Buffer.concat([Buffer.from([position.floor.length >> 8, position.floor.length & 0xff]), position.floor, position.extra]);
       this.positionRevisions.set(key, await this.casPut(this.positions, key, value, revision));
     } catch (error) {
-      if (!isWrongLastSequence(error)) throw error;
-      this.positionRevisions.delete(key);
-      throw new PositionFencedError(logId, readerId, error);
+      if (isWrongLastSequence(error)) this.positionRevisions.set(key, FENCED);
+      throw error;
     }
   }
 

@@ -137,7 +137,7 @@ export interface Storage {
   deleteProducerSlots(key: ProducerSlotsKey, belowSeq?: bigint): Promise<void>;
   getPosition(logId: number, readerId: string): Promise<StoredPosition | undefined>;
   listPositions(logId: number): Promise<Array<{ readerId: string; position: StoredPosition }>>;
-  /** All position changes in one batch, fsynced when `sync`. */
+  /** All position changes in one batch, fsynced when `sync`. A replicated engine may refuse some with `PositionsFencedError`. */
   writePositions(writes: PositionWrite[], sync: boolean): Promise<void>;
   close(): Promise<void>;
   /**
@@ -148,6 +148,21 @@ export interface Storage {
   writeRefusal?(addsRecords: boolean): DlogError | undefined;
   /** Frees the disk space of a log's deleted entries now (a full disk), where the engine can. */
   compact?(logId: number): Promise<void>;
+}
+
+/**
+ * A replicated engine refused some reader positions of a `writePositions` batch because another
+ * gateway wrote them since this one read them (compare-and-set): those readers were taken over
+ * elsewhere and their sessions here are fenced. Every other write of the batch landed. The refusal
+ * sticks until the position is read again (`getPosition`), so a fenced session never overwrites it.
+ */
+export class PositionsFencedError extends DlogError {
+  readonly fenced: ReadonlyArray<{ logId: number; readerId: string }>;
+  constructor(fenced: ReadonlyArray<{ logId: number; readerId: string }>, cause?: unknown) {
+    const names = fenced.map((f) => `"${f.readerId}"`).join(", ");
+    super("ABORTED", `reader ${names} was taken over by another dlogd gateway: this session is fenced`, { reason: "READER_FENCED", cause });
+    this.fenced = fenced;
+  }
 }
 
 /** How a storage failure behaves: space may return, a resource may free up, or neither is known. */

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { DlogError } from "../../src/errors.js";
-import { NatsStorage, PositionFencedError } from "../../src/storage/nats-storage.js";
-import type { EntryWrite, LogMeta } from "../../src/storage/storage.js";
+import { NatsStorage } from "../../src/storage/nats-storage.js";
+import { type EntryWrite, type LogMeta, PositionsFencedError } from "../../src/storage/storage.js";
 import { type NatsServer, startNatsServer } from "../helpers/nats-server.js";
 import { logMeta, reopenable, segmentMeta, storageSuite } from "./suite.js";
 
@@ -70,7 +70,7 @@ describe("NATS JetStream: two gateways on one log", () => {
     }
   });
 
-  test("a reader position written by another gateway fences this one's next write (ABORTED, READER_FENCED)", async () => {
+  test("a reader position written by another gateway fences this one's writes of it (ABORTED, READER_FENCED) until it reads it again; the batch's other writes land", async () => {
     const prefix = `fence${++stores}`;
     const open = (): Promise<NatsStorage> => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
     const [a, b] = [await open(), await open()];
@@ -80,13 +80,27 @@ describe("NATS JetStream: two gateways on one log", () => {
       await a.writePositions([{ logId: 1, readerId: "r", position: position(2) }], true);
       assert.deepEqual(await b.getPosition(1, "r"), position(2));
       await b.writePositions([{ logId: 1, readerId: "r", position: position(3) }], true);
-      await assert.rejects(a.writePositions([{ logId: 1, readerId: "r", position: position(4) }], true), (error: unknown) => {
-        assert.ok(error instanceof PositionFencedError);
+      // One batch: the fenced reader is refused, the other lands.
+      const batch = [
+        { logId: 1, readerId: "r", position: position(4) },
+        { logId: 1, readerId: "other", position: position(5) },
+      ];
+      await assert.rejects(a.writePositions(batch, true), (error: unknown) => {
+        assert.ok(error instanceof PositionsFencedError);
         assert.equal(error.code, "ABORTED");
         assert.equal(error.reason, "READER_FENCED");
+        assert.deepEqual(error.fenced, [{ logId: 1, readerId: "r" }]);
         return true;
       });
       assert.deepEqual(await b.getPosition(1, "r"), position(3), "the fenced write changed nothing");
+      assert.deepEqual(await b.getPosition(1, "other"), position(5), "the rest of the batch landed");
+      // The refusal sticks: a fenced session's later write (its final state) never lands either.
+      await assert.rejects(a.writePositions([batch[0]!], true), PositionsFencedError);
+      assert.deepEqual(await b.getPosition(1, "r"), position(3));
+      // Read again (a new session opens here), the reader can be written again.
+      assert.deepEqual(await a.getPosition(1, "r"), position(3));
+      await a.writePositions([{ logId: 1, readerId: "r", position: position(6) }], true);
+      assert.deepEqual(await b.getPosition(1, "r"), position(6));
     } finally {
       await a.close();
       await b.close();
