@@ -1,7 +1,7 @@
 import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import { validateName } from "../names.js";
-import { type LogMeta, type SegmentMeta, type Storage, storageError } from "../storage/storage.js";
+import { type LogChange, type LogMeta, type SegmentMeta, type Storage, type StoredLog, storageError } from "../storage/storage.js";
 import { SerialQueue } from "../util/serial-queue.js";
 import type { DecodedRecord } from "./entry-codec.js";
 import { type AppendResult, GroupCommit, type RecordInput } from "./group-commit.js";
@@ -90,10 +90,50 @@ export class LogStore {
 
   static async open(storage: Storage, options: LogStoreOptions): Promise<LogStore> {
     const store = new LogStore(storage, options);
-    for (const stored of await storage.loadLogs()) {
-      store.logs.set(stored.meta.name, newLogState(stored.meta, liveSegments(stored), new ProducerTable(stored.meta.id, options.producers, stored.producers)));
-    }
+    for (const stored of await storage.loadLogs()) store.logs.set(stored.meta.name, store.stateOf(stored));
+    // A store other gateways share: their commits and deletions reach this one's state (and readers at the tail).
+    storage.watchLogs?.((change) => void store.writes.run(() => store.applyRemote(change)).catch(() => undefined));
     return store;
+  }
+
+  private stateOf(stored: StoredLog): LogState {
+    return newLogState(stored.meta, liveSegments(stored), new ProducerTable(stored.meta.id, this.options.producers, stored.producers));
+  }
+
+  /** Another gateway committed to a log, created or deleted one: on the write queue, between this store's own writes. */
+  private async applyRemote(change: LogChange): Promise<void> {
+    if (this.closed) return;
+    const id = change.kind === "deleted" ? change.logId : change.log.meta.id;
+    if (this.deleting.has(id)) return;
+    const local = [...this.logs.values()].find((log) => log.meta.id === id);
+    if (change.kind === "deleted") {
+      if (local) this.forget(local);
+      return;
+    }
+    if (local) this.refresh(local, change.log);
+    else if (!this.logs.has(change.log.meta.name)) this.logs.set(change.log.meta.name, this.stateOf(change.log));
+  }
+
+  /** The log is gone from storage: readers waiting on it hear so. */
+  private forget(log: LogState): void {
+    const name = log.meta.name;
+    log.deleted = true;
+    this.logs.delete(name);
+    rejectWaiters(log, new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } }));
+  }
+
+  /**
+   * Takes the stored state into the same LogState object, so readers holding it see it and those
+   * at the tail wake. The next append starts a new segment, as after a restart.
+   */
+  private refresh(log: LogState, stored: StoredLog): void {
+    const fresh = this.stateOf(stored);
+    log.producers = fresh.producers;
+    log.meta = fresh.meta;
+    log.segments = fresh.segments;
+    log.committed = fresh.committed;
+    log.open = undefined;
+    wakeWaiters(log);
   }
 
   /** Group-committed batches (one fsync each when sync) and what they carried. */
@@ -257,26 +297,15 @@ export class LogStore {
     if (!this.stale) return;
     try {
       const stored = new Map((await this.storage.loadLogs()).map((log) => [log.meta.id, log]));
-      for (const [name, log] of this.logs) {
+      for (const log of [...this.logs.values()]) {
         const disk = stored.get(log.meta.id);
         stored.delete(log.meta.id);
-        if (!disk) {
-          log.deleted = true;
-          this.logs.delete(name);
-          rejectWaiters(log, new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } }));
-          continue;
-        }
-        const fresh = newLogState(disk.meta, liveSegments(disk), new ProducerTable(disk.meta.id, this.options.producers, disk.producers));
-        log.producers = fresh.producers;
-        log.meta = fresh.meta;
-        log.segments = fresh.segments;
-        log.committed = fresh.committed;
-        log.open = undefined;
-        wakeWaiters(log);
+        if (disk) this.refresh(log, disk);
+        else this.forget(log);
       }
       for (const disk of stored.values()) {
         if (this.deleting.has(disk.meta.id)) continue;
-        this.logs.set(disk.meta.name, newLogState(disk.meta, liveSegments(disk), new ProducerTable(disk.meta.id, this.options.producers, disk.producers)));
+        this.logs.set(disk.meta.name, this.stateOf(disk));
       }
       // A truncation whose entry deletion failed left entries below the first live segment: freed now.
       for (const log of this.logs.values()) {

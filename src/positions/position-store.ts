@@ -76,10 +76,14 @@ export class PositionStore {
     this.listener = listener;
   }
 
-  /** Registers the one listener told of every reader another gateway took over (the reader sessions). */
+  /**
+   * Registers the one listener told of every reader another gateway took over (the reader
+   * sessions): at once, when the storage watches readers; at the latest by the next write.
+   */
   onFenced(listener: FencedListener): void {
     if (this.fencedListener) throw new Error("PositionStore.onFenced: a listener is registered already");
     this.fencedListener = listener;
+    this.storage.watchReaders?.((logId, readerId) => listener(logId, readerId, new PositionsFencedError([{ logId, readerId }])));
   }
 
   /**

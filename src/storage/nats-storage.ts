@@ -40,7 +40,7 @@ import {
   type MsgRequest,
   type StoredMsg,
 } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
+import { type KV, type KvWatchEntry, KvWatchInclude, type KvWatchOptions, Kvm } from "@nats-io/kv";
 import { readFileSync } from "node:fs";
 import { DlogError } from "../errors.js";
 import { SerialQueue } from "../util/serial-queue.js";
@@ -57,6 +57,7 @@ import {
   type StoredEntry,
   type StoredLog,
   type StoredPosition,
+  type LogChange,
   PositionsFencedError,
 } from "./storage.js";
 
@@ -93,6 +94,8 @@ interface LogView {
   tailSeq: number;
   /** The subject's last stream sequence as this gateway left it: what the next publish expects. */
   lastSeq: number;
+  /** The value of this gateway's CAS write in flight: the watch must not take its echo for another gateway's. */
+  pending?: Buffer | undefined;
 }
 
 /** The KV value of one log. */
@@ -105,6 +108,26 @@ interface StoredLogValue {
 
 const b64 = (text: string): string => Buffer.from(text, "utf8").toString("base64url");
 const unb64 = (key: string): string => Buffer.from(key, "base64url").toString("utf8");
+
+function viewOf(value: Uint8Array, revision: number, lastSeq: number): LogView {
+  const stored = decodeJson<StoredLogValue>(value);
+  return {
+    meta: stored.meta,
+    segments: new Map(stored.segments.map((s) => [s.segment, s])),
+    producers: new Map(stored.producers.map((p) => [p.producerId, Buffer.from(p.value, "base64")])),
+    revision,
+    tailSeq: stored.tailSeq,
+    lastSeq,
+  };
+}
+
+function storedLogOf(view: LogView & { meta: LogMeta }): StoredLog {
+  return {
+    meta: view.meta,
+    segments: [...view.segments.values()].sort((a, b) => compare(a.segment, 0n, b.segment, 0n)),
+    producers: [...view.producers].map(([producerId, value]) => ({ producerId, value })),
+  };
+}
 
 /** A DLSN's (segment, entry) ordered as one comparable pair. */
 function compare(aSegment: bigint, aEntry: bigint, bSegment: bigint, bEntry: bigint): number {
@@ -161,6 +184,10 @@ export class NatsStorage implements Storage {
   private readonly logs = new Map<number, LogView>();
   /** KV revisions of the positions this gateway read or wrote: the CAS base of its next write. */
   private readonly positionRevisions = new Map<string, number>();
+  /** Position keys with a write in flight: the watch's echo of this gateway's own write is not a takeover. */
+  private readonly positionWrites = new Set<string>();
+  private readonly watches = new Set<{ stop(): void }>();
+  private closing = false;
   /** Commits, truncations and deletions of the entry stream take turns: each expects the subject's last sequence. */
   private readonly writes = new SerialQueue();
   private readonly idAllocation = new SerialQueue();
@@ -252,11 +279,7 @@ export class NatsStorage implements Storage {
       const view = await this.readLog(Number(key.slice(4)));
       if (!view?.meta) continue;
       await this.removeOrphans(view);
-      result.push({
-        meta: view.meta,
-        segments: [...view.segments.values()].sort((a, b) => compare(a.segment, 0n, b.segment, 0n)),
-        producers: [...view.producers].map(([producerId, value]) => ({ producerId, value })),
-      });
+      result.push(storedLogOf({ ...view, meta: view.meta }));
     }
     return result.sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0));
   }
@@ -265,15 +288,7 @@ export class NatsStorage implements Storage {
   private async readLog(logId: number): Promise<LogView | undefined> {
     const entry = await retrying(this.retry, () => this.meta.get(`log.${logId}`));
     if (entry?.operation !== "PUT") return undefined;
-    const stored = decodeJson<StoredLogValue>(entry.value);
-    const view: LogView = {
-      meta: stored.meta,
-      segments: new Map(stored.segments.map((s) => [s.segment, s])),
-      producers: new Map(stored.producers.map((p) => [p.producerId, Buffer.from(p.value, "base64")])),
-      revision: entry.revision,
-      tailSeq: stored.tailSeq,
-      lastSeq: await this.lastSeqOf(logId),
-    };
+    const view = viewOf(entry.value, entry.revision, await this.lastSeqOf(logId));
     this.logs.set(logId, view);
     return view;
   }
@@ -359,6 +374,8 @@ export class NatsStorage implements Storage {
   /** CAS-writes the log's value over `view.revision`; the new revision. A failed CAS: another gateway wrote the log. */
   private async putLog(view: LogView, value: Buffer): Promise<number> {
     const key = `log.${view.meta!.id}`;
+    const real = this.logs.get(view.meta!.id);
+    if (real) real.pending = value;
     try {
       return await this.casPut(this.meta, key, value, view.revision);
     } catch (error) {
@@ -368,6 +385,8 @@ export class NatsStorage implements Storage {
         reason: "STORAGE_UNAVAILABLE",
         cause: error,
       });
+    } finally {
+      if (real) real.pending = undefined;
     }
   }
 
@@ -480,6 +499,7 @@ export class NatsStorage implements Storage {
     }
     const nextMeta = meta ?? view.meta;
     const tailSeq = tail ?? view.tailSeq;
+    if (nextMeta && view.revision === 0) await this.claimName(nextMeta);
     if (nextMeta) {
       const draft = { ...view, meta: nextMeta };
       view.revision = await this.putLog(draft, this.encodeLog(nextMeta, segments, producers, tailSeq));
@@ -489,6 +509,71 @@ export class NatsStorage implements Storage {
     view.segments = segments;
     view.producers = producers;
     view.tailSeq = tailSeq;
+  }
+
+  /** A new log's name, taken by CAS: two gateways creating the same name at once make one log, not two. */
+  private async claimName(meta: LogMeta): Promise<void> {
+    const key = `name.${b64(meta.name)}`;
+    try {
+      await this.casPut(this.meta, key, Buffer.from(String(meta.id)), 0);
+    } catch (error) {
+      if (!isWrongLastSequence(error)) throw error;
+      const owner = await retrying(this.retry, () => this.meta.get(key));
+      if (owner?.operation === "PUT" && owner.string() === String(meta.id)) return;
+      throw new DlogError("UNAVAILABLE", `log "${meta.name}" was just created by another dlogd gateway; retry the call`, { reason: "STORAGE_UNAVAILABLE", cause: error });
+    }
+  }
+
+  // ---- watches (several gateways) -------------------------------------------------------------
+
+  /**
+   * Follows every log's value (a KV watch, from the bucket leader): a revision above this
+   * gateway's view that is not its own write in flight is another gateway's commit.
+   */
+  watchLogs(listener: (change: LogChange) => void): void {
+    this.follow(this.meta, { key: "log.*" }, async (entry) => {
+      const logId = Number(entry.key.slice(4));
+      const view = this.logs.get(logId);
+      if (entry.operation !== "PUT") {
+        if (!view?.meta) return;
+        this.logs.delete(logId);
+        listener({ kind: "deleted", logId });
+        return;
+      }
+      if (view && (entry.revision <= view.revision || view.pending?.equals(entry.value))) return;
+      const fresh = viewOf(entry.value, entry.revision, -1);
+      this.logs.set(logId, fresh);
+      listener({ kind: "changed", log: storedLogOf({ ...fresh, meta: fresh.meta! }) });
+    });
+  }
+
+  /** Follows every reader's key (headers only): a revision above the one this gateway read or wrote is a takeover. */
+  watchReaders(listener: (logId: number, readerId: string) => void): void {
+    this.follow(this.positions, { include: KvWatchInclude.UpdatesOnly, headers_only: true }, async (entry) => {
+      const known = this.positionRevisions.get(entry.key);
+      if (known === undefined || known === FENCED || entry.revision <= known || this.positionWrites.has(entry.key)) return;
+      this.positionRevisions.set(entry.key, FENCED);
+      const dot = entry.key.indexOf(".");
+      listener(Number(entry.key.slice(0, dot)), unb64(entry.key.slice(dot + 1)));
+    });
+  }
+
+  /** Runs `handle` for each entry of a KV watch until close; a watch that ends early is started again. */
+  private follow(kv: KV, options: KvWatchOptions, handle: (entry: KvWatchEntry) => Promise<void>): void {
+    const run = async (): Promise<void> => {
+      while (!this.closing) {
+        try {
+          const watch = await kv.watch(options);
+          this.watches.add(watch);
+          for await (const entry of watch) await handle(entry);
+          this.watches.delete(watch);
+        } catch {
+          // Not connected or no leader: the loop starts it again.
+        }
+        if (!this.closing) await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    };
+    void run();
   }
 
   // ---- reads -----------------------------------------------------------------------------------
@@ -594,6 +679,7 @@ export class NatsStorage implements Storage {
       // The rest is unreachable once the value is gone (log ids are never reused): removed after it.
       await retrying(this.retry, () => this.jsm.streams.purge(this.stream, { filter: this.subject(logId) }));
       await this.purgeKeys(this.meta, `log.${logId}`);
+      await this.purgeKeys(this.meta, `name.${b64(name)}`);
       await this.purgeKeys(this.meta, `slot.${logId}.>`);
       await this.purgeKeys(this.positions, `${logId}.*`);
       for (const key of this.positionRevisions.keys()) if (key.startsWith(`${logId}.`)) this.positionRevisions.delete(key);
@@ -690,6 +776,7 @@ export class NatsStorage implements Storage {
     if (!this.positionRevisions.has(key)) await this.readPosition(key);
     const revision = this.positionRevisions.get(key) ?? 0;
     if (revision === FENCED) throw new JetStreamApiError({ code: 400, err_code: JetStreamApiCodes.StreamWrongLastSequence, description: "fenced: read the reader again first" });
+    this.positionWrites.add(key);
     try {
       if (position === null) {
         if (revision === 0) return;
@@ -702,10 +789,14 @@ export class NatsStorage implements Storage {
     } catch (error) {
       if (isWrongLastSequence(error)) this.positionRevisions.set(key, FENCED);
       throw error;
+    } finally {
+      this.positionWrites.delete(key);
     }
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    for (const watch of this.watches) watch.stop();
     await this.writes.run(async () => undefined);
     await this.nc.drain().catch(() => this.nc.close());
   }

@@ -148,7 +148,18 @@ export interface Storage {
   writeRefusal?(addsRecords: boolean): DlogError | undefined;
   /** Frees the disk space of a log's deleted entries now (a full disk), where the engine can. */
   compact?(logId: number): Promise<void>;
+  /**
+   * A store several gateways share: tells of each log another gateway created, committed to or
+   * deleted, so this one's state (and its readers at the tail) follow. Optional: a store only one
+   * process opens has nothing to tell.
+   */
+  watchLogs?(listener: (change: LogChange) => void): void;
+  /** A store several gateways share: tells of each reader another gateway wrote (took over), so its session here ends at once. */
+  watchReaders?(listener: (logId: number, readerId: string) => void): void;
 }
+
+/** What `watchLogs` tells: a log's state as another gateway committed it, or its deletion. */
+export type LogChange = { kind: "changed"; log: StoredLog } | { kind: "deleted"; logId: number };
 
 /**
  * A replicated engine refused some reader positions of a `writePositions` batch because another

@@ -1,0 +1,97 @@
+/**
+ * Two dlogd gateways on one NATS JetStream store (`--storage nats://`, the same prefix): what one
+ * writes, the other serves; a reader taken over through one is fenced on the other at once; appends
+ * to one log through both are each stored once.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Status } from "nice-grpc";
+import { type Clients, connect, type Dlogd, startDlogd } from "../helpers/dlogd.js";
+import { type NatsServer, startNatsServer } from "../helpers/nats-server.js";
+import { appendNumbered, numberOf, TestSession } from "../helpers/session.js";
+
+const TEST = { timeout: 30_000 };
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+let nats: NatsServer;
+const gateways: Array<{ server: Dlogd; clients: Clients }> = [];
+
+before(async () => {
+  nats = await startNatsServer();
+  for (let i = 0; i < 2; i++) {
+    const server = await startDlogd({ args: ["--storage", `nats://${nats.hostPort}`, "--nats-prefix", "gateways"] });
+    gateways.push({ server, clients: connect(server.address) });
+  }
+});
+
+after(async () => {
+  for (const { server, clients } of gateways) {
+    clients.close();
+    await server.stop();
+  }
+  await nats?.stop();
+});
+
+/** Polls `check` until it holds (bounded): another gateway's commit reaches this one through a KV watch. */
+async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe("two gateways on one NATS JetStream store", () => {
+  test("a log written through one gateway is served by the other, whose reader at the tail wakes for the next append", TEST, async () => {
+    const [a, b] = gateways;
+    await appendNumbered(a!.clients, "shared", 10);
+    await eventually(async () => (await b!.clients.logs.getLog({ log: "shared" })).recordCount === 10n, "the other gateway knows the log and its 10 records");
+    const reader = await TestSession.open(b!.clients, { log: "shared", readerId: "r" });
+    assert.deepEqual((await reader.session.records(10)).map(numberOf), range(1, 10));
+    await appendNumbered(a!.clients, "shared", 5, { from: 11 });
+    assert.deepEqual((await reader.session.records(5)).map(numberOf), range(11, 15), "woken by the other gateway's append");
+    reader.session.cancel();
+  });
+
+  test("a reader taken over through the other gateway ends at once with ABORTED READER_FENCED, though it acks nothing", TEST, async () => {
+    const [a, b] = gateways;
+    await appendNumbered(a!.clients, "takeover", 20);
+    const first = await TestSession.open(a!.clients, { log: "takeover", readerId: "r" });
+    const got = await first.session.records(20);
+    first.session.ackUpTo(got[9]!.dlsn!);
+    await first.session.status((s) => s.durableFloor?.entry === got[9]!.dlsn!.entry && s.durableFloor?.slot === got[9]!.dlsn!.slot, "the first ten acked are durable");
+
+    await eventually(async () => (await b!.clients.logs.getLog({ log: "takeover" })).recordCount === 20n, "the other gateway knows the log");
+    const second = await TestSession.open(b!.clients, { log: "takeover", readerId: "r" });
+    assert.equal(second.opened.epoch, first.opened.epoch + 1n);
+    const fenced = await first.session.failed(3_000);
+    assert.equal(Status[fenced.code], "ABORTED");
+    assert.match(fenced.details, /taken over by another dlogd gateway/);
+    // The newcomer redelivers what the first never acked, and nothing it did.
+    assert.deepEqual((await second.session.records(10)).map(numberOf), range(11, 20));
+    second.session.cancel();
+  });
+
+  test("appends to one log through both gateways: a refused one says retry, and every answered one is stored once, in order", TEST, async () => {
+    const [a, b] = gateways;
+    const answered: number[] = [];
+    for (let n = 1; n <= 12; n++) {
+      const via = n % 2 === 0 ? a! : b!;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await via.clients.logs.append({ log: "both", records: [{ payload: Buffer.from(String(n)) }] });
+          answered.push(n);
+          break;
+        } catch (error) {
+          assert.equal(Status[(error as { code: Status }).code], "UNAVAILABLE", String(error));
+          assert.ok(attempt < 10, `append ${n} still refused after ${attempt} attempts: ${String(error)}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    }
+    await eventually(async () => (await a!.clients.logs.getLog({ log: "both" })).recordCount === 12n, "gateway a sees all 12");
+    const read = await TestSession.open(a!.clients, { log: "both", readerId: "check" });
+    assert.deepEqual((await read.session.records(12)).map(numberOf), answered);
+    read.session.cancel();
+  });
+});
