@@ -59,7 +59,9 @@ export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
   const dataDir = options.dataDir ?? owned!.path;
   const nodeArgs = [...(options.nodeArgs ?? []), "--import", LOOP_MONITOR, ...(options.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`])];
   const loopFile = join(tmpdir(), `dlog-bench-loop-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
-  const args = [...nodeArgs, DLOGD, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", dataDir, ...(options.args ?? [])];
+  // `--storage nats://...` keeps everything in NATS: no data dir then (dlogd refuses both).
+  const storageArgs = options.args?.includes("--storage") ? [] : ["--data-dir", dataDir];
+  const args = [...nodeArgs, DLOGD, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", ...storageArgs, ...(options.args ?? [])];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DLOG_BENCH_LOOP_FILE: loopFile } });
   let output = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

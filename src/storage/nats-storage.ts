@@ -437,41 +437,70 @@ export class NatsStorage implements Storage {
 
   /**
    * Publishes one log's entries, pipelined, in DLSN order; the first expects the subject's last
-   * sequence as this gateway knows it. Resolves with the last entry's stream sequence.
+   * sequence as this gateway knows it. Resolves with the last entry's stream sequence. Through a
+   * leader election (no answer, no responders) it goes on from what the stream holds: the entries
+   * that landed are found after the expected sequence, and the rest is published after them.
    */
   private async publish(logId: number, entries: EntryWrite[]): Promise<number> {
     const view = this.view(logId);
     if (view.lastSeq < 0) view.lastSeq = await this.lastSeqOf(logId);
+    const base = view.lastSeq;
+    // Some may be stored whatever happens next: the subject's last sequence is known again at the end.
+    view.lastSeq = -1;
     const subject = this.subject(logId);
-    const acks = await Promise.all(
-      entries.map((entry, i) => {
-        const msgID = entryMsgId(logId, entry.segment, entry.entry);
-        const options = i === 0 ? { msgID, expect: { lastSubjectSequence: view.lastSeq } } : { msgID };
-        return this.js.publish(subject, entry.value, { ...options, timeout: this.retry.attemptMs });
-      }),
-    ).catch((error: unknown) => {
-      // Some may be stored: the subject's last sequence is no longer known.
-      view.lastSeq = -1;
-      if (isWrongLastSequence(error)) {
-        throw new DlogError("UNAVAILABLE", "the log was appended to by another dlogd gateway (or holds an unfinished append); its state is reloaded, retry the call", {
-          reason: "STORAGE_UNAVAILABLE",
-          cause: error,
-        });
+    const deadline = Date.now() + this.retry.totalMs;
+    let landed: number[] = [];
+    for (let attempt = 0; ; attempt++) {
+      const expected = landed.length === 0 ? base : landed[landed.length - 1]!;
+      try {
+        const acks = await Promise.all(
+          entries.slice(landed.length).map((entry, i) => {
+            const msgID = entryMsgId(logId, entry.segment, entry.entry);
+            const options = i === 0 ? { msgID, expect: { lastSubjectSequence: expected } } : { msgID };
+            return this.js.publish(subject, entry.value, { ...options, timeout: this.retry.attemptMs });
+          }),
+        );
+        let previous = expected;
+        for (const ack of acks) {
+          // A first attempt's duplicate would be an earlier, different entry under the same DLSN; an
+          // order other than DLSN order would break every cursor. Neither may pass as committed.
+          if ((ack.duplicate && attempt === 0) || ack.seq <= previous) {
+            throw new DlogError("INTERNAL", `log ${logId}: the stream stored an entry out of order or as a duplicate (seq ${ack.seq}); the append is not committed`);
+          }
+          previous = ack.seq;
+        }
+        view.lastSeq = previous;
+        return previous;
+      } catch (error) {
+        if (isWrongLastSequence(error) && attempt === 0) {
+          throw new DlogError("UNAVAILABLE", "the log was appended to by another dlogd gateway (or holds an unfinished append); its state is reloaded, retry the call", {
+            reason: "STORAGE_UNAVAILABLE",
+            cause: error,
+          });
+        }
+        // A later attempt's wrong sequence: an entry of the last attempt landed after the look below.
+        if (!(isTransient(error) || isWrongLastSequence(error)) || Date.now() >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1_000)));
+        landed = await this.landedPrefix(logId, base, entries);
       }
-      throw error;
-    });
-    let previous = view.lastSeq;
-    for (const ack of acks) {
-      // A duplicate here would be an earlier, different entry under the same DLSN; an order other
-      // than DLSN order would break every cursor. Neither may pass as committed.
-      if (ack.duplicate || ack.seq <= previous) {
-        view.lastSeq = -1;
-        throw new DlogError("INTERNAL", `log ${logId}: the stream stored an entry out of order or as a duplicate (seq ${ack.seq}); the append is not committed`);
-      }
-      previous = ack.seq;
     }
-    view.lastSeq = previous;
-    return previous;
+  }
+
+  /** Stream sequences of the entries, a prefix of `entries`, stored after `base`; anything else there is another gateway's. */
+  private async landedPrefix(logId: number, base: number, entries: EntryWrite[]): Promise<number[]> {
+    const subject = this.subject(logId);
+    const seqs: number[] = [];
+    for (let seq = base + 1; seqs.length < entries.length; ) {
+      const msg = await this.nextMessage(subject, seq);
+      if (!msg) break;
+      const entry = entries[seqs.length]!;
+      if (msg.header?.get("Nats-Msg-Id") !== entryMsgId(logId, entry.segment, entry.entry)) {
+        throw new DlogError("UNAVAILABLE", "the log was appended to by another dlogd gateway; its state is reloaded, retry the call", { reason: "STORAGE_UNAVAILABLE" });
+      }
+      seqs.push(msg.seq);
+      seq = msg.seq + 1;
+    }
+    return seqs;
   }
 
   /** Every log whose value this batch changes, with what changes. */

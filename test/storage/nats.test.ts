@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import type { DlogError } from "../../src/errors.js";
 import { NatsStorage } from "../../src/storage/nats-storage.js";
 import { type EntryWrite, type LogMeta, PositionsFencedError } from "../../src/storage/storage.js";
+import { tempDir } from "../helpers/dlogd.js";
 import { type NatsServer, startNatsServer } from "../helpers/nats-server.js";
 import { logMeta, reopenable, segmentMeta, storageSuite } from "./suite.js";
 
@@ -104,6 +105,38 @@ describe("NATS JetStream: two gateways on one log", () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+});
+
+describe("NATS JetStream: a server restart in the middle of a commit", () => {
+  test("the commit goes on from what the stream holds: every entry stored once, in order", { timeout: 60_000 }, async () => {
+    const dir = tempDir("dlog-nats-restart-");
+    let restarted: NatsServer | undefined;
+    let first: NatsServer | undefined = await startNatsServer({ dir: dir.path });
+    const port = Number(first.hostPort.split(":")[1]);
+    const storage = await NatsStorage.open({ servers: [first.hostPort], prefix: "restart", replicas: 1 });
+    try {
+      const id = await storage.nextLogId();
+      const value = Buffer.alloc(64 * 1024, 7);
+      const batch = Array.from({ length: 200 }, (_, i): EntryWrite => ({ logId: id, segment: 1n, entry: BigInt(i), value }));
+      const committing = storage.commit({ logs: [logMeta(id, "restart")], segments: [segmentMeta(id, 1n, { lastEntry: 199n })], entries: batch }, true);
+      // Killed while the publishes are on their way, back on the same port and store after a pause.
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      await first.kill9();
+      first = undefined;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      restarted = await startNatsServer({ dir: dir.path, port });
+      await committing;
+      const cursor = storage.openCursor(id, 0n, 0n);
+      const got: string[] = [];
+      for (let chunk = await cursor.next(100); chunk.length > 0; chunk = await cursor.next(100)) got.push(...chunk.map((e) => `${e.segment}/${e.entry}`));
+      assert.deepEqual(got, batch.map((e) => `1/${e.entry}`));
+    } finally {
+      await storage.close().catch(() => undefined);
+      await first?.kill9();
+      await restarted?.kill9();
+      dir.cleanup();
     }
   });
 });
