@@ -21,6 +21,8 @@ try {
     ["LevelDB (fsync)", []],
     ["LevelDB (--no-fsync)", ["--no-fsync"]],
     ["NATS JetStream R1", ["--storage", `nats://127.0.0.1:${port}`, "--nats-prefix", `q${Date.now()}`]],
+    ["LevelDB (fsync), no entry cache", ["--entry-cache", "0"]],
+    ["NATS JetStream R1, no entry cache", ["--entry-cache", "0", "--storage", `nats://127.0.0.1:${port}`, "--nats-prefix", `c${Date.now()}`]],
   ] as Array<[string, string[]]>) {
     const dlogd = await startDlogd({ args });
     try {

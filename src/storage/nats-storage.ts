@@ -180,6 +180,8 @@ export class NatsStorage implements Storage {
   private readonly positions: KV;
   private readonly prefix: string;
   private readonly stream: string;
+  private readonly metaBucket: string;
+  private readonly positionsBucket: string;
   private readonly retry: { attemptMs: number; totalMs: number };
   private readonly logs = new Map<number, LogView>();
   /** KV revisions of the positions this gateway read or wrote: the CAS base of its next write. */
@@ -200,6 +202,8 @@ export class NatsStorage implements Storage {
     this.positions = parts.positions;
     this.prefix = parts.prefix;
     this.stream = `${parts.prefix}_entries`;
+    this.metaBucket = `${parts.prefix}_meta`;
+    this.positionsBucket = `${parts.prefix}_positions`;
     this.retry = parts.retry;
   }
 
@@ -265,6 +269,19 @@ export class NatsStorage implements Storage {
     return `${this.prefix}.e.${logId}`;
   }
 
+  /**
+   * A KV key's last entry as the bucket's stream leader has it. `kv.get` is a direct get, which a
+   * lagging replica may answer: a reader's position read there would resume a session from an old
+   * floor and fail its first CAS; what a CAS is based on is read here.
+   */
+  private async leaderGet(kv: KV, key: string): Promise<{ operation: string; revision: number; value: Uint8Array; string(): string } | null> {
+    const bucket = kv === this.meta ? this.metaBucket : this.positionsBucket;
+    const msg = await this.jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.${key}` });
+    if (!msg) return null;
+    const value = msg.data;
+    return { operation: msg.header?.get("KV-Operation") || "PUT", revision: msg.seq, value, string: () => Buffer.from(value).toString("utf8") };
+  }
+
   // ---- logs ------------------------------------------------------------------------------------
 
   async loadLogs(): Promise<StoredLog[]> {
@@ -286,7 +303,7 @@ export class NatsStorage implements Storage {
 
   /** The log's committed value and its subject's last sequence, read now (undefined: no log with that id). */
   private async readLog(logId: number): Promise<LogView | undefined> {
-    const entry = await retrying(this.retry, () => this.meta.get(`log.${logId}`));
+    const entry = await retrying(this.retry, () => this.leaderGet(this.meta, `log.${logId}`));
     if (entry?.operation !== "PUT") return undefined;
     const view = viewOf(entry.value, entry.revision, await this.lastSeqOf(logId));
     this.logs.set(logId, view);
@@ -338,7 +355,7 @@ export class NatsStorage implements Storage {
     return this.idAllocation.run(async () => {
       // CAS on the counter: two gateways creating logs at once never get the same id; the loser reads it again.
       for (let attempt = 0; attempt < 100; attempt++) {
-        const current = await retrying(this.retry, () => this.meta.get(NEXT_LOG_ID_KEY));
+        const current = await retrying(this.retry, () => this.leaderGet(this.meta, NEXT_LOG_ID_KEY));
         const stored = current?.operation === "PUT" ? current : undefined;
         const id = stored ? Number(stored.string()) : 1;
         try {
@@ -402,7 +419,7 @@ export class NatsStorage implements Storage {
         return written;
       } catch (error) {
         if (attempted && isWrongLastSequence(error)) {
-          const now = await kv.get(key);
+          const now = await this.leaderGet(kv, key);
           if (now && now.operation === "PUT" && Buffer.from(now.value).equals(value)) return now.revision;
         }
         attempted = true;
@@ -547,7 +564,7 @@ export class NatsStorage implements Storage {
       await this.casPut(this.meta, key, Buffer.from(String(meta.id)), 0);
     } catch (error) {
       if (!isWrongLastSequence(error)) throw error;
-      const owner = await retrying(this.retry, () => this.meta.get(key));
+      const owner = await retrying(this.retry, () => this.leaderGet(this.meta, key));
       if (owner?.operation === "PUT" && owner.string() === String(meta.id)) return;
       throw new DlogError("UNAVAILABLE", `log "${meta.name}" was just created by another dlogd gateway; retry the call`, { reason: "STORAGE_UNAVAILABLE", cause: error });
     }
@@ -743,7 +760,7 @@ export class NatsStorage implements Storage {
     let best: { key: string; firstSeq: bigint } | undefined;
     for (const k of await this.slotKeys(key)) if (k.firstSeq <= seq && (!best || k.firstSeq > best.firstSeq)) best = k;
     if (!best) return undefined;
-    const entry = await retrying(this.retry, () => this.meta.get(best.key));
+    const entry = await retrying(this.retry, () => this.leaderGet(this.meta, best.key));
     if (entry?.operation !== "PUT") return undefined;
     return { firstSeq: best.firstSeq, value: Buffer.from(entry.value) };
   }
@@ -765,7 +782,7 @@ export class NatsStorage implements Storage {
   }
 
   private async readPosition(key: string): Promise<StoredPosition | undefined> {
-    const entry = await retrying(this.retry, () => this.positions.get(key));
+    const entry = await retrying(this.retry, () => this.leaderGet(this.positions, key));
     if (!entry) return undefined;
     this.positionRevisions.set(key, entry.revision);
     if (entry.operation !== "PUT") return undefined;
