@@ -78,6 +78,8 @@ export interface NatsStorageOptions {
 }
 
 const RETRY = { attemptMs: 2_000, totalMs: 20_000 };
+/** A cursor's batch read stops past this many bytes (entries of 1000 records are ~100 KiB each). */
+const READ_BATCH_BYTES = 8 * 1024 * 1024;
 /** In `positionRevisions`: another gateway wrote the reader; no write until it is read again. */
 const FENCED = -1;
 const NEXT_LOG_ID_KEY = "next-log-id";
@@ -181,6 +183,8 @@ export class NatsStorage implements Storage {
   private readonly prefix: string;
   private readonly stream: string;
   private readonly metaBucket: string;
+  /** The stream answers direct gets (dlogd creates it so): cursors read in batches. */
+  private readonly direct: boolean;
   private readonly positionsBucket: string;
   private readonly retry: { attemptMs: number; totalMs: number };
   private readonly logs = new Map<number, LogView>();
@@ -194,7 +198,16 @@ export class NatsStorage implements Storage {
   private readonly writes = new SerialQueue();
   private readonly idAllocation = new SerialQueue();
 
-  private constructor(parts: { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; meta: KV; positions: KV; prefix: string; retry: NatsStorage["retry"] }) {
+  private constructor(parts: {
+    nc: NatsConnection;
+    js: JetStreamClient;
+    jsm: JetStreamManager;
+    meta: KV;
+    positions: KV;
+    prefix: string;
+    retry: NatsStorage["retry"];
+    direct: boolean;
+  }) {
     this.nc = parts.nc;
     this.js = parts.js;
     this.jsm = parts.jsm;
@@ -203,6 +216,7 @@ export class NatsStorage implements Storage {
     this.prefix = parts.prefix;
     this.stream = `${parts.prefix}_entries`;
     this.metaBucket = `${parts.prefix}_meta`;
+    this.direct = parts.direct;
     this.positionsBucket = `${parts.prefix}_positions`;
     this.retry = parts.retry;
   }
@@ -235,9 +249,9 @@ export class NatsStorage implements Storage {
       const jsm = await jetstreamManager(nc, { timeout: retry.attemptMs });
       const js = jetstream(nc, { timeout: retry.attemptMs });
       const stream = `${options.prefix}_entries`;
-      await retrying(retry, async () => {
+      const direct = await retrying(retry, async () => {
         try {
-          await jsm.streams.info(stream);
+          return (await jsm.streams.info(stream)).config.allow_direct === true;
         } catch (error) {
           if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
           await jsm.streams.add({
@@ -248,14 +262,17 @@ export class NatsStorage implements Storage {
             max_msgs: -1,
             max_bytes: -1,
             max_age: 0,
+            // Cursors read in batches (direct gets); a lagging replica answers with less, never with other data.
+            allow_direct: true,
           });
+          return true;
         }
       });
       const kvm = new Kvm(js);
       const bucket = (name: string): Promise<KV> =>
         retrying(retry, () => kvm.create(`${options.prefix}_${name}`, { replicas: options.replicas, history: 1, timeout: retry.attemptMs }));
       const [meta, positions] = await Promise.all([bucket("meta"), bucket("positions")]);
-      return new NatsStorage({ nc, js, jsm, meta, positions, prefix: options.prefix, retry });
+      return new NatsStorage({ nc, js, jsm, meta, positions, prefix: options.prefix, retry, direct });
     } catch (error) {
       await nc.close().catch(() => undefined);
       throw new DlogError("UNAVAILABLE", `cannot set up the JetStream stream and buckets (prefix "${options.prefix}"): ${(error as Error).message}`, {
@@ -669,29 +686,52 @@ export class NatsStorage implements Storage {
     return {
       next: async (max: number): Promise<StoredEntry[]> => {
         if (done) return [];
-        const out: StoredEntry[] = [];
-        let msg: StoredMsg | null;
         if (next === undefined) {
           // The committed tail when the cursor starts: entries above it are not committed (yet).
           const view = this.logs.get(logId);
           upTo = view?.meta ? view.tailSeq : Number.MAX_SAFE_INTEGER;
-          msg = await this.seek(logId, segment, entry, upTo);
-        } else {
-          msg = await this.nextMessage(subject, next);
+          const first = await this.seek(logId, segment, entry, upTo);
+          if (!first) {
+            done = true;
+            return [];
+          }
+          next = first.seq;
         }
-        while (msg && msg.seq <= upTo) {
+        const out: StoredEntry[] = [];
+        for (const msg of await this.readFrom(subject, next, max)) {
+          if (msg.seq > upTo) break;
           out.push({ ...entryOf(msg), value: Buffer.from(msg.data) });
           next = msg.seq + 1;
-          if (out.length >= max) return out;
-          msg = await this.nextMessage(subject, next);
         }
-        done = true;
+        if (out.length === 0) done = true;
         return out;
       },
       close: async () => {
         done = true;
       },
     };
+  }
+
+  /**
+   * Up to `max` messages of `subject` from stream sequence `seq` on: one direct batch get (any
+   * replica may answer; one that lags answers with fewer, as replicas apply the stream in order),
+   * or message by message from the leader on a stream made without direct gets.
+   */
+  private async readFrom(subject: string, seq: number, max: number): Promise<StoredMsg[]> {
+    const out: StoredMsg[] = [];
+    if (!this.direct) {
+      for (let msg = await this.nextMessage(subject, seq); msg && out.length < max; msg = out.length < max ? await this.nextMessage(subject, msg.seq + 1) : null) out.push(msg);
+      return out;
+    }
+    return retrying(this.retry, async () => {
+      out.length = 0;
+      try {
+        for await (const msg of await this.jsm.direct.getBatch(this.stream, { seq, next_by_subj: subject, batch: max, max_bytes: READ_BATCH_BYTES })) out.push(msg);
+      } catch (error) {
+        if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.NoMessageFound) && !/no message found|not found/i.test(String(error))) throw error;
+      }
+      return out;
+    });
   }
 
   // ---- truncation and deletion -----------------------------------------------------------------
