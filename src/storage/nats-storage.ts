@@ -350,7 +350,8 @@ export class NatsStorage implements Storage {
       orphans.push({ seq: msg.seq, segment: entryOf(msg).segment });
       seq = msg.seq + 1;
     }
-    const highest = orphans.reduce((max, o) => (o.segment > max ? o.segment : max), view.meta.lastSegment);
+    let highest = view.meta.lastSegment;
+    for (const orphan of orphans) if (orphan.segment > highest) highest = orphan.segment;
     if (highest > view.meta.lastSegment) {
       const meta = { ...view.meta, lastSegment: highest };
       view.revision = await this.putLog(view, this.encodeLog(meta, view.segments, view.producers, view.tailSeq));
