@@ -56,9 +56,9 @@ NODE_TEST := node --test --test-reporter=spec
 test-unit: build
 	$(NODE_TEST) $$($(NODE_TESTS) | grep -E '$(UNIT_PATHS)')
 
-# The log-service and session integration tests once more on `--storage nats://` (DLOG_TEST_STORAGE=nats:
+# The log-service, session and idempotent-append (kill -9 mid-append) integration tests once more on `--storage nats://` (DLOG_TEST_STORAGE=nats:
 # test/helpers/dlogd.ts starts one nats-server per test file): the same behaviour on JetStream.
-NATS_STORAGE_TESTS := log-service sessions-delivery sessions-resume
+NATS_STORAGE_TESTS := log-service sessions-delivery sessions-resume idempotent-append
 
 test-integration: build $(GRPCURL) $(NATS_SERVER) ts-client
 	$(NODE_TEST) $$($(NODE_TESTS) | grep -vE '$(UNIT_PATHS)')

@@ -302,11 +302,7 @@ export class NatsStorage implements Storage {
   // ---- logs ------------------------------------------------------------------------------------
 
   async loadLogs(): Promise<StoredLog[]> {
-    const keys = await retrying(this.retry, async () => {
-      const out: string[] = [];
-      for await (const key of await this.meta.keys("log.*")) out.push(key);
-      return out;
-    });
+    const keys = await this.listKeys(this.meta, "log.*");
     this.logs.clear();
     const result: StoredLog[] = [];
     for (const key of keys) {
@@ -767,22 +763,35 @@ export class NatsStorage implements Storage {
       await retrying(this.retry, () => this.jsm.streams.purge(this.stream, { filter: this.subject(logId) }));
       await this.purgeKeys(this.meta, `log.${logId}`);
       await this.purgeKeys(this.meta, `name.${b64(name)}`);
-      await this.purgeKeys(this.meta, `slot.${logId}.>`);
+      await this.eraseKeys(`slot.${logId}.>`);
       await this.purgeKeys(this.positions, `${logId}.*`);
       for (const key of this.positionRevisions.keys()) if (key.startsWith(`${logId}.`)) this.positionRevisions.delete(key);
     });
   }
 
-  private async listKeys(kv: KV, filter: string): Promise<string[]> {
-    return retrying(this.retry, async () => {
-      const out: string[] = [];
-      for await (const key of await kv.keys(filter)) out.push(key);
-      return out;
-    });
+  private bucketOf(kv: KV): string {
+    return kv === this.meta ? this.metaBucket : this.positionsBucket;
   }
 
+  /**
+   * The keys matching `filter` with a message in the bucket, a deleted one's marker included (its
+   * reader skips it): one stream info request, where `kv.keys()` makes a consumer each call.
+   */
+  private async listKeys(kv: KV, filter: string): Promise<string[]> {
+    const bucket = this.bucketOf(kv);
+    const prefix = `$KV.${bucket}.`;
+    const info = await retrying(this.retry, () => this.jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}${filter}` }));
+    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
+  }
+
+  /** Deletes the keys with a marker other gateways' watches see (log values, readers). */
   private async purgeKeys(kv: KV, filter: string): Promise<void> {
     for (const key of await this.listKeys(kv, filter)) await retrying(this.retry, () => kv.purge(key));
+  }
+
+  /** Removes the keys' messages outright, markers and all: for keys no watch follows (producer slots). */
+  private async eraseKeys(filter: string): Promise<void> {
+    await retrying(this.retry, () => this.jsm.streams.purge(`KV_${this.metaBucket}`, { filter: `$KV.${this.metaBucket}.${filter}` }));
   }
 
   // ---- producer slots --------------------------------------------------------------------------
@@ -798,18 +807,16 @@ export class NatsStorage implements Storage {
   }
 
   async getProducerSlots(key: ProducerSlotsKey, seq: bigint): Promise<{ firstSeq: bigint; value: Buffer } | undefined> {
-    let best: { key: string; firstSeq: bigint } | undefined;
-    for (const k of await this.slotKeys(key)) if (k.firstSeq <= seq && (!best || k.firstSeq > best.firstSeq)) best = k;
-    if (!best) return undefined;
-    const entry = await retrying(this.retry, () => this.leaderGet(this.meta, best.key));
-    if (entry?.operation !== "PUT") return undefined;
-    return { firstSeq: best.firstSeq, value: Buffer.from(entry.value) };
+    const candidates = (await this.slotKeys(key)).filter((k) => k.firstSeq <= seq).sort((a, b) => (a.firstSeq > b.firstSeq ? -1 : 1));
+    for (const best of candidates) {
+      const entry = await retrying(this.retry, () => this.leaderGet(this.meta, best.key));
+      if (entry?.operation === "PUT") return { firstSeq: best.firstSeq, value: Buffer.from(entry.value) };
+    }
+    return undefined;
   }
 
   async deleteProducerSlots(key: ProducerSlotsKey, belowSeq?: bigint): Promise<void> {
-    for (const k of await this.slotKeys(key)) {
-      if (belowSeq === undefined || k.firstSeq < belowSeq) await retrying(this.retry, () => this.meta.purge(k.key));
-    }
+    for (const k of await this.slotKeys(key)) if (belowSeq === undefined || k.firstSeq < belowSeq) await this.eraseKeys(k.key);
   }
 
   // ---- positions -------------------------------------------------------------------------------
