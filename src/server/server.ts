@@ -250,8 +250,8 @@ interface OpenedStorage {
  */
 async function openStorage(config: ServerConfig, logger: Logger, onHealthChange: () => void): Promise<OpenedStorage> {
   if (config.natsServers.length > 0) {
-    // NATS keeps itself available (replicas, elections); the storage retries through an election and fails a write after that.
-    const healthy: StorageHealth = { writable: true, diskFull: false, broken: false };
+    // NATS keeps itself available (replicas, elections) and the storage retries through an election; a gateway
+    // cut off from NATS for --storage-broken-after reports NOT_SERVING, so clients go to one that is not.
     const storage = await NatsStorage.open({
       servers: config.natsServers,
       prefix: config.natsPrefix,
@@ -260,7 +260,19 @@ async function openStorage(config: ServerConfig, logger: Logger, onHealthChange:
       tls: config.natsTlsCa || config.natsTlsCert ? { caFile: config.natsTlsCa || undefined, certFile: config.natsTlsCert || undefined, keyFile: config.natsTlsKey || undefined } : undefined,
     });
     logger.info({ servers: config.natsServers, prefix: config.natsPrefix, replicas: config.natsReplicas }, "storage: NATS JetStream");
-    return { storage, health: () => healthy, counters: { errors: 0, reopens: 0 } };
+    let brokenTimer: NodeJS.Timeout | undefined;
+    storage.onConnectionChange((connected) => {
+      clearTimeout(brokenTimer);
+      if (connected) logger.info("storage: NATS connection is back");
+      else logger.warn({ servers: config.natsServers }, "storage: NATS connection lost; reconnecting");
+      onHealthChange();
+      if (!connected) brokenTimer = setTimeout(onHealthChange, config.storageBrokenAfterMs + 10).unref();
+    });
+    const health = (): StorageHealth => {
+      const down = storage.disconnectedForMs();
+      return { writable: down === 0, diskFull: false, broken: down >= config.storageBrokenAfterMs };
+    };
+    return { storage, health, counters: { errors: 0, reopens: 0 } };
   }
   if (config.inMemory) {
     const healthy: StorageHealth = { writable: true, diskFull: false, broken: false };

@@ -194,6 +194,9 @@ export class NatsStorage implements Storage {
   private readonly positionWrites = new Set<string>();
   private readonly watches = new Set<{ stop(): void }>();
   private closing = false;
+  /** When the connection to NATS was lost; undefined while connected. */
+  private disconnectedAt: number | undefined;
+  private connectionListener: ((connected: boolean) => void) | undefined;
   /** Commits, truncations and deletions of the entry stream take turns: each expects the subject's last sequence. */
   private readonly writes = new SerialQueue();
   private readonly idAllocation = new SerialQueue();
@@ -217,6 +220,7 @@ export class NatsStorage implements Storage {
     this.stream = `${parts.prefix}_entries`;
     this.metaBucket = `${parts.prefix}_meta`;
     this.direct = parts.direct;
+    void this.followConnection();
     this.positionsBucket = `${parts.prefix}_positions`;
     this.retry = parts.retry;
   }
@@ -279,6 +283,28 @@ export class NatsStorage implements Storage {
         reason: "STORAGE_UNAVAILABLE",
         cause: error,
       });
+    }
+  }
+
+  /** Milliseconds since the connection to NATS was lost (the client reconnects by itself); 0 while connected. */
+  disconnectedForMs(now = Date.now()): number {
+    return this.disconnectedAt === undefined ? 0 : now - this.disconnectedAt;
+  }
+
+  /** Registers the one listener told when the connection to NATS is lost and when it is back. */
+  onConnectionChange(listener: (connected: boolean) => void): void {
+    this.connectionListener = listener;
+  }
+
+  private async followConnection(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (status.type === "disconnect" && this.disconnectedAt === undefined) {
+        this.disconnectedAt = Date.now();
+        this.connectionListener?.(false);
+      } else if (status.type === "reconnect") {
+        this.disconnectedAt = undefined;
+        this.connectionListener?.(true);
+      }
     }
   }
 

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Status } from "nice-grpc";
-import { type Clients, connect, type Dlogd, startDlogd } from "../helpers/dlogd.js";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../../src/gen/grpc/health/v1/health.js";
+import { type Clients, connect, type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { type NatsServer, startNatsServer } from "../helpers/nats-server.js";
 import { appendNumbered, numberOf, TestSession } from "../helpers/session.js";
 
@@ -94,4 +95,26 @@ describe("two gateways on one NATS JetStream store", () => {
     assert.deepEqual((await read.session.records(12)).map(numberOf), answered);
     read.session.cancel();
   });
+});
+
+test("a gateway cut off from NATS reports NOT_SERVING after --storage-broken-after, and SERVING once NATS is back", TEST, async () => {
+  const dir = tempDir("dlog-nats-health-");
+  let nats: NatsServer | undefined = await startNatsServer({ dir: dir.path });
+  const port = Number(nats.hostPort.split(":")[1]);
+  const server = await startDlogd({ args: ["--storage", `nats://${nats.hostPort}`, "--storage-broken-after", "300ms"] });
+  const clients = connect(server.address);
+  try {
+    assert.equal((await clients.health.check({})).status, ServingStatus.SERVING);
+    await nats.kill9();
+    nats = undefined;
+    await eventually(async () => (await clients.health.check({})).status === ServingStatus.NOT_SERVING, "NOT_SERVING while NATS is down");
+    nats = await startNatsServer({ dir: dir.path, port });
+    await eventually(async () => (await clients.health.check({})).status === ServingStatus.SERVING, "SERVING again", 10_000);
+    await clients.logs.append({ log: "after", records: [{ payload: Buffer.from("x") }] });
+  } finally {
+    clients.close();
+    await server.stop();
+    await nats?.kill9();
+    dir.cleanup();
+  }
 });
