@@ -106,6 +106,12 @@ export class LogStore {
     const id = change.kind === "deleted" ? change.logId : change.log.meta.id;
     if (this.deleting.has(id)) return;
     const local = [...this.logs.values()].find((log) => log.meta.id === id);
+    if (local && this.commits.segmentsBeingWritten(local).size > 0) {
+      // Appends assigned on the old state are left: refused, and the store reloads before the next.
+      this.stale ??= new DlogError("UNAVAILABLE", `log "${local.meta.name}" was changed through another dlogd gateway; retry the call`, { reason: "STORAGE_UNAVAILABLE" });
+      return;
+    }
+    change.adopt();
     if (change.kind === "deleted") {
       if (local) this.forget(local);
       return;

@@ -98,6 +98,8 @@ interface LogView {
   lastSeq: number;
   /** The value of this gateway's CAS write in flight: the watch must not take its echo for another gateway's. */
   pending?: Buffer | undefined;
+  /** Another gateway deleted the log (and this one's log store took it in): nothing more is written to it. */
+  gone?: boolean | undefined;
 }
 
 /** The KV value of one log. */
@@ -573,6 +575,7 @@ export class NatsStorage implements Storage {
   }
 
   private async commitLog({ view, meta, batch, tail }: { view: LogView; meta: LogMeta | undefined; batch: CommitBatch; tail: number | undefined }): Promise<void> {
+    if (view.gone) throw new DlogError("NOT_FOUND", `log "${view.meta?.name}" was deleted through another dlogd gateway`, { reason: "LOG_DELETED" });
     const id = meta?.id ?? view.meta?.id;
     const segments = new Map(view.segments);
     for (const s of batch.segments) if (s.logId === id) segments.set(s.segment, s);
@@ -620,16 +623,23 @@ export class NatsStorage implements Storage {
     this.follow(this.meta, { key: "log.*" }, async (entry) => {
       const logId = Number(entry.key.slice(4));
       const view = this.logs.get(logId);
+      // What a CAS is based on changes only in adopt(): a commit the log store derived from the
+      // state it had must not be written over the other gateway's.
       if (entry.operation !== "PUT") {
-        if (!view?.meta) return;
-        this.logs.delete(logId);
-        listener({ kind: "deleted", logId });
+        if (!view?.meta || view.gone) return;
+        listener({ kind: "deleted", logId, adopt: () => void (view.gone = true) });
         return;
       }
       if (view && (entry.revision <= view.revision || view.pending?.equals(entry.value))) return;
       const fresh = viewOf(entry.value, entry.revision, -1);
-      this.logs.set(logId, fresh);
-      listener({ kind: "changed", log: storedLogOf({ ...fresh, meta: fresh.meta! }) });
+      listener({
+        kind: "changed",
+        log: storedLogOf({ ...fresh, meta: fresh.meta! }),
+        adopt: () => {
+          const current = this.logs.get(logId);
+          if (!current || current.revision < fresh.revision) this.logs.set(logId, fresh);
+        },
+      });
     });
   }
 

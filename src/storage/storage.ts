@@ -158,8 +158,12 @@ export interface Storage {
   watchReaders?(listener: (logId: number, readerId: string) => void): void;
 }
 
-/** What `watchLogs` tells: a log's state as another gateway committed it, or its deletion. */
-export type LogChange = { kind: "changed"; log: StoredLog } | { kind: "deleted"; logId: number };
+/**
+ * What `watchLogs` tells: a log's state as another gateway committed it, or its deletion. The
+ * store's own writes keep going on the state it had until the listener calls `adopt()`, on its
+ * write queue, once no append assigned on the old state is left to write (or reloads instead).
+ */
+export type LogChange = ({ kind: "changed"; log: StoredLog } | { kind: "deleted"; logId: number }) & { adopt(): void };
 
 /**
  * A replicated engine refused some reader positions of a `writePositions` batch because another

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { DlogError } from "../../src/errors.js";
 import { NatsStorage } from "../../src/storage/nats-storage.js";
-import { type EntryWrite, type LogMeta, PositionsFencedError } from "../../src/storage/storage.js";
+import { type EntryWrite, type LogChange, type LogMeta, PositionsFencedError } from "../../src/storage/storage.js";
 import { tempDir } from "../helpers/dlogd.js";
 import { type NatsServer, startNatsServer } from "../helpers/nats-server.js";
 import { logMeta, reopenable, segmentMeta, storageSuite } from "./suite.js";
@@ -68,6 +68,40 @@ describe("NATS JetStream: two gateways on one log", () => {
       assert.deepEqual(await read(a, id), ["1/0", "1/1", "3/0"]);
     } finally {
       for (const s of [a, b, c]) await s?.close();
+    }
+  });
+
+  test("another gateway's commit seen by the watch is not a base for this one's writes until adopted", async () => {
+    const prefix = `adopt${++stores}`;
+    const open = (): Promise<NatsStorage> => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
+    const [a, b] = [await open(), await open()];
+    try {
+      const id = await a.nextLogId();
+      await a.commit({ logs: [meta(id, { nextSequenceId: 1n })], segments: [segmentMeta(id, 1n)], entries: [entry(id, 1n, 0n)] }, true);
+      await b.loadLogs();
+      const seen: LogChange[] = [];
+      b.watchLogs((change) => seen.push(change));
+      await a.commit({ logs: [meta(id, { nextSequenceId: 2n })], segments: [segmentMeta(id, 1n, { lastEntry: 1n })], entries: [entry(id, 1n, 1n)] }, true);
+      const deadline = Date.now() + 5_000;
+      while (!seen.some((c) => c.kind === "changed" && c.log.meta.nextSequenceId === 2n)) {
+        assert.ok(Date.now() < deadline, "b's watch saw a's commit");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // b's log store has not taken a's state in yet: a batch it derived from the old one is refused.
+      await assert.rejects(b.commit({ logs: [meta(id, { nextSequenceId: 2n, lastSegment: 2n })], segments: [segmentMeta(id, 2n)], entries: [entry(id, 2n, 0n)] }, true), {
+        code: "UNAVAILABLE",
+      });
+      // Adopted, b's next commit goes on from a's.
+      await b.loadLogs();
+      await b.commit({ logs: [meta(id, { nextSequenceId: 3n, lastSegment: 3n })], segments: [segmentMeta(id, 3n)], entries: [entry(id, 3n, 0n)] }, true);
+      const c = await open();
+      const [log] = await c.loadLogs();
+      await c.close();
+      assert.equal(log!.meta.nextSequenceId, 3n);
+      assert.deepEqual(await read(b, id), ["1/0", "1/1", "3/0"]);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 
