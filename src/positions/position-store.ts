@@ -25,8 +25,11 @@ export interface WrittenPosition {
 /** Told after each write, once per position it made durable. */
 export type DurableListener = (logId: number, readerId: string, position: ReaderPosition) => void;
 
-/** Told when the storage refused a reader's write because another gateway took the reader over. */
-export type FencedListener = (logId: number, readerId: string, error: PositionsFencedError) => void;
+/** Told when another gateway took the reader over: its sessions here with an epoch up to `upToEpoch` are fenced. */
+export type FencedListener = (logId: number, readerId: string, upToEpoch: bigint, error: PositionsFencedError) => void;
+
+/** Writes of readers whose CAS keeps failing against older sessions elsewhere: tried this often per flush. */
+const CONFLICT_ROUNDS = 3;
 
 /**
  * Reader positions on disk, and the batching that gets them there (SPEC §3 "Batching into LevelDB").
@@ -51,6 +54,8 @@ export class PositionStore {
   private fencedListener: FencedListener | undefined;
   /** Keys the write in flight had refused as fenced: not durable, and never retried. */
   private fencedKeys = new Set<string>();
+  /** Per reader taken over elsewhere, the highest epoch fenced: a write of a session up to it is dropped. */
+  private readonly fencedEpochs = new Map<string, bigint>();
 
   constructor(options: PositionStoreOptions) {
     this.storage = options.storage;
@@ -83,7 +88,24 @@ export class PositionStore {
   onFenced(listener: FencedListener): void {
     if (this.fencedListener) throw new Error("PositionStore.onFenced: a listener is registered already");
     this.fencedListener = listener;
-    this.storage.watchReaders?.((logId, readerId) => listener(logId, readerId, new PositionsFencedError([{ logId, readerId }])));
+    // Another gateway's write: a session opened there after this one's (a higher epoch) took it over.
+    this.storage.watchReaders?.((logId, readerId, stored) => {
+      const epoch = decodePosition(stored).epoch;
+      this.fence(logId, readerId, epoch - 1n, new PositionsFencedError([{ logId, readerId }]));
+    });
+  }
+
+  private fence(logId: number, readerId: string, upToEpoch: bigint, error: PositionsFencedError): void {
+    const key = readerKey(logId, readerId);
+    const before = this.fencedEpochs.get(key);
+    if (before === undefined || upToEpoch > before) this.fencedEpochs.set(key, upToEpoch);
+    this.fencedListener?.(logId, readerId, upToEpoch, error);
+  }
+
+  /** A write of a session another gateway's newer one fenced. */
+  private isFenced(write: WrittenPosition): boolean {
+    const upTo = this.fencedEpochs.get(readerKey(write.logId, write.readerId));
+    return write.position !== null && upTo !== undefined && write.position.epoch <= upTo;
   }
 
   /**
@@ -152,26 +174,47 @@ export class PositionStore {
     return this.flusher.close();
   }
 
-  /** One LevelDB batch, always fsynced: a position is cheap to write and costly to lose. */
+  /**
+   * One LevelDB batch, always fsynced: a position is cheap to write and costly to lose. On a store
+   * several gateways share, a reader another gateway wrote since this one read it is read again: a
+   * session there with the same or a higher epoch took it over (this one's session is fenced and its
+   * writes dropped); an older one is written over, which fences it.
+   */
   private async write(batch: WrittenPosition[]): Promise<void> {
-    if (batch.length === 0) return;
-    const writes = batch.map(({ logId, readerId, position }) => ({ logId, readerId, position: position ? encodePosition(position) : null }));
-    try {
-      await this.storage.writePositions(writes, true);
-    } catch (error) {
-      // Taken over elsewhere: the rest of the batch landed; these are dropped, their sessions end.
-      if (error instanceof PositionsFencedError) {
-        for (const { logId, readerId } of error.fenced) {
-          this.fencedKeys.add(readerKey(logId, readerId));
-          this.fencedListener?.(logId, readerId, error);
-        }
+    let pending: WrittenPosition[] = [];
+    for (const write of batch) {
+      if (this.isFenced(write)) this.fencedKeys.add(readerKey(write.logId, write.readerId));
+      else pending.push(write);
+    }
+    for (let round = 1; pending.length > 0; round++) {
+      const writes = pending.map(({ logId, readerId, position }) => ({ logId, readerId, position: position ? encodePosition(position) : null }));
+      try {
+        await this.storage.writePositions(writes, true);
         return;
+      } catch (error) {
+        if (!(error instanceof PositionsFencedError) || round > CONFLICT_ROUNDS) {
+          // The storage's own message may name server paths: it stays in `cause` (logged), not in what a client hears.
+          throw new DlogError("UNAVAILABLE", "reader positions could not be written (storage error); they are kept and retried", {
+            cause: error,
+            reason: "STORAGE_UNAVAILABLE",
+          });
+        }
+        // The rest of the batch landed; the readers in conflict are read again (which renews the CAS base).
+        const conflicted = new Set(error.fenced.map((f) => readerKey(f.logId, f.readerId)));
+        const again: WrittenPosition[] = [];
+        for (const write of pending) {
+          if (!conflicted.has(readerKey(write.logId, write.readerId))) continue;
+          const stored = await this.storage.getPosition(write.logId, write.readerId);
+          const storedEpoch = stored ? decodePosition(stored).epoch : undefined;
+          if (write.position === null || (storedEpoch !== undefined && storedEpoch < write.position.epoch)) {
+            again.push(write);
+          } else {
+            this.fencedKeys.add(readerKey(write.logId, write.readerId));
+            this.fence(write.logId, write.readerId, storedEpoch ?? write.position.epoch, error);
+          }
+        }
+        pending = again;
       }
-      // The storage's own message may name server paths: it stays in `cause` (logged), not in what a client hears.
-      throw new DlogError("UNAVAILABLE", "reader positions could not be written (storage error); they are kept and retried", {
-        cause: error,
-        reason: "STORAGE_UNAVAILABLE",
-      });
     }
   }
 }

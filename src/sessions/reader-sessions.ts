@@ -96,9 +96,9 @@ export class ReaderSessions {
     });
     this.positions.onDurable((logId, readerId, position) => this.live.get(readerKey(logId, readerId))?.durableChanged(position));
     // Another gateway wrote the reader (a replicated store): its session here is fenced at once.
-    this.positions.onFenced((logId, readerId, error) => {
+    this.positions.onFenced((logId, readerId, upToEpoch, error) => {
       const session = this.live.get(readerKey(logId, readerId));
-      if (!session || session.isEnded) return;
+      if (!session || session.isEnded || session.epoch > upToEpoch) return;
       session.fence(error);
       this.counters.sessionsFenced++;
     });

@@ -17,7 +17,8 @@
  *   id counter (CAS); `slot.<logId>.<producer>.<incarnation>.<firstSeq>` holds producer slots.
  * - KV bucket `P_positions`: `<logId>.<reader>` per reader, CAS on the revision this gateway last
  *   read or wrote: a failed CAS means another gateway wrote the reader (took it over), reported as
- *   `PositionsFencedError` (ABORTED, READER_FENCED); the refusal sticks until the reader is read again.
+ *   `PositionsFencedError`; the position store reads it again and decides by the sessions' epochs
+ *   whether this gateway's session was fenced or is the newer one and writes again.
  * Reader ids and producer ids go into keys base64url-encoded (KV keys allow only [-/_=.a-zA-Z0-9]).
  *
  * Every publish carries `Nats-Expected-Last-Subject-Sequence`: a gateway whose view of the log is
@@ -80,8 +81,6 @@ export interface NatsStorageOptions {
 const RETRY = { attemptMs: 2_000, totalMs: 20_000 };
 /** A cursor's batch read stops past this many bytes (entries of 1000 records are ~100 KiB each). */
 const READ_BATCH_BYTES = 8 * 1024 * 1024;
-/** In `positionRevisions`: another gateway wrote the reader; no write until it is read again. */
-const FENCED = -1;
 const NEXT_LOG_ID_KEY = "next-log-id";
 
 /** What this gateway knows of a log: the committed value and its revision, and its subject's last stream sequence. */
@@ -162,6 +161,17 @@ async function retrying<T>(retry: { totalMs: number }, op: () => Promise<T>): Pr
       await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1_000)));
     }
   }
+}
+
+/** A position as one KV value: the floor's length (2 bytes), the floor, the extra. */
+function encodeStoredPosition(position: StoredPosition): Buffer {
+  return Buffer.concat([Buffer.from([position.floor.length >> 8, position.floor.length & 0xff]), position.floor, position.extra]);
+}
+
+function decodeStoredPosition(value: Uint8Array): StoredPosition {
+  const bytes = Buffer.from(value);
+  const floorLength = bytes.readUInt16BE(0);
+  return { floor: bytes.subarray(2, 2 + floorLength), extra: bytes.subarray(2 + floorLength) };
 }
 
 function entryMsgId(logId: number, segment: bigint, entry: bigint): string {
@@ -643,14 +653,16 @@ export class NatsStorage implements Storage {
     });
   }
 
-  /** Follows every reader's key (headers only): a revision above the one this gateway read or wrote is a takeover. */
-  watchReaders(listener: (logId: number, readerId: string) => void): void {
-    this.follow(this.positions, { include: KvWatchInclude.UpdatesOnly, headers_only: true }, async (entry) => {
+  /**
+   * Follows every reader's key: a write by another gateway of a reader this one read or wrote
+   * (a revision above the one it knows, not its own write in flight) is told with the value.
+   */
+  watchReaders(listener: (logId: number, readerId: string, position: StoredPosition) => void): void {
+    this.follow(this.positions, { include: KvWatchInclude.UpdatesOnly }, async (entry) => {
       const known = this.positionRevisions.get(entry.key);
-      if (known === undefined || known === FENCED || entry.revision <= known || this.positionWrites.has(entry.key)) return;
-      this.positionRevisions.set(entry.key, FENCED);
+      if (entry.operation !== "PUT" || known === undefined || entry.revision <= known || this.positionWrites.has(entry.key)) return;
       const dot = entry.key.indexOf(".");
-      listener(Number(entry.key.slice(0, dot)), unb64(entry.key.slice(dot + 1)));
+      listener(Number(entry.key.slice(0, dot)), unb64(entry.key.slice(dot + 1)), decodeStoredPosition(entry.value));
     });
   }
 
@@ -870,9 +882,7 @@ export class NatsStorage implements Storage {
     if (!entry) return undefined;
     this.positionRevisions.set(key, entry.revision);
     if (entry.operation !== "PUT") return undefined;
-    const bytes = Buffer.from(entry.value);
-    const floorLength = bytes.readUInt16BE(0);
-    return { floor: bytes.subarray(2, 2 + floorLength), extra: bytes.subarray(2 + floorLength) };
+    return decodeStoredPosition(entry.value);
   }
 
   async listPositions(logId: number): Promise<Array<{ readerId: string; position: StoredPosition }>> {
@@ -905,7 +915,6 @@ export class NatsStorage implements Storage {
     const key = this.positionKey(logId, readerId);
     if (!this.positionRevisions.has(key)) await this.readPosition(key);
     const revision = this.positionRevisions.get(key) ?? 0;
-    if (revision === FENCED) throw new JetStreamApiError({ code: 400, err_code: JetStreamApiCodes.StreamWrongLastSequence, description: "fenced: read the reader again first" });
     this.positionWrites.add(key);
     try {
       if (position === null) {
@@ -914,11 +923,7 @@ export class NatsStorage implements Storage {
         this.positionRevisions.delete(key);
         return;
       }
-      const value = Buffer.concat([Buffer.from([position.floor.length >> 8, position.floor.length & 0xff]), position.floor, position.extra]);
-      this.positionRevisions.set(key, await this.casPut(this.positions, key, value, revision));
-    } catch (error) {
-      if (isWrongLastSequence(error)) this.positionRevisions.set(key, FENCED);
-      throw error;
+      this.positionRevisions.set(key, await this.casPut(this.positions, key, encodeStoredPosition(position), revision));
     } finally {
       this.positionWrites.delete(key);
     }

@@ -154,8 +154,8 @@ export interface Storage {
    * process opens has nothing to tell.
    */
   watchLogs?(listener: (change: LogChange) => void): void;
-  /** A store several gateways share: tells of each reader another gateway wrote (took over), so its session here ends at once. */
-  watchReaders?(listener: (logId: number, readerId: string) => void): void;
+  /** A store several gateways share: tells of each reader another gateway wrote, with what it wrote (a takeover ends the session here at once). */
+  watchReaders?(listener: (logId: number, readerId: string, position: StoredPosition) => void): void;
 }
 
 /**
@@ -167,9 +167,10 @@ export type LogChange = ({ kind: "changed"; log: StoredLog } | { kind: "deleted"
 
 /**
  * A replicated engine refused some reader positions of a `writePositions` batch because another
- * gateway wrote them since this one read them (compare-and-set): those readers were taken over
- * elsewhere and their sessions here are fenced. Every other write of the batch landed. The refusal
- * sticks until the position is read again (`getPosition`), so a fenced session never overwrites it.
+ * gateway wrote them since this one read them (compare-and-set). Every other write of the batch
+ * landed. The refusal sticks until the position is read again (`getPosition`); the position store
+ * then decides by the sessions' epochs: a newer session elsewhere fenced this one, an older one is
+ * written over (and fenced by that).
  */
 export class PositionsFencedError extends DlogError {
   readonly fenced: ReadonlyArray<{ logId: number; readerId: string }>;

@@ -73,6 +73,39 @@ describe("two gateways on one NATS JetStream store", () => {
     second.session.cancel();
   });
 
+  test("a takeover through the other gateway while the first session acks fast: the newer session wins, every time", TEST, async () => {
+    const [a, b] = gateways;
+    // One entry of 10 000 records: the takeover resumes inside it, after what the first session acked.
+    await appendNumbered(a!.clients, "race", 10_000, { batch: 10_000 });
+    await eventually(async () => (await b!.clients.logs.getLog({ log: "race" })).recordCount === 10_000n, "the other gateway knows the log");
+    for (let round = 1; round <= 3; round++) {
+      const readerId = `r${round}`;
+      const first = await TestSession.open(a!.clients, { log: "race", readerId, flow: { maxOutstandingRecords: 20 } });
+      let acking = true;
+      // The first session acks each batch as it comes: its position writes race the takeover's.
+      const acker = (async () => {
+        while (acking) {
+          const got = await first.session.records(20, 2_000).catch(() => []);
+          if (got.length === 0) return;
+          first.session.ackUpTo(got.at(-1)!.dlsn!);
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const second = await TestSession.open(b!.clients, { log: "race", readerId, flow: { maxOutstandingRecords: 100 } });
+      const left = 10_000 - Number(second.opened.resumeAfter?.slot ?? -1n) - 1;
+      assert.ok(left > 0, `round ${round}: the first session acked everything before the takeover; ack slower`);
+      const want = Math.min(100, left);
+      const delivered = await second.session.records(want).catch((error: Error) => assert.fail(`round ${round}: the newer session delivers nothing (${error.message}; ended: ${second.session.error?.details})`));
+      assert.equal(delivered.length, want, `round ${round}: the newer session delivers`);
+      assert.equal(second.session.error, undefined, `round ${round}: the newer session is not fenced`);
+      const fenced = await first.session.failed(3_000);
+      assert.equal(Status[fenced.code], "ABORTED", `round ${round}`);
+      acking = false;
+      await acker;
+      second.session.cancel();
+    }
+  });
+
   test("appends to one log through both gateways: a refused one says retry, and every answered one is stored once, in order", TEST, async () => {
     const [a, b] = gateways;
     const answered: number[] = [];
