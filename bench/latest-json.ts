@@ -3,6 +3,7 @@
  * figures come first (records/s unless the key says otherwise; null where not measured), then
  * every row of every section exactly as the Markdown report shows it.
  */
+import type { JetStreamJson } from "./jetstream.js";
 import type { Row, Section } from "./report.js";
 
 /** dlog's figure and the same job done by the peers and by the raw limit, in one run (records/s). */
@@ -68,6 +69,8 @@ export interface Latest {
   side_by_side: { before: string; after: string; figures: Record<string, { before: number | null; after: number | null }> } | null;
   /** Section 11: appends sharing entries, off and on (absent in runs before it was measured). */
   pack_side_by_side?: { before: string; after: string; figures: Record<string, { before: number | null; after: number | null }> } | null;
+  /** Section 12: dlog on NATS JetStream R1/R3 next to LevelDB and raw JetStream, and what failures cost (bench/jetstream.ts; absent in runs before it was measured). */
+  jetstream?: JetStreamJson | null;
   sections: Array<{ title: string; intro: string; rows: Row[] }>;
 }
 

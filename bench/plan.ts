@@ -26,12 +26,23 @@ export interface Plan {
   tailMs: number;
   /** Sessions per resume mode. */
   resumeIterations: number;
+  /** The JetStream section (bench/jetstream.ts): its workload sizes and how many faults of each kind. */
+  jetstream: {
+    records: number;
+    singles: number;
+    leaderKills: number;
+    gracefulStops: number;
+    takeovers: number;
+    timeoutMs: number;
+  };
 }
 
-export const USAGE = `Usage: node dist/bench/run.js [--quick] [--profile]
+export const USAGE = `Usage: node dist/bench/run.js [--quick] [--profile] [--leader-kills N]
 
   --quick     ~1-2 minute run: 100 000-record logs, short rows (default: 1 M records, ~10 min on 2 cores)
   --profile   also run dlogd under node --cpu-prof for a one-reader catch-up and print its top functions
+  --leader-kills N   kill -9 the JetStream stream leader N times under the append probe (default 3, --quick 1;
+              each costs ~10-15 s): the long run of issue 12 is --leader-kills 20
   env BENCH_RECORDS=N   records per catch-up log (default 1000000, or 100000 with --quick; at least 10000)
 
 Writes the tables to stdout and to bench/results/latest.md.`;
@@ -39,11 +50,19 @@ Writes the tables to stdout and to bench/results/latest.md.`;
 export function loadPlan(argv: readonly string[], env: NodeJS.ProcessEnv): Plan | "help" {
   let quick = false;
   let profile = false;
-  for (const arg of argv) {
+  let leaderKills: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
     if (arg === "--quick") quick = true;
     else if (arg === "--profile") profile = true;
-    else if (arg === "--help" || arg === "-h") return "help";
-    else throw new Error(`unknown argument "${arg}"; expected --quick, --profile or --help`);
+    else if (arg === "--leader-kills") {
+      const raw = argv[++i];
+      leaderKills = Number(raw);
+      if (!Number.isSafeInteger(leaderKills) || leaderKills < 0 || leaderKills > 1_000) {
+        throw new Error(`--leader-kills "${raw ?? ""}" is not valid; expected a whole number from 0 to 1000`);
+      }
+    } else if (arg === "--help" || arg === "-h") return "help";
+    else throw new Error(`unknown argument "${arg}"; expected --quick, --profile, --leader-kills N or --help`);
   }
   const raw = env["BENCH_RECORDS"];
   let records = quick ? 100_000 : 1_000_000;
@@ -70,6 +89,7 @@ export function loadPlan(argv: readonly string[], env: NodeJS.ProcessEnv): Plan 
         tailRate: 2_000,
         tailMs: 2_000,
         resumeIterations: 30,
+        jetstream: { records: 50_000, singles: 2_000, leaderKills: leaderKills ?? 1, gracefulStops: 1, takeovers: 10, timeoutMs: 30_000 },
       }
     : {
         quick,
@@ -87,5 +107,6 @@ export function loadPlan(argv: readonly string[], env: NodeJS.ProcessEnv): Plan 
         tailRate: 2_000,
         tailMs: 5_000,
         resumeIterations: 200,
+        jetstream: { records: 200_000, singles: 5_000, leaderKills: leaderKills ?? 3, gracefulStops: 3, takeovers: 30, timeoutMs: 60_000 },
       };
 }

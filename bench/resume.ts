@@ -14,15 +14,26 @@ const STEP_TIMEOUT_MS = 10_000;
 /**
  * `iterations` + 1 sessions of one reader in turn; each receives its first batch (≤ 100 records),
  * acks it and then ends as `mode` says. The first session (no stored position yet) is not counted.
+ * With `across` (gateways of one shared storage), session i opens on `across[i % across.length]`
+ * instead of `d`: a takeover then crosses gateways.
  */
-export async function resumeLatency(d: Dlogd, log: string, readerId: string, mode: ResumeMode, iterations: number, timeoutMs: number): Promise<number[]> {
+export async function resumeLatency(
+  d: Dlogd,
+  log: string,
+  readerId: string,
+  mode: ResumeMode,
+  iterations: number,
+  timeoutMs: number,
+  across: readonly Dlogd[] = [d],
+): Promise<number[]> {
   const expired = deadline(timeoutMs);
   const samples: number[] = [];
   let live: { session: SessionHandle; rest: Promise<unknown> } | undefined;
   try {
     for (let i = 0; i <= iterations && !expired(); i++) {
-      const channel = mode === "drained, new channel" ? d.newChannel() : d.channel;
-      const readers = mode === "drained, new channel" ? createClient(ReaderServiceDefinition, channel) : d.readers;
+      const gateway = across[i % across.length]!;
+      const channel = mode === "drained, new channel" ? gateway.newChannel() : gateway.channel;
+      const readers = mode === "drained, new channel" ? createClient(ReaderServiceDefinition, channel) : gateway.readers;
       try {
         const t0 = performance.now();
         const session = openSession(readers, log, readerId, { maxOutstandingRecords: 10_000, maxOutstandingBytes: 0n, maxBatchRecords: RESUME_BATCH });
@@ -45,7 +56,7 @@ export async function resumeLatency(d: Dlogd, log: string, readerId: string, mod
           session.close();
         }
       } finally {
-        if (channel !== d.channel) channel.close();
+        if (channel !== gateway.channel) channel.close();
       }
     }
   } finally {

@@ -45,6 +45,7 @@ import { jsonSections, num, rowValue, type ClientRow, type Latest } from "./late
 import { LATEST_JSON, writeSummary } from "./summary.js";
 import { appenderSingles, readerDeliverAck, withAppender } from "./ts-client.js";
 import { versions } from "./versions.js";
+import { JETSTREAM_TITLE, jetstreamSection } from "./jetstream.js";
 
 const RESULTS = fileURLToPath(new URL("../../bench/results/latest.md", import.meta.url));
 const KIB = 1024;
@@ -777,6 +778,14 @@ async function main(): Promise<void> {
     await removeDataDir();
   }
 
+  // dlog on NATS JetStream next to a fresh LevelDB dlogd doing the same work (bench/jetstream.ts).
+  const jetstream = await attempt("JetStream section", () =>
+    withDlogd({}, async (level) => {
+      await attempt("dlog: warm-up (LevelDB, for the JetStream section)", () => warmUp(level, plan.quick));
+      return jetstreamSection(plan.jetstream, level, attempt, (d) => warmUp(d, true));
+    }),
+  );
+
   // Peers: their rows, with dlog's matching figure divided by theirs.
   const peerRows: Row[] = [];
   const peerRatio = (dlog: number | undefined, m: Measurement, what: string): Row =>
@@ -902,6 +911,7 @@ async function main(): Promise<void> {
       "With --pack-appends the appends of one group commit share an entry (consecutive slots). Rates: the better of 2 rounds per side; CPU: dlogd's CPU time per record, the lower of 2 rounds.",
     rows: packOut,
   });
+  sections.push(failed(jetstream) ? { title: JETSTREAM_TITLE, intro: "The section failed.", rows: [errorRow("JetStream section", jetstream)] } : jetstream.section);
   if (plan.profile) {
     sections.push({
       title: "Where the time goes (--profile)",
@@ -1009,6 +1019,7 @@ async function main(): Promise<void> {
             after: PACK_AFTER.label,
             figures: Object.fromEntries(Object.keys(packFigures[0]).map((k) => [k, { before: num(packFigures![0][k as keyof PackFigures]), after: num(packFigures![1][k as keyof PackFigures]) }])),
           },
+    jetstream: failed(jetstream) ? null : jetstream.json,
     sections: jsonSections(sections),
   };
   await writeFile(LATEST_JSON, `${JSON.stringify(latest, null, 2)}\n`);
