@@ -39,12 +39,14 @@ export interface AppendProbeOptions {
   intervalMs?: number;
   /** Payload prefix (default "probe"). */
   prefix?: string;
-  /** Appender options (default: lingerMs 0, the client's retry). */
+  /** Appender options (default: lingerMs 0, and a retry that tries every 20-200 ms, so an outage is measured, not the client's backoff). */
   appender?: AppenderOptions;
 }
 
+const PROBE_RETRY = { initialDelayMs: 20, maxDelayMs: 200, maxElapsedMs: 60_000 };
+
 export function startAppendProbe(client: DlogClient, log: string, options: AppendProbeOptions = {}): AppendProbe {
-  const appender = client.appender(log, { lingerMs: 0, ...options.appender });
+  const appender = client.appender(log, { lingerMs: 0, retry: PROBE_RETRY, ...options.appender });
   const prefix = options.prefix ?? "probe";
   const appends: ProbeAppend[] = [];
   const pending = new Set<Promise<void>>();

@@ -23,8 +23,9 @@ export interface AppenderOptions {
    */
   maxInFlight?: number | undefined;
   /**
-   * When the stream breaks (UNAVAILABLE: the server restarted, the connection dropped), reconnect
-   * with this backoff and resend every unanswered append. Appends are idempotent (a producer id and
+   * When the stream breaks (UNAVAILABLE: the server restarted, the connection dropped) or the server
+   * answers an append UNAVAILABLE (its storage cannot write for now), reconnect with this backoff
+   * and resend every unanswered append. Appends are idempotent (a producer id and
    * a sequence number each), so a resend of an append that was written is answered with its
    * original DLSNs instead of being written twice. Default on; `false`: unanswered appends are
    * rejected instead (their outcome is unknown) and nothing carries a producer id.
@@ -364,6 +365,12 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     }
     const { append } = sent;
     if (append.requestId !== sent.requestId) return; // superseded by a resend: its answer is the one that counts
+    if (response.error?.code === Status.UNAVAILABLE && backoff !== undefined) {
+      // Not written now (the server's storage is unavailable, e.g. during a JetStream leader election): with retry on,
+      // this is a broken stream — every unanswered append goes again, in order, with its own sequence number.
+      const { message, reason, metadata } = response.error;
+      throw new DlogError(APPEND_STREAM_PATH, Status.UNAVAILABLE, message, { reason, metadata });
+    }
     backoff?.reset();
     if (!response.error) {
       if (response.duplicate) counters.duplicates++;
