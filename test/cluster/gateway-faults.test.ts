@@ -114,10 +114,14 @@ test("kill -9 of the gateway a client uses: it reconnects to the other gateway, 
     let repeated = 0;
     const seen = new Uint8Array(RECORDS);
     let distinct = 0;
-    let probe: ReturnType<typeof startAppendProbe> | undefined;
+    // Appends go on meanwhile, through the same client: their stream breaks with the gateway too.
+    const probe = startAppendProbe(client, log, { prefix: "after" });
     for await (const record of reader) {
       const i = Number(record.text());
-      if (!Number.isInteger(i) || i >= RECORDS) continue; // the probe's own records
+      if (!Number.isInteger(i)) {
+        record.ack(); // the probe's own records ("after-N"), after the numbered ones
+        continue;
+      }
       indexOf.set(record.dlsn.toString(), i);
       if (killedAt !== undefined && reconnected) {
         if (firstAfter === undefined) {
@@ -134,10 +138,8 @@ test("kill -9 of the gateway a client uses: it reconnects to the other gateway, 
       yieldedIndex = Math.max(yieldedIndex, i);
       record.ack();
       if (distinct === 3_000 && killedAt === undefined) {
-        // Status frames have shown some acks durable by now: the bound is not trivial.
         assert.ok(lastDurable !== undefined, "no durable position reported before the kill");
-        probe = startAppendProbe(client, log, { prefix: "after" });
-        await until(() => probe!.answered() >= 20, "the appender to be answered through gateway 0");
+        assert.ok(probe.answered() > 0, "the appender was answered through gateway 0");
         atKill = { durableIndex, yieldedIndex };
         killedAt = performance.now();
         await g0.kill9();
@@ -155,9 +157,9 @@ test("kill -9 of the gateway a client uses: it reconnects to the other gateway, 
     assert.ok(repeated <= bound, `${repeated} records repeated after the gateway kill; bound ${bound}`);
 
     // The appender went on through gateway 1: every answered append is in the log once.
-    await until(() => probe!.outageAfter(killedAt!).outageMs !== undefined, "an append issued after the kill to be answered", 30_000);
-    const outage = probe!.outageAfter(killedAt!).outageMs!;
-    const appends = await probe!.stop();
+    await until(() => probe.outageAfter(killedAt!).outageMs !== undefined, "an append issued after the kill to be answered", 30_000);
+    const outage = probe.outageAfter(killedAt!).outageMs!;
+    const appends = await probe.stop();
     const answered = appends.filter((a) => a.answeredAt !== undefined);
     const stored = new Map<string, number>();
     for await (const record of client.read(log, { from: "earliest" })) {

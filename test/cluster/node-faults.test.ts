@@ -129,10 +129,10 @@ test("SIGSTOP of the node a gateway is connected to, its reader taken over on th
 
     // Invariant: the stored position is the takeover's (2499), read from the bucket's leader, not one of the fenced session's (2500..3999).
     const jsm = await jetstreamManager(nc);
-    const subjects = (await jsm.streams.info(POSITIONS_STREAM, { subjects_filter: ">" })).state.subjects ?? {};
+    const subjects = (await retried(() => jsm.streams.info(POSITIONS_STREAM, { subjects_filter: ">" }))).state.subjects ?? {};
     const subject = Object.keys(subjects).find((s) => s.endsWith(`.${Buffer.from("r").toString("base64url")}`));
     assert.ok(subject, `no position of reader r in ${POSITIONS_STREAM}: ${Object.keys(subjects).join(", ")}`);
-    const stored = await jsm.streams.getMessage(POSITIONS_STREAM, { last_by_subj: subject });
+    const stored = await retried(() => jsm.streams.getMessage(POSITIONS_STREAM, { last_by_subj: subject }));
     const value = Buffer.from(stored!.data);
     const floor = DLSN.deserializeBytes(value.subarray(2, 2 + value.readUInt16BE(0)));
     t.diagnostic(`cut-off session ended with: ${String(firstEnded)}; stored floor ${floor} = record ${index.get(floor.toString())}; takeover received ${secondCount}`);
@@ -151,3 +151,16 @@ test("SIGSTOP of the node a gateway is connected to, its reader taken over on th
     await dc.nats.waitForCurrentStreams();
   }
 });
+
+/** The test's own JetStream API calls, retried while the cluster settles after the node came back ("temporarily unavailable"). */
+async function retried<T>(call: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(200);
+    }
+  }
+}
