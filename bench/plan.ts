@@ -89,7 +89,7 @@ export function loadPlan(argv: readonly string[], env: NodeJS.ProcessEnv): Plan 
         tailRate: 2_000,
         tailMs: 2_000,
         resumeIterations: 30,
-        jetstream: { records: 50_000, singles: 2_000, leaderKills: leaderKills ?? 1, gracefulStops: 1, takeovers: 10, timeoutMs: 30_000 },
+        jetstream: { records: 20_000, singles: 1_000, leaderKills: leaderKills ?? 1, gracefulStops: 1, takeovers: 5, timeoutMs: 30_000 },
       }
     : {
         quick,
