@@ -298,7 +298,7 @@ export async function jetstreamSection(
     const section: Section = {
       title: JETSTREAM_TITLE,
       intro:
-        `A 3-node nats-server ${"cluster"} on loopback (test/helpers/nats-cluster.ts; sync_interval always: every write fsynced before it is acknowledged; all on this one machine, so the replicas' fsyncs share its disk and cores). ` +
+        `A 3-node nats-server cluster on loopback (test/helpers/nats-cluster.ts; sync_interval always: every write fsynced before it is acknowledged; all on this one machine, so the replicas' fsyncs share its disk and cores). ` +
         `The same workloads on a LevelDB dlogd, on a gateway with --nats-replicas 1 and on one with 3: AppendStream with ${PER_APPEND} records of ${SIZE} B per append (${PACKED_IN_FLIGHT} in flight; ${plan.records} records), ` +
         `single-record appends (${SINGLES_IN_FLIGHT} in flight; ${plan.singles}), and one reader catching up on the first log (one cumulative ack per batch, Session call → Drained). ` +
         `Raw JetStream is the same bytes without dlog: one ${PER_APPEND * SIZE} B message per packed append and one ${SIZE} B message per single (the same number in flight), and a durable pull consumer acking each message. ` +
