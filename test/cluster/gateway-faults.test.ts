@@ -101,10 +101,7 @@ test("one reader id on two gateways: the takeover fences the live session at onc
   }
 });
 
-// Known to fail so far (a todo does not fail the run): an append gateway 0 wrote before the kill is stored again when
-// the appender resends it (same producer id and sequence) through gateway 1. Remove the todo once it passes.
-const RESEND_TODO = "JetStream storage: an appender's resend through the other gateway is sometimes stored twice";
-test("kill -9 of the gateway a client uses: it reconnects to the other gateway, its reader resumes within the crash bound, its appender loses nothing", { timeout: 120_000, todo: RESEND_TODO }, async (t) => {
+test("kill -9 of the gateway a client uses: it reconnects to the other gateway, its reader resumes within the crash bound, its appender loses nothing", { timeout: 120_000 }, async (t) => {
   const [g0, g1] = dc.gateways as [(typeof dc.gateways)[0], (typeof dc.gateways)[0]];
   const log = "gateway-kill";
   const RECORDS = 10_000;
