@@ -7,7 +7,7 @@
  * measured by the same append probe the fault tests use, and a reader's takeover across gateways.
  */
 import { createDlogClient } from "../clients/typescript/src/index.js";
-import { startAppendProbe } from "../test/helpers/append-probe.js";
+import { startAppendProbe } from "../test/cluster/append-probe.js";
 import { type NatsCluster, startNatsCluster } from "../test/helpers/nats-cluster.js";
 import { appendStream } from "./append.js";
 import { onCleanup } from "./cleanup.js";

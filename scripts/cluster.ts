@@ -1,5 +1,5 @@
 /**
- * `make cluster`: a dlog cluster on this machine to try failover by hand — 3 nats-server nodes
+ * A dlog cluster on this machine to try failover by hand — 3 nats-server nodes
  * (JetStream, logs replicated R3, every write fsynced) and 2 stateless dlogd gateways on the
  * same cluster, all on loopback, until Ctrl-C stops them. The nodes come from the same harness
  * the fault tests use (test/helpers/nats-cluster.ts), so what a user tries here is what is tested.
@@ -8,7 +8,7 @@
  * (default "4222,4223,4224"), DLOG_CLUSTER_DIR (keep the stores there; default: a temp dir, removed
  * on exit), DLOG_CLUSTER_REPLICAS (default 3).
  *
- * @example make cluster
+ * @example node dist/scripts/cluster.js
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";

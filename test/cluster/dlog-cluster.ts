@@ -5,8 +5,8 @@
  * the layout is described in src/storage/nats-storage.ts) are exported for tests that kill their
  * leaders or read them directly.
  */
-import { type DlogdProcess, startDlogd } from "./dlogd.js";
-import { type NatsCluster, type NatsClusterOptions, startNatsCluster } from "./nats-cluster.js";
+import { type DlogdProcess, startDlogd } from "../helpers/dlogd.js";
+import { type NatsCluster, type NatsClusterOptions, startNatsCluster } from "../helpers/nats-cluster.js";
 
 /** The stream of every log's entries, one subject per log. */
 export const ENTRIES_STREAM = "dlog_entries";
