@@ -501,7 +501,15 @@ export class NatsStorage implements Storage {
         retrying(this.retry, () => this.meta.put(this.slotKey(slots, slots.firstSeq), slots.value)),
       ),
     );
-    await Promise.all([...this.changedLogs(batch, tails)].map((change) => this.commitLog(change)));
+    await Promise.all(
+      [...this.changedLogs(batch, tails)].map((change) =>
+        this.commitLog(change).catch((error: unknown) => {
+          // Its entries are published but not committed: the subject's last sequence is not the tail.
+          change.view.lastSeq = -1;
+          throw error;
+        }),
+      ),
+    );
   }
 
   /**
@@ -512,7 +520,17 @@ export class NatsStorage implements Storage {
    */
   private async publish(logId: number, entries: EntryWrite[]): Promise<number> {
     const view = this.view(logId);
-    if (view.lastSeq < 0) view.lastSeq = await this.lastSeqOf(logId);
+    if (view.lastSeq < 0) {
+      const last = await this.lastSeqOf(logId);
+      // Entries after the committed tail are an unfinished append's (a gateway that died between its
+      // publishes and its commit): published after, they would fall inside this commit's range.
+      if (view.meta && last > view.tailSeq) {
+        throw new DlogError("UNAVAILABLE", "the log holds the entries of an unfinished append; they are removed as its state is reloaded, retry the call", {
+          reason: "STORAGE_UNAVAILABLE",
+        });
+      }
+      view.lastSeq = last;
+    }
     const base = view.lastSeq;
     // Some may be stored whatever happens next: the subject's last sequence is known again at the end.
     view.lastSeq = -1;

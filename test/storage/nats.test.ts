@@ -71,6 +71,46 @@ describe("NATS JetStream: two gateways on one log", () => {
     }
   });
 
+  test("entries a gateway published but never committed are not taken into the next commit of another", async () => {
+    const prefix = `unfinished${++stores}`;
+    const open = (): Promise<NatsStorage> => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
+    const [a, b] = [await open(), await open()];
+    try {
+      const id = await a.nextLogId();
+      await a.commit({ logs: [meta(id, { nextSequenceId: 1n })], segments: [segmentMeta(id, 1n)], entries: [entry(id, 1n, 0n)] }, true);
+      await b.loadLogs();
+      const adopted: string[] = [];
+      b.watchLogs((change) => {
+        change.adopt();
+        if (change.kind === "changed") adopted.push(`${change.log.meta.nextSequenceId}/${change.log.meta.recordCount}`);
+      });
+      await a.commit({ logs: [meta(id, { nextSequenceId: 2n })], segments: [segmentMeta(id, 1n, { lastEntry: 1n })], entries: [entry(id, 1n, 1n)] }, true);
+      for (const deadline = Date.now() + 5_000; !adopted.some((a) => a.startsWith("2/")); ) {
+        assert.ok(Date.now() < deadline, "b adopted a's commit");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // a publishes 1/2 and never commits it (its CAS base is stale: as good as dying before the commit point).
+      const c = await open();
+      await c.loadLogs();
+      await c.commit({ entries: [], logs: [meta(id, { nextSequenceId: 2n, recordCount: 2n })], segments: [] }, true);
+      await c.close();
+      await assert.rejects(a.commit({ logs: [meta(id, { nextSequenceId: 3n })], segments: [segmentMeta(id, 1n, { lastEntry: 2n })], entries: [entry(id, 1n, 2n)] }, true));
+      for (const deadline = Date.now() + 5_000; !adopted.includes("2/2"); ) {
+        assert.ok(Date.now() < deadline, "b adopted c's commit");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const next = { logs: [meta(id, { nextSequenceId: 3n, lastSegment: 2n })], segments: [segmentMeta(id, 2n)], entries: [entry(id, 2n, 0n)] };
+      // Published after a's 1/2, b's entry would put it inside b's committed range: refused instead.
+      await assert.rejects(b.commit(next, true), /unfinished append/);
+      await b.loadLogs();
+      await b.commit(next, true);
+      assert.deepEqual(await read(b, id), ["1/0", "1/1", "2/0"], "the unfinished 1/2 is not inside b's commit");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test("another gateway's commit seen by the watch is not a base for this one's writes until adopted", async () => {
     const prefix = `adopt${++stores}`;
     const open = (): Promise<NatsStorage> => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
