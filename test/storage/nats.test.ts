@@ -35,10 +35,19 @@ describe("NATS JetStream: two gateways on one log", () => {
     return got.map((e) => `${e.segment}/${e.entry}`);
   };
 
-  test("a commit over a log another gateway changed is refused; its entries are never read and the next load removes them", async () => {
-    const prefix = `gateways${++stores}`;
+  /** Stores on one fresh prefix, as gateways sharing it: `open()` makes one more. */
+  const gatewaysOn = async (name: string): Promise<{ open: () => Promise<NatsStorage>; a: NatsStorage; b: NatsStorage }> => {
+    const prefix = `${name}${++stores}`;
     const open = (): Promise<NatsStorage> => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
-    const [a, b] = [await open(), await open()];
+    return { open, a: await open(), b: await open() };
+  };
+  /** Polls (bounded) until a watch has told what `check` looks for. */
+  const until = async (check: () => boolean, what: string): Promise<void> => {
+    for (const deadline = Date.now() + 5_000; !check(); await new Promise((resolve) => setTimeout(resolve, 10))) assert.ok(Date.now() < deadline, what);
+  };
+
+  test("a commit over a log another gateway changed is refused; its entries are never read and the next load removes them", async () => {
+    const { open, a, b } = await gatewaysOn("gateways");
     let c: NatsStorage | undefined;
     try {
       const id = await a.nextLogId();
@@ -72,9 +81,7 @@ describe("NATS JetStream: two gateways on one log", () => {
   });
 
   test("entries a gateway published but never committed are not taken into the next commit of another", async () => {
-    const prefix = `unfinished${++stores}`;
-    const open = (): Promise<NatsStorage> => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
-    const [a, b] = [await open(), await open()];
+    const { open, a, b } = await gatewaysOn("unfinished");
     try {
       const id = await a.nextLogId();
       await a.commit({ logs: [meta(id, { nextSequenceId: 1n })], segments: [segmentMeta(id, 1n)], entries: [entry(id, 1n, 0n)] }, true);
@@ -85,20 +92,14 @@ describe("NATS JetStream: two gateways on one log", () => {
         if (change.kind === "changed") adopted.push(`${change.log.meta.nextSequenceId}/${change.log.meta.recordCount}`);
       });
       await a.commit({ logs: [meta(id, { nextSequenceId: 2n })], segments: [segmentMeta(id, 1n, { lastEntry: 1n })], entries: [entry(id, 1n, 1n)] }, true);
-      for (const deadline = Date.now() + 5_000; !adopted.some((a) => a.startsWith("2/")); ) {
-        assert.ok(Date.now() < deadline, "b adopted a's commit");
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until(() => adopted.some((a) => a.startsWith("2/")), "b adopted a's commit");
       // a publishes 1/2 and never commits it (its CAS base is stale: as good as dying before the commit point).
       const c = await open();
       await c.loadLogs();
       await c.commit({ entries: [], logs: [meta(id, { nextSequenceId: 2n, recordCount: 2n })], segments: [] }, true);
       await c.close();
       await assert.rejects(a.commit({ logs: [meta(id, { nextSequenceId: 3n })], segments: [segmentMeta(id, 1n, { lastEntry: 2n })], entries: [entry(id, 1n, 2n)] }, true));
-      for (const deadline = Date.now() + 5_000; !adopted.includes("2/2"); ) {
-        assert.ok(Date.now() < deadline, "b adopted c's commit");
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until(() => adopted.includes("2/2"), "b adopted c's commit");
       const next = { logs: [meta(id, { nextSequenceId: 3n, lastSegment: 2n })], segments: [segmentMeta(id, 2n)], entries: [entry(id, 2n, 0n)] };
       // Published after a's 1/2, b's entry would put it inside b's committed range: refused instead.
       await assert.rejects(b.commit(next, true), /unfinished append/);
@@ -112,9 +113,7 @@ describe("NATS JetStream: two gateways on one log", () => {
   });
 
   test("another gateway's commit seen by the watch is not a base for this one's writes until adopted", async () => {
-    const prefix = `adopt${++stores}`;
-    const open = (): Promise<NatsStorage> => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
-    const [a, b] = [await open(), await open()];
+    const { open, a, b } = await gatewaysOn("adopt");
     try {
       const id = await a.nextLogId();
       await a.commit({ logs: [meta(id, { nextSequenceId: 1n })], segments: [segmentMeta(id, 1n)], entries: [entry(id, 1n, 0n)] }, true);
@@ -122,11 +121,7 @@ describe("NATS JetStream: two gateways on one log", () => {
       const seen: LogChange[] = [];
       b.watchLogs((change) => seen.push(change));
       await a.commit({ logs: [meta(id, { nextSequenceId: 2n })], segments: [segmentMeta(id, 1n, { lastEntry: 1n })], entries: [entry(id, 1n, 1n)] }, true);
-      const deadline = Date.now() + 5_000;
-      while (!seen.some((c) => c.kind === "changed" && c.log.meta.nextSequenceId === 2n)) {
-        assert.ok(Date.now() < deadline, "b's watch saw a's commit");
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until(() => seen.some((c) => c.kind === "changed" && c.log.meta.nextSequenceId === 2n), "b's watch saw a's commit");
       // b's log store has not taken a's state in yet: a batch it derived from the old one is refused.
       await assert.rejects(b.commit({ logs: [meta(id, { nextSequenceId: 2n, lastSegment: 2n })], segments: [segmentMeta(id, 2n)], entries: [entry(id, 2n, 0n)] }, true), {
         code: "UNAVAILABLE",
@@ -146,9 +141,7 @@ describe("NATS JetStream: two gateways on one log", () => {
   });
 
   test("a reader position written by another gateway fences this one's writes of it (ABORTED, READER_FENCED) until it reads it again; the batch's other writes land", async () => {
-    const prefix = `fence${++stores}`;
-    const open = (): Promise<NatsStorage> => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
-    const [a, b] = [await open(), await open()];
+    const { a, b } = await gatewaysOn("fence");
     try {
       const position = (n: number) => ({ floor: Buffer.alloc(25, n), extra: Buffer.from([n]) });
       await a.writePositions([{ logId: 1, readerId: "r", position: position(1) }], true);
