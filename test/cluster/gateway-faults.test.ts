@@ -101,10 +101,9 @@ test("one reader id on two gateways: the takeover fences the live session at onc
   }
 });
 
-// Fails on main's JetStream storage (5 of 5 runs): an append gateway 0 wrote before the kill is stored again when the
-// appender resends it through gateway 1; passes with the storage's fix f21d271 (branch nats-store). Remove the todo then.
-const RESEND_TODO = "JetStream storage: an appender's resend through the other gateway is stored twice (fixed by f21d271, not landed yet)";
-test("kill -9 of the gateway a client uses: it reconnects to the other gateway, its reader resumes within the crash bound, its appender loses nothing", { timeout: 120_000, todo: RESEND_TODO }, async (t) => {
+// The appender resends what was in flight through gateway 1: an append gateway 0 wrote before the kill (its commit point
+// passed, or its entries published without it) must be stored once (3490a82: no commit publishes after an unfinished append's entries).
+test("kill -9 of the gateway a client uses: it reconnects to the other gateway, its reader resumes within the crash bound, its appender loses nothing", { timeout: 120_000 }, async (t) => {
   const [g0, g1] = dc.gateways as [(typeof dc.gateways)[0], (typeof dc.gateways)[0]];
   const log = "gateway-kill";
   const RECORDS = 10_000;
