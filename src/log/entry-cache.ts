@@ -1,10 +1,9 @@
-import { type DecodedRecord, decodeEntryInto, entryRecordCount } from "./entry-codec.js";
+import { type DecodedRecord, type EntryRecords, decodeEntryInto, entryRecordCount } from "./entry-codec.js";
 
 /** An entry's records, decoded once; shared (read-only) by every reader that reads the entry. */
-export interface CachedEntry {
+export interface CachedEntry extends EntryRecords {
   readonly segment: bigint;
   readonly entry: bigint;
-  readonly records: readonly DecodedRecord[];
 }
 
 /**
@@ -12,6 +11,8 @@ export interface CachedEntry {
  * bigints, the payload's Buffer view), so the bound tracks memory rather than payload bytes alone.
  */
 const RECORD_OVERHEAD_BYTES = 320;
+/** Per record, the wire header a kept entry's encoded copy (EntryRecords.encoded) adds to its payload. */
+const ENCODED_OVERHEAD_BYTES = 40;
 
 /**
  * Recently written and recently read entries of every log, decoded once. Readers of the same
@@ -62,7 +63,7 @@ export class EntryCache {
     const hit = this.get(logId, segment, entry);
     if (hit) return hit;
     this.counters.misses++;
-    const slot = (this.readers.get(logId) ?? 0) > 1 ? this.keep(key(logId, segment, entry), segment, entry, value) : newSlot(segment, entry, value);
+    const slot = (this.readers.get(logId) ?? 0) > 1 ? this.keep(key(logId, segment, entry), segment, entry, value) : newSlot(segment, entry, value, false);
     return decodedSlot(slot);
   }
 
@@ -84,8 +85,8 @@ export class EntryCache {
   }
 
   private keep(k: string, segment: bigint, entry: bigint, value: Buffer): Slot {
-    const cached = newSlot(segment, entry, value);
-    if (this.maxBytes <= 0) return cached;
+    if (this.maxBytes <= 0) return newSlot(segment, entry, value, false);
+    const cached = newSlot(segment, entry, value, true);
     this.entries.set(k, cached);
     this.bytes += cached.bytes;
     for (const [oldest, e] of this.entries) {
@@ -103,18 +104,26 @@ interface Slot {
   entry: bigint;
   value: Buffer;
   records: DecodedRecord[] | undefined;
+  /** Kept in the cache for other readers: worth keeping encoded too (EntryRecords). */
+  shared: boolean;
+  encoded: EntryRecords["encoded"];
   bytes: number;
 }
 
-function newSlot(segment: bigint, entry: bigint, value: Buffer): Slot {
-  return { segment, entry, value, records: undefined, bytes: value.length + entryRecordCount(value) * RECORD_OVERHEAD_BYTES };
+/** What keeping the stored entry `value` costs the cache's bound: decoded, and soon encoded as well (about its payload bytes again). */
+export function keptEntryBytes(value: Buffer): number {
+  return 2 * value.length + entryRecordCount(value) * (RECORD_OVERHEAD_BYTES + ENCODED_OVERHEAD_BYTES);
+}
+
+function newSlot(segment: bigint, entry: bigint, value: Buffer, shared: boolean): Slot {
+  return { segment, entry, value, records: undefined, shared, encoded: undefined, bytes: keptEntryBytes(value) };
 }
 
 function decodedSlot(slot: Slot): CachedEntry {
   if (slot.records === undefined) {
     const records: DecodedRecord[] = [];
-    decodeEntryInto(records, slot.segment, slot.entry, slot.value, 0, entryRecordCount(slot.value));
     slot.records = records;
+    decodeEntryInto(records, slot.segment, slot.entry, slot.value, 0, entryRecordCount(slot.value), Number.POSITIVE_INFINITY, slot as CachedEntry);
   }
   return slot as CachedEntry;
 }

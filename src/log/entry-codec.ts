@@ -23,6 +23,20 @@ export interface DecodedRecord {
   sequenceId: bigint;
   /** A view into the stored value: no copy. */
   payload: Buffer;
+  /** The decoded entry this record is one of (set by the decoder; records made elsewhere have none). */
+  entryRecords?: EntryRecords | undefined;
+}
+
+/**
+ * The records of one stored entry, decoded together. When the entry is `shared` (kept for every
+ * reader of the log, see entry-cache.ts), the wire layer keeps its records encoded here once, so
+ * each session that sends them copies bytes instead of encoding every record again.
+ */
+export interface EntryRecords {
+  readonly records: readonly DecodedRecord[];
+  readonly shared: boolean;
+  /** The records' wire bytes back to back, record i at `offsets[i]` up to `offsets[i + 1]`. */
+  encoded: { readonly bytes: Buffer; readonly offsets: Uint32Array } | undefined;
 }
 
 export function encodeEntry(records: readonly EntryRecordInput[], appendTimeMs: number, firstSequenceId: bigint): Buffer {
@@ -52,7 +66,7 @@ export function entryRecordCount(value: Buffer): number {
  * Appends the records of one entry with slot >= `fromSlot` to `out`, stopping
  * once `out` holds `maxRecords` or the payloads taken reach `maxBytes` (at
  * least one record is taken). Returns the slot after the last one taken
- * (the count when the entry was used up).
+ * (the count when the entry was used up). Each record names `entryRecords`, the group it joins.
  */
 export function decodeEntryInto(
   out: DecodedRecord[],
@@ -62,6 +76,7 @@ export function decodeEntryInto(
   fromSlot: number,
   maxRecords: number,
   maxBytes = Number.POSITIVE_INFINITY,
+  entryRecords: EntryRecords | undefined = undefined,
 ): number {
   if (value[0] !== VERSION) {
     throw new DlogError("INTERNAL", `entry ${segment}/${entry} has unknown format version ${value[0]}`);
@@ -84,6 +99,7 @@ export function decodeEntryInto(
         appendTimeMs,
         sequenceId: firstSequenceId + slotId,
         payload: value.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length),
+        entryRecords,
       });
     }
     at += RECORD_HEADER_BYTES + length;

@@ -1,7 +1,7 @@
 import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
-import type { Storage } from "../storage/storage.js";
-import type { DecodedRecord } from "./entry-codec.js";
+import type { Storage, StoredEntry } from "../storage/storage.js";
+import { type DecodedRecord, entryRecordCount } from "./entry-codec.js";
 import { type CachedEntry, EntryCache } from "./entry-cache.js";
 
 const READ_CHUNK_ENTRIES = 256;
@@ -30,7 +30,8 @@ export class LogReader {
   private cursor: ReturnType<Storage["openCursor"]> | undefined;
   private readonly cache: EntryCache;
   private readonly leaveCache: () => void;
-  private buffered: CachedEntry[] = [];
+  /** Entries read ahead, decoded only when reached (a cached entry already is): read-ahead stays bytes, not objects. */
+  private buffered: Array<CachedEntry | StoredEntry> = [];
   private bufferedIndex = 0;
   /** The first DLSN not yet returned (inclusive lower bound of what comes next). */
   private position: DLSN;
@@ -59,7 +60,7 @@ export class LogReader {
       if (this.bufferedIndex >= this.buffered.length) {
         if (!(await this.fill(maxRecords - out.length))) break;
       }
-      const stored = this.buffered[this.bufferedIndex]!;
+      const stored = this.entryAt(this.bufferedIndex);
       const fromSlot =
         stored.segment === this.position.segment && stored.entry === this.position.entry && this.position.slot > 0n
           ? Number(this.position.slot)
@@ -93,6 +94,15 @@ export class LogReader {
     return this.position;
   }
 
+  /** The buffered entry at `index`, decoded (through the cache, which keeps it when other readers may want it). */
+  private entryAt(index: number): CachedEntry {
+    const entry = this.buffered[index]!;
+    if ("records" in entry) return entry;
+    const decoded = this.cache.decoded(this.log.id, entry.segment, entry.entry, entry.value);
+    this.buffered[index] = decoded;
+    return decoded;
+  }
+
   private async fill(wanted: number): Promise<boolean> {
     this.buffered = [];
     this.bufferedIndex = 0;
@@ -100,6 +110,13 @@ export class LogReader {
       // Everything committed has been read (a lower bound says so): no cursor needed to find nothing.
       if (this.expectedSequenceId >= this.log.nextSequenceId) return false;
       if (this.fillFromCache(wanted)) return true;
+    } else if (this.fillFromCache(wanted)) {
+      // Another reader just read these entries: take them from the cache rather than from storage
+      // again; a new cursor starts after them when the cache runs out.
+      const cursor = this.cursor;
+      this.cursor = undefined;
+      await cursor.close();
+      return true;
     }
     if (!this.cursor) {
       const firstLive = this.log.firstLiveSegment;
@@ -129,13 +146,11 @@ export class LogReader {
       return false;
     }
     const firstLive = this.log.firstLiveSegment;
-    const id = this.log.id;
     let records = 0;
     for (const e of entries) {
       if (e.segment < firstLive) continue;
-      const decoded = this.cache.decoded(id, e.segment, e.entry, e.value);
-      records += decoded.records.length;
-      this.buffered.push(decoded);
+      records += entryRecordCount(e.value);
+      this.buffered.push(e);
     }
     if (this.buffered.length === 0) return this.fill(wanted);
     this.recordsPerEntry = records / this.buffered.length;

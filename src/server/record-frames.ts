@@ -6,7 +6,7 @@
  * largest cost after LevelDB itself. The bytes are identical to ts-proto's
  * (same field order, zero values omitted), which the unit test checks.
  */
-import type { DecodedRecord } from "../log/entry-codec.js";
+import type { DecodedRecord, EntryRecords } from "../log/entry-codec.js";
 
 /** A response already encoded: the service definition's encoder passes it through untouched. */
 export class EncodedMessage {
@@ -175,16 +175,83 @@ function writeRecords(out: Buffer, at: number, field: number, records: readonly 
 
 /** `SessionResponse { records: RecordBatch { records, lag } }`. */
 export function encodeRecordsFrame(records: readonly DecodedRecord[], attempts: Attempts, lag: bigint): EncodedMessage {
-  const layout = measure(records, attempts);
   const lagNumber = asNumber(lag);
-  const batchSize = layout.total + int64FieldSize(lagNumber, lag);
+  const runs = attempts === 1 ? sharedRuns(records) : undefined;
+  const layout = runs ? undefined : measure(records, attempts);
+  const recordsSize = runs ? runs.bytes : layout!.total;
+  const batchSize = recordsSize + int64FieldSize(lagNumber, lag);
   const out = Buffer.allocUnsafe(1 + varintSize(batchSize) + batchSize);
   let at = 0;
   out[at++] = tag(2, WIRE_LEN);
   at = writeVarint(out, at, batchSize);
-  at = writeRecords(out, at, 1, records, attempts, layout);
+  if (runs) {
+    for (let run = 0; run < runs.groups.length; run++) {
+      const encoded = runs.groups[run]!.encoded!;
+      at += encoded.bytes.copy(out, at, encoded.offsets[runs.ranges[2 * run]!]!, encoded.offsets[runs.ranges[2 * run + 1]!]!);
+    }
+  } else {
+    at = writeRecords(out, at, 1, records, attempts, layout!);
+  }
   at = writeInt64Field(out, at, 2, lagNumber, lag);
   return new EncodedMessage(out.subarray(0, at));
+}
+
+/** A batch as runs of consecutive records of one shared entry each. */
+interface SharedRuns {
+  /** Per run, its entry. */
+  groups: EntryRecords[];
+  /** Per run, its records' indices within the entry: from, to (exclusive). */
+  ranges: number[];
+  /** Wire bytes of all runs. */
+  bytes: number;
+}
+
+/**
+ * The batch as runs of records of shared entries (first deliveries only: attempt 1), each entry
+ * encoded once for every session that sends it; undefined when any record is not from a shared
+ * entry (a lone reader's entries are encoded straight into its frame, as nobody else needs them).
+ */
+function sharedRuns(records: readonly DecodedRecord[]): SharedRuns | undefined {
+  const groups: EntryRecords[] = [];
+  const ranges: number[] = [];
+  let bytes = 0;
+  let i = 0;
+  while (i < records.length) {
+    const first = records[i]!;
+    const group = first.entryRecords;
+    if (group === undefined || !group.shared) return undefined;
+    const inGroup = group.records;
+    const from = Number(first.dlsn.slot);
+    if (inGroup[from] !== first) return undefined;
+    let to = from + 1;
+    let next = i + 1;
+    while (next < records.length && to < inGroup.length && records[next] === inGroup[to]) {
+      to++;
+      next++;
+    }
+    const encoded = (group.encoded ??= encodeEntryRecords(inGroup));
+    groups.push(group);
+    ranges.push(from, to);
+    bytes += encoded.offsets[to]! - encoded.offsets[from]!;
+    i = next;
+  }
+  return { groups, ranges, bytes };
+}
+
+/** An entry's records as repeated `RecordBatch.records` entries with attempt 1, and where each starts. */
+function encodeEntryRecords(records: readonly DecodedRecord[]): NonNullable<EntryRecords["encoded"]> {
+  const layout = measure(records, 1);
+  const bytes = Buffer.allocUnsafe(layout.total);
+  writeRecords(bytes, 0, 1, records, 1, layout);
+  const offsets = new Uint32Array(records.length + 1);
+  let at = 0;
+  for (let i = 0; i < records.length; i++) {
+    offsets[i] = at;
+    const recordSize = layout.sizes[2 * i + 1]!;
+    at += 1 + varintSize(recordSize) + recordSize;
+  }
+  offsets[records.length] = at;
+  return { bytes, offsets };
 }
 
 /** `ReadResponse { records }`. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { mock, test } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
-import { EntryCache } from "../../src/log/entry-cache.js";
+import { EntryCache, keptEntryBytes } from "../../src/log/entry-cache.js";
 import { encodeEntry } from "../../src/log/entry-codec.js";
 import type { LogStoreOptions } from "../../src/log/log-store.js";
 import { bytes } from "../helpers/dlogd.js";
@@ -87,7 +87,7 @@ test("a truncated segment is never served from the cache, nor a deleted log's en
 
 test("the cache keeps its bound: the oldest entries leave first", () => {
   const entry = (text: string): Buffer => encodeEntry([{ payload: bytes(text), txid: 1n }], 0, 0n);
-  const one = entry("x".repeat(100)).length + 320;
+  const one = keptEntryBytes(entry("x".repeat(100)));
   const cache = new EntryCache(3 * one);
   cache.openReader(1);
   for (let e = 0n; e < 5n; e++) cache.put(1, 1n, e, entry("x".repeat(100)));

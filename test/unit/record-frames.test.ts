@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
-import type { DecodedRecord } from "../../src/log/entry-codec.js";
+import { EntryCache } from "../../src/log/entry-cache.js";
+import { type DecodedRecord, encodeEntry } from "../../src/log/entry-codec.js";
 import { encodeReadResponse, encodeRecordsFrame } from "../../src/server/record-frames.js";
 import type { Record as WireRecord } from "../../src/gen/dlog/v1/common.js";
 import { ReadResponse } from "../../src/gen/dlog/v1/log.js";
@@ -71,4 +72,23 @@ test("a Read response is byte-identical to ts-proto's, with attempt left out", (
   const reference = ReadResponse.encode({ records: SAMPLES.map((r) => asWire(r, 0)) }).finish();
   assert.deepEqual(Buffer.from(fast), Buffer.from(reference));
   assert.deepEqual(Buffer.from(encodeReadResponse([]).bytes), Buffer.from(ReadResponse.encode({ records: [] }).finish()));
+});
+
+test("records of entries kept for several readers go out encoded once per entry, the same bytes as ts-proto's, whatever part of which entries a frame holds", () => {
+  const cache = new EntryCache(1 << 20);
+  cache.openReader(3);
+  cache.openReader(3); // two readers: what they read is kept, and encoded once for both
+  const entry = (e: bigint, first: bigint, payloads: string[]) =>
+    cache.decoded(3, 1n, e, encodeEntry(payloads.map((p, i) => ({ payload: Buffer.from(p), txid: BigInt(i) * 1_000_000_007n })), 1_795_720_579_420, first)).records;
+  const a = entry(4n, 10n, ["a0", "", "a2".repeat(100)]);
+  const b = entry(5n, 13n, ["b0", "b1"]);
+  const frames = [[...a], a.slice(1), [...a.slice(2), ...b], b.slice(0, 1), [a[0]!, a[2]!, b[1]!]];
+  for (const records of frames) {
+    const reference = SessionResponse.encode({ kind: { $case: "records", value: { records: records.map((r) => asWire(r, 1)), lag: 7n } } }).finish();
+    assert.deepEqual(Buffer.from(encodeRecordsFrame(records, 1, 7n).bytes), Buffer.from(reference), records.map((r) => r.dlsn.toString()).join(" "));
+  }
+  assert.ok(a[0]!.entryRecords?.encoded && b[0]!.entryRecords?.encoded, "both entries were encoded once, for every frame");
+  // Other attempts are encoded per frame; the shared bytes stay those of attempt 1.
+  const again = SessionResponse.encode({ kind: { $case: "records", value: { records: a.map((r) => asWire(r, 2)), lag: 0n } } }).finish();
+  assert.deepEqual(Buffer.from(encodeRecordsFrame(a, 2, 0n).bytes), Buffer.from(again));
 });
