@@ -123,7 +123,7 @@ function decodedSlot(slot: Slot): CachedEntry {
   if (slot.records === undefined) {
     const records: DecodedRecord[] = [];
     slot.records = records;
-    decodeEntryInto(records, slot.segment, slot.entry, slot.value, 0, entryRecordCount(slot.value), Number.POSITIVE_INFINITY, slot as CachedEntry);
+    decodeEntryInto(records, slot.segment, slot.entry, slot.value, 0, entryRecordCount(slot.value));
   }
   return slot as CachedEntry;
 }

@@ -23,8 +23,6 @@ export interface DecodedRecord {
   sequenceId: bigint;
   /** A view into the stored value: no copy. */
   payload: Buffer;
-  /** The decoded entry this record is one of (set by the decoder; records made elsewhere have none). */
-  entryRecords?: EntryRecords | undefined;
 }
 
 /**
@@ -37,6 +35,17 @@ export interface EntryRecords {
   readonly shared: boolean;
   /** The records' wire bytes back to back, record i at `offsets[i]` up to `offsets[i + 1]`. */
   encoded: { readonly bytes: Buffer; readonly offsets: Uint32Array } | undefined;
+}
+
+/**
+ * Records `from` up to `to` (exclusive) of one decoded entry: what a read took from it. A read
+ * says so beside its records instead of each record naming its entry, so that a record kept
+ * for redelivery keeps only its own payload's entry bytes alive, not its entry's other records.
+ */
+export interface EntryRun {
+  readonly entry: EntryRecords;
+  readonly from: number;
+  readonly to: number;
 }
 
 export function encodeEntry(records: readonly EntryRecordInput[], appendTimeMs: number, firstSequenceId: bigint): Buffer {
@@ -66,7 +75,7 @@ export function entryRecordCount(value: Buffer): number {
  * Appends the records of one entry with slot >= `fromSlot` to `out`, stopping
  * once `out` holds `maxRecords` or the payloads taken reach `maxBytes` (at
  * least one record is taken). Returns the slot after the last one taken
- * (the count when the entry was used up). Each record names `entryRecords`, the group it joins.
+ * (the count when the entry was used up).
  */
 export function decodeEntryInto(
   out: DecodedRecord[],
@@ -76,7 +85,6 @@ export function decodeEntryInto(
   fromSlot: number,
   maxRecords: number,
   maxBytes = Number.POSITIVE_INFINITY,
-  entryRecords: EntryRecords | undefined = undefined,
 ): number {
   if (value[0] !== VERSION) {
     throw new DlogError("INTERNAL", `entry ${segment}/${entry} has unknown format version ${value[0]}`);
@@ -87,22 +95,42 @@ export function decodeEntryInto(
   let at = HEADER_BYTES;
   let slot = 0;
   let taken = 0;
+  // Records of one append mostly share their txid: one bigint for a run of equal ones.
+  let txid = 0n;
+  let txidHigh = -1;
+  let txidLow = -1;
   for (; slot < count; slot++) {
     const length = value.readUInt32BE(at + 8);
     if (slot >= fromSlot) {
       if (out.length >= maxRecords || taken >= maxBytes) return slot;
       taken += length;
-      const slotId = BigInt(slot);
+      const slotId = slotBigint(slot);
+      const high = value.readUInt32BE(at);
+      const low = value.readUInt32BE(at + 4);
+      if (high !== txidHigh || low !== txidLow) {
+        txid = value.readBigInt64BE(at);
+        txidHigh = high;
+        txidLow = low;
+      }
       out.push({
         dlsn: new DLSN(segment, entry, slotId),
-        txid: value.readBigInt64BE(at),
+        txid,
         appendTimeMs,
         sequenceId: firstSequenceId + slotId,
         payload: value.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length),
-        entryRecords,
       });
     }
     at += RECORD_HEADER_BYTES + length;
   }
   return slot;
+}
+
+/** Slot numbers as bigints, made once: every decoded record needs one. */
+const SLOT_BIGINTS: bigint[] = [];
+const SLOT_BIGINTS_MAX = 4096;
+
+function slotBigint(slot: number): bigint {
+  if (slot >= SLOT_BIGINTS_MAX) return BigInt(slot);
+  for (let i = SLOT_BIGINTS.length; i <= slot; i++) SLOT_BIGINTS.push(BigInt(i));
+  return SLOT_BIGINTS[slot]!;
 }

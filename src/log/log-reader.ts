@@ -1,7 +1,7 @@
 import { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 import type { Storage, StoredEntry } from "../storage/storage.js";
-import { type DecodedRecord, entryRecordCount } from "./entry-codec.js";
+import { type DecodedRecord, type EntryRun, entryRecordCount } from "./entry-codec.js";
 import { type CachedEntry, EntryCache } from "./entry-cache.js";
 
 const READ_CHUNK_ENTRIES = 256;
@@ -33,6 +33,8 @@ export class LogReader {
   /** Entries read ahead, decoded only when reached (a cached entry already is): read-ahead stays bytes, not objects. */
   private buffered: Array<CachedEntry | StoredEntry> = [];
   private bufferedIndex = 0;
+  /** The entries the last `read` took its records from, in order (see EntryRun). */
+  lastRuns: EntryRun[] = [];
   /** The first DLSN not yet returned (inclusive lower bound of what comes next). */
   private position: DLSN;
   /** Sequence id the next record is expected to have: what a waiter waits for. */
@@ -55,6 +57,8 @@ export class LogReader {
   async read(maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<DecodedRecord[]> {
     if (this.log.deleted) throw new DlogError("NOT_FOUND", `log "${this.log.name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: this.log.name } });
     const out: DecodedRecord[] = [];
+    const runs: EntryRun[] = [];
+    this.lastRuns = runs;
     let bytes = 0;
     while (out.length < maxRecords && bytes < maxBytes) {
       if (this.bufferedIndex >= this.buffered.length) {
@@ -72,7 +76,10 @@ export class LogReader {
         out.push(records[endSlot]!);
         bytes += records[endSlot]!.payload.length;
       }
-      if (endSlot > fromSlot) this.expectedSequenceId = records[endSlot - 1]!.sequenceId + 1n;
+      if (endSlot > fromSlot) {
+        this.expectedSequenceId = records[endSlot - 1]!.sequenceId + 1n;
+        runs.push({ entry: stored, from: fromSlot, to: endSlot });
+      }
       if (endSlot >= records.length) {
         this.bufferedIndex++;
         this.position = new DLSN(stored.segment, stored.entry + 1n, 0n);

@@ -311,7 +311,7 @@ function toWireFrame(frame: SessionFrame): SessionResponse {
     }
     case "records":
       // Pre-encoded (record-frames.ts); the service definition passes it through as a SessionResponse.
-      return encodeRecordsFrame(frame.records, frame.attempts, frame.lag) as unknown as SessionResponse;
+      return encodeRecordsFrame(frame.records, frame.attempts, frame.lag, frame.runs) as unknown as SessionResponse;
     case "status": {
       const status = frame.status;
       return {

@@ -6,7 +6,7 @@
  * largest cost after LevelDB itself. The bytes are identical to ts-proto's
  * (same field order, zero values omitted), which the unit test checks.
  */
-import type { DecodedRecord, EntryRecords } from "../log/entry-codec.js";
+import type { DecodedRecord, EntryRecords, EntryRun } from "../log/entry-codec.js";
 
 /** A response already encoded: the service definition's encoder passes it through untouched. */
 export class EncodedMessage {
@@ -173,69 +173,50 @@ function writeRecords(out: Buffer, at: number, field: number, records: readonly 
   return at;
 }
 
-/** `SessionResponse { records: RecordBatch { records, lag } }`. */
-export function encodeRecordsFrame(records: readonly DecodedRecord[], attempts: Attempts, lag: bigint): EncodedMessage {
+/**
+ * `SessionResponse { records: RecordBatch { records, lag } }`. `runs`, when given, are the entries
+ * the records are, in order (a log read's EntryRuns): first deliveries from entries kept for
+ * several readers are then copied from the entries' records encoded once.
+ */
+export function encodeRecordsFrame(records: readonly DecodedRecord[], attempts: Attempts, lag: bigint, runs?: readonly EntryRun[]): EncodedMessage {
   const lagNumber = asNumber(lag);
-  const runs = attempts === 1 ? sharedRuns(records) : undefined;
-  const layout = runs ? undefined : measure(records, attempts);
-  const recordsSize = runs ? runs.bytes : layout!.total;
-  const batchSize = recordsSize + int64FieldSize(lagNumber, lag);
+  const shared = attempts === 1 && runs !== undefined ? sharedBytes(records, runs) : -1;
+  const layout = shared >= 0 ? undefined : measure(records, attempts);
+  const batchSize = (layout ? layout.total : shared) + int64FieldSize(lagNumber, lag);
   const out = Buffer.allocUnsafe(1 + varintSize(batchSize) + batchSize);
   let at = 0;
   out[at++] = tag(2, WIRE_LEN);
   at = writeVarint(out, at, batchSize);
-  if (runs) {
-    for (let run = 0; run < runs.groups.length; run++) {
-      const encoded = runs.groups[run]!.encoded!;
-      at += encoded.bytes.copy(out, at, encoded.offsets[runs.ranges[2 * run]!]!, encoded.offsets[runs.ranges[2 * run + 1]!]!);
-    }
+  if (layout) {
+    at = writeRecords(out, at, 1, records, attempts, layout);
   } else {
-    at = writeRecords(out, at, 1, records, attempts, layout!);
+    for (const run of runs!) {
+      const encoded = run.entry.encoded!;
+      at += encoded.bytes.copy(out, at, encoded.offsets[run.from]!, encoded.offsets[run.to]!);
+    }
   }
   at = writeInt64Field(out, at, 2, lagNumber, lag);
   return new EncodedMessage(out.subarray(0, at));
 }
 
-/** A batch as runs of consecutive records of one shared entry each. */
-interface SharedRuns {
-  /** Per run, its entry. */
-  groups: EntryRecords[];
-  /** Per run, its records' indices within the entry: from, to (exclusive). */
-  ranges: number[];
-  /** Wire bytes of all runs. */
-  bytes: number;
-}
-
 /**
- * The batch as runs of records of shared entries (first deliveries only: attempt 1), each entry
- * encoded once for every session that sends it; undefined when any record is not from a shared
- * entry (a lone reader's entries are encoded straight into its frame, as nobody else needs them).
+ * Wire bytes of `records` as copies of their shared entries' records, encoding each entry once
+ * (attempt 1); -1 when a run's entry is not shared (a lone reader's entries are encoded straight
+ * into its frame: nobody else needs them) or the runs are not the records.
  */
-function sharedRuns(records: readonly DecodedRecord[]): SharedRuns | undefined {
-  const groups: EntryRecords[] = [];
-  const ranges: number[] = [];
+function sharedBytes(records: readonly DecodedRecord[], runs: readonly EntryRun[]): number {
   let bytes = 0;
-  let i = 0;
-  while (i < records.length) {
-    const first = records[i]!;
-    const group = first.entryRecords;
-    if (group === undefined || !group.shared) return undefined;
-    const inGroup = group.records;
-    const from = Number(first.dlsn.slot);
-    if (inGroup[from] !== first) return undefined;
-    let to = from + 1;
-    let next = i + 1;
-    while (next < records.length && to < inGroup.length && records[next] === inGroup[to]) {
-      to++;
-      next++;
-    }
-    const encoded = (group.encoded ??= encodeEntryRecords(inGroup));
-    groups.push(group);
-    ranges.push(from, to);
-    bytes += encoded.offsets[to]! - encoded.offsets[from]!;
-    i = next;
+  let count = 0;
+  for (const run of runs) {
+    if (!run.entry.shared) return -1;
+    count += run.to - run.from;
   }
-  return { groups, ranges, bytes };
+  if (count !== records.length) return -1;
+  for (const run of runs) {
+    const encoded = (run.entry.encoded ??= encodeEntryRecords(run.entry.records));
+    bytes += encoded.offsets[run.to]! - encoded.offsets[run.from]!;
+  }
+  return bytes;
 }
 
 /** An entry's records as repeated `RecordBatch.records` entries with attempt 1, and where each starts. */

@@ -1,5 +1,5 @@
 import type { DLSN } from "../dlsn.js";
-import type { DecodedRecord } from "../log/entry-codec.js";
+import type { DecodedRecord, EntryRun } from "../log/entry-codec.js";
 import type { FlowLimits } from "./flow-limits.js";
 
 // What a session says to its client, in the order it says it: Opened, then records and status frames, Drained last.
@@ -38,7 +38,11 @@ export interface StatusInfo {
 
 export type SessionFrame =
   | { kind: "opened"; opened: OpenedInfo }
-  /** `attempts`: one number for the whole batch, or one per record. */
-  | { kind: "records"; records: DecodedRecord[]; attempts: number | number[]; lag: bigint }
+  /**
+   * `attempts`: one number for the whole batch, or one per record. `runs`: the entries the records
+   * are, in order, when they are exactly what a log read returned (the wire layer may copy
+   * entries it encoded once).
+   */
+  | { kind: "records"; records: DecodedRecord[]; attempts: number | number[]; lag: bigint; runs?: readonly EntryRun[] | undefined }
   | { kind: "status"; status: StatusInfo }
   | { kind: "drained"; durableFloor: DLSN; durableHoles: number; acksDurable: number };

@@ -12,7 +12,7 @@ export type { OpenedInfo, ResumeSource, SessionFrame, StatusInfo } from "./sessi
 
 /** What a session needs of the log layer (`LogStore` is one); small, so a test can stand in for it. */
 export interface SessionLogs {
-  openReader(log: string, from: DLSN): Pick<LogReader, "read" | "waitForMore" | "close">;
+  openReader(log: string, from: DLSN): Pick<LogReader, "read" | "waitForMore" | "close"> & Partial<Pick<LogReader, "lastRuns">>;
   has(log: string): boolean;
   head(log: string): { nextSequenceId: bigint };
 }
@@ -441,6 +441,7 @@ export class Session {
     } finally {
       this.reading = undefined;
     }
+    const runs = this.reader.lastRuns;
     // Fenced or failed while reading: not one more record goes out (another session may own the reader now).
     if (this.ended || records.length === 0) {
       this.budget?.hold(this.window.outstandingBytes);
@@ -457,7 +458,13 @@ export class Session {
     if (toSend.length < records.length) this.options.positions.changed(0); // inherited holes absorbed
     this.renewReservation();
     if (toSend.length === 0) return { kind: "status", status: this.status() };
-    return { kind: "records", records: toSend, attempts: this.attemptsOf(toSend), lag: this.lagAfter(toSend[toSend.length - 1]!.sequenceId) };
+    return {
+      kind: "records",
+      records: toSend,
+      attempts: this.attemptsOf(toSend),
+      lag: this.lagAfter(toSend[toSend.length - 1]!.sequenceId),
+      runs: toSend.length === records.length ? runs : undefined,
+    };
   }
 
   /** Waits until the reservation on disk covers `sequenceId` (see the class comment). */

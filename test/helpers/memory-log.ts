@@ -1,6 +1,6 @@
 /** An in-memory stand-in for the log layer, for Session unit tests: records 1/n/0 with sequence id n - 1, reads that can be held. */
 import { DLSN } from "../../src/dlsn.js";
-import type { DecodedRecord } from "../../src/log/entry-codec.js";
+import type { DecodedRecord, EntryRun } from "../../src/log/entry-codec.js";
 import { freshPosition } from "../../src/positions/position-codec.js";
 import { DEFAULT_FLOW } from "../../src/sessions/flow-limits.js";
 import { Session, type SessionLogs, type SessionOptions } from "../../src/sessions/session.js";
@@ -78,8 +78,11 @@ export class MemoryLog implements SessionLogs {
           out.push(record);
           bytes += record.payload.length;
         }
+        // Each record is an entry of its own here.
+        reader.lastRuns = out.map((record) => ({ entry: { records: [record], shared: false, encoded: undefined }, from: 0, to: 1 }));
         return out;
       },
+      lastRuns: [] as EntryRun[],
       waitForMore: (signal?: AbortSignal): Promise<void> =>
         new Promise<void>((resolve, reject) => {
           if (next < this.records.length) return resolve();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { mock, test } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
-import { EntryCache, keptEntryBytes } from "../../src/log/entry-cache.js";
+import { type CachedEntry, EntryCache, keptEntryBytes } from "../../src/log/entry-cache.js";
 import { encodeEntry } from "../../src/log/entry-codec.js";
 import type { LogStoreOptions } from "../../src/log/log-store.js";
 import { bytes } from "../helpers/dlogd.js";
@@ -65,6 +65,27 @@ test("a reader resuming inside an entry, and one bounded by bytes, take the righ
     try {
       assert.deepEqual((await reader.read(10, 5)).map(text), ["bbbb", "cccc"], "the record that reaches the byte bound is the last");
       assert.deepEqual((await reader.read(1)).map(text), ["dddd"]);
+    } finally {
+      await reader.close();
+    }
+  });
+});
+
+test("a read names the entries and slots it took its records from, in order", async () => {
+  const t = await openStore();
+  await using(t, async () => {
+    for (const n of [3, 2, 4]) await t.store.append("log", Array.from({ length: n }, (_, i) => ({ payload: bytes(`${n}.${i}`) })));
+    const reader = t.store.openReader("log", new DLSN(1n, 0n, 1n));
+    try {
+      for (const [max, expected] of [
+        [3, [[0n, 1, 3], [1n, 0, 1]]],
+        [10, [[1n, 1, 2], [2n, 0, 4]]],
+      ] as const) {
+        const records = await reader.read(max);
+        assert.deepEqual(reader.lastRuns.map((run) => [(run.entry as CachedEntry).entry, run.from, run.to]), expected);
+        const named = reader.lastRuns.flatMap((run) => run.entry.records.slice(run.from, run.to));
+        assert.ok(named.length === records.length && named.every((record, i) => record === records[i]), "the runs are the records read");
+      }
     } finally {
       await reader.close();
     }

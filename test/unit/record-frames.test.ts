@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
 import { EntryCache } from "../../src/log/entry-cache.js";
-import { type DecodedRecord, encodeEntry } from "../../src/log/entry-codec.js";
+import { type DecodedRecord, type EntryRun, encodeEntry } from "../../src/log/entry-codec.js";
 import { encodeReadResponse, encodeRecordsFrame } from "../../src/server/record-frames.js";
 import type { Record as WireRecord } from "../../src/gen/dlog/v1/common.js";
 import { ReadResponse } from "../../src/gen/dlog/v1/log.js";
@@ -79,16 +79,23 @@ test("records of entries kept for several readers go out encoded once per entry,
   cache.openReader(3);
   cache.openReader(3); // two readers: what they read is kept, and encoded once for both
   const entry = (e: bigint, first: bigint, payloads: string[]) =>
-    cache.decoded(3, 1n, e, encodeEntry(payloads.map((p, i) => ({ payload: Buffer.from(p), txid: BigInt(i) * 1_000_000_007n })), 1_795_720_579_420, first)).records;
+    cache.decoded(3, 1n, e, encodeEntry(payloads.map((p, i) => ({ payload: Buffer.from(p), txid: BigInt(i) * 1_000_000_007n })), 1_795_720_579_420, first));
   const a = entry(4n, 10n, ["a0", "", "a2".repeat(100)]);
   const b = entry(5n, 13n, ["b0", "b1"]);
-  const frames = [[...a], a.slice(1), [...a.slice(2), ...b], b.slice(0, 1), [a[0]!, a[2]!, b[1]!]];
-  for (const records of frames) {
+  const frames: EntryRun[][] = [
+    [{ entry: a, from: 0, to: 3 }],
+    [{ entry: a, from: 1, to: 3 }],
+    [{ entry: a, from: 2, to: 3 }, { entry: b, from: 0, to: 2 }],
+    [{ entry: b, from: 0, to: 1 }],
+    [{ entry: a, from: 0, to: 1 }, { entry: a, from: 2, to: 3 }, { entry: b, from: 1, to: 2 }],
+  ];
+  for (const runs of frames) {
+    const records = runs.flatMap((run) => run.entry.records.slice(run.from, run.to));
     const reference = SessionResponse.encode({ kind: { $case: "records", value: { records: records.map((r) => asWire(r, 1)), lag: 7n } } }).finish();
-    assert.deepEqual(Buffer.from(encodeRecordsFrame(records, 1, 7n).bytes), Buffer.from(reference), records.map((r) => r.dlsn.toString()).join(" "));
+    assert.deepEqual(Buffer.from(encodeRecordsFrame(records, 1, 7n, runs).bytes), Buffer.from(reference), records.map((r) => r.dlsn.toString()).join(" "));
   }
-  assert.ok(a[0]!.entryRecords?.encoded && b[0]!.entryRecords?.encoded, "both entries were encoded once, for every frame");
+  assert.ok(a.encoded && b.encoded, "both entries were encoded once, for every frame");
   // Other attempts are encoded per frame; the shared bytes stay those of attempt 1.
-  const again = SessionResponse.encode({ kind: { $case: "records", value: { records: a.map((r) => asWire(r, 2)), lag: 0n } } }).finish();
-  assert.deepEqual(Buffer.from(encodeRecordsFrame(a, 2, 0n).bytes), Buffer.from(again));
+  const again = SessionResponse.encode({ kind: { $case: "records", value: { records: a.records.map((r) => asWire(r, 2)), lag: 0n } } }).finish();
+  assert.deepEqual(Buffer.from(encodeRecordsFrame(a.records, 2, 0n, [{ entry: a, from: 0, to: 3 }]).bytes), Buffer.from(again));
 });

@@ -94,6 +94,26 @@ test("an ended session closes its log reader", async (t) => {
   assert.equal(log.openReaders.size, 0);
 });
 
+test("a records frame names the entries a log read took its records from; a redelivery names none", async (t) => {
+  const log = new MemoryLog(3);
+  const { session, next } = openSession(t, log);
+  const nextRecords = async (): Promise<Extract<SessionFrame, { kind: "records" }>> => {
+    for (;;) {
+      const frame = await next();
+      assert.ok(frame, "the session ended while records were awaited");
+      if (frame.kind === "records") return frame;
+    }
+  };
+  const first = await nextRecords();
+  assert.deepEqual(first.records.map((r) => numberAt(r.dlsn)), [1, 2, 3]);
+  const named = first.runs?.flatMap((run) => run.entry.records.slice(run.from, run.to));
+  assert.ok(named && named.length === 3 && named.every((record, i) => record === first.records[i]), "the runs are the frame's records");
+  session.handleNack([dlsnOf(2)]);
+  const again = await nextRecords();
+  assert.deepEqual(again.records.map((r) => numberAt(r.dlsn)), [2]);
+  assert.equal(again.runs, undefined);
+});
+
 test("DLSN helpers of the memory log line up with the session's floor", () => {
   assert.ok(dlsnOf(0).isBefore(dlsnOf(1)));
   assert.equal(numberAt(new DLSN(1n, 7n, 0n)), 7);
