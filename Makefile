@@ -5,7 +5,7 @@ GRPCURL := $(TOOLS)/bin/grpcurl
 NODE_BIN := node_modules/.bin
 export PATH := $(TOOLS)/bin:$(PATH)
 
-.PHONY: all deps proto build run test test-unit test-integration bench lint format clean
+.PHONY: all deps proto build run cluster test test-unit test-integration bench lint format clean
 
 all: build
 
@@ -45,6 +45,11 @@ build: proto
 
 run: build
 	node bin/dlogd.js --listen $${DLOG_LISTEN:-127.0.0.1:7070} --data-dir $${DLOG_DATA_DIR:-./data}
+
+# 3 nats-server nodes (R3, sync_interval always) and 2 dlogd gateways on loopback until Ctrl-C:
+# scripts/cluster.ts, on the harness the fault tests in test/cluster use.
+cluster: build $(NATS_SERVER)
+	node dist/scripts/cluster.js
 
 # Unit tests: test/unit, no server, no network. Integration tests: every other node test (the
 # TypeScript client's among them, some of which install its packed tarball), against real servers
