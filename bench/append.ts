@@ -102,7 +102,13 @@ function requestOf(run: AppendRun): AppendRequest {
  * Unary `GetLog` calls (no storage write: the answer comes from memory) with `inFlight`
  * workers: what nice-grpc + grpc-js unary calls cost on this machine, the ceiling under unary appends.
  */
-export async function getLogCalls(logs: LogServiceClient, log: string, inFlight: number, calls: number, timeoutMs: number): Promise<{ calls: number; ms: number }> {
+export async function getLogCalls(
+  logs: LogServiceClient,
+  log: string,
+  inFlight: number,
+  calls: number,
+  timeoutMs: number,
+): Promise<{ calls: number; ms: number }> {
   const expired = deadline(timeoutMs);
   let started = 0;
   let done = 0;

@@ -56,7 +56,10 @@ async function run(command: string, args: string[], cwd: string, timeoutMs: numb
       child.once("error", reject);
       child.once("exit", (c) => resolve(c));
     });
-    if (code !== 0) throw new Error(`${command} ${args.slice(0, 3).join(" ")}… exited ${code ?? `on ${child.signalCode}`}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`);
+    if (code !== 0)
+      throw new Error(
+        `${command} ${args.slice(0, 3).join(" ")}… exited ${code ?? `on ${child.signalCode}`}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`,
+      );
     return { stdout, seconds: (performance.now() - t0) / 1000 };
   } finally {
     clearTimeout(timer);
@@ -65,7 +68,11 @@ async function run(command: string, args: string[], cwd: string, timeoutMs: numb
 }
 
 const lastJsonLine = (stdout: string): unknown => {
-  const line = stdout.trim().split("\n").reverse().find((l) => l.startsWith("{"));
+  const line = stdout
+    .trim()
+    .split("\n")
+    .reverse()
+    .find((l) => l.startsWith("{"));
   if (line === undefined) throw new Error(`no JSON line in the output: ${stdout.slice(-300)}`);
   return JSON.parse(line);
 };
@@ -74,7 +81,23 @@ export async function goClient(spec: ClientBenchSpec): Promise<ClientFigures> {
   const tag = Date.now().toString(36);
   const out = await run(
     "go",
-    ["run", "./cmd/dlogbench", "-addr", spec.address, "-json", "-log", spec.log, "-records", String(spec.records), "-reader", `go-${tag}`, "-singles", String(spec.appends), "-unpacked", String(Math.min(spec.appends, 20_000))],
+    [
+      "run",
+      "./cmd/dlogbench",
+      "-addr",
+      spec.address,
+      "-json",
+      "-log",
+      spec.log,
+      "-records",
+      String(spec.records),
+      "-reader",
+      `go-${tag}`,
+      "-singles",
+      String(spec.appends),
+      "-unpacked",
+      String(Math.min(spec.appends, 20_000)),
+    ],
     join(ROOT, "clients/go"),
     spec.timeoutMs,
   );
@@ -96,7 +119,20 @@ export async function pythonClients(spec: ClientBenchSpec): Promise<ClientFigure
     const python = join(ROOT, ".tools/python/bin/python");
     const out = await run(
       python,
-      ["bench/bench_client.py", "--address", spec.address, "--log", spec.log, "--records", String(spec.records), "--appends", String(spec.appends), "--no-typescript", "--json", json],
+      [
+        "bench/bench_client.py",
+        "--address",
+        spec.address,
+        "--log",
+        spec.log,
+        "--records",
+        String(spec.records),
+        "--appends",
+        String(spec.appends),
+        "--no-typescript",
+        "--json",
+        json,
+      ],
       join(ROOT, "clients/python"),
       spec.timeoutMs,
     );
@@ -118,7 +154,18 @@ export async function javaClient(spec: ClientBenchSpec): Promise<ClientFigures> 
   const args = `--address ${spec.address} --log ${spec.log} --records ${spec.records} --append-records ${spec.appends}`;
   const out = await run(
     "mvn",
-    ["-B", "-q", `-Dmaven.repo.local=${join(ROOT, ".tools/m2")}`, "-f", "clients/java/pom.xml", "test-compile", "exec:java", "-Dexec.classpathScope=test", "-Dexec.mainClass=io.dlog.bench.JavaClientBench", `-Dexec.args=${args}`],
+    [
+      "-B",
+      "-q",
+      `-Dmaven.repo.local=${join(ROOT, ".tools/m2")}`,
+      "-f",
+      "clients/java/pom.xml",
+      "test-compile",
+      "exec:java",
+      "-Dexec.classpathScope=test",
+      "-Dexec.mainClass=io.dlog.bench.JavaClientBench",
+      `-Dexec.args=${args}`,
+    ],
     ROOT,
     spec.timeoutMs,
   );

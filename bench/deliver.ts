@@ -16,13 +16,7 @@ export interface DeliverResult {
  * One reader: opens a session for a fresh reader id, acks each received batch with one
  * cumulative `up_to`, drains after `target` records (or at the deadline) and waits for Drained.
  */
-export async function deliverAndAck(
-  readers: ReaderServiceClient,
-  log: string,
-  readerId: string,
-  target: number,
-  timeoutMs: number,
-): Promise<DeliverResult> {
+export async function deliverAndAck(readers: ReaderServiceClient, log: string, readerId: string, target: number, timeoutMs: number): Promise<DeliverResult> {
   const session = openSession(readers, log, readerId);
   let draining = false;
   const drain = (): void => {
@@ -78,9 +72,7 @@ export async function deliverAndAckMany(
   targetEach: number,
   timeoutMs: number,
 ): Promise<DeliverResult & { perReader: number[] }> {
-  const results = await Promise.all(
-    Array.from({ length: readers }, (_, i) => deliverAndAck(client, log, `${readerPrefix}-${i}`, targetEach, timeoutMs)),
-  );
+  const results = await Promise.all(Array.from({ length: readers }, (_, i) => deliverAndAck(client, log, `${readerPrefix}-${i}`, targetEach, timeoutMs)));
   return {
     records: results.reduce((sum, r) => sum + r.records, 0),
     batches: results.reduce((sum, r) => sum + r.batches, 0),

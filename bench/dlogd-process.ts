@@ -57,7 +57,12 @@ export interface Dlogd {
 export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
   const owned = options.dataDir === undefined ? await tempDir("dlogd") : undefined;
   const dataDir = options.dataDir ?? owned!.path;
-  const nodeArgs = [...(options.nodeArgs ?? []), "--import", LOOP_MONITOR, ...(options.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`])];
+  const nodeArgs = [
+    ...(options.nodeArgs ?? []),
+    "--import",
+    LOOP_MONITOR,
+    ...(options.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`]),
+  ];
   const loopFile = join(tmpdir(), `dlog-bench-loop-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
   // `--storage nats://...` keeps everything in NATS: no data dir then (dlogd refuses both).
   const storageArgs = options.args?.includes("--storage") ? [] : ["--data-dir", dataDir];

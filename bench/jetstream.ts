@@ -81,11 +81,30 @@ const perSecond = (count: number, ms: number): number => (ms > 0 ? (count * 1000
 /** The three dlog workloads on one dlogd: packed appends, pipelined single appends, one reader catching up on the packed log. */
 async function dlogBackend(d: Dlogd, label: string, plan: JetStreamPlan, step: Step): Promise<Backend> {
   const packed = await step(`jetstream: ${label} AppendStream ${PER_APPEND} records per append`, async () => {
-    const r = await appendStream(d.logs, { log: PACKED_LOG, size: SIZE, recordsPerAppend: PER_APPEND, inFlight: PACKED_IN_FLIGHT, appends: Math.ceil(plan.records / PER_APPEND), timeoutMs: plan.timeoutMs });
-    return { name: label, value: perSecond(r.records, r.ms), unit: "rec/s", detail: `AppendStream, ${r.records} records in ${r.appends} appends, ${PACKED_IN_FLIGHT} in flight` };
+    const r = await appendStream(d.logs, {
+      log: PACKED_LOG,
+      size: SIZE,
+      recordsPerAppend: PER_APPEND,
+      inFlight: PACKED_IN_FLIGHT,
+      appends: Math.ceil(plan.records / PER_APPEND),
+      timeoutMs: plan.timeoutMs,
+    });
+    return {
+      name: label,
+      value: perSecond(r.records, r.ms),
+      unit: "rec/s",
+      detail: `AppendStream, ${r.records} records in ${r.appends} appends, ${PACKED_IN_FLIGHT} in flight`,
+    };
   });
   const singles = await step(`jetstream: ${label} AppendStream 1 record per append`, async () => {
-    const r = await appendStream(d.logs, { log: SINGLES_LOG, size: SIZE, recordsPerAppend: 1, inFlight: SINGLES_IN_FLIGHT, appends: plan.singles, timeoutMs: plan.timeoutMs });
+    const r = await appendStream(d.logs, {
+      log: SINGLES_LOG,
+      size: SIZE,
+      recordsPerAppend: 1,
+      inFlight: SINGLES_IN_FLIGHT,
+      appends: plan.singles,
+      timeoutMs: plan.timeoutMs,
+    });
     return { name: label, value: perSecond(r.records, r.ms), unit: "rec/s", detail: `AppendStream, ${r.records} appends, ${SINGLES_IN_FLIGHT} in flight` };
   });
   const deliver = await step(`jetstream: ${label} deliver + ack`, async () => {
@@ -106,7 +125,14 @@ function measuredRow(m: Measurement | Error, name: string, reference: string): R
 }
 
 /** Kills (or stops) the leader of `stream` under a running probe, `runs` times; the node is restarted and caught up after each. */
-async function writeOutages(cluster: NatsCluster, gateway: Dlogd, stream: string, how: "kill9" | "stop", runs: number, step: Step): Promise<Outage & { notes: string[] }> {
+async function writeOutages(
+  cluster: NatsCluster,
+  gateway: Dlogd,
+  stream: string,
+  how: "kill9" | "stop",
+  runs: number,
+  step: Step,
+): Promise<Outage & { notes: string[] }> {
   const client = createDlogClient({ address: gateway.address });
   const probe = startAppendProbe(client, OUTAGE_LOG, { prefix: how });
   const samples: number[] = [];
@@ -119,7 +145,11 @@ async function writeOutages(cluster: NatsCluster, gateway: Dlogd, stream: string
         const at = performance.now();
         if (how === "kill9") await cluster.kill9(leader);
         else await cluster.stop(leader);
-        const outageMs = await within(OUTAGE_BOUND_MS, "the first append answered after the fault", waitFor(() => probe.outageAfter(at).outageMs));
+        const outageMs = await within(
+          OUTAGE_BOUND_MS,
+          "the first append answered after the fault",
+          waitFor(() => probe.outageAfter(at).outageMs),
+        );
         await cluster.restart(leader);
         await cluster.waitForCurrentStreams();
         return { outageMs, leader };
@@ -232,7 +262,13 @@ export async function jetstreamSection(
         rows.push(rawM instanceof Error ? errorRow(`raw JetStream R${replicas}: ${what}`, rawM) : referenceRow(rawM));
         const m = backend[key];
         const v = value(m) ?? Number.NaN;
-        rows.push(measuredRow(m, `JetStream R${replicas}: ${what}`, `${ratio(v, levelValue, "LevelDB")}; ${ratio(v, value(rawM) ?? Number.NaN, `raw JetStream R${replicas}`)}`));
+        rows.push(
+          measuredRow(
+            m,
+            `JetStream R${replicas}: ${what}`,
+            `${ratio(v, levelValue, "LevelDB")}; ${ratio(v, value(rawM) ?? Number.NaN, `raw JetStream R${replicas}`)}`,
+          ),
+        );
       }
     }
 
@@ -248,18 +284,32 @@ export async function jetstreamSection(
       outage.takeover =
         second instanceof Error
           ? second
-          : await step("jetstream: reader takeover across gateways", () => resumeLatency(r3Gateway, PACKED_LOG, "takeover", "takeover of a live session", plan.takeovers, 120_000, [r3Gateway, second]));
+          : await step("jetstream: reader takeover across gateways", () =>
+              resumeLatency(r3Gateway, PACKED_LOG, "takeover", "takeover of a live session", plan.takeovers, 120_000, [r3Gateway, second]),
+            );
     }
     const killLabel = "JetStream R3: write outage after kill -9 of the log stream's leader";
     const stopLabel = "JetStream R3: write outage after SIGTERM of the log stream's leader";
-    rows.push(...(outage.kill instanceof Error ? [errorRow(killLabel, outage.kill)] : outageRows(killLabel, outage.kill, "issue 12 expects 4–7 s (Raft election)")));
-    rows.push(...(outage.stop instanceof Error ? [errorRow(stopLabel, outage.stop)] : outageRows(stopLabel, outage.stop, "issue 12 expects < 100 ms (leadership handed over)")));
+    rows.push(
+      ...(outage.kill instanceof Error ? [errorRow(killLabel, outage.kill)] : outageRows(killLabel, outage.kill, "issue 12 expects 4–7 s (Raft election)")),
+    );
+    rows.push(
+      ...(outage.stop instanceof Error
+        ? [errorRow(stopLabel, outage.stop)]
+        : outageRows(stopLabel, outage.stop, "issue 12 expects < 100 ms (leadership handed over)")),
+    );
     const takeoverLabel = "JetStream R3: reader takeover across gateways → first record";
     const takeover = outage.takeover;
     if (takeover instanceof Error) rows.push(errorRow(takeoverLabel, takeover));
     else {
       rows.push(
-        row(`${takeoverLabel}, p50`, quantile(takeover, 0.5), "ms", "goal < 1000 ms", `${takeover.length} takeovers, alternating gateways; each fences the live session on the other gateway (checked: it ends ABORTED)`),
+        row(
+          `${takeoverLabel}, p50`,
+          quantile(takeover, 0.5),
+          "ms",
+          "goal < 1000 ms",
+          `${takeover.length} takeovers, alternating gateways; each fences the live session on the other gateway (checked: it ends ABORTED)`,
+        ),
         row(`${takeoverLabel}, p99`, quantile(takeover, 0.99), "ms", "goal < 1000 ms", `max ${Math.max(...takeover).toFixed(0)} ms`),
       );
     }
@@ -274,7 +324,9 @@ export async function jetstreamSection(
       raw_r3: value(rawOf(3, rawKey)),
     });
     const outageJson = (o: (Outage & { notes: string[] }) | Error): Outage =>
-      o instanceof Error ? { runs: [], median: null, max: null, answered: 0, lost: null, duplicates: null } : { runs: o.runs, median: o.median, max: o.max, answered: o.answered, lost: o.lost, duplicates: o.duplicates };
+      o instanceof Error
+        ? { runs: [], median: null, max: null, answered: 0, lost: null, duplicates: null }
+        : { runs: o.runs, median: o.median, max: o.max, answered: o.answered, lost: o.lost, duplicates: o.duplicates };
     const json: JetStreamJson = {
       cluster: `3 nats-server nodes on loopback (one machine), sync_interval always, ${SIZE} B records`,
       append_1000_per_append_100B: figures("packed", "publishPacked"),

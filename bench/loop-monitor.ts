@@ -35,7 +35,7 @@ export function startLoopMonitor(): { take(): LoopReport; stop(): void } {
   let gc = { count: 0, total: 0, max: 0, byKind: {} as Record<string, number> };
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      const kind = GC_KINDS[((e as { detail?: { kind?: number } }).detail)?.kind ?? 0] ?? "other";
+      const kind = GC_KINDS[(e as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? "other";
       gc.count++;
       gc.total += e.duration;
       gc.max = Math.max(gc.max, e.duration);
@@ -80,6 +80,8 @@ if (file !== undefined && file !== "") {
 
 /** "loop delay p99 1.2 ms (max 9.8); GC 12 pauses, 30 ms, longest 4.1 ms (minor 4.1)" */
 export function loopNote(who: string, r: LoopReport): string {
-  const kinds = Object.entries(r.gcMaxByKind).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
+  const kinds = Object.entries(r.gcMaxByKind)
+    .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+    .join(", ");
   return `${who}: loop delay p50 ${r.delayP50Ms.toFixed(1)} / p99 ${r.delayP99Ms.toFixed(1)} / max ${r.delayMaxMs.toFixed(1)} ms, GC ${r.gcCount} pauses, ${r.gcTotalMs.toFixed(0)} ms in all, longest ${r.gcMaxMs.toFixed(1)} ms${kinds ? ` (${kinds})` : ""}`;
 }

@@ -28,7 +28,14 @@ try {
     try {
       const log = `bench-${Date.now()}`;
       await appendUnary(dlogd.logs, { log, size: 100, recordsPerAppend: PER_APPEND, inFlight: 1, appends: 20, timeoutMs: 30_000 }); // warm-up
-      const append = await appendUnary(dlogd.logs, { log, size: 100, recordsPerAppend: PER_APPEND, inFlight: 4, appends: records / PER_APPEND, timeoutMs: 120_000 });
+      const append = await appendUnary(dlogd.logs, {
+        log,
+        size: 100,
+        recordsPerAppend: PER_APPEND,
+        inFlight: 4,
+        appends: records / PER_APPEND,
+        timeoutMs: 120_000,
+      });
       const deliver = await deliverAndAck(dlogd.readers, log, "r", append.records + 20 * PER_APPEND, 120_000);
       rows.push(`| ${name} | ${Math.round(append.records / (append.ms / 1000))} | ${Math.round(deliver.records / (deliver.ms / 1000))} |`);
     } finally {

@@ -36,9 +36,23 @@ async function round(d: Dlogd, spec: PackSpec, tag: string): Promise<PackFigures
   const singles = `pack-singles-${tag}`;
   const bulk = `pack-bulk-${tag}`;
   const cpu0 = await d.cpuSeconds();
-  const appended = await appendStream(d.logs, { log: singles, size: 100, recordsPerAppend: 1, inFlight: IN_FLIGHT, appends: spec.records, timeoutMs: spec.timeoutMs });
+  const appended = await appendStream(d.logs, {
+    log: singles,
+    size: 100,
+    recordsPerAppend: 1,
+    inFlight: IN_FLIGHT,
+    appends: spec.records,
+    timeoutMs: spec.timeoutMs,
+  });
   const cpu1 = await d.cpuSeconds();
-  await appendStream(d.logs, { log: bulk, size: 100, recordsPerAppend: 1_000, inFlight: 8, appends: Math.ceil(appended.records / 1_000), timeoutMs: spec.timeoutMs });
+  await appendStream(d.logs, {
+    log: bulk,
+    size: 100,
+    recordsPerAppend: 1_000,
+    inFlight: 8,
+    appends: Math.ceil(appended.records / 1_000),
+    timeoutMs: spec.timeoutMs,
+  });
   const info = await d.logs.getLog({ log: singles });
   const entries = info.segments.reduce((n, s) => n + Number((s.lastDlsn?.entry ?? 0n) - (s.firstDlsn?.entry ?? 0n)) + 1, 0);
   const cpu2 = await d.cpuSeconds();
@@ -60,7 +74,14 @@ async function round(d: Dlogd, spec: PackSpec, tag: string): Promise<PackFigures
 
 /** Runs both sides `rounds` times in alternating order; rates: best round, CPU: lowest round. */
 export async function packSideBySide(a: Side, b: Side, spec: PackSpec, progress: (m: string) => void): Promise<[PackFigures, PackFigures]> {
-  const rounds = await inTurns([a, b], spec.rounds, async () => undefined, (d, tag) => round(d, spec, tag), progress, "appends sharing entries");
+  const rounds = await inTurns(
+    [a, b],
+    spec.rounds,
+    async () => undefined,
+    (d, tag) => round(d, spec, tag),
+    progress,
+    "appends sharing entries",
+  );
   const best = (rs: PackFigures[]): PackFigures => {
     const max = (k: keyof PackFigures): number => Math.max(...rs.map((x) => x[k]));
     const min = (k: keyof PackFigures): number => Math.min(...rs.map((x) => x[k]));

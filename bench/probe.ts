@@ -61,7 +61,10 @@ export function cpuNote(delta: ProbeDelta, ms: number): string {
 export async function ownTreeCpuSeconds(): Promise<number> {
   try {
     const stat = await readFile("/proc/self/stat", "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+    const f = stat
+      .slice(stat.lastIndexOf(")") + 2)
+      .split(" ")
+      .map(Number);
     // utime, stime, cutime, cstime are fields 14-17 (indexes 11-14 after the command name).
     return (f[11]! + f[12]! + f[13]! + f[14]!) / CLK_TCK;
   } catch {

@@ -8,13 +8,7 @@ export interface ReadResult {
 }
 
 /** Reads `log` from the start to its end (no follow), `maxBatchRecords` per message; aborted at `timeoutMs`. */
-export async function readThroughput(
-  logs: LogServiceClient,
-  log: string,
-  maxBatchRecords: number,
-  maxRecords: number,
-  timeoutMs: number,
-): Promise<ReadResult> {
+export async function readThroughput(logs: LogServiceClient, log: string, maxBatchRecords: number, maxRecords: number, timeoutMs: number): Promise<ReadResult> {
   const abort = new AbortController();
   const guard = setTimeout(() => abort.abort(), timeoutMs);
   let records = 0;

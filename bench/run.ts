@@ -245,7 +245,17 @@ async function measureUnaryCeiling(d: Dlogd, plan: Plan, rows: Row[]): Promise<v
  * Fills a catch-up log through AppendStream, `perAppend` records per request (one LevelDB
  * entry each), and reports the rate as an append row; returns the records the log holds.
  */
-async function prefill(d: Dlogd, log: string, size: number, records: number, perAppend: number, inFlight: number, timeoutMs: number, refs: References, rows: Row[]): Promise<number> {
+async function prefill(
+  d: Dlogd,
+  log: string,
+  size: number,
+  records: number,
+  perAppend: number,
+  inFlight: number,
+  timeoutMs: number,
+  refs: References,
+  rows: Row[],
+): Promise<number> {
   const label = `AppendStream, ${perAppend} record${perAppend === 1 ? "" : "s"} per append, ${inFlight} in flight, ${sizeLabel(size)}, fsync on (pre-fill of "${log}")`;
   const run = await attempt(`dlog: ${label}`, async () => {
     const done = await probe(d);
@@ -256,7 +266,15 @@ async function prefill(d: Dlogd, log: string, size: number, records: number, per
     rows.push(errorRow(label, run));
   } else {
     const value = perSecond(run.result.records, run.result.ms);
-    rows.push(row(label, value, "rec/s", ratio(value, refOf(refs.batch[size]), `batch() ${sizeLabel(size)}`), `${run.result.records} records in ${run.result.appends} appends; ${commitsNote(run.delta, run.result.appends)}; ${cpuNote(run.delta, run.result.ms)}`));
+    rows.push(
+      row(
+        label,
+        value,
+        "rec/s",
+        ratio(value, refOf(refs.batch[size]), `batch() ${sizeLabel(size)}`),
+        `${run.result.records} records in ${run.result.appends} appends; ${commitsNote(run.delta, run.result.appends)}; ${cpuNote(run.delta, run.result.ms)}`,
+      ),
+    );
   }
   return recordsIn(d, log);
 }
@@ -364,7 +382,10 @@ type TailProducerKind = "unary" | "appender";
 
 const TAIL_PRODUCERS: Record<TailProducerKind, { label: string; how: string }> = {
   unary: { label: "", how: "single-record unary Appends" },
-  appender: { label: " (TypeScript appender)", how: "single-record `appender.append()` calls on the TypeScript client's Appender (its defaults: linger 2 ms while a request is in flight)" },
+  appender: {
+    label: " (TypeScript appender)",
+    how: "single-record `appender.append()` calls on the TypeScript client's Appender (its defaults: linger 2 ms while a request is in flight)",
+  },
 };
 
 async function measureTail(d: Dlogd, plan: Plan, fsync: boolean, rows: Row[], producer: TailProducerKind = "unary"): Promise<void> {
@@ -391,7 +412,8 @@ async function measureTail(d: Dlogd, plan: Plan, fsync: boolean, rows: Row[], pr
   }
   const lost = tail.sent - tail.received;
   // The append's own answer, next to the delivery: when both are slow, appends queued before their commit.
-  const answer = tail.appendAck.length > 0 ? `; append answered p50 ${quantile(tail.appendAck, 0.5).toFixed(1)} / p99 ${quantile(tail.appendAck, 0.99).toFixed(1)} ms` : "";
+  const answer =
+    tail.appendAck.length > 0 ? `; append answered p50 ${quantile(tail.appendAck, 0.5).toFixed(1)} / p99 ${quantile(tail.appendAck, 0.99).toFixed(1)} ms` : "";
   rows.push(
     ...latencyRows(
       name,
@@ -400,7 +422,8 @@ async function measureTail(d: Dlogd, plan: Plan, fsync: boolean, rows: Row[], pr
       `${how}; for orientation only, not measured here: Kafka's published p50 2 ms / p99 3 ms (3 brokers, other hardware); ${tail.sent} sent, ${tail.received} received${lost > 0 ? ` (${lost} missing!)` : ""}${answer}; ${cpuNote(tail.delta, tail.ms)}; ${loopNote("dlogd", tail.server)}; ${loopNote("bench client", tail.client)}`,
     ),
   );
-  if (producer === "unary") rows.push(...latencyRows(`Append call → its answer (same run), fsync ${fsync ? "on" : "off"}`, tail.appendAck, "", "group commit + fsync of the append"));
+  if (producer === "unary")
+    rows.push(...latencyRows(`Append call → its answer (same run), fsync ${fsync ? "on" : "off"}`, tail.appendAck, "", "group commit + fsync of the append"));
 }
 
 /**
@@ -450,7 +473,13 @@ async function profileRuns(plan: Plan, dataDir: string): Promise<Row[]> {
   else {
     const { result, summary: client } = catchUp.result;
     rows.push(
-      row("catch-up: deliver + ack, 1 reader, 100 B, profilers on", perSecond(result.records, result.ms), "rec/s", "", `${result.records} records in ${(result.ms / 1000).toFixed(1)} s`),
+      row(
+        "catch-up: deliver + ack, 1 reader, 100 B, profilers on",
+        perSecond(result.records, result.ms),
+        "rec/s",
+        "",
+        `${result.records} records in ${(result.ms / 1000).toFixed(1)} s`,
+      ),
       ...profileRows("dlogd (catch-up)", catchUp.server, 20),
       ...profileRows("client (catch-up)", client, 10),
     );
@@ -458,14 +487,27 @@ async function profileRuns(plan: Plan, dataDir: string): Promise<Row[]> {
   const appends = await profiledDlogd("pipelined appends", {}, async (d) => {
     await warmUp(d, true);
     return windowed(() =>
-      appendStream(d.logs, { log: "profiled", size: 100, recordsPerAppend: 1, inFlight: MANY_IN_FLIGHT, appends: plan.appendManyOps, timeoutMs: plan.appendMs * 2 }),
+      appendStream(d.logs, {
+        log: "profiled",
+        size: 100,
+        recordsPerAppend: 1,
+        inFlight: MANY_IN_FLIGHT,
+        appends: plan.appendManyOps,
+        timeoutMs: plan.appendMs * 2,
+      }),
     );
   });
   if (failed(appends)) rows.push(errorRow("profiled appends", appends));
   else {
     const result = appends.result;
     rows.push(
-      row(`appends: AppendStream ${MANY_IN_FLIGHT} in flight, 1 record of 100 B each, fsync on, profiler on`, perSecond(result.records, result.ms), "rec/s", "", `${result.records} appends in ${(result.ms / 1000).toFixed(1)} s`),
+      row(
+        `appends: AppendStream ${MANY_IN_FLIGHT} in flight, 1 record of 100 B each, fsync on, profiler on`,
+        perSecond(result.records, result.ms),
+        "rec/s",
+        "",
+        `${result.records} appends in ${(result.ms / 1000).toFixed(1)} s`,
+      ),
       ...profileRows("dlogd (appends)", appends.server, 15),
     );
   }
@@ -479,7 +521,14 @@ const BEFORE: Side = { label: "before (--entry-cache 0)", args: ["--entry-cache"
 const AFTER: Side = { label: "after (defaults)", args: [] };
 
 function sideBySideSpec(plan: Plan): SideBySideSpec {
-  return { records: Math.min(plan.records, plan.quick ? 50_000 : 200_000), readers: plan.manyReaders, rounds: 2, tailRate: plan.tailRate, tailMs: plan.tailMs, timeoutMs: 60_000 };
+  return {
+    records: Math.min(plan.records, plan.quick ? 50_000 : 200_000),
+    readers: plan.manyReaders,
+    rounds: 2,
+    tailRate: plan.tailRate,
+    tailMs: plan.tailMs,
+    timeoutMs: 60_000,
+  };
 }
 
 function sideBySideRows(before: SideFigures, after: SideFigures): Row[] {
@@ -511,7 +560,13 @@ const PACK_AFTER: Side = { label: "default (--pack-appends)", args: [] };
 
 function packRows(before: PackFigures, after: PackFigures): Row[] {
   const figure = (name: string, unit: string, key: keyof PackFigures, lowerIsBetter: boolean): Row =>
-    row(name, after[key], unit, ratio(after[key], before[key], `${PACK_BEFORE.label}${lowerIsBetter ? " (lower is better)" : ""}`), `${PACK_BEFORE.label}: ${unit === "rec/s" ? formatRate(before[key]) : before[key].toFixed(2)} ${unit}`);
+    row(
+      name,
+      after[key],
+      unit,
+      ratio(after[key], before[key], `${PACK_BEFORE.label}${lowerIsBetter ? " (lower is better)" : ""}`),
+      `${PACK_BEFORE.label}: ${unit === "rec/s" ? formatRate(before[key]) : before[key].toFixed(2)} ${unit}`,
+    );
   const singlesVsBulk = (f: PackFigures): number => f.deliverRate / f.bulkDeliverRate;
   return [
     figure(`AppendStream, 1 record per request, 256 in flight, 100 B, fsync on`, "rec/s", "appendRate", false),
@@ -540,7 +595,13 @@ async function measureClients(d: Dlogd, plan: Plan, records: number, rows: Row[]
   const ts = await attempt("client: typescript", async () => {
     const deliver = await readerDeliverAck(d.address, spec.log, `ts-${Date.now().toString(36)}`, records, plan.deliverOneMs);
     const append = await appenderSingles(d.address, `clients-ts-${Date.now().toString(36)}`, spec.appends, 100, plan.appendMs * 2);
-    return { client: "typescript", deliverAck: perSecond(deliver.records, deliver.ms), appender: perSecond(append.records, append.ms), extra: {}, seconds: (deliver.ms + append.ms) / 1000 };
+    return {
+      client: "typescript",
+      deliverAck: perSecond(deliver.records, deliver.ms),
+      appender: perSecond(append.records, append.ms),
+      extra: {},
+      seconds: (deliver.ms + append.ms) / 1000,
+    };
   });
   results.push(failed(ts) ? { client: "typescript", error: ts } : ts);
   for (const [client, measure] of [
@@ -559,8 +620,26 @@ async function measureClients(d: Dlogd, plan: Plan, records: number, rows: Row[]
       continue;
     }
     rows.push(
-      row(`${r.client} client: reader, deliver + ack each record, 100 B`, r.deliverAck ?? Number.NaN, "rec/s", ratio(r.deliverAck ?? Number.NaN, tsFigures?.deliverAck, "TypeScript reader"), `${records} records, fresh reader id`),
-      row(`${r.client} client: appender, 1 record per call, 100 B`, r.appender ?? Number.NaN, "rec/s", ratio(r.appender ?? Number.NaN, tsFigures?.appender, "TypeScript appender"), `${spec.appends} appends${Object.keys(r.extra).length > 0 ? `; also: ${Object.entries(r.extra).map(([k, v]) => `${k} ${formatRate(v)} rec/s`).join("; ")}` : ""}`),
+      row(
+        `${r.client} client: reader, deliver + ack each record, 100 B`,
+        r.deliverAck ?? Number.NaN,
+        "rec/s",
+        ratio(r.deliverAck ?? Number.NaN, tsFigures?.deliverAck, "TypeScript reader"),
+        `${records} records, fresh reader id`,
+      ),
+      row(
+        `${r.client} client: appender, 1 record per call, 100 B`,
+        r.appender ?? Number.NaN,
+        "rec/s",
+        ratio(r.appender ?? Number.NaN, tsFigures?.appender, "TypeScript appender"),
+        `${spec.appends} appends${
+          Object.keys(r.extra).length > 0
+            ? `; also: ${Object.entries(r.extra)
+                .map(([k, v]) => `${k} ${formatRate(v)} rec/s`)
+                .join("; ")}`
+            : ""
+        }`,
+      ),
     );
   }
   return results;
@@ -571,7 +650,14 @@ function clientRowsJson(results: readonly ClientResult[]): ClientRow[] {
   const over = (a: number | undefined, b: number | undefined): number | null => num(a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
   return results.map((r) =>
     "error" in r
-      ? { client: r.client, deliver_ack_1reader_100B: null, append_1record_appender_100B: null, deliver_vs_typescript: null, append_vs_typescript: null, error: r.error.message.split("\n")[0]!.slice(0, 300) }
+      ? {
+          client: r.client,
+          deliver_ack_1reader_100B: null,
+          append_1record_appender_100B: null,
+          deliver_vs_typescript: null,
+          append_vs_typescript: null,
+          error: r.error.message.split("\n")[0]!.slice(0, 300),
+        }
       : {
           client: r.client,
           deliver_ack_1reader_100B: num(r.deliverAck),
@@ -667,13 +753,26 @@ async function main(): Promise<void> {
           const { result, delta } = appenderRun;
           const value = perSecond(result.records, result.ms);
           appender100 = value;
-          appendRows.push(row(APPENDER_LABEL, value, "rec/s", ratio(value, refOf(refs.batch[100]), "batch() 100 B"), `${result.records} records; ${delta.counters.get("dlog_append_batches_total") ?? "?"} group commits; ${cpuNote(delta, result.ms)}`));
+          appendRows.push(
+            row(
+              APPENDER_LABEL,
+              value,
+              "rec/s",
+              ratio(value, refOf(refs.batch[100]), "batch() 100 B"),
+              `${result.records} records; ${delta.counters.get("dlog_append_batches_total") ?? "?"} group commits; ${cpuNote(delta, result.ms)}`,
+            ),
+          );
         }
         const filled: Record<number, number> = {};
-        for (const size of SIZES) filled[size] = await prefill(d, `catchup-${size}`, size, plan.records, PREFILL_BATCH, PREFILL_IN_FLIGHT, 180_000, refs, appendRows);
+        for (const size of SIZES)
+          filled[size] = await prefill(d, `catchup-${size}`, size, plan.records, PREFILL_BATCH, PREFILL_IN_FLIGHT, 180_000, refs, appendRows);
         const singles = await prefill(d, "catchup-singles", 100, plan.singlesRecords, 1, MANY_IN_FLIGHT, plan.singlesMs, refs, appendRows);
 
-        for (const [batch, size] of [[1_000, 100], [256, 100], [1_000, KIB]] as const) {
+        for (const [batch, size] of [
+          [1_000, 100],
+          [256, 100],
+          [1_000, KIB],
+        ] as const) {
           const label = `Read stream, ${batch} records/message, ${sizeLabel(size)}`;
           const r = await attempt(`dlog: ${label}`, async () => {
             const done = await probe(d);
@@ -683,7 +782,15 @@ async function main(): Promise<void> {
           if (failed(r)) readRows.push(errorRow(label, r));
           else {
             const value = perSecond(r.result.records, r.result.ms);
-            readRows.push(row(label, value, "rec/s", bothRatios(value, refs, size), `${r.result.records} of ${filled[size]} records, ${r.result.messages} messages; ${cpuNote(r.delta, r.result.ms)}`));
+            readRows.push(
+              row(
+                label,
+                value,
+                "rec/s",
+                bothRatios(value, refs, size),
+                `${r.result.records} of ${filled[size]} records, ${r.result.messages} messages; ${cpuNote(r.delta, r.result.ms)}`,
+              ),
+            );
           }
         }
 
@@ -694,7 +801,16 @@ async function main(): Promise<void> {
           [`${plan.manyReaders} readers on one log, 1 KiB`, "catchup-1024", "many-1k", plan.manyReaders, KIB, filled[KIB]!, plan.deliverManyMs, 1],
         ];
         if (singles > 0) {
-          cases.push([`1 reader, 100 B, ${singles}-record log written 1 record per append`, "catchup-singles", "one-singles", 1, 100, singles, plan.deliverOneMs, 1]);
+          cases.push([
+            `1 reader, 100 B, ${singles}-record log written 1 record per append`,
+            "catchup-singles",
+            "one-singles",
+            1,
+            100,
+            singles,
+            plan.deliverOneMs,
+            1,
+          ]);
         }
         rssIdleMiB = (await d.memory()).rssMiB;
         // The machine may be shared: measure the goal's reference once more right before the sessions.
@@ -730,9 +846,16 @@ async function main(): Promise<void> {
         await measureTail(d, plan, true, latencyRowsOut, "appender");
         const modes: ResumeMode[] = ["drained, same channel", "drained, new channel", "takeover of a live session"];
         for (const [i, mode] of modes.entries()) {
-          const samples = await attempt(`dlog: resume latency, ${mode}`, () => resumeLatency(d, "catchup-100", `resume-${i}`, mode, plan.resumeIterations, 60_000));
+          const samples = await attempt(`dlog: resume latency, ${mode}`, () =>
+            resumeLatency(d, "catchup-100", `resume-${i}`, mode, plan.resumeIterations, 60_000),
+          );
           latencyRowsOut.push(
-            ...latencyRows(`Resume (${mode}) → first record`, samples, "", `session call → first Records frame for a reader with a stored position on the 100 B log; ${plan.resumeIterations} resumes, batch 100`),
+            ...latencyRows(
+              `Resume (${mode}) → first record`,
+              samples,
+              "",
+              `session call → first Records frame for a reader with a stored position on the 100 B log; ${plan.resumeIterations} resumes, batch 100`,
+            ),
           );
         }
       }),
@@ -796,7 +919,11 @@ async function main(): Promise<void> {
       peerRows.push(
         m.name === NATS_ROWS.publish
           ? peerRatio(noFsyncStream100, m, `AppendStream ${MANY_IN_FLIGHT} in flight, 100 B, --no-fsync (NATS does not fsync each message either)`)
-          : peerRatio(oneReaderSingles, m, "Session deliver + ack, 1 reader, 100 B, log written 1 record per append like the peer's messages (dlog acks once per batch: its design, not the peer's)"),
+          : peerRatio(
+              oneReaderSingles,
+              m,
+              "Session deliver + ack, 1 reader, 100 B, log written 1 record per append like the peer's messages (dlog acks once per batch: its design, not the peer's)",
+            ),
       );
     }
   }
@@ -806,7 +933,11 @@ async function main(): Promise<void> {
       peerRows.push(
         m.name === REDIS_ROWS.xadd
           ? peerRatio(noFsyncStream100, m, `AppendStream ${MANY_IN_FLIGHT} in flight, 100 B, --no-fsync (Redis AOF fsyncs once a second)`)
-          : peerRatio(oneReaderSingles, m, "Session deliver + ack, 1 reader, 100 B, log written 1 record per append like the peer's entries (dlog acks once per batch)"),
+          : peerRatio(
+              oneReaderSingles,
+              m,
+              "Session deliver + ack, 1 reader, 100 B, log written 1 record per append like the peer's entries (dlog acks once per batch)",
+            ),
       );
     }
   }
@@ -869,7 +1000,8 @@ async function main(): Promise<void> {
     },
     {
       title: "6. LevelDB position writes per 1000 acks",
-      intro: "From dlogd's counters (`dlog_positions_written_total`, `dlog_position_flushes_total`, `dlog_acks_total`) around each deliver + ack run of section 3 (server defaults: flush every 100 ms or 1000 acks). An ack here is one acked record; the client sent one Ack message per batch.",
+      intro:
+        "From dlogd's counters (`dlog_positions_written_total`, `dlog_position_flushes_total`, `dlog_acks_total`) around each deliver + ack run of section 3 (server defaults: flush every 100 ms or 1000 acks). An ack here is one acked record; the client sent one Ack message per batch.",
       rows: positionRows(deliverRuns),
     },
     {
@@ -879,7 +1011,8 @@ async function main(): Promise<void> {
     },
     {
       title: "8. Memory",
-      intro: "dlogd's resident memory for idle reader sessions, and after the one-reader catch-up of section 3 next to its RSS just before the sessions (after the pre-fills).",
+      intro:
+        "dlogd's resident memory for idle reader sessions, and after the one-reader catch-up of section 3 next to its RSS just before the sessions (after the pre-fills).",
       rows: [
         ...memoryRows,
         row(
@@ -911,7 +1044,9 @@ async function main(): Promise<void> {
       "With --pack-appends the appends of one group commit share an entry (consecutive slots). Rates: the better of 2 rounds per side; CPU: dlogd's CPU time per record, the lower of 2 rounds.",
     rows: packOut,
   });
-  sections.push(failed(jetstream) ? { title: JETSTREAM_TITLE, intro: "The section failed.", rows: [errorRow("JetStream section", jetstream)] } : jetstream.section);
+  sections.push(
+    failed(jetstream) ? { title: JETSTREAM_TITLE, intro: "The section failed.", rows: [errorRow("JetStream section", jetstream)] } : jetstream.section,
+  );
   if (plan.profile) {
     sections.push({
       title: "Where the time goes (--profile)",
@@ -953,7 +1088,11 @@ async function main(): Promise<void> {
     redis: peer(refs.redis, REDIS_ROWS.xadd),
     limit: num(refOf(refs.batch[100])?.value),
   };
-  const appendWhat = { nats: "JetStream async publish, 1000 PubAcks outstanding", redis: "pipelined XADD, 1000 per pipeline (AOF everysec)", limit: "classic-level batch() of 1000 puts, 100 B" };
+  const appendWhat = {
+    nats: "JetStream async publish, 1000 PubAcks outstanding",
+    redis: "pipelined XADD, 1000 per pipeline (AOF everysec)",
+    limit: "classic-level batch() of 1000 puts, 100 B",
+  };
   const latest: Latest = {
     schema: 1,
     date: new Date().toISOString(),
@@ -981,7 +1120,11 @@ async function main(): Promise<void> {
         limit: "raw grpc-js bidi stream, 64 records of 100 B per message, identity serializers, server in another process",
       },
     },
-    append_1record_appender_100B: { dlog: num(appender100), ...appendPeers, what: { dlog: "TypeScript client Appender, one record per append() call, fsync on", ...appendWhat } },
+    append_1record_appender_100B: {
+      dlog: num(appender100),
+      ...appendPeers,
+      what: { dlog: "TypeScript client Appender, one record per append() call, fsync on", ...appendWhat },
+    },
     append_256inflight_100B: {
       dlog: pick(`AppendStream, ${MANY_IN_FLIGHT} in flight (pipelined), 100 B, fsync on`),
       ...appendPeers,
@@ -1009,7 +1152,12 @@ async function main(): Promise<void> {
         : {
             before: BEFORE.label,
             after: AFTER.label,
-            figures: Object.fromEntries(Object.keys(sideFigures[0]).map((k) => [k, { before: num(sideFigures![0][k as keyof SideFigures]), after: num(sideFigures![1][k as keyof SideFigures]) }])),
+            figures: Object.fromEntries(
+              Object.keys(sideFigures[0]).map((k) => [
+                k,
+                { before: num(sideFigures![0][k as keyof SideFigures]), after: num(sideFigures![1][k as keyof SideFigures]) },
+              ]),
+            ),
           },
     pack_side_by_side:
       packFigures === undefined
@@ -1017,7 +1165,12 @@ async function main(): Promise<void> {
         : {
             before: PACK_BEFORE.label,
             after: PACK_AFTER.label,
-            figures: Object.fromEntries(Object.keys(packFigures[0]).map((k) => [k, { before: num(packFigures![0][k as keyof PackFigures]), after: num(packFigures![1][k as keyof PackFigures]) }])),
+            figures: Object.fromEntries(
+              Object.keys(packFigures[0]).map((k) => [
+                k,
+                { before: num(packFigures![0][k as keyof PackFigures]), after: num(packFigures![1][k as keyof PackFigures]) },
+              ]),
+            ),
           },
     jetstream: failed(jetstream) ? null : jetstream.json,
     sections: jsonSections(sections),

@@ -19,7 +19,10 @@ const DLOG = fileURLToPath(new URL("../../bin/dlog.js", import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 
 function list(name: string, fallback: string): string[] {
-  return (process.env[name] || fallback).split(",").map((s) => s.trim()).filter((s) => s !== "");
+  return (process.env[name] || fallback)
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
 }
 
 const gatewayAddresses = list("DLOG_CLUSTER_GATEWAYS", "127.0.0.1:7070,127.0.0.1:7071");

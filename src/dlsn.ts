@@ -106,11 +106,10 @@ export class DLSN {
 
   static deserializeBytes(bytes: Uint8Array): DLSN {
     if (bytes.length !== SERIALIZED_LENGTH) {
-      throw new DlogError(
-        "INVALID_ARGUMENT",
-        `serialized DLSN must be ${SERIALIZED_LENGTH} bytes (version byte + three int64), got ${bytes.length}`,
-        { reason: "INVALID_DLSN", metadata: { length: String(bytes.length) } },
-      );
+      throw new DlogError("INVALID_ARGUMENT", `serialized DLSN must be ${SERIALIZED_LENGTH} bytes (version byte + three int64), got ${bytes.length}`, {
+        reason: "INVALID_DLSN",
+        metadata: { length: String(bytes.length) },
+      });
     }
     if (bytes[0] !== VERSION_V1) {
       throw new DlogError("INVALID_ARGUMENT", `unsupported serialized DLSN version ${bytes[0]}; only version 1 is known`, {

@@ -10,7 +10,10 @@ export function validateName(kind: "log" | "reader_id" | "producer_id", name: st
   }
   if (!NAME_PATTERN.test(name)) {
     const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name;
-    throw new DlogError("INVALID_ARGUMENT", `invalid ${kind} "${shown}": must be ${NAME_RULE}`, { reason: "INVALID_NAME", metadata: { field: kind, value: shown } });
+    throw new DlogError("INVALID_ARGUMENT", `invalid ${kind} "${shown}": must be ${NAME_RULE}`, {
+      reason: "INVALID_NAME",
+      metadata: { field: kind, value: shown },
+    });
   }
   return name;
 }

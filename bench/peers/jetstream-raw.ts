@@ -39,7 +39,14 @@ export interface RawJetStreamFigures {
  * Keeps `window` publishes unanswered, sends the next as each PubAck arrives (as AppendStream
  * keeps appends in flight); returns the messages acknowledged and the time to the last PubAck.
  */
-async function publishWindowed(js: JetStreamClient, subject: string, payload: Uint8Array, count: number, window: number, expired: () => boolean): Promise<{ acked: number; ms: number }> {
+async function publishWindowed(
+  js: JetStreamClient,
+  subject: string,
+  payload: Uint8Array,
+  count: number,
+  window: number,
+  expired: () => boolean,
+): Promise<{ acked: number; ms: number }> {
   let sent = 0;
   let acked = 0;
   const t0 = performance.now();
@@ -71,7 +78,14 @@ export async function rawJetStream(name: string, spec: RawJetStreamSpec): Promis
     const expired = deadline(spec.timeoutMs);
     const r = `R${spec.replicas}`;
 
-    const packed = await publishWindowed(js, packedSubject, Buffer.alloc(spec.size * spec.recordsPerMessage, 0x61), spec.packedMessages, spec.packedWindow, expired);
+    const packed = await publishWindowed(
+      js,
+      packedSubject,
+      Buffer.alloc(spec.size * spec.recordsPerMessage, 0x61),
+      spec.packedMessages,
+      spec.packedWindow,
+      expired,
+    );
     const publishPacked = rate(
       `raw JetStream publish, ${spec.recordsPerMessage} records per message, ${r}`,
       packed.acked * spec.recordsPerMessage,

@@ -1,14 +1,5 @@
 /** Runs every reference measurement once at moderate sizes and prints a Markdown table. */
-import {
-  batchPuts,
-  isSkipped,
-  natsJetStream,
-  nextvScan,
-  rawGrpcStream,
-  redisStreams,
-  singlePuts,
-  type Measurement,
-} from "./index.js";
+import { batchPuts, isSkipped, natsJetStream, nextvScan, rawGrpcStream, redisStreams, singlePuts, type Measurement } from "./index.js";
 
 const records = Number(process.env["BENCH_RECORDS"] ?? 200_000);
 const size = Number(process.env["BENCH_SIZE"] ?? 100);

@@ -32,14 +32,7 @@ export function isSkipped(m: Measurement): boolean {
 }
 
 /** Rate of `count` items over `ms`; notes an early stop at the deadline in `detail`. */
-export function rate(
-  name: string,
-  count: number,
-  ms: number,
-  unit: string,
-  detail: string,
-  wanted: number,
-): Measurement {
+export function rate(name: string, count: number, ms: number, unit: string, detail: string, wanted: number): Measurement {
   const stopped = count < wanted ? `; stopped at deadline after ${count} of ${wanted}` : "";
   return { name, value: ms > 0 ? (count * 1000) / ms : 0, unit, detail: `${detail}${stopped}` };
 }

@@ -1,14 +1,5 @@
 import { AckPolicy, StorageType, connect, type JetStreamClient, type NatsConnection } from "nats";
-import {
-  DEFAULT_RECORDS,
-  DEFAULT_SIZE,
-  DEFAULT_TIMEOUT_MS,
-  deadline,
-  rate,
-  skipped,
-  type Measurement,
-  type PeerOptions,
-} from "./measurement.js";
+import { DEFAULT_RECORDS, DEFAULT_SIZE, DEFAULT_TIMEOUT_MS, deadline, rate, skipped, type Measurement, type PeerOptions } from "./measurement.js";
 import { freePort, missingBinary, startServer, tempDir, which } from "./support.js";
 
 export interface NatsOptions extends PeerOptions {
@@ -85,24 +76,18 @@ export async function natsJetStream(opts: NatsOptions = {}): Promise<Measurement
   const pullBatch = opts.pullBatch ?? 1_000;
   const missing = await missingBinary("nats-server", "nats-server");
   if (missing !== undefined) {
-    return [
-      skipped(NATS_ROWS.publish, "msg/s", missing),
-      skipped(NATS_ROWS.consumeAck, "msg/s", missing),
-      skipped(NATS_ROWS.consumeNoAck, "msg/s", missing),
-    ];
+    return [skipped(NATS_ROWS.publish, "msg/s", missing), skipped(NATS_ROWS.consumeAck, "msg/s", missing), skipped(NATS_ROWS.consumeNoAck, "msg/s", missing)];
   }
   const expired = deadline(timeoutMs);
   const dir = await tempDir("nats");
   let nc: NatsConnection | undefined;
   const port = await freePort();
-  const server = await startServer(
-    (await which("nats-server"))!,
-    ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir.path],
-    /Server is ready/,
-  ).catch(async (err: unknown) => {
-    await dir.remove();
-    throw err;
-  });
+  const server = await startServer((await which("nats-server"))!, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir.path], /Server is ready/).catch(
+    async (err: unknown) => {
+      await dir.remove();
+      throw err;
+    },
+  );
   try {
     nc = await connect({ servers: `127.0.0.1:${port}`, reconnect: false });
     const jsm = await nc.jetstreamManager();

@@ -1,13 +1,5 @@
 import { ClassicLevel } from "classic-level";
-import {
-  DEFAULT_RECORDS,
-  DEFAULT_SIZE,
-  DEFAULT_TIMEOUT_MS,
-  deadline,
-  rate,
-  type Measurement,
-  type PeerOptions,
-} from "./measurement.js";
+import { DEFAULT_RECORDS, DEFAULT_SIZE, DEFAULT_TIMEOUT_MS, deadline, rate, type Measurement, type PeerOptions } from "./measurement.js";
 import { tempDir } from "./support.js";
 
 const BATCH = 1000;

@@ -1,14 +1,5 @@
 import { Redis } from "ioredis";
-import {
-  DEFAULT_RECORDS,
-  DEFAULT_SIZE,
-  DEFAULT_TIMEOUT_MS,
-  deadline,
-  rate,
-  skipped,
-  type Measurement,
-  type PeerOptions,
-} from "./measurement.js";
+import { DEFAULT_RECORDS, DEFAULT_SIZE, DEFAULT_TIMEOUT_MS, deadline, rate, skipped, type Measurement, type PeerOptions } from "./measurement.js";
 import { freePort, missingBinary, startServer, tempDir, which } from "./support.js";
 
 export interface RedisOptions extends PeerOptions {
@@ -108,7 +99,12 @@ export async function redisStreams(opts: RedisOptions = {}): Promise<Measurement
     const cases: [string, AckMode, number, string][] = [
       [REDIS_ROWS.ackPerBatch, "batch", added, `COUNT ${batch}, one XACK of ${batch} ids`],
       [REDIS_ROWS.ackPerMessagePipelined, "pipelined", added, `COUNT ${batch}, ${batch} single-id XACKs in one pipeline`],
-      [REDIS_ROWS.ackPerMessageAwaited, "awaited", Math.min(added, awaitedAcks), `COUNT ${batch}, each single-id XACK awaited before the next (one round trip each)`],
+      [
+        REDIS_ROWS.ackPerMessageAwaited,
+        "awaited",
+        Math.min(added, awaitedAcks),
+        `COUNT ${batch}, each single-id XACK awaited before the next (one round trip each)`,
+      ],
     ];
     for (const [name, mode, limit, detail] of cases) {
       const r = await drainGroup(redis, `g-${mode}`, limit, batch, mode, expired);

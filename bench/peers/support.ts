@@ -20,9 +20,7 @@ export async function which(bin: string): Promise<string | undefined> {
 
 /** Why a peer cannot run, or undefined when its server binary is present. */
 export async function missingBinary(bin: string, debianPackage: string): Promise<string | undefined> {
-  return (await which(bin)) === undefined
-    ? `${bin} not found on PATH (apt-get install -y ${debianPackage})`
-    : undefined;
+  return (await which(bin)) === undefined ? `${bin} not found on PATH (apt-get install -y ${debianPackage})` : undefined;
 }
 
 /** A fresh temp dir and its remover. */
@@ -40,12 +38,7 @@ export interface ServerProcess {
 }
 
 /** Spawns a server and resolves when its stdout or stderr matches `ready`. */
-export function startServer(
-  bin: string,
-  args: string[],
-  ready: RegExp,
-  timeoutMs = 10_000,
-): Promise<ServerProcess> {
+export function startServer(bin: string, args: string[], ready: RegExp, timeoutMs = 10_000): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";

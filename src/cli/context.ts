@@ -38,7 +38,9 @@ export function addGlobalOptions(program: Command): Command {
     .option("--cert <file>", "client certificate (PEM) for mutual TLS; implies --tls")
     .option("--key <file>", "client key (PEM) for mutual TLS")
     .addOption(new Option("--format <format>", "output format: json is one object per line").choices(["text", "json"]).default("text"))
-    .addOption(new Option("--timeout <duration>", "deadline of each call that is not a stream (e.g. 500ms, 10s, 1m)").argParser(duration).default(10_000, "10s"))
+    .addOption(
+      new Option("--timeout <duration>", "deadline of each call that is not a stream (e.g. 500ms, 10s, 1m)").argParser(duration).default(10_000, "10s"),
+    )
     .option("-q, --quiet", "no progress, notes or summaries on stderr: errors only");
 }
 

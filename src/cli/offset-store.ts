@@ -58,7 +58,9 @@ export async function readOffsetStore(dir: string): Promise<StoredOffset[]> {
   }
   if (problems.length > 0) {
     const shown = problems.slice(0, 3).join("; ") + (problems.length > 3 ? `; and ${problems.length - 3} more` : "");
-    throw new Error(`--offset-store ${dir}: ${problems.length} of ${problems.length + offsets.length} entries are not reader id → DLSN: ${shown}; nothing was imported`);
+    throw new Error(
+      `--offset-store ${dir}: ${problems.length} of ${problems.length + offsets.length} entries are not reader id → DLSN: ${shown}; nothing was imported`,
+    );
   }
   return offsets;
 }

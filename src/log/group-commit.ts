@@ -109,17 +109,19 @@ export class GroupCommit {
       throw new DlogError(
         "INVALID_ARGUMENT",
         `an append may hold at most ${this.options.maxRecordsPerAppend} records (--max-records-per-append), got ${records.length}`,
-        { reason: "LIMIT_EXCEEDED", metadata: { log, limit: "max_records_per_append", max: String(this.options.maxRecordsPerAppend), value: String(records.length) } },
+        {
+          reason: "LIMIT_EXCEEDED",
+          metadata: { log, limit: "max_records_per_append", max: String(this.options.maxRecordsPerAppend), value: String(records.length) },
+        },
       );
     }
     for (let i = 0; i < records.length; i++) {
       const size = records[i]!.payload.length;
       if (size > this.options.maxRecordBytes) {
-        throw new DlogError(
-          "INVALID_ARGUMENT",
-          `record ${i} is ${size} bytes; the limit is ${this.options.maxRecordBytes} bytes (--max-record-bytes)`,
-          { reason: "LIMIT_EXCEEDED", metadata: { log, limit: "max_record_bytes", max: String(this.options.maxRecordBytes), value: String(size), record: String(i) } },
-        );
+        throw new DlogError("INVALID_ARGUMENT", `record ${i} is ${size} bytes; the limit is ${this.options.maxRecordBytes} bytes (--max-record-bytes)`, {
+          reason: "LIMIT_EXCEEDED",
+          metadata: { log, limit: "max_record_bytes", max: String(this.options.maxRecordBytes), value: String(size), record: String(i) },
+        });
       }
     }
     let previous: bigint | undefined;
@@ -246,11 +248,7 @@ export class GroupCommit {
 
   private segmentForAppend(log: LogState, nowMs: number): SegmentMeta {
     const open = log.open;
-    if (
-      open &&
-      open.byteCount < BigInt(this.options.segmentMaxBytes) &&
-      nowMs - open.createdTimeMs < this.options.segmentMaxAgeMs
-    ) {
+    if (open && open.byteCount < BigInt(this.options.segmentMaxBytes) && nowMs - open.createdTimeMs < this.options.segmentMaxAgeMs) {
       return open;
     }
     const number = log.meta.lastSegment + 1n;
@@ -291,7 +289,10 @@ export class GroupCommit {
     this.packing.clear();
     const batch = this.pending.filter((entry) => {
       if (!entry.log.deleted) return true;
-      rejectAll(entry, new DlogError("NOT_FOUND", `log "${entry.log.meta.name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: entry.log.meta.name } }));
+      rejectAll(
+        entry,
+        new DlogError("NOT_FOUND", `log "${entry.log.meta.name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: entry.log.meta.name } }),
+      );
       return false;
     });
     this.pending = [];
@@ -309,9 +310,7 @@ export class GroupCommit {
       segments: log.segments.map((segment) => ({ ...segment })),
     }));
     const written = new Set(batch.map((entry) => `${entry.log.meta.id}/${entry.segment}`));
-    const touchedSegments = snapshots.flatMap(({ segments }) =>
-      segments.filter((segment) => written.has(`${segment.logId}/${segment.segment}`)),
-    );
+    const touchedSegments = snapshots.flatMap(({ segments }) => segments.filter((segment) => written.has(`${segment.logId}/${segment.segment}`)));
     const producers: CommitBatch["producers"] = [];
     const producerSlots: CommitBatch["producerSlots"] = [];
     const slotDeletions: SlotDeletion[] = [];

@@ -66,9 +66,7 @@ export class LogReader {
       }
       const stored = this.entryAt(this.bufferedIndex);
       const fromSlot =
-        stored.segment === this.position.segment && stored.entry === this.position.entry && this.position.slot > 0n
-          ? Number(this.position.slot)
-          : 0;
+        stored.segment === this.position.segment && stored.entry === this.position.entry && this.position.slot > 0n ? Number(this.position.slot) : 0;
       const records = stored.records;
       let endSlot = fromSlot;
       // The first record always goes: the loop above only gets here below both bounds.

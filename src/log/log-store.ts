@@ -108,7 +108,9 @@ export class LogStore {
     const local = [...this.logs.values()].find((log) => log.meta.id === id);
     if (local && this.commits.segmentsBeingWritten(local).size > 0) {
       // Appends assigned on the old state are left: refused, and the store reloads before the next.
-      this.stale ??= new DlogError("UNAVAILABLE", `log "${local.meta.name}" was changed through another dlogd gateway; retry the call`, { reason: "STORAGE_UNAVAILABLE" });
+      this.stale ??= new DlogError("UNAVAILABLE", `log "${local.meta.name}" was changed through another dlogd gateway; retry the call`, {
+        reason: "STORAGE_UNAVAILABLE",
+      });
       return;
     }
     change.adopt();
@@ -292,9 +294,7 @@ export class LogStore {
    * next append of each log starts a new segment, as after a restart.
    */
   private reload(): Promise<void> {
-    this.reloading ??= this.writes
-      .run(() => this.reloadState())
-      .finally(() => (this.reloading = undefined));
+    this.reloading ??= this.writes.run(() => this.reloadState()).finally(() => (this.reloading = undefined));
     return this.reloading;
   }
 
@@ -490,9 +490,13 @@ export class LogStore {
 function producerAppend(producer: ProducerRef, records: readonly RecordInput[]): ProducerAppend {
   validateName("producer_id", producer.id);
   if (producer.seq < 1n) {
-    throw new DlogError("INVALID_ARGUMENT", `producer_seq must be >= 1 with a producer_id (a producer numbers its appends to a log 1, 2, 3, ...), got ${producer.seq}`, {
-      metadata: { field: "producer_seq", value: String(producer.seq) },
-    });
+    throw new DlogError(
+      "INVALID_ARGUMENT",
+      `producer_seq must be >= 1 with a producer_id (a producer numbers its appends to a log 1, 2, 3, ...), got ${producer.seq}`,
+      {
+        metadata: { field: "producer_seq", value: String(producer.seq) },
+      },
+    );
   }
   return { producerId: producer.id, seq: producer.seq, hash: appendHash(records) };
 }

@@ -28,9 +28,7 @@ export async function truncateSegments(
   options: TruncateOptions = {},
 ): Promise<TruncateResult> {
   if (options.force !== true) refusePastHead(log, before);
-  const doomed = log.committed.segments.filter(
-    (segment) => lastDlsnOf(segment).isBefore(before) && !writing.has(segment.segment),
-  );
+  const doomed = log.committed.segments.filter((segment) => lastDlsnOf(segment).isBefore(before) && !writing.has(segment.segment));
   // Only a prefix of segments can go: the log stays contiguous.
   const prefix: SegmentMeta[] = [];
   for (const segment of log.committed.segments) {

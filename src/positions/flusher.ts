@@ -184,7 +184,9 @@ export function createFlusher<P = unknown>(options: FlusherOptions<P>): Flusher<
   return {
     markDirty(key, snapshot) {
       if (closed) {
-        throw new DlogError("UNAVAILABLE", `server is shutting down (position flusher closed); the change to reader ${key} cannot be persisted`, { reason: "SHUTTING_DOWN" });
+        throw new DlogError("UNAVAILABLE", `server is shutting down (position flusher closed); the change to reader ${key} cannot be persisted`, {
+          reason: "SHUTTING_DOWN",
+        });
       }
       dirty.set(key, snapshot);
       armTimer();

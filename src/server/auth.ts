@@ -1,11 +1,5 @@
 import { readFileSync } from "node:fs";
-import {
-  type Metadata as GrpcMetadata,
-  ResponderBuilder,
-  ServerInterceptingCall,
-  type ServerInterceptor,
-  ServerListenerBuilder,
-} from "@grpc/grpc-js";
+import { type Metadata as GrpcMetadata, ResponderBuilder, ServerInterceptingCall, type ServerInterceptor, ServerListenerBuilder } from "@grpc/grpc-js";
 import type { CallContext, ServerMiddlewareCall } from "nice-grpc";
 import { DlogError } from "../errors.js";
 import { type Right, type TokenRule, TokenSet } from "./tokens.js";
@@ -85,7 +79,9 @@ export function authInterceptor(tokens: TokenSet): ServerInterceptor {
         const match = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
         if (!match) {
           call.sendStatus(
-            grpcStatusOf(new DlogError("UNAUTHENTICATED", 'missing bearer token: send metadata "authorization: Bearer <token>"', { reason: "UNAUTHENTICATED" })),
+            grpcStatusOf(
+              new DlogError("UNAUTHENTICATED", 'missing bearer token: send metadata "authorization: Bearer <token>"', { reason: "UNAUTHENTICATED" }),
+            ),
           );
           return;
         }
@@ -110,7 +106,7 @@ interface Named {
 /** The log and reader a request names: unary requests, AppendStream messages and a session's open. */
 export function namesOf(request: unknown): Named {
   const value = request as { log?: unknown; readerId?: unknown; kind?: { $case?: string; value?: Named } };
-  const named = value?.kind?.$case === "open" ? value.kind.value ?? {} : (value as Named);
+  const named = value?.kind?.$case === "open" ? (value.kind.value ?? {}) : (value as Named);
   return {
     log: typeof named?.log === "string" ? named.log : undefined,
     readerId: typeof named?.readerId === "string" ? named.readerId : undefined,
@@ -137,8 +133,7 @@ function accessFor(rule: TokenRule): Access {
   return {
     token: rule.name,
     mayRead: (log) => allows(rule, "read", log),
-    mayTakeOver: (log, readerId) =>
-      allows(rule, "seek", log) || (rule.readersListed && rule.readers.some((pattern) => pattern.test(readerId))),
+    mayTakeOver: (log, readerId) => allows(rule, "seek", log) || (rule.readersListed && rule.readers.some((pattern) => pattern.test(readerId))),
   };
 }
 

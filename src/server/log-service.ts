@@ -2,13 +2,7 @@ import { performance } from "node:perf_hooks";
 import type { CallContext } from "nice-grpc";
 import { DlogError } from "../errors.js";
 import type { LogStore, ProducerRef } from "../log/log-store.js";
-import type {
-  AppendRequest,
-  AppendResponse,
-  LogServiceImplementation,
-  ReadRequest,
-  ReadResponse,
-} from "../gen/dlog/v1/log.js";
+import type { AppendRequest, AppendResponse, LogServiceImplementation, ReadRequest, ReadResponse } from "../gen/dlog/v1/log.js";
 import { accessOf } from "./auth.js";
 import { Channel } from "./channel.js";
 import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn, toWireLogInfo } from "./convert.js";
@@ -162,9 +156,13 @@ export function createLogService({ logs, maxLogs, onAppended }: LogServiceDeps):
 function producerOf(request: AppendRequest): ProducerRef | undefined {
   if (request.producerId !== "") return { id: request.producerId, seq: request.producerSeq };
   if (request.producerSeq !== 0n) {
-    throw new DlogError("INVALID_ARGUMENT", `producer_seq ${request.producerSeq} was given without a producer_id; set both for an idempotent append, or neither`, {
-      metadata: { field: "producer_id" },
-    });
+    throw new DlogError(
+      "INVALID_ARGUMENT",
+      `producer_seq ${request.producerSeq} was given without a producer_id; set both for an idempotent append, or neither`,
+      {
+        metadata: { field: "producer_id" },
+      },
+    );
   }
   return undefined;
 }

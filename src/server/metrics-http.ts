@@ -44,7 +44,8 @@ function loadMetricsToken(path: string): Buffer | undefined {
     throw new DlogError("INVALID_ARGUMENT", `--metrics-token-file ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? "error"})`);
   }
   const token = text.trim();
-  if (/\s/.test(token)) throw new DlogError("INVALID_ARGUMENT", `--metrics-token-file ${path}: the token must be one word (no spaces or line breaks inside it)`);
+  if (/\s/.test(token))
+    throw new DlogError("INVALID_ARGUMENT", `--metrics-token-file ${path}: the token must be one word (no spaces or line breaks inside it)`);
   if (token.length < MIN_TOKEN_LENGTH) {
     throw new DlogError("INVALID_ARGUMENT", `--metrics-token-file ${path}: the token is too short: at least ${MIN_TOKEN_LENGTH} characters`);
   }

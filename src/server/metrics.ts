@@ -35,10 +35,22 @@ export class ServerMetrics {
   readonly registry = new Registry();
   private readonly readerLabels: ReaderLabels;
   private lag: ReaderLagTracker | undefined;
-  private readonly appendSeconds = this.histogram("dlog_append_duration_seconds", "Append requests (an Append call or one AppendStream message) from receipt to durable answer", LATENCY_BUCKETS);
-  private readonly batchSeconds = this.histogram("dlog_append_batch_duration_seconds", "Group-committed append batches: the LevelDB write (and fsync)", LATENCY_BUCKETS);
+  private readonly appendSeconds = this.histogram(
+    "dlog_append_duration_seconds",
+    "Append requests (an Append call or one AppendStream message) from receipt to durable answer",
+    LATENCY_BUCKETS,
+  );
+  private readonly batchSeconds = this.histogram(
+    "dlog_append_batch_duration_seconds",
+    "Group-committed append batches: the LevelDB write (and fsync)",
+    LATENCY_BUCKETS,
+  );
   private readonly batchRecords = this.histogram("dlog_append_batch_records", "Records per group-committed append batch", COUNT_BUCKETS);
-  private readonly flushSeconds = this.histogram("dlog_position_flush_duration_seconds", "Reader position flushes: one LevelDB batch, fsynced", LATENCY_BUCKETS);
+  private readonly flushSeconds = this.histogram(
+    "dlog_position_flush_duration_seconds",
+    "Reader position flushes: one LevelDB batch, fsynced",
+    LATENCY_BUCKETS,
+  );
   private readonly flushPositions = this.histogram("dlog_position_flush_positions", "Reader positions per position flush", COUNT_BUCKETS);
   private readonly refusedCalls = new Counter({
     registers: [this.registry],
@@ -85,8 +97,18 @@ export class ServerMetrics {
     const registers = [this.registry];
     return prometheusServerMiddleware({
       serverStartedMetric: new Counter({ registers, name: "grpc_server_started_total", help: "RPCs started on the server", labelNames }),
-      serverHandledMetric: new Counter({ registers, name: "grpc_server_handled_total", help: "RPCs completed on the server, by status code", labelNames: labelNamesWithCode }),
-      serverStreamMsgReceivedMetric: new Counter({ registers, name: "grpc_server_msg_received_total", help: "Stream messages received by the server", labelNames }),
+      serverHandledMetric: new Counter({
+        registers,
+        name: "grpc_server_handled_total",
+        help: "RPCs completed on the server, by status code",
+        labelNames: labelNamesWithCode,
+      }),
+      serverStreamMsgReceivedMetric: new Counter({
+        registers,
+        name: "grpc_server_msg_received_total",
+        help: "Stream messages received by the server",
+        labelNames,
+      }),
       serverStreamMsgSentMetric: new Counter({ registers, name: "grpc_server_msg_sent_total", help: "Stream messages sent by the server", labelNames }),
       serverHandlingSecondsMetric: new Histogram({
         registers,
@@ -114,10 +136,14 @@ export class ServerMetrics {
     this.counter("dlog_positions_written_total", "Reader positions written", () => sessions.flusher.counters.positionsWritten);
     this.counter("dlog_storage_errors_total", "Storage operations that failed (each failed write starts a reopen)", () => storageCounters.errors);
     this.counter("dlog_storage_reopens_total", "Times the database was reopened after a failed write", () => storageCounters.reopens);
-    this.gauge("dlog_storage_writable", "1 while storage takes writes, 0 from a failed write until it is reopened", () => (sources.storageHealth().writable ? 1 : 0));
+    this.gauge("dlog_storage_writable", "1 while storage takes writes, 0 from a failed write until it is reopened", () =>
+      sources.storageHealth().writable ? 1 : 0,
+    );
     this.gauge("dlog_storage_disk_full", "1 while appends are refused for lack of disk space", () => (sources.storageHealth().diskFull ? 1 : 0));
     this.gauge("dlog_storage_broken", "1 while reopening the database keeps failing (health NOT_SERVING)", () => (sources.storageHealth().broken ? 1 : 0));
-    this.gauge("dlog_health_serving", "1 while the gRPC health service answers SERVING, 0 when NOT_SERVING (shutting down, storage broken)", () => (sources.serving() ? 1 : 0));
+    this.gauge("dlog_health_serving", "1 while the gRPC health service answers SERVING, 0 when NOT_SERVING (shutting down, storage broken)", () =>
+      sources.serving() ? 1 : 0,
+    );
     this.observeReaderLag(logs, sessions);
   }
 

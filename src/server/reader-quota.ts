@@ -39,10 +39,14 @@ export class ReaderQuota {
       ids = await this.#list(log);
       if (ids.has(readerId)) return;
       if (ids.size >= this.#max) {
-        throw new DlogError("RESOURCE_EXHAUSTED", `log "${log}" has ${this.#max} readers, its limit (--max-readers-per-log); delete one before creating "${readerId}"`, {
-          reason: "LIMIT_EXCEEDED",
-          metadata: { log, limit: "max_readers_per_log", max: String(this.#max) },
-        });
+        throw new DlogError(
+          "RESOURCE_EXHAUSTED",
+          `log "${log}" has ${this.#max} readers, its limit (--max-readers-per-log); delete one before creating "${readerId}"`,
+          {
+            reason: "LIMIT_EXCEEDED",
+            metadata: { log, limit: "max_readers_per_log", max: String(this.#max) },
+          },
+        );
       }
     }
     ids.add(readerId);

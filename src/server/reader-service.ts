@@ -59,7 +59,8 @@ export function createReaderService({ sessions, limits, quota, onDelivered, logg
     async *session(requests: AsyncIterable<SessionRequest>, context: CallContext) {
       const iterator = requests[Symbol.asyncIterator]();
       const first = await iterator.next();
-      if (first.done) throw new DlogError("INVALID_ARGUMENT", "the session stream ended before its first message; send open first", { reason: "SESSION_PROTOCOL" });
+      if (first.done)
+        throw new DlogError("INVALID_ARGUMENT", "the session stream ended before its first message; send open first", { reason: "SESSION_PROTOCOL" });
       const kind = first.value.kind;
       if (kind?.$case !== "open") {
         throw new DlogError("INVALID_ARGUMENT", `the first message of a session must be open, got ${kind?.$case ?? "an empty message"}`, {
@@ -111,7 +112,8 @@ export function createReaderService({ sessions, limits, quota, onDelivered, logg
 
     async setPosition(request) {
       const start = fromWirePosition(request.position, "position");
-      if (!start) throw new DlogError("INVALID_ARGUMENT", "position is required (boundary, dlsn, dlsn_bytes, txid or time_ms)", { metadata: { field: "position" } });
+      if (!start)
+        throw new DlogError("INVALID_ARGUMENT", "position is required (boundary, dlsn, dlsn_bytes, txid or time_ms)", { metadata: { field: "position" } });
       await quota?.admit(request.log, request.readerId);
       return toWireReaderInfo(await sessions.setPosition(request.log, request.readerId, start, request.force));
     },
@@ -151,7 +153,12 @@ export function createReaderService({ sessions, limits, quota, onDelivered, logg
   }
 
   /** Feeds the client's messages into the session; ends it when the client half-closes (drain) or goes away. */
-  async function pumpRequests(iterator: AsyncIterator<SessionRequest>, session: Session, context: CallContext, lifecycle: SessionLog | undefined): Promise<void> {
+  async function pumpRequests(
+    iterator: AsyncIterator<SessionRequest>,
+    session: Session,
+    context: CallContext,
+    lifecycle: SessionLog | undefined,
+  ): Promise<void> {
     try {
       for (;;) {
         const next = await iterator.next();
@@ -182,9 +189,15 @@ export function createReaderService({ sessions, limits, quota, onDelivered, logg
             session.handleDrain({ explicit: true });
             break;
           case "open":
-            throw new DlogError("INVALID_ARGUMENT", "the session is already open; open is only valid as the first message", { reason: "SESSION_PROTOCOL", metadata: { message: "open" } });
+            throw new DlogError("INVALID_ARGUMENT", "the session is already open; open is only valid as the first message", {
+              reason: "SESSION_PROTOCOL",
+              metadata: { message: "open" },
+            });
           default:
-            throw new DlogError("INVALID_ARGUMENT", "empty session message: set one of ack, nack, flow, drain", { reason: "SESSION_PROTOCOL", metadata: { message: "" } });
+            throw new DlogError("INVALID_ARGUMENT", "empty session message: set one of ack, nack, flow, drain", {
+              reason: "SESSION_PROTOCOL",
+              metadata: { message: "" },
+            });
         }
       }
     } catch (error) {
@@ -200,7 +213,9 @@ export function createReaderService({ sessions, limits, quota, onDelivered, logg
       fallback: fromWirePosition(open.fallback, "open.fallback"),
       override: fromWirePosition(open.override, "open.override"),
       clientCheckpoint: open.clientCheckpoint ? fromWireDlsn(open.clientCheckpoint, "open.client_checkpoint") : undefined,
-      resumePolicy: RESUME_POLICY[open.resumePolicy] ?? invalid("open.resume_policy", `open.resume_policy ${open.resumePolicy} is not RESUME_POLICY_STORED, RESUME_POLICY_CLIENT or RESUME_POLICY_MAX`),
+      resumePolicy:
+        RESUME_POLICY[open.resumePolicy] ??
+        invalid("open.resume_policy", `open.resume_policy ${open.resumePolicy} is not RESUME_POLICY_STORED, RESUME_POLICY_CLIENT or RESUME_POLICY_MAX`),
       flow: open.flow ? toFlow(open.flow) : {},
       takeover: TAKEOVER[open.takeover] ?? invalid("open.takeover", `open.takeover ${open.takeover} is not TAKEOVER_FENCE or TAKEOVER_REJECT`),
       ackWaitMs: open.ackWaitMs,
@@ -220,7 +235,6 @@ export function createReaderService({ sessions, limits, quota, onDelivered, logg
       deliveredHigh: optionalWireDlsn(info.deliveredHigh),
     };
   }
-
 }
 
 /** What one session's log lines need; `delivered` is counted by the frame loop. */
@@ -239,7 +253,13 @@ interface SessionLog {
  */
 function sessionLog(logger: Logger, session: Session, context: CallContext): SessionLog {
   const token = accessOf(context)?.token;
-  const log = logger.child({ log: session.log, reader: session.readerId, session: String(session.epoch), peer: context.peer, ...(token === undefined ? {} : { token }) });
+  const log = logger.child({
+    log: session.log,
+    reader: session.readerId,
+    session: String(session.epoch),
+    peer: context.peer,
+    ...(token === undefined ? {} : { token }),
+  });
   const started = Date.now();
   let drainLogged = false;
   const state: SessionLog = {
@@ -261,7 +281,10 @@ function sessionLog(logger: Logger, session: Session, context: CallContext): Ses
       } else if (failure === undefined) {
         log.info({ ...fields, end: drained ? "drained" : "cancelled" }, "session closed");
       } else {
-        log.info({ ...fields, end: "failed", ...(isDlogError(failure) ? { code: failure.code, reason, error: failure.message } : { err: failure }) }, "session closed");
+        log.info(
+          { ...fields, end: "failed", ...(isDlogError(failure) ? { code: failure.code, reason, error: failure.message } : { err: failure }) },
+          "session closed",
+        );
       }
     },
   };
@@ -335,8 +358,10 @@ function toWireFrame(frame: SessionFrame): SessionResponse {
     }
     case "drained":
       return {
-        kind: { $case: "drained", value: { durableFloor: toWireDlsn(frame.durableFloor), durableHoles: BigInt(frame.durableHoles), acksDurable: BigInt(frame.acksDurable) } },
+        kind: {
+          $case: "drained",
+          value: { durableFloor: toWireDlsn(frame.durableFloor), durableHoles: BigInt(frame.durableHoles), acksDurable: BigInt(frame.acksDurable) },
+        },
       };
   }
 }
-

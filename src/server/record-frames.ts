@@ -118,13 +118,13 @@ function measure(records: readonly DecodedRecord[], attempts: Attempts): Layout 
     numbers[n + 3] = asNumber(record.txid);
     numbers[n + 4] = asNumber(record.sequenceId);
     const dlsnSize =
-      int64FieldSize(numbers[n]!, record.dlsn.segment) +
-      int64FieldSize(numbers[n + 1]!, record.dlsn.entry) +
-      int64FieldSize(numbers[n + 2]!, record.dlsn.slot);
+      int64FieldSize(numbers[n]!, record.dlsn.segment) + int64FieldSize(numbers[n + 1]!, record.dlsn.entry) + int64FieldSize(numbers[n + 2]!, record.dlsn.slot);
     const payloadLength = record.payload.length;
     const time = record.appendTimeMs;
     const recordSize =
-      1 + varintSize(dlsnSize) + dlsnSize +
+      1 +
+      varintSize(dlsnSize) +
+      dlsnSize +
       int64FieldSize(numbers[n + 3]!, record.txid) +
       (time === 0 ? 0 : 1 + (time > 0 ? varintSize(time) : 10)) +
       (payloadLength === 0 ? 0 : 1 + varintSize(payloadLength) + payloadLength) +
@@ -257,4 +257,3 @@ export function passEncoded<T extends { encode(message: never, writer?: never): 
     },
   } as T;
 }
-

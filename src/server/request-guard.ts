@@ -11,13 +11,7 @@
  * where the service would have received it (for streams: as that message).
  */
 import { decodeAppendRequest } from "./append-request.js";
-import {
-  type ServerInterceptor,
-  ResponderBuilder,
-  ServerInterceptingCall,
-  type StatusObject,
-  status as GrpcStatus,
-} from "@grpc/grpc-js";
+import { type ServerInterceptor, ResponderBuilder, ServerInterceptingCall, type StatusObject, status as GrpcStatus } from "@grpc/grpc-js";
 import type { CallContext, ServerMiddlewareCall } from "nice-grpc";
 import { DlogError } from "../errors.js";
 
@@ -151,7 +145,15 @@ function countCheck(path: string, limits: RequestLimits): ((bytes: Uint8Array, r
       return (bytes, rpc) => {
         const records = countTopLevel(bytes, 2); // AppendRequest.records
         return records > limits.maxRecordsPerAppend
-          ? limitExceeded(rpc, "an append may hold at most # records", records, "max_records_per_append", limits.maxRecordsPerAppend, "--max-records-per-append", shortString(bytes, 1))
+          ? limitExceeded(
+              rpc,
+              "an append may hold at most # records",
+              records,
+              "max_records_per_append",
+              limits.maxRecordsPerAppend,
+              "--max-records-per-append",
+              shortString(bytes, 1),
+            )
           : undefined;
       };
     case "/dlog.v1.ReaderService/Session":
@@ -178,7 +180,8 @@ export function guardRequests<D extends MethodDefinitions>(definition: D, limits
     const path = `/${definition.fullName}/${method.name}`;
     const check = countCheck(path, limits);
     // Appends have a decoder of their own that does not copy payloads (append-request.ts).
-    const decodeType = path === "/dlog.v1.LogService/Append" || path === "/dlog.v1.LogService/AppendStream" ? decodeAppendRequest : (input: Uint8Array) => type.decode(input);
+    const decodeType =
+      path === "/dlog.v1.LogService/Append" || path === "/dlog.v1.LogService/AppendStream" ? decodeAppendRequest : (input: Uint8Array) => type.decode(input);
     const decode = (input: Uint8Array): unknown => {
       const refused = check?.(input, rpc);
       if (refused) return new RefusedRequest(refused);

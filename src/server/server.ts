@@ -68,13 +68,23 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   }
   if (metricsFiles && !isLoopbackHost(parseListen(config.metricsListen, "--metrics-listen").host)) {
     if (!metricsFiles.token) {
-      logger.warn({ metricsListen: config.metricsListen }, "/metrics on a non-loopback address without --metrics-token-file: whoever reaches it reads log and reader names (see --metrics-reader-labels)");
+      logger.warn(
+        { metricsListen: config.metricsListen },
+        "/metrics on a non-loopback address without --metrics-token-file: whoever reaches it reads log and reader names (see --metrics-reader-labels)",
+      );
     } else if (!metricsFiles.tls) {
-      logger.warn({ metricsListen: config.metricsListen }, "the metrics token travels in clear text: --metrics-token-file without --metrics-tls-cert on a non-loopback address");
+      logger.warn(
+        { metricsListen: config.metricsListen },
+        "the metrics token travels in clear text: --metrics-token-file without --metrics-tls-cert on a non-loopback address",
+      );
     }
   }
   const healthListeners = new Set<() => void>();
-  const { storage, health: storageHealth, counters: storageCounters } = await openStorage(config, logger, () => {
+  const {
+    storage,
+    health: storageHealth,
+    counters: storageCounters,
+  } = await openStorage(config, logger, () => {
     for (const listener of healthListeners) listener();
   });
   // Only with --metrics-listen: otherwise no hook below costs anything.
@@ -127,7 +137,10 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     heartbeatMs: config.heartbeatMs,
     outstandingBudget: new OutstandingBudget(config.maxOutstandingBytesTotal),
     shutdownAckWaitMs: config.shutdownTimeoutMs * SHUTDOWN_ACK_SHARE,
-    onFlushError: ((log) => (error: unknown) => log({ err: error }, "position flush failed; retrying"))(rateLimited(logger, "error", REPEAT_LOG_MS)),
+    onFlushError: (
+      (log) => (error: unknown) =>
+        log({ err: error }, "position flush failed; retrying")
+    )(rateLimited(logger, "error", REPEAT_LOG_MS)),
     onPositionsWritten: metrics && ((written, durationMs) => metrics.positionsWritten(written, durationMs)),
   });
 
@@ -180,20 +193,23 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const connections = limitConnections(port, maxConnections, logger);
   logger.info({ maxConnections, openFileLimit: fdLimit ?? "unknown" }, "connection limit");
   if (fdLimit !== undefined && maxConnections >= fdLimit) {
-    logger.warn({ maxConnections, openFileLimit: fdLimit }, "--max-connections is not below the open-file limit: idle connections could starve the store of file descriptors");
+    logger.warn(
+      { maxConnections, openFileLimit: fdLimit },
+      "--max-connections is not below the open-file limit: idle connections could starve the store of file descriptors",
+    );
   }
   metrics?.observe({ logs, sessions, delivered, serving: () => serving && !storageHealth().broken, storageHealth, storageCounters });
   const metricsServer =
     metrics === undefined
       ? undefined
       : await serveMetrics(config.metricsListen, metricsFiles!, metrics).catch(async (error: unknown) => {
-            server.forceShutdown();
-            connections.close();
-            await sessions.close();
-            await logs.close();
-            await storage.close();
-            throw bindError("metrics-listen", config.metricsListen, error);
-          });
+          server.forceShutdown();
+          connections.close();
+          await sessions.close();
+          await logs.close();
+          await storage.close();
+          throw bindError("metrics-listen", config.metricsListen, error);
+        });
 
   const retention = startRetention(logs, config, logger);
 
@@ -257,7 +273,10 @@ async function openStorage(config: ServerConfig, logger: Logger, onHealthChange:
       prefix: config.natsPrefix,
       replicas: config.natsReplicas,
       credsFile: config.natsCreds || undefined,
-      tls: config.natsTlsCa || config.natsTlsCert ? { caFile: config.natsTlsCa || undefined, certFile: config.natsTlsCert || undefined, keyFile: config.natsTlsKey || undefined } : undefined,
+      tls:
+        config.natsTlsCa || config.natsTlsCert
+          ? { caFile: config.natsTlsCa || undefined, certFile: config.natsTlsCert || undefined, keyFile: config.natsTlsKey || undefined }
+          : undefined,
     });
     logger.info({ servers: config.natsServers, prefix: config.natsPrefix, replicas: config.natsReplicas }, "storage: NATS JetStream");
     let brokenTimer: NodeJS.Timeout | undefined;
@@ -318,13 +337,19 @@ function logStorageEvent(logger: Logger, limited: Record<"retrying" | "faulted",
       logger.info({ downMs: event.downMs, attempts: event.attempts }, "storage recovered; writes are taken again");
       return;
     case "disk-full":
-      logger.error({ freeBytes: event.freeBytes, reserveReleased: event.reserveReleased }, "disk full: appends are refused until space returns (Truncate/DeleteLog free space)");
+      logger.error(
+        { freeBytes: event.freeBytes, reserveReleased: event.reserveReleased },
+        "disk full: appends are refused until space returns (Truncate/DeleteLog free space)",
+      );
       return;
     case "space-returned":
       logger.info({ freeBytes: event.freeBytes, reserveHeld: event.reserveHeld }, "disk space returned; appends are taken again");
       return;
     case "no-reserve":
-      logger.warn({ freeBytes: event.freeBytes, reserveBytes: event.reserveBytes }, "no room for the disk reserve (--disk-reserve); a full disk may need more space before dlogd recovers");
+      logger.warn(
+        { freeBytes: event.freeBytes, reserveBytes: event.reserveBytes },
+        "no room for the disk reserve (--disk-reserve); a full disk may need more space before dlogd recovers",
+      );
       return;
   }
 }
@@ -336,16 +361,19 @@ function startRetention(logs: LogStore, config: ServerConfig, logger: Logger): N
   const policy = { maxAgeMs: config.retentionMaxAgeMs, maxBytes: config.retentionMaxBytes };
   if (policy.maxAgeMs === 0 && policy.maxBytes === 0) return undefined;
   let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    applyRetention(logs, policy)
-      .then((dropped) => {
-        if (dropped > 0n) logger.info({ records: dropped }, "retention dropped records");
-      })
-      .catch((error: unknown) => logger.warn({ err: error }, "retention failed; will retry"))
-      .finally(() => (running = false));
-  }, Math.min(RETENTION_CHECK_MS, Math.max(1_000, Math.floor((policy.maxAgeMs || RETENTION_CHECK_MS) / 4))));
+  const timer = setInterval(
+    () => {
+      if (running) return;
+      running = true;
+      applyRetention(logs, policy)
+        .then((dropped) => {
+          if (dropped > 0n) logger.info({ records: dropped }, "retention dropped records");
+        })
+        .catch((error: unknown) => logger.warn({ err: error }, "retention failed; will retry"))
+        .finally(() => (running = false));
+    },
+    Math.min(RETENTION_CHECK_MS, Math.max(1_000, Math.floor((policy.maxAgeMs || RETENTION_CHECK_MS) / 4))),
+  );
   timer.unref();
   return timer;
 }

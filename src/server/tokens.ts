@@ -27,7 +27,12 @@ const ENTRY_FIELDS = new Set(["name", "token", "allow", "readers"]);
 const EXAMPLE = `{"tokens": [{"name": "etl", "token": "<at least ${MIN_TOKEN_LENGTH} characters>", "allow": {"read": ["orders-*"]}, "readers": ["etl-*"]}]}`;
 
 export function globToRegExp(pattern: string): RegExp {
-  return new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, "\\$&")).join(".*")}$`);
+  return new RegExp(
+    `^${pattern
+      .split("*")
+      .map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, "\\$&"))
+      .join(".*")}$`,
+  );
 }
 
 function hashOf(token: string): Buffer {

@@ -310,7 +310,10 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
 
   #checkDelivered(dlsn: DLSN): void {
     if (this.#high === undefined || dlsn.isAfter(this.#high)) {
-      throw notDelivered(dlsn, `has not been delivered yet (highest delivered: ${this.#high?.toString() ?? "none"}); a cumulative ack cannot move the position past it`);
+      throw notDelivered(
+        dlsn,
+        `has not been delivered yet (highest delivered: ${this.#high?.toString() ?? "none"}); a cumulative ack cannot move the position past it`,
+      );
     }
   }
 

@@ -232,8 +232,7 @@ export class ReaderSessions {
    */
   private checkNotBeyondHead(log: string, dlsn: DLSN, field: string, kind: "start" | "checkpoint"): void {
     const last = this.logs.head(log).last;
-    const beyond =
-      kind === "start" ? dlsn.isAfter(last ? last.nextEntry() : DLSN.INITIAL) : last ? dlsn.isAfter(last) : !dlsn.isBefore(DLSN.INITIAL);
+    const beyond = kind === "start" ? dlsn.isAfter(last ? last.nextEntry() : DLSN.INITIAL) : last ? dlsn.isAfter(last) : !dlsn.isBefore(DLSN.INITIAL);
     if (!beyond) return;
     throw new DlogError(
       "OUT_OF_RANGE",
@@ -298,11 +297,7 @@ export class ReaderSessions {
   /** The position "everything up to and including `dlsn` is processed". */
   private async positionAt(log: string, dlsn: DLSN, epoch: bigint): Promise<ReaderPosition> {
     const record = await this.logs.firstRecordFrom(log, dlsn);
-    const sequenceId = record
-      ? record.dlsn.equals(dlsn)
-        ? record.sequenceId
-        : record.sequenceId - 1n
-      : this.logs.head(log).nextSequenceId - 1n;
+    const sequenceId = record ? (record.dlsn.equals(dlsn) ? record.sequenceId : record.sequenceId - 1n) : this.logs.head(log).nextSequenceId - 1n;
     return freshPosition(dlsn, sequenceId, epoch);
   }
 
@@ -312,7 +307,11 @@ export class ReaderSessions {
     validateName("reader_id", readerId);
     const logId = this.logs.logId(log);
     const stored = await this.positions.get(logId, readerId);
-    if (!stored) throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" has no position`, { reason: "READER_NOT_FOUND", metadata: { log, reader_id: readerId } });
+    if (!stored)
+      throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" has no position`, {
+        reason: "READER_NOT_FOUND",
+        metadata: { log, reader_id: readerId },
+      });
     return this.info(log, logId, readerId, stored);
   }
 
@@ -354,14 +353,16 @@ export class ReaderSessions {
         key,
         (current) => (force ? undefined : liveRefusal(log, readerId, current, "delete it")),
         () =>
-          new DlogError(
-            "ABORTED",
-            `reader "${readerId}" of log "${log}" was deleted by an admin call (DeleteReader with force); its position is gone`,
-            { reason: "READER_DELETED", metadata: { log, reader_id: readerId } },
-          ),
+          new DlogError("ABORTED", `reader "${readerId}" of log "${log}" was deleted by an admin call (DeleteReader with force); its position is gone`, {
+            reason: "READER_DELETED",
+            metadata: { log, reader_id: readerId },
+          }),
       );
       if (!hadLive && !(await this.positions.get(logId, readerId))) {
-        throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" does not exist`, { reason: "READER_NOT_FOUND", metadata: { log, reader_id: readerId } });
+        throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" does not exist`, {
+          reason: "READER_NOT_FOUND",
+          metadata: { log, reader_id: readerId },
+        });
       }
       this.positions.delete(logId, readerId);
       await this.positions.flush();

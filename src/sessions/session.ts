@@ -368,9 +368,12 @@ export class Session {
     this.lastFrameAt = Date.now();
     this.armHeartbeat();
     if (this.options.ackWaitMs > 0) {
-      this.ackWaitTimer = setInterval(() => {
-        if (this.window.expired(Date.now(), this.options.ackWaitMs) > 0) this.poke();
-      }, Math.min(1000, Math.max(10, Math.floor(this.options.ackWaitMs / 4))));
+      this.ackWaitTimer = setInterval(
+        () => {
+          if (this.window.expired(Date.now(), this.options.ackWaitMs) > 0) this.poke();
+        },
+        Math.min(1000, Math.max(10, Math.floor(this.options.ackWaitMs / 4))),
+      );
     }
     try {
       for (;;) {

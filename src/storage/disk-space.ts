@@ -61,7 +61,10 @@ export class DiskReserve {
 
   /** Notes a reserve left by an earlier run (of the right size), or removes a wrong one. */
   async adopt(): Promise<void> {
-    const size = await stat(this.path).then((s) => s.size, () => -1);
+    const size = await stat(this.path).then(
+      (s) => s.size,
+      () => -1,
+    );
     if (size === this.bytes && this.bytes > 0) this.present = true;
     else if (size >= 0) await unlink(this.path).catch(() => undefined);
   }

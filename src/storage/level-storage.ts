@@ -132,11 +132,9 @@ export class LevelStorage implements Storage {
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause;
       if (cause?.code === "LEVEL_LOCKED") {
-        throw new DlogError(
-          "FAILED_PRECONDITION",
-          `data dir ${dir} is in use by another dlogd (LevelDB lock held); stop it or choose another --data-dir`,
-          { cause: error },
-        );
+        throw new DlogError("FAILED_PRECONDITION", `data dir ${dir} is in use by another dlogd (LevelDB lock held); stop it or choose another --data-dir`, {
+          cause: error,
+        });
       }
       const reason = openFailureReason(dir, error);
       const full = classifyStorageError(reason) === "disk-full";
@@ -263,9 +261,7 @@ export class LevelStorage implements Storage {
   }
 
   async getProducerSlots(key: ProducerSlotsKey, seq: bigint): Promise<{ firstSeq: bigint; value: Buffer } | undefined> {
-    const [row] = await this.producerSlots
-      .iterator({ gte: producerSlotsKey(key, 0n), lte: producerSlotsKey(key, seq), reverse: true, limit: 1 })
-      .all();
+    const [row] = await this.producerSlots.iterator({ gte: producerSlotsKey(key, 0n), lte: producerSlotsKey(key, seq), reverse: true, limit: 1 }).all();
     if (!row) return undefined;
     return { firstSeq: row[0].readBigUInt64BE(row[0].length - 8), value: row[1] };
   }

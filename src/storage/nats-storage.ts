@@ -147,7 +147,10 @@ function isTransient(error: unknown): boolean {
 }
 
 function isWrongLastSequence(error: unknown): boolean {
-  return error instanceof JetStreamApiError && (error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+  return (
+    error instanceof JetStreamApiError &&
+    (error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
 }
 
 /** Runs `op` until it succeeds, fails for good, or `totalMs` has passed; each attempt bounded by `attemptMs` inside `op`. */
@@ -259,7 +262,10 @@ export class NatsStorage implements Storage {
     try {
       nc = await connect(connectOptions);
     } catch (error) {
-      throw new DlogError("UNAVAILABLE", `cannot connect to NATS at ${options.servers.join(",")}: ${(error as Error).message}`, { reason: "STORAGE_UNAVAILABLE", cause: error });
+      throw new DlogError("UNAVAILABLE", `cannot connect to NATS at ${options.servers.join(",")}: ${(error as Error).message}`, {
+        reason: "STORAGE_UNAVAILABLE",
+        cause: error,
+      });
     }
     try {
       const jsm = await jetstreamManager(nc, { timeout: retry.attemptMs });
@@ -496,11 +502,7 @@ export class NatsStorage implements Storage {
     }
     const tails = new Map<number, number>();
     await Promise.all([...byLog].map(async ([logId, entries]) => tails.set(logId, await this.publish(logId, entries))));
-    await Promise.all(
-      (batch.producerSlots ?? []).map((slots) =>
-        retrying(this.retry, () => this.meta.put(this.slotKey(slots, slots.firstSeq), slots.value)),
-      ),
-    );
+    await Promise.all((batch.producerSlots ?? []).map((slots) => retrying(this.retry, () => this.meta.put(this.slotKey(slots, slots.firstSeq), slots.value))));
     await Promise.all(
       [...this.changedLogs(batch, tails)].map((change) =>
         this.commitLog(change).catch((error: unknown) => {
@@ -552,7 +554,10 @@ export class NatsStorage implements Storage {
           // A first attempt's duplicate would be an earlier, different entry under the same DLSN; an
           // order other than DLSN order would break every cursor. Neither may pass as committed.
           if ((ack.duplicate && attempt === 0) || ack.seq <= previous) {
-            throw new DlogError("INTERNAL", `log ${logId}: the stream stored an entry out of order or as a duplicate (seq ${ack.seq}); the append is not committed`);
+            throw new DlogError(
+              "INTERNAL",
+              `log ${logId}: the stream stored an entry out of order or as a duplicate (seq ${ack.seq}); the append is not committed`,
+            );
           }
           previous = ack.seq;
         }
@@ -560,10 +565,14 @@ export class NatsStorage implements Storage {
         return previous;
       } catch (error) {
         if (isWrongLastSequence(error) && attempt === 0) {
-          throw new DlogError("UNAVAILABLE", "the log was appended to by another dlogd gateway (or holds an unfinished append); its state is reloaded, retry the call", {
-            reason: "STORAGE_UNAVAILABLE",
-            cause: error,
-          });
+          throw new DlogError(
+            "UNAVAILABLE",
+            "the log was appended to by another dlogd gateway (or holds an unfinished append); its state is reloaded, retry the call",
+            {
+              reason: "STORAGE_UNAVAILABLE",
+              cause: error,
+            },
+          );
         }
         // A later attempt's wrong sequence: an entry of the last attempt landed after the look below.
         if (!(isTransient(error) || isWrongLastSequence(error)) || Date.now() >= deadline) throw error;
@@ -582,7 +591,9 @@ export class NatsStorage implements Storage {
       if (!msg) break;
       const entry = entries[seqs.length]!;
       if (msg.header?.get("Nats-Msg-Id") !== entryMsgId(logId, entry.segment, entry.entry)) {
-        throw new DlogError("UNAVAILABLE", "the log was appended to by another dlogd gateway; its state is reloaded, retry the call", { reason: "STORAGE_UNAVAILABLE" });
+        throw new DlogError("UNAVAILABLE", "the log was appended to by another dlogd gateway; its state is reloaded, retry the call", {
+          reason: "STORAGE_UNAVAILABLE",
+        });
       }
       seqs.push(msg.seq);
       seq = msg.seq + 1;
@@ -591,7 +602,10 @@ export class NatsStorage implements Storage {
   }
 
   /** Every log whose value this batch changes, with what changes. */
-  private *changedLogs(batch: CommitBatch, tails: Map<number, number>): Iterable<{ view: LogView; meta: LogMeta | undefined; batch: CommitBatch; tail: number | undefined }> {
+  private *changedLogs(
+    batch: CommitBatch,
+    tails: Map<number, number>,
+  ): Iterable<{ view: LogView; meta: LogMeta | undefined; batch: CommitBatch; tail: number | undefined }> {
     const ids = new Set<number>([
       ...batch.logs.map((l) => l.id),
       ...batch.segments.map((s) => s.logId),
@@ -602,7 +616,17 @@ export class NatsStorage implements Storage {
     for (const id of ids) yield { view: this.view(id), meta: batch.logs.find((l) => l.id === id), batch, tail: tails.get(id) };
   }
 
-  private async commitLog({ view, meta, batch, tail }: { view: LogView; meta: LogMeta | undefined; batch: CommitBatch; tail: number | undefined }): Promise<void> {
+  private async commitLog({
+    view,
+    meta,
+    batch,
+    tail,
+  }: {
+    view: LogView;
+    meta: LogMeta | undefined;
+    batch: CommitBatch;
+    tail: number | undefined;
+  }): Promise<void> {
     if (view.gone) throw new DlogError("NOT_FOUND", `log "${view.meta?.name}" was deleted through another dlogd gateway`, { reason: "LOG_DELETED" });
     const id = meta?.id ?? view.meta?.id;
     const segments = new Map(view.segments);
@@ -637,7 +661,10 @@ export class NatsStorage implements Storage {
       if (!isWrongLastSequence(error)) throw error;
       const owner = await retrying(this.retry, () => this.leaderGet(this.meta, key));
       if (owner?.operation === "PUT" && owner.string() === String(meta.id)) return;
-      throw new DlogError("UNAVAILABLE", `log "${meta.name}" was just created by another dlogd gateway; retry the call`, { reason: "STORAGE_UNAVAILABLE", cause: error });
+      throw new DlogError("UNAVAILABLE", `log "${meta.name}" was just created by another dlogd gateway; retry the call`, {
+        reason: "STORAGE_UNAVAILABLE",
+        cause: error,
+      });
     }
   }
 
@@ -783,15 +810,22 @@ export class NatsStorage implements Storage {
   private async readFrom(subject: string, seq: number, max: number): Promise<StoredMsg[]> {
     const out: StoredMsg[] = [];
     if (!this.direct) {
-      for (let msg = await this.nextMessage(subject, seq); msg && out.length < max; msg = out.length < max ? await this.nextMessage(subject, msg.seq + 1) : null) out.push(msg);
+      for (
+        let msg = await this.nextMessage(subject, seq);
+        msg && out.length < max;
+        msg = out.length < max ? await this.nextMessage(subject, msg.seq + 1) : null
+      )
+        out.push(msg);
       return out;
     }
     return retrying(this.retry, async () => {
       out.length = 0;
       try {
-        for await (const msg of await this.jsm.direct.getBatch(this.stream, { seq, next_by_subj: subject, batch: max, max_bytes: READ_BATCH_BYTES })) out.push(msg);
+        for await (const msg of await this.jsm.direct.getBatch(this.stream, { seq, next_by_subj: subject, batch: max, max_bytes: READ_BATCH_BYTES }))
+          out.push(msg);
       } catch (error) {
-        if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.NoMessageFound) && !/no message found|not found/i.test(String(error))) throw error;
+        if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.NoMessageFound) && !/no message found|not found/i.test(String(error)))
+          throw error;
       }
       return out;
     });
@@ -806,7 +840,9 @@ export class NatsStorage implements Storage {
       const upTo = view.meta ? view.tailSeq : Number.MAX_SAFE_INTEGER;
       const keep = await this.seek(logId, toSegment, 0n, upTo);
       const filter = this.subject(logId);
-      await retrying(this.retry, () => (keep ? this.jsm.streams.purge(this.stream, { filter, seq: keep.seq }) : this.jsm.streams.purge(this.stream, { filter })));
+      await retrying(this.retry, () =>
+        keep ? this.jsm.streams.purge(this.stream, { filter, seq: keep.seq }) : this.jsm.streams.purge(this.stream, { filter }),
+      );
       view.lastSeq = -1;
     });
   }
@@ -821,7 +857,10 @@ export class NatsStorage implements Storage {
         } catch (error) {
           if (!isWrongLastSequence(error)) throw error;
           this.logs.delete(logId);
-          throw new DlogError("UNAVAILABLE", `log "${name}" was changed by another dlogd gateway; retry the call`, { reason: "STORAGE_UNAVAILABLE", cause: error });
+          throw new DlogError("UNAVAILABLE", `log "${name}" was changed by another dlogd gateway; retry the call`, {
+            reason: "STORAGE_UNAVAILABLE",
+            cause: error,
+          });
         }
       }
       this.logs.delete(logId);

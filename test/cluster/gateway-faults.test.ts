@@ -56,7 +56,7 @@ test("one reader id on two gateways: the takeover fences the live session at onc
         firstEnd = { at: performance.now(), error };
       }
     })();
-    await until(() => firstGot.length >= 1_000 && (first.lastStatus?.durableFloor !== undefined), "the first session to read and durably ack");
+    await until(() => firstGot.length >= 1_000 && first.lastStatus?.durableFloor !== undefined, "the first session to read and durably ack");
 
     const t0 = performance.now();
     const { session: second, opened } = await TestSession.open(c1, { log, readerId: "r", flow, takeover: Takeover.TAKEOVER_FENCE });
@@ -103,7 +103,9 @@ test("one reader id on two gateways: the takeover fences the live session at onc
 
 // The appender resends what was in flight through gateway 1: an append gateway 0 wrote before the kill (its commit point
 // passed, or its entries published without it) must be stored once (3490a82: no commit publishes after an unfinished append's entries).
-test("kill -9 of the gateway a client uses: it reconnects to the other gateway, its reader resumes within the crash bound, its appender loses nothing", { timeout: 120_000 }, async (t) => {
+test("kill -9 of the gateway a client uses: it reconnects to the other gateway, its reader resumes within the crash bound, its appender loses nothing", {
+  timeout: 120_000,
+}, async (t) => {
   const [g0, g1] = dc.gateways as [(typeof dc.gateways)[0], (typeof dc.gateways)[0]];
   const log = "gateway-kill";
   const RECORDS = 10_000;
@@ -185,7 +187,11 @@ test("kill -9 of the gateway a client uses: it reconnects to the other gateway, 
     for await (const record of client.read(log, { from: "earliest" })) {
       if (record.text().startsWith("after-")) stored.set(record.text(), (stored.get(record.text()) ?? 0) + 1);
     }
-    assert.deepEqual(answered.filter((a) => stored.get(a.payload) !== 1).map((a) => `${a.payload}×${stored.get(a.payload) ?? 0}`), [], "answered appends not stored exactly once");
+    assert.deepEqual(
+      answered.filter((a) => stored.get(a.payload) !== 1).map((a) => `${a.payload}×${stored.get(a.payload) ?? 0}`),
+      [],
+      "answered appends not stored exactly once",
+    );
     t.diagnostic(
       `gateway kill -9: reader resumed ${resumedMs?.toFixed(0)} ms after it at record ${firstAfter} (durable ${atKill.durableIndex}, handed out ${atKill.yieldedIndex}); repeated ${repeated}/${bound}; appends resumed after ${outage.toFixed(0)} ms, ${answered.length} answered`,
     );

@@ -43,11 +43,15 @@ test("an R3 stream survives kill -9 of its leader: a new leader takes writes and
   assert.equal(cluster.nodes[leader]!.state, "running");
   await cluster.waitForCurrentStreams();
   // The stream's own view agrees: the restarted node's replica is current again.
-  await until(async () => {
-    const replicas = (await jsm.streams.info("HARNESS")).cluster?.replicas ?? [];
-    const restarted = replicas.find((r) => r.name === cluster.nodes[leader]!.name);
-    return restarted?.current === true;
-  }, "the restarted replica to be current", 20_000);
+  await until(
+    async () => {
+      const replicas = (await jsm.streams.info("HARNESS")).cluster?.replicas ?? [];
+      const restarted = replicas.find((r) => r.name === cluster.nodes[leader]!.name);
+      return restarted?.current === true;
+    },
+    "the restarted replica to be current",
+    20_000,
+  );
 });
 
 test("a paused (SIGSTOP) node is not taken for the meta leader: the others elect one, and it rejoins after SIGCONT", async () => {

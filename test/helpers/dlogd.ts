@@ -218,10 +218,7 @@ export function connect(address: string, options: { ownConnection?: boolean } = 
 }
 
 /** Runs `body` with a server on a fresh data dir, and always cleans up. */
-export async function withServer<T>(
-  body: (server: Dlogd, clients: Clients) => Promise<T>,
-  args: string[] = [],
-): Promise<T> {
+export async function withServer<T>(body: (server: Dlogd, clients: Clients) => Promise<T>, args: string[] = []): Promise<T> {
   const dir = tempDir();
   const server = await startDlogd({ dataDir: dir.path, args });
   const clients = connect(server.address);

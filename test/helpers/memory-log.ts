@@ -19,7 +19,10 @@ export class MemoryLog implements SessionLogs {
   private gate: { promise: Promise<void>; release: () => void; entered: () => void; wasEntered: Promise<void> } | undefined;
   private waiters = new Set<() => void>();
 
-  constructor(count = 0, private readonly payloadBytes = 10) {
+  constructor(
+    count = 0,
+    private readonly payloadBytes = 10,
+  ) {
     this.append(count);
   }
 

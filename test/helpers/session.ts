@@ -2,16 +2,7 @@
 import assert from "node:assert/strict";
 import { ClientError, type Status } from "nice-grpc";
 import type { DLSN as WireDLSN, Record as WireRecord } from "../../src/gen/dlog/v1/common.js";
-import type {
-  DeepPartial,
-  Drained,
-  FlowLimits,
-  Open,
-  Opened,
-  ReaderStatus,
-  SessionRequest,
-  SessionResponse,
-} from "../../src/gen/dlog/v1/reader.js";
+import type { DeepPartial, Drained, FlowLimits, Open, Opened, ReaderStatus, SessionRequest, SessionResponse } from "../../src/gen/dlog/v1/reader.js";
 import { type Clients, bytes } from "./dlogd.js";
 import { MessageQueue } from "../../clients/typescript/src/message-queue.js";
 
@@ -188,10 +179,14 @@ export class TestSession {
   /** Pulls frames until at least `count` records arrived (whole batches); returns those records. */
   async records(count: number, timeoutMs = FRAME_TIMEOUT_MS): Promise<WireRecord[]> {
     const out: WireRecord[] = [];
-    await this.until((frame) => {
-      if (frame.$case === "records") out.push(...frame.value.records);
-      return out.length >= count ? true : undefined;
-    }, () => `${count} records (got ${out.length})`, timeoutMs);
+    await this.until(
+      (frame) => {
+        if (frame.$case === "records") out.push(...frame.value.records);
+        return out.length >= count ? true : undefined;
+      },
+      () => `${count} records (got ${out.length})`,
+      timeoutMs,
+    );
     return out;
   }
 

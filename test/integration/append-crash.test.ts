@@ -130,7 +130,10 @@ async function killCycles(t: TestContext, args: string[]): Promise<void> {
         t.diagnostic(`cycle ${cycle}: killed ${killAfterMs} ms after the first answer, with ${answered} records acknowledged`);
         assert.ok(answered > 0, "appends were answered before the kill");
         const newest = [...acknowledged.keys()].slice(before);
-        assert.ok(newest.every((dlsn) => Number(dlsn.split("/")[0]) === cycle + 1), "each run after a restart writes a new segment");
+        assert.ok(
+          newest.every((dlsn) => Number(dlsn.split("/")[0]) === cycle + 1),
+          "each run after a restart writes a new segment",
+        );
       } finally {
         clients.close();
         await server.kill9();

@@ -19,7 +19,12 @@ function procedure(): string[] {
   assert.equal(blocks.length, 2, "a backup block and a restore block");
   return blocks
     .flatMap((block) => block.split("\n"))
-    .map((line) => line.replace(/#.*$/, "").trim().replace(/^sudo /, ""))
+    .map((line) =>
+      line
+        .replace(/#.*$/, "")
+        .trim()
+        .replace(/^sudo /, ""),
+    )
     .filter((line) => line !== "");
 }
 

@@ -30,7 +30,10 @@ test("off a terminal, without --yes, every destructive command says what it woul
     [["logs", "delete", "d-refuse"], /would delete log d-refuse: 2 records in 1 segment, and 1 reader \(r\): add --yes/],
     [["logs", "truncate", "d-refuse", "--before", "9/0/0", "--force"], /would drop|drops 1 segment, 2 records .*: add --yes/],
     [["readers", "delete", "--log", "d-refuse", "--reader", "r"], new RegExp(`would delete reader r of d-refuse \\(floor ${dlsns[0]}, lag 1\\): add --yes`)],
-    [["readers", "seek", "--log", "d-refuse", "--reader", "r", "--to", "earliest"], new RegExp(`would move reader r of d-refuse from floor ${dlsns[0]} to earliest: add --yes`)],
+    [
+      ["readers", "seek", "--log", "d-refuse", "--reader", "r", "--to", "earliest"],
+      new RegExp(`would move reader r of d-refuse from floor ${dlsns[0]} to earliest: add --yes`),
+    ],
   ];
   for (const [args, pattern] of attempts) {
     const result = await dlog(args);
@@ -64,10 +67,16 @@ test("logs truncate --dry-run prints the records it would drop and drops nothing
   const dry = await dlog(["logs", "truncate", "d-dry", "--before", before.toString(), "--dry-run"]);
   assert.equal(dry.code, 0, dry.stderr);
   assert.deepEqual(lines(dry.stdout), [record(1), record(2), record(3), record(4)]);
-  assert.match(dry.stderr, new RegExp(`^dry run: truncating d-dry before ${before} drops 2 segments, 4 records \\(${dlsns[0]} to ${dlsns[3]}\\); nothing was dropped$`, "m"));
+  assert.match(
+    dry.stderr,
+    new RegExp(`^dry run: truncating d-dry before ${before} drops 2 segments, 4 records \\(${dlsns[0]} to ${dlsns[3]}\\); nothing was dropped$`, "m"),
+  );
   assert.equal((await fixture.client.getLog("d-dry")).recordCount, 6n);
   const json = await dlog(["logs", "truncate", "d-dry", "--before", before.toString(), "--dry-run", "--format", "json"]);
-  assert.deepEqual(lines(json.stdout).map((line) => JSON.parse(line).dlsn), dlsns.slice(0, 4).map(String));
+  assert.deepEqual(
+    lines(json.stdout).map((line) => JSON.parse(line).dlsn),
+    dlsns.slice(0, 4).map(String),
+  );
 
   const done = await dlog(["logs", "truncate", "d-dry", "--before", before.toString(), "--yes"]);
   assert.equal(done.code, 0, done.stderr);

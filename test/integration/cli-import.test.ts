@@ -65,8 +65,14 @@ test("import sets each reader so its next session starts with the stored record,
   const imported = await dlog(["readers", "import", "--offset-store", store, "--log", "imported", "--yes", "--format", "json"]);
   assert.equal(imported.code, 0, imported.stderr);
   assert.deepEqual(
-    lines(imported.stdout).map((line) => JSON.parse(line)).map((object) => [object.readerId, object.stored]),
-    [["audit", dlsns[9]!.toString()], ["billing", dlsns[3]!.toString()], ["re-reader", dlsns[0]!.toString()]],
+    lines(imported.stdout)
+      .map((line) => JSON.parse(line))
+      .map((object) => [object.readerId, object.stored]),
+    [
+      ["audit", dlsns[9]!.toString()],
+      ["billing", dlsns[3]!.toString()],
+      ["re-reader", dlsns[0]!.toString()],
+    ],
   );
 
   // billing read 1-4 under the tutorial (4 last): it goes on with 4 again, then 5-10 — what the tutorial's restart did.
@@ -86,7 +92,10 @@ test("a store with an entry that is not reader id → 25-byte DLSN imports nothi
   const result = await dlog(["readers", "import", "--offset-store", store, "--log", "bad-store", "--yes"]);
   assert.equal(result.code, 1, result.stderr);
   assert.equal(lines(result.stderr).length, 1);
-  assert.match(result.stderr, /2 of 3 entries are not reader id → DLSN: .*"not a name": invalid reader_id.*"short": serialized DLSN must be 25 bytes.*nothing was imported/);
+  assert.match(
+    result.stderr,
+    /2 of 3 entries are not reader id → DLSN: .*"not a name": invalid reader_id.*"short": serialized DLSN must be 25 bytes.*nothing was imported/,
+  );
   assert.equal(await hasPosition("bad-store", "good"), false);
 });
 

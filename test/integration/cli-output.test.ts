@@ -27,7 +27,13 @@ test("--payload base64 and hex print every payload so, in text and json, for rea
   const tailed = await dlog(["tail", "--log", "out-encoded", "--reader", "r", "--max", "2", "--payload", "base64", "--format", "json"]);
   assert.equal(tailed.code, 0, tailed.stderr);
   const objects = lines(tailed.stdout).map((line) => JSON.parse(line));
-  assert.deepEqual(objects.map((object) => [object.encoding, Buffer.from(object.payload, "base64")]), [["base64", BINARY], ["base64", Buffer.from("plain")]]);
+  assert.deepEqual(
+    objects.map((object) => [object.encoding, Buffer.from(object.payload, "base64")]),
+    [
+      ["base64", BINARY],
+      ["base64", Buffer.from("plain")],
+    ],
+  );
   const text = await dlog(["read", "--log", "out-encoded", "--payload", "text", "--from", "1/0/1"]);
   assert.deepEqual(lines(text.stdout), ["plain"]);
   const refused = await dlog(["read", "--log", "out-encoded", "--payload", "utf16"]);

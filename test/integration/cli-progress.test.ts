@@ -9,7 +9,6 @@ import { fixtureForFile } from "../helpers/fixture.js";
 
 const fixture = fixtureForFile();
 
-
 test("append from a slow stdin shows a rate on a terminal, then a final line; stdout keeps only the DLSNs", { timeout: 30_000 }, async () => {
   const stdoutFile = join(fixture.dir, "append.out");
   const go = join(fixture.dir, "append.go");
@@ -44,7 +43,10 @@ test("read --max and tail --max show 'n of N' on a terminal while they wait", { 
     const run = startDlogOnTerminal([...args], { address: fixture.server.address, stdoutFile });
     const have = (await fixture.client.getLog("progress-read")).recordCount;
     await waitFor(() => new RegExp(`read ${have} of ${total} records \\([\\d,]+/s\\)`).test(run.screen()), `${args[0]} progress`);
-    await fixture.client.append("progress-read", Array.from({ length: total - Number(have) }, () => "more"));
+    await fixture.client.append(
+      "progress-read",
+      Array.from({ length: total - Number(have) }, () => "more"),
+    );
     assert.equal(await run.exited, 0, run.screen());
     assert.match(run.screen(), new RegExp(`read ${total} records in \\d+\\.\\d s`));
     assert.equal(lines(readFileSync(stdoutFile, "utf8")).length, total);

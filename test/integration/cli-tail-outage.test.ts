@@ -6,7 +6,6 @@ import { createDlogClient } from "../../clients/typescript/src/index.js";
 import { startDlog, waitFor, lines } from "../helpers/cli.js";
 import { startDlogd, tempDir } from "../helpers/dlogd.js";
 
-
 test("tail during an outage says 'reconnecting to ADDR (attempt n)' on stderr, resumes, and ends with a drain summary", { timeout: 90_000 }, async (t) => {
   const dir = tempDir();
   let server = await startDlogd({ dataDir: dir.path });

@@ -9,7 +9,6 @@ import { fixtureForFile } from "../helpers/fixture.js";
 
 const fixture = fixtureForFile();
 
-
 /** A usage error: exit 2, nothing on stdout, one line on stderr pointing at the right help. */
 function assertUsage(result: { code: number | null; stdout: string; stderr: string }, pattern: RegExp): void {
   assert.equal(result.code, 2, result.stderr);
@@ -45,7 +44,10 @@ test("typos get a suggestion: commands, subcommands and flags", { timeout: 30_00
 });
 
 test("flags belong to their command: append --max is an error", { timeout: 30_000 }, async () => {
-  assertUsage(await dlog(["append", "--log", "x", "--max", "3", "a"], { address: fixture.server.address }), /^dlog: unknown option '--max'; see dlog append --help\n$/);
+  assertUsage(
+    await dlog(["append", "--log", "x", "--max", "3", "a"], { address: fixture.server.address }),
+    /^dlog: unknown option '--max'; see dlog append --help\n$/,
+  );
   assertUsage(await dlog(["logs", "ls", "--reader", "r"], { address: fixture.server.address }), /unknown option '--reader'/);
 });
 
@@ -64,7 +66,10 @@ test("--timeout takes dlogd's duration syntax: 10s works, bare milliseconds are 
   const ok = await dlog(["--timeout", "10s", "logs", "ls"], { address: fixture.server.address });
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /^LOG\s+RECORDS/);
-  assertUsage(await dlog(["--timeout", "10000", "logs", "ls"]), /'--timeout <duration>' argument '10000' is invalid: expected a duration such as 100ms, 10s, 5m or 1h/);
+  assertUsage(
+    await dlog(["--timeout", "10000", "logs", "ls"]),
+    /'--timeout <duration>' argument '10000' is invalid: expected a duration such as 100ms, 10s, 5m or 1h/,
+  );
 });
 
 test("--addr without a port dials 7070 and names the address it dialled; a bad address is a usage error", { timeout: 30_000 }, async () => {

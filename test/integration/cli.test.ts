@@ -64,7 +64,13 @@ describe("dlog append and tail", () => {
     assert.equal(dlsns.length, 2);
     const tailed = await dlog(["tail", "--log", "cli-json", "--reader", "r", "--max", "2", "--format", "json"]);
     const objects = lines(tailed.stdout).map((line) => JSON.parse(line));
-    assert.deepEqual(objects.map((object) => [object.dlsn, object.payload]), [[dlsns[0], "a"], [dlsns[1], "b"]]);
+    assert.deepEqual(
+      objects.map((object) => [object.dlsn, object.payload]),
+      [
+        [dlsns[0], "a"],
+        [dlsns[1], "b"],
+      ],
+    );
     assert.ok(objects.every((object) => /^\d+$/.test(object.txid) && !Number.isNaN(Date.parse(object.time))));
   });
 
@@ -129,7 +135,10 @@ describe("dlog admin", () => {
     assert.equal((await dlog(["logs", "create", "cli-admin"])).code, 0);
     await fixture.client.append("cli-admin", ["x", "y"]);
     const listed = await dlog(["logs", "ls", "--prefix", "cli-admin", "--format", "json"]);
-    assert.deepEqual(lines(listed.stdout).map((line) => [JSON.parse(line).log, JSON.parse(line).recordCount]), [["cli-admin", "2"]]);
+    assert.deepEqual(
+      lines(listed.stdout).map((line) => [JSON.parse(line).log, JSON.parse(line).recordCount]),
+      [["cli-admin", "2"]],
+    );
     const described = await dlog(["logs", "describe", "cli-admin"]);
     assert.match(described.stdout, /records:\s+2 /);
     assert.match(described.stdout, /last:\s+\d+\/\d+\/1/);
@@ -169,7 +178,11 @@ describe("dlog errors: one line on stderr, a non-zero exit, no stack trace", () 
 
   test("unreachable server", { timeout: 30_000 }, async () => {
     const address = `127.0.0.1:${await closedPort()}`;
-    for (const args of [["logs", "ls"], ["tail", "--log", "x", "--reader", "r"], ["append", "--log", "x", "a"]]) {
+    for (const args of [
+      ["logs", "ls"],
+      ["tail", "--log", "x", "--reader", "r"],
+      ["append", "--log", "x", "a"],
+    ]) {
       const result = await dlog(args, { address });
       assert.equal(result.code, 3, `${args.join(" ")}: ${result.stderr}`);
       oneLine(result.stderr);
@@ -178,7 +191,11 @@ describe("dlog errors: one line on stderr, a non-zero exit, no stack trace", () 
   });
 
   test("unknown log", { timeout: 30_000 }, async () => {
-    for (const args of [["logs", "describe", "no-such-log"], ["tail", "--log", "no-such-log", "--reader", "r"], ["read", "--log", "no-such-log"]]) {
+    for (const args of [
+      ["logs", "describe", "no-such-log"],
+      ["tail", "--log", "no-such-log", "--reader", "r"],
+      ["read", "--log", "no-such-log"],
+    ]) {
       const result = await dlog(args);
       assert.equal(result.code, 1, `${args.join(" ")}: ${result.stderr}`);
       oneLine(result.stderr);
@@ -187,7 +204,13 @@ describe("dlog errors: one line on stderr, a non-zero exit, no stack trace", () 
   });
 
   test("bad usage", { timeout: 30_000 }, async () => {
-    for (const args of [["frobnicate"], ["tail", "--log", "x"], ["tail", "--log", "x", "--reader", "r", "--max", "0"], ["read", "--log", "x", "--from", "1/2"], ["logs", "ls", "--bogus"]]) {
+    for (const args of [
+      ["frobnicate"],
+      ["tail", "--log", "x"],
+      ["tail", "--log", "x", "--reader", "r", "--max", "0"],
+      ["read", "--log", "x", "--from", "1/2"],
+      ["logs", "ls", "--bogus"],
+    ]) {
       const result = await dlog(args);
       assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
       oneLine(result.stderr);

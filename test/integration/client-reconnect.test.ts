@@ -107,7 +107,10 @@ function assertWithinCrashBound(losses: Loss[]): void {
   for (const loss of losses) {
     const bound = loss.yieldedIndex - loss.durableIndex;
     assert.ok(loss.repeated <= bound, `${loss.repeated} records repeated after a loss; bound ${bound} (${JSON.stringify(loss)})`);
-    assert.ok(loss.firstAfter !== undefined && loss.firstAfter > loss.durableIndex, `resumed at ${loss.firstAfter}, before the durable position ${loss.durableIndex}`);
+    assert.ok(
+      loss.firstAfter !== undefined && loss.firstAfter > loss.durableIndex,
+      `resumed at ${loss.firstAfter}, before the durable position ${loss.durableIndex}`,
+    );
     assert.ok(loss.firstAfter <= loss.yieldedIndex + 1, `gap: resumed at ${loss.firstAfter} after ${loss.yieldedIndex}`);
   }
 }
@@ -117,7 +120,11 @@ test("graceful server restart under a running reader: the loop goes on, nothing 
   assert.equal(losses.length, 2, "two restarts, two reconnects");
   assertWithinCrashBound(losses);
   // A graceful stop stops delivering, lets the client ack what it was sent, flushes, then ends: nothing comes again.
-  assert.deepEqual(losses.map((loss) => loss.repeated), [0, 0], "records handed out again after a graceful restart");
+  assert.deepEqual(
+    losses.map((loss) => loss.repeated),
+    [0, 0],
+    "records handed out again after a graceful restart",
+  );
   console.log(`graceful: ${deliveries} deliveries for ${RECORDS} records; repeated after each restart: ${losses.map((loss) => loss.repeated).join(", ")}`);
 });
 
@@ -130,7 +137,9 @@ test("kill -9 under a running reader, three times: nothing lost, repeats within 
   );
 });
 
-test("an appender with retry off, across a server crash: appends in flight reject with UNAVAILABLE, later ones go out on a new stream", { timeout: 60_000 }, async () => {
+test("an appender with retry off, across a server crash: appends in flight reject with UNAVAILABLE, later ones go out on a new stream", {
+  timeout: 60_000,
+}, async () => {
   const dir = tempDir();
   let server = await startDlogd({ process: true, dataDir: dir.path });
   const port = server.address.slice(server.address.lastIndexOf(":") + 1);

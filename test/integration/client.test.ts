@@ -51,7 +51,10 @@ describe("appends", () => {
   test("append returns one DLSN per record, record i of an entry in slot i", { timeout: 10_000 }, async () => {
     const dlsns = await fixture.client.append("append-basic", ["a", new Uint8Array([0x62]), { payload: "c" }]);
     assert.equal(dlsns.length, 3);
-    assert.deepEqual(dlsns.map((dlsn) => dlsn.slot), [0n, 1n, 2n]);
+    assert.deepEqual(
+      dlsns.map((dlsn) => dlsn.slot),
+      [0n, 1n, 2n],
+    );
     assert.ok(dlsns.every((dlsn) => dlsn.entry === dlsns[0]!.entry));
     const texts: string[] = [];
     for await (const record of fixture.client.read("append-basic")) texts.push(record.text());
@@ -119,7 +122,10 @@ describe("admin", () => {
     const sought = await fixture.client.setPosition("admin-readers", "r", dlsns[7]!);
     assert.ok(sought.floor && sought.floor.isBefore(dlsns[7]!) && !sought.floor.isBefore(dlsns[6]!), `seek is inclusive: floor ${sought.floor}`);
     assert.deepEqual(await consume(fixture.client.reader({ log: "admin-readers", readerId: "r" }), 1), ["8"]);
-    assert.deepEqual((await fixture.client.listReaders("admin-readers")).map((info) => info.readerId), ["r"]);
+    assert.deepEqual(
+      (await fixture.client.listReaders("admin-readers")).map((info) => info.readerId),
+      ["r"],
+    );
     await fixture.client.deleteReader("admin-readers", "r");
     assert.deepEqual(await fixture.client.listReaders("admin-readers"), []);
   });

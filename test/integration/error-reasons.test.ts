@@ -12,13 +12,7 @@ import { ErrorInfo, RichClientError, errorDetailsClientMiddleware } from "nice-g
 import { ERROR_REASONS, type ErrorReason } from "../../src/errors.js";
 import type { DeepPartial } from "../../src/gen/dlog/v1/common.js";
 import { type AppendRequest, type AppendResponse, LogServiceDefinition, type LogServiceClient } from "../../src/gen/dlog/v1/log.js";
-import {
-  ReaderServiceDefinition,
-  type ReaderServiceClient,
-  type SessionRequest,
-  type SessionResponse,
-  Takeover,
-} from "../../src/gen/dlog/v1/reader.js";
+import { ReaderServiceDefinition, type ReaderServiceClient, type SessionRequest, type SessionResponse, Takeover } from "../../src/gen/dlog/v1/reader.js";
 import { HealthDefinition, type HealthClient } from "../../src/gen/grpc/health/v1/health.js";
 import { type Dlogd, bytes, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { MessageQueue } from "../../clients/typescript/src/message-queue.js";
@@ -301,7 +295,8 @@ describe("each error reason is produced and arrives as ErrorInfo (domain dlog.v1
         reason: "POSITION_OUT_OF_RANGE",
         code: Status.OUT_OF_RANGE,
         metadata: { log: "orders", field: "position", dlsn: "1/1000/0" },
-        act: ({ readers }) => refusal(readers.setPosition({ log: "orders", readerId: "far", position: { at: { $case: "dlsn", value: { segment: 1n, entry: 1000n, slot: 0n } } } })),
+        act: ({ readers }) =>
+          refusal(readers.setPosition({ log: "orders", readerId: "far", position: { at: { $case: "dlsn", value: { segment: 1n, entry: 1000n, slot: 0n } } } })),
       },
       {
         reason: "TXID_OUT_OF_ORDER",
@@ -411,7 +406,10 @@ describe("refusals raised outside the services carry ErrorInfo too (auth, shutdo
   let clients: Clients;
   before(async () => {
     const tokens = join(dir.path, "tokens.json");
-    writeFileSync(tokens, JSON.stringify({ tokens: [{ name: "orders-only", token: TOKEN, allow: { append: ["orders"], read: ["orders"], admin: ["orders"] } }] }));
+    writeFileSync(
+      tokens,
+      JSON.stringify({ tokens: [{ name: "orders-only", token: TOKEN, allow: { append: ["orders"], read: ["orders"], admin: ["orders"] } }] }),
+    );
     server = await startDlogd({ dataDir: join(dir.path, "data"), args: ["--auth-tokens", tokens] });
     clients = connectRich(server.address, TOKEN);
     await clients.logs.append(appendOne("orders"));

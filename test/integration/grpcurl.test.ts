@@ -109,7 +109,11 @@ function serviceNames(response: Buffer): string[] {
   assert.ok(list, "a list_services_response");
   return lengthDelimited(list)
     .filter(([field]) => field === 1)
-    .map(([, service]) => lengthDelimited(service).find(([field]) => field === 1)![1].toString("utf8"));
+    .map(([, service]) =>
+      lengthDelimited(service)
+        .find(([field]) => field === 1)![1]
+        .toString("utf8"),
+    );
 }
 
 /** ServerReflectionResponse.file_descriptor_response (4) → file_descriptor_proto (1) → FileDescriptorProto.name (1). */
@@ -118,7 +122,11 @@ function fileNames(response: Buffer): string[] {
   assert.ok(files, "a file_descriptor_response");
   return lengthDelimited(files)
     .filter(([field]) => field === 1)
-    .map(([, file]) => lengthDelimited(file).find(([field]) => field === 1)![1].toString("utf8"));
+    .map(([, file]) =>
+      lengthDelimited(file)
+        .find(([field]) => field === 1)![1]
+        .toString("utf8"),
+    );
 }
 
 describe("grpcurl drives dlogd through reflection", { skip: MISSING }, () => {
@@ -159,10 +167,7 @@ describe("grpcurl drives dlogd through reflection", { skip: MISSING }, () => {
   test("Append with JSON (payload in base64) and Read return the records", CALL, async () => {
     const appended = await call(server.address, "dlog.v1.LogService/Append", {
       log: "from-grpcurl",
-      records: [
-        { payload: Buffer.from("hello").toString("base64") },
-        { payload: Buffer.from("world").toString("base64"), txid: "9999999999999" },
-      ],
+      records: [{ payload: Buffer.from("hello").toString("base64") }, { payload: Buffer.from("world").toString("base64"), txid: "9999999999999" }],
       request_id: "7",
     });
 

@@ -33,29 +33,36 @@ async function assertExactlyOnce(clients: Clients, log: string, answered: Readon
   assert.equal(stored.size, answered.size, "nothing else is stored");
 }
 
-test("Append with a producer id: a retry of a written seq is answered with the original DLSNs and duplicate, on Append and AppendStream", SERVER_TEST, async () => {
-  await withServer(async (_server, clients) => {
-    const request = { log: "idem", records: [{ payload: bytes("a") }, { payload: bytes("b") }], producerId: "p", producerSeq: 1n };
-    const first = await clients.logs.append(request);
-    const retry = await clients.logs.append(request);
-    assert.deepEqual([first.dlsns.map(dlsnKey), first.duplicate], [["1/0/0", "1/0/1"], false]);
-    assert.deepEqual([retry.dlsns.map(dlsnKey), retry.txids, retry.duplicate], [first.dlsns.map(dlsnKey), first.txids, true]);
+test(
+  "Append with a producer id: a retry of a written seq is answered with the original DLSNs and duplicate, on Append and AppendStream",
+  SERVER_TEST,
+  async () => {
+    await withServer(async (_server, clients) => {
+      const request = { log: "idem", records: [{ payload: bytes("a") }, { payload: bytes("b") }], producerId: "p", producerSeq: 1n };
+      const first = await clients.logs.append(request);
+      const retry = await clients.logs.append(request);
+      assert.deepEqual([first.dlsns.map(dlsnKey), first.duplicate], [["1/0/0", "1/0/1"], false]);
+      assert.deepEqual([retry.dlsns.map(dlsnKey), retry.txids, retry.duplicate], [first.dlsns.map(dlsnKey), first.txids, true]);
 
-    const streamed = [];
-    const again = { ...request, requestId: 7n };
-    const next = { ...request, records: [{ payload: bytes("c") }], producerSeq: 2n, requestId: 8n };
-    async function* requests() {
-      yield again;
-      yield next;
-    }
-    for await (const answer of clients.logs.appendStream(requests())) streamed.push(answer);
-    assert.deepEqual(
-      streamed.map((a) => [a.requestId, a.dlsns.map(dlsnKey), a.duplicate]),
-      [[7n, ["1/0/0", "1/0/1"], true], [8n, ["1/1/0"], false]],
-    );
-    assert.equal((await clients.logs.getLog({ log: "idem" })).recordCount, 3n);
-  });
-});
+      const streamed = [];
+      const again = { ...request, requestId: 7n };
+      const next = { ...request, records: [{ payload: bytes("c") }], producerSeq: 2n, requestId: 8n };
+      async function* requests() {
+        yield again;
+        yield next;
+      }
+      for await (const answer of clients.logs.appendStream(requests())) streamed.push(answer);
+      assert.deepEqual(
+        streamed.map((a) => [a.requestId, a.dlsns.map(dlsnKey), a.duplicate]),
+        [
+          [7n, ["1/0/0", "1/0/1"], true],
+          [8n, ["1/1/0"], false],
+        ],
+      );
+      assert.equal((await clients.logs.getLog({ log: "idem" })).recordCount, 3n);
+    });
+  },
+);
 
 /** A TCP relay that can swallow the server's answers and then cut every connection: answers lost after the write. */
 function lossyRelay(target: string): Promise<{ address: string; swallow(on: boolean): void; cut(): void; close(): void }> {
@@ -134,7 +141,10 @@ test("an append refused inside a pipelined appender rejects alone; the appends a
         appender.append({ payload: "c", txid: 100n }),
         appender.append({ payload: "d", txid: 101n }),
       ]);
-      assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ["fulfilled", "rejected", "fulfilled", "fulfilled"],
+      );
       const refused = (outcomes[1] as PromiseRejectedResult).reason;
       assert.ok(refused instanceof DlogError && refused.reason === "TXID_OUT_OF_ORDER", String(refused));
       assert.equal(appender.counters.resent, 2, "c and d were renumbered once each");

@@ -22,7 +22,11 @@ test("dlogd --in-memory serves append, read and a reader session, and leaves no 
     for await (const response of clients.logs.read({ log: "mem" })) read.push(...response.records.map(text));
     assert.deepEqual(read, ["a", "b"]);
 
-    const { session, opened } = await TestSession.open(clients, { log: "mem", readerId: "r", fallback: { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } } });
+    const { session, opened } = await TestSession.open(clients, {
+      log: "mem",
+      readerId: "r",
+      fallback: { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } },
+    });
     assert.equal(dlsnKey(opened.logHead), "1/0/1");
     const records = await session.records(2);
     assert.deepEqual(records.map(text), ["a", "b"]);

@@ -80,10 +80,7 @@ describe("LogService on a default server", () => {
       ["admin.a", "admin.b"],
     );
     const info = await clients.logs.getLog({ log: "admin.a" });
-    assert.deepEqual(
-      [info.recordCount, info.byteCount, info.nextSequenceId, str(info.firstDlsn), str(info.lastDlsn)],
-      [2n, 3n, 2n, "1/0/0", "1/0/1"],
-    );
+    assert.deepEqual([info.recordCount, info.byteCount, info.nextSequenceId, str(info.firstDlsn), str(info.lastDlsn)], [2n, 3n, 2n, "1/0/0", "1/0/1"]);
     assert.deepEqual(
       info.segments.map((s) => [s.segment, s.recordCount, s.open]),
       [[1n, 2n, true]],
@@ -110,11 +107,17 @@ describe("LogService on a default server", () => {
     assert.deepEqual(first.txids, [7n]);
     assert.deepEqual(bulk.dlsns.map(str), ["1/1/0", "1/1/1"]);
     assert.equal(bulk.requestId, 42n);
-    assert.ok(bulk.txids.every((txid) => txid >= BigInt(before)), "unset txids are the time in ms");
+    assert.ok(
+      bulk.txids.every((txid) => txid >= BigInt(before)),
+      "unset txids are the time in ms",
+    );
     const records = await readAll(clients, { log: "roundtrip" });
     assert.deepEqual(records.map(text).slice(0, 2), ["one", "two"]);
     assert.deepEqual(records[2]!.payload, Buffer.from([0, 255, 1]));
-    assert.deepEqual(records.map((r) => str(r.dlsn)), ["1/0/0", "1/1/0", "1/1/1"]);
+    assert.deepEqual(
+      records.map((r) => str(r.dlsn)),
+      ["1/0/0", "1/1/0", "1/1/1"],
+    );
     assert.deepEqual(
       records.map((r) => r.sequenceId),
       [0n, 1n, 2n],
@@ -158,7 +161,10 @@ describe("LogService on a default server", () => {
       stored.map(text),
       Array.from({ length: 1000 }, (_, i) => `r${i}`).filter((_, i) => i !== BAD),
     );
-    assert.deepEqual(stored.map((r) => str(r.dlsn)), good.map((a) => str(a.dlsns[0])));
+    assert.deepEqual(
+      stored.map((r) => str(r.dlsn)),
+      good.map((a) => str(a.dlsns[0])),
+    );
   });
 
   test("Read with follow receives a record appended after it started", SERVER_TEST, async () => {
@@ -173,7 +179,10 @@ describe("LogService on a default server", () => {
     const secondBatch = await pending;
 
     assert.deepEqual(secondBatch.map(text), ["new"]);
-    assert.deepEqual(secondBatch.map((r) => str(r.dlsn)), ["1/1/0"]);
+    assert.deepEqual(
+      secondBatch.map((r) => str(r.dlsn)),
+      ["1/1/0"],
+    );
     controller.abort();
     await assert.rejects(stream.next(), (error: Error) => error.name === "AbortError");
   });
@@ -196,7 +205,10 @@ describe("LogService on a default server", () => {
 
     const records = (await first).map(text);
     assert.ok(records.length > 0);
-    assert.ok(records.every((r) => r.startsWith("after")), `got ${records.join(",")}`);
+    assert.ok(
+      records.every((r) => r.startsWith("after")),
+      `got ${records.join(",")}`,
+    );
     controller.abort();
     await stream.return?.(undefined).catch(() => undefined);
   });
@@ -242,30 +254,33 @@ describe("LogService on a default server", () => {
 
   test("Read splits large records over responses that fit a default client's 4 MiB message limit", SERVER_TEST, async () => {
     // One 5 MB append needs a larger --max-message-bytes than the default 4 MiB.
-    await withServer(async (_server, clients) => {
-      const big = (tag: string): Buffer => Buffer.alloc(200 * 1024, tag);
-      for (let i = 0; i < 25; i++) await clients.logs.append({ log: "big", records: [{ payload: big(`a${i % 10}`) }] });
-      // One entry of 5 MB: even a single entry must be split.
-      await clients.logs.append({ log: "big", records: Array.from({ length: 25 }, (_, i) => ({ payload: big(`b${i % 10}`) })) });
+    await withServer(
+      async (_server, clients) => {
+        const big = (tag: string): Buffer => Buffer.alloc(200 * 1024, tag);
+        for (let i = 0; i < 25; i++) await clients.logs.append({ log: "big", records: [{ payload: big(`a${i % 10}`) }] });
+        // One entry of 5 MB: even a single entry must be split.
+        await clients.logs.append({ log: "big", records: Array.from({ length: 25 }, (_, i) => ({ payload: big(`b${i % 10}`) })) });
 
-      const sizes: number[] = [];
-      const records: WireRecord[] = [];
-      for await (const response of clients.logs.read({ log: "big" })) {
-        sizes.push(response.records.reduce((sum, r) => sum + r.payload.length, 0));
-        records.push(...response.records);
-      }
+        const sizes: number[] = [];
+        const records: WireRecord[] = [];
+        for await (const response of clients.logs.read({ log: "big" })) {
+          sizes.push(response.records.reduce((sum, r) => sum + r.payload.length, 0));
+          records.push(...response.records);
+        }
 
-      assert.equal(records.length, 50);
-      assert.deepEqual(
-        records.map((r) => str(r.dlsn)),
-        [...Array.from({ length: 25 }, (_, i) => `1/${i}/0`), ...Array.from({ length: 25 }, (_, i) => `1/25/${i}`)],
-      );
-      assert.ok(records.every((r) => r.payload.length === 200 * 1024));
-      assert.ok(
-        sizes.every((size) => size < 4 * 1024 * 1024),
-        `response sizes ${sizes.join(", ")}`,
-      );
-    }, ["--max-message-bytes", "8MiB"]);
+        assert.equal(records.length, 50);
+        assert.deepEqual(
+          records.map((r) => str(r.dlsn)),
+          [...Array.from({ length: 25 }, (_, i) => `1/${i}/0`), ...Array.from({ length: 25 }, (_, i) => `1/25/${i}`)],
+        );
+        assert.ok(records.every((r) => r.payload.length === 200 * 1024));
+        assert.ok(
+          sizes.every((size) => size < 4 * 1024 * 1024),
+          `response sizes ${sizes.join(", ")}`,
+        );
+      },
+      ["--max-message-bytes", "8MiB"],
+    );
   });
 
   test("Read on an existing log rejects malformed dlsn_bytes and oversized batches with INVALID_ARGUMENT", SERVER_TEST, async () => {
@@ -294,10 +309,7 @@ test("Truncate drops whole segments before a DLSN; reads start at the first reco
 
       assert.deepEqual([result.segmentsDeleted, result.recordsDeleted, str(result.firstDlsn)], [2n, 4n, "3/0/0"]);
       const info = await clients.logs.getLog({ log: "trunc" });
-      assert.deepEqual(
-        [info.recordCount, info.byteCount, info.truncatedRecordCount, info.nextSequenceId, str(info.firstDlsn)],
-        [2n, 8n, 4n, 6n, "3/0/0"],
-      );
+      assert.deepEqual([info.recordCount, info.byteCount, info.truncatedRecordCount, info.nextSequenceId, str(info.firstDlsn)], [2n, 8n, 4n, 6n, "3/0/0"]);
       const fromTruncated: Position = { at: { $case: "dlsn", value: { segment: 1n, entry: 0n, slot: 0n } } };
       const records = await readAll(clients, { log: "trunc", start: fromTruncated });
       assert.deepEqual(records.map(text), ["rec4", "rec5"]);

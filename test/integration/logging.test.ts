@@ -56,7 +56,11 @@ describe("session lifecycle logs (pino, info)", () => {
     assert.equal(took.length, 1);
     assert.equal(took[0]!.session, String(second.opened.epoch));
     assert.equal(took[0]!.fencedSession, String(first.opened.epoch));
-    assert.equal(logLines(fixture.server.output()).filter((line) => ofReader("etl")(line) && line.msg === "session closed").length, 0, "the fenced session has one end line");
+    assert.equal(
+      logLines(fixture.server.output()).filter((line) => ofReader("etl")(line) && line.msg === "session closed").length,
+      0,
+      "the fenced session has one end line",
+    );
 
     second.session.drain();
     await second.session.drained();

@@ -92,7 +92,17 @@ describe("the metrics port (#8.12)", () => {
 
   test("with --metrics-tls-cert/--metrics-tls-key: HTTPS, and plain HTTP gets no metrics", SERVER_TEST, async () => {
     const server = await startDlogd({
-      args: ["--in-memory", "--metrics-listen", "127.0.0.1:0", "--metrics-tls-cert", certs.serverCert, "--metrics-tls-key", certs.serverKey, "--metrics-token-file", tokenFile],
+      args: [
+        "--in-memory",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--metrics-tls-cert",
+        certs.serverCert,
+        "--metrics-tls-key",
+        certs.serverKey,
+        "--metrics-token-file",
+        tokenFile,
+      ],
     });
     try {
       const ca = readFileSync(certs.ca);
@@ -113,7 +123,10 @@ describe("the metrics port (#8.12)", () => {
       [["--metrics-listen", "127.0.0.1:0", "--metrics-token-file", join(dir.path, "missing")], /--metrics-token-file .*cannot read it \(ENOENT\)/],
       [["--metrics-token-file", tokenFile], /--metrics-token-file has no effect without --metrics-listen/],
       [["--metrics-listen", "127.0.0.1:0", "--metrics-tls-cert", certs.serverCert], /--metrics-tls-cert and --metrics-tls-key go together/],
-      [["--metrics-listen", "127.0.0.1:0", "--metrics-tls-cert", certs.serverCert, "--metrics-tls-key", certs.clientKey], /--metrics-tls-key .* is not the key of the certificate in --metrics-tls-cert/],
+      [
+        ["--metrics-listen", "127.0.0.1:0", "--metrics-tls-cert", certs.serverCert, "--metrics-tls-key", certs.clientKey],
+        /--metrics-tls-key .* is not the key of the certificate in --metrics-tls-cert/,
+      ],
       [["--metrics-listen", "127.0.0.1:0", "--metrics-tls-cert", tokenFile, "--metrics-tls-key", certs.serverKey], /--metrics-tls-cert .*no PEM certificate/],
       [["--metrics-reader-labels", "some"], /--metrics-reader-labels: "some" is not valid; expected reader, log or none/],
     ];

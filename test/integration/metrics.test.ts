@@ -116,7 +116,10 @@ describe("--metrics-reader-labels", () => {
       const metrics = await fixture.metrics();
       assert.equal(value(metrics, 'dlog_reader_lag_max_records{log="l"}'), 4);
       assert.equal(value(metrics, 'dlog_readers{log="l"}'), 2);
-      assert.deepEqual([...metrics.keys()].filter((series) => series.includes("secret")), []);
+      assert.deepEqual(
+        [...metrics.keys()].filter((series) => series.includes("secret")),
+        [],
+      );
     } finally {
       await fixture.close();
     }

@@ -60,7 +60,10 @@ describe("two gateways on one NATS JetStream store", () => {
     const first = await TestSession.open(a!.clients, { log: "takeover", readerId: "r" });
     const got = await first.session.records(20);
     first.session.ackUpTo(got[9]!.dlsn!);
-    await first.session.status((s) => s.durableFloor?.entry === got[9]!.dlsn!.entry && s.durableFloor?.slot === got[9]!.dlsn!.slot, "the first ten acked are durable");
+    await first.session.status(
+      (s) => s.durableFloor?.entry === got[9]!.dlsn!.entry && s.durableFloor?.slot === got[9]!.dlsn!.slot,
+      "the first ten acked are durable",
+    );
 
     await eventually(async () => (await b!.clients.logs.getLog({ log: "takeover" })).recordCount === 20n, "the other gateway knows the log");
     const second = await TestSession.open(b!.clients, { log: "takeover", readerId: "r" });
@@ -95,7 +98,9 @@ describe("two gateways on one NATS JetStream store", () => {
       const left = 10_000 - Number(second.opened.resumeAfter?.slot ?? -1n) - 1;
       assert.ok(left > 0, `round ${round}: the first session acked everything before the takeover; ack slower`);
       const want = Math.min(100, left);
-      const delivered = await second.session.records(want).catch((error: Error) => assert.fail(`round ${round}: the newer session delivers nothing (${error.message}; ended: ${second.session.error?.details})`));
+      const delivered = await second.session
+        .records(want)
+        .catch((error: Error) => assert.fail(`round ${round}: the newer session delivers nothing (${error.message}; ended: ${second.session.error?.details})`));
       assert.equal(delivered.length, want, `round ${round}: the newer session delivers`);
       assert.equal(second.session.error, undefined, `round ${round}: the newer session is not fenced`);
       const fenced = await first.session.failed(3_000);

@@ -100,7 +100,12 @@ type Action = (who: Who) => Promise<Status>;
 const ACTIONS: Record<string, Action> = {
   append: (who) => codeOf(clients.logs.append({ log: "orders-1", records: [{ payload: bytes("x") }] }, as(who))),
   "append other log": (who) => codeOf(clients.logs.append({ log: "payroll", records: [{ payload: bytes("x") }] }, as(who))),
-  read: (who) => codeOf((async () => { for await (const batch of clients.logs.read({ log: "orders-1", maxRecords: 1n }, as(who))) void batch; })()),
+  read: (who) =>
+    codeOf(
+      (async () => {
+        for await (const batch of clients.logs.read({ log: "orders-1", maxRecords: 1n }, as(who))) void batch;
+      })(),
+    ),
   getLog: (who) => codeOf(clients.logs.getLog({ log: "orders-1" }, as(who))),
   listLogs: (who) => codeOf(clients.logs.listLogs({}, as(who))),
   createLog: (who) => codeOf(clients.logs.createLog({ log: "orders-new" }, as(who))),

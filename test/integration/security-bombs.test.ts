@@ -92,9 +92,7 @@ test("a gzip Append bomb without a token is refused before it is read: UNAUTHENT
 });
 
 test("a gzip Append bomb with a token is refused at --max-message-bytes of decompressed size, RSS < 64 MiB", { timeout: 60_000 }, async () => {
-  const { result, growth } = await measured(() =>
-    rawCall(server.address, APPEND, [appendBomb(33_554_424)], { headers: { "grpc-encoding": "gzip", ...auth } }),
-  );
+  const { result, growth } = await measured(() => rawCall(server.address, APPEND, [appendBomb(33_554_424)], { headers: { "grpc-encoding": "gzip", ...auth } }));
   assert.equal(result.code, Status.RESOURCE_EXHAUSTED, result.message);
   assert.match(result.message, /decompresses to a size larger than 4194304/);
   assert.ok(growth < RSS_BUDGET, `server RSS grew by ${(growth / MIB).toFixed(1)} MiB`);

@@ -30,8 +30,16 @@ const BAD_TOKENS: Array<{ what: string; text: string; says: RegExp }> = [
   { what: "no tokens", text: `{"tokens": []}`, says: /expected \{"tokens": \[/ },
   { what: "a list at the top", text: `[]`, says: /expected \{"tokens": \[/ },
   { what: "JSON null", text: `null`, says: /expected \{"tokens": \[/ },
-  { what: "an 8-character token", text: JSON.stringify({ tokens: [entry({ token: "abcdefgh" })] }), says: /tokens\[0\]\.token \("app"\) is too short: tokens need at least 16 characters/ },
-  { what: "surrounding spaces", text: JSON.stringify({ tokens: [entry({ token: ` ${SECRET} ` })] }), says: /tokens\[0\]\.token \("app"\) has spaces at its start or end/ },
+  {
+    what: "an 8-character token",
+    text: JSON.stringify({ tokens: [entry({ token: "abcdefgh" })] }),
+    says: /tokens\[0\]\.token \("app"\) is too short: tokens need at least 16 characters/,
+  },
+  {
+    what: "surrounding spaces",
+    text: JSON.stringify({ tokens: [entry({ token: ` ${SECRET} ` })] }),
+    says: /tokens\[0\]\.token \("app"\) has spaces at its start or end/,
+  },
   {
     what: "a duplicate token",
     text: JSON.stringify({ tokens: [entry({}), entry({ name: "other" })] }),
@@ -43,12 +51,32 @@ const BAD_TOKENS: Array<{ what: string; text: string; says: RegExp }> = [
     says: /tokens\[1\]\.name "app" is also the name of tokens\[0\]/,
   },
   // 16 digits, as long as a token must be, and exact as a JS number (no lint suppression to keep beside it).
-  { what: "a token that is a number", text: JSON.stringify({ tokens: [entry({ token: 1234567890123456 })] }), says: /tokens\[0\]\.token \("app"\) must be a string/ },
-  { what: "a token with a control character", text: JSON.stringify({ tokens: [entry({ token: `${SECRET}\u0007` })] }), says: /may contain only printable ASCII/ },
-  { what: "an unknown right", text: JSON.stringify({ tokens: [entry({ allow: { write: ["*"] } })] }), says: /tokens\[0\]\.allow has an unknown right "write"; rights are append, read, seek, admin/ },
+  {
+    what: "a token that is a number",
+    text: JSON.stringify({ tokens: [entry({ token: 1234567890123456 })] }),
+    says: /tokens\[0\]\.token \("app"\) must be a string/,
+  },
+  {
+    what: "a token with a control character",
+    text: JSON.stringify({ tokens: [entry({ token: `${SECRET}\u0007` })] }),
+    says: /may contain only printable ASCII/,
+  },
+  {
+    what: "an unknown right",
+    text: JSON.stringify({ tokens: [entry({ allow: { write: ["*"] } })] }),
+    says: /tokens\[0\]\.allow has an unknown right "write"; rights are append, read, seek, admin/,
+  },
   { what: "a misspelt field", text: JSON.stringify({ tokens: [entry({ alow: {} })] }), says: /tokens\[0\] has an unknown field "alow"/ },
-  { what: "a pattern with a slash", text: JSON.stringify({ tokens: [entry({ allow: { read: ["orders/*"] } })] }), says: /tokens\[0\]\.allow\.read\[0\] must be a name pattern/ },
-  { what: "patterns that are not a list", text: JSON.stringify({ tokens: [entry({ allow: { read: "*" } })] }), says: /tokens\[0\]\.allow\.read must be a list/ },
+  {
+    what: "a pattern with a slash",
+    text: JSON.stringify({ tokens: [entry({ allow: { read: ["orders/*"] } })] }),
+    says: /tokens\[0\]\.allow\.read\[0\] must be a name pattern/,
+  },
+  {
+    what: "patterns that are not a list",
+    text: JSON.stringify({ tokens: [entry({ allow: { read: "*" } })] }),
+    says: /tokens\[0\]\.allow\.read must be a list/,
+  },
   { what: "no allow", text: JSON.stringify({ tokens: [{ name: "app", token: SECRET }] }), says: /tokens\[0\]\.allow must be an object of rights/ },
   { what: "readers that are not a list", text: JSON.stringify({ tokens: [entry({ readers: "etl-*" })] }), says: /tokens\[0\]\.readers must be a list/ },
   { what: "a missing name", text: JSON.stringify({ tokens: [{ token: SECRET, allow: {} }] }), says: /tokens\[0\]\.name must be a name/ },
@@ -73,7 +101,11 @@ for (const { what, text, says } of BAD_TOKENS) {
 }
 
 test("a tokens file that does not exist: one line, exit 2", { timeout: 20_000 }, async () => {
-  assertOneLine(await dlogdExit(["--data-dir", join(dir.path, "data"), "--auth-tokens", join(dir.path, "missing.json")]), /cannot read it \(ENOENT\)/, "--auth-tokens");
+  assertOneLine(
+    await dlogdExit(["--data-dir", join(dir.path, "data"), "--auth-tokens", join(dir.path, "missing.json")]),
+    /cannot read it \(ENOENT\)/,
+    "--auth-tokens",
+  );
 });
 
 test("bad TLS files: each one line naming its flag, exit 2, never key material", { timeout: 60_000 }, async () => {
@@ -87,7 +119,11 @@ test("bad TLS files: each one line naming its flag, exit 2, never key material",
     { args: ["--tls-cert", fakePem, "--tls-key", certs.serverKey], flag: "--tls-cert", says: /certificate 1 of 1 is not a valid X\.509 certificate/ },
     { args: ["--tls-cert", certs.serverCert, "--tls-key", garbage], flag: "--tls-key", says: /not a PEM private key/ },
     { args: ["--tls-cert", certs.serverCert, "--tls-key", certs.clientKey], flag: "--tls-key", says: /is not the key of the certificate in --tls-cert/ },
-    { args: ["--tls-cert", certs.serverCert, "--tls-key", certs.serverKey, "--tls-client-ca", garbage], flag: "--tls-client-ca", says: /no PEM certificate in it/ },
+    {
+      args: ["--tls-cert", certs.serverCert, "--tls-key", certs.serverKey, "--tls-client-ca", garbage],
+      flag: "--tls-client-ca",
+      says: /no PEM certificate in it/,
+    },
     { args: ["--tls-cert", join(dir.path, "nope.pem"), "--tls-key", certs.serverKey], flag: "--tls-cert", says: /cannot read it \(ENOENT\)/ },
   ];
   for (const { args, flag, says } of cases) assertOneLine(await dlogdExit([...data, ...args]), says, flag);

@@ -72,10 +72,12 @@ const UNARY_PATHS = [
 ];
 const STREAM_PATHS = ["/dlog.v1.LogService/AppendStream", "/dlog.v1.ReaderService/Session"];
 
-const raw = (path: string, frames: RawFrame[], headers: Record<string, string> = {}) => async (): Promise<{ code: Status; details: string }> => {
-  const result = await rawCall(server.address, path, frames, { headers });
-  return { code: result.code as Status, details: result.message };
-};
+const raw =
+  (path: string, frames: RawFrame[], headers: Record<string, string> = {}) =>
+  async (): Promise<{ code: Status; details: string }> => {
+    const result = await rawCall(server.address, path, frames, { headers });
+    return { code: result.code as Status, details: result.message };
+  };
 const { OK, INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, ALREADY_EXISTS, FAILED_PRECONDITION, OUT_OF_RANGE } = Status;
 
 const BAD_NAMES = ["", "a/b", "x".repeat(201), "sp ace", "ünï", "../etc", "a\u0000b"];
@@ -97,40 +99,104 @@ export const HOSTILE_CASES: HostileCase[] = [
   ]),
   // Invalid UTF-8 in a name.
   ...["/dlog.v1.LogService/CreateLog", "/dlog.v1.LogService/Append", "/dlog.v1.LogService/GetLog"].map(
-    (path): HostileCase => ({ name: `${path}: invalid UTF-8 log name`, expected: INVALID_ARGUMENT, run: raw(path, [{ bytes: Buffer.from([0x0a, 0x02, 0xff, 0xfe]) }]) }),
+    (path): HostileCase => ({
+      name: `${path}: invalid UTF-8 log name`,
+      expected: INVALID_ARGUMENT,
+      run: raw(path, [{ bytes: Buffer.from([0x0a, 0x02, 0xff, 0xfe]) }]),
+    }),
   ),
   // Names that break the rules, on every RPC that takes one.
   ...BAD_NAMES.flatMap((bad): HostileCase[] => [
     { name: `CreateLog ${JSON.stringify(bad)}`, expected: INVALID_ARGUMENT, run: () => statusOf(clients.logs.createLog({ log: bad })) },
-    { name: `Append ${JSON.stringify(bad)}`, expected: INVALID_ARGUMENT, run: () => statusOf(clients.logs.append({ log: bad, records: [{ payload: bytes("x") }] })) },
+    {
+      name: `Append ${JSON.stringify(bad)}`,
+      expected: INVALID_ARGUMENT,
+      run: () => statusOf(clients.logs.append({ log: bad, records: [{ payload: bytes("x") }] })),
+    },
     { name: `GetLog ${JSON.stringify(bad)}`, expected: INVALID_ARGUMENT, run: () => statusOf(clients.logs.getLog({ log: bad })) },
     { name: `DeleteLog ${JSON.stringify(bad)}`, expected: INVALID_ARGUMENT, run: () => statusOf(clients.logs.deleteLog({ log: bad })) },
-    { name: `GetPosition reader ${JSON.stringify(bad)}`, expected: INVALID_ARGUMENT, run: () => statusOf(clients.readers.getPosition({ log: LOG, readerId: bad })) },
-    { name: `DeleteReader reader ${JSON.stringify(bad)}`, expected: INVALID_ARGUMENT, run: () => statusOf(clients.readers.deleteReader({ log: LOG, readerId: bad })) },
-    { name: `Session open log ${JSON.stringify(bad)}`, expected: INVALID_ARGUMENT, run: () => session([{ kind: { $case: "open", value: { log: bad, readerId: "r" } } }]) },
+    {
+      name: `GetPosition reader ${JSON.stringify(bad)}`,
+      expected: INVALID_ARGUMENT,
+      run: () => statusOf(clients.readers.getPosition({ log: LOG, readerId: bad })),
+    },
+    {
+      name: `DeleteReader reader ${JSON.stringify(bad)}`,
+      expected: INVALID_ARGUMENT,
+      run: () => statusOf(clients.readers.deleteReader({ log: LOG, readerId: bad })),
+    },
+    {
+      name: `Session open log ${JSON.stringify(bad)}`,
+      expected: INVALID_ARGUMENT,
+      run: () => session([{ kind: { $case: "open", value: { log: bad, readerId: "r" } } }]),
+    },
     { name: `Session open reader ${JSON.stringify(bad)}`, expected: INVALID_ARGUMENT, run: () => session([open({ readerId: bad })]) },
   ]),
   // Appends.
   { name: "Append with no records", expected: INVALID_ARGUMENT, run: () => statusOf(clients.logs.append({ log: LOG, records: [] })) },
-  { name: "Append a 2 MiB record", expected: INVALID_ARGUMENT, run: () => statusOf(clients.logs.append({ log: LOG, records: [{ payload: Buffer.alloc(2 * 1024 * 1024) }] })) },
-  { name: "Append 10001 records", expected: INVALID_ARGUMENT, run: () => statusOf(clients.logs.append({ log: LOG, records: Array.from({ length: 10_001 }, () => ({ payload: bytes("") })) })) },
-  { name: "Append a txid below the log's last", expected: FAILED_PRECONDITION, run: () => statusOf(clients.logs.append({ log: LOG, records: [{ payload: bytes("x"), txid: 1n }] })) },
-  { name: "Append one good and one oversized record: nothing written", expected: INVALID_ARGUMENT, run: () => statusOf(clients.logs.append({ log: LOG, records: [{ payload: bytes("ok") }, { payload: Buffer.alloc(1024 * 1024 + 1) }] })) },
+  {
+    name: "Append a 2 MiB record",
+    expected: INVALID_ARGUMENT,
+    run: () => statusOf(clients.logs.append({ log: LOG, records: [{ payload: Buffer.alloc(2 * 1024 * 1024) }] })),
+  },
+  {
+    name: "Append 10001 records",
+    expected: INVALID_ARGUMENT,
+    run: () => statusOf(clients.logs.append({ log: LOG, records: Array.from({ length: 10_001 }, () => ({ payload: bytes("") })) })),
+  },
+  {
+    name: "Append a txid below the log's last",
+    expected: FAILED_PRECONDITION,
+    run: () => statusOf(clients.logs.append({ log: LOG, records: [{ payload: bytes("x"), txid: 1n }] })),
+  },
+  {
+    name: "Append one good and one oversized record: nothing written",
+    expected: INVALID_ARGUMENT,
+    run: () => statusOf(clients.logs.append({ log: LOG, records: [{ payload: bytes("ok") }, { payload: Buffer.alloc(1024 * 1024 + 1) }] })),
+  },
   { name: "CreateLog of an existing log", expected: ALREADY_EXISTS, run: () => statusOf(clients.logs.createLog({ log: LOG })) },
   { name: "DeleteLog of a missing log", expected: NOT_FOUND, run: () => statusOf(clients.logs.deleteLog({ log: "no-such-log" })) },
   { name: "GetLog of a missing log", expected: NOT_FOUND, run: () => statusOf(clients.logs.getLog({ log: "no-such-log" })) },
   // Reads.
   { name: "Read a missing log", expected: NOT_FOUND, run: () => statusOf(drainStream(clients.logs.read({ log: "no-such-log" }))) },
-  { name: "Read with 20000 records per batch", expected: INVALID_ARGUMENT, run: () => statusOf(drainStream(clients.logs.read({ log: LOG, maxBatchRecords: 20_000 }))) },
+  {
+    name: "Read with 20000 records per batch",
+    expected: INVALID_ARGUMENT,
+    run: () => statusOf(drainStream(clients.logs.read({ log: LOG, maxBatchRecords: 20_000 }))),
+  },
   { name: "Read max_records -1", expected: INVALID_ARGUMENT, run: () => statusOf(drainStream(clients.logs.read({ log: LOG, maxRecords: -1n }))) },
-  { name: "Read from 24 dlsn_bytes", expected: INVALID_ARGUMENT, run: () => statusOf(drainStream(clients.logs.read({ log: LOG, start: { at: { $case: "dlsnBytes", value: Buffer.alloc(24) } } }))) },
-  { name: "Read from version-2 dlsn_bytes", expected: INVALID_ARGUMENT, run: () => statusOf(drainStream(clients.logs.read({ log: LOG, start: { at: { $case: "dlsnBytes", value: Buffer.alloc(25, 2) } } }))) },
-  { name: "Read from INT64_MAX/INT64_MAX/INT64_MAX ends with nothing", expected: OK, run: () => statusOf(drainStream(clients.logs.read({ log: LOG, start: position([INT64_MAX, INT64_MAX, INT64_MAX]) }))) },
-  { name: "Read from INT64_MIN/INT64_MIN/INT64_MIN", expected: OK, run: () => statusOf(drainStream(clients.logs.read({ log: LOG, start: position([INT64_MIN, INT64_MIN, INT64_MIN]), maxRecords: 1n }))) },
+  {
+    name: "Read from 24 dlsn_bytes",
+    expected: INVALID_ARGUMENT,
+    run: () => statusOf(drainStream(clients.logs.read({ log: LOG, start: { at: { $case: "dlsnBytes", value: Buffer.alloc(24) } } }))),
+  },
+  {
+    name: "Read from version-2 dlsn_bytes",
+    expected: INVALID_ARGUMENT,
+    run: () => statusOf(drainStream(clients.logs.read({ log: LOG, start: { at: { $case: "dlsnBytes", value: Buffer.alloc(25, 2) } } }))),
+  },
+  {
+    name: "Read from INT64_MAX/INT64_MAX/INT64_MAX ends with nothing",
+    expected: OK,
+    run: () => statusOf(drainStream(clients.logs.read({ log: LOG, start: position([INT64_MAX, INT64_MAX, INT64_MAX]) }))),
+  },
+  {
+    name: "Read from INT64_MIN/INT64_MIN/INT64_MIN",
+    expected: OK,
+    run: () => statusOf(drainStream(clients.logs.read({ log: LOG, start: position([INT64_MIN, INT64_MIN, INT64_MIN]), maxRecords: 1n }))),
+  },
   // Truncate.
   { name: "Truncate without before", expected: INVALID_ARGUMENT, run: () => statusOf(clients.logs.truncate({ log: LOG })) },
-  { name: "Truncate before INT64_MAX without force", expected: OUT_OF_RANGE, run: () => statusOf(clients.logs.truncate({ log: LOG, before: { segment: INT64_MAX, entry: 0n, slot: 0n } })) },
-  { name: "Truncate a missing log", expected: NOT_FOUND, run: () => statusOf(clients.logs.truncate({ log: "no-such-log", before: { segment: 1n, entry: 0n, slot: 0n } })) },
+  {
+    name: "Truncate before INT64_MAX without force",
+    expected: OUT_OF_RANGE,
+    run: () => statusOf(clients.logs.truncate({ log: LOG, before: { segment: INT64_MAX, entry: 0n, slot: 0n } })),
+  },
+  {
+    name: "Truncate a missing log",
+    expected: NOT_FOUND,
+    run: () => statusOf(clients.logs.truncate({ log: "no-such-log", before: { segment: 1n, entry: 0n, slot: 0n } })),
+  },
   // Listing.
   { name: "ListLogs page_size 20000", expected: INVALID_ARGUMENT, run: () => statusOf(clients.logs.listLogs({ pageSize: 20_000 })) },
   { name: "ListLogs page_token not ours", expected: INVALID_ARGUMENT, run: () => statusOf(clients.logs.listLogs({ pageToken: "not a token!" })) },
@@ -140,7 +206,12 @@ export const HOSTILE_CASES: HostileCase[] = [
   // Reader admin.
   { name: "GetPosition of an unknown reader", expected: NOT_FOUND, run: () => statusOf(clients.readers.getPosition({ log: LOG, readerId: "nobody" })) },
   { name: "SetPosition without a position", expected: INVALID_ARGUMENT, run: () => statusOf(clients.readers.setPosition({ log: LOG, readerId: READER })) },
-  { name: "SetPosition with an unspecified boundary", expected: INVALID_ARGUMENT, run: () => statusOf(clients.readers.setPosition({ log: LOG, readerId: READER, position: { at: { $case: "boundary", value: Boundary.BOUNDARY_UNSPECIFIED } } })) },
+  {
+    name: "SetPosition with an unspecified boundary",
+    expected: INVALID_ARGUMENT,
+    run: () =>
+      statusOf(clients.readers.setPosition({ log: LOG, readerId: READER, position: { at: { $case: "boundary", value: Boundary.BOUNDARY_UNSPECIFIED } } })),
+  },
   { name: "DeleteReader of an unknown reader", expected: NOT_FOUND, run: () => statusOf(clients.readers.deleteReader({ log: LOG, readerId: "nobody" })) },
   // Sessions: protocol order.
   { name: "Session: no message at all", expected: INVALID_ARGUMENT, run: () => session([]) },
@@ -156,20 +227,64 @@ export const HOSTILE_CASES: HostileCase[] = [
   { name: "Session: resume policy 99", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "c2", resumePolicy: 99 })]) },
   { name: "Session: takeover 99", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "c3", takeover: 99 })]) },
   { name: "Session: ack_wait_ms 2^32-1", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "c4", ackWaitMs: 4_294_967_295 })]) },
-  { name: "Session: flow max_outstanding_records 2^31", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "c5", flow: { maxOutstandingRecords: 2 ** 31 } })]) },
-  { name: "Session: fallback with 24 dlsn_bytes", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "c6", fallback: { at: { $case: "dlsnBytes", value: Buffer.alloc(24) } } })]) },
+  {
+    name: "Session: flow max_outstanding_records 2^31",
+    expected: INVALID_ARGUMENT,
+    run: () => session([open({ readerId: "c5", flow: { maxOutstandingRecords: 2 ** 31 } })]),
+  },
+  {
+    name: "Session: fallback with 24 dlsn_bytes",
+    expected: INVALID_ARGUMENT,
+    run: () => session([open({ readerId: "c6", fallback: { at: { $case: "dlsnBytes", value: Buffer.alloc(24) } } })]),
+  },
   { name: "Session: takeover REJECT of the live reader", expected: ALREADY_EXISTS, run: () => session([open({ readerId: READER, takeover: 2 })]) },
   // Sessions: acks of what was never delivered.
-  { name: "Session: ack another log's DLSN 1/999/0", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "a1", flow: { maxOutstandingRecords: 1 } }), ack([[1n, 999n, 0n]])], true) },
+  {
+    name: "Session: ack another log's DLSN 1/999/0",
+    expected: INVALID_ARGUMENT,
+    run: () => session([open({ readerId: "a1", flow: { maxOutstandingRecords: 1 } }), ack([[1n, 999n, 0n]])], true),
+  },
   { name: "Session: ack -1/-1/-1", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "a2" }), ack([[-1n, -1n, -1n]])], true) },
-  { name: "Session: ack INT64_MAX fields", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "a3" }), ack([[INT64_MAX, INT64_MAX, INT64_MAX]])], true) },
-  { name: "Session: ack INT64_MIN fields", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "a4" }), ack([[INT64_MIN, INT64_MIN, INT64_MIN]])], true) },
-  { name: "Session: cumulative ack up to 9/0/0", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "a5" }), { kind: { $case: "ack", value: { upTo: { segment: 9n, entry: 0n, slot: 0n } } } }], true) },
-  { name: "Session: nack never delivered", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "a6" }), { kind: { $case: "nack", value: { dlsns: [{ segment: 1n, entry: 999n, slot: 0n }] } } }], true) },
-  { name: "Session: an ack with an unset DLSN", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "a7" }), { kind: { $case: "ack", value: { dlsns: [{}] } } }], true) },
-  { name: "Session: flow 0/0/0 keeps the limits, then drain ends OK", expected: OK, run: () => session([open({ readerId: "a8" }), { kind: { $case: "flow", value: {} } }, { kind: { $case: "drain", value: {} } }]) },
-  { name: "Session: open, drain, then an ack of an undelivered DLSN", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "a9" }), { kind: { $case: "drain", value: {} } }, ack([[1n, 0n, 0n]])]) },
-  { name: "Session: 100001 DLSNs in one ack", expected: INVALID_ARGUMENT, run: () => session([open({ readerId: "a10" }), ack(Array.from({ length: 100_001 }, () => [1n, 0n, 0n] as [bigint, bigint, bigint]))], true) },
+  {
+    name: "Session: ack INT64_MAX fields",
+    expected: INVALID_ARGUMENT,
+    run: () => session([open({ readerId: "a3" }), ack([[INT64_MAX, INT64_MAX, INT64_MAX]])], true),
+  },
+  {
+    name: "Session: ack INT64_MIN fields",
+    expected: INVALID_ARGUMENT,
+    run: () => session([open({ readerId: "a4" }), ack([[INT64_MIN, INT64_MIN, INT64_MIN]])], true),
+  },
+  {
+    name: "Session: cumulative ack up to 9/0/0",
+    expected: INVALID_ARGUMENT,
+    run: () => session([open({ readerId: "a5" }), { kind: { $case: "ack", value: { upTo: { segment: 9n, entry: 0n, slot: 0n } } } }], true),
+  },
+  {
+    name: "Session: nack never delivered",
+    expected: INVALID_ARGUMENT,
+    run: () => session([open({ readerId: "a6" }), { kind: { $case: "nack", value: { dlsns: [{ segment: 1n, entry: 999n, slot: 0n }] } } }], true),
+  },
+  {
+    name: "Session: an ack with an unset DLSN",
+    expected: INVALID_ARGUMENT,
+    run: () => session([open({ readerId: "a7" }), { kind: { $case: "ack", value: { dlsns: [{}] } } }], true),
+  },
+  {
+    name: "Session: flow 0/0/0 keeps the limits, then drain ends OK",
+    expected: OK,
+    run: () => session([open({ readerId: "a8" }), { kind: { $case: "flow", value: {} } }, { kind: { $case: "drain", value: {} } }]),
+  },
+  {
+    name: "Session: open, drain, then an ack of an undelivered DLSN",
+    expected: INVALID_ARGUMENT,
+    run: () => session([open({ readerId: "a9" }), { kind: { $case: "drain", value: {} } }, ack([[1n, 0n, 0n]])]),
+  },
+  {
+    name: "Session: 100001 DLSNs in one ack",
+    expected: INVALID_ARGUMENT,
+    run: () => session([open({ readerId: "a10" }), ack(Array.from({ length: 100_001 }, () => [1n, 0n, 0n] as [bigint, bigint, bigint]))], true),
+  },
 ];
 
 before(async () => {
@@ -187,7 +302,9 @@ after(async () => {
   cleanup();
 });
 
-test(`${HOSTILE_CASES.length} hostile requests: each gets its status, the server stays up, the log and positions are unchanged`, { timeout: 300_000 }, async () => {
+test(`${HOSTILE_CASES.length} hostile requests: each gets its status, the server stays up, the log and positions are unchanged`, {
+  timeout: 300_000,
+}, async () => {
   assert.ok(HOSTILE_CASES.length >= 150, `${HOSTILE_CASES.length} cases`);
   // A live reader, so takeover cases have something to refuse against.
   const liveRequests = new MessageQueue<DeepPartial<SessionRequest>>();

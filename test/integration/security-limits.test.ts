@@ -66,7 +66,10 @@ test("sessions per token are bounded; another token is not affected", { timeout:
     const requests = new MessageQueue<DeepPartial<SessionRequest>>();
     requests.push({ kind: { $case: "open", value: { log: "tok", readerId } } });
     const abort = new AbortController();
-    const first = clients.readers.session(requests, { ...as(token), signal: abort.signal })[Symbol.asyncIterator]().next();
+    const first = clients.readers
+      .session(requests, { ...as(token), signal: abort.signal })
+      [Symbol.asyncIterator]()
+      .next();
     return { first, end: () => abort.abort() };
   };
   try {
@@ -76,7 +79,10 @@ test("sessions per token are bounded; another token is not affected", { timeout:
     const third = open(tokens.one, "r3");
     await assert.rejects(
       third.first,
-      (error: unknown) => error instanceof ClientError && error.code === Status.RESOURCE_EXHAUSTED && /live sessions of token "one" already.*--max-sessions-per-token/.test(error.details),
+      (error: unknown) =>
+        error instanceof ClientError &&
+        error.code === Status.RESOURCE_EXHAUSTED &&
+        /live sessions of token "one" already.*--max-sessions-per-token/.test(error.details),
     );
     const other = open(tokens.two, "r4");
     assert.equal((await other.first).value?.kind?.$case, "opened", "another token still opens sessions");
@@ -100,7 +106,10 @@ test("--max-connections: the connection past the limit is closed at once; a free
       held.push(clients);
     }
     const extra = connect(server.address, { ownConnection: true });
-    await assert.rejects(extra.logs.listLogs({}, { signal: AbortSignal.timeout(5_000) }), (error: unknown) => error instanceof ClientError && error.code === Status.UNAVAILABLE);
+    await assert.rejects(
+      extra.logs.listLogs({}, { signal: AbortSignal.timeout(5_000) }),
+      (error: unknown) => error instanceof ClientError && error.code === Status.UNAVAILABLE,
+    );
     extra.close();
     for (let waited = 0; !server.output().includes("connections refused: --max-connections reached"); waited += 20) {
       assert.ok(waited < 5_000, `no refusal logged:\n${server.output()}`);
@@ -131,7 +140,10 @@ test("--max-readers-per-log and --max-logs: creating one more is refused naming 
     const third = await refusal(new TestSession(clients, { kind: { $case: "open", value: { log: "q1", readerId: "r3" } } }));
     assert.equal(third.code, Status.RESOURCE_EXHAUSTED);
     assert.match(third.details, /log "q1" has 2 readers, its limit \(--max-readers-per-log\)/);
-    await assert.rejects(clients.readers.setPosition({ log: "q1", readerId: "r3", position: earliest }), (error: unknown) => error instanceof ClientError && error.code === Status.RESOURCE_EXHAUSTED);
+    await assert.rejects(
+      clients.readers.setPosition({ log: "q1", readerId: "r3", position: earliest }),
+      (error: unknown) => error instanceof ClientError && error.code === Status.RESOURCE_EXHAUSTED,
+    );
     await clients.readers.setPosition({ log: "q1", readerId: "r1", position: earliest }); // an existing reader is fine
     await clients.readers.deleteReader({ log: "q1", readerId: "r1" });
     await clients.readers.setPosition({ log: "q1", readerId: "r3", position: earliest }); // room again
@@ -200,7 +212,9 @@ test("1000 idle sessions: memory per session, measured", { timeout: 120_000 }, a
     await new Promise((resolve) => setTimeout(resolve, 500));
     const after = memoryOf(pid).rss;
     const perSession = (after - before) / 1000;
-    process.stdout.write(`# 1000 idle sessions: RSS ${(before / MIB).toFixed(1)} → ${(after / MIB).toFixed(1)} MiB, ${(perSession / 1024).toFixed(1)} KiB per session\n`);
+    process.stdout.write(
+      `# 1000 idle sessions: RSS ${(before / MIB).toFixed(1)} → ${(after / MIB).toFixed(1)} MiB, ${(perSession / 1024).toFixed(1)} KiB per session\n`,
+    );
     assert.ok(perSession < 1024 * 1024, `${(perSession / 1024).toFixed(0)} KiB per idle session`);
     for (const session of sessions) session.cancel();
   } finally {

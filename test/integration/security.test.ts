@@ -57,9 +57,7 @@ test("mutual TLS: a client without a certificate is refused, one with a certific
   try {
     const { readFileSync } = await import("node:fs");
     const anonymous = createChannel(server.address, ChannelCredentials.createSsl(readFileSync(certs.ca)));
-    const refused = await statusOf(
-      createClient(LogServiceDefinition, anonymous).listLogs({}),
-    );
+    const refused = await statusOf(createClient(LogServiceDefinition, anonymous).listLogs({}));
     assert.equal(refused.code, Status.UNAVAILABLE, `got ${Status[refused.code]}`);
     anonymous.close();
 
@@ -111,7 +109,11 @@ test("bearer tokens: no token or a wrong one gets nothing; each token may do onl
 
     await clients.logs.append({ log: "payroll", records: [{ payload: bytes("p") }] }, as("admin-secret-00001"));
     const visible = await clients.logs.listLogs({}, as("writer-secret-0001"));
-    assert.deepEqual(visible.logs.map((log) => log.log), ["orders-1"], "ListLogs shows only logs the token may read");
+    assert.deepEqual(
+      visible.logs.map((log) => log.log),
+      ["orders-1"],
+      "ListLogs shows only logs the token may read",
+    );
     assert.equal((await clients.logs.listLogs({}, as("reader-secret-0001"))).logs.length, 2);
 
     // The session's open names the log; a token without read on it is refused before anything is delivered.

@@ -85,9 +85,7 @@ describe("reader admin", () => {
     await ackFirst(clients, LOG, "set", 10);
     const { session } = await TestSession.open(clients, { log: LOG, readerId: "set", flow: { maxOutstandingRecords: 5 } });
     await session.records(5);
-    const refused = await statusOf(
-      clients.readers.setPosition({ log: LOG, readerId: "set", position: { at: { $case: "dlsn", value: dlsns[39]! } } }),
-    );
+    const refused = await statusOf(clients.readers.setPosition({ log: LOG, readerId: "set", position: { at: { $case: "dlsn", value: dlsns[39]! } } }));
     assert.equal(refused.code, "FAILED_PRECONDITION");
     assert.match(refused.details, /has a live session .*pass force/);
     assert.equal(await floorOf(clients, LOG, "set"), dlsnKey(dlsns[9]), "the position did not move");

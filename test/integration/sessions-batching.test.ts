@@ -47,7 +47,9 @@ test(`${RECORDS} individual acks cost no more position writes than the flush int
   const acks = delta("dlog_acks_total");
   const writes = delta("dlog_positions_written_total");
   const flushes = delta("dlog_position_flushes_total");
-  t.diagnostic(`${acks} acks in ${elapsedMs.toFixed(0)} ms → ${flushes} flushes, ${writes} position writes (${((writes / acks) * 1000).toFixed(2)} per 1000 acks)`);
+  t.diagnostic(
+    `${acks} acks in ${elapsedMs.toFixed(0)} ms → ${flushes} flushes, ${writes} position writes (${((writes / acks) * 1000).toFixed(2)} per 1000 acks)`,
+  );
   assert.equal(acks, RECORDS, "every DLSN counted as one ack");
   assert.equal(delta("dlog_records_delivered_total"), RECORDS, "each record delivered once");
   // The flusher's promise: a write per --ack-flush-interval (100 ms) or per --ack-flush-max (1000) acks,

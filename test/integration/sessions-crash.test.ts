@@ -135,7 +135,10 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
               assert.ok(record.attempt >= 2, `record ${n} came again after a crash with attempt ${record.attempt}`);
             } else if (record.attempt >= 2) {
               markedFirstDeliveries++;
-              assert.ok(n <= seenBefore + MAX_OUTSTANDING + RESERVATION, `record ${n}, never delivered before, came with attempt ${record.attempt} (last seen before the crash: ${seenBefore})`);
+              assert.ok(
+                n <= seenBefore + MAX_OUTSTANDING + RESERVATION,
+                `record ${n}, never delivered before, came with attempt ${record.attempt} (last seen before the crash: ${seenBefore})`,
+              );
             }
             deliveries[n]!++;
           }
@@ -191,13 +194,18 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
       t.diagnostic(
         `restart ${i + 1}: resumed after ${crash.resumedAfter}; ${ackedAgain} acked records delivered again ≤ ${notYetDurable} acked since the last durable Status`,
       );
-      assert.ok(ackedAgain <= notYetDurable, `restart ${i + 1}: ${ackedAgain} acked records came again, more than the ${notYetDurable} acks not yet seen durable`);
+      assert.ok(
+        ackedAgain <= notYetDurable,
+        `restart ${i + 1}: ${ackedAgain} acked records came again, more than the ${notYetDurable} acks not yet seen durable`,
+      );
       assert.ok(crash.resumedAfter <= crash.ackedHigh, `restart ${i + 1}: resumed past what was acked`);
       expectedDuplicates += crash.deliveredHigh - crash.resumedAfter;
     }
     assert.equal(duplicates, expectedDuplicates, "the only records delivered twice are those after each resume position that had been delivered before");
     t.diagnostic(`${crashes.length} kills, ${duplicates} records delivered more than once of ${RECORDS}`);
-    t.diagnostic(`${replayed} replays, every one with attempt >= 2; ${markedFirstDeliveries} first deliveries marked as possible duplicates (within the reservation)`);
+    t.diagnostic(
+      `${replayed} replays, every one with attempt >= 2; ${markedFirstDeliveries} first deliveries marked as possible duplicates (within the reservation)`,
+    );
     assert.ok(replayed > 0, "the kills replayed something: the attempt check was exercised");
   } finally {
     t.signal.removeEventListener("abort", onAbort);
@@ -207,7 +215,9 @@ async function readAckKill(t: TestContext, args: string[]): Promise<void> {
   }
 }
 
-test("kill -9 while a reader reads and acks (--ack-flush-interval 50ms): none lost, durable position never backward, redeliveries within the crash bound", { timeout: 60_000 }, async (t) => {
+test("kill -9 while a reader reads and acks (--ack-flush-interval 50ms): none lost, durable position never backward, redeliveries within the crash bound", {
+  timeout: 60_000,
+}, async (t) => {
   await readAckKill(t, ["--ack-flush-interval", "50ms"]);
 });
 
@@ -221,7 +231,9 @@ test("kill -9 while a reader reads and acks (default flush settings): the same g
  * disk. This client stops acking the moment a status does not cover every ack it sent, then the
  * server is killed: records acked in covered messages never come again.
  */
-test("kill -9 after a client stops acking at the first status that does not cover its acks: only records of uncovered ack messages (or never acked) come again, none lost", { timeout: 90_000 }, async (t) => {
+test("kill -9 after a client stops acking at the first status that does not cover its acks: only records of uncovered ack messages (or never acked) come again, none lost", {
+  timeout: 90_000,
+}, async (t) => {
   const TOTAL = 60_000;
   const CYCLES = 3;
   const dir = tempDir("dlog-session-acks-durable-");
@@ -299,7 +311,9 @@ test("kill -9 after a client stops acking at the first status that does not cove
       await server.kill9();
       await reading;
       clients.close();
-      server = await startDlogd({ process: true, dataDir: dir.path, listen: `127.0.0.1:${port}` }).catch(() => startDlogd({ process: true, dataDir: dir.path }));
+      server = await startDlogd({ process: true, dataDir: dir.path, listen: `127.0.0.1:${port}` }).catch(() =>
+        startDlogd({ process: true, dataDir: dir.path }),
+      );
       clients = connect(server.address);
       const position = await clients.readers.getPosition({ log: "acks-durable", readerId: "r" });
       const resumeAt = numberOfFloor(position.floor!);

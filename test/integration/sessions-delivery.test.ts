@@ -75,12 +75,16 @@ describe("fencing", () => {
     await reading;
     assert.equal(Status[a.session.error!.code], "ABORTED");
     const ofB: number[] = [];
-    await b.session.until((frame) => {
-      if (frame.$case !== "records") return undefined;
-      ofB.push(...frame.value.records.map(numberOf));
-      b.session.ackUpTo(frame.value.records.at(-1)!.dlsn!);
-      return ofB.at(-1) === TOTAL ? true : undefined;
-    }, "the newcomer to reach the end of the log", 15_000);
+    await b.session.until(
+      (frame) => {
+        if (frame.$case !== "records") return undefined;
+        ofB.push(...frame.value.records.map(numberOf));
+        b.session.ackUpTo(frame.value.records.at(-1)!.dlsn!);
+        return ofB.at(-1) === TOTAL ? true : undefined;
+      },
+      "the newcomer to reach the end of the log",
+      15_000,
+    );
     const firstOfB = ofB[0]!;
     t.diagnostic(`the first session had received ${a.session.received.length} records; the newcomer started at #${firstOfB}`);
     assert.ok(firstOfB > 1, "the first session acked something before the takeover");
@@ -98,7 +102,11 @@ describe("fencing", () => {
     const LOG = "fence-at-head";
     await appendNumbered(clients, LOG, 100);
     for (let i = 0; i < 40; i++) {
-      const { session } = await TestSession.open(clients, { log: LOG, readerId: "r", override: { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } } });
+      const { session } = await TestSession.open(clients, {
+        log: LOG,
+        readerId: "r",
+        override: { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } },
+      });
       await session.records(1); // it reads on to the end of the log now
       await clients.readers.setPosition({ log: LOG, readerId: "r", force: true, position: { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } } });
       const failure = await session.failed();
@@ -295,16 +303,44 @@ describe("redelivery", () => {
     const { session } = await TestSession.open(clients, { log: LOG, readerId: "r", ackWaitMs: 200, flow: { maxOutstandingRecords: 3 } });
     const started = Date.now();
     const first = await session.records(3);
-    assert.deepEqual(first.map((r) => [numberOf(r), r.attempt]), [[1, 1], [2, 1], [3, 1]]);
+    assert.deepEqual(
+      first.map((r) => [numberOf(r), r.attempt]),
+      [
+        [1, 1],
+        [2, 1],
+        [3, 1],
+      ],
+    );
     const second = await session.records(3);
     const waitedMs = Date.now() - started;
-    assert.deepEqual(second.map((r) => [numberOf(r), r.attempt]), [[1, 2], [2, 2], [3, 2]]);
+    assert.deepEqual(
+      second.map((r) => [numberOf(r), r.attempt]),
+      [
+        [1, 2],
+        [2, 2],
+        [3, 2],
+      ],
+    );
     assert.ok(waitedMs >= 150, `redelivered after ${waitedMs} ms, not before ack_wait`);
     const third = await session.records(3);
-    assert.deepEqual(third.map((r) => [numberOf(r), r.attempt]), [[1, 3], [2, 3], [3, 3]]);
+    assert.deepEqual(
+      third.map((r) => [numberOf(r), r.attempt]),
+      [
+        [1, 3],
+        [2, 3],
+        [3, 3],
+      ],
+    );
     session.ack([first[0]!.dlsn!, first[1]!.dlsn!]);
     const fresh = await session.records(2);
-    assert.deepEqual(fresh.map((r) => [numberOf(r), r.attempt]), [[4, 1], [5, 1]], "acking frees room for new records, attempt 1");
+    assert.deepEqual(
+      fresh.map((r) => [numberOf(r), r.attempt]),
+      [
+        [4, 1],
+        [5, 1],
+      ],
+      "acking frees room for new records, attempt 1",
+    );
     const fourth = await session.until((frame) => (frame.$case === "records" ? frame.value.records : undefined), "more records");
     // Record 3 was redelivered before 4 and 5 were first delivered, so it expires first (they may share a timer tick).
     assert.deepEqual(fourth.map((r) => [numberOf(r), r.attempt]).slice(0, 1), [[3, 4]], "the record still unacked comes again first");
@@ -322,11 +358,24 @@ describe("redelivery", () => {
     const first = await session.records(5);
     session.nack([first[3]!.dlsn!, first[1]!.dlsn!]);
     const again = await session.records(2);
-    assert.deepEqual(again.map((r) => [numberOf(r), r.attempt]), [[2, 2], [4, 2]], "redelivered in log order");
+    assert.deepEqual(
+      again.map((r) => [numberOf(r), r.attempt]),
+      [
+        [2, 2],
+        [4, 2],
+      ],
+      "redelivered in log order",
+    );
     session.nack([first[1]!.dlsn!]);
-    assert.deepEqual((await session.records(1)).map((r) => [numberOf(r), r.attempt]), [[2, 3]]);
+    assert.deepEqual(
+      (await session.records(1)).map((r) => [numberOf(r), r.attempt]),
+      [[2, 3]],
+    );
     session.ackUpTo(first[4]!.dlsn!);
-    assert.deepEqual((await session.records(5)).map((r) => [numberOf(r), r.attempt]), range(6, 10).map((n) => [n, 1]));
+    assert.deepEqual(
+      (await session.records(5)).map((r) => [numberOf(r), r.attempt]),
+      range(6, 10).map((n) => [n, 1]),
+    );
     session.drain();
     await session.drained();
   });
@@ -377,7 +426,10 @@ describe("with a long heartbeat (--heartbeat 10s): nothing waits for it", () => 
       waits.push(performance.now() - started);
       assert.deepEqual([numberOf(again!), again!.attempt], [2, attempt]);
     }
-    assert.ok(waits.every((ms) => ms < 3_000), `redelivery waits: ${waits.map((ms) => ms.toFixed(1)).join(", ")} ms`);
+    assert.ok(
+      waits.every((ms) => ms < 3_000),
+      `redelivery waits: ${waits.map((ms) => ms.toFixed(1)).join(", ")} ms`,
+    );
     session.ackUpTo(first[2]!.dlsn!);
     session.drain();
     await session.drained();

@@ -18,7 +18,12 @@ interface JsonDlsn {
   entry?: string;
   slot?: string;
 }
-type JsonFrame = { opened?: object; records?: { records: Array<{ dlsn: JsonDlsn; payload: string; attempt: number }> }; status?: object; drained?: { durableFloor?: JsonDlsn } };
+type JsonFrame = {
+  opened?: object;
+  records?: { records: Array<{ dlsn: JsonDlsn; payload: string; attempt: number }> };
+  status?: object;
+  drained?: { durableFloor?: JsonDlsn };
+};
 
 const jsonKey = (dlsn: JsonDlsn | undefined): string => `${dlsn?.segment ?? 0}/${dlsn?.entry ?? 0}/${dlsn?.slot ?? 0}`;
 
@@ -59,7 +64,10 @@ before(async () => {
 });
 after(() => fixture?.close());
 
-test("a session driven from grpcurl: open, records, ack, half-close → drained; GetPosition shows the acked floor", { skip: SKIP, timeout: TIMEOUT_MS }, async () => {
+test("a session driven from grpcurl: open, records, ack, half-close → drained; GetPosition shows the acked floor", {
+  skip: SKIP,
+  timeout: TIMEOUT_MS,
+}, async () => {
   const { clients, server } = fixture;
   const dlsns = await appendNumbered(clients, "grpcurl", 5);
 
@@ -97,8 +105,14 @@ test("a session driven from grpcurl: open, records, ack, half-close → drained;
     await waitFor(() => records().length >= 3, "three records");
     assert.ok(frames[0]?.opened, "the first frame is opened");
     const got = records();
-    assert.deepEqual(got.map((r) => Buffer.from(r.payload, "base64").toString("utf8")), ["1", "2", "3"]);
-    assert.deepEqual(got.map((r) => jsonKey(r.dlsn)), dlsns.slice(0, 3).map(dlsnKey));
+    assert.deepEqual(
+      got.map((r) => Buffer.from(r.payload, "base64").toString("utf8")),
+      ["1", "2", "3"],
+    );
+    assert.deepEqual(
+      got.map((r) => jsonKey(r.dlsn)),
+      dlsns.slice(0, 3).map(dlsnKey),
+    );
 
     // Acks as JSON: two individual DLSNs (int64 as strings, as grpcurl prints them), then a cumulative one.
     child.stdin.write(`${JSON.stringify({ ack: { dlsns: [got[1]!.dlsn, got[0]!.dlsn] } })}\n`);
@@ -118,7 +132,10 @@ test("a session driven from grpcurl: open, records, ack, half-close → drained;
   assert.equal(position.lag, 2n);
 
   // The admin calls work from grpcurl too.
-  const admin = await grpcurl(["-plaintext", "-d", "@", server.address, "dlog.v1.ReaderService/GetPosition"], JSON.stringify({ log: "grpcurl", reader_id: "cli" }));
+  const admin = await grpcurl(
+    ["-plaintext", "-d", "@", server.address, "dlog.v1.ReaderService/GetPosition"],
+    JSON.stringify({ log: "grpcurl", reader_id: "cli" }),
+  );
   assert.equal(admin.code, 0, admin.stderr);
   const info = JSON.parse(admin.stdout) as { readerId: string; floor: JsonDlsn; lag: string; live?: boolean };
   assert.equal(info.readerId, "cli");

@@ -24,8 +24,7 @@ async function readFirst(session: TestSession, count: number): Promise<WireRecor
 /** Waits for proof that the server applied acks up to `dlsn`: the next records (room freed) or a Status past it. */
 async function ackApplied(session: TestSession, dlsn: WireDLSN): Promise<void> {
   await session.until(
-    (frame) =>
-      frame.$case === "records" || (frame.$case === "status" && dlsnKey(frame.value.ackedFloor) === dlsnKey(dlsn)) ? true : undefined,
+    (frame) => (frame.$case === "records" || (frame.$case === "status" && dlsnKey(frame.value.ackedFloor) === dlsnKey(dlsn)) ? true : undefined),
     `the ack up to ${dlsnKey(dlsn)} to be applied`,
   );
 }
@@ -48,9 +47,19 @@ async function assertResumesAt(clients: Clients, log: string, readerId: string, 
   assert.ok(opened.deliveredHigh, "Opened says what the earlier session was sent");
   const high = records.findIndex((r) => compareDlsn(r.dlsn!, opened.deliveredHigh!) > 0);
   const sentBefore = high < 0 ? records : records.slice(0, high);
-  assert.ok(from + sentBefore.length - 1 >= deliveredBefore, `delivered_high ${dlsnKey(opened.deliveredHigh)} covers the #${deliveredBefore} the earlier session got`);
+  assert.ok(
+    from + sentBefore.length - 1 >= deliveredBefore,
+    `delivered_high ${dlsnKey(opened.deliveredHigh)} covers the #${deliveredBefore} the earlier session got`,
+  );
   assert.deepEqual(sentBefore.filter((r) => r.attempt !== 2).map(numberOf), [], "records sent to the earlier session come with attempt 2");
-  assert.deepEqual(records.slice(sentBefore.length).filter((r) => r.attempt !== 1).map(numberOf), [], "first deliveries have attempt 1");
+  assert.deepEqual(
+    records
+      .slice(sentBefore.length)
+      .filter((r) => r.attempt !== 1)
+      .map(numberOf),
+    [],
+    "first deliveries have attempt 1",
+  );
   session.ackUpTo(records.at(-1)!.dlsn!);
   session.drain();
   await session.drained();
@@ -105,7 +114,13 @@ describe("resume after a disconnect", () => {
     const [again] = await next.session.records(1);
     assert.deepEqual([numberOf(again!), again!.attempt], [700, 2], "#700 may have been processed: attempt 2");
     await appendNumbered(clients, log, 2, { from: 701 });
-    assert.deepEqual((await next.session.records(2)).map((r) => [numberOf(r), r.attempt]), [[701, 1], [702, 1]]);
+    assert.deepEqual(
+      (await next.session.records(2)).map((r) => [numberOf(r), r.attempt]),
+      [
+        [701, 1],
+        [702, 1],
+      ],
+    );
     next.session.cancel();
   });
 

@@ -16,7 +16,9 @@ import { type AckStyle, Ledger, LedgerReader, type Stop, bulkAppender, pipelined
 const LOG = "cycles";
 const STYLES: AckStyle[] = ["cumulative", "individual", "nack"];
 
-test(`${CYCLES} crash cycles (seed ${SEED}): kill -9 at random moments under appends and three readers; nothing lost, positions never back, replays within the crash bound, one live session per reader`, { timeout: 60_000 + CYCLES * 8_000 }, async (t) => {
+test(`${CYCLES} crash cycles (seed ${SEED}): kill -9 at random moments under appends and three readers; nothing lost, positions never back, replays within the crash bound, one live session per reader`, {
+  timeout: 60_000 + CYCLES * 8_000,
+}, async (t) => {
   const rng = new Rng(SEED);
   const dir = tempDir("dlog-cycles-");
   const ledger = new Ledger();
@@ -83,7 +85,9 @@ test(`${CYCLES} crash cycles (seed ${SEED}): kill -9 at random moments under app
         reader.crashed();
       }
       clients.close();
-      t.diagnostic(`cycle ${cycle}: killed with ${ledger.answered.size} answered appends; pending per reader ${readers.map((r) => r.crashPending.size).join("/")}`);
+      t.diagnostic(
+        `cycle ${cycle}: killed with ${ledger.answered.size} answered appends; pending per reader ${readers.map((r) => r.crashPending.size).join("/")}`,
+      );
     }
   } finally {
     t.signal.removeEventListener("abort", onAbort);

@@ -44,12 +44,20 @@ async function appendThrough(clients: Clients, ledger: Ledger, refused: Refusal[
   }
 }
 
-test("injected I/O errors (fsync fails with EIO): appends get STORAGE_UNAVAILABLE, health NOT_SERVING past --storage-broken-after, one error line, the metrics; recovery without a restart; nothing answered or acked is lost", { timeout: 120_000 }, async (t) => {
+test("injected I/O errors (fsync fails with EIO): appends get STORAGE_UNAVAILABLE, health NOT_SERVING past --storage-broken-after, one error line, the metrics; recovery without a restart; nothing answered or acked is lost", {
+  timeout: 120_000,
+}, async (t) => {
   const work = tempDir("dlog-eio-");
   const dataDir = `${work.path}/data`;
   const trigger = `${work.path}/eio-on`;
   const env = { LD_PRELOAD: buildShim(work.path), DLOG_EIO_TRIGGER: trigger, DLOG_EIO_DIR: dataDir };
-  let server: DlogdProcess | undefined = await startDlogd({ process: true, dataDir, metrics: true, env, args: ["--storage-broken-after", `${BROKEN_AFTER_MS}ms`] });
+  let server: DlogdProcess | undefined = await startDlogd({
+    process: true,
+    dataDir,
+    metrics: true,
+    env,
+    args: ["--storage-broken-after", `${BROKEN_AFTER_MS}ms`],
+  });
   t.signal.addEventListener("abort", () => void server?.kill9(), { once: true });
   let clients = connect(server.address);
   const metrics = (): Promise<Map<string, number>> => scrapeMetrics(server!.metricsAddress!);
@@ -83,7 +91,11 @@ test("injected I/O errors (fsync fails with EIO): appends get STORAGE_UNAVAILABL
     const readable = (await readLog(clients, LOG)).length;
     assert.ok(readable > 100, `the log is readable during the fault (${readable} records)`);
     const listed = await clients.readers.listReaders({ log: LOG });
-    assert.deepEqual(listed.readers.map((info) => info.readerId), [reader.id], "stored readers are listed during the fault");
+    assert.deepEqual(
+      listed.readers.map((info) => info.readerId),
+      [reader.id],
+      "stored readers are listed during the fault",
+    );
     await sleep(1_000);
     const answeredDuringFault = ledger.answered.size - answeredInFault;
 
@@ -111,7 +123,10 @@ test("injected I/O errors (fsync fails with EIO): appends get STORAGE_UNAVAILABL
     assert.equal(lines.filter((line) => line.includes('"msg":"storage write failed')).length, 1, `the fault is logged once:\n${errors.join("\n")}`);
     assert.equal(lines.filter((line) => line.includes('"msg":"storage is broken')).length, 1, "broken is logged once");
     assert.ok(errors.length <= 4, `errors logged a few times, not on every retry:\n${errors.join("\n")}`);
-    assert.ok(lines.some((line) => line.includes('"msg":"storage recovered')), "the recovery is logged");
+    assert.ok(
+      lines.some((line) => line.includes('"msg":"storage recovered')),
+      "the recovery is logged",
+    );
 
     // The reader acks everything and sees it durable; then kill -9: after the restart every
     // answered append is stored once and in order, and the reader's durable position is there.

@@ -9,7 +9,9 @@ import { StallingProxy, idleConnection, reportFigures, stalledSession, until } f
 
 const SHUTDOWN_TIMEOUT_MS = 2_000;
 
-test("SIGTERM with stalled connections finishes within --shutdown-timeout, flushes positions first, and frees the data dir at once", { timeout: 60_000 }, async () => {
+test("SIGTERM with stalled connections finishes within --shutdown-timeout, flushes positions first, and frees the data dir at once", {
+  timeout: 60_000,
+}, async () => {
   const dir = tempDir("dlog-shutdown-");
   // Acks become durable only by the shutdown's own flush: no timer, no ack-count trigger.
   const flags = ["--shutdown-timeout", "2s", "--ack-flush-interval", "1h", "--ack-flush-max", "1000000", "--heartbeat", "200ms"];

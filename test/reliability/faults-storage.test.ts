@@ -75,7 +75,9 @@ async function appendUntilRefused(clients: Clients, log: string, refusals: numbe
 
 const idOf = (text: string): string => text.slice(0, text.indexOf(":"));
 
-test("a full disk: appends are refused with DISK_FULL, reads and sessions go on, DeleteLog and Truncate free space, appends resume without a restart", { timeout: 120_000 }, async () => {
+test("a full disk: appends are refused with DISK_FULL, reads and sessions go on, DeleteLog and Truncate free space, appends resume without a restart", {
+  timeout: 120_000,
+}, async () => {
   const disk = smallDisk();
   const dataDir = `${disk.path}/data`;
   let server: Dlogd | undefined;
@@ -116,7 +118,10 @@ test("a full disk: appends are refused with DISK_FULL, reads and sessions go on,
     const resumedAt = Date.now();
     let resumed = false;
     while (!resumed && Date.now() - resumedAt < 15_000) {
-      resumed = await clients.logs.append({ log: "a", records: [{ payload: Buffer.from("after:") }] }).then(() => true, () => false);
+      resumed = await clients.logs.append({ log: "a", records: [{ payload: Buffer.from("after:") }] }).then(
+        () => true,
+        () => false,
+      );
       if (!resumed) await sleep(200);
     }
     assert.ok(resumed, `appends resume once space is freed:\n${server.output()}`);
@@ -131,7 +136,10 @@ test("a full disk: appends are refused with DISK_FULL, reads and sessions go on,
     const cut = Number(filled.answered[firstKept]!.slice(1));
     const missing = filled.answered.filter((id) => Number(id.slice(1)) > cut + 8 && !stored.has(id));
     assert.deepEqual(missing, [], "no answered append after the truncation point is missing");
-    const errorLines = server.output().split("\n").filter((line) => line.includes('"level":"error"'));
+    const errorLines = server
+      .output()
+      .split("\n")
+      .filter((line) => line.includes('"level":"error"'));
     assert.ok(errorLines.length <= 6, `errors logged a few times, not on every retry:\n${errorLines.join("\n")}`);
     reportFigures("disk-full", {
       disk_full_answered: filled.answered.length,
@@ -148,7 +156,9 @@ test("a full disk: appends are refused with DISK_FULL, reads and sessions go on,
   }
 });
 
-test("a restart on a full disk: with a reserve dlogd starts and refuses appends until space returns; without one it exits naming No space left on device", { timeout: 120_000 }, async () => {
+test("a restart on a full disk: with a reserve dlogd starts and refuses appends until space returns; without one it exits naming No space left on device", {
+  timeout: 120_000,
+}, async () => {
   const disk = smallDisk();
   const dataDir = `${disk.path}/data`;
   try {
@@ -167,10 +177,18 @@ test("a restart on a full disk: with a reserve dlogd starts and refuses appends 
         (error: unknown) => refusalOf(error),
       );
       assert.equal(refused?.reason, "DISK_FULL", `appends are refused on a disk started full:\n${server.output()}`);
-      assert.deepEqual((await readLog(clients, "a")).map((record) => record.id), ["kept:"], "reads work");
+      assert.deepEqual(
+        (await readLog(clients, "a")).map((record) => record.id),
+        ["kept:"],
+        "reads work",
+      );
       unlinkSync(ballast);
       await until(
-        () => clients.logs.append({ log: "a", records: [{ payload: Buffer.from("later:") }] }).then(() => true, () => false),
+        () =>
+          clients.logs.append({ log: "a", records: [{ payload: Buffer.from("later:") }] }).then(
+            () => true,
+            () => false,
+          ),
         "appends to resume once space returns",
         15_000,
       );
@@ -197,7 +215,9 @@ test("a restart on a full disk: with a reserve dlogd starts and refuses appends 
   }
 });
 
-test("file descriptors run out: writes fail with STORAGE_UNAVAILABLE, health turns NOT_SERVING past --storage-broken-after, and the server recovers by itself once they free up", { timeout: 120_000 }, async () => {
+test("file descriptors run out: writes fail with STORAGE_UNAVAILABLE, health turns NOT_SERVING past --storage-broken-after, and the server recovers by itself once they free up", {
+  timeout: 120_000,
+}, async () => {
   const dir = tempDir("dlog-fds-");
   const server = await startDlogd({ process: true, dataDir: dir.path, args: ["--storage-broken-after", "1s"] });
   const clients = connect(server.address);
@@ -206,7 +226,10 @@ test("file descriptors run out: writes fail with STORAGE_UNAVAILABLE, health tur
     const answered: string[] = [];
     const append = async (id: string): Promise<Refusal | undefined> => {
       try {
-        await clients.logs.append({ log: "a", records: Array.from({ length: 256 }, (_, i) => ({ payload: Buffer.concat([Buffer.from(`${id}.${i}:`), randomBytes(4096)]) })) });
+        await clients.logs.append({
+          log: "a",
+          records: Array.from({ length: 256 }, (_, i) => ({ payload: Buffer.concat([Buffer.from(`${id}.${i}:`), randomBytes(4096)]) })),
+        });
         answered.push(id);
         return undefined;
       } catch (error) {

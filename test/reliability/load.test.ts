@@ -23,7 +23,9 @@ async function inBatches<T>(items: T[], width: number, body: (item: T) => Promis
   for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(body));
 }
 
-test(`${SESSIONS} sessions on ${LOGS} logs under appends, then a disconnect storm of all of them: invariants hold, per-session state is gone, every reader reopens at once`, { timeout: 240_000 }, async (t) => {
+test(`${SESSIONS} sessions on ${LOGS} logs under appends, then a disconnect storm of all of them: invariants hold, per-session state is gone, every reader reopens at once`, {
+  timeout: 240_000,
+}, async (t) => {
   const dir = tempDir("dlog-load-");
   const server = await startDlogd({ process: true, dataDir: dir.path, metrics: true });
   t.signal.addEventListener("abort", () => void server.kill9(), { once: true });
@@ -39,14 +41,29 @@ test(`${SESSIONS} sessions on ${LOGS} logs under appends, then a disconnect stor
     const logs = Array.from({ length: LOGS }, (_, i) => `load-${i}`);
     for (const log of logs) await direct.logs.createLog({ log });
     const ledgers = new Map(logs.map((log) => [log, new Ledger()]));
-    const readers = Array.from({ length: SESSIONS }, (_, i) => new LedgerReader(logs[i % LOGS]!, `r${i}`, i % 2 === 0 ? "cumulative" : "individual", new Rng(SEED + i), { maxOutstandingRecords: 200, maxBatchRecords: 50 }, 1_000));
+    const readers = Array.from(
+      { length: SESSIONS },
+      (_, i) =>
+        new LedgerReader(
+          logs[i % LOGS]!,
+          `r${i}`,
+          i % 2 === 0 ? "cumulative" : "individual",
+          new Rng(SEED + i),
+          { maxOutstandingRecords: 200, maxBatchRecords: 50 },
+          1_000,
+        ),
+    );
     await sleep(500);
     const rssBaseline = rssOf(pid);
 
     appenders = logs.map((log, i) => bulkAppender(direct, log, ledgers.get(log)!, `a${i}`, new Rng(SEED * 7 + i), stop, { maxBatch: 10, maxPauseMs: 200 }));
     const openStarted = Date.now();
     const beforeOpen = await metrics();
-    await inBatches(readers.map((reader, i) => ({ reader, i })), 50, ({ reader, i }) => reader.start(channels[Math.floor(i / PER_CONNECTION)]!, stop));
+    await inBatches(
+      readers.map((reader, i) => ({ reader, i })),
+      50,
+      ({ reader, i }) => reader.start(channels[Math.floor(i / PER_CONNECTION)]!, stop),
+    );
     const openMs = Date.now() - openStarted;
     const afterOpen = await metrics();
     const grew = (name: string): number => (afterOpen.get(name) ?? 0) - (beforeOpen.get(name) ?? 0);
@@ -89,7 +106,10 @@ test(`${SESSIONS} sessions on ${LOGS} logs under appends, then a disconnect stor
     for (const log of logs) {
       const { readers: infos } = await direct.readers.listReaders({ log });
       assert.equal(infos.length, Math.ceil((SESSIONS - logs.indexOf(log)) / LOGS), `${log}: one stored position per reader`);
-      assert.ok(infos.every((info) => !info.live), `${log}: no reader is live after every session drained`);
+      assert.ok(
+        infos.every((info) => !info.live),
+        `${log}: no reader is live after every session drained`,
+      );
     }
     assert.equal(await live(), 0);
     await sleep(2_000);

@@ -9,7 +9,9 @@ import { join } from "node:path";
 const dir = process.argv[2];
 if (!dir) throw new Error("usage: report.js DLOG_RELIABILITY_OUT");
 const figures = new Map<string, number | string>();
-for (const file of readdirSync(dir).filter((name) => name.endsWith(".json")).sort()) {
+for (const file of readdirSync(dir)
+  .filter((name) => name.endsWith(".json"))
+  .sort()) {
   const group = file.slice(0, -".json".length);
   for (const [name, value] of Object.entries(JSON.parse(readFileSync(join(dir, file), "utf8")) as Record<string, number | string>)) {
     console.log(`${group}: ${name} = ${value}`);

@@ -181,7 +181,8 @@ export class LedgerReader {
   /** Notes a durable position; fails if it is behind one seen before. */
   noteDurable(where: string, floor: WireDLSN | undefined): void {
     assert.ok(floor, `${this.id}: ${where} without a durable floor`);
-    if (this.durableHigh) assert.ok(compare(floor, this.durableHigh) >= 0, `${this.id}: durable position went back at ${where}: ${key(this.durableHigh)} → ${key(floor)}`);
+    if (this.durableHigh)
+      assert.ok(compare(floor, this.durableHigh) >= 0, `${this.id}: durable position went back at ${where}: ${key(this.durableHigh)} → ${key(floor)}`);
     this.durableHigh = floor;
     // Everything up to the durable floor is acked on disk: it can never come again.
     for (const [k, dlsn] of this.pending) if (compare(dlsn, floor) <= 0) this.pending.delete(k);
@@ -226,7 +227,10 @@ export class LedgerReader {
     assert.equal(ended, Status.ABORTED, `${this.id}: the fenced session ended with ${ended === undefined ? "OK" : Status[ended]}`);
     this.throwIfFailed();
     this.fencedInFlight = Math.max(this.fencedInFlight, this.receivedAfterFence);
-    assert.ok(this.receivedAfterFence <= this.flow.maxOutstandingRecords!, `${this.id}: ${this.receivedAfterFence} records reached the fenced session, more than its window`);
+    assert.ok(
+      this.receivedAfterFence <= this.flow.maxOutstandingRecords!,
+      `${this.id}: ${this.receivedAfterFence} records reached the fenced session, more than its window`,
+    );
     this.takeovers++;
     // The old session's frames are all read before the new one's: durable positions are seen in order.
     this.noteDurable("Opened after takeover", opened.resumeAfter);
@@ -377,6 +381,10 @@ export class LedgerReader {
   /** Fails unless every one of `records` was delivered to this reader. */
   assertDelivered(records: ReadonlyArray<{ dlsn: WireDLSN }>): void {
     const missing = records.filter((record) => !this.delivered.has(key(record.dlsn)));
-    assert.deepEqual(missing.slice(0, 5).map((record) => key(record.dlsn)), [], `${this.id}: ${missing.length} of ${records.length} records never delivered`);
+    assert.deepEqual(
+      missing.slice(0, 5).map((record) => key(record.dlsn)),
+      [],
+      `${this.id}: ${missing.length} of ${records.length} records never delivered`,
+    );
   }
 }

@@ -14,5 +14,11 @@ function onDisk(open: (dir: string) => Promise<Storage>): StorageFactory {
   };
 }
 
-storageSuite("LevelDB", onDisk((dir) => LevelStorage.open(dir)));
-storageSuite("LevelDB behind ResilientStorage", onDisk((dir) => ResilientStorage.open({ open: () => LevelStorage.open(dir), dir })));
+storageSuite(
+  "LevelDB",
+  onDisk((dir) => LevelStorage.open(dir)),
+);
+storageSuite(
+  "LevelDB behind ResilientStorage",
+  onDisk((dir) => ResilientStorage.open({ open: () => LevelStorage.open(dir), dir })),
+);

@@ -51,7 +51,10 @@ describe("NATS JetStream: two gateways on one log", () => {
     let c: NatsStorage | undefined;
     try {
       const id = await a.nextLogId();
-      await a.commit({ logs: [meta(id, { lastSegment: 1n })], segments: [segmentMeta(id, 1n, { lastEntry: 1n })], entries: [entry(id, 1n, 0n), entry(id, 1n, 1n)] }, true);
+      await a.commit(
+        { logs: [meta(id, { lastSegment: 1n })], segments: [segmentMeta(id, 1n, { lastEntry: 1n })], entries: [entry(id, 1n, 0n), entry(id, 1n, 1n)] },
+        true,
+      );
       await b.loadLogs();
       await b.commit({ entries: [], logs: [meta(id, { lastSegment: 1n, recordCount: 9n })], segments: [] }, true);
 
@@ -98,7 +101,9 @@ describe("NATS JetStream: two gateways on one log", () => {
       await c.loadLogs();
       await c.commit({ entries: [], logs: [meta(id, { nextSequenceId: 2n, recordCount: 2n })], segments: [] }, true);
       await c.close();
-      await assert.rejects(a.commit({ logs: [meta(id, { nextSequenceId: 3n })], segments: [segmentMeta(id, 1n, { lastEntry: 2n })], entries: [entry(id, 1n, 2n)] }, true));
+      await assert.rejects(
+        a.commit({ logs: [meta(id, { nextSequenceId: 3n })], segments: [segmentMeta(id, 1n, { lastEntry: 2n })], entries: [entry(id, 1n, 2n)] }, true),
+      );
       await until(() => adopted.includes("2/2"), "b adopted c's commit");
       const next = { logs: [meta(id, { nextSequenceId: 3n, lastSegment: 2n })], segments: [segmentMeta(id, 2n)], entries: [entry(id, 2n, 0n)] };
       // Published after a's 1/2, b's entry would put it inside b's committed range: refused instead.
@@ -123,9 +128,12 @@ describe("NATS JetStream: two gateways on one log", () => {
       await a.commit({ logs: [meta(id, { nextSequenceId: 2n })], segments: [segmentMeta(id, 1n, { lastEntry: 1n })], entries: [entry(id, 1n, 1n)] }, true);
       await until(() => seen.some((c) => c.kind === "changed" && c.log.meta.nextSequenceId === 2n), "b's watch saw a's commit");
       // b's log store has not taken a's state in yet: a batch it derived from the old one is refused.
-      await assert.rejects(b.commit({ logs: [meta(id, { nextSequenceId: 2n, lastSegment: 2n })], segments: [segmentMeta(id, 2n)], entries: [entry(id, 2n, 0n)] }, true), {
-        code: "UNAVAILABLE",
-      });
+      await assert.rejects(
+        b.commit({ logs: [meta(id, { nextSequenceId: 2n, lastSegment: 2n })], segments: [segmentMeta(id, 2n)], entries: [entry(id, 2n, 0n)] }, true),
+        {
+          code: "UNAVAILABLE",
+        },
+      );
       // Adopted, b's next commit goes on from a's.
       await b.loadLogs();
       await b.commit({ logs: [meta(id, { nextSequenceId: 3n, lastSegment: 3n })], segments: [segmentMeta(id, 3n)], entries: [entry(id, 3n, 0n)] }, true);
@@ -198,7 +206,10 @@ describe("NATS JetStream: a server restart in the middle of a commit", () => {
       const cursor = storage.openCursor(id, 0n, 0n);
       const got: string[] = [];
       for (let chunk = await cursor.next(100); chunk.length > 0; chunk = await cursor.next(100)) got.push(...chunk.map((e) => `${e.segment}/${e.entry}`));
-      assert.deepEqual(got, batch.map((e) => `1/${e.entry}`));
+      assert.deepEqual(
+        got,
+        batch.map((e) => `1/${e.entry}`),
+      );
     } finally {
       await storage.close().catch(() => undefined);
       await first?.kill9();

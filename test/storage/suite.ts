@@ -181,14 +181,21 @@ export function storageSuite(name: string, factory: StorageFactory): void {
     test("a later commit replaces a log's metadata; deletedSegments and null producers remove them", () =>
       withStore(async ({ storage }) => {
         await storage.commit(
-          batch({ logs: [logMeta(1, "l")], segments: [segmentMeta(1, 1n), segmentMeta(1, 2n)], producers: [{ logId: 1, producerId: "p", value: Buffer.from("1") }] }),
+          batch({
+            logs: [logMeta(1, "l")],
+            segments: [segmentMeta(1, 1n), segmentMeta(1, 2n)],
+            producers: [{ logId: 1, producerId: "p", value: Buffer.from("1") }],
+          }),
           true,
         );
         await storage.commit(
           batch({
             logs: [logMeta(1, "l", { recordCount: 5n })],
             deletedSegments: [{ logId: 1, segment: 1n }],
-            producers: [{ logId: 1, producerId: "p", value: null }, { logId: 1, producerId: "q", value: Buffer.from("2") }],
+            producers: [
+              { logId: 1, producerId: "p", value: null },
+              { logId: 1, producerId: "q", value: Buffer.from("2") },
+            ],
           }),
           true,
         );
@@ -252,7 +259,12 @@ export function storageSuite(name: string, factory: StorageFactory): void {
         large.write("head", 0);
         large.write("tail", large.length - 4);
         await storage.commit(
-          batch({ entries: [{ logId: 1, segment: 1n, entry: 0n, value: every }, { logId: 1, segment: 1n, entry: 1n, value: large }] }),
+          batch({
+            entries: [
+              { logId: 1, segment: 1n, entry: 0n, value: every },
+              { logId: 1, segment: 1n, entry: 1n, value: large },
+            ],
+          }),
           true,
         );
         const got = await readAll(storage, 1);

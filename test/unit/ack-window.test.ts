@@ -59,7 +59,10 @@ function refusedNaming(dlsn: DLSN): (error: unknown) => boolean {
 test("admit returns every new record to send and counts them outstanding with their bytes", () => {
   const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, holes: [], maxHoles: 10 });
   const sent = window.admit(records(1, 3), 0);
-  assert.deepEqual(sent.map((r) => r.dlsn.toString()), ["1/1/0", "1/2/0", "1/3/0"]);
+  assert.deepEqual(
+    sent.map((r) => r.dlsn.toString()),
+    ["1/1/0", "1/2/0", "1/3/0"],
+  );
   assert.equal(window.outstandingRecords, 3);
   assert.equal(window.outstandingBytes, 3 * PAYLOAD_BYTES);
   assert.equal(window.deliveredHigh?.toString(), "1/3/0");
@@ -202,7 +205,10 @@ test("nack queues the records for redelivery once each, in DLSN order; taking th
   const again = window.takeRedeliveries(10, 50);
   assert.deepEqual(
     again.map((r) => [r.dlsn.toString(), r.attempt, r.sequenceId, r.payload.length]),
-    [["1/1/0", 2, 1n, PAYLOAD_BYTES], ["1/3/0", 2, 3n, PAYLOAD_BYTES]],
+    [
+      ["1/1/0", 2, 1n, PAYLOAD_BYTES],
+      ["1/3/0", 2, 3n, PAYLOAD_BYTES],
+    ],
   );
   assert.equal(again[0]!.record.dlsn.toString(), "1/1/0");
   assert.equal(window.attemptOf(at(3)), 2);
@@ -216,7 +222,10 @@ test("a queued record acked before its turn is not sent again", () => {
   window.nack([at(1), at(2)]);
   window.ack([at(1)]);
   assert.equal(window.redeliveriesQueued, 1);
-  assert.deepEqual(window.takeRedeliveries(10, 0).map((r) => r.dlsn.toString()), ["1/2/0"]);
+  assert.deepEqual(
+    window.takeRedeliveries(10, 0).map((r) => r.dlsn.toString()),
+    ["1/2/0"],
+  );
 });
 
 test("the redelivery queue never holds more than the window, however often the ack wait expires", () => {
@@ -248,16 +257,28 @@ test("expired queues records unacked past the ack wait; each is sent again with 
   assert.equal(window.expired(999, 1000), 0);
   assert.equal(window.expired(1000, 1000), 1);
   const first = window.takeRedeliveries(10, 1000);
-  assert.deepEqual(first.map((r) => [r.dlsn.toString(), r.attempt]), [["1/1/0", 2]]);
+  assert.deepEqual(
+    first.map((r) => [r.dlsn.toString(), r.attempt]),
+    [["1/1/0", 2]],
+  );
   assert.equal(window.expired(2000, 1000), 2);
   const second = window.takeRedeliveries(10, 2000);
-  assert.deepEqual(second.map((r) => [r.dlsn.toString(), r.attempt]), [["1/1/0", 3], ["1/3/0", 2]]);
+  assert.deepEqual(
+    second.map((r) => [r.dlsn.toString(), r.attempt]),
+    [
+      ["1/1/0", 3],
+      ["1/3/0", 2],
+    ],
+  );
 });
 
 test("records an earlier session may have delivered count their first delivery here as attempt 2", () => {
   const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, maxHoles: 10, deliveredThrough: 2n });
   window.admit(records(1, 4), 0);
-  assert.deepEqual([1, 2, 3, 4].map((n) => window.attemptOf(at(n))), [2, 2, 1, 1]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map((n) => window.attemptOf(at(n))),
+    [2, 2, 1, 1],
+  );
 });
 
 test("inherited holes are skipped by admit and absorbed into the floor", () => {
@@ -269,7 +290,10 @@ test("inherited holes are skipped by admit and absorbed into the floor", () => {
   });
   assert.equal(window.holeCount, 4);
   const sent = window.admit(records(1, 5), 0);
-  assert.deepEqual(sent.map((r) => Number(r.dlsn.entry)), [3, 5]);
+  assert.deepEqual(
+    sent.map((r) => Number(r.dlsn.entry)),
+    [3, 5],
+  );
   assert.equal(window.floor.toString(), "1/2/0", "holes right after the floor are absorbed");
   assert.equal(window.floorSequenceId, 2n);
   assert.deepEqual(holeNumbers(window), [4, 7], "the unreached hole is still persisted");
@@ -312,11 +336,14 @@ test("holesFull counts inherited holes not yet reached", () => {
 
 test("outstanding bytes track payload sizes through admit, ack and nack", () => {
   const window = new AckWindow({ floor: at(0), floorSequenceId: 0n, maxHoles: 10 });
-  window.admit([
-    { dlsn: at(1), sequenceId: 1n, payload: new Uint8Array(3) },
-    { dlsn: at(2), sequenceId: 2n, payload: new Uint8Array(40) },
-    { dlsn: at(3), sequenceId: 3n, payload: new Uint8Array(0) },
-  ], 0);
+  window.admit(
+    [
+      { dlsn: at(1), sequenceId: 1n, payload: new Uint8Array(3) },
+      { dlsn: at(2), sequenceId: 2n, payload: new Uint8Array(40) },
+      { dlsn: at(3), sequenceId: 3n, payload: new Uint8Array(0) },
+    ],
+    0,
+  );
   assert.equal(window.outstandingBytes, 43);
   window.nack([at(2)]);
   assert.equal(window.outstandingBytes, 43);

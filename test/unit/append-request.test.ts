@@ -30,7 +30,18 @@ test("the append decoder reads every AppendRequest as the generated decoder does
 test("the append decoder skips fields it does not know, in the request and in a record, as the generated decoder does", () => {
   const record = new BinaryWriter().uint32(10).bytes(Buffer.from("x")).uint32(29).fixed32(7).uint32(16).int64(3n).finish();
   const bytes = Buffer.from(
-    new BinaryWriter().uint32(10).string("log").uint32(9).fixed64(1n).uint32(18).bytes(record).uint32(99 * 8 + 2).bytes(Buffer.from("unknown")).uint32(40).uint64(2n).finish(),
+    new BinaryWriter()
+      .uint32(10)
+      .string("log")
+      .uint32(9)
+      .fixed64(1n)
+      .uint32(18)
+      .bytes(record)
+      .uint32(99 * 8 + 2)
+      .bytes(Buffer.from("unknown"))
+      .uint32(40)
+      .uint64(2n)
+      .finish(),
   );
   assert.deepEqual(decodeAppendRequest(bytes), AppendRequest.decode(bytes));
   assert.deepEqual(decodeAppendRequest(bytes).records, [{ payload: Buffer.from("x"), txid: 3n }]);

@@ -17,7 +17,11 @@ test("--addr without a port dials 7070; a bad address is refused naming it", () 
   assert.equal(dlogAddress("db.example:9000"), "db.example:9000");
   assert.equal(dlogAddress("dns:///db.example:9000"), "dns:///db.example:9000");
   for (const bad of ["h:abc", "h:", ":7070", "::1", "h:0", "h:70000"]) {
-    assert.throws(() => dlogAddress(bad), (error: unknown) => error instanceof UsageError && error.message.includes(`"${bad}"`), bad);
+    assert.throws(
+      () => dlogAddress(bad),
+      (error: unknown) => error instanceof UsageError && error.message.includes(`"${bad}"`),
+      bad,
+    );
   }
 });
 
@@ -42,7 +46,13 @@ function record(payload: Buffer): LogRecord {
 test("json payloads: text when valid UTF-8, base64 otherwise, the encoding named; --payload forces one", () => {
   const binary = Buffer.from([0xff, 0x00, 0xc3]);
   const json = recordFormatter(true, undefined);
-  assert.deepEqual(JSON.parse(json(record(Buffer.from("héllo")))), { dlsn: "1/2/3", txid: "7", time: "1970-01-01T00:00:00.000Z", payload: "héllo", encoding: "text" });
+  assert.deepEqual(JSON.parse(json(record(Buffer.from("héllo")))), {
+    dlsn: "1/2/3",
+    txid: "7",
+    time: "1970-01-01T00:00:00.000Z",
+    payload: "héllo",
+    encoding: "text",
+  });
   const object = JSON.parse(json(record(binary)));
   assert.equal(object.encoding, "base64");
   assert.deepEqual(Buffer.from(object.payload, "base64"), binary, "no byte lost");
@@ -60,7 +70,13 @@ test("progress shows only on a terminal, and not with --quiet", () => {
 });
 
 test("progress on a terminal: a count and rate while waiting, then one final line; nothing for short waits or elsewhere", async () => {
-  const terminal = { isTTY: true, text: "", write(text: string) { this.text += text; } };
+  const terminal = {
+    isTTY: true,
+    text: "",
+    write(text: string) {
+      this.text += text;
+    },
+  };
   const progress = startProgress({ verb: "read", total: 10, quiet: false, stream: terminal, delayMs: 0, intervalMs: 5 });
   progress.add(4);
   await sleep(50);
@@ -69,13 +85,24 @@ test("progress on a terminal: a count and rate while waiting, then one final lin
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal escape that clears the line is what is tested
   assert.match(terminal.text, /\r\x1b\[Kread 4 records in \d+\.\d s \([\d,]+\/s\)\n$/);
 
-  const quick = { isTTY: true, text: "", write(text: string) { this.text += text; } };
+  const quick = {
+    isTTY: true,
+    text: "",
+    write(text: string) {
+      this.text += text;
+    },
+  };
   const short = startProgress({ verb: "read", quiet: false, stream: quick, delayMs: 10_000 });
   short.add(1);
   short.done();
   assert.equal(quick.text, "", "a wait shorter than the delay shows nothing");
 
-  const pipe = { text: "", write(text: string) { this.text += text; } };
+  const pipe = {
+    text: "",
+    write(text: string) {
+      this.text += text;
+    },
+  };
   const piped = startProgress({ verb: "read", quiet: false, stream: pipe, delayMs: 0, intervalMs: 5 });
   piped.add(1);
   await sleep(30);

@@ -20,7 +20,11 @@ const read = (path: string): string => readFileSync(join(REPO_ROOT, path), "utf8
 /** The READMEs and docs/ pages, as paths from the repository root. */
 function documents(): string[] {
   const inDir = (dir: string, match: (name: string) => boolean): string[] =>
-    existsSync(join(REPO_ROOT, dir)) ? readdirSync(join(REPO_ROOT, dir)).filter(match).map((name) => join(dir, name)) : [];
+    existsSync(join(REPO_ROOT, dir))
+      ? readdirSync(join(REPO_ROOT, dir))
+          .filter(match)
+          .map((name) => join(dir, name))
+      : [];
   const clients = inDir("clients", () => true).flatMap((dir) => inDir(dir, (name) => name === "README.md"));
   return ["README.md", ...inDir("docs", (name) => name.endsWith(".md")), ...clients, ...inDir("bench", (name) => name === "README.md")];
 }
@@ -143,7 +147,26 @@ function makeTargets(): Set<string> {
  * The programs the docs tell people to run. A word in command position that is none of them is
  * most likely prose pasted into a block: `dlog logs create|delete L` runs `delete L` in a pipeline.
  */
-const PROGRAMS = new Set(["dlog", "dlogd", "node", "npm", "npx", "make", "grpcurl", "seq", "go", "mvn", "pip", "sudo", "systemctl", "journalctl", "useradd", "tar", "mkdir", "cp"]);
+const PROGRAMS = new Set([
+  "dlog",
+  "dlogd",
+  "node",
+  "npm",
+  "npx",
+  "make",
+  "grpcurl",
+  "seq",
+  "go",
+  "mvn",
+  "pip",
+  "sudo",
+  "systemctl",
+  "journalctl",
+  "useradd",
+  "tar",
+  "mkdir",
+  "cp",
+]);
 
 /** What is wrong with one simple command of the docs (undefined: nothing, or not ours to check further). */
 function checkCommand(words: string[], flags: Set<string>, targets: Set<string>): string | undefined {
@@ -251,12 +274,14 @@ test("the README's server-flags table and dlogd's settings name the same flags",
   const section = /^## Server flags\n([\s\S]*?)(?=^## )/m.exec(read("README.md"))?.[1];
   assert.ok(section, 'README has a "## Server flags" section');
   const table = section.split("\n").filter((line) => line.startsWith("| `--"));
-  const documented = new Set(
-    table.flatMap((row) => [...row.split(" | ")[0]!.matchAll(/--(\[no-\])?([a-z][a-z-]*)/g)].map((m) => `--${m[2]}`)),
-  );
+  const documented = new Set(table.flatMap((row) => [...row.split(" | ")[0]!.matchAll(/--(\[no-\])?([a-z][a-z-]*)/g)].map((m) => `--${m[2]}`)));
   const all = dlogdFlags();
   const settings = new Set([...all].filter((flag) => flag !== "--help" && !(flag.startsWith("--no-") && all.has(`--${flag.slice(5)}`))));
-  assert.deepEqual([...documented].filter((flag) => !settings.has(flag)), [], "flags in the table that dlogd does not have");
+  assert.deepEqual(
+    [...documented].filter((flag) => !settings.has(flag)),
+    [],
+    "flags in the table that dlogd does not have",
+  );
   assert.deepEqual([...settings].filter((flag) => !documented.has(flag)).sort(), [], "dlogd flags missing from the table");
 });
 

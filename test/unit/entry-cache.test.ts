@@ -15,7 +15,10 @@ async function countingCursors(options: Partial<LogStoreOptions> = {}) {
 }
 
 test("a reader at the head gets a just-committed entry from the cache, with no storage cursor; without the cache it opens one", async () => {
-  for (const [entryCacheBytes, cursorsForTail] of [[undefined, 0], [0, 1]] as const) {
+  for (const [entryCacheBytes, cursorsForTail] of [
+    [undefined, 0],
+    [0, 1],
+  ] as const) {
     const { t, cursors } = await countingCursors(entryCacheBytes === undefined ? {} : { entryCacheBytes });
     await using(t, async () => {
       await t.store.append("log", [{ payload: bytes("a") }]);
@@ -29,8 +32,14 @@ test("a reader at the head gets a just-committed entry from the cache, with no s
         await waiting;
         const next = await reader.read(10);
         assert.deepEqual(next.map(text), ["b", "c"]);
-        assert.deepEqual(next.map((r) => r.dlsn.toString()), ["1/1/0", "1/1/1"]);
-        assert.deepEqual(next.map((r) => r.sequenceId), [1n, 2n]);
+        assert.deepEqual(
+          next.map((r) => r.dlsn.toString()),
+          ["1/1/0", "1/1/1"],
+        );
+        assert.deepEqual(
+          next.map((r) => r.sequenceId),
+          [1n, 2n],
+        );
         assert.equal(cursors() - before, cursorsForTail, `cache ${entryCacheBytes ?? "default"}`);
       } finally {
         await reader.close();
@@ -40,15 +49,25 @@ test("a reader at the head gets a just-committed entry from the cache, with no s
 });
 
 test("readers of the same entries share one decoded copy of each record", async () => {
-  for (const [entryCacheBytes, shared] of [[undefined, true], [0, false]] as const) {
+  for (const [entryCacheBytes, shared] of [
+    [undefined, true],
+    [0, false],
+  ] as const) {
     const { t } = await countingCursors(entryCacheBytes === undefined ? {} : { entryCacheBytes });
     await using(t, async () => {
-      await t.store.append("log", Array.from({ length: 50 }, (_, i) => ({ payload: bytes(`r${i}`) })));
+      await t.store.append(
+        "log",
+        Array.from({ length: 50 }, (_, i) => ({ payload: bytes(`r${i}`) })),
+      );
       const readers = Array.from({ length: 8 }, () => t.store.openReader("log", DLSN.INITIAL));
       try {
         const batches = await Promise.all(readers.map((r) => r.read(100)));
         for (const batch of batches) assert.deepEqual(batch.map(text), batches[0]!.map(text));
-        assert.equal(batches.every((b) => b.every((record, i) => record === batches[0]![i])), shared, `cache ${entryCacheBytes ?? "default"}`);
+        assert.equal(
+          batches.every((b) => b.every((record, i) => record === batches[0]![i])),
+          shared,
+          `cache ${entryCacheBytes ?? "default"}`,
+        );
       } finally {
         await Promise.all(readers.map((r) => r.close()));
       }
@@ -59,7 +78,10 @@ test("readers of the same entries share one decoded copy of each record", async 
 test("a reader resuming inside an entry, and one bounded by bytes, take the right slots from a cached entry", async () => {
   const t = await openStore();
   await using(t, async () => {
-    await t.store.append("log", ["aaaa", "bbbb", "cccc", "dddd"].map((p) => ({ payload: bytes(p) })));
+    await t.store.append(
+      "log",
+      ["aaaa", "bbbb", "cccc", "dddd"].map((p) => ({ payload: bytes(p) })),
+    );
     assert.deepEqual((await readAll(t.store, "log", new DLSN(1n, 0n, 2n))).map(text), ["cccc", "dddd"]);
     const reader = t.store.openReader("log", new DLSN(1n, 0n, 1n));
     try {
@@ -74,15 +96,34 @@ test("a reader resuming inside an entry, and one bounded by bytes, take the righ
 test("a read names the entries and slots it took its records from, in order", async () => {
   const t = await openStore();
   await using(t, async () => {
-    for (const n of [3, 2, 4]) await t.store.append("log", Array.from({ length: n }, (_, i) => ({ payload: bytes(`${n}.${i}`) })));
+    for (const n of [3, 2, 4])
+      await t.store.append(
+        "log",
+        Array.from({ length: n }, (_, i) => ({ payload: bytes(`${n}.${i}`) })),
+      );
     const reader = t.store.openReader("log", new DLSN(1n, 0n, 1n));
     try {
       for (const [max, expected] of [
-        [3, [[0n, 1, 3], [1n, 0, 1]]],
-        [10, [[1n, 1, 2], [2n, 0, 4]]],
+        [
+          3,
+          [
+            [0n, 1, 3],
+            [1n, 0, 1],
+          ],
+        ],
+        [
+          10,
+          [
+            [1n, 1, 2],
+            [2n, 0, 4],
+          ],
+        ],
       ] as const) {
         const records = await reader.read(max);
-        assert.deepEqual(reader.lastRuns.map((run) => [(run.entry as CachedEntry).entry, run.from, run.to]), expected);
+        assert.deepEqual(
+          reader.lastRuns.map((run) => [(run.entry as CachedEntry).entry, run.from, run.to]),
+          expected,
+        );
         const named = reader.lastRuns.flatMap((run) => run.entry.records.slice(run.from, run.to));
         assert.ok(named.length === records.length && named.every((record, i) => record === records[i]), "the runs are the records read");
       }
@@ -114,7 +155,10 @@ test("the cache keeps its bound: the oldest entries leave first", () => {
   for (let e = 0n; e < 5n; e++) cache.put(1, 1n, e, entry("x".repeat(100)));
   assert.equal(cache.get(1, 1n, 0n), undefined);
   assert.equal(cache.get(1, 1n, 1n), undefined);
-  assert.deepEqual([2n, 3n, 4n].map((e) => cache.get(1, 1n, e)?.records[0]?.dlsn.toString()), ["1/2/0", "1/3/0", "1/4/0"]);
+  assert.deepEqual(
+    [2n, 3n, 4n].map((e) => cache.get(1, 1n, e)?.records[0]?.dlsn.toString()),
+    ["1/2/0", "1/3/0", "1/4/0"],
+  );
   assert.equal(cache.counters.evictions, 2);
 });
 

@@ -117,7 +117,10 @@ test("flush() resolves only after a write that contains every earlier change", a
   await Promise.all([first, second, third]);
   assert.equal(store.batches.length, 2, "concurrent callers share the follow-up flush");
   assert.deepEqual(store.batches[0], [{ key: "a", position: 1 }]);
-  assert.deepEqual(store.batches[1], [{ key: "a", position: 2 }, { key: "b", position: 20 }]);
+  assert.deepEqual(store.batches[1], [
+    { key: "a", position: 2 },
+    { key: "b", position: 20 },
+  ]);
   await flusher.close();
 });
 
@@ -159,7 +162,12 @@ test("a failed write keeps its keys dirty, rejects that flush, reports the error
   assert.equal(flusher.counters.flushes, 0);
 
   await flusher.flush();
-  assert.deepEqual(store.batches, [[{ key: "a", position: 1 }, { key: "b", position: 2 }]]);
+  assert.deepEqual(store.batches, [
+    [
+      { key: "a", position: 1 },
+      { key: "b", position: 2 },
+    ],
+  ]);
   assert.equal(flusher.dirtyCount, 0);
   assert.equal(flusher.counters.positionsWritten, 2);
   await flusher.close();
@@ -206,7 +214,10 @@ test("close() flushes what is dirty, and markDirty afterwards throws", async () 
   flusher.markDirty("a", () => 3);
   await flusher.close();
   assert.deepEqual(store.batches, [[{ key: "a", position: 3 }]]);
-  assert.throws(() => flusher.markDirty("a", () => 4), (e: unknown) => isDlogError(e, "UNAVAILABLE") && e.reason === "SHUTTING_DOWN");
+  assert.throws(
+    () => flusher.markDirty("a", () => 4),
+    (e: unknown) => isDlogError(e, "UNAVAILABLE") && e.reason === "SHUTTING_DOWN",
+  );
 });
 
 test("options are validated", () => {

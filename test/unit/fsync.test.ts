@@ -39,7 +39,18 @@ test("LevelStorage hands `sync` to LevelDB's batch write, for entries and for po
     dir.cleanup();
   });
   const logId = await storage.nextLogId();
-  const meta = { id: logId, name: "f", createdTimeMs: 0, lastTxid: 0n, nextSequenceId: 1n, recordCount: 1n, byteCount: 1n, truncatedRecordCount: 0n, firstLiveSegment: 1n, lastSegment: 1n };
+  const meta = {
+    id: logId,
+    name: "f",
+    createdTimeMs: 0,
+    lastTxid: 0n,
+    nextSequenceId: 1n,
+    recordCount: 1n,
+    byteCount: 1n,
+    truncatedRecordCount: 0n,
+    firstLiveSegment: 1n,
+    lastSegment: 1n,
+  };
   const entry = (n: bigint) => ({ logId, segment: 1n, entry: n, value: Buffer.from("x") });
   const position = { logId, readerId: "r", position: { floor: Buffer.alloc(25), extra: Buffer.alloc(0) } };
 

@@ -26,7 +26,10 @@ async function texts(store: LogStore, log = "log"): Promise<string[]> {
 test("a retry of a written (producer, seq) with the same records gets the original DLSNs and txids, marked duplicate, and writes nothing — after a reopen too", async () => {
   const t = await openStore();
   await using(t, async () => {
-    const given = [{ payload: bytes("a"), txid: 10n }, { payload: bytes("b"), txid: 12n }];
+    const given = [
+      { payload: bytes("a"), txid: 10n },
+      { payload: bytes("b"), txid: 12n },
+    ];
     const first = await t.store.append("log", given, { id: "p", seq: 1n });
     await t.store.append("log", records("c"), { id: "p", seq: 2n });
 
@@ -48,11 +51,21 @@ test("a retry of a written (producer, seq) with the same records gets the origin
 test("a seq beyond the next one is PRODUCER_SEQUENCE_GAP with expected_seq, and a refused append does not use up its seq", async () => {
   const t = await openStore();
   await using(t, async () => {
-    await refused(t.store.append("log", records("x"), { id: "p", seq: 2n }), "PRODUCER_SEQUENCE_GAP", { expected_seq: "1", producer_seq: "2" }, /producer "p" sent seq 2 to log "log", expected 1: the producer is not known on this log/);
+    await refused(
+      t.store.append("log", records("x"), { id: "p", seq: 2n }),
+      "PRODUCER_SEQUENCE_GAP",
+      { expected_seq: "1", producer_seq: "2" },
+      /producer "p" sent seq 2 to log "log", expected 1: the producer is not known on this log/,
+    );
     await t.store.append("log", [{ payload: bytes("a"), txid: 100n }], { id: "p", seq: 1n });
     // Refused for its txid: seq 2 stays free.
     await assert.rejects(t.store.append("log", [{ payload: bytes("late"), txid: 5n }], { id: "p", seq: 2n }), /transaction id out of order/);
-    await refused(t.store.append("log", records("b"), { id: "p", seq: 3n }), "PRODUCER_SEQUENCE_GAP", { expected_seq: "2" }, /last append on this log was seq 1/);
+    await refused(
+      t.store.append("log", records("b"), { id: "p", seq: 3n }),
+      "PRODUCER_SEQUENCE_GAP",
+      { expected_seq: "2" },
+      /last append on this log was seq 1/,
+    );
 
     await t.store.append("log", records("b"), { id: "p", seq: 2n });
     assert.deepEqual(await texts(t.store), ["a", "b"]);
@@ -64,7 +77,12 @@ test("a seq reused for other records is PRODUCER_SEQUENCE_REUSED — other paylo
   await using(t, async () => {
     await t.store.append("log", [{ payload: bytes("a"), txid: 7n }], { id: "p", seq: 1n });
 
-    await refused(t.store.append("log", [{ payload: bytes("A"), txid: 7n }], { id: "p", seq: 1n }), "PRODUCER_SEQUENCE_REUSED", { producer_seq: "1" }, /already used seq 1 on log "log" for other records/);
+    await refused(
+      t.store.append("log", [{ payload: bytes("A"), txid: 7n }], { id: "p", seq: 1n }),
+      "PRODUCER_SEQUENCE_REUSED",
+      { producer_seq: "1" },
+      /already used seq 1 on log "log" for other records/,
+    );
     await refused(t.store.append("log", [{ payload: bytes("a"), txid: 8n }], { id: "p", seq: 1n }), "PRODUCER_SEQUENCE_REUSED", {}, /other records/);
     await refused(t.store.append("log", records("a"), { id: "p", seq: 1n }), "PRODUCER_SEQUENCE_REUSED", {}, /other records/);
     assert.deepEqual(await texts(t.store), ["a"]);
@@ -76,7 +94,12 @@ test("a seq older than the window is PRODUCER_SEQUENCE_TOO_OLD, and storage keep
   await using(t, async () => {
     for (let seq = 1n; seq <= 8n; seq++) await t.store.append("log", records(`r${seq}`), { id: "p", seq });
 
-    await refused(t.store.append("log", records("r5"), { id: "p", seq: 5n }), "PRODUCER_SEQUENCE_TOO_OLD", { producer_seq: "5" }, /older than the 3 appends remembered after its last seq 8/);
+    await refused(
+      t.store.append("log", records("r5"), { id: "p", seq: 5n }),
+      "PRODUCER_SEQUENCE_TOO_OLD",
+      { producer_seq: "5" },
+      /older than the 3 appends remembered after its last seq 8/,
+    );
     assert.equal((await t.store.append("log", records("r6"), { id: "p", seq: 6n })).duplicate, true);
 
     // One stored value per batch (here one append each); those wholly below 8 - 2 * 3 + 2 are deleted.
@@ -103,7 +126,10 @@ test("one producer's pipelined appends in one group commit get consecutive seqs,
     const results = await Promise.all(appends);
     assert.equal(t.storage.commits - commitsBefore, 1, "one batch");
     // One batch, one entry: consecutive slots.
-    assert.deepEqual(results.map((r) => r.dlsns.map(String)), [["1/0/0"], ["1/0/1"], ["1/0/2"], ["1/0/3"]]);
+    assert.deepEqual(
+      results.map((r) => r.dlsns.map(String)),
+      [["1/0/0"], ["1/0/1"], ["1/0/2"], ["1/0/3"]],
+    );
     assert.deepEqual(shown(await retry), { ...shown(results[2]!), duplicate: true });
     assert.deepEqual((await other).dlsns.map(String), ["1/0/4"]);
     await Promise.all([gap, reuse]);
@@ -124,7 +150,12 @@ test("past --max-producers-per-log the least recently used producer is forgotten
     await t.store.append("log", records("a2"), { id: "a", seq: 2n }); // a is now more recent than b
     await t.store.append("log", records("c1"), { id: "c", seq: 1n }); // evicts b
 
-    await refused(t.store.append("log", records("b2"), { id: "b", seq: 2n }), "PRODUCER_SEQUENCE_GAP", { expected_seq: "1" }, /forgotten as least recently used/);
+    await refused(
+      t.store.append("log", records("b2"), { id: "b", seq: 2n }),
+      "PRODUCER_SEQUENCE_GAP",
+      { expected_seq: "1" },
+      /forgotten as least recently used/,
+    );
     const store = await t.reopen();
     await refused(store.append("log", records("b2"), { id: "b", seq: 2n }), "PRODUCER_SEQUENCE_GAP", { expected_seq: "1" }, /not known/);
     assert.equal((await store.append("log", records("a2"), { id: "a", seq: 2n })).duplicate, true);
@@ -162,6 +193,9 @@ test("producer slots stored before appends shared entries (format 2) still answe
   value.writeBigInt64BE(123n, 53);
 
   const slot = decodeProducerSlot(value, 0);
-  assert.deepEqual({ ...slot, hash: slot?.hash.toString("hex") }, { hash: "07".repeat(16), segment: 3n, entry: 9n, slot: 0, firstSequenceId: 40n, count: 2, txids: [123n, 123n] });
+  assert.deepEqual(
+    { ...slot, hash: slot?.hash.toString("hex") },
+    { hash: "07".repeat(16), segment: 3n, entry: 9n, slot: 0, firstSequenceId: 40n, count: 2, txids: [123n, 123n] },
+  );
   assert.equal(decodeProducerSlot(value, 1), undefined);
 });

@@ -39,7 +39,10 @@ test("a bulk append is one entry whose records have slots 0..N-1", async () => {
   const t = await openStore();
   await using(t, async () => {
     await t.store.append("log", [{ payload: bytes("before") }]);
-    const result = await t.store.append("log", ["a", "b", "c", "d"].map((p) => ({ payload: bytes(p) })));
+    const result = await t.store.append(
+      "log",
+      ["a", "b", "c", "d"].map((p) => ({ payload: bytes(p) })),
+    );
 
     assert.deepEqual(result.dlsns.map(String), ["1/1/0", "1/1/1", "1/1/2", "1/1/3"]);
     assert.equal(result.firstSequenceId, 1n);
@@ -61,10 +64,16 @@ test("a txid lower than the log's last is FAILED_PRECONDITION and writes nothing
       code: "FAILED_PRECONDITION",
       message: /transaction id out of order/,
     });
-    await assert.rejects(t.store.append("log", [{ payload: bytes("c"), txid: 101n }, { payload: bytes("d"), txid: 100n }]), {
-      code: "FAILED_PRECONDITION",
-      message: /transaction id out of order/,
-    });
+    await assert.rejects(
+      t.store.append("log", [
+        { payload: bytes("c"), txid: 101n },
+        { payload: bytes("d"), txid: 100n },
+      ]),
+      {
+        code: "FAILED_PRECONDITION",
+        message: /transaction id out of order/,
+      },
+    );
     assert.equal(t.store.describe("log").recordCount, 1n);
     assert.equal(t.store.describe("log").lastTxid, 100n);
     assert.deepEqual((await readAll(t.store, "log")).map(text), ["a"]);
@@ -111,9 +120,7 @@ test("with --no-pack-appends, 200 concurrent appends land in a few storage batch
     await t.store.createLog("log");
     const before = t.storage.commits;
 
-    const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => t.store.append("log", [{ payload: bytes(`r${i}`), txid: BigInt(i) }])),
-    );
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => t.store.append("log", [{ payload: bytes(`r${i}`), txid: BigInt(i) }])));
 
     const batches = t.storage.commits - before;
     assert.ok(batches >= 1 && batches <= 3, `expected 1-3 batches, got ${batches}`);
@@ -135,9 +142,7 @@ test("200 concurrent appends to one log share one entry per storage batch, their
     await t.store.createLog("log");
     const before = t.storage.commits;
 
-    const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => t.store.append("log", [{ payload: bytes(`r${i}`), txid: BigInt(i) }])),
-    );
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => t.store.append("log", [{ payload: bytes(`r${i}`), txid: BigInt(i) }])));
 
     const batches = t.storage.commits - before;
     const seen = results.map((r) => r.dlsns[0]!);
@@ -145,7 +150,10 @@ test("200 concurrent appends to one log share one entry per storage batch, their
     assert.equal(new Set(seen.map((d) => d.entry)).size, batches, "one entry per batch");
     assert.ok(batches <= 3, `expected 1-3 batches, got ${batches}`);
     const records = await readAll(t.store, "log");
-    assert.deepEqual(records.map(text), Array.from({ length: 200 }, (_, i) => `r${i}`));
+    assert.deepEqual(
+      records.map(text),
+      Array.from({ length: 200 }, (_, i) => `r${i}`),
+    );
     assert.deepEqual(dlsns(records), seen.map(String));
     assert.deepEqual(dlsns(await readAll(await t.reopen(), "log")), seen.map(String));
   });
@@ -162,11 +170,20 @@ test("appends group-committed together take consecutive slots of one entry; a wr
     ]);
     const later = await t.store.append("log", [{ payload: bytes("d") }]);
 
-    assert.deepEqual([a, b, c, later].map((r) => r!.dlsns.map(String)), [["1/0/0"], ["1/0/1", "1/0/2"], ["1/0/3"], ["1/1/0"]]);
-    assert.deepEqual([a, b, c, later].map((r) => r!.firstSequenceId), [0n, 1n, 3n, 4n]);
+    assert.deepEqual(
+      [a, b, c, later].map((r) => r!.dlsns.map(String)),
+      [["1/0/0"], ["1/0/1", "1/0/2"], ["1/0/3"], ["1/1/0"]],
+    );
+    assert.deepEqual(
+      [a, b, c, later].map((r) => r!.firstSequenceId),
+      [0n, 1n, 3n, 4n],
+    );
     const records = await readAll(t.store, "log");
     assert.deepEqual(records.map(text), ["a", "b0", "b1", "c", "d"]);
-    assert.deepEqual(records.map((r) => r.sequenceId), [0n, 1n, 2n, 3n, 4n]);
+    assert.deepEqual(
+      records.map((r) => r.sequenceId),
+      [0n, 1n, 2n, 3n, 4n],
+    );
     assert.ok(records.every((r) => r.appendTimeMs === 1_700_000_000_000));
     assert.equal(t.store.head("log").last?.toString(), "1/1/0");
   });
@@ -182,7 +199,10 @@ test("an append that would take a shared entry past --max-records-per-append sta
       t.store.append("log", [{ payload: bytes("c") }]),
     ]);
 
-    assert.deepEqual(results.map((r) => r.dlsns.map(String)), [["1/0/0", "1/0/1"], ["1/1/0", "1/1/1"], ["1/1/2"]]);
+    assert.deepEqual(
+      results.map((r) => r.dlsns.map(String)),
+      [["1/0/0", "1/0/1"], ["1/1/0", "1/1/1"], ["1/1/2"]],
+    );
     assert.deepEqual((await readAll(t.store, "log")).map(text), ["a0", "a1", "b0", "b1", "c"]);
   });
 });
@@ -207,7 +227,10 @@ test("reading from a DLSN is inclusive and may start mid-entry", async () => {
   const t = await openStore();
   await using(t, async () => {
     await t.store.append("log", [{ payload: bytes("a") }]);
-    await t.store.append("log", ["b0", "b1", "b2"].map((p) => ({ payload: bytes(p) })));
+    await t.store.append(
+      "log",
+      ["b0", "b1", "b2"].map((p) => ({ payload: bytes(p) })),
+    );
     await t.store.append("log", [{ payload: bytes("c") }]);
 
     assert.deepEqual((await readAll(t.store, "log", new DLSN(1n, 1n, 0n))).map(text), ["b0", "b1", "b2", "c"]);
@@ -223,7 +246,10 @@ test("reading from a DLSN is inclusive and may start mid-entry", async () => {
 test("a read stops at maxRecords and the next read continues where it stopped", async () => {
   const t = await openStore();
   await using(t, async () => {
-    await t.store.append("log", ["a", "b", "c", "d", "e"].map((p) => ({ payload: bytes(p) })));
+    await t.store.append(
+      "log",
+      ["a", "b", "c", "d", "e"].map((p) => ({ payload: bytes(p) })),
+    );
     const reader = t.store.openReader("log", DLSN.INITIAL);
     try {
       assert.deepEqual((await reader.read(2)).map(text), ["a", "b"]);
@@ -239,7 +265,10 @@ test("a read stops at maxRecords and the next read continues where it stopped", 
 test("a read stops once its payloads reach maxBytes, even inside an entry, but always returns a record", async () => {
   const t = await openStore();
   await using(t, async () => {
-    await t.store.append("log", ["a", "b", "c", "d", "e"].map((p) => ({ payload: Buffer.alloc(10, p) })));
+    await t.store.append(
+      "log",
+      ["a", "b", "c", "d", "e"].map((p) => ({ payload: Buffer.alloc(10, p) })),
+    );
     await t.store.append("log", [{ payload: Buffer.alloc(100, "f") }]);
     const reader = t.store.openReader("log", DLSN.INITIAL);
     try {
@@ -313,7 +342,10 @@ test("after a reopen the data is there and the next append starts a new segment"
     assert.equal(describedAfterReopen.recordCount, 2n);
     assert.equal(describedAfterReopen.lastTxid, 5_000n);
     assert.equal(describedAfterReopen.lastDlsn?.toString(), "1/1/0");
-    assert.ok(describedAfterReopen.segments.every((s) => !s.open), "no segment is open after a reopen");
+    assert.ok(
+      describedAfterReopen.segments.every((s) => !s.open),
+      "no segment is open after a reopen",
+    );
     assert.deepEqual(next.dlsns.map(String), ["2/0/0"]);
     const records = await readAll(store, "log");
     assert.deepEqual(records.map(text), ["a", "b", "c"]);
@@ -405,10 +437,7 @@ test("a truncate racing appends in flight never drops a segment they write to, a
     await t.store.append("log", [{ payload: bytes("rec0") }]);
 
     // Same tick: rec1 fills segment 1, rec2 rolls to segment 2, and the truncate is queued before their batch.
-    const appends = Promise.all([
-      t.store.append("log", [{ payload: bytes("rec1") }]),
-      t.store.append("log", [{ payload: bytes("rec2") }]),
-    ]);
+    const appends = Promise.all([t.store.append("log", [{ payload: bytes("rec1") }]), t.store.append("log", [{ payload: bytes("rec2") }])]);
     const truncated = t.store.truncate("log", new DLSN(5n, 0n, 0n), { force: true });
     const [[rec1, rec2], result] = await Promise.all([appends, truncated]);
 
@@ -454,7 +483,10 @@ test("a truncation survives a reopen and truncating everything leaves an empty l
     const next = await store.append("log", [{ payload: bytes("after") }]);
     assert.deepEqual(next.dlsns.map(String), ["4/0/0"]);
     store = await t.reopen();
-    assert.deepEqual((await readAll(store, "log", DLSN.INVALID)).map((r) => [text(r), r.sequenceId]), [["after", 6n]]);
+    assert.deepEqual(
+      (await readAll(store, "log", DLSN.INVALID)).map((r) => [text(r), r.sequenceId]),
+      [["after", 6n]],
+    );
   });
 });
 
@@ -470,7 +502,10 @@ test("truncate past the head is refused with OUT_OF_RANGE saying what would go, 
       assert.ok(isDlogError(error, "OUT_OF_RANGE"), String(error));
       assert.equal(error.reason, "POSITION_OUT_OF_RANGE");
       assert.deepEqual(error.metadata, { log: "log", before: "2/0/1", head: "2/0/0" });
-      assert.match(error.message, /truncating log "log" before 2\/0\/1 would drop every record: all 3 in 2 segments, up to the head 2\/0\/0, the open segment included/);
+      assert.match(
+        error.message,
+        /truncating log "log" before 2\/0\/1 would drop every record: all 3 in 2 segments, up to the head 2\/0\/0, the open segment included/,
+      );
       return true;
     });
     await assert.rejects(t.store.truncate("log", new DLSN((1n << 63n) - 1n, 0n, 0n)), /would drop every record/);
@@ -489,7 +524,10 @@ test("truncate past the head is refused with OUT_OF_RANGE saying what would go, 
 test("a deleted log is gone, and recreating the name starts an empty log", async () => {
   const t = await openStore();
   await using(t, async () => {
-    await t.store.append("log", ["a", "b"].map((p) => ({ payload: bytes(p), txid: 500n })));
+    await t.store.append(
+      "log",
+      ["a", "b"].map((p) => ({ payload: bytes(p), txid: 500n })),
+    );
 
     const deleted = await t.store.deleteLog("log");
 
@@ -536,12 +574,21 @@ test("bad appends are INVALID_ARGUMENT with a message naming the limit", async (
       code: "INVALID_ARGUMENT",
       message: /17 bytes; the limit is 16 bytes \(--max-record-bytes\)/,
     });
-    await assert.rejects(t.store.append("log", Array.from({ length: 4 }, () => ({ payload: bytes("x") }))), {
-      code: "INVALID_ARGUMENT",
-      message: /at most 3 records \(--max-records-per-append\), got 4/,
-    });
+    await assert.rejects(
+      t.store.append(
+        "log",
+        Array.from({ length: 4 }, () => ({ payload: bytes("x") })),
+      ),
+      {
+        code: "INVALID_ARGUMENT",
+        message: /at most 3 records \(--max-records-per-append\), got 4/,
+      },
+    );
     // Exactly at the limits is fine.
-    await t.store.append("log", Array.from({ length: 3 }, () => ({ payload: Buffer.alloc(16) })));
+    await t.store.append(
+      "log",
+      Array.from({ length: 3 }, () => ({ payload: Buffer.alloc(16) })),
+    );
     assert.equal(t.store.describe("log").recordCount, 3n);
   });
 });
@@ -638,7 +685,11 @@ test("a read of 100 records from a log of 1000-record entries takes one entry fr
   const storage = countingCommits(await LevelStorage.inMemory());
   const store = await LogStore.open(storage, { ...DEFAULTS, entryCacheBytes: 0 });
   try {
-    for (let e = 0; e < 20; e++) await store.append("big", Array.from({ length: 1000 }, (_, i) => ({ payload: bytes(`${e}-${i}`) })));
+    for (let e = 0; e < 20; e++)
+      await store.append(
+        "big",
+        Array.from({ length: 1000 }, (_, i) => ({ payload: bytes(`${e}-${i}`) })),
+      );
     let entriesRead = 0;
     const openCursor = storage.openCursor;
     storage.openCursor = (logId, segment, entry) => {

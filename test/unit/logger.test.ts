@@ -14,7 +14,11 @@ test("an error is logged with its cause chain, a cause that is not an Error as t
   const root = Object.assign(new Error("EIO: i/o error, write"), { code: "EIO" });
   logger.error({ err: new DlogError("UNAVAILABLE", "reader positions could not be written", { cause: root }) }, "position flush failed");
   logger.error({ err: new Error("outer", { cause: "ENOSPC" }) }, "with a string cause");
-  const [first, second] = lines as Array<{ err: { message: string; type: string; cause?: { message?: string; code?: string } | string }; msg: string; level: string }>;
+  const [first, second] = lines as Array<{
+    err: { message: string; type: string; cause?: { message?: string; code?: string } | string };
+    msg: string;
+    level: string;
+  }>;
   assert.equal(first!.level, "error");
   assert.equal(first!.msg, "position flush failed");
   assert.equal(first!.err.message, "reader positions could not be written");
@@ -27,7 +31,10 @@ test("the level filters: info drops debug lines, and says so to callers that che
   const { logger, lines } = capture("info");
   logger.debug({ detail: 1 }, "hidden");
   logger.info("shown");
-  assert.deepEqual(lines.map((line) => line.msg), ["shown"]);
+  assert.deepEqual(
+    lines.map((line) => line.msg),
+    ["shown"],
+  );
   assert.equal(logger.isLevelEnabled("debug"), false);
   assert.equal(logger.isLevelEnabled("warn"), true);
 });

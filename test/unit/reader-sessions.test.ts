@@ -25,7 +25,15 @@ async function setup(t: TestContext, records = 10) {
     heartbeatMs: 60_000,
     shutdownAckWaitMs: 200,
   });
-  const dlsns = records > 0 ? (await store.store.append("log", Array.from({ length: records }, (_, i) => ({ payload: bytes(`${i + 1}`) })))).dlsns : [];
+  const dlsns =
+    records > 0
+      ? (
+          await store.store.append(
+            "log",
+            Array.from({ length: records }, (_, i) => ({ payload: bytes(`${i + 1}`) })),
+          )
+        ).dlsns
+      : [];
   t.after(async () => {
     await sessions.close();
     await store[Symbol.asyncDispose]();
@@ -82,7 +90,11 @@ test("a refused open changes nothing: the live session goes on", async (t) => {
   const live = await open("r");
   const refusals: Array<[Partial<OpenRequest>, string, RegExp]> = [
     [{ resumePolicy: "client" }, "INVALID_ARGUMENT", /resume_policy CLIENT needs a client_checkpoint/],
-    [{ resumePolicy: "client", clientCheckpoint: new DLSN(1n, 0n, INT64_MAX) }, "OUT_OF_RANGE", /open\.client_checkpoint 1\/0\/9223372036854775807 is after the end of log "log"/],
+    [
+      { resumePolicy: "client", clientCheckpoint: new DLSN(1n, 0n, INT64_MAX) },
+      "OUT_OF_RANGE",
+      /open\.client_checkpoint 1\/0\/9223372036854775807 is after the end of log "log"/,
+    ],
     [{ resumePolicy: "max", clientCheckpoint: new DLSN(1n, 1n, 0n) }, "OUT_OF_RANGE", /open\.client_checkpoint 1\/1\/0 is after the end/],
     [{ override: { kind: "dlsn", dlsn: new DLSN(99n, 0n, INT64_MIN) } }, "OUT_OF_RANGE", /open\.override 99\/0\/-9223372036854775808 is after the end/],
     [{ fallback: { kind: "dlsn", dlsn: new DLSN(2n, 0n, 0n) } }, "OUT_OF_RANGE", /open\.fallback 2\/0\/0 is after the end/],
@@ -90,7 +102,11 @@ test("a refused open changes nothing: the live session goes on", async (t) => {
     [{ flow: { maxOutstandingRecords: 10_000_000 } }, "INVALID_ARGUMENT", /max_outstanding_records/],
   ];
   for (const [extra, code, message] of refusals) {
-    await assert.rejects(open("r", extra), (error) => isDlogError(error, code as never) && message.test(error.message), JSON.stringify(extra, (_, v) => (typeof v === "bigint" ? String(v) : v)));
+    await assert.rejects(
+      open("r", extra),
+      (error) => isDlogError(error, code as never) && message.test(error.message),
+      JSON.stringify(extra, (_, v) => (typeof v === "bigint" ? String(v) : v)),
+    );
     assert.equal(live.isEnded, false, `the live session survived ${message}`);
   }
   // The last record of the log is a valid checkpoint, and the next entry a valid start.
@@ -179,7 +195,10 @@ test("20 000 individual acks cost what the flusher promises: a write per interva
     await store[Symbol.asyncDispose]();
   });
   for (let i = 0; i < RECORDS; i += 10_000) {
-    await store.store.append("log", Array.from({ length: 10_000 }, (_, j) => ({ payload: bytes(`${i + j}`) })));
+    await store.store.append(
+      "log",
+      Array.from({ length: 10_000 }, (_, j) => ({ payload: bytes(`${i + j}`) })),
+    );
   }
   const started = performance.now();
   const session = await sessions.open({ log: "log", readerId: "r", resumePolicy: "stored", flow: {}, takeover: "fence", ackWaitMs: 0 });
@@ -188,14 +207,20 @@ test("20 000 individual acks cost what the flusher promises: a write per interva
   while (acked < RECORDS) {
     const frame = await until(frames, (f) => (f.kind === "records" ? f : undefined));
     // One DLSN per ack entry, 100 per message.
-    for (let i = 0; i < frame.records.length; i += 100) session.handleAck(frame.records.slice(i, i + 100).map((r) => r.dlsn), undefined);
+    for (let i = 0; i < frame.records.length; i += 100)
+      session.handleAck(
+        frame.records.slice(i, i + 100).map((r) => r.dlsn),
+        undefined,
+      );
     acked += frame.records.length;
   }
   session.handleDrain({ explicit: true });
   await until(frames, (f) => (f.kind === "drained" ? f : undefined));
   const elapsedMs = performance.now() - started;
   const c = sessions.positions.counters;
-  t.diagnostic(`${RECORDS} acks in ${elapsedMs.toFixed(0)} ms: ${c.flushes} flushes (${c.timerFlushes} timer, ${c.ackFlushes} ack-max, ${c.requestedFlushes} requested), ${c.positionsWritten} positions`);
+  t.diagnostic(
+    `${RECORDS} acks in ${elapsedMs.toFixed(0)} ms: ${c.flushes} flushes (${c.timerFlushes} timer, ${c.ackFlushes} ack-max, ${c.requestedFlushes} requested), ${c.positionsWritten} positions`,
+  );
   assert.equal(sessions.counters.acks, RECORDS);
   assert.equal(c.flushes, c.timerFlushes + c.ackFlushes + c.requestedFlushes);
   assert.ok(c.ackFlushes <= RECORDS / 1000, `${c.ackFlushes} ack-max flushes for ${RECORDS} acks`);

@@ -79,15 +79,31 @@ test("records of entries kept for several readers go out encoded once per entry,
   cache.openReader(3);
   cache.openReader(3); // two readers: what they read is kept, and encoded once for both
   const entry = (e: bigint, first: bigint, payloads: string[]) =>
-    cache.decoded(3, 1n, e, encodeEntry(payloads.map((p, i) => ({ payload: Buffer.from(p), txid: BigInt(i) * 1_000_000_007n })), 1_795_720_579_420, first));
+    cache.decoded(
+      3,
+      1n,
+      e,
+      encodeEntry(
+        payloads.map((p, i) => ({ payload: Buffer.from(p), txid: BigInt(i) * 1_000_000_007n })),
+        1_795_720_579_420,
+        first,
+      ),
+    );
   const a = entry(4n, 10n, ["a0", "", "a2".repeat(100)]);
   const b = entry(5n, 13n, ["b0", "b1"]);
   const frames: EntryRun[][] = [
     [{ entry: a, from: 0, to: 3 }],
     [{ entry: a, from: 1, to: 3 }],
-    [{ entry: a, from: 2, to: 3 }, { entry: b, from: 0, to: 2 }],
+    [
+      { entry: a, from: 2, to: 3 },
+      { entry: b, from: 0, to: 2 },
+    ],
     [{ entry: b, from: 0, to: 1 }],
-    [{ entry: a, from: 0, to: 1 }, { entry: a, from: 2, to: 3 }, { entry: b, from: 1, to: 2 }],
+    [
+      { entry: a, from: 0, to: 1 },
+      { entry: a, from: 2, to: 3 },
+      { entry: b, from: 1, to: 2 },
+    ],
   ];
   for (const runs of frames) {
     const records = runs.flatMap((run) => run.entry.records.slice(run.from, run.to));

@@ -75,7 +75,14 @@ const mostlyDelivered: fc.Arbitrary<Pick> = fc.oneof(
   { weight: 1, arbitrary: pick },
 );
 const message: fc.Arbitrary<Message> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant("ack" as const), dlsns: fc.array(mostlyDelivered, { maxLength: 4 }), upTo: fc.option(mostlyDelivered, { nil: undefined }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("ack" as const),
+      dlsns: fc.array(mostlyDelivered, { maxLength: 4 }),
+      upTo: fc.option(mostlyDelivered, { nil: undefined }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("nack" as const), dlsns: fc.array(mostlyDelivered, { maxLength: 2 }) }) },
   {
     weight: 2,
@@ -106,10 +113,7 @@ test("the session message handler fed random message sequences: failures are Dlo
       const pull = async (): Promise<boolean> => {
         let timer: NodeJS.Timeout | undefined;
         try {
-          const next = await Promise.race([
-            frames.next(),
-            new Promise<"idle">((resolve) => (timer = setTimeout(() => resolve("idle"), 20))),
-          ]);
+          const next = await Promise.race([frames.next(), new Promise<"idle">((resolve) => (timer = setTimeout(() => resolve("idle"), 20)))]);
           if (next === "idle") return true;
           if (next.done) return false;
           const frame: SessionFrame = next.value;
@@ -128,7 +132,10 @@ test("the session message handler fed random message sequences: failures are Dlo
           if (!open) break;
           switch (m.kind) {
             case "ack":
-              session.handleAck(m.dlsns.map((p) => resolve(p, delivered)), m.upTo === undefined ? undefined : resolve(m.upTo, delivered));
+              session.handleAck(
+                m.dlsns.map((p) => resolve(p, delivered)),
+                m.upTo === undefined ? undefined : resolve(m.upTo, delivered),
+              );
               break;
             case "nack":
               session.handleNack(m.dlsns.map((p) => resolve(p, delivered)));

@@ -41,7 +41,11 @@ test("a nack that lands while a read is in flight is delivered at once, not at t
   const log = new MemoryLog(3);
   const { session, next, records, close } = openSession(t, log);
   assert.equal((await next())?.kind, "opened");
-  assert.deepEqual(await records(), [[1, 1], [2, 1], [3, 1]]);
+  assert.deepEqual(await records(), [
+    [1, 1],
+    [2, 1],
+    [3, 1],
+  ]);
   for (let attempt = 2; attempt <= 6; attempt++) {
     // The session reads on at the end of the log; the nack arrives during that read.
     const held = log.holdReads();
@@ -58,9 +62,17 @@ test("an ack that frees room while a read is in flight lets the next records out
   const log = new MemoryLog(10);
   const { session, next, records, close } = openSession(t, log, { flow: { ...DEFAULT_FLOW, maxOutstandingRecords: 3 } });
   assert.equal((await next())?.kind, "opened");
-  assert.deepEqual(await records(), [[1, 1], [2, 1], [3, 1]]);
+  assert.deepEqual(await records(), [
+    [1, 1],
+    [2, 1],
+    [3, 1],
+  ]);
   session.handleAck([dlsnOf(1), dlsnOf(2), dlsnOf(3)], undefined);
-  assert.deepEqual(await records(), [[4, 1], [5, 1], [6, 1]]);
+  assert.deepEqual(await records(), [
+    [4, 1],
+    [5, 1],
+    [6, 1],
+  ]);
   close();
 });
 
@@ -105,12 +117,18 @@ test("a records frame names the entries a log read took its records from; a rede
     }
   };
   const first = await nextRecords();
-  assert.deepEqual(first.records.map((r) => numberAt(r.dlsn)), [1, 2, 3]);
+  assert.deepEqual(
+    first.records.map((r) => numberAt(r.dlsn)),
+    [1, 2, 3],
+  );
   const named = first.runs?.flatMap((run) => run.entry.records.slice(run.from, run.to));
   assert.ok(named && named.length === 3 && named.every((record, i) => record === first.records[i]), "the runs are the frame's records");
   session.handleNack([dlsnOf(2)]);
   const again = await nextRecords();
-  assert.deepEqual(again.records.map((r) => numberAt(r.dlsn)), [2]);
+  assert.deepEqual(
+    again.records.map((r) => numberAt(r.dlsn)),
+    [2],
+  );
   assert.equal(again.runs, undefined);
 });
 

@@ -113,7 +113,12 @@ test("a transient write failure (EMFILE) is retried: appends are refused for a m
   const first = await env.store.append("a", [{ payload: bytes("1") }]);
 
   env.faults.failWrites = 1;
-  const refused = refusal(await env.store.append("a", [{ payload: bytes("2") }]).then(() => assert.fail("the append succeeded"), (e: unknown) => e));
+  const refused = refusal(
+    await env.store.append("a", [{ payload: bytes("2") }]).then(
+      () => assert.fail("the append succeeded"),
+      (e: unknown) => e,
+    ),
+  );
   assert.equal(refused.code, "UNAVAILABLE");
   assert.equal(refused.reason, "STORAGE_UNAVAILABLE");
   assert.match(refused.message, /too many open files/);
@@ -127,7 +132,10 @@ test("a transient write failure (EMFILE) is retried: appends are refused for a m
     { text: "3", sequenceId: 1n },
   ]);
   assert.equal(env.storage.counters.reopens, 1);
-  assert.deepEqual(env.events.map((event) => event.kind), ["fault", "recovered"]);
+  assert.deepEqual(
+    env.events.map((event) => event.kind),
+    ["fault", "recovered"],
+  );
 });
 
 test("appends assigned while a batch fails are refused too, and none is half-written", async () => {
@@ -154,7 +162,12 @@ test("a failed write that did land (fsync failed after the write) is read back: 
   await env.store.append("a", [{ payload: bytes("1") }]);
 
   env.faults.landThenFail = 1;
-  refusal(await env.store.append("a", [{ payload: bytes("2") }]).then(() => assert.fail("the append succeeded"), (e: unknown) => e));
+  refusal(
+    await env.store.append("a", [{ payload: bytes("2") }]).then(
+      () => assert.fail("the append succeeded"),
+      (e: unknown) => e,
+    ),
+  );
   await until(() => env.storage.health.writable, "the store to be reopened");
   await env.store.append("a", [{ payload: bytes("3") }]);
 
@@ -172,14 +185,20 @@ test("a reader keeps reading across a reopen, from where it was", async () => {
   await env.store.append("a", [{ payload: bytes("1") }]);
   await env.store.append("a", [{ payload: bytes("2") }]);
   const reader = env.store.openReader("a", new DLSN(1n, 0n, 0n));
-  assert.deepEqual((await reader.read(1)).map((record) => record.payload.toString()), ["1"]);
+  assert.deepEqual(
+    (await reader.read(1)).map((record) => record.payload.toString()),
+    ["1"],
+  );
 
   env.faults.failWrites = 1;
   await env.store.append("a", [{ payload: bytes("lost") }]).catch(() => undefined);
   await until(() => env.storage.health.writable, "the store to be reopened");
   await env.store.append("a", [{ payload: bytes("3") }]);
 
-  assert.deepEqual((await reader.read(10)).map((record) => record.payload.toString()), ["2", "3"]);
+  assert.deepEqual(
+    (await reader.read(10)).map((record) => record.payload.toString()),
+    ["2", "3"],
+  );
   await reader.close();
 });
 
@@ -194,12 +213,20 @@ test("a failed truncation is redone by the next one after the reload, and frees 
   const second = await storeWithRoll.append("a", [{ payload: bytes("2") }]);
 
   env.faults.failWrites = 1;
-  refusal(await storeWithRoll.truncate("a", second.dlsns[0]!).then(() => assert.fail("the truncation succeeded"), (e: unknown) => e));
+  refusal(
+    await storeWithRoll.truncate("a", second.dlsns[0]!).then(
+      () => assert.fail("the truncation succeeded"),
+      (e: unknown) => e,
+    ),
+  );
   await until(() => env.storage.health.writable, "the store to be reopened");
   const result = await storeWithRoll.truncate("a", second.dlsns[0]!);
 
   assert.equal(result.recordsDeleted, 1n);
-  assert.deepEqual((await payloads(storeWithRoll, "a")).map((record) => record.text), ["2"]);
+  assert.deepEqual(
+    (await payloads(storeWithRoll, "a")).map((record) => record.text),
+    ["2"],
+  );
 });
 
 test("a store whose reopening keeps failing turns broken once, and healthy again when it opens", async () => {
@@ -209,7 +236,12 @@ test("a store whose reopening keeps failing turns broken once, and healthy again
   await env.store.append("a", [{ payload: bytes("1") }]).catch(() => undefined);
 
   await until(() => env.storage.health.broken, "the store to count as broken");
-  const refused = refusal(await env.store.append("a", [{ payload: bytes("2") }]).then(() => assert.fail("the append succeeded"), (e: unknown) => e));
+  const refused = refusal(
+    await env.store.append("a", [{ payload: bytes("2") }]).then(
+      () => assert.fail("the append succeeded"),
+      (e: unknown) => e,
+    ),
+  );
   assert.equal(refused.reason, "STORAGE_UNAVAILABLE");
   env.faults.failOpens = 0;
   await until(() => env.storage.health.writable, "the store to be reopened", 10_000);
@@ -217,7 +249,10 @@ test("a store whose reopening keeps failing turns broken once, and healthy again
   assert.equal(env.storage.health.broken, false);
   assert.equal(env.events.filter((event) => event.kind === "broken").length, 1, "broken is reported once");
   await env.store.append("a", [{ payload: bytes("3") }]);
-  assert.deepEqual((await payloads(env.store, "a")).map((record) => record.text), ["3"]);
+  assert.deepEqual(
+    (await payloads(env.store, "a")).map((record) => record.text),
+    ["3"],
+  );
 });
 
 test("a disk-full failure is RESOURCE_EXHAUSTED, reason DISK_FULL, and names no path", async () => {
@@ -225,7 +260,12 @@ test("a disk-full failure is RESOURCE_EXHAUSTED, reason DISK_FULL, and names no 
   env.faults.error = ioError("No space left on device");
   env.faults.failWrites = 1;
 
-  const refused = refusal(await env.store.append("a", [{ payload: bytes("1") }]).then(() => assert.fail("the append succeeded"), (e: unknown) => e));
+  const refused = refusal(
+    await env.store.append("a", [{ payload: bytes("1") }]).then(
+      () => assert.fail("the append succeeded"),
+      (e: unknown) => e,
+    ),
+  );
 
   assert.equal(refused.code, "RESOURCE_EXHAUSTED");
   assert.equal(refused.reason, "DISK_FULL");

@@ -153,7 +153,8 @@ class Fifo<T> {
 }
 
 export function toRecordInputs(records: AppendInput | readonly AppendInput[]): RecordInput[] {
-  const list: readonly AppendInput[] = typeof records === "string" || records instanceof Uint8Array || !Array.isArray(records) ? [records as AppendInput] : records;
+  const list: readonly AppendInput[] =
+    typeof records === "string" || records instanceof Uint8Array || !Array.isArray(records) ? [records as AppendInput] : records;
   return list.map((record): RecordInput => {
     if (typeof record === "string") return { payload: Buffer.from(record, "utf8"), txid: undefined };
     if (record instanceof Uint8Array) return { payload: asBuffer(record), txid: undefined };
@@ -180,7 +181,8 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   const lingerMs = options.lingerMs ?? 2;
   const maxBatchRecords = options.maxBatchRecords ?? 1000;
   const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
-  if (!(lingerMs >= 0) || !(maxBatchRecords > 0) || !(maxBatchBytes > 0)) throw new RangeError("appender: lingerMs must be >= 0, maxBatchRecords and maxBatchBytes > 0");
+  if (!(lingerMs >= 0) || !(maxBatchRecords > 0) || !(maxBatchBytes > 0))
+    throw new RangeError("appender: lingerMs must be >= 0, maxBatchRecords and maxBatchBytes > 0");
 
   let stream: Stream | undefined;
   /** Not yet sent. */
@@ -226,7 +228,8 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     let records = 0;
     let bytes = 0;
     for (const caller of waiting) {
-      if (count > 0 && (records + caller.records.length > maxBatchRecords || bytes + caller.bytes > maxBatchBytes)) return { count, records, bytes, full: true };
+      if (count > 0 && (records + caller.records.length > maxBatchRecords || bytes + caller.bytes > maxBatchBytes))
+        return { count, records, bytes, full: true };
       count++;
       records += caller.records.length;
       bytes += caller.bytes;
@@ -285,10 +288,13 @@ export function createAppender(client: LogServiceClient, log: string, options: A
         // Linger: a batch that could still grow waits, up to lingerMs, while something is in flight.
         const due = waiting.peek()!.queuedAt + lingerMs;
         if (!batch.full && !hurry && unanswered.length > 0 && performance.now() < due) {
-          lingerTimer ??= setTimeout(() => {
-            lingerTimer = undefined;
-            pump();
-          }, Math.max(1, due - performance.now()));
+          lingerTimer ??= setTimeout(
+            () => {
+              lingerTimer = undefined;
+              pump();
+            },
+            Math.max(1, due - performance.now()),
+          );
           break;
         }
         const append = takeBatch(batch.count, batch.records, batch.bytes);

@@ -31,9 +31,7 @@ export function createBackoff(options: ReconnectOptions = {}, random: () => numb
   const maxAttempts = options.maxAttempts ?? Number.POSITIVE_INFINITY;
   const maxElapsed = options.maxElapsedMs ?? 60_000;
   if (!(initial >= 0) || !(max >= initial) || !(multiplier >= 1) || !(maxAttempts >= 0) || !(maxElapsed >= 0)) {
-    throw new RangeError(
-      "reconnect options: need 0 <= initialDelayMs <= maxDelayMs, multiplier >= 1, maxAttempts >= 0 and maxElapsedMs >= 0",
-    );
+    throw new RangeError("reconnect options: need 0 <= initialDelayMs <= maxDelayMs, multiplier >= 1, maxAttempts >= 0 and maxElapsedMs >= 0");
   }
   let attempts = 0;
   let since: number | undefined;

@@ -15,16 +15,7 @@ import type { DLSN } from "../../../src/dlsn.js";
 import { AppendRequest, LogServiceDefinition, type LogServiceClient } from "./gen/dlog/v1/log.js";
 import { ReaderServiceDefinition, type ReaderServiceClient } from "./gen/dlog/v1/reader.js";
 import { type AppendInput, type Appender, type AppenderOptions, createAppender, toRecordInputs } from "./appender.js";
-import {
-  type LogInfo,
-  type ReaderPosition,
-  type StartAt,
-  fromWireDlsn,
-  toLogInfo,
-  toReaderPosition,
-  toWireDlsn,
-  toWirePosition,
-} from "./convert.js";
+import { type LogInfo, type ReaderPosition, type StartAt, fromWireDlsn, toLogInfo, toReaderPosition, toWireDlsn, toWirePosition } from "./convert.js";
 import { DlogError, dlogErrorMiddleware } from "./dlog-error.js";
 import { LogRecord } from "./log-record.js";
 import { Reader } from "./reader.js";

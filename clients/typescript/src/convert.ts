@@ -97,10 +97,7 @@ export function parseStartAt(text: string): StartAt {
   try {
     return DLSN.parse(value);
   } catch {
-    throw DlogError.invalidArgument(
-      "parseStartAt",
-      `"${text}" is not a position: use earliest, latest, a DLSN (1/42/0 or base64), txid:N or time:ISO-DATE`,
-    );
+    throw DlogError.invalidArgument("parseStartAt", `"${text}" is not a position: use earliest, latest, a DLSN (1/42/0 or base64), txid:N or time:ISO-DATE`);
   }
 }
 

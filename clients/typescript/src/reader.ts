@@ -134,7 +134,12 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
   /** One loop per reader: a second `for await` on it is refused (FAILED_PRECONDITION). */
   [Symbol.asyncIterator](): this {
     if (this.iterated) {
-      throw new DlogError(SESSION_PATH, Status.FAILED_PRECONDITION, `reader ${this.readerId} of ${this.log} is iterated already: one loop per reader (a second consumer needs a reader of its own)`, { local: true });
+      throw new DlogError(
+        SESSION_PATH,
+        Status.FAILED_PRECONDITION,
+        `reader ${this.readerId} of ${this.log} is iterated already: one loop per reader (a second consumer needs a reader of its own)`,
+        { local: true },
+      );
     }
     this.iterated = true;
     return this;
@@ -207,7 +212,11 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
     clearTimeout(timer);
     if (outcome === "timeout") {
       session?.end();
-      this.closeError = new DlogError(SESSION_PATH, Status.DEADLINE_EXCEEDED, `no drained answer within ${timeoutMs} ms; acks since the last status frame may be replayed`);
+      this.closeError = new DlogError(
+        SESSION_PATH,
+        Status.DEADLINE_EXCEEDED,
+        `no drained answer within ${timeoutMs} ms; acks since the last status frame may be replayed`,
+      );
       throw this.closeError;
     }
     if (this.closeError !== undefined) throw this.closeError;

@@ -47,7 +47,10 @@ test("acks above the first unacked record go out individually, then fold into up
 
 test("many acks between two takes make one message", () => {
   const tracker = new AckTracker<Delivery>();
-  const records = deliver(tracker, Array.from({ length: 1000 }, (_, i) => i));
+  const records = deliver(
+    tracker,
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
   for (const record of records) tracker.ack(record);
   const { ack } = tracker.take(1);
   assert.deepEqual(ack, { dlsns: [], upTo: at(999) });
@@ -103,7 +106,10 @@ test("a late second delivery of a DLSN already covered by up_to is not acked aga
 
 test("the window is trimmed as it advances, and lookups still find later records", () => {
   const tracker = new AckTracker<Delivery>();
-  const records = deliver(tracker, Array.from({ length: 20_000 }, (_, i) => i));
+  const records = deliver(
+    tracker,
+    Array.from({ length: 20_000 }, (_, i) => i),
+  );
   for (const record of records.slice(0, 15_000)) tracker.ack(record);
   tracker.take(1);
   assert.equal(tracker.outstanding, 5_000);

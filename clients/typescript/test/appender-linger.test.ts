@@ -27,7 +27,13 @@ async function appendPipelined(log: string, count: number, options: Parameters<D
   const appender = client.appender(log, options);
   const answers = await Promise.all(Array.from({ length: count }, (_, i) => appender.append(String(i))));
   await appender.close();
-  return { dlsns: answers.map((answer) => { assert.equal(answer.length, 1); return answer[0]!; }), counters: appender.counters };
+  return {
+    dlsns: answers.map((answer) => {
+      assert.equal(answer.length, 1);
+      return answer[0]!;
+    }),
+    counters: appender.counters,
+  };
 }
 
 test("1000 one-record appends made at once share entries; each caller gets its own DLSN, in call order", async () => {
@@ -39,8 +45,14 @@ test("1000 one-record appends made at once share entries; each caller gets its o
   // Every record is where its DLSN says, with its own payload.
   const read = [];
   for await (const record of client.read("linger", { max: 1000 })) read.push(record);
-  assert.deepEqual(read.map((record) => record.text()), Array.from({ length: 1000 }, (_, i) => String(i)));
-  assert.deepEqual(read.map((record) => record.dlsn.toString()), dlsns.map(String));
+  assert.deepEqual(
+    read.map((record) => record.text()),
+    Array.from({ length: 1000 }, (_, i) => String(i)),
+  );
+  assert.deepEqual(
+    read.map((record) => record.dlsn.toString()),
+    dlsns.map(String),
+  );
 });
 
 test("lingerMs 0: every append is a request (and an entry) of its own", async () => {

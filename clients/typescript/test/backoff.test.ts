@@ -4,7 +4,10 @@ import { createBackoff } from "../src/backoff.js";
 
 test("delays grow exponentially up to the cap, with the jitter below the cap", () => {
   const backoff = createBackoff({ initialDelayMs: 100, maxDelayMs: 1000, multiplier: 2 }, () => 1);
-  assert.deepEqual([1, 2, 3, 4, 5, 6].map(() => backoff.next()), [100, 200, 400, 800, 1000, 1000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6].map(() => backoff.next()),
+    [100, 200, 400, 800, 1000, 1000],
+  );
   const jittered = createBackoff({ initialDelayMs: 100, maxDelayMs: 1000 }, () => 0.5);
   assert.deepEqual([jittered.next(), jittered.next()], [50, 100]);
 });
@@ -20,7 +23,11 @@ test("gives up after maxAttempts, and starts over after reset", () => {
 
 test("gives up once the session has been down for maxElapsedMs", () => {
   let now = 0;
-  const backoff = createBackoff({ maxElapsedMs: 1000 }, () => 1, () => now);
+  const backoff = createBackoff(
+    { maxElapsedMs: 1000 },
+    () => 1,
+    () => now,
+  );
   assert.notEqual(backoff.next(), undefined);
   now = 999;
   assert.notEqual(backoff.next(), undefined);

@@ -115,7 +115,10 @@ test("step 2: read #1-#300, ack each, drain: the final position is DLSN(#300)", 
   const records = await new Poller(reader).take(300);
   for (const record of records) record.ack();
   const final = await reader.close();
-  assert.deepEqual(records.map(numberOf), Array.from({ length: 300 }, (_, i) => i + 1));
+  assert.deepEqual(
+    records.map(numberOf),
+    Array.from({ length: 300 }, (_, i) => i + 1),
+  );
   assert.ok(final?.equals(dlsns[300]!), `drained at ${final}, want ${dlsns[300]}`);
 });
 
@@ -136,7 +139,10 @@ test("step 3: reopening R starts at #301", async () => {
 test("step 4: individual acks out of order, never #700: durable floor #699, 300 durable holes; then disconnect without drain", async () => {
   assert.ok(readerR && pollerR && firstOfR, "step 3 opened R");
   const pending = [firstOfR, ...(await pollerR.take(RECORDS - 301))];
-  assert.deepEqual(pending.map(numberOf), Array.from({ length: RECORDS - 300 }, (_, i) => i + 301));
+  assert.deepEqual(
+    pending.map(numberOf),
+    Array.from({ length: RECORDS - 300 }, (_, i) => i + 301),
+  );
   for (let start = 0; start < pending.length; start += 10) {
     for (const record of pending.slice(start, start + 10).reverse()) if (numberOf(record) !== 700) record.ack();
   }
@@ -253,7 +259,9 @@ test("step 9: an ack of an undelivered DLSN ends the session (INVALID_ARGUMENT, 
     assert.ok(!result.done, "the session ended early");
     return result.value;
   };
-  requests.push({ kind: { $case: "open", value: Open.fromPartial({ log, readerId: "B", fallback: { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } } }) } });
+  requests.push({
+    kind: { $case: "open", value: Open.fromPartial({ log, readerId: "B", fallback: { at: { $case: "boundary", value: Boundary.BOUNDARY_EARLIEST } } }) },
+  });
   let before: Awaited<ReturnType<DlogClient["getPosition"]>>;
   try {
     const delivered: WireRecord[] = [];
@@ -312,7 +320,13 @@ async function readThroughRestart(readerId: string, signal: "SIGKILL" | "SIGTERM
   const stopAt = kill ? 320 : 300;
   // For SIGTERM the last acks still wait in the client (coalescing, 500 ms) when the signal lands:
   // a graceful server takes them before it ends the session.
-  const reader = client.reader({ log, readerId, fallback: "earliest", reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, ...(kill ? {} : { ackIntervalMs: 500 }) });
+  const reader = client.reader({
+    log,
+    readerId,
+    fallback: "earliest",
+    reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
+    ...(kill ? {} : { ackIntervalMs: 500 }),
+  });
   const poller = new Poller(reader);
   const first = new Map<number, ReaderRecord>();
   const again: ReaderRecord[] = [];
@@ -344,7 +358,9 @@ async function readThroughRestart(readerId: string, signal: "SIGKILL" | "SIGTERM
   return { first, again, durableAtStop };
 }
 
-test("step 10: kill -9 under the reader: it goes on by itself, nothing lost, what comes again was not durably acked and has attempt >= 2", { timeout: 120_000 }, async () => {
+test("step 10: kill -9 under the reader: it goes on by itself, nothing lost, what comes again was not durably acked and has attempt >= 2", {
+  timeout: 120_000,
+}, async () => {
   await ensureRecord1001();
   const { again, durableAtStop } = await readThroughRestart("K", "SIGKILL");
   assert.ok(durableAtStop.size > 0, "some acks were durable at the kill");

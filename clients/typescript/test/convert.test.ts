@@ -27,7 +27,11 @@ test("append inputs: strings are UTF-8, bytes pass through, txids are kept", () 
   const inputs = toRecordInputs(["é", new Uint8Array([1, 2]), { payload: "x", txid: 9 }]);
   assert.deepEqual(
     inputs.map((input) => [[...input.payload], input.txid]),
-    [[[0xc3, 0xa9], undefined], [[1, 2], undefined], [[0x78], 9n]],
+    [
+      [[0xc3, 0xa9], undefined],
+      [[1, 2], undefined],
+      [[0x78], 9n],
+    ],
   );
   assert.equal(toRecordInputs("one").length, 1);
   assert.equal(toRecordInputs(new Uint8Array([1])).length, 1);

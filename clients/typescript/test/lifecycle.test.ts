@@ -22,7 +22,8 @@ test("a second for await on the same reader is refused with a DlogError that say
   for await (const record of reader) {
     assert.throws(
       () => reader[Symbol.asyncIterator](),
-      (error) => error instanceof DlogError && error.code === Status.FAILED_PRECONDITION && error.local && /iterated already: one loop per reader/.test(error.details),
+      (error) =>
+        error instanceof DlogError && error.code === Status.FAILED_PRECONDITION && error.local && /iterated already: one loop per reader/.test(error.details),
     );
     record.ack();
     break;

@@ -42,7 +42,10 @@ after(() => {
 });
 
 test("the package installs with its own code: no file reaches outside it", () => {
-  const manifest = JSON.parse(readFileSync(join(project, "node_modules", "@dlog", "client", "package.json"), "utf8")) as { name: string; exports: Record<string, unknown> };
+  const manifest = JSON.parse(readFileSync(join(project, "node_modules", "@dlog", "client", "package.json"), "utf8")) as {
+    name: string;
+    exports: Record<string, unknown>;
+  };
   assert.equal(manifest.name, "@dlog/client");
   assert.deepEqual(Object.keys(manifest.exports).sort(), [".", "./package.json", "./testing"]);
 });

@@ -31,7 +31,10 @@ test("TLS to 127.0.0.1: served, verified against the IP, and Node warns about no
     await using stranger = server.client({ tls: { ca: other.ca }, callTimeoutMs: 5_000 });
     await assert.rejects(stranger.getLog("tls"), (error) => error instanceof DlogError && error.code === Status.UNAVAILABLE);
     await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
-    assert.deepEqual(warnings.map((warning) => `${warning.name}: ${warning.message}`), []);
+    assert.deepEqual(
+      warnings.map((warning) => `${warning.name}: ${warning.message}`),
+      [],
+    );
   } finally {
     process.off("warning", onWarning);
     rmSync(dir, { recursive: true, force: true });

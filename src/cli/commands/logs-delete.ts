@@ -13,7 +13,11 @@ export function logsDeleteCommand(): Command {
     .action(async (log: string, options: { yes?: boolean }, command: Command) => {
       const context = contextOf(command);
       const [info, readers] = await Promise.all([context.client.getLog(log), context.client.listReaders(log)]);
-      const names = readers.slice(0, 5).map((reader) => reader.readerId).join(", ") + (readers.length > 5 ? ", …" : "");
+      const names =
+        readers
+          .slice(0, 5)
+          .map((reader) => reader.readerId)
+          .join(", ") + (readers.length > 5 ? ", …" : "");
       const plan =
         `logs delete would delete log ${log}: ${plural(info.recordCount, "record")} in ${plural(info.segments.length, "segment")}` +
         (readers.length > 0 ? `, and ${plural(readers.length, "reader")} (${names})` : "");

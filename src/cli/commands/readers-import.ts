@@ -46,7 +46,9 @@ async function importOffsets(context: CliContext, options: ImportOptions): Promi
   // Validate everything, then act: a live reader refused halfway would leave the import half done.
   const live = offsets.filter((offset) => existing.get(offset.readerId)?.live).map((offset) => offset.readerId);
   if (live.length > 0 && !options.force) {
-    throw new Error(`readers import: ${live.join(", ")} of ${log} ${live.length === 1 ? "has a live session" : "have live sessions"}; stop them, or add --force to end them; nothing was imported`);
+    throw new Error(
+      `readers import: ${live.join(", ")} of ${log} ${live.length === 1 ? "has a live session" : "have live sessions"}; stop them, or add --force to end them; nothing was imported`,
+    );
   }
   const planned = (offset: StoredOffset): string => {
     const before = existing.get(offset.readerId);
