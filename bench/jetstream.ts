@@ -17,6 +17,7 @@ import type { Plan } from "./plan.js";
 import { rawJetStream, type RawJetStreamFigures } from "./peers/jetstream-raw.js";
 import type { Measurement } from "./peers/measurement.js";
 import { errorRow, ratio, referenceRow, row, type Row, type Section } from "./report.js";
+import { num } from "./latest-json.js";
 import { quantile, sleep, within } from "./stats.js";
 import { resumeLatency } from "./resume.js";
 
@@ -74,7 +75,6 @@ interface Outage {
   duplicates: number | null;
 }
 
-const num = (v: number | undefined): number | null => (v === undefined || !Number.isFinite(v) ? null : v);
 const value = (m: Measurement | Error | undefined): number | null => (m === undefined || m instanceof Error ? null : num(m.value));
 const perSecond = (count: number, ms: number): number => (ms > 0 ? (count * 1000) / ms : 0);
 

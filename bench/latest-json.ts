@@ -66,9 +66,9 @@ export interface Latest {
   unary_getlog_1inflight: number | null;
   clients: ClientRow[];
   /** Section 10: the change under test, off and on, in turns on two dlogd of this build. */
-  side_by_side: { before: string; after: string; figures: Record<string, { before: number | null; after: number | null }> } | null;
+  side_by_side: SideBySideJson | null;
   /** Section 11: appends sharing entries, off and on (absent in runs before it was measured). */
-  pack_side_by_side?: { before: string; after: string; figures: Record<string, { before: number | null; after: number | null }> } | null;
+  pack_side_by_side?: SideBySideJson | null;
   /** Section 12: dlog on NATS JetStream R1/R3 next to LevelDB and raw JetStream, and what failures cost (bench/jetstream.ts; absent in runs before it was measured). */
   jetstream?: JetStreamJson | null;
   sections: Array<{ title: string; intro: string; rows: Row[] }>;
@@ -76,6 +76,20 @@ export interface Latest {
 
 /** null for NaN/undefined (JSON has no NaN). */
 export const num = (v: number | undefined): number | null => (v === undefined || !Number.isFinite(v) ? null : v);
+
+/** Two builds' figures from one before/after comparison, each figure as { before, after }. */
+export interface SideBySideJson {
+  before: string;
+  after: string;
+  figures: Record<string, { before: number | null; after: number | null }>;
+}
+
+/** The JSON of a before/after comparison; null when it did not run. */
+export function sideBySideJson<F extends object>(before: string, after: string, figures: [F, F] | undefined): SideBySideJson | null {
+  if (figures === undefined) return null;
+  const [b, a] = figures as unknown as [Record<string, number | undefined>, Record<string, number | undefined>];
+  return { before, after, figures: Object.fromEntries(Object.keys(b).map((k) => [k, { before: num(b[k]), after: num(a[k]) }])) };
+}
 
 /** The value of the row named exactly `name` in any section. */
 export function rowValue(sections: readonly Section[], name: string): number | null {

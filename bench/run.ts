@@ -41,7 +41,7 @@ import { idleSessions } from "./idle-sessions.js";
 import { sideBySide, type Side, type SideBySideSpec, type SideFigures } from "./side-by-side.js";
 import { packSideBySide, type PackFigures } from "./pack-side-by-side.js";
 import { loopNote, startLoopMonitor } from "./loop-monitor.js";
-import { jsonSections, num, rowValue, type ClientRow, type Latest } from "./latest-json.js";
+import { jsonSections, num, rowValue, sideBySideJson, type ClientRow, type Latest } from "./latest-json.js";
 import { LATEST_JSON, writeSummary } from "./summary.js";
 import { appenderSingles, readerDeliverAck, withAppender } from "./ts-client.js";
 import { versions } from "./versions.js";
@@ -1146,32 +1146,8 @@ async function main(): Promise<void> {
     unary_append_1inflight: pick("Append, 1 in flight (unary, awaited), 100 B, fsync on"),
     unary_getlog_1inflight: pick("GetLog (unary, no storage write), 1 in flight — transport ceiling for unary appends"),
     clients: clientRowsJson(clientRuns),
-    side_by_side:
-      sideFigures === undefined
-        ? null
-        : {
-            before: BEFORE.label,
-            after: AFTER.label,
-            figures: Object.fromEntries(
-              Object.keys(sideFigures[0]).map((k) => [
-                k,
-                { before: num(sideFigures![0][k as keyof SideFigures]), after: num(sideFigures![1][k as keyof SideFigures]) },
-              ]),
-            ),
-          },
-    pack_side_by_side:
-      packFigures === undefined
-        ? null
-        : {
-            before: PACK_BEFORE.label,
-            after: PACK_AFTER.label,
-            figures: Object.fromEntries(
-              Object.keys(packFigures[0]).map((k) => [
-                k,
-                { before: num(packFigures![0][k as keyof PackFigures]), after: num(packFigures![1][k as keyof PackFigures]) },
-              ]),
-            ),
-          },
+    side_by_side: sideBySideJson(BEFORE.label, AFTER.label, sideFigures),
+    pack_side_by_side: sideBySideJson(PACK_BEFORE.label, PACK_AFTER.label, packFigures),
     jetstream: failed(jetstream) ? null : jetstream.json,
     sections: jsonSections(sections),
   };
