@@ -40,7 +40,11 @@ async function main(): Promise<void> {
     {
       address: server.address,
       metricsAddress: server.metricsAddress,
-      dataDir: config.inMemory ? undefined : config.dataDir,
+      // The data dir means nothing when logs live on NATS or in memory: name what serves them.
+      storage: config.storage !== "" ? "nats" : config.inMemory ? "memory" : "leveldb",
+      natsServers: config.storage !== "" ? config.natsServers : undefined,
+      natsPrefix: config.storage !== "" ? config.natsPrefix : undefined,
+      dataDir: config.inMemory || config.storage !== "" ? undefined : config.dataDir,
       inMemory: config.inMemory,
       fsync: config.fsync,
       ackFlushIntervalMs: config.ackFlushIntervalMs,

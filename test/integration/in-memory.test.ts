@@ -41,7 +41,7 @@ test("dlogd --in-memory serves append, read and a reader session, and leaves no 
     assert.equal(await server.stop(), 0, server.output());
   }
   assert.deepEqual(readdirSync(cwd.path), [], "an --in-memory server wrote files into its working dir");
-  assert.match(server.output(), /"inMemory":true/);
+  assert.match(server.output(), /"storage":"memory"[^\n]*"inMemory":true/);
   cwd.cleanup();
   t.diagnostic(`--in-memory startup to listening: ${startupMs} ms`);
 });

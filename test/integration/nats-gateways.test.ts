@@ -43,6 +43,19 @@ async function eventually(check: () => Promise<boolean>, what: string, timeoutMs
 }
 
 describe("two gateways on one NATS JetStream store", () => {
+  test("a gateway's start-up line names the NATS storage, its servers and prefix, and no data dir", TEST, async () => {
+    const gateway = await startDlogd({ process: true, args: ["--storage", `nats://${nats.hostPort}`, "--nats-prefix", "gateways"] });
+    try {
+      const line = JSON.parse(/^.*"msg":"dlogd listening".*$/m.exec(gateway.output())![0]) as Record<string, unknown>;
+      assert.equal(line.storage, "nats");
+      assert.deepEqual(line.natsServers, [nats.hostPort]);
+      assert.equal(line.natsPrefix, "gateways");
+      assert.equal(line.dataDir, undefined, "a data dir named by a gateway that keeps nothing on disk misleads");
+    } finally {
+      await gateway.stop();
+    }
+  });
+
   test("a log written through one gateway is served by the other, whose reader at the tail wakes for the next append", TEST, async () => {
     const [a, b] = gateways;
     await appendNumbered(a!.clients, "shared", 10);
