@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -484,7 +485,8 @@ public final class Appender implements AutoCloseable {
      * recognises the ones it wrote); without, or when the error is not a loss, each fails (its
      * outcome is unknown) and later appends open a new stream.
      */
-    private void ended(DlogException error) {
+    private void ended(DlogException cause) {
+      DlogException error = cause;
       List<Batch> failed = new ArrayList<>();
       List<CompletableFuture<Void>> wake = new ArrayList<>(0);
       lock.lock();
@@ -494,9 +496,14 @@ public final class Appender implements AutoCloseable {
         if (!unanswered.isEmpty()) {
           Duration delay = backoff != null && error.code() == Status.Code.UNAVAILABLE ? backoff.next() : null;
           if (delay != null) {
-            reconnecting = true;
-            scheduler.schedule(Appender.this::reopen, delay.toNanos(), TimeUnit.NANOSECONDS);
-            return;
+            try {
+              scheduler.schedule(Appender.this::reopen, delay.toNanos(), TimeUnit.NANOSECONDS);
+              reconnecting = true;
+              return;
+            } catch (RejectedExecutionException clientClosed) {
+              // DlogClient.close() stopped the scheduler under an appender still open: its appends fail now.
+              error = DlogException.clientClosed("appender");
+            }
           }
           if (backoff != null) backoff.reset();
           while (!unanswered.isEmpty()) failed.add(settleHead(wake));

@@ -211,6 +211,11 @@ public class DlogException extends RuntimeException {
     }
   }
 
+  /** What a reader or appender still open when its DlogClient was closed fails with: it cannot reconnect. */
+  static DlogException clientClosed(String what) {
+    return of(Status.Code.CANCELLED, "the DlogClient was closed under this " + what + "; close (drain) readers and appenders before their client", "", Map.of(), null);
+  }
+
   /** The typed exception for a status code, reason and metadata. */
   public static DlogException of(Status.Code code, String message, String reason, Map<String, String> metadata, Throwable cause) {
     Map<String, String> meta = metadata == null ? Map.of() : metadata;

@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -451,11 +452,18 @@ public final class Reader implements AutoCloseable, Iterable<ReaderRecord> {
         error = DlogException.of(Status.Code.UNAVAILABLE, "the server ended the session stream without drained", "", Map.of(), null);
       }
       if (isRetryable(error, sessions > 0)) delay = backoff.next();
+      if (delay != null) {
+        try {
+          pendingReconnect = scheduler.schedule(this::openSession, delay.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (RejectedExecutionException clientClosed) {
+          // DlogClient.close() stopped the scheduler under a reader still open: nothing can reconnect it.
+          delay = null;
+          error = DlogException.clientClosed("reader");
+        }
+      }
       if (delay == null) {
         failure = error;
         changed.signalAll();
-      } else {
-        pendingReconnect = scheduler.schedule(this::openSession, delay.toNanos(), TimeUnit.NANOSECONDS);
       }
     } finally {
       lock.unlock();

@@ -53,6 +53,28 @@ class AppenderTest {
   }
 
   @Test
+  void appendsUnansweredWhenTheirClientIsClosedFailWithCancelledInsteadOfHanging() throws Exception {
+    DlogClient client = DlogClient.connect(dlogd.address());
+    Appender appender = client.appender("orphaned", AppenderOptions.defaults().linger(Duration.ZERO));
+    appender.append("first").join(); // the stream is open
+    List<CompletableFuture<DLSN>> answers = new ArrayList<>();
+    for (int i = 0; i < 2000; i++) answers.add(appender.append("r" + i));
+    client.close();
+    CompletableFuture<Void> all = CompletableFuture.allOf(answers.toArray(CompletableFuture[]::new));
+    try {
+      all.get(10, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (java.util.concurrent.ExecutionException expected) {
+      // some failed: the ones checked below
+    }
+    long failed = answers.stream().filter(CompletableFuture::isCompletedExceptionally).count();
+    assertTrue(answers.stream().allMatch(CompletableFuture::isDone), "every append is answered once its client is closed");
+    if (failed > 0) {
+      Throwable cause = answers.stream().filter(CompletableFuture::isCompletedExceptionally).findFirst().get().handle((ok, error) -> error).join();
+      assertInstanceOf(DlogException.Cancelled.class, cause instanceof CompletionException ? cause.getCause() : cause, String.valueOf(cause));
+    }
+  }
+
+  @Test
   void batchLimitsAndZeroLingerBoundTheEntries() {
     try (Appender appender = dlogd.client().appender("limited", AppenderOptions.defaults().maxBatchRecords(10))) {
       List<DLSN> dlsns = appendAll(appender, 100);

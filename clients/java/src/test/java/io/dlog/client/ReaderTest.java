@@ -53,6 +53,27 @@ class ReaderTest {
   }
 
   @Test
+  void aReaderWhoseClientIsClosedUnderItFailsWithCancelledInsteadOfReconnecting() throws Exception {
+    DlogClient client = DlogClient.connect(dlogd.address());
+    Reader reader = client.reader(ReaderOptions.of("reader-test", "orphaned"));
+    assertNotNull(reader.poll(Duration.ofSeconds(10)));
+    client.close();
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    DlogException failure = null;
+    while (failure == null && System.nanoTime() - deadline < 0) {
+      try {
+        reader.poll(Duration.ofMillis(50));
+      } catch (DlogException error) {
+        failure = error;
+      }
+    }
+    assertNotNull(failure, "poll kept returning after its client was closed");
+    assertTrue(failure instanceof DlogException.Cancelled, failure.toString());
+    assertTrue(failure.getMessage().contains("DlogClient was closed"), failure.getMessage());
+    assertFalse(reader.isOpen());
+  }
+
+  @Test
   void theStatusFramesReportTheDurablePosition() throws Exception {
     List<ReaderStatus> statuses = new CopyOnWriteArrayList<>();
     try (Reader reader = dlogd.client().reader(ReaderOptions.of("reader-test", "status").onStatus(statuses::add))) {
