@@ -133,11 +133,13 @@ export class PositionStore {
   /**
    * The reader's latest position. A change waiting for the next write is answered from memory, as
    * the write would store it (a session opening just after the last one ended needs no write and
-   * read back first: its own open writes both); one in the write in flight is waited for.
+   * read back first: its own open writes both); one in the write in flight is waited for. On a store
+   * several gateways share, memory is not the last word (another gateway may have taken the reader
+   * over since): the waiting change is written first (its CAS finds out) and the store is read.
    */
   async get(logId: number, readerId: string): Promise<ReaderPosition | undefined> {
     const key = readerKey(logId, readerId);
-    const waiting = this.flusher.waiting(key)?.();
+    const waiting = this.storage.watchReaders === undefined ? this.flusher.waiting(key)?.() : undefined;
     if (waiting && waiting.position !== undefined) return waiting.position === null ? undefined : decodePosition(encodePosition(waiting.position));
     if (this.flusher.isPending(key)) await this.flusher.flush();
     const stored = await this.storage.getPosition(logId, readerId);

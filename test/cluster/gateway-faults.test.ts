@@ -101,6 +101,41 @@ test("one reader id on two gateways: the takeover fences the live session at onc
   }
 });
 
+// A gateway's fenced session leaves its final state waiting for the next position write; a session opened on that gateway
+// at once must take its epoch from the store (the other gateway's newer session), not from that state.
+test("one reader moved back and forth between two gateways: each session opens with a higher epoch, delivers, and fences the one before (ABORTED)", {
+  timeout: 60_000,
+}, async () => {
+  const clients = [connect(dc.gateways[0]!.address), connect(dc.gateways[1]!.address)] as const;
+  const log = "ping-pong";
+  const MOVES = 8;
+  try {
+    await appendNumbered(clients[0], log, 2_000, { from: 0 });
+    let previous: { session: TestSession; epoch: bigint } | undefined;
+    for (let i = 0; i <= MOVES; i++) {
+      const { session, opened } = await TestSession.open(clients[i % 2]!, {
+        log,
+        readerId: "r",
+        flow: { maxOutstandingRecords: 100, maxBatchRecords: 50 },
+        takeover: Takeover.TAKEOVER_FENCE,
+      });
+      // Invariant: epochs strictly increase across the reader's sessions, whichever gateway opened them.
+      if (previous) assert.ok(opened.epoch > previous.epoch, `move ${i}: epoch ${opened.epoch} after ${previous.epoch}`);
+      const [first] = await session.records(1);
+      session.ackUpTo(first!.dlsn!);
+      if (previous) {
+        // Invariant: the session it took over ends ABORTED (fenced), on the other gateway.
+        const { code } = await previous.session.failed();
+        assert.equal(code, Status.ABORTED, `move ${i}: the fenced session ended with ${Status[code]}`);
+      }
+      previous = { session, epoch: opened.epoch };
+    }
+    previous?.session.cancel();
+  } finally {
+    for (const c of clients) c.close();
+  }
+});
+
 // The appender resends what was in flight through gateway 1: an append gateway 0 wrote before the kill (its commit point
 // passed, or its entries published without it) must be stored once (3490a82: no commit publishes after an unfinished append's entries).
 test("kill -9 of the gateway a client uses: it reconnects to the other gateway, its reader resumes within the crash bound, its appender loses nothing", {
