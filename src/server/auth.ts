@@ -137,40 +137,54 @@ function accessFor(rule: TokenRule): Access {
   };
 }
 
+/** A call's rights on a protected method: the token's Access, and the check each request must pass. */
+export interface Authorization {
+  readonly access: Access;
+  /** Throws PERMISSION_DENIED when the request names a log or reader the token may not use this way. */
+  check(request: unknown): void;
+}
+
 /**
  * Authorization, per request (streamed ones message by message): the right the
  * method needs on the log it names, the token's reader-id patterns, and `seek`
- * for a session open that re-positions its reader. The token's Access goes on
- * to the service in the call context.
+ * for a session open that re-positions its reader. `tokenName` is what the
+ * interceptor found (`tokenNameOf`); undefined for a method open to all.
  */
+export function authorize(tokens: TokenSet, path: string, tokenName: string | undefined): Authorization | undefined {
+  const right = RIGHT_OF[path];
+  if (right === undefined) return undefined;
+  const rule = tokenName === undefined ? undefined : tokens.named(tokenName);
+  if (!rule) throw new DlogError("UNAUTHENTICATED", "unknown bearer token (the tokens file was reloaded)", { reason: "UNAUTHENTICATED" });
+  const check = (request: unknown): void => {
+    const { log, readerId } = namesOf(request);
+    if (log === undefined) return; // messages that name no log (acks, ListLogs) ride on what was checked
+    const denied = (what: string): never => {
+      throw new DlogError("PERMISSION_DENIED", `token "${rule.name}" may not ${what}`, {
+        reason: "PERMISSION_DENIED",
+        metadata: { log, action: right, ...(readerId === undefined ? {} : { reader_id: readerId }) },
+      });
+    };
+    if (!allows(rule, right, log)) denied(`${right} log "${log}"`);
+    if (readerId !== undefined && !rule.readers.some((pattern) => pattern.test(readerId))) {
+      denied(`use reader "${readerId}" (its readers patterns do not match)`);
+    }
+    if (movesReader(request) && !allows(rule, "seek", log)) {
+      denied(`re-position reader "${readerId ?? ""}" of log "${log}" (override or client checkpoint needs the seek right)`);
+    }
+  };
+  return { access: accessFor(rule), check };
+}
+
+/** `authorize` as nice-grpc middleware: the token's Access goes on to the service in the call context. */
 export function authMiddleware(tokens: TokenSet) {
-  return async function* authorize<Request, Response>(
+  return async function* authorizeCall<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
   ): AsyncGenerator<Response, Response | void, undefined> {
-    const right = RIGHT_OF[call.method.path];
-    if (right === undefined) return yield* call.next(call.request, context);
-    const name = context.metadata.get(AUTHENTICATED_KEY);
-    const rule = name === undefined ? undefined : tokens.named(name);
-    if (!rule) throw new DlogError("UNAUTHENTICATED", "unknown bearer token (the tokens file was reloaded)", { reason: "UNAUTHENTICATED" });
-    const check = (request: unknown): void => {
-      const { log, readerId } = namesOf(request);
-      if (log === undefined) return; // messages that name no log (acks, ListLogs) ride on what was checked
-      const denied = (what: string): never => {
-        throw new DlogError("PERMISSION_DENIED", `token "${rule.name}" may not ${what}`, {
-          reason: "PERMISSION_DENIED",
-          metadata: { log, action: right, ...(readerId === undefined ? {} : { reader_id: readerId }) },
-        });
-      };
-      if (!allows(rule, right, log)) denied(`${right} log "${log}"`);
-      if (readerId !== undefined && !rule.readers.some((pattern) => pattern.test(readerId))) {
-        denied(`use reader "${readerId}" (its readers patterns do not match)`);
-      }
-      if (movesReader(request) && !allows(rule, "seek", log)) {
-        denied(`re-position reader "${readerId ?? ""}" of log "${log}" (override or client checkpoint needs the seek right)`);
-      }
-    };
-    const next = { ...context, access: accessFor(rule) };
+    const authorization = authorize(tokens, call.method.path, context.metadata.get(AUTHENTICATED_KEY));
+    if (authorization === undefined) return yield* call.next(call.request, context);
+    const { check } = authorization;
+    const next = { ...context, access: authorization.access };
     if (!call.requestStream) {
       check(call.request);
       return yield* call.next(call.request, next);

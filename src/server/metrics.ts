@@ -13,6 +13,13 @@ import { type ReaderLag, ReaderLagTracker } from "./reader-lag.js";
 export type ReaderLabels = "reader" | "log" | "none";
 export const READER_LABELS: readonly ReaderLabels[] = ["reader", "log", "none"];
 
+/** One call's gRPC metrics, for a handler that is not nice-grpc middleware. */
+export interface StreamCallMeter {
+  received(): void;
+  sent(): void;
+  end(code: string): void;
+}
+
 /** What the server already counts; read at scrape time, so nothing is counted twice. */
 export interface MetricSources {
   logs: LogStore;
@@ -87,6 +94,36 @@ export class ServerMetrics {
     this.lag?.written(written);
   }
 
+  /** gRPC calls per method: created once, shared by the nice-grpc middleware and `streamCall`. */
+  private readonly grpcCalls = {
+    serverStartedMetric: new Counter({ registers: [this.registry], name: "grpc_server_started_total", help: "RPCs started on the server", labelNames }),
+    serverHandledMetric: new Counter({
+      registers: [this.registry],
+      name: "grpc_server_handled_total",
+      help: "RPCs completed on the server, by status code",
+      labelNames: labelNamesWithCode,
+    }),
+    serverStreamMsgReceivedMetric: new Counter({
+      registers: [this.registry],
+      name: "grpc_server_msg_received_total",
+      help: "Stream messages received by the server",
+      labelNames,
+    }),
+    serverStreamMsgSentMetric: new Counter({
+      registers: [this.registry],
+      name: "grpc_server_msg_sent_total",
+      help: "Stream messages sent by the server",
+      labelNames,
+    }),
+    serverHandlingSecondsMetric: new Histogram({
+      registers: [this.registry],
+      name: "grpc_server_handling_seconds",
+      help: "Time from the start of an RPC to its status (a session's whole life for Session)",
+      labelNames: labelNamesWithCode,
+      buckets: LATENCY_BUCKETS,
+    }),
+  };
+
   /**
    * gRPC server metrics per method: started, handled (with the status code), messages
    * received and sent on streams, and handling time. Outermost, so it sees the status
@@ -94,30 +131,32 @@ export class ServerMetrics {
    * limit) never reach it: they are in dlog_calls_refused_total.
    */
   grpcMiddleware(): ReturnType<typeof prometheusServerMiddleware> {
-    const registers = [this.registry];
-    return prometheusServerMiddleware({
-      serverStartedMetric: new Counter({ registers, name: "grpc_server_started_total", help: "RPCs started on the server", labelNames }),
-      serverHandledMetric: new Counter({
-        registers,
-        name: "grpc_server_handled_total",
-        help: "RPCs completed on the server, by status code",
-        labelNames: labelNamesWithCode,
-      }),
-      serverStreamMsgReceivedMetric: new Counter({
-        registers,
-        name: "grpc_server_msg_received_total",
-        help: "Stream messages received by the server",
-        labelNames,
-      }),
-      serverStreamMsgSentMetric: new Counter({ registers, name: "grpc_server_msg_sent_total", help: "Stream messages sent by the server", labelNames }),
-      serverHandlingSecondsMetric: new Histogram({
-        registers,
-        name: "grpc_server_handling_seconds",
-        help: "Time from the start of an RPC to its status (a session's whole life for Session)",
-        labelNames: labelNamesWithCode,
-        buckets: LATENCY_BUCKETS,
-      }),
-    });
+    return prometheusServerMiddleware(this.grpcCalls);
+  }
+
+  /**
+   * The same metrics for a bidi call served without nice-grpc (the Session handler): counted in
+   * at once; `end` (once) gives the status code's name (nice-grpc's Status, e.g. "OK", "CANCELLED").
+   */
+  streamCall(path: string): StreamCallMeter {
+    const [service = "", method = ""] = path.split("/").slice(1);
+    const labels = { grpc_type: "bidi_stream", grpc_service: service, grpc_method: method, grpc_path: path };
+    const calls = this.grpcCalls;
+    calls.serverStartedMetric.inc(labels);
+    const stopTimer = calls.serverHandlingSecondsMetric.startTimer(labels);
+    const received = calls.serverStreamMsgReceivedMetric.labels(labels);
+    const sent = calls.serverStreamMsgSentMetric.labels(labels);
+    let ended = false;
+    return {
+      received: () => received.inc(),
+      sent: () => sent.inc(),
+      end(code) {
+        if (ended) return;
+        ended = true;
+        stopTimer({ grpc_code: code });
+        calls.serverHandledMetric.inc({ ...labels, grpc_code: code });
+      },
+    };
   }
 
   /** The values the server keeps anyway, read at each scrape. */

@@ -1,6 +1,5 @@
 import { mkdirSync } from "node:fs";
-import type { ServerInterceptor } from "@grpc/grpc-js";
-import { createServer } from "nice-grpc";
+import type { MethodDefinition, ServerInterceptor, UntypedHandleCall } from "@grpc/grpc-js";
 import { DlogError } from "../errors.js";
 import { type ServerConfig, isLoopbackHost, parseListen } from "./config.js";
 import { LogStore } from "../log/log-store.js";
@@ -11,7 +10,8 @@ import { LogServiceDefinition } from "../gen/dlog/v1/log.js";
 import { ReaderServiceDefinition } from "../gen/dlog/v1/reader.js";
 import { OutstandingBudget } from "../sessions/outstanding-budget.js";
 import { ReaderSessions } from "../sessions/reader-sessions.js";
-import { createReaderService } from "./reader-service.js";
+import { createReaderService, createSessionHandler } from "./reader-service.js";
+import { createGrpcServer } from "./grpc-server.js";
 import { HealthDefinition } from "../gen/grpc/health/v1/health.js";
 import { createHealthService } from "./health-service.js";
 import { createLogService } from "./log-service.js";
@@ -112,7 +112,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   // log, innermost of all, sees every status sent, the authentication's refusals included.
   const callLog = callLogInterceptor({ logger, ...(metrics ? { onRefused: (method: string, code: string) => metrics.refused(method, code) } : {}) });
   const interceptors: ServerInterceptor[] = [callLog, ...(tokens ? [authInterceptor(tokens)] : []), requestCountInterceptor()];
-  const grpcServer = createServer({
+  const grpcServer = createGrpcServer({
     // Measured after decompression too (grpc-js stops inflating past it); bigger appends use AppendStream.
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": 64 * 1024 * 1024 + config.maxRecordBytes,
@@ -122,7 +122,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     "grpc.keepalive_permit_without_calls": 1,
     ...(config.connectionIdleMs > 0 ? { "grpc.max_connection_idle_ms": config.connectionIdleMs } : {}),
     interceptors,
-  } as Parameters<typeof createServer>[0]);
+  } as Parameters<typeof createGrpcServer>[0]);
   // Metrics outermost: they count the status the client gets.
   const base = (metrics ? grpcServer.use(metrics.grpcMiddleware()) : grpcServer).use(statusMiddleware(logger)).use(requestGuardMiddleware());
   const server = tokens ? base.use(authMiddleware(tokens)) : base;
@@ -149,15 +149,23 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     guardRequests(completeResponses(LogServiceDefinition, ["read"]), limits),
     createLogService({ logs, maxLogs: config.maxLogs, onAppended: metrics && ((seconds) => metrics.appended(seconds)) }),
   );
-  server.add(
-    guardRequests(completeResponses(ReaderServiceDefinition, ["session"]), limits),
-    createReaderService({
-      sessions,
-      limits: new SessionLimits(config),
-      quota: new ReaderQuota(config.maxReadersPerLog, readerQuotaSource(sessions)),
-      onDelivered: (n) => (delivered.records += n),
-      logger,
-    }),
+  const quota = new ReaderQuota(config.maxReadersPerLog, readerQuotaSource(sessions));
+  const { session: sessionMethod, ...readerAdmin } = guardRequests(completeResponses(ReaderServiceDefinition, ["session"]), limits).methods;
+  server.add({ ...ReaderServiceDefinition, methods: readerAdmin }, createReaderService({ sessions, quota }));
+  // Session, the long-lived call, is served by a grpc-js handler of its own (reader-service.ts), with the same codec.
+  grpcServer.addHandler(
+    { session: grpcJsMethod(ReaderServiceDefinition.fullName, sessionMethod) },
+    {
+      session: createSessionHandler({
+        sessions,
+        quota,
+        limits: new SessionLimits(config),
+        onDelivered: (n) => (delivered.records += n),
+        logger,
+        ...(tokens ? { tokens } : {}),
+        ...(metrics ? { metrics } : {}),
+      }) as UntypedHandleCall,
+    },
   );
   const services = [LogServiceDefinition.fullName, ReaderServiceDefinition.fullName, HealthDefinition.fullName];
   server.add(
@@ -390,4 +398,24 @@ function completeResponses<D extends { methods: Record<string, { responseType: o
     copied[name] = { ...method, responseType: passEncoded(method.responseType as Parameters<typeof passEncoded>[0]) };
   }
   return { ...definition, methods: copied };
+}
+
+/** A ts-proto method as grpc-js serves it, with the codec nice-grpc would give it (encode after fromPartial, when the type has one). */
+function grpcJsMethod(
+  serviceName: string,
+  method: { name: string; requestType: object; responseType: object; requestStream: boolean; responseStream: boolean },
+): MethodDefinition<unknown, unknown> {
+  type Codec = { encode(message: unknown): { finish(): Uint8Array }; decode(input: Uint8Array): unknown; fromPartial?: (value: unknown) => unknown };
+  const request = method.requestType as Codec;
+  const response = method.responseType as Codec;
+  const encode = (type: Codec) => (value: unknown) => Buffer.from(type.encode(type.fromPartial ? type.fromPartial(value) : value).finish());
+  return {
+    path: `/${serviceName}/${method.name}`,
+    requestStream: method.requestStream,
+    responseStream: method.responseStream,
+    requestSerialize: encode(request),
+    requestDeserialize: (bytes) => request.decode(bytes),
+    responseSerialize: encode(response),
+    responseDeserialize: (bytes) => response.decode(bytes),
+  };
 }

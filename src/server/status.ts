@@ -72,9 +72,28 @@ export function statusMiddleware(logger: Logger) {
         const code = CODE_OF.get(error.code);
         throw code === undefined ? error : toServerError(new DlogError(code, error.details));
       }
-      logger.error({ method: call.method.path, err: error }, "unexpected error");
-      throw toServerError(new DlogError("INTERNAL", `internal error: ${(error as Error)?.message ?? String(error)}`));
+      throw toServerError(unexpected(error, logger, call.method.path));
     }
   }
   return composeServerMiddleware(errorDetailsServerMiddleware, statusMapping);
+}
+
+/** An error none of ours: logged, and INTERNAL to the client. */
+function unexpected(error: unknown, logger: Logger, method: string): DlogError {
+  logger.error({ method, err: error }, "unexpected error");
+  return new DlogError("INTERNAL", `internal error: ${(error as Error)?.message ?? String(error)}`);
+}
+
+/**
+ * What `statusMiddleware` sends for a failure, as a grpc-js status (with the ErrorInfo detail in
+ * its metadata): for a handler served without nice-grpc (the Session handler).
+ */
+export function failureStatus(error: unknown, logger: Logger, method: string): StatusObject {
+  if (error instanceof DlogError) return grpcStatusOf(error);
+  if (error instanceof ServerError) {
+    const code = CODE_OF.get(error.code);
+    if (code !== undefined) return grpcStatusOf(new DlogError(code, error.details));
+    return { code: error.code as number, details: error.details, metadata: new GrpcMetadata() };
+  }
+  return grpcStatusOf(unexpected(error, logger, method));
 }
