@@ -79,6 +79,13 @@ export interface NatsStorageOptions {
 }
 
 const RETRY = { attemptMs: 2_000, totalMs: 20_000 };
+/**
+ * A node that hangs (SIGSTOP, a partition that keeps the socket open) answers nothing but never
+ * closes the connection: only missed pongs tell. The client's default (2 min, 2 out) left a gateway
+ * on a hung node failing every call for 4-6 min while the other nodes served; with these it moves to
+ * another node (learned from the cluster's INFO) after 8-12 s.
+ */
+const PING = { intervalMs: 4_000, maxOut: 2 };
 /** A cursor's batch read stops past this many bytes (entries of 1000 records are ~100 KiB each). */
 const READ_BATCH_BYTES = 8 * 1024 * 1024;
 const NEXT_LOG_ID_KEY = "next-log-id";
@@ -153,14 +160,29 @@ function isWrongLastSequence(error: unknown): boolean {
   );
 }
 
-/** Runs `op` until it succeeds, fails for good, or `totalMs` has passed; each attempt bounded by `attemptMs` inside `op`. */
+/** A transient failure past the retries' deadline, as the client hears it: UNAVAILABLE, try again. */
+function outOfTime(error: unknown, totalMs: number): DlogError {
+  if (error instanceof DlogError) return error;
+  return new DlogError("UNAVAILABLE", `NATS JetStream did not answer within ${totalMs} ms (no leader, or not connected); retry the call`, {
+    reason: "STORAGE_UNAVAILABLE",
+    cause: error,
+  });
+}
+
+/**
+ * Runs `op` until it succeeds, fails for good, or `totalMs` has passed; each attempt bounded by
+ * `attemptMs` inside `op`. Out of time, the last failure is UNAVAILABLE (the client tries again), not
+ * the client library's own error, which reached a reader as INTERNAL ("timeout", a node paused while
+ * leading the entries stream on a loaded machine).
+ */
 async function retrying<T>(retry: { totalMs: number }, op: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + retry.totalMs;
   for (let attempt = 0; ; attempt++) {
     try {
       return await op();
     } catch (error) {
-      if (!isTransient(error) || Date.now() >= deadline) throw error;
+      if (!isTransient(error)) throw error;
+      if (Date.now() >= deadline) throw outOfTime(error, retry.totalMs);
       await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1_000)));
     }
   }
@@ -249,6 +271,8 @@ export class NatsStorage implements Storage {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       timeout: retry.attemptMs,
+      pingInterval: PING.intervalMs,
+      maxPingOut: PING.maxOut,
     };
     if (options.credsFile) connectOptions.authenticator = credsAuthenticator(readFileSync(options.credsFile));
     if (options.tls) {
@@ -575,7 +599,8 @@ export class NatsStorage implements Storage {
           );
         }
         // A later attempt's wrong sequence: an entry of the last attempt landed after the look below.
-        if (!(isTransient(error) || isWrongLastSequence(error)) || Date.now() >= deadline) throw error;
+        if (!(isTransient(error) || isWrongLastSequence(error))) throw error;
+        if (Date.now() >= deadline) throw isTransient(error) ? outOfTime(error, this.retry.totalMs) : error;
         await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1_000)));
         landed = await this.landedPrefix(logId, base, entries);
       }

@@ -17,6 +17,11 @@ export const POSITIONS_STREAM = `KV_${POSITIONS_BUCKET}`;
 export interface DlogCluster extends AsyncDisposable {
   nats: NatsCluster;
   gateways: DlogdProcess[];
+  /**
+   * One more gateway (added to `gateways`), told only about `nodes`: a fresh process connects to one
+   * of them first (it learns the others from the cluster, so a running one drifts after a node fails).
+   */
+  startGateway(nodes: number[]): Promise<DlogdProcess>;
   close(): Promise<void>;
 }
 
@@ -38,15 +43,17 @@ export async function startDlogCluster(options: DlogClusterOptions = {}): Promis
     await Promise.all(gateways.map((g) => g.kill9()));
     await nats.close();
   };
+  const startGateway = async (nodes: number[]): Promise<DlogdProcess> => {
+    const storage = `nats://${nodes.map((n) => nats.nodes[n]!.address).join(",")}`;
+    const gateway = await startDlogd({ process: true, args: ["--storage", storage, "--nats-replicas", "3", ...(options.args ?? [])] });
+    gateways.push(gateway);
+    return gateway;
+  };
   try {
-    for (let i = 0; i < (options.gateways ?? 2); i++) {
-      const nodes = options.nodesOf?.(i) ?? nats.nodes.map((n) => n.index);
-      const storage = `nats://${nodes.map((n) => nats.nodes[n]!.address).join(",")}`;
-      gateways.push(await startDlogd({ process: true, args: ["--storage", storage, "--nats-replicas", "3", ...(options.args ?? [])] }));
-    }
+    for (let i = 0; i < (options.gateways ?? 2); i++) await startGateway(options.nodesOf?.(i) ?? nats.nodes.map((n) => n.index));
   } catch (error) {
     await close();
     throw error;
   }
-  return { nats, gateways, close, [Symbol.asyncDispose]: close };
+  return { nats, gateways, startGateway, close, [Symbol.asyncDispose]: close };
 }

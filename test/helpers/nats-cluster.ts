@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { connect } from "@nats-io/transport-node";
 import { freePorts } from "./ports.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -89,6 +90,8 @@ export interface NatsCluster extends AsyncDisposable {
   waitForMetaLeader(timeoutMs?: number): Promise<number>;
   /** Index of the node leading `stream` (in the $G account), as the running nodes report it; waits for one. */
   streamLeader(stream: string, timeoutMs?: number): Promise<number>;
+  /** Moves the leadership of `stream` to node `index` (a stepdown with that node preferred); resolves once it leads. */
+  leadOn(stream: string, index: number, timeoutMs?: number): Promise<void>;
   /**
    * Resolves once every stream (KV buckets are streams too) has a running leader that counts all
    * its replicas current: after a restart, the node has caught up and another node may fail.
@@ -312,6 +315,23 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
         await sleep(POLL_MS);
       }
       throw new Error(`no running node leads stream ${stream} within ${timeoutMs} ms`);
+    },
+    async leadOn(stream, index, timeoutMs = LEADER_TIMEOUT_MS) {
+      const target = nodeAt(index);
+      const deadline = Date.now() + timeoutMs;
+      const nc = await connect({ servers: running().map((n) => n.address), timeout: 2_000 });
+      try {
+        while ((await cluster.streamLeader(stream, Math.max(0, deadline - Date.now()))) !== index) {
+          if (Date.now() > deadline) throw new Error(`stream ${stream} not led by ${target.name} within ${timeoutMs} ms`);
+          // Answered by the current leader; an error (a leader moving, the preferred one catching up) is tried again.
+          await nc
+            .request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, JSON.stringify({ placement: { preferred: target.name } }), { timeout: 2_000 })
+            .catch(() => undefined);
+          await sleep(250);
+        }
+      } finally {
+        await nc.close();
+      }
     },
     async waitForCurrentStreams(timeoutMs = LEADER_TIMEOUT_MS) {
       // One server has no replicas to wait for.
