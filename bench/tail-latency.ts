@@ -9,6 +9,12 @@ export interface TailLatencyResult {
   delivery: number[];
   /** ms from just before the Append call to its answer. */
   appendAck: number[];
+  /**
+   * Of `delivery`, ms from just before the Append call to the server's append time (the record's
+   * `append_time_ms`, when the group commit took it; whole ms of the same clock): the time spent
+   * in the client and on the way in. The rest of the delivery is the commit (fsync) and the way out.
+   */
+  toServer: number[];
   sent: number;
   received: number;
   ms: number;
@@ -34,6 +40,8 @@ export async function tailLatency(
   const sentAt = new Float64Array(total);
   const delivered = new Float64Array(total).fill(Number.NaN);
   const answered = new Float64Array(total).fill(Number.NaN);
+  const reachedServer = new Float64Array(total).fill(Number.NaN);
+  const epochOffset = performance.timeOrigin;
   const session = openSession(readers, opts.log, "tail");
   const guard = setTimeout(() => session.close(), opts.durationMs + 30_000);
   let received = 0;
@@ -54,7 +62,10 @@ export async function tailLatency(
         const batch = kind.value.records;
         for (const record of batch) {
           const i = record.payload.readUInt32BE(0);
-          if (i < total) delivered[i] = now - sentAt[i]!;
+          if (i < total) {
+            delivered[i] = now - sentAt[i]!;
+            reachedServer[i] = Number(record.appendTimeMs) - (epochOffset + sentAt[i]!);
+          }
         }
         received += batch.length;
         if (batch.length > 0) session.ack(batch[batch.length - 1]!.dlsn!);
@@ -94,7 +105,7 @@ export async function tailLatency(
     await Promise.race([receiver, sleep(10_000)]);
     const ms = performance.now() - t0;
     const pick = (values: Float64Array): number[] => Array.from(values.subarray(Math.min(opts.warmup, sent), sent)).filter((v) => !Number.isNaN(v));
-    return { delivery: pick(delivered), appendAck: pick(answered), sent, received, ms };
+    return { delivery: pick(delivered), appendAck: pick(answered), toServer: pick(reachedServer), sent, received, ms };
   } finally {
     clearTimeout(guard);
     session.close();

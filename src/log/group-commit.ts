@@ -218,7 +218,7 @@ export class GroupCommit {
     const dlsns: DLSN[] = [];
     const txids: bigint[] = [];
     for (let i = 0; i < inputs.length; i++) {
-      dlsns.push(new DLSN(segment.segment, entry.entry, BigInt(firstSlot + i)));
+      dlsns.push(new DLSN(segment.segment, entry.entry, slotNumber(firstSlot + i)));
       txids.push(inputs[i]!.txid);
       entry.records.push(inputs[i]!);
     }
@@ -358,6 +358,13 @@ export class GroupCommit {
     // After the answers, still on the write queue: stale slots are never read, so a failure here costs nothing but space.
     for (const { key, belowSeq } of slotDeletions) await this.storage.deleteProducerSlots(key, belowSeq).catch(() => undefined);
   }
+}
+
+/** Slot numbers of packed entries as bigints, made once: a single-record append would otherwise allocate one per record. */
+const SLOT_NUMBERS: readonly bigint[] = Array.from({ length: 4096 }, (_, i) => BigInt(i));
+
+function slotNumber(slot: number): bigint {
+  return SLOT_NUMBERS[slot] ?? BigInt(slot);
 }
 
 function rejectAll(entry: PendingEntry, error: Error): void {

@@ -3,9 +3,10 @@ import type { CallContext } from "nice-grpc";
 import { DlogError } from "../errors.js";
 import type { LogStore, ProducerRef } from "../log/log-store.js";
 import type { AppendRequest, AppendResponse, LogServiceImplementation, ReadRequest, ReadResponse } from "../gen/dlog/v1/log.js";
+import { encodeAppendResponse } from "./append-response.js";
 import { accessOf } from "./auth.js";
 import { Channel } from "./channel.js";
-import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn, toWireLogInfo } from "./convert.js";
+import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireLogInfo } from "./convert.js";
 import { pageOf } from "./paging.js";
 import { encodeReadResponse } from "./record-frames.js";
 import { statusOf } from "./status.js";
@@ -41,13 +42,8 @@ export function createLogService({ logs, maxLogs, onAppended }: LogServiceDeps):
     checkRoomFor(request.log);
     const result = await logs.append(request.log, request.records, producerOf(request));
     if (started !== undefined) onAppended!((performance.now() - started) / 1000);
-    return {
-      dlsns: result.dlsns.map(toWireDlsn),
-      txids: result.txids,
-      requestId: request.requestId,
-      error: undefined,
-      duplicate: result.duplicate === true,
-    };
+    // Pre-encoded (append-response.ts); the service definition passes it through as an AppendResponse.
+    return encodeAppendResponse(result, request.requestId) as unknown as AppendResponse;
   }
 
   return {

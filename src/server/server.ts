@@ -146,7 +146,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
 
   const delivered = { records: 0 };
   server.add(
-    guardRequests(completeResponses(LogServiceDefinition, ["read"]), limits),
+    guardRequests(completeResponses(LogServiceDefinition, ["read", "append", "appendStream"]), limits),
     createLogService({ logs, maxLogs: config.maxLogs, onAppended: metrics && ((seconds) => metrics.appended(seconds)) }),
   );
   const quota = new ReaderQuota(config.maxReadersPerLog, readerQuotaSource(sessions));
@@ -387,8 +387,8 @@ function startRetention(logs: LogStore, config: ServerConfig, logger: Logger): N
 }
 
 /**
- * The record streams answer with complete messages, some already encoded
- * (`record-frames.ts`): for them nice-grpc's deep copy through ts-proto's
+ * The record streams and the appends answer with complete messages, some already encoded
+ * (`record-frames.ts`, `append-response.ts`): for them nice-grpc's deep copy through ts-proto's
  * `fromPartial` is skipped and pre-encoded bytes pass straight through.
  */
 function completeResponses<D extends { methods: Record<string, { responseType: object }> }>(definition: D, methods: Array<keyof D["methods"] & string>): D {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { ClientError, Status } from "nice-grpc";
 import { DlogError } from "./dlog-error.js";
-import type { DLSN } from "../../../src/dlsn.js";
+import { DLSN } from "../../../src/dlsn.js";
 import type { AppendRequest, AppendResponse, LogServiceClient, RecordInput } from "./gen/dlog/v1/log.js";
 import { type Backoff, type ReconnectOptions, createBackoff } from "./backoff.js";
 import { fromWireDlsn } from "./convert.js";
@@ -380,7 +380,8 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     backoff?.reset();
     if (!response.error) {
       if (response.duplicate) counters.duplicates++;
-      settleHead(append, { dlsns: response.dlsns.map((dlsn) => fromWireDlsn(dlsn)) });
+      // The appender's own decoder (append-codec.ts) gives DLSN objects already.
+      settleHead(append, { dlsns: response.dlsns.map((dlsn) => (dlsn instanceof DLSN ? dlsn : fromWireDlsn(dlsn))) });
       return;
     }
     const { code, message, reason, metadata } = response.error;

@@ -12,8 +12,9 @@ import {
   Status,
 } from "nice-grpc";
 import type { DLSN } from "../../../src/dlsn.js";
-import { AppendRequest, LogServiceDefinition, type LogServiceClient } from "./gen/dlog/v1/log.js";
+import { AppendRequest, AppendResponse, LogServiceDefinition, type LogServiceClient } from "./gen/dlog/v1/log.js";
 import { ReaderServiceDefinition, type ReaderServiceClient } from "./gen/dlog/v1/reader.js";
+import { decodeAppendAnswer, encodeAppendRequest } from "./append-codec.js";
 import { type AppendInput, type Appender, type AppenderOptions, createAppender, toRecordInputs } from "./appender.js";
 import { type LogInfo, type ReaderPosition, type StartAt, fromWireDlsn, toLogInfo, toReaderPosition, toWireDlsn, toWirePosition } from "./convert.js";
 import { DlogError, dlogErrorMiddleware } from "./dlog-error.js";
@@ -218,13 +219,18 @@ function callMiddleware(token: string | undefined, timeoutMs: number | undefined
 /**
  * LogService for the appender: its AppendStream requests are sent as they are. nice-grpc otherwise
  * rebuilds every request with `fromPartial` first, a copy of each record (with an empty Buffer for
- * its default): the appender's requests are complete, and that copy was its largest cost.
+ * its default): the appender's requests are complete, and that copy was its largest cost. Requests
+ * are encoded in one buffer, answers decoded into DLSN objects that share their equal fields (append-codec.ts).
  */
 const APPENDER_DEFINITION = {
   ...LogServiceDefinition,
   methods: {
     ...LogServiceDefinition.methods,
-    appendStream: { ...LogServiceDefinition.methods.appendStream, requestType: { ...AppendRequest, fromPartial: undefined } },
+    appendStream: {
+      ...LogServiceDefinition.methods.appendStream,
+      requestType: { ...AppendRequest, fromPartial: undefined, encode: encodeAppendRequest },
+      responseType: { ...AppendResponse, decode: decodeAppendAnswer },
+    },
   },
 } as unknown as typeof LogServiceDefinition;
 
