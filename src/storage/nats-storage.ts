@@ -28,9 +28,12 @@
  * Reads are never trusted for correctness (a KV get may be answered by a lagging replica): every
  * decision that matters is a CAS at the stream or bucket leader. Operations that are safe to repeat
  * are retried through a leader election (`RETRY`); a commit is not retried here: it fails, the log
- * store reloads (which retries) and the client's retry finds the log as it is.
+ * store reloads (which retries) and the client's retry finds the log as it is. A write waiting for
+ * its answer when its stream elects a new leader (JetStream's leader-elected advisory) or the
+ * connection drops is given up and retried at once: a leader stopped gracefully hands over in tens
+ * of ms but leaves what it had not answered unanswered, and its 2 s timeout was the whole outage.
  */
-import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions, RequestError } from "@nats-io/transport-node";
 import {
   JetStreamApiCodes,
   JetStreamApiError,
@@ -147,10 +150,20 @@ function compare(aSegment: bigint, aEntry: bigint, bSegment: bigint, bEntry: big
 
 /** True for failures that say nothing was decided: no leader, no answer in time, a reconnect. */
 function isTransient(error: unknown): boolean {
+  if (error instanceof AnswerLostError) return true;
   if (error instanceof JetStreamApiError) return error.status === 503 || error.code === 10008;
   const e = error as { name?: string; message?: string; code?: string } | undefined;
   const text = `${e?.name ?? ""} ${e?.message ?? ""} ${e?.code ?? ""}`;
   return /timeout|no responders|503|disconnect|reconnect|connection closed|temporarily unavailable|leader/i.test(text);
+}
+
+/**
+ * A publish no stream server took (nats.js reports it as "jetstream is not enabled"): between a
+ * leader's hand-over and the next election nobody answers the stream's subjects. Nothing was stored.
+ */
+function isNoResponders(error: unknown): boolean {
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  return cause instanceof RequestError && cause.isNoResponders();
 }
 
 function isWrongLastSequence(error: unknown): boolean {
@@ -183,8 +196,26 @@ async function retrying<T>(retry: { totalMs: number }, op: () => Promise<T>): Pr
     } catch (error) {
       if (!isTransient(error)) throw error;
       if (Date.now() >= deadline) throw outOfTime(error, retry.totalMs);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1_000)));
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs(error, attempt)));
     }
+  }
+}
+
+/** Back-off before the next attempt: none after a request given up (the new leader or connection is there), else 100 ms doubling to 1 s. */
+function retryDelayMs(error: unknown, attempt: number): number {
+  return error instanceof AnswerLostError ? 0 : Math.min(100 * 2 ** attempt, 1_000);
+}
+
+/**
+ * A request given up before its timeout because its answer will not come: its stream elected a new
+ * leader meanwhile (a leader stopped gracefully hands over and leaves what it had not answered
+ * unanswered), or the connection it went out on was lost. Transient: nothing was decided that a
+ * retry (idempotent) cannot find.
+ */
+class AnswerLostError extends Error {
+  constructor(why: string) {
+    super(`${why} while a request waited for its answer; it is retried`);
+    this.name = "AnswerLostError";
   }
 }
 
@@ -236,6 +267,8 @@ export class NatsStorage implements Storage {
   private connectionListener: ((connected: boolean) => void) | undefined;
   /** Commits, truncations and deletions of the entry stream take turns: each expects the subject's last sequence. */
   private readonly writes = new SerialQueue();
+  /** Per stream, the requests waiting for an answer that its next leader election or a lost connection gives up (see `untilAnswerLost`). */
+  private readonly answerWaiters = new Map<string, Set<(error: Error) => void>>();
   private readonly idAllocation = new SerialQueue();
 
   private constructor(parts: {
@@ -258,6 +291,7 @@ export class NatsStorage implements Storage {
     this.metaBucket = `${parts.prefix}_meta`;
     this.direct = parts.direct;
     void this.followConnection();
+    this.followElections();
     this.positionsBucket = `${parts.prefix}_positions`;
     this.retry = parts.retry;
   }
@@ -342,11 +376,66 @@ export class NatsStorage implements Storage {
     for await (const status of this.nc.status()) {
       if (status.type === "disconnect" && this.disconnectedAt === undefined) {
         this.disconnectedAt = Date.now();
+        this.giveUpWaiting(undefined, "the connection to NATS was lost");
         this.connectionListener?.(false);
       } else if (status.type === "reconnect") {
         this.disconnectedAt = undefined;
+        // What went out as the old connection closed (or before the new one was up) may get no answer.
+        this.giveUpWaiting(undefined, "the connection to NATS was re-established");
         this.connectionListener?.(true);
       }
+    }
+  }
+
+  /** Follows JetStream's leader-elected advisories (published by the new leader): each gives up the requests waiting on that stream. */
+  private followElections(): void {
+    const prefix = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.";
+    this.nc.subscribe(`${prefix}*`, {
+      callback: (error, msg) => {
+        if (error) return; // e.g. not permitted to subscribe: requests then wait for their timeout
+        const stream = msg.subject.slice(prefix.length);
+        this.giveUpWaiting(stream, `stream ${stream} elected a new leader`);
+      },
+    });
+  }
+
+  /** Resolves at `stream`'s next leader election (or a lost connection), or after `ms`. */
+  private async electionOrDelay(stream: string, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+    // An election ends the wait early (as an AnswerLostError).
+    await this.untilAnswerLost(stream, elapsed).catch(() => undefined);
+    clearTimeout(timer);
+  }
+
+  /** The stream behind a KV bucket of this storage. */
+  private bucketStream(kv: KV): string {
+    return `KV_${kv === this.meta ? this.metaBucket : this.positionsBucket}`;
+  }
+
+  /** Gives up the requests waiting on `stream` (every stream: undefined). */
+  private giveUpWaiting(stream: string | undefined, why: string): void {
+    const sets = stream === undefined ? [...this.answerWaiters.values()] : [this.answerWaiters.get(stream) ?? new Set()];
+    for (const waiters of sets) for (const giveUp of waiters) giveUp(new AnswerLostError(why));
+  }
+
+  /**
+   * `request`'s answer, or an `AnswerLostError` as soon as `stream` elects a new leader or the
+   * connection is lost first: the retry goes at once instead of after the request's timeout.
+   */
+  private async untilAnswerLost<T>(stream: string, request: Promise<T>): Promise<T> {
+    let giveUp: ((error: Error) => void) | undefined;
+    const lost = new Promise<never>((_, reject) => (giveUp = reject));
+    let waiters = this.answerWaiters.get(stream);
+    if (!waiters) this.answerWaiters.set(stream, (waiters = new Set()));
+    waiters.add(giveUp!);
+    try {
+      return await Promise.race([request, lost]);
+    } finally {
+      waiters.delete(giveUp!);
+      if (waiters.size === 0) this.answerWaiters.delete(stream);
+      // A request given up still settles later (its answer or its timeout): nothing waits for it.
+      request.catch(() => undefined);
     }
   }
 
@@ -361,7 +450,8 @@ export class NatsStorage implements Storage {
    */
   private async leaderGet(kv: KV, key: string): Promise<{ operation: string; revision: number; value: Uint8Array; string(): string } | null> {
     const bucket = kv === this.meta ? this.metaBucket : this.positionsBucket;
-    const msg = await this.jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.${key}` });
+    const stream = this.bucketStream(kv);
+    const msg = await this.untilAnswerLost(stream, this.jsm.streams.getMessage(stream, { last_by_subj: `$KV.${bucket}.${key}` }));
     if (!msg) return null;
     const value = msg.data;
     return { operation: msg.header?.get("KV-Operation") || "PUT", revision: msg.seq, value, string: () => Buffer.from(value).toString("utf8") };
@@ -393,7 +483,9 @@ export class NatsStorage implements Storage {
 
   /** The subject's last stream sequence, asked of the stream leader; 0: the subject holds nothing. */
   private async lastSeqOf(logId: number): Promise<number> {
-    const last = await retrying(this.retry, () => this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(logId) }));
+    const last = await retrying(this.retry, () =>
+      this.untilAnswerLost(this.stream, this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(logId) })),
+    );
     return last?.seq ?? 0;
   }
 
@@ -497,8 +589,7 @@ export class NatsStorage implements Storage {
     let attempted = false;
     return retrying(this.retry, async () => {
       try {
-        const written = revision === 0 ? await kv.create(key, value) : await kv.update(key, value, revision);
-        return written;
+        return await this.untilAnswerLost(this.bucketStream(kv), revision === 0 ? kv.create(key, value) : kv.update(key, value, revision));
       } catch (error) {
         if (attempted && isWrongLastSequence(error)) {
           const now = await this.leaderGet(kv, key);
@@ -526,7 +617,11 @@ export class NatsStorage implements Storage {
     }
     const tails = new Map<number, number>();
     await Promise.all([...byLog].map(async ([logId, entries]) => tails.set(logId, await this.publish(logId, entries))));
-    await Promise.all((batch.producerSlots ?? []).map((slots) => retrying(this.retry, () => this.meta.put(this.slotKey(slots, slots.firstSeq), slots.value))));
+    await Promise.all(
+      (batch.producerSlots ?? []).map((slots) =>
+        retrying(this.retry, () => this.untilAnswerLost(this.bucketStream(this.meta), this.meta.put(this.slotKey(slots, slots.firstSeq), slots.value))),
+      ),
+    );
     await Promise.all(
       [...this.changedLogs(batch, tails)].map((change) =>
         this.commitLog(change).catch((error: unknown) => {
@@ -566,12 +661,15 @@ export class NatsStorage implements Storage {
     for (let attempt = 0; ; attempt++) {
       const expected = landed.length === 0 ? base : landed[landed.length - 1]!;
       try {
-        const acks = await Promise.all(
-          entries.slice(landed.length).map((entry, i) => {
-            const msgID = entryMsgId(logId, entry.segment, entry.entry);
-            const options = i === 0 ? { msgID, expect: { lastSubjectSequence: expected } } : { msgID };
-            return this.js.publish(subject, entry.value, { ...options, timeout: this.retry.attemptMs });
-          }),
+        const acks = await this.untilAnswerLost(
+          this.stream,
+          Promise.all(
+            entries.slice(landed.length).map((entry, i) => {
+              const msgID = entryMsgId(logId, entry.segment, entry.entry);
+              const options = i === 0 ? { msgID, expect: { lastSubjectSequence: expected } } : { msgID };
+              return this.js.publish(subject, entry.value, { ...options, timeout: this.retry.attemptMs });
+            }),
+          ),
         );
         let previous = expected;
         for (const ack of acks) {
@@ -599,9 +697,10 @@ export class NatsStorage implements Storage {
           );
         }
         // A later attempt's wrong sequence: an entry of the last attempt landed after the look below.
-        if (!(isTransient(error) || isWrongLastSequence(error))) throw error;
-        if (Date.now() >= deadline) throw isTransient(error) ? outOfTime(error, this.retry.totalMs) : error;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1_000)));
+        if (!(isTransient(error) || isWrongLastSequence(error) || isNoResponders(error))) throw error;
+        if (Date.now() >= deadline) throw isTransient(error) || isNoResponders(error) ? outOfTime(error, this.retry.totalMs) : error;
+        if (isNoResponders(error)) await this.electionOrDelay(this.stream, retryDelayMs(error, attempt));
+        else await new Promise((resolve) => setTimeout(resolve, retryDelayMs(error, attempt)));
         landed = await this.landedPrefix(logId, base, entries);
       }
     }
@@ -760,7 +859,7 @@ export class NatsStorage implements Storage {
   private nextMessage(subject: string, seq: number): Promise<StoredMsg | null> {
     // The server takes next_by_subj in a plain (leader-answered) get; the client's type names only seq and last_by_subj.
     const query = { seq, next_by_subj: subject } as unknown as MsgRequest;
-    return retrying(this.retry, () => this.jsm.streams.getMessage(this.stream, query));
+    return retrying(this.retry, () => this.untilAnswerLost(this.stream, this.jsm.streams.getMessage(this.stream, query)));
   }
 
   /**
@@ -866,7 +965,10 @@ export class NatsStorage implements Storage {
       const keep = await this.seek(logId, toSegment, 0n, upTo);
       const filter = this.subject(logId);
       await retrying(this.retry, () =>
-        keep ? this.jsm.streams.purge(this.stream, { filter, seq: keep.seq }) : this.jsm.streams.purge(this.stream, { filter }),
+        this.untilAnswerLost(
+          this.stream,
+          keep ? this.jsm.streams.purge(this.stream, { filter, seq: keep.seq }) : this.jsm.streams.purge(this.stream, { filter }),
+        ),
       );
       view.lastSeq = -1;
     });
@@ -921,7 +1023,8 @@ export class NatsStorage implements Storage {
 
   /** Removes the keys' messages outright, markers and all: for keys no watch follows (producer slots). */
   private async eraseKeys(filter: string): Promise<void> {
-    await retrying(this.retry, () => this.jsm.streams.purge(`KV_${this.metaBucket}`, { filter: `$KV.${this.metaBucket}.${filter}` }));
+    const stream = `KV_${this.metaBucket}`;
+    await retrying(this.retry, () => this.untilAnswerLost(stream, this.jsm.streams.purge(stream, { filter: `$KV.${this.metaBucket}.${filter}` })));
   }
 
   // ---- producer slots --------------------------------------------------------------------------
