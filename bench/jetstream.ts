@@ -14,7 +14,7 @@ import { onCleanup } from "./cleanup.js";
 import { deliverAndAck } from "./deliver.js";
 import { type Dlogd, startDlogd } from "./dlogd-process.js";
 import type { Plan } from "./plan.js";
-import { rawJetStream, type RawJetStreamFigures } from "./peers/jetstream-raw.js";
+import { rawJetStream, type RawJetStreamFigures, startRawOutageProbe } from "./peers/jetstream-raw.js";
 import type { Measurement } from "./peers/measurement.js";
 import { errorRow, ratio, referenceRow, row, type Row, type Section } from "./report.js";
 import { num } from "./latest-json.js";
@@ -40,6 +40,8 @@ const SINGLES_LOG = "js-singles";
 const OUTAGE_LOG = "js-outage";
 /** Appends answered before a fault, so the probe runs at speed when it strikes. */
 const PROBE_WARM_MS = 1_500;
+/** The append probe's pace (test/cluster/append-probe.ts's default), and the raw publisher's. */
+const PROBE_INTERVAL_MS = 5;
 const OUTAGE_BOUND_MS = 30_000;
 
 /** Figures of one backend (dlog on LevelDB, dlog on JetStream R1/R3), records/s. */
@@ -73,6 +75,8 @@ interface Outage {
   answered: number;
   lost: number | null;
   duplicates: number | null;
+  /** The same faults seen by a raw JetStream publisher (its stream led by the same node): ms per run, and publishes that failed (no PubAck in time, or no responders). */
+  raw: { runs: number[]; median: number | null; max: number | null; failed: number };
 }
 
 const value = (m: Measurement | Error | undefined): number | null => (m === undefined || m instanceof Error ? null : num(m.value));
@@ -135,33 +139,46 @@ async function writeOutages(
 ): Promise<Outage & { notes: string[] }> {
   const client = createDlogClient({ address: gateway.address });
   const probe = startAppendProbe(client, OUTAGE_LOG, { prefix: how });
+  const raw = await startRawOutageProbe(cluster.servers, `RAW_OUTAGE_${how.toUpperCase()}`, {
+    replicas: 3,
+    size: SIZE,
+    intervalMs: PROBE_INTERVAL_MS,
+    timeoutMs: 2_000,
+  });
   const samples: number[] = [];
+  const rawSamples: number[] = [];
   const notes: string[] = [];
+  let failed = 0;
   try {
     for (let i = 0; i < runs; i++) {
       const result = await step(`jetstream: ${how === "kill9" ? "kill -9" : "SIGTERM"} of the stream leader (${i + 1}/${runs})`, async () => {
-        await sleep(PROBE_WARM_MS);
         const leader = await cluster.streamLeader(stream);
+        // Both probes' streams led by the node the fault strikes.
+        await cluster.leadOn(raw.stream, leader);
+        await sleep(PROBE_WARM_MS);
+        if ((await cluster.streamLeader(stream)) !== leader) throw new Error("the entries stream's leader moved while the raw probe's was placed");
         const at = performance.now();
         if (how === "kill9") await cluster.kill9(leader);
         else await cluster.stop(leader);
-        const outageMs = await within(
+        const [outageMs, rawMs] = await within(
           OUTAGE_BOUND_MS,
-          "the first append answered after the fault",
-          waitFor(() => probe.outageAfter(at).outageMs),
+          "the first append (dlog) and publish (raw) answered after the fault",
+          Promise.all([waitFor(() => probe.outageAfter(at).outageMs), waitFor(() => raw.outageAfter(at))]),
         );
         await cluster.restart(leader);
         await cluster.waitForCurrentStreams();
-        return { outageMs, leader };
+        return { outageMs, rawMs, leader };
       });
       if (result instanceof Error) notes.push(`run ${i + 1}: ${result.message.split("\n")[0]}`);
       else {
         samples.push(result.outageMs);
-        notes.push(`n${result.leader} ${result.outageMs.toFixed(0)} ms`);
+        rawSamples.push(result.rawMs);
+        notes.push(`n${result.leader} ${result.outageMs.toFixed(0)} ms (raw ${result.rawMs.toFixed(0)} ms)`);
       }
     }
   } finally {
     await probe.stop();
+    failed = (await raw.stop()).failed;
   }
   // Every answered append must be in the log exactly once: the fault tests' invariant, checked here too.
   const answered = probe.appends.filter((a) => a.answeredAt !== undefined);
@@ -180,7 +197,16 @@ async function writeOutages(
   } finally {
     client.close();
   }
-  return { runs: samples, median: num(quantile(samples, 0.5)), max: num(Math.max(...samples)), answered: answered.length, lost, duplicates, notes };
+  return {
+    runs: samples,
+    median: num(quantile(samples, 0.5)),
+    max: num(Math.max(...samples)),
+    answered: answered.length,
+    lost,
+    duplicates,
+    raw: { runs: rawSamples, median: num(quantile(rawSamples, 0.5)), max: num(Math.max(...rawSamples)), failed },
+    notes,
+  };
 }
 
 async function waitFor<T>(get: () => T | undefined): Promise<T> {
@@ -193,9 +219,19 @@ async function waitFor<T>(get: () => T | undefined): Promise<T> {
 
 function outageRows(label: string, o: Outage & { notes: string[] }, expect: string): Row[] {
   const integrity = `${o.answered} probe appends answered: ${o.lost ?? "?"} lost, ${o.duplicates ?? "?"} stored twice`;
+  const rawLabel = label.replace("JetStream R3:", "raw JetStream R3 publish:");
+  const rawWhat = `the same faults; one publish every ${PROBE_INTERVAL_MS} ms, each on its own, its stream led by the same node; ${o.raw.failed} publishes failed (no PubAck within 2 s, or no responders)`;
   return [
-    row(`${label}, median`, o.median ?? Number.NaN, "ms", expect, `${o.runs.length} runs: ${o.notes.join("; ")}`),
+    row(
+      `${label}, median`,
+      o.median ?? Number.NaN,
+      "ms",
+      `${expect}; ${ratio(o.median ?? Number.NaN, o.raw.median ?? Number.NaN, "raw JetStream")}`,
+      `${o.runs.length} runs: ${o.notes.join("; ")}`,
+    ),
     row(`${label}, max`, o.max ?? Number.NaN, "ms", "", integrity),
+    row(`${rawLabel}, median`, o.raw.median ?? Number.NaN, "ms", "reference", rawWhat),
+    row(`${rawLabel}, max`, o.raw.max ?? Number.NaN, "ms", "reference", ""),
   ];
 }
 
@@ -325,8 +361,8 @@ export async function jetstreamSection(
     });
     const outageJson = (o: (Outage & { notes: string[] }) | Error): Outage =>
       o instanceof Error
-        ? { runs: [], median: null, max: null, answered: 0, lost: null, duplicates: null }
-        : { runs: o.runs, median: o.median, max: o.max, answered: o.answered, lost: o.lost, duplicates: o.duplicates };
+        ? { runs: [], median: null, max: null, answered: 0, lost: null, duplicates: null, raw: { runs: [], median: null, max: null, failed: 0 } }
+        : { runs: o.runs, median: o.median, max: o.max, answered: o.answered, lost: o.lost, duplicates: o.duplicates, raw: o.raw };
     const json: JetStreamJson = {
       cluster: `3 nats-server nodes on loopback (one machine), sync_interval always, ${SIZE} B records`,
       append_1000_per_append_100B: figures("packed", "publishPacked"),
@@ -345,6 +381,8 @@ export async function jetstreamSection(
         r3: "dlogd --storage nats:// --nats-replicas 3",
         raw: `@nats-io/jetstream 3.x: a message of ${PER_APPEND} × ${SIZE} B per packed append, ${SIZE} B per single; durable pull consumer acking each message`,
         outage: "TypeScript client appender, one append every 5 ms; ms from the fault to the answer of the first append issued after it",
+        outage_raw:
+          "@nats-io/jetstream 3.x, one 100 B publish every 5 ms, none waiting for another, PubAck timeout 2 s, on an R3 stream led by the same node; ms from the fault to the PubAck of the first publish issued after it",
       },
     };
     const section: Section = {
@@ -356,6 +394,7 @@ export async function jetstreamSection(
         `Raw JetStream is the same bytes without dlog: one ${PER_APPEND * SIZE} B message per packed append and one ${SIZE} B message per single (the same number in flight), and a durable pull consumer acking each message. ` +
         `Failures (R3, a second gateway on the same cluster): a TypeScript client appender (retrying, idempotent) appends one record every 5 ms through a gateway while the node leading the entries stream is killed with -9 (${plan.leaderKills}×) or stopped with SIGTERM (${plan.gracefulStops}×), then restarted and caught up; ` +
         `the outage is the time from the fault to the answer of the first append issued after it; the log is then read back to count lost and duplicated appends. ` +
+        `In the same faults a raw JetStream publisher (one ${SIZE} B message every ${PROBE_INTERVAL_MS} ms, none waiting for another, on an R3 stream whose leader is first moved to the node struck) is timed the same way. ` +
         `Takeover: ${plan.takeovers} sessions of one reader alternate between the two gateways, each fencing the live one (bench/resume.ts).`,
       rows,
     };

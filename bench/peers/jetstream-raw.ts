@@ -138,3 +138,67 @@ export async function rawJetStream(name: string, spec: RawJetStreamSpec): Promis
     await nc.close().catch(() => undefined);
   }
 }
+
+/** A raw JetStream publisher timing a write outage, beside dlog's append probe in the same fault. */
+export interface RawOutageProbe {
+  /** Its stream (`name`), for placing its leader. */
+  readonly stream: string;
+  /** ms from `at` (performance.now()) to the answer of the first publish issued at or after it; undefined: none answered yet. */
+  outageAfter(at: number): number | undefined;
+  /** Stops publishing, waits for the answers still due, deletes the stream. */
+  stop(): Promise<{ issued: number; answered: number; failed: number }>;
+}
+
+/** Per probe publish: when it went out and when its PubAck came (undefined: not yet, or it failed). */
+interface RawPublish {
+  issuedAt: number;
+  answeredAt: number | undefined;
+  failed: boolean;
+}
+
+/**
+ * Creates an R`replicas` stream `name` and publishes one `size`-byte message to it every
+ * `intervalMs`, each on its own (no publish waits for another), with a `Nats-Msg-Id` and a PubAck
+ * timeout of `timeoutMs`. The connection retries like dlog's JetStream storage (every 250 ms, for ever).
+ */
+export async function startRawOutageProbe(
+  servers: string[],
+  name: string,
+  options: { replicas: number; size: number; intervalMs: number; timeoutMs: number },
+): Promise<RawOutageProbe> {
+  const nc = await connect({ servers, name: `bench-raw-outage-${name}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: options.timeoutMs });
+  const jsm = await jetstreamManager(nc, { timeout: options.timeoutMs });
+  const js = jetstream(nc, { timeout: options.timeoutMs });
+  await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: options.replicas });
+  const payload = Buffer.alloc(options.size, 0x61);
+  const publishes: RawPublish[] = [];
+  const pending = new Set<Promise<void>>();
+  const timer = setInterval(() => {
+    const p: RawPublish = { issuedAt: performance.now(), answeredAt: undefined, failed: false };
+    publishes.push(p);
+    const done = js.publish(`${name}.probe`, payload, { msgID: `${name}-${publishes.length}`, timeout: options.timeoutMs }).then(
+      () => void (p.answeredAt = performance.now()),
+      () => void (p.failed = true),
+    );
+    pending.add(done);
+    void done.finally(() => pending.delete(done));
+  }, options.intervalMs);
+  return {
+    stream: name,
+    outageAfter(at) {
+      const first = publishes.find((p) => p.issuedAt >= at && p.answeredAt !== undefined);
+      return first === undefined ? undefined : first.answeredAt! - at;
+    },
+    async stop() {
+      clearInterval(timer);
+      await Promise.all(pending);
+      await jsm.streams.delete(name).catch(() => undefined);
+      await nc.close().catch(() => undefined);
+      return {
+        issued: publishes.length,
+        answered: publishes.filter((p) => p.answeredAt !== undefined).length,
+        failed: publishes.filter((p) => p.failed).length,
+      };
+    },
+  };
+}
