@@ -134,7 +134,8 @@ async function measure(dlogd: string, calls: number, fsync: boolean): Promise<Ma
     const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
     await exited;
     clearTimeout(timer);
-    await rm(dir, { recursive: true, force: true });
+    if (process.env["DLOG_KEEP_CALLGRIND"] === undefined) await rm(dir, { recursive: true, force: true });
+    else console.log(`callgrind dumps kept in ${dir}`);
   }
 }
 

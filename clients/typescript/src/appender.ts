@@ -153,6 +153,8 @@ class Fifo<T> {
 }
 
 export function toRecordInputs(records: AppendInput | readonly AppendInput[]): RecordInput[] {
+  // One record of bytes, the producer's usual call: no list to build and map.
+  if (records instanceof Uint8Array) return [{ payload: asBuffer(records), txid: undefined }];
   const list: readonly AppendInput[] =
     typeof records === "string" || records instanceof Uint8Array || !Array.isArray(records) ? [records as AppendInput] : records;
   return list.map((record): RecordInput => {
@@ -287,7 +289,8 @@ export function createAppender(client: LogServiceClient, log: string, options: A
         if (!hasRoom(batch.bytes)) break;
         // Linger: a batch that could still grow waits, up to lingerMs, while something is in flight.
         const due = waiting.peek()!.queuedAt + lingerMs;
-        if (!batch.full && !hurry && unanswered.length > 0 && performance.now() < due) {
+        // With the timer set the head is still the one it waits for: no need to read the clock again.
+        if (!batch.full && !hurry && unanswered.length > 0 && (lingerTimer !== undefined || performance.now() < due)) {
           lingerTimer ??= setTimeout(
             () => {
               lingerTimer = undefined;
