@@ -295,6 +295,7 @@ async function openStorage(config: ServerConfig, logger: Logger, onHealthChange:
       onHealthChange();
       if (!connected) brokenTimer = setTimeout(onHealthChange, config.storageBrokenAfterMs + 10).unref();
     });
+    storage.onWatchRestarted((restart) => logger.warn(restart, "storage: a NATS KV watch fell silent while its keys changed; recreated it"));
     const health = (): StorageHealth => {
       const down = storage.disconnectedForMs();
       return { writable: down === 0, diskFull: false, broken: down >= config.storageBrokenAfterMs };

@@ -44,7 +44,7 @@ import {
   type MsgRequest,
   type StoredMsg,
 } from "@nats-io/jetstream";
-import { type KV, type KvWatchEntry, KvWatchInclude, type KvWatchOptions, Kvm } from "@nats-io/kv";
+import { type KV, type KvWatchEntry, Kvm } from "@nats-io/kv";
 import { readFileSync } from "node:fs";
 import { DlogError } from "../errors.js";
 import { SerialQueue } from "../util/serial-queue.js";
@@ -79,6 +79,16 @@ export interface NatsStorageOptions {
   name?: string | undefined;
   /** Per attempt, and in all, of an operation retried through a leader election. */
   retry?: { attemptMs: number; totalMs: number } | undefined;
+  /** How often a KV watch is checked against the bucket, and how long it may lag before it is recreated. */
+  watchdog?: { checkMs: number; silentMs: number } | undefined;
+}
+
+/** A KV watch the watchdog found silent and recreated: it had delivered up to `seen`, the bucket holds `last`. */
+export interface WatchRestart {
+  watch: "logs" | "readers";
+  seen: number;
+  last: number;
+  silentMs: number;
 }
 
 const RETRY = { attemptMs: 2_000, totalMs: 20_000 };
@@ -89,6 +99,13 @@ const RETRY = { attemptMs: 2_000, totalMs: 20_000 };
  * another node (learned from the cluster's INFO) after 8-12 s.
  */
 const PING = { intervalMs: 4_000, maxOut: 2 };
+/**
+ * A KV watch (an ordered push consumer) can stay silent while its keys change and the connection is
+ * up (a consumer left on a replica that stopped, as after a leader crash): nats.js recreates one only
+ * when its heartbeats stop. A watch that lags the bucket leader's last message for its keys this long
+ * is recreated after the last revision it delivered; a healthy one lags by milliseconds.
+ */
+const WATCHDOG = { checkMs: 2_000, silentMs: 6_000 };
 /** A cursor's batch read stops past this many bytes (entries of 1000 records are ~100 KiB each). */
 const READ_BATCH_BYTES = 8 * 1024 * 1024;
 const NEXT_LOG_ID_KEY = "next-log-id";
@@ -261,6 +278,10 @@ export class NatsStorage implements Storage {
   /** Position keys with a write in flight: the watch's echo of this gateway's own write is not a takeover. */
   private readonly positionWrites = new Set<string>();
   private readonly watches = new Set<{ stop(): void }>();
+  private readonly watchdog: { checkMs: number; silentMs: number };
+  private watchRestartListener: ((restart: WatchRestart) => void) | undefined;
+  /** KV watches the watchdog recreated. */
+  watchRestarts = 0;
   private closing = false;
   /** When the connection to NATS was lost; undefined while connected. */
   private disconnectedAt: number | undefined;
@@ -280,6 +301,7 @@ export class NatsStorage implements Storage {
     prefix: string;
     retry: NatsStorage["retry"];
     direct: boolean;
+    watchdog: NatsStorage["watchdog"];
   }) {
     this.nc = parts.nc;
     this.js = parts.js;
@@ -294,6 +316,7 @@ export class NatsStorage implements Storage {
     this.followElections();
     this.positionsBucket = `${parts.prefix}_positions`;
     this.retry = parts.retry;
+    this.watchdog = parts.watchdog;
   }
 
   /** Connects, and creates the stream and buckets if they are missing (with `replicas`). */
@@ -352,7 +375,7 @@ export class NatsStorage implements Storage {
       const bucket = (name: string): Promise<KV> =>
         retrying(retry, () => kvm.create(`${options.prefix}_${name}`, { replicas: options.replicas, history: 1, timeout: retry.attemptMs }));
       const [meta, positions] = await Promise.all([bucket("meta"), bucket("positions")]);
-      return new NatsStorage({ nc, js, jsm, meta, positions, prefix: options.prefix, retry, direct });
+      return new NatsStorage({ nc, js, jsm, meta, positions, prefix: options.prefix, retry, direct, watchdog: options.watchdog ?? WATCHDOG });
     } catch (error) {
       await nc.close().catch(() => undefined);
       throw new DlogError("UNAVAILABLE", `cannot set up the JetStream stream and buckets (prefix "${options.prefix}"): ${(error as Error).message}`, {
@@ -370,6 +393,11 @@ export class NatsStorage implements Storage {
   /** Registers the one listener told when the connection to NATS is lost and when it is back. */
   onConnectionChange(listener: (connected: boolean) => void): void {
     this.connectionListener = listener;
+  }
+
+  /** Registers the one listener told when the watchdog recreates a KV watch that fell silent. */
+  onWatchRestarted(listener: (restart: WatchRestart) => void): void {
+    this.watchRestartListener = listener;
   }
 
   private async followConnection(): Promise<void> {
@@ -799,7 +827,7 @@ export class NatsStorage implements Storage {
    * gateway's view that is not its own write in flight is another gateway's commit.
    */
   watchLogs(listener: (change: LogChange) => void): void {
-    this.follow(this.meta, { key: "log.*" }, async (entry) => {
+    this.follow("logs", this.meta, "log.*", false, async (entry) => {
       const logId = Number(entry.key.slice(4));
       const view = this.logs.get(logId);
       // What a CAS is based on changes only in adopt(): a commit the log store derived from the
@@ -827,7 +855,7 @@ export class NatsStorage implements Storage {
    * (a revision above the one it knows, not its own write in flight) is told with the value.
    */
   watchReaders(listener: (logId: number, readerId: string, position: StoredPosition) => void): void {
-    this.follow(this.positions, { include: KvWatchInclude.UpdatesOnly }, async (entry) => {
+    this.follow("readers", this.positions, ">", true, async (entry) => {
       const known = this.positionRevisions.get(entry.key);
       if (entry.operation !== "PUT" || known === undefined || entry.revision <= known || this.positionWrites.has(entry.key)) return;
       const dot = entry.key.indexOf(".");
@@ -835,15 +863,35 @@ export class NatsStorage implements Storage {
     });
   }
 
-  /** Runs `handle` for each entry of a KV watch until close; a watch that ends early is started again. */
-  private follow(kv: KV, options: KvWatchOptions, handle: (entry: KvWatchEntry) => Promise<void>): void {
+  /**
+   * Runs `handle` for each entry of a KV watch of `key` until close: from the current values on, or
+   * with `fromNow` from the bucket's last message on. A watch that ends early, or that the watchdog
+   * finds silent, is started again after the last revision it delivered, so no change is skipped.
+   */
+  private follow(name: WatchRestart["watch"], kv: KV, key: string, fromNow: boolean, handle: (entry: KvWatchEntry) => Promise<void>): void {
+    const subject = `$KV.${this.bucketOf(kv)}.${key}`;
     const run = async (): Promise<void> => {
+      let seen: number | undefined;
       while (!this.closing) {
         try {
-          const watch = await kv.watch(options);
+          if (seen === undefined && fromNow) seen = await this.lastRevision(subject);
+          const watch = await kv.watch(seen === undefined ? { key } : { key, resumeFromRevision: seen + 1 });
           this.watches.add(watch);
-          for await (const entry of watch) await handle(entry);
-          this.watches.delete(watch);
+          const dog = this.watchWatch(
+            name,
+            subject,
+            () => seen ?? 0,
+            () => watch.stop(),
+          );
+          try {
+            for await (const entry of watch) {
+              if (entry.revision > (seen ?? 0)) seen = entry.revision;
+              await handle(entry);
+            }
+          } finally {
+            clearInterval(dog);
+            this.watches.delete(watch);
+          }
         } catch {
           // Not connected or no leader: the loop starts it again.
         }
@@ -851,6 +899,46 @@ export class NatsStorage implements Storage {
       }
     };
     void run();
+  }
+
+  /**
+   * The watchdog of one watch: every `checkMs`, the bucket leader's last message for the watch's
+   * keys; a revision the watch has not delivered for `silentMs` (no progress towards it meanwhile)
+   * stops the watch, and `follow` starts it again. Not checked while disconnected (nothing flows).
+   */
+  private watchWatch(name: WatchRestart["watch"], subject: string, seen: () => number, stop: () => void): NodeJS.Timeout {
+    let behind: { seen: number; since: number } | undefined;
+    let checking = false;
+    const timer = setInterval(() => {
+      if (checking || this.closing || this.disconnectedAt !== undefined) return;
+      checking = true;
+      this.lastRevision(subject)
+        .then((last) => {
+          const now = Date.now();
+          if (last <= seen()) behind = undefined;
+          else if (behind === undefined || seen() > behind.seen) behind = { seen: seen(), since: now };
+          else if (now - behind.since >= this.watchdog.silentMs) {
+            this.watchRestarts++;
+            this.watchRestartListener?.({ watch: name, seen: seen(), last, silentMs: now - behind.since });
+            behind = undefined;
+            stop();
+          }
+        })
+        // No leader or no answer now: the next check asks again.
+        .catch(() => undefined)
+        .finally(() => {
+          checking = false;
+        });
+    }, this.watchdog.checkMs);
+    timer.unref();
+    return timer;
+  }
+
+  /** The stream sequence of the bucket's last message on `subject` (wildcards allowed), from the stream leader; 0: none. */
+  private async lastRevision(subject: string): Promise<number> {
+    const bucket = subject.split(".")[1]!;
+    const last = await this.jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: subject });
+    return last?.seq ?? 0;
   }
 
   // ---- reads -----------------------------------------------------------------------------------

@@ -92,6 +92,16 @@ test("kill -9 of the entries stream's leader under appenders and acking readers:
     for (const r of readers) await r.reader.cancel();
     await Promise.all(readers.map((r) => r.done));
 
+    // How often a KV watch fell silent across the crash (told, not asserted: it depends on where the watches' consumers were).
+    const silent = dc.gateways.map(
+      (g) =>
+        g
+          .output()
+          .split("\n")
+          .filter((line) => line.includes("KV watch fell silent")).length,
+    );
+    t.diagnostic(`KV watches the watchdog recreated, per gateway: ${silent.join(" / ")}`);
+
     await dc.nats.restart(leader);
     await dc.nats.waitForCurrentStreams();
   } finally {
