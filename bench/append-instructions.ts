@@ -2,8 +2,9 @@
  * Instructions dlogd executes per append, counted by valgrind's callgrind: exact and
  * load-independent where wall-clock rates on a shared machine are not, so two builds compare in
  * one run. dlogd runs under callgrind (with its metrics on, as in the bench), the client here
- * natively. Each workload runs once to warm the JIT, then counting is zeroed, it runs again and
- * the counts are dumped:
+ * natively. Each workload runs five times over to warm the JIT, then counting is zeroed, it runs
+ * again and the counts are dumped, per thread: the main thread (JavaScript, the event loop) and all
+ * threads (with LevelDB's writes on the thread pool, GC and the JIT's background compiles):
  *   - unary Append of one 100 B record, 1 in flight (per call), next to unary GetLog (per call);
  *   - AppendStream requests of 1000 records each (what the appender sends when it batches; per record).
  *
@@ -63,6 +64,7 @@ async function startUnderCallgrind(dlogd: string, dir: string, fsync: boolean): 
       "--tool=callgrind",
       `--callgrind-out-file=${join(dir, "callgrind.%p")}`,
       "--dump-line=no",
+      "--separate-threads=yes",
       process.execPath,
       dlogd,
       "--listen",
@@ -95,36 +97,49 @@ async function startUnderCallgrind(dlogd: string, dir: string, fsync: boolean): 
   return { child, address };
 }
 
-/** Instructions since the last zeroing: callgrind_control dumps, the newest dump's `summary:` line says. */
-async function dumpInstructions(pid: number, dir: string): Promise<number> {
+/**
+ * Instructions since the last zeroing, of the main thread and of all threads: callgrind_control
+ * dumps one file per thread (`callgrind.PID.N-TT`, thread 01 the main one), each with a `summary:` line.
+ */
+async function dumpInstructions(pid: number, dir: string): Promise<{ main: number; all: number }> {
   const before = new Set(await readdir(dir));
   await run("callgrind_control", ["--dump", String(pid)]);
   for (let i = 0; i < 600; i++) {
     const fresh = (await readdir(dir)).filter((name) => name.startsWith(`callgrind.${pid}.`) && !before.has(name));
     if (fresh.length > 0) {
-      const text = await readFile(join(dir, fresh[0]!), "utf8");
-      const summary = /^summary: (\d+)/m.exec(text) ?? /^totals: (\d+)/m.exec(text);
-      if (summary) return Number(summary[1]);
+      // Every thread's file is written before the command returns; a short wait covers the file system.
+      await new Promise((r) => setTimeout(r, 500));
+      let main = 0;
+      let all = 0;
+      for (const name of (await readdir(dir)).filter((n) => n.startsWith(`callgrind.${pid}.`) && !before.has(n))) {
+        const text = await readFile(join(dir, name), "utf8");
+        const summary = /^summary: (\d+)/m.exec(text) ?? /^totals: (\d+)/m.exec(text);
+        const count = summary ? Number(summary[1]) : 0;
+        all += count;
+        if (name.endsWith("-01")) main += count;
+      }
+      return { main, all };
     }
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error("callgrind wrote no dump");
 }
 
-async function measure(dlogd: string, calls: number, fsync: boolean): Promise<Map<string, number>> {
+async function measure(dlogd: string, calls: number, fsync: boolean): Promise<Map<string, { main: number; all: number }>> {
   const dir = await mkdtemp(join(tmpdir(), "dlog-append-instructions-"));
   const { child, address } = await startUnderCallgrind(dlogd, dir, fsync);
   const channel = createChannel(address);
-  const counts = new Map<string, number>();
+  const counts = new Map<string, { main: number; all: number }>();
   try {
     const logs = createClient(LogServiceDefinition, channel);
     await logs.createLog({ log: "unary-warm" });
     const pid = child.pid!;
     for (const workload of workloads(calls)) {
-      await workload.run(logs, "warm");
+      for (let i = 0; i < 5; i++) await workload.run(logs, "warm");
       await run("callgrind_control", ["--zero", String(pid)]);
       const ops = await workload.run(logs, "counted");
-      counts.set(workload.name, (await dumpInstructions(pid, dir)) / ops);
+      const { main, all } = await dumpInstructions(pid, dir);
+      counts.set(workload.name, { main: main / ops, all: all / ops });
     }
     return counts;
   } finally {
@@ -151,13 +166,13 @@ async function main(): Promise<void> {
   const fsync = fsyncAt >= 0;
   if (fsync) args.splice(fsyncAt, 1);
   if (args.length === 0) throw new Error("name at least one bin/dlogd.js");
-  const results: Array<{ dlogd: string; counts: Map<string, number> }> = [];
+  const results: Array<{ dlogd: string; counts: Map<string, { main: number; all: number }> }> = [];
   for (const dlogd of args) results.push({ dlogd, counts: await measure(resolve(dlogd), calls, fsync) });
-  console.log(`dlogd instructions per operation (${calls} calls per unary workload, fsync ${fsync ? "on" : "off"})`);
+  console.log(`dlogd instructions per operation, main thread / all threads (${calls} calls per unary workload, fsync ${fsync ? "on" : "off"})`);
   const [first, ...rest] = results;
   for (const name of first!.counts.keys()) {
-    const cells = results.map((r) => `${Math.round(r.counts.get(name)!)}`);
-    const ratios = rest.map((r) => `${(r.counts.get(name)! / first!.counts.get(name)!).toFixed(3)}x`);
+    const cells = results.map((r) => `${Math.round(r.counts.get(name)!.main)} / ${Math.round(r.counts.get(name)!.all)}`);
+    const ratios = rest.map((r) => `${(r.counts.get(name)!.main / first!.counts.get(name)!.main).toFixed(3)}x main`);
     console.log(`${name}\t${cells.join("\t")}${ratios.length > 0 ? `\t(${ratios.join(", ")} of the first)` : ""}`);
   }
 }
