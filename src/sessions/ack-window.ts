@@ -40,30 +40,56 @@ export interface AckWindowOptions {
   readonly deliveredThrough?: bigint;
 }
 
-/** One delivered (or inherited-acked) record in the window. */
-interface Entry<R> {
-  readonly dlsn: DLSN;
-  readonly sequenceId: bigint;
-  /** Kept until acked so the record can be re-sent; dropped on ack to free the payload. */
-  record: R | undefined;
-  bytes: number;
+/** Slot states in `Run.state`. */
+const ACKED = 1;
+/** An inherited hole: acked before this session, never sent (attempt 0, no bytes). */
+const INHERITED = 2;
+
+/**
+ * The records of one `admit` call, in DLSN order, with one state byte per slot: no object per
+ * record on the delivery path. Slots below `head` are popped (the floor passed them).
+ */
+interface Run<R> {
+  /** The admitted records themselves (never changed); kept until the floor passes the whole run. */
+  records: readonly R[];
+  readonly state: Uint8Array;
+  head: number;
+  /** Its delivered, unacked records and their payload bytes. */
+  unacked: number;
+  unackedBytes: number;
+  readonly deliveredAt: number;
+  /** Per slot, once it was nacked or expired: its redelivery state; the rest still have their first delivery's. */
+  resent: Array<Resent<R> | undefined> | undefined;
+}
+
+/** A record queued for, or sent by, redelivery: made only then. */
+interface Resent<R> {
+  readonly run: Run<R>;
+  readonly slot: number;
   attempt: number;
   deliveredAt: number;
-  acked: boolean;
-  /** Waiting in the redelivery queue: an entry is in it at most once. */
+  /** Waiting in the redelivery queue: a record is in it at most once. */
   queued: boolean;
 }
 
-// Compacting only past this many popped entries keeps the shift amortised O(1) per entry.
-const COMPACT_MIN_HEAD = 1024;
+/** Slots per run at most, so that a (run, slot) pair packs into one number (`#key`). */
+const RUN_MAX = 1 << 16;
+const NO_RECORDS: readonly never[] = [];
+// Compacting only past this many popped runs keeps the shift amortised O(1) per run.
+const COMPACT_MIN_HEAD = 64;
 
 /**
  * The ack state of one reader session: which delivered records are outstanding, which are
  * acked above the floor (holes), and the acked floor itself (SPEC §3 "Position").
  *
- * Pure and synchronous: no I/O, no timers; the caller passes the clock. Entries live in one
- * array in DLSN order with a moving head, so individual acks are a binary search and the
- * floor advances by popping acked entries off the head.
+ * Pure and synchronous: no I/O, no timers; the caller passes the clock. Each admitted batch is
+ * one run (its records, one state byte per record) in an array of runs in DLSN order with a
+ * moving head: an individual ack is two binary searches, a cumulative one a pass over state
+ * bytes, and the floor advances by popping acked slots off the head. A record gets an object of
+ * its own only when it is to be sent again (nack, ack-wait expiry).
+ *
+ * A run's records (their payloads) stay until the floor passes the whole run: acked records of
+ * a run with an unacked one are still held, at most the holes limit's worth beside the window.
  *
  * @example
  * const window = new AckWindow<StoredRecord>({ floor, floorSequenceId: -1n, holes: [], maxHoles: 10_000 });
@@ -76,9 +102,9 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
   #floor: DLSN;
   #floorSequenceId: bigint;
 
-  readonly #entries: Entry<R>[] = [];
+  readonly #runs: Run<R>[] = [];
   #head = 0;
-  /** Acked entries still in the window (all above the floor, since acked head entries are popped). */
+  /** Acked slots still in the window (all above the floor, since acked head slots are popped). */
   #ackedInWindow = 0;
 
   /** Inherited holes not yet reached by delivery, sorted; consumed from `#pendingHead`. */
@@ -91,12 +117,12 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
   #outstandingBytes = 0;
   #version = 0;
   readonly #deliveredThrough: bigint;
-  /** Records to send again (nacked or past the ack wait), oldest request first; each entry once. */
-  #redeliveries: Entry<R>[] = [];
+  /** Records to send again (nacked or past the ack wait), oldest request first; each record once. */
+  #redeliveries: Resent<R>[] = [];
   #redeliveriesHead = 0;
-  /** Queued entries acked since: skipped when their turn comes. */
+  /** Queued records acked since: skipped when their turn comes. */
   #staleRedeliveries = 0;
-  /** Reused between validation and apply so acks allocate nothing per call. */
+  /** Reused between validation and apply so acks allocate nothing per call: packed (run, slot) keys. */
   readonly #scratch: number[] = [];
 
   constructor(options: AckWindowOptions) {
@@ -172,9 +198,15 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
   /** All acked DLSNs above the floor, sorted: what gets persisted beside the floor. */
   holes(): AckedHole[] {
     const out: AckedHole[] = [];
-    for (let i = this.#head; i < this.#entries.length; i++) {
-      const entry = this.#entries[i]!;
-      if (entry.acked) out.push({ dlsn: entry.dlsn, sequenceId: entry.sequenceId });
+    if (this.#ackedInWindow > 0) {
+      for (let r = this.#head; r < this.#runs.length; r++) {
+        const run = this.#runs[r]!;
+        for (let slot = run.head; slot < run.state.length; slot++) {
+          if ((run.state[slot]! & ACKED) === 0) continue;
+          const record = run.records[slot]!;
+          out.push({ dlsn: record.dlsn, sequenceId: record.sequenceId });
+        }
+      }
     }
     // Pending holes all sort after the delivered high, so appending keeps the order.
     for (let i = this.#pendingHead; i < this.#pending.length; i++) out.push(this.#pending[i]!);
@@ -183,69 +215,73 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
 
   /** The attempt count of a record in the window (0 for an inherited hole), or undefined when absent. */
   attemptOf(dlsn: DLSN): number | undefined {
-    const index = this.#find(dlsn);
-    return index < 0 ? undefined : this.#entries[index]!.attempt;
+    const key = this.#find(dlsn);
+    if (key < 0) return undefined;
+    const run = this.#runs[Math.floor(key / RUN_MAX)]!;
+    const slot = key % RUN_MAX;
+    if ((run.state[slot]! & INHERITED) !== 0) return 0;
+    return run.resent?.[slot]?.attempt ?? this.#firstAttempt(run.records[slot]!);
   }
 
   /**
    * Takes the next records read from the log (increasing DLSN order, each after everything
    * admitted so far) and returns those to send: inherited holes are recorded as acked and skipped.
+   * The window keeps `records` as given until the floor passes them: the caller must not change it.
    */
-  admit(records: readonly R[], nowMs: number): R[] {
-    const toSend: R[] = [];
+  admit(records: readonly R[], nowMs: number): readonly R[] {
+    if (records.length > RUN_MAX) {
+      const toSend: R[] = [];
+      for (let from = 0; from < records.length; from += RUN_MAX) toSend.push(...this.admit(records.slice(from, from + RUN_MAX), nowMs));
+      return toSend;
+    }
+    if (records.length === 0) return records;
+    const state = new Uint8Array(records.length);
+    const pendingAtStart = this.#pendingHead;
+    let toSend: R[] | undefined;
     let holesChanged = false;
-    for (const record of records) {
-      const last = this.#high ?? this.#floor;
-      if (!record.dlsn.isAfter(last)) {
+    let last = this.#high ?? this.#floor;
+    let bytes = 0;
+    let inherited = 0;
+    for (let slot = 0; slot < records.length; slot++) {
+      const record = records[slot]!;
+      if (record.dlsn.compare(last) <= 0) {
         // The reader feeds records in order; anything else would corrupt the window.
+        this.#pendingHead = pendingAtStart;
         throw new Error(`records must be admitted in increasing DLSN order: ${record.dlsn.toString()} after ${last.toString()}`);
       }
-      this.#high = record.dlsn;
-      this.#highSequenceId = record.sequenceId;
-
-      // Inherited holes below this record are not records of the log any more (e.g. truncated).
-      while (this.#pendingHead < this.#pending.length && this.#pending[this.#pendingHead]!.dlsn.isBefore(record.dlsn)) {
-        this.#pendingHead++;
-        holesChanged = true;
+      last = record.dlsn;
+      if (this.#pendingHead < this.#pending.length) {
+        // Inherited holes below this record are not records of the log any more (e.g. truncated).
+        while (this.#pendingHead < this.#pending.length && this.#pending[this.#pendingHead]!.dlsn.isBefore(record.dlsn)) {
+          this.#pendingHead++;
+          holesChanged = true;
+        }
+        const hole = this.#pending[this.#pendingHead];
+        if (hole !== undefined && hole.dlsn.equals(record.dlsn)) {
+          this.#pendingHead++;
+          state[slot] = ACKED | INHERITED;
+          inherited++;
+          toSend ??= records.slice(0, slot);
+          continue;
+        }
       }
-      const hole = this.#pending[this.#pendingHead];
-      if (hole !== undefined && hole.dlsn.equals(record.dlsn)) {
-        this.#pendingHead++;
-        this.#entries.push({
-          dlsn: record.dlsn,
-          sequenceId: record.sequenceId,
-          record: undefined,
-          bytes: 0,
-          attempt: 0,
-          deliveredAt: nowMs,
-          acked: true,
-          queued: false,
-        });
-        this.#ackedInWindow++;
-        continue;
-      }
-
-      const bytes = record.payload.length;
-      this.#entries.push({
-        dlsn: record.dlsn,
-        sequenceId: record.sequenceId,
-        record,
-        bytes,
-        attempt: record.sequenceId <= this.#deliveredThrough ? 2 : 1,
-        deliveredAt: nowMs,
-        acked: false,
-        queued: false,
-      });
-      this.#outstandingRecords++;
-      this.#outstandingBytes += bytes;
-      toSend.push(record);
+      bytes += record.payload.length;
+      toSend?.push(record);
     }
+    const lastRecord = records[records.length - 1]!;
+    this.#high = lastRecord.dlsn;
+    this.#highSequenceId = lastRecord.sequenceId;
+    const sent = toSend ?? records;
+    this.#runs.push({ records, state, head: 0, unacked: sent.length, unackedBytes: bytes, deliveredAt: nowMs, resent: undefined });
+    this.#ackedInWindow += inherited;
+    this.#outstandingRecords += sent.length;
+    this.#outstandingBytes += bytes;
     if (this.#pendingHead === this.#pending.length && this.#pendingHead > 0) {
       this.#pending.length = 0;
       this.#pendingHead = 0;
     }
     if (this.#advanceFloor() || holesChanged) this.#version++;
-    return toSend;
+    return sent;
   }
 
   /**
@@ -256,12 +292,12 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
    * @returns the number of records newly acked (duplicates count zero).
    */
   ack(dlsns: readonly DLSN[], upTo?: DLSN): number {
-    const indices = this.#validate(dlsns, upTo);
+    const keys = this.#validate(dlsns, upTo);
     let newlyAcked = 0;
-    for (const index of indices) {
-      if (this.#ackEntry(this.#entries[index]!)) newlyAcked++;
+    for (const key of keys) {
+      if (this.#ackSlot(this.#runs[Math.floor(key / RUN_MAX)]!, key % RUN_MAX)) newlyAcked++;
     }
-    indices.length = 0;
+    keys.length = 0;
     if (upTo !== undefined) newlyAcked += this.#ackThrough(upTo);
     if (newlyAcked > 0) {
       this.#advanceFloor();
@@ -275,12 +311,12 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     this.#validate(dlsns, upTo).length = 0;
   }
 
-  /** The window indices of `dlsns` still to ack; throws naming the first DLSN that was not delivered. */
+  /** The window keys of `dlsns` still to ack; throws naming the first DLSN that was not delivered. */
   #validate(dlsns: readonly DLSN[], upTo: DLSN | undefined): number[] {
     // A cumulative bound past the highest delivered record is its only way to fail: checked first.
     if (upTo !== undefined && upTo.isAfter(this.#floor)) this.#checkDelivered(upTo);
-    const indices = this.#scratch;
-    indices.length = 0;
+    const keys = this.#scratch;
+    keys.length = 0;
     for (const dlsn of dlsns) {
       if (!dlsn.isAfter(this.#startFloor)) {
         throw notDelivered(dlsn, `was not delivered in this session (the session started after ${this.#startFloor.toString()})`);
@@ -290,11 +326,11 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
       if (this.#high === undefined || dlsn.isAfter(this.#high)) {
         throw notDelivered(dlsn, `has not been delivered yet (highest delivered: ${this.#high?.toString() ?? "none"})`);
       }
-      const index = this.#find(dlsn);
-      if (index < 0) throw notDelivered(dlsn, "was not delivered in this session (no record has that DLSN)");
-      indices.push(index);
+      const key = this.#find(dlsn);
+      if (key < 0) throw notDelivered(dlsn, "was not delivered in this session (no record has that DLSN)");
+      keys.push(key);
     }
-    return indices;
+    return keys;
   }
 
   /**
@@ -317,13 +353,27 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     }
   }
 
-  /** Marks every entry at or before `dlsn` acked; the caller advances the floor. */
+  /** Marks every slot at or before `dlsn` acked; the caller advances the floor. */
   #ackThrough(dlsn: DLSN): number {
     let newlyAcked = 0;
-    for (let i = this.#head; i < this.#entries.length; i++) {
-      const entry = this.#entries[i]!;
-      if (entry.dlsn.isAfter(dlsn)) break;
-      if (this.#ackEntry(entry)) newlyAcked++;
+    for (let r = this.#head; r < this.#runs.length; r++) {
+      const run = this.#runs[r]!;
+      const records = run.records;
+      // A run wholly at or before the bound needs no comparison per record.
+      const end = records[records.length - 1]!.dlsn.compare(dlsn) <= 0 ? records.length : this.#searchRun(run, dlsn, true);
+      if (end === records.length && run.resent === undefined) {
+        // All of it, none queued for redelivery: the counters move at once (the floor pops it next).
+        newlyAcked += run.unacked;
+        this.#outstandingRecords -= run.unacked;
+        this.#outstandingBytes -= run.unackedBytes;
+        this.#ackedInWindow += run.unacked;
+        run.unacked = 0;
+        run.unackedBytes = 0;
+        run.state.fill(ACKED, run.head);
+        continue;
+      }
+      for (let slot = run.head; slot < end; slot++) if (this.#ackSlot(run, slot)) newlyAcked++;
+      if (end < records.length) break;
     }
     return newlyAcked;
   }
@@ -336,20 +386,20 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
    * @returns how many records joined the queue.
    */
   nack(dlsns: readonly DLSN[]): number {
-    const indices = this.#scratch;
-    indices.length = 0;
+    const keys = this.#scratch;
+    keys.length = 0;
     for (const dlsn of dlsns) {
-      const index = dlsn.isAfter(this.#floor) ? this.#find(dlsn) : -1;
-      if (index < 0 || this.#entries[index]!.acked) {
-        indices.length = 0;
+      const key = dlsn.isAfter(this.#floor) ? this.#find(dlsn) : -1;
+      if (key < 0 || (this.#runs[Math.floor(key / RUN_MAX)]!.state[key % RUN_MAX]! & ACKED) !== 0) {
+        keys.length = 0;
         throw notDelivered(dlsn, "cannot be nacked: it is not a delivered, unacked record of this session");
       }
-      indices.push(index);
+      keys.push(key);
     }
-    indices.sort((a, b) => a - b);
+    keys.sort((a, b) => a - b);
     let queued = 0;
-    for (const index of indices) if (this.#queue(this.#entries[index]!)) queued++;
-    indices.length = 0;
+    for (const key of keys) if (this.#queue(this.#resent(this.#runs[Math.floor(key / RUN_MAX)]!, key % RUN_MAX))) queued++;
+    keys.length = 0;
     return queued;
   }
 
@@ -364,9 +414,19 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     const deadline = nowMs - ackWaitMs;
     let queued = 0;
     // Redeliveries reorder delivery times, so scan the whole window; it is bounded by flow control.
-    for (let i = this.#head; i < this.#entries.length; i++) {
-      const entry = this.#entries[i]!;
-      if (!entry.acked && entry.deliveredAt <= deadline && this.#queue(entry)) queued++;
+    for (let r = this.#head; r < this.#runs.length; r++) {
+      const run = this.#runs[r]!;
+      // A record sent again was sent after its run: a run not yet expired has no expired record.
+      if (run.deliveredAt > deadline) continue;
+      for (let slot = run.head; slot < run.state.length; slot++) {
+        if ((run.state[slot]! & ACKED) !== 0) continue;
+        const resent = run.resent?.[slot];
+        if (resent === undefined) {
+          if (this.#queue(this.#resent(run, slot))) queued++;
+        } else if (resent.deliveredAt <= deadline && this.#queue(resent)) {
+          queued++;
+        }
+      }
     }
     return queued;
   }
@@ -384,16 +444,16 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     const out: Redelivery<R>[] = [];
     const queue = this.#redeliveries;
     while (out.length < max && this.#redeliveriesHead < queue.length) {
-      const entry = queue[this.#redeliveriesHead++]!;
-      entry.queued = false;
-      if (entry.acked) {
+      const resent = queue[this.#redeliveriesHead++]!;
+      resent.queued = false;
+      if ((resent.run.state[resent.slot]! & ACKED) !== 0) {
         this.#staleRedeliveries--;
         continue;
       }
-      entry.attempt++;
-      entry.deliveredAt = nowMs;
-      const record = entry.record!;
-      out.push({ record, dlsn: entry.dlsn, sequenceId: entry.sequenceId, payload: record.payload, attempt: entry.attempt });
+      resent.attempt++;
+      resent.deliveredAt = nowMs;
+      const record = resent.run.records[resent.slot]!;
+      out.push({ record, dlsn: record.dlsn, sequenceId: record.sequenceId, payload: record.payload, attempt: resent.attempt });
     }
     if (this.#redeliveriesHead === queue.length) {
       this.#redeliveries = [];
@@ -402,74 +462,132 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     return out;
   }
 
-  #queue(entry: Entry<R>): boolean {
-    if (entry.queued) return false;
-    entry.queued = true;
-    this.#redeliveries.push(entry);
+  /** Attempt of a record's first delivery in this session. */
+  #firstAttempt(record: R): number {
+    return record.sequenceId <= this.#deliveredThrough ? 2 : 1;
+  }
+
+  /** The redelivery state of an unacked slot, made the first time it is needed. */
+  #resent(run: Run<R>, slot: number): Resent<R> {
+    run.resent ??= new Array<Resent<R> | undefined>(run.state.length);
+    let resent = run.resent[slot];
+    if (resent === undefined) {
+      resent = { run, slot, attempt: this.#firstAttempt(run.records[slot]!), deliveredAt: run.deliveredAt, queued: false };
+      run.resent[slot] = resent;
+    }
+    return resent;
+  }
+
+  #queue(resent: Resent<R>): boolean {
+    if (resent.queued) return false;
+    resent.queued = true;
+    this.#redeliveries.push(resent);
     return true;
   }
 
-  /** Marks one entry acked; false when it already was. */
-  #ackEntry(entry: Entry<R>): boolean {
-    if (entry.acked) return false;
-    entry.acked = true;
-    entry.record = undefined;
-    if (entry.queued) this.#dropStaleRedelivery();
+  /** Marks one slot acked; false when it already was. */
+  #ackSlot(run: Run<R>, slot: number): boolean {
+    const state = run.state[slot]!;
+    if ((state & ACKED) !== 0) return false;
+    run.state[slot] = state | ACKED;
+    if (run.resent?.[slot]?.queued) this.#dropStaleRedelivery();
+    const bytes = run.records[slot]!.payload.length;
+    run.unacked--;
+    run.unackedBytes -= bytes;
     this.#outstandingRecords--;
-    this.#outstandingBytes -= entry.bytes;
+    this.#outstandingBytes -= bytes;
     this.#ackedInWindow++;
     return true;
   }
 
-  /** A queued entry was acked: compact the queue once such entries are half of it, so acks keep it small. */
+  /** A queued record was acked: compact the queue once such records are half of it, so acks keep it small. */
   #dropStaleRedelivery(): void {
     this.#staleRedeliveries++;
     const live = this.#redeliveries.length - this.#redeliveriesHead;
     if (this.#staleRedeliveries * 2 < live || live < 64) return;
-    this.#redeliveries = this.#redeliveries.slice(this.#redeliveriesHead).filter((entry) => {
-      if (entry.acked) entry.queued = false;
-      return !entry.acked;
+    this.#redeliveries = this.#redeliveries.slice(this.#redeliveriesHead).filter((resent) => {
+      const acked = (resent.run.state[resent.slot]! & ACKED) !== 0;
+      if (acked) resent.queued = false;
+      return !acked;
     });
     this.#redeliveriesHead = 0;
     this.#staleRedeliveries = 0;
   }
 
-  /** Pops acked entries off the head; the floor becomes the last one popped. */
+  /** Pops acked slots off the head, and runs once all theirs are; the floor becomes the last slot popped. */
   #advanceFloor(): boolean {
-    const entries = this.#entries;
-    let head = this.#head;
-    let last: Entry<R> | undefined;
-    while (head < entries.length && entries[head]!.acked) {
-      last = entries[head]!;
-      head++;
+    const runs = this.#runs;
+    let r = this.#head;
+    let popped = 0;
+    let last: R | undefined;
+    while (r < runs.length) {
+      const run = runs[r]!;
+      const state = run.state;
+      let slot = run.unacked === 0 ? state.length : run.head;
+      while (slot < state.length && (state[slot]! & ACKED) !== 0) slot++;
+      if (slot > run.head) {
+        popped += slot - run.head;
+        last = run.records[slot - 1];
+        run.head = slot;
+      }
+      if (slot < state.length) break;
+      // Popped whole: nothing reads a run below the head again, so its payloads can go now.
+      run.records = NO_RECORDS;
+      r++;
     }
     if (last === undefined) return false;
-    this.#ackedInWindow -= head - this.#head;
+    this.#ackedInWindow -= popped;
     this.#floor = last.dlsn;
     this.#floorSequenceId = last.sequenceId;
-    if (head === entries.length) {
-      entries.length = 0;
-      head = 0;
-    } else if (head >= COMPACT_MIN_HEAD && head * 2 >= entries.length) {
-      entries.splice(0, head);
-      head = 0;
+    if (r === runs.length) {
+      runs.length = 0;
+      r = 0;
+    } else if (r >= COMPACT_MIN_HEAD && r * 2 >= runs.length) {
+      runs.splice(0, r);
+      r = 0;
     }
-    this.#head = head;
+    this.#head = r;
     return true;
   }
 
-  /** Binary search over the live window; the index, or -1 when no entry has that DLSN. */
+  /** The packed key (`run * RUN_MAX + slot`) of the slot with that DLSN in the live window, or -1. */
   #find(dlsn: DLSN): number {
+    const runs = this.#runs;
+    // The last run whose first record is at or before `dlsn`.
     let lo = this.#head;
-    let hi = this.#entries.length - 1;
+    let hi = runs.length - 1;
+    let found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const order = this.#entries[mid]!.dlsn.compare(dlsn);
-      if (order === 0) return mid;
-      if (order < 0) lo = mid + 1;
+      if (runs[mid]!.records[0]!.dlsn.compare(dlsn) <= 0) {
+        found = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    if (found < 0) return -1;
+    const run = runs[found]!;
+    const slot = this.#searchRun(run, dlsn, false);
+    return slot < 0 ? -1 : found * RUN_MAX + slot;
+  }
+
+  /**
+   * Binary search over the live slots of `run`: with `after`, the first slot past `dlsn` (the
+   * run's length when none is); without, the slot with that DLSN, or -1.
+   */
+  #searchRun(run: Run<R>, dlsn: DLSN, after: boolean): number {
+    const records = run.records;
+    let lo = run.head;
+    let hi = records.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const order = records[mid]!.dlsn.compare(dlsn);
+      if (order === 0 && !after) return mid;
+      if (order <= 0) lo = mid + 1;
       else hi = mid - 1;
     }
-    return -1;
+    return after ? lo : -1;
   }
 }
 

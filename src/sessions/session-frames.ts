@@ -43,6 +43,6 @@ export type SessionFrame =
    * are, in order, when they are exactly what a log read returned (the wire layer may copy
    * entries it encoded once).
    */
-  | { kind: "records"; records: DecodedRecord[]; attempts: number | number[]; lag: bigint; runs?: readonly EntryRun[] | undefined }
+  | { kind: "records"; records: readonly DecodedRecord[]; attempts: number | number[]; lag: bigint; runs?: readonly EntryRun[] | undefined }
   | { kind: "status"; status: StatusInfo }
   | { kind: "drained"; durableFloor: DLSN; durableHoles: number; acksDurable: number };

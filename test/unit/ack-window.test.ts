@@ -378,3 +378,151 @@ test("individual acks with a cumulative bound past the delivered high are refuse
   assert.equal(window.ack([at(3)], at(2)), 3, "individual and cumulative acks apply together");
   assert.equal(window.floor.toString(), at(3).toString());
 });
+
+/**
+ * The window against a plain model of the contract (one object per record, linear scans): random
+ * admits of multi-record entries across batches, inherited holes, individual and cumulative acks,
+ * nacks, ack-wait expiry and redelivery; after every step both must agree on everything visible.
+ */
+test("random sessions agree with a record-by-record model of the window", () => {
+  for (let seed = 1; seed <= 40; seed++) checkAgainstModel(seed);
+});
+
+interface ModelRecord {
+  dlsn: DLSN;
+  sequenceId: bigint;
+  bytes: number;
+  acked: boolean;
+  inherited: boolean;
+  attempt: number;
+  deliveredAt: number;
+  queued: boolean;
+}
+
+function checkAgainstModel(seed: number): void {
+  let state = seed;
+  const random = (n: number): number => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return Math.floor((state / 2 ** 32) * n);
+  };
+  // The log: entries of 1 to 4 slots, sequence ids counting on.
+  const log: AdmittedRecord[] = [];
+  for (let entry = 1n, sequenceId = 1n; log.length < 400; entry++) {
+    for (let slot = 0n, slots = 1 + random(4); slot < BigInt(slots); slot++) {
+      log.push({ dlsn: new DLSN(1n, entry, slot), sequenceId: sequenceId++, payload: new Uint8Array(random(5)) });
+    }
+  }
+  const inheritedHoles = log.filter(() => random(20) === 0).map((r) => ({ dlsn: r.dlsn, sequenceId: r.sequenceId }));
+  const deliveredThrough = BigInt(random(100));
+  const window = new AckWindow({ floor: new DLSN(1n, 0n, 0n), floorSequenceId: 0n, holes: inheritedHoles, maxHoles: 1000, deliveredThrough });
+  const model: ModelRecord[] = [];
+  const queue: ModelRecord[] = [];
+  let next = 0;
+  let now = 0;
+  const inherited = new Set(inheritedHoles.map((h) => h.dlsn.toString()));
+  const unacked = (): ModelRecord[] => model.filter((r) => !r.acked);
+  const pick = (from: ModelRecord[]): DLSN[] => from.filter(() => random(3) === 0).map((r) => r.dlsn);
+  const enqueue = (r: ModelRecord): boolean => {
+    if (r.queued) return false;
+    r.queued = true;
+    queue.push(r);
+    return true;
+  };
+
+  for (let step = 0; step < 300; step++) {
+    now += random(50);
+    const op = random(8);
+    const context = `seed ${seed} step ${step} op ${op}`;
+    if (op <= 1 && next < log.length) {
+      const batch = log.slice(next, next + 1 + random(12));
+      next += batch.length;
+      const sent = window.admit(batch, now);
+      const expected: string[] = [];
+      for (const r of batch) {
+        const isHole = inherited.has(r.dlsn.toString());
+        const attempt = isHole ? 0 : r.sequenceId <= deliveredThrough ? 2 : 1;
+        model.push({
+          dlsn: r.dlsn,
+          sequenceId: r.sequenceId,
+          bytes: r.payload.length,
+          acked: isHole,
+          inherited: isHole,
+          attempt,
+          deliveredAt: now,
+          queued: false,
+        });
+        if (!isHole) expected.push(r.dlsn.toString());
+      }
+      assert.deepEqual(
+        sent.map((r) => r.dlsn.toString()),
+        expected,
+        context,
+      );
+    } else if (op === 2) {
+      const dlsns = pick(model);
+      const newly = dlsns.filter((d) => !model.find((r) => r.dlsn.equals(d))!.acked).length;
+      assert.equal(window.ack(dlsns), newly, context);
+      for (const d of dlsns) model.find((r) => r.dlsn.equals(d))!.acked = true;
+    } else if (op === 3 && model.length > 0) {
+      const upTo = model[random(model.length)]!.dlsn;
+      const covered = model.filter((r) => !r.dlsn.isAfter(upTo) && !r.acked);
+      const extra = pick(model.filter((r) => r.dlsn.isAfter(upTo) && !r.acked));
+      assert.equal(window.ack(extra, upTo), covered.length + extra.length, context);
+      for (const r of covered) r.acked = true;
+      for (const d of extra) model.find((r) => r.dlsn.equals(d))!.acked = true;
+    } else if (op === 4) {
+      const dlsns = pick(unacked());
+      const sorted = model.filter((r) => dlsns.some((d) => d.equals(r.dlsn)));
+      assert.equal(window.nack(dlsns), sorted.filter((r) => !r.queued).length, context);
+      for (const r of sorted) enqueue(r);
+      const acked = model.find((r) => r.acked && !r.inherited && r.dlsn.isAfter(window.floor));
+      if (acked) assert.throws(() => window.nack([acked.dlsn]), refusedNaming(acked.dlsn), context);
+    } else if (op === 5) {
+      const wait = random(200);
+      const expired = unacked().filter((r) => r.deliveredAt <= now - wait && !r.queued);
+      assert.equal(window.expired(now, wait), expired.length, context);
+      for (const r of expired) enqueue(r);
+    } else if (op === 6) {
+      const max = 1 + random(6);
+      const expected: string[] = [];
+      while (expected.length < max && queue.length > 0) {
+        const r = queue.shift()!;
+        r.queued = false;
+        if (r.acked) continue;
+        r.attempt++;
+        r.deliveredAt = now;
+        expected.push(`${r.dlsn.toString()}#${r.attempt}`);
+      }
+      assert.deepEqual(
+        window.takeRedeliveries(max, now).map((r) => `${r.dlsn.toString()}#${r.attempt}`),
+        expected,
+        context,
+      );
+    } else if (op === 7 && next < log.length) {
+      const ahead = log[next]!.dlsn;
+      assert.throws(() => window.ack([ahead]), refusedNaming(ahead), context);
+    }
+
+    const firstUnacked = model.findIndex((r) => !r.acked);
+    const floorIndex = firstUnacked < 0 ? model.length - 1 : firstUnacked - 1;
+    const floor = floorIndex < 0 ? new DLSN(1n, 0n, 0n) : model[floorIndex]!.dlsn;
+    assert.equal(window.floor.toString(), floor.toString(), context);
+    assert.equal(window.floorSequenceId, floorIndex < 0 ? 0n : model[floorIndex]!.sequenceId, context);
+    const pendingHoles = inheritedHoles.filter((h) => model.length === 0 || h.dlsn.isAfter(model.at(-1)!.dlsn));
+    const holes = [...model.slice(floorIndex + 1).filter((r) => r.acked), ...pendingHoles].map((r) => `${r.dlsn.toString()}@${r.sequenceId}`);
+    assert.deepEqual(
+      window.holes().map((h) => `${h.dlsn.toString()}@${h.sequenceId}`),
+      holes,
+      context,
+    );
+    assert.equal(window.holeCount, holes.length, context);
+    assert.equal(window.outstandingRecords, unacked().length, context);
+    assert.equal(
+      window.outstandingBytes,
+      unacked().reduce((sum, r) => sum + r.bytes, 0),
+      context,
+    );
+    assert.equal(window.redeliveriesQueued, queue.filter((r) => !r.acked).length, context);
+    for (const [i, r] of model.entries()) assert.equal(window.attemptOf(r.dlsn), i <= floorIndex ? undefined : r.attempt, `${context} ${r.dlsn.toString()}`);
+  }
+}
