@@ -50,6 +50,23 @@ test("a records frame is byte-identical to ts-proto's encoding of the same Sessi
   }
 });
 
+test("every varint length encodes as ts-proto's: each field at 0, 1, 127, 128 and each power of two to 2^53 - 1, either side", () => {
+  const values = [0, 1, 127, 128];
+  for (let bits = 8; bits <= 53; bits++) values.push(2 ** bits - 1, 2 ** bits);
+  const records = values
+    .filter((v) => v <= Number.MAX_SAFE_INTEGER)
+    .map((v) => {
+      const big = BigInt(v);
+      return record(big, big, big, { txid: big, appendTimeMs: v, sequenceId: big });
+    });
+  const attempts = records.map((_, i) => i + 1);
+  const fast = encodeRecordsFrame(records, attempts, 7n).bytes;
+  const reference = SessionResponse.encode({
+    kind: { $case: "records", value: { records: records.map((r, i) => asWire(r, attempts[i]!)), lag: 7n } },
+  }).finish();
+  assert.deepEqual(Buffer.from(fast), Buffer.from(reference));
+});
+
 test("a records frame decodes back to every field, int64 values beyond 2^53 and negatives included", () => {
   const decoded = SessionResponse.decode(encodeRecordsFrame(SAMPLES, 2, 5n).bytes);
   assert.equal(decoded.kind?.$case, "records");
