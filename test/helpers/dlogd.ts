@@ -19,6 +19,7 @@ import { createLogger } from "../../src/server/logger.js";
 import { startServer } from "../../src/server/server.js";
 import { type NatsServer, startNatsServer } from "./nats-server.js";
 import { runProcess } from "./process.js";
+import { reapWithParent } from "./reaper.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const DLOGD = join(REPO_ROOT, "bin", "dlogd.js");
@@ -73,21 +74,15 @@ let sharedNats: Promise<NatsServer> | undefined;
 
 /**
  * `--data-dir DIR`, or with DLOG_TEST_STORAGE=nats the same data on NATS JetStream: one
- * nats-server for the test process (killed when it exits), a prefix per data dir, so a server
+ * nats-server for the test process (it dies with it), a prefix per data dir, so a server
  * restarted on the same dir finds its logs again and two dirs share nothing.
  */
 async function storageArgs(dataDir: string | undefined): Promise<string[]> {
   if (dataDir === undefined) return [];
   if (process.env.DLOG_TEST_STORAGE !== "nats") return ["--data-dir", dataDir];
   sharedNats ??= startNatsServer().then((server) => {
-    // It must not keep the test process alive: killed when that exits.
-    const { child } = server.running;
-    child.unref();
-    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
-    process.once("exit", () => {
-      child.kill("SIGKILL");
-      rmSync(server.dir, { recursive: true, force: true });
-    });
+    // It must not keep the test process alive: it dies with it (reaper.ts), its temp dir removed.
+    server.unref();
     return server;
   });
   const nats = await sharedNats;
@@ -143,6 +138,8 @@ async function spawnDlogd(options: ProcessStartOptions): Promise<DlogdProcess> {
     env: { ...process.env, ...options.env },
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
+  // A file the test runner times out must not leave its servers running.
+  reapWithParent(child);
   let output = "";
   child.stderr!.setEncoding("utf8");
   child.stdout!.setEncoding("utf8");

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { freePorts } from "./ports.js";
+import { reapWithParent, removeWithParent } from "./reaper.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const READY_TIMEOUT_MS = 15_000;
@@ -99,6 +100,8 @@ export interface NatsCluster extends AsyncDisposable {
   waitForCurrentStreams(timeoutMs?: number): Promise<void>;
   /** Stops every node and removes the store dirs it created. */
   close(): Promise<void>;
+  /** The nodes (now and restarted) no longer keep this process alive: left running, they die with it. */
+  unref(): void;
 }
 
 interface StreamDetail {
@@ -123,19 +126,6 @@ interface Node extends NatsNode {
   log: string;
 }
 
-/** Every node process of every cluster of this test process, killed if the process exits first. */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function killOnExit(child: ChildProcess): void {
-  live.add(child);
-  child.once("exit", () => live.delete(child));
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once("exit", () => {
-    for (const c of live) c.kill("SIGKILL");
-  });
-}
-
 function config(node: Node, clusterName: string, syncInterval: string, routes: string[]): string {
   const lines = [
     `server_name: ${node.name}`,
@@ -149,6 +139,12 @@ function config(node: Node, clusterName: string, syncInterval: string, routes: s
     lines.push(`cluster { name: ${clusterName}, listen: 127.0.0.1:${node.clusterPort}, routes: [${routes.map((r) => JSON.stringify(r)).join(", ")}] }`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The child and its pipes no longer keep the event loop alive (the pipes are still drained while it runs). */
+function unrefChild(child: ChildProcess): void {
+  child.unref();
+  for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -172,6 +168,8 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
   }
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "dlog-nats-"));
   const owned = options.dir === undefined;
+  if (owned) removeWithParent(dir);
+  let detached = false;
   const ports = await freePorts(size * (options.clientPorts === undefined ? 3 : 2));
   const take = (): number => ports.pop()!;
   const nodes: Node[] = [];
@@ -214,7 +212,8 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
   /** Spawns the node's server and resolves once it listens for clients. */
   const launch = (node: Node): Promise<void> => {
     const child = spawn(natsServerBinary(), ["-c", node.configFile], { stdio: ["ignore", "pipe", "pipe"] });
-    killOnExit(child);
+    reapWithParent(child);
+    if (detached) unrefChild(child);
     node.child = child;
     node.log = "";
     node.state = "running";
@@ -358,6 +357,10 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
     async close() {
       await Promise.all(nodes.map((n) => signal(n, n.state === "paused" ? "SIGKILL" : "SIGTERM")));
       if (owned) rmSync(dir, { recursive: true, force: true });
+    },
+    unref() {
+      detached = true;
+      for (const node of nodes) if (node.child) unrefChild(node.child);
     },
     [Symbol.asyncDispose]() {
       return cluster.close();
