@@ -10,17 +10,12 @@
  *
  *   node dist/bench/append-instructions.js [--calls 300] [--fsync] bin/dlogd.js [other/bin/dlogd.js ...]
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { resolve } from "node:path";
 import { createChannel, createClient } from "nice-grpc";
 import { LogServiceDefinition, type LogServiceClient } from "../src/gen/dlog/v1/log.js";
 import { appendStream, appendUnary, getLogCalls } from "./append.js";
+import { type Instructions, startCallgrindDlogd } from "./callgrind-dlogd.js";
 
-const run = promisify(execFile);
-const START_TIMEOUT_MS = 300_000;
 const RUN_TIMEOUT_MS = 600_000;
 
 interface Workload {
@@ -57,100 +52,24 @@ function workloads(calls: number): Workload[] {
   ];
 }
 
-async function startUnderCallgrind(dlogd: string, dir: string, fsync: boolean): Promise<{ child: ChildProcess; address: string }> {
-  const child = spawn(
-    "valgrind",
-    [
-      "--tool=callgrind",
-      `--callgrind-out-file=${join(dir, "callgrind.%p")}`,
-      "--dump-line=no",
-      "--separate-threads=yes",
-      process.execPath,
-      dlogd,
-      "--listen",
-      "127.0.0.1:0",
-      "--metrics-listen",
-      "127.0.0.1:0",
-      "--data-dir",
-      join(dir, "data"),
-      ...(fsync ? [] : ["--no-fsync"]),
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let output = "";
-  const address = await new Promise<string>((resolveAddress, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dlogd under callgrind did not start within ${START_TIMEOUT_MS} ms:\n${output}`)), START_TIMEOUT_MS);
-    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
-      output = (output + chunk).slice(-20_000);
-      const line = output.split("\n").find((l) => l.includes('"dlogd listening"'));
-      const address = line === undefined ? undefined : (JSON.parse(line) as { address?: string }).address;
-      if (address !== undefined) {
-        clearTimeout(timer);
-        resolveAddress(address);
-      }
-    });
-    child.once("exit", () => {
-      clearTimeout(timer);
-      reject(new Error(`dlogd exited before listening:\n${output}`));
-    });
-  });
-  return { child, address };
-}
-
-/**
- * Instructions since the last zeroing, of the main thread and of all threads: callgrind_control
- * dumps one file per thread (`callgrind.PID.N-TT`, thread 01 the main one), each with a `summary:` line.
- */
-async function dumpInstructions(pid: number, dir: string): Promise<{ main: number; all: number }> {
-  const before = new Set(await readdir(dir));
-  await run("callgrind_control", ["--dump", String(pid)]);
-  for (let i = 0; i < 600; i++) {
-    const fresh = (await readdir(dir)).filter((name) => name.startsWith(`callgrind.${pid}.`) && !before.has(name));
-    if (fresh.length > 0) {
-      // Every thread's file is written before the command returns; a short wait covers the file system.
-      await new Promise((r) => setTimeout(r, 500));
-      let main = 0;
-      let all = 0;
-      for (const name of (await readdir(dir)).filter((n) => n.startsWith(`callgrind.${pid}.`) && !before.has(n))) {
-        const text = await readFile(join(dir, name), "utf8");
-        const summary = /^summary: (\d+)/m.exec(text) ?? /^totals: (\d+)/m.exec(text);
-        const count = summary ? Number(summary[1]) : 0;
-        all += count;
-        if (name.endsWith("-01")) main += count;
-      }
-      return { main, all };
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error("callgrind wrote no dump");
-}
-
-async function measure(dlogd: string, calls: number, fsync: boolean): Promise<Map<string, { main: number; all: number }>> {
-  const dir = await mkdtemp(join(tmpdir(), "dlog-append-instructions-"));
-  const { child, address } = await startUnderCallgrind(dlogd, dir, fsync);
-  const channel = createChannel(address);
-  const counts = new Map<string, { main: number; all: number }>();
+async function measure(dlogd: string, calls: number, fsync: boolean): Promise<Map<string, Instructions>> {
+  const server = await startCallgrindDlogd(dlogd, { fsync });
+  const channel = createChannel(server.address);
+  const counts = new Map<string, Instructions>();
   try {
     const logs = createClient(LogServiceDefinition, channel);
     await logs.createLog({ log: "unary-warm" });
-    const pid = child.pid!;
     for (const workload of workloads(calls)) {
       for (let i = 0; i < 5; i++) await workload.run(logs, "warm");
-      await run("callgrind_control", ["--zero", String(pid)]);
+      await server.zero();
       const ops = await workload.run(logs, "counted");
-      const { main, all } = await dumpInstructions(pid, dir);
+      const { main, all } = await server.dump();
       counts.set(workload.name, { main: main / ops, all: all / ops });
     }
     return counts;
   } finally {
     channel.close();
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    await exited;
-    clearTimeout(timer);
-    if (process.env["DLOG_KEEP_CALLGRIND"] === undefined) await rm(dir, { recursive: true, force: true });
-    else console.log(`callgrind dumps kept in ${dir}`);
+    await server.stop();
   }
 }
 
@@ -166,7 +85,7 @@ async function main(): Promise<void> {
   const fsync = fsyncAt >= 0;
   if (fsync) args.splice(fsyncAt, 1);
   if (args.length === 0) throw new Error("name at least one bin/dlogd.js");
-  const results: Array<{ dlogd: string; counts: Map<string, { main: number; all: number }> }> = [];
+  const results: Array<{ dlogd: string; counts: Map<string, Instructions> }> = [];
   for (const dlogd of args) results.push({ dlogd, counts: await measure(resolve(dlogd), calls, fsync) });
   console.log(`dlogd instructions per operation, main thread / all threads (${calls} calls per unary workload, fsync ${fsync ? "on" : "off"})`);
   const [first, ...rest] = results;

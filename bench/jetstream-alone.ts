@@ -4,6 +4,7 @@
  * [--graceful-stops N] [--takeovers N]` (after `make bench`'s nats-server is built). Prints the
  * section's table; writes no results file.
  */
+import { attempter } from "./attempt.js";
 import { cleanUpOnSignals, onCleanup } from "./cleanup.js";
 import { startDlogd } from "./dlogd-process.js";
 import { jetstreamSection } from "./jetstream.js";
@@ -15,16 +16,7 @@ const progress = (message: string): void => {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 };
 
-async function attempt<T>(label: string, step: () => Promise<T>): Promise<T | Error> {
-  progress(label);
-  try {
-    return await step();
-  } catch (error) {
-    const failure = error instanceof Error ? error : new Error(String(error));
-    progress(`  failed: ${failure.message.split("\n")[0]}`);
-    return failure;
-  }
-}
+const attempt = attempter(progress);
 
 /** This runner's own flags (how many faults of the other kinds), taken out before the plan's. */
 const args = process.argv.slice(2);

@@ -6,6 +6,7 @@
  * write outage after kill -9 of the log stream's leader and after its graceful stop (SIGTERM),
  * measured by the same append probe the fault tests use, and a reader's takeover across gateways.
  */
+import type { Attempt } from "./attempt.js";
 import { createDlogClient } from "../clients/typescript/src/index.js";
 import { startAppendProbe } from "../test/cluster/append-probe.js";
 import { type NatsCluster, startNatsCluster } from "../test/helpers/nats-cluster.js";
@@ -28,8 +29,6 @@ import { resumeLatency } from "./resume.js";
 export type JetStreamPlan = Plan["jetstream"];
 
 export const JETSTREAM_TITLE = "12. dlog on NATS JetStream";
-
-type Step = <T>(label: string, run: () => Promise<T>) => Promise<T | Error>;
 
 const SIZE = 100;
 const PER_APPEND = 1_000;
@@ -83,7 +82,7 @@ const value = (m: Measurement | Error | undefined): number | null => (m === unde
 const perSecond = (count: number, ms: number): number => (ms > 0 ? (count * 1000) / ms : 0);
 
 /** The three dlog workloads on one dlogd: packed appends, pipelined single appends, one reader catching up on the packed log. */
-async function dlogBackend(d: Dlogd, label: string, plan: JetStreamPlan, step: Step): Promise<Backend> {
+async function dlogBackend(d: Dlogd, label: string, plan: JetStreamPlan, step: Attempt): Promise<Backend> {
   const packed = await step(`jetstream: ${label} AppendStream ${PER_APPEND} records per append`, async () => {
     const r = await appendStream(d.logs, {
       log: PACKED_LOG,
@@ -135,7 +134,7 @@ async function writeOutages(
   stream: string,
   how: "kill9" | "stop",
   runs: number,
-  step: Step,
+  step: Attempt,
 ): Promise<Outage & { notes: string[] }> {
   const client = createDlogClient({ address: gateway.address });
   const probe = startAppendProbe(client, OUTAGE_LOG, { prefix: how });
@@ -242,7 +241,7 @@ function outageRows(label: string, o: Outage & { notes: string[] }, expect: stri
 export async function jetstreamSection(
   plan: JetStreamPlan,
   leveldb: Dlogd,
-  step: Step,
+  step: Attempt,
   warmUp: (d: Dlogd) => Promise<unknown>,
 ): Promise<{ section: Section; json: JetStreamJson }> {
   const rows: Row[] = [];

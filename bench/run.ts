@@ -11,6 +11,7 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { appendStream, appendUnary, getLogCalls, type AppendResult } from "./append.js";
+import { attempter } from "./attempt.js";
 import { profileThisProcess, summariseProfileFile, windowed, type ProfileSummary, type Window } from "./cpu-profile.js";
 import { deliverAndAck, deliverAndAckMany, type DeliverResult } from "./deliver.js";
 import { cleanUpOnSignals, onCleanup } from "./cleanup.js";
@@ -67,17 +68,7 @@ const progress = (message: string): void => {
   process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
 };
 
-/** Runs one step; a failure becomes an Error value (and an error row later), never the end of the run. */
-async function attempt<T>(label: string, step: () => Promise<T>): Promise<Result<T>> {
-  progress(label);
-  try {
-    return await step();
-  } catch (error) {
-    const failure = error instanceof Error ? error : new Error(String(error));
-    progress(`  failed: ${failure.message.split("\n")[0]}`);
-    return failure;
-  }
-}
+const attempt = attempter(progress);
 
 const failed = (value: unknown): value is Error => value instanceof Error;
 

@@ -1,6 +1,7 @@
 import type { DLSN } from "../dlsn.js";
 import type { AppendResult } from "../log/log-store.js";
 import { EncodedMessage } from "./record-frames.js";
+import { bigVarintSize, writeBigVarint, writeVarint } from "./varint.js";
 
 /**
  * `AppendResponse { dlsns, txids, request_id, duplicate }` of a written append, encoded byte for
@@ -21,13 +22,13 @@ export function encodeAppendResponse(result: AppendResult, requestId: bigint): E
       prefix = dlsnPrefix(dlsn);
       prefixOf = dlsn;
     }
-    const slotBytes = dlsn.slot === 0n ? 0 : 1 + varintSize(dlsn.slot);
+    const slotBytes = dlsn.slot === 0n ? 0 : 1 + bigVarintSize(dlsn.slot);
     out[at++] = 0x0a; // field 1 (dlsns), length-delimited
-    at = writeSize(out, at, prefix!.length + slotBytes);
+    at = writeVarint(out, at, prefix!.length + slotBytes);
     at += prefix!.copy(out, at);
     if (slotBytes > 0) {
       out[at++] = 0x18; // DLSN.slot
-      at = writeVarint(out, at, dlsn.slot);
+      at = writeBigVarint(out, at, dlsn.slot);
     }
   }
   if (txids.length > 0) {
@@ -37,12 +38,12 @@ export function encodeAppendResponse(result: AppendResult, requestId: bigint): E
     for (const txid of txids) {
       if (txid !== sized) {
         sized = txid;
-        sizeOfSized = varintSize(txid);
+        sizeOfSized = bigVarintSize(txid);
       }
       size += sizeOfSized;
     }
     out[at++] = 0x12; // field 2 (txids), packed
-    at = writeSize(out, at, size);
+    at = writeVarint(out, at, size);
     // Usually every txid of an append is the same (a time in ms, past 32 bits): encoded once, then copied.
     let last: bigint | undefined;
     let from = 0;
@@ -55,13 +56,13 @@ export function encodeAppendResponse(result: AppendResult, requestId: bigint): E
       }
       last = txid;
       from = at;
-      at = writeVarint(out, at, txid);
+      at = writeBigVarint(out, at, txid);
       to = at;
     }
   }
   if (requestId !== 0n) {
     out[at++] = 0x18; // field 3 (request_id)
-    at = writeVarint(out, at, requestId);
+    at = writeBigVarint(out, at, requestId);
   }
   if (result.duplicate === true) {
     out[at++] = 0x28; // field 5 (duplicate)
@@ -76,48 +77,11 @@ function dlsnPrefix(dlsn: DLSN): Buffer {
   let at = 0;
   if (dlsn.segment !== 0n) {
     out[at++] = 0x08;
-    at = writeVarint(out, at, dlsn.segment);
+    at = writeBigVarint(out, at, dlsn.segment);
   }
   if (dlsn.entry !== 0n) {
     out[at++] = 0x10;
-    at = writeVarint(out, at, dlsn.entry);
+    at = writeBigVarint(out, at, dlsn.entry);
   }
   return out.subarray(0, at);
-}
-
-const TWO_TO_64 = 1n << 64n;
-
-/** Bytes of an int64/uint64 varint; negative values take 10, as their two's complement does. */
-function varintSize(value: bigint): number {
-  if (value >= 0n && value < 0x80n) return 1;
-  let v = value < 0n ? value + TWO_TO_64 : value;
-  let size = 1;
-  while (v >= 0x80n) {
-    v >>= 7n;
-    size++;
-  }
-  return size;
-}
-
-/** A length (a non-negative number below 2^31). */
-function writeSize(out: Buffer, at: number, size: number): number {
-  let v = size;
-  while (v >= 0x80) {
-    out[at++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  out[at++] = v;
-  return at;
-}
-
-function writeVarint(out: Buffer, at: number, value: bigint): number {
-  // The common case in number arithmetic: slots, entry ids, small segments.
-  if (value >= 0n && value <= 0x7fffffffn) return writeSize(out, at, Number(value));
-  let v = value < 0n ? value + TWO_TO_64 : value;
-  while (v >= 0x80n) {
-    out[at++] = Number(v & 0x7fn) | 0x80;
-    v >>= 7n;
-  }
-  out[at++] = Number(v);
-  return at;
 }
