@@ -54,7 +54,15 @@ export class PositionStore {
   private fencedListener: FencedListener | undefined;
   /** Keys the write in flight had refused as fenced: not durable, and never retried. */
   private fencedKeys = new Set<string>();
-  /** Per reader taken over elsewhere, the highest epoch fenced: a write of a session up to it is dropped. */
+  /**
+   * Per reader taken over elsewhere, the highest epoch fenced: a write of a session up to it is dropped.
+   * Needed only until the fenced sessions' last writes are dropped: fencing ends the reader's session
+   * here at once, and an ended session writes once more at most. So a read of the store with nothing
+   * of the reader pending (`get`; every open, SetPosition and DeleteReader reads first) forgets it and
+   * the store's epoch decides again: a reader deleted since starts over at epoch 1, and its new
+   * sessions are not taken for the fenced ones. A watch event from before that read cannot fence them
+   * either: the storage tells only writes newer than what this gateway last read or wrote.
+   */
   private readonly fencedEpochs = new Map<string, bigint>();
 
   constructor(options: PositionStoreOptions) {
@@ -143,6 +151,8 @@ export class PositionStore {
     if (waiting && waiting.position !== undefined) return waiting.position === null ? undefined : decodePosition(encodePosition(waiting.position));
     if (this.flusher.isPending(key)) await this.flusher.flush();
     const stored = await this.storage.getPosition(logId, readerId);
+    // Every write of the sessions fenced here is behind: from now on the store's epoch decides (see `fencedEpochs`).
+    if (!this.flusher.isPending(key)) this.fencedEpochs.delete(key);
     return stored ? decodePosition(stored) : undefined;
   }
 
@@ -160,6 +170,7 @@ export class PositionStore {
   async forgetLog(logId: number): Promise<void> {
     const prefix = `${logId}/`;
     await this.flusher.forget((key) => key.startsWith(prefix));
+    for (const key of this.fencedEpochs.keys()) if (key.startsWith(prefix)) this.fencedEpochs.delete(key);
   }
 
   get counters(): Readonly<FlusherCounters> {
@@ -185,8 +196,13 @@ export class PositionStore {
   private async write(batch: WrittenPosition[]): Promise<void> {
     let pending: WrittenPosition[] = [];
     for (const write of batch) {
-      if (this.isFenced(write)) this.fencedKeys.add(readerKey(write.logId, write.readerId));
-      else pending.push(write);
+      if (!this.isFenced(write)) {
+        pending.push(write);
+        continue;
+      }
+      this.fencedKeys.add(readerKey(write.logId, write.readerId));
+      // A session of that epoch still live here (opened just as the fence came in) ends now: nothing it acks would land.
+      this.fence(write.logId, write.readerId, write.position!.epoch, new PositionsFencedError([{ logId: write.logId, readerId: write.readerId }]));
     }
     for (let round = 1; pending.length > 0; round++) {
       const writes = pending.map(({ logId, readerId, position }) => ({ logId, readerId, position: position ? encodePosition(position) : null }));

@@ -9,7 +9,7 @@ import { Status } from "nice-grpc";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../../src/gen/grpc/health/v1/health.js";
 import { type Clients, connect, type Dlogd, startDlogd, tempDir } from "../helpers/dlogd.js";
 import { type NatsServer, startNatsServer } from "../helpers/nats-server.js";
-import { appendNumbered, numberOf, TestSession } from "../helpers/session.js";
+import { appendNumbered, dlsnKey, numberOf, TestSession } from "../helpers/session.js";
 
 const TEST = { timeout: 30_000 };
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -123,6 +123,47 @@ describe("two gateways on one NATS JetStream store", () => {
       second.session.cancel();
     }
   });
+
+  // A gateway remembers a reader's sessions that another gateway fenced (their late writes are dropped). A deleted reader
+  // starts over at epoch 1: a session opened on that gateway afterwards is a new one, and its acks must become durable.
+  const deletions = [
+    { how: "taken over through the other gateway, then deleted through the fenced one", takeover: true, via: 0 },
+    { how: "taken over through the other gateway, then deleted through it", takeover: true, via: 1 },
+    { how: "deleted through the other gateway while its session here is live", takeover: false, via: 1 },
+  ] as const;
+  for (const [i, { how, takeover, via }] of deletions.entries()) {
+    test(`a reader ${how}: a new session on the first gateway makes its acks durable`, TEST, async () => {
+      const [a, b] = gateways as [(typeof gateways)[0], (typeof gateways)[0]];
+      const log = `fenced-delete-${i}`;
+      await appendNumbered(a.clients, log, 20);
+      await eventually(async () => (await b.clients.logs.getLog({ log })).recordCount === 20n, "the other gateway knows the log");
+      const first = await TestSession.open(a.clients, { log, readerId: "r" });
+      const firstGot = await first.session.records(20);
+      if (takeover) {
+        const second = await TestSession.open(b.clients, { log, readerId: "r" });
+        assert.equal(Status[(await first.session.failed(3_000)).code], "ABORTED", "the first gateway fenced its session");
+        second.session.drain();
+        await second.session.drained();
+        await gateways[via]!.clients.readers.deleteReader({ log, readerId: "r", force: true });
+      } else {
+        await b.clients.readers.deleteReader({ log, readerId: "r", force: true });
+        // Its next position write finds the reader gone (a failed CAS): the session is fenced.
+        first.session.ackUpTo(firstGot[4]!.dlsn!);
+        assert.equal(Status[(await first.session.failed(3_000)).code], "ABORTED", "the session of the deleted reader is fenced");
+      }
+      await assert.rejects(b.clients.readers.getPosition({ log, readerId: "r" }), { code: Status.NOT_FOUND }, "the reader is deleted");
+
+      const third = await TestSession.open(a.clients, { log, readerId: "r" });
+      assert.equal(third.opened.epoch, 1n, "a deleted reader starts over at epoch 1");
+      const got = await third.session.records(10);
+      assert.equal(numberOf(got[0]!), 1, "a deleted reader starts over from its fallback");
+      third.session.ackUpTo(got[9]!.dlsn!);
+      const acked = dlsnKey(got[9]!.dlsn);
+      await third.session.status((s) => s.acksDurable >= 1n && dlsnKey(s.durableFloor) === acked, `the ack of record 10 (${acked}) durable`);
+      assert.equal(dlsnKey((await b.clients.readers.getPosition({ log, readerId: "r" })).floor), acked, "the other gateway reads the new position");
+      third.session.cancel();
+    });
+  }
 
   test("appends to one log through both gateways: a refused one says retry, and every answered one is stored once, in order", TEST, async () => {
     const [a, b] = gateways;
