@@ -165,9 +165,13 @@ function compare(aSegment: bigint, aEntry: bigint, bSegment: bigint, bEntry: big
   return aEntry === bEntry ? 0 : aEntry < bEntry ? -1 : 1;
 }
 
-/** True for failures that say nothing was decided: no leader, no answer in time, a reconnect. */
+/**
+ * True for failures a retry may get past: no leader (no responders among them: nothing was stored),
+ * no answer in time or a reconnect (the request may have been carried out: only what is safe to
+ * repeat is retried, see `retrying`).
+ */
 function isTransient(error: unknown): boolean {
-  if (error instanceof AnswerLostError) return true;
+  if (error instanceof AnswerLostError || isNoResponders(error)) return true;
   if (error instanceof JetStreamApiError) return error.status === 503 || error.code === 10008;
   const e = error as { name?: string; message?: string; code?: string } | undefined;
   const text = `${e?.name ?? ""} ${e?.message ?? ""} ${e?.code ?? ""}`;
@@ -201,7 +205,9 @@ function outOfTime(error: unknown, totalMs: number): DlogError {
 
 /**
  * Runs `op` until it succeeds, fails for good, or `totalMs` has passed; each attempt bounded by
- * `attemptMs` inside `op`. Out of time, the last failure is UNAVAILABLE (the client tries again), not
+ * `attemptMs` inside `op`. An attempt whose answer was lost may have been carried out, so `op` must be
+ * safe to repeat: a read, a purge, a compare-and-set write (`casPut` tells its own landed attempt
+ * from another gateway's write), or a put of a value no one else writes (producer slots). Out of time, the last failure is UNAVAILABLE (the client tries again), not
  * the client library's own error, which reached a reader as INTERNAL ("timeout", a node paused while
  * leading the entries stream on a loaded machine).
  */
@@ -561,7 +567,8 @@ export class NatsStorage implements Storage {
         const stored = current?.operation === "PUT" ? current : undefined;
         const id = stored ? Number(stored.string()) : 1;
         try {
-          await this.casPut(this.meta, NEXT_LOG_ID_KEY, Buffer.from(String(id + 1)), stored?.revision ?? 0);
+          // Another gateway allocating `id` writes the same value: an id whose answer was lost is skipped (ids are never reused), never taken twice.
+          await this.casPut(this.meta, NEXT_LOG_ID_KEY, Buffer.from(String(id + 1)), stored?.revision ?? 0, { unique: false });
           return id;
         } catch (error) {
           if (!isWrongLastSequence(error)) throw error;
@@ -611,19 +618,21 @@ export class NatsStorage implements Storage {
 
   /**
    * A create (revision 0) or compare-and-set update, retried through an election. A retry whose
-   * CAS fails may have lost only the answer of the attempt before: the value stored says which.
+   * CAS fails may have lost only the answer of the attempt before: the value stored says which,
+   * unless another gateway may write the same value (`unique: false`): the CAS failure stands.
    */
-  private async casPut(kv: KV, key: string, value: Buffer, revision: number): Promise<number> {
-    let attempted = false;
+  private async casPut(kv: KV, key: string, value: Buffer, revision: number, { unique = true } = {}): Promise<number> {
+    let mayHaveLanded = false;
     return retrying(this.retry, async () => {
       try {
         return await this.untilAnswerLost(this.bucketStream(kv), revision === 0 ? kv.create(key, value) : kv.update(key, value, revision));
       } catch (error) {
-        if (attempted && isWrongLastSequence(error)) {
+        if (mayHaveLanded && unique && isWrongLastSequence(error)) {
           const now = await this.leaderGet(kv, key);
           if (now && now.operation === "PUT" && Buffer.from(now.value).equals(value)) return now.revision;
         }
-        attempted = true;
+        // Answered "no responders", the attempt reached no server.
+        mayHaveLanded ||= !isNoResponders(error);
         throw error;
       }
     });
@@ -725,8 +734,8 @@ export class NatsStorage implements Storage {
           );
         }
         // A later attempt's wrong sequence: an entry of the last attempt landed after the look below.
-        if (!(isTransient(error) || isWrongLastSequence(error) || isNoResponders(error))) throw error;
-        if (Date.now() >= deadline) throw isTransient(error) || isNoResponders(error) ? outOfTime(error, this.retry.totalMs) : error;
+        if (!(isTransient(error) || isWrongLastSequence(error))) throw error;
+        if (Date.now() >= deadline) throw isTransient(error) ? outOfTime(error, this.retry.totalMs) : error;
         if (isNoResponders(error)) await this.electionOrDelay(this.stream, retryDelayMs(error, attempt));
         else await new Promise((resolve) => setTimeout(resolve, retryDelayMs(error, attempt)));
         landed = await this.landedPrefix(logId, base, entries);
