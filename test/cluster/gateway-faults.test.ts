@@ -3,8 +3,8 @@
  * a reader moves between them — real processes throughout. A kill -9 of the gateway a client
  * uses: the TypeScript client (given both addresses) reconnects to the other, its reader resumes
  * within the crash bound and its appender loses nothing. One reader id opened on both gateways:
- * at most one session lives; the takeover fences the old one (ABORTED) at once, and the old one
- * is sent nothing new after it.
+ * the takeover fences the old one (ABORTED) as soon as the old one's gateway hears of it (its KV
+ * watch, milliseconds), and nothing the old one acks after the takeover is written.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -15,7 +15,7 @@ import type { Record as WireRecord } from "../../src/gen/dlog/v1/common.js";
 import { startAppendProbe } from "./append-probe.js";
 import { connect } from "../helpers/dlogd.js";
 import { type DlogCluster, startDlogCluster } from "./dlog-cluster.js";
-import { appendNumbered, numberOf, TestSession } from "../helpers/session.js";
+import { appendNumbered, dlsnKey, numberOf, TestSession } from "../helpers/session.js";
 import { sleep, until } from "../reliability/harness.js";
 
 let dc: DlogCluster;
@@ -26,7 +26,11 @@ after(async () => {
   await dc?.close();
 });
 
-test("one reader id on two gateways: the takeover fences the live session at once (ABORTED): it is sent no record after it", { timeout: 60_000 }, async (t) => {
+// The old session's gateway learns of the takeover from its KV watch, not from the takeover itself: until then it
+// goes on delivering as its acks free its window (measured, not bounded, here; bench/ measures the takeover time).
+test("one reader id on two gateways: the takeover fences the live session (ABORTED) as its gateway hears of it, and nothing it acks after is written", {
+  timeout: 60_000,
+}, async (t) => {
   // Before the gateway kill below: both gateways are up.
   const [g0, g1] = dc.gateways as [(typeof dc.gateways)[0], (typeof dc.gateways)[0]];
   const log = "takeover";
@@ -63,6 +67,11 @@ test("one reader id on two gateways: the takeover fences the live session at onc
     const openedAt = performance.now();
     await until(() => firstEnd !== undefined, "the first session to end", 10_000);
     await firstLoop;
+    // Invariant: what the old session acked after the takeover is not written. The new one has acked nothing yet, so the
+    // stored position is still the one it opened with, read through the old session's gateway (its last writes behind it).
+    const stored = await c0.readers.getPosition({ log, readerId: "r" });
+    assert.equal(stored.epoch, opened.epoch, "the stored position is the takeover's, not the fenced session's");
+    assert.equal(dlsnKey(stored.floor), dlsnKey(opened.resumeAfter), "the fenced session's acks after the takeover moved the stored position");
     // The new session reads past the last record the old one got, so any record they share shows.
     const lastOfFirst = Math.max(...firstGot.map((g) => numberOf(g.record)));
     const secondGot: WireRecord[] = [];
@@ -81,14 +90,10 @@ test("one reader id on two gateways: the takeover fences the live session at onc
     // Invariant: the old session is ended ABORTED (fenced), not left delivering beside the new one.
     const error = firstEnd!.error as { code?: Status } | undefined;
     assert.equal(error?.code, Status.ABORTED, `the fenced session ended with ${String(firstEnd!.error)}`);
-    // Invariant: after the takeover the old session is sent nothing new. What reaches it after the new one's Opened can
-    // only be what was on its way already: at most its outstanding window (those come again, as unacked records do).
+    // What reached the old session after the new one's Opened: what was on its way, and what its acks made room for until
+    // its gateway heard of the takeover. None of its acks of them counted (above), so the new session delivers them again.
     const afterTakeover = new Set(firstGot.filter((g) => g.at > openedAt).map((g) => numberOf(g.record)));
     const both = secondGot.map(numberOf).filter((n) => afterTakeover.has(n));
-    assert.ok(
-      afterTakeover.size <= flow.maxOutstandingRecords,
-      `${afterTakeover.size} records reached the old session after the takeover, more than the ${flow.maxOutstandingRecords} that could be on their way: it was sent records after it (${both.length} delivered to both)`,
-    );
     // The takeover resumes from what the old session made durable, not from the start.
     assert.ok(opened.resumeAfter !== undefined && numberOf(secondGot[0]!) > 0, "the takeover resumed from the stored position");
     t.diagnostic(
