@@ -23,6 +23,7 @@ import {
   isSkipped,
   natsJetStream,
   nextvScan,
+  pacedSyncPutLatency,
   rawGrpcStream,
   redisStreams,
   singlePuts,
@@ -366,6 +367,21 @@ function latencyRows(label: string, samples: Result<number[]>, reference: string
     row(`${label}, p99`, quantile(samples, 0.99), "ms", reference, `max ${max.toFixed(1)} ms`),
     row(`${label}, p99.9`, quantile(samples, 0.999), "ms", reference, `of ${samples.length} samples`),
   ];
+}
+
+const DISK_SYNC_LABEL = "classic-level awaited put (sync: true), paced like the tail rows";
+
+/** The floor of the fsync-on tail rows in the same run: this disk's own fsync'd write, at their pace. */
+async function measureDiskSyncLatency(plan: Plan, rows: Row[]): Promise<void> {
+  const samples = await attempt("ref: classic-level sync put latency", () => pacedSyncPutLatency({ ratePerSec: plan.tailRate, durationMs: plan.tailMs }));
+  rows.push(
+    ...latencyRows(
+      DISK_SYNC_LABEL,
+      samples,
+      "reference",
+      `${plan.tailRate}/s for ${plan.tailMs / 1000} s, in the bench process, a temp dir beside dlogd's data dir (the same disk): the disk's fsync latency, which every durable append waits for once`,
+    ),
+  );
 }
 
 /** How the tailing run's single records are appended: one unary Append each, or one `append()` call each on the TypeScript client's appender. */
@@ -833,6 +849,7 @@ async function main(): Promise<void> {
 
         clientRuns.push(...(await measureClients(d, plan, filled[100]!, clientRows)));
 
+        await measureDiskSyncLatency(plan, latencyRowsOut);
         await measureTail(d, plan, true, latencyRowsOut);
         await measureTail(d, plan, true, latencyRowsOut, "appender");
         const modes: ResumeMode[] = ["drained, same channel", "drained, new channel", "takeover of a live session"];
@@ -1126,6 +1143,7 @@ async function main(): Promise<void> {
     tail_p50_ms: pick("Append → delivery while tailing, fsync on, p50"),
     tail_p99_ms: pick("Append → delivery while tailing, fsync on, p99"),
     tail_p999_ms: pick("Append → delivery while tailing, fsync on, p99.9"),
+    disk_sync_put_p99_ms: pick(`${DISK_SYNC_LABEL}, p99`),
     tail_appender_p50_ms: pick("Append → delivery while tailing, fsync on (TypeScript appender), p50"),
     tail_appender_p99_ms: pick("Append → delivery while tailing, fsync on (TypeScript appender), p99"),
     tail_appender_p999_ms: pick("Append → delivery while tailing, fsync on (TypeScript appender), p99.9"),
