@@ -89,6 +89,16 @@ export class LogReader {
     return out;
   }
 
+  /**
+   * Reads the entries the next `read` starts from (up to `maxRecords` records) and decodes the
+   * first, without taking a record: a session's first batch is read while its open is being
+   * written. Not to be called while a `read` is in flight.
+   */
+  async readAhead(maxRecords: number): Promise<void> {
+    if (this.log.deleted || this.bufferedIndex < this.buffered.length) return;
+    if (await this.fill(maxRecords)) this.entryAt(this.bufferedIndex);
+  }
+
   /** Resolves when a record after the last one read is committed. */
   waitForMore(signal?: AbortSignal): Promise<void> {
     return this.log.waitForRecord(this.expectedSequenceId, signal);

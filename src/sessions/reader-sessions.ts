@@ -197,6 +197,8 @@ export class ReaderSessions {
       // The epoch (and the first delivery reservation) is durable before the client hears of it:
       // epochs grow across restarts even for a session that acks nothing.
       this.positionChanged(logId, session, 0);
+      // Read while the epoch is written; the session sends nothing (Opened first) before it is durable.
+      session.readAhead();
       try {
         await this.positions.flush();
       } catch (error) {

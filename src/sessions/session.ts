@@ -12,7 +12,7 @@ export type { OpenedInfo, ResumeSource, SessionFrame, StatusInfo } from "./sessi
 
 /** What a session needs of the log layer (`LogStore` is one); small, so a test can stand in for it. */
 export interface SessionLogs {
-  openReader(log: string, from: DLSN): Pick<LogReader, "read" | "waitForMore" | "close"> & Partial<Pick<LogReader, "lastRuns">>;
+  openReader(log: string, from: DLSN): Pick<LogReader, "read" | "waitForMore" | "close"> & Partial<Pick<LogReader, "lastRuns" | "readAhead">>;
   has(log: string): boolean;
   head(log: string): { nextSequenceId: bigint };
 }
@@ -114,6 +114,8 @@ export class Session {
   private lastFrameAt = Date.now();
   /** The log read in flight: the reader is closed only after it settles. */
   private reading: Promise<unknown> | undefined;
+  /** The first batch's read, started by `readAhead` before the session may send anything. */
+  private readingAhead: Promise<unknown> | undefined;
   private readonly budget: BudgetAccount | undefined;
 
   constructor(options: SessionOptions) {
@@ -350,6 +352,18 @@ export class Session {
     this.heartbeat = setTimeout(() => this.armHeartbeat(), idleMs >= heartbeatMs ? heartbeatMs : heartbeatMs - idleMs);
   }
 
+  /**
+   * Starts reading the first batch now, while the owner makes the open durable: nothing is sent
+   * before `frames()` is pulled, so this only takes the read off the path to the first record.
+   */
+  readAhead(): void {
+    const ahead = this.reader.readAhead?.(this.flow.maxBatchRecords);
+    if (ahead === undefined) return;
+    // A failure shows again in the read that follows.
+    this.readingAhead = ahead.catch(() => undefined);
+    this.reading = this.readingAhead;
+  }
+
   // ---- output to the client --------------------------------------------------------------------
 
   /** The frames to send, starting with Opened. Ends after Drained; throws the session's failure. */
@@ -432,6 +446,11 @@ export class Session {
   }
 
   private async readNext(): Promise<SessionFrame | undefined> {
+    if (this.readingAhead !== undefined) {
+      await this.readingAhead;
+      this.readingAhead = undefined;
+      if (this.ended) return undefined;
+    }
     const room = this.flow.maxOutstandingRecords - this.window.outstandingRecords;
     const count = Math.min(this.flow.maxBatchRecords, room);
     const wanted = Math.min(MAX_FRAME_BYTES, this.flow.maxOutstandingBytes - this.window.outstandingBytes);

@@ -230,3 +230,59 @@ test("20 000 individual acks cost what the flusher promises: a write per interva
   assert.ok(c.positionsWritten <= c.flushes, "one reader: written at most once per flush");
   assert.ok(c.ackFlushes + c.timerFlushes >= 1, "acks were batched into writes");
 });
+
+test("an open reads its first batch while its epoch is being written, and hands out the session only once the epoch is durable", async (t) => {
+  // No entry cache: the first batch comes from a LevelDB cursor, whose opening the test sees.
+  const store = await openStore({ entryCacheBytes: 0 });
+  await store.store.append("log", [{ payload: bytes("1") }, { payload: bytes("2") }]);
+  const logStorage = store.storage;
+  let cursors = 0;
+  const openCursor = logStorage.openCursor;
+  logStorage.openCursor = (...args) => {
+    cursors++;
+    return openCursor(...args);
+  };
+  let releaseWrite!: () => void;
+  const held = new Promise<void>((resolve) => (releaseWrite = resolve));
+  let writesHeld = 0;
+  const sessions = new ReaderSessions({
+    logs: store.store,
+    // Position writes wait for the test: the open's epoch write stays on its way to disk.
+    storage: {
+      ...logStorage,
+      writePositions: async (writes, sync) => {
+        writesHeld++;
+        await held;
+        return logStorage.writePositions(writes, sync);
+      },
+    },
+    flushIntervalMs: 20,
+    flushMax: 1000,
+    maxHoles: 100,
+    heartbeatMs: 60_000,
+  });
+  t.after(async () => {
+    releaseWrite();
+    await sessions.close();
+    await store[Symbol.asyncDispose]();
+  });
+  let opened: Session | undefined;
+  const opening = sessions.open({ log: "log", readerId: "r", resumePolicy: "stored", flow: {}, takeover: "fence", ackWaitMs: 0 }).then((s) => (opened = s));
+  for (let waited = 0; writesHeld === 0 || cursors === 0; waited += 5) {
+    assert.ok(waited < 2_000, `in 2 s: ${writesHeld} position writes started, ${cursors} log cursors opened`);
+    await sleep(5);
+  }
+  await sleep(20);
+  assert.equal(opened, undefined, "the session (and so its Opened frame) waits for the epoch write");
+  releaseWrite();
+  const session = await opening;
+  const frames = session.frames()[Symbol.asyncIterator]();
+  assert.equal((await frames.next()).value?.kind, "opened");
+  const records = await until(frames, (frame) => (frame.kind === "records" ? frame.records : undefined));
+  assert.deepEqual(
+    records.map((r) => Buffer.from(r.payload).toString()),
+    ["1", "2"],
+  );
+  assert.equal(cursors, 1, "the read ahead is the read the first batch came from");
+  session.handleGone();
+});
