@@ -25,8 +25,14 @@ export interface WrittenPosition {
 /** Told after each write, once per position it made durable. */
 export type DurableListener = (logId: number, readerId: string, position: ReaderPosition) => void;
 
-/** Told when another gateway took the reader over: its sessions here with an epoch up to `upToEpoch` are fenced. */
-export type FencedListener = (logId: number, readerId: string, upToEpoch: bigint, error: PositionsFencedError) => void;
+/**
+ * Told when another gateway took the reader over (`error`) or deleted it ("deleted"): its sessions
+ * here with an epoch up to `upToEpoch` are fenced.
+ */
+export type FencedListener = (logId: number, readerId: string, upToEpoch: bigint, why: PositionsFencedError | "deleted") => void;
+
+/** Every epoch: a reader deleted elsewhere fences every session of it here (epochs are u64). */
+const ALL_EPOCHS = 2n ** 64n - 1n;
 
 /** Writes of readers whose CAS keeps failing against older sessions elsewhere: tried this often per flush. */
 const CONFLICT_ROUNDS = 3;
@@ -97,17 +103,19 @@ export class PositionStore {
     if (this.fencedListener) throw new Error("PositionStore.onFenced: a listener is registered already");
     this.fencedListener = listener;
     // Another gateway's write: a session opened there after this one's (a higher epoch) took it over.
+    // Its DeleteReader: every session here is of the deleted reader. A new reader of that id restarts
+    // at epoch 1, so only this keeps an older session here from writing over (and fencing) its sessions.
     this.storage.watchReaders?.((logId, readerId, stored) => {
-      const epoch = decodePosition(stored).epoch;
-      this.fence(logId, readerId, epoch - 1n, new PositionsFencedError([{ logId, readerId }]));
+      if (stored === null) this.fence(logId, readerId, ALL_EPOCHS, "deleted");
+      else this.fence(logId, readerId, decodePosition(stored).epoch - 1n, new PositionsFencedError([{ logId, readerId }]));
     });
   }
 
-  private fence(logId: number, readerId: string, upToEpoch: bigint, error: PositionsFencedError): void {
+  private fence(logId: number, readerId: string, upToEpoch: bigint, why: PositionsFencedError | "deleted"): void {
     const key = readerKey(logId, readerId);
     const before = this.fencedEpochs.get(key);
     if (before === undefined || upToEpoch > before) this.fencedEpochs.set(key, upToEpoch);
-    this.fencedListener?.(logId, readerId, upToEpoch, error);
+    this.fencedListener?.(logId, readerId, upToEpoch, why);
   }
 
   /** A write of a session another gateway's newer one fenced. */
@@ -224,7 +232,8 @@ export class PositionStore {
           if (!conflicted.has(readerKey(write.logId, write.readerId))) continue;
           const stored = await this.storage.getPosition(write.logId, write.readerId);
           const storedEpoch = stored ? decodePosition(stored).epoch : undefined;
-          if (write.position === null || (storedEpoch !== undefined && storedEpoch < write.position.epoch)) {
+          // A session fenced meanwhile (the reader deleted elsewhere: a newer reader may hold a lower epoch) is not written again.
+          if (write.position === null || (!this.isFenced(write) && storedEpoch !== undefined && storedEpoch < write.position.epoch)) {
             again.push(write);
           } else {
             this.fencedKeys.add(readerKey(write.logId, write.readerId));

@@ -95,11 +95,11 @@ export class ReaderSessions {
       onWritten: options.onPositionsWritten,
     });
     this.positions.onDurable((logId, readerId, position) => this.live.get(readerKey(logId, readerId))?.durableChanged(position));
-    // Another gateway wrote the reader (a replicated store): its session here is fenced at once.
-    this.positions.onFenced((logId, readerId, upToEpoch, error) => {
+    // Another gateway wrote or deleted the reader (a replicated store): its session here is fenced at once.
+    this.positions.onFenced((logId, readerId, upToEpoch, why) => {
       const session = this.live.get(readerKey(logId, readerId));
       if (!session || session.isEnded || session.epoch > upToEpoch) return;
-      session.fence(error);
+      session.fence(why === "deleted" ? deletedElsewhere(session.log, readerId) : why);
       this.counters.sessionsFenced++;
     });
     this.logs.onDelete((logId, name) => this.endLog(logId, name));
@@ -444,6 +444,13 @@ export class ReaderSessions {
     this.positionsClosed = true;
     await this.positions.close();
   }
+}
+
+function deletedElsewhere(log: string, readerId: string): DlogError {
+  return new DlogError("ABORTED", `reader "${readerId}" of log "${log}" was deleted through another dlogd gateway; its position is gone`, {
+    reason: "READER_DELETED",
+    metadata: { log, reader_id: readerId },
+  });
 }
 
 function liveRefusal(log: string, readerId: string, current: Session, action: string): DlogError {

@@ -860,15 +860,16 @@ export class NatsStorage implements Storage {
   }
 
   /**
-   * Follows every reader's key: a write by another gateway of a reader this one read or wrote
-   * (a revision above the one it knows, not its own write in flight) is told with the value.
+   * Follows every reader's key: a write or a DeleteReader (a KV delete) by another gateway of a
+   * reader this one read or wrote (a revision above the one it knows, not its own write in flight)
+   * is told, with the value or null. DeleteLog purges its readers' keys instead: `watchLogs` tells it.
    */
-  watchReaders(listener: (logId: number, readerId: string, position: StoredPosition) => void): void {
+  watchReaders(listener: (logId: number, readerId: string, position: StoredPosition | null) => void): void {
     this.follow("readers", this.positions, ">", true, async (entry) => {
       const known = this.positionRevisions.get(entry.key);
-      if (entry.operation !== "PUT" || known === undefined || entry.revision <= known || this.positionWrites.has(entry.key)) return;
+      if (entry.operation === "PURGE" || known === undefined || entry.revision <= known || this.positionWrites.has(entry.key)) return;
       const dot = entry.key.indexOf(".");
-      listener(Number(entry.key.slice(0, dot)), unb64(entry.key.slice(dot + 1)), decodeStoredPosition(entry.value));
+      listener(Number(entry.key.slice(0, dot)), unb64(entry.key.slice(dot + 1)), entry.operation === "PUT" ? decodeStoredPosition(entry.value) : null);
     });
   }
 

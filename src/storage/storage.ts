@@ -154,8 +154,12 @@ export interface Storage {
    * process opens has nothing to tell.
    */
   watchLogs?(listener: (change: LogChange) => void): void;
-  /** A store several gateways share: tells of each reader another gateway wrote, with what it wrote (a takeover ends the session here at once). */
-  watchReaders?(listener: (logId: number, readerId: string, position: StoredPosition) => void): void;
+  /**
+   * A store several gateways share: tells of each reader another gateway wrote, with what it wrote
+   * (a takeover ends the session here at once), or deleted (null; not the readers of a deleted log,
+   * which `watchLogs` tells).
+   */
+  watchReaders?(listener: (logId: number, readerId: string, position: StoredPosition | null) => void): void;
 }
 
 /**

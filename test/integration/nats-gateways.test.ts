@@ -165,6 +165,47 @@ describe("two gateways on one NATS JetStream store", () => {
     });
   }
 
+  // The new reader of the id restarts at epoch 1, below the old session's: by epochs alone the old one's next write would
+  // win over the new one's position and fence it.
+  test(
+    "a reader deleted through the other gateway ends its live session here at once (ABORTED READER_DELETED); a new reader of the id there keeps its position",
+    TEST,
+    async () => {
+      const [a, b] = gateways as [(typeof gateways)[0], (typeof gateways)[0]];
+      const log = "deleted-under-session";
+      await appendNumbered(a.clients, log, 20);
+      await eventually(async () => (await b.clients.logs.getLog({ log })).recordCount === 20n, "the other gateway knows the log");
+      const earlier = await TestSession.open(a.clients, { log, readerId: "r" });
+      earlier.session.drain();
+      await earlier.session.drained();
+      const old = await TestSession.open(a.clients, { log, readerId: "r" });
+      assert.equal(old.opened.epoch, 2n);
+      const oldGot = await old.session.records(20);
+
+      await b.clients.readers.deleteReader({ log, readerId: "r", force: true });
+      const fresh = await TestSession.open(b.clients, { log, readerId: "r" });
+      assert.equal(fresh.opened.epoch, 1n, "the new reader starts over");
+      const got = await fresh.session.records(10);
+      const durable = async (n: number): Promise<void> => {
+        fresh.session.ackUpTo(got[n - 1]!.dlsn!);
+        const acked = dlsnKey(got[n - 1]!.dlsn);
+        await fresh.session.status((s) => dlsnKey(s.durableFloor) === acked, `the new reader's ack of record ${n} durable`);
+      };
+      await durable(5);
+      // The old session acks too: its position must not land.
+      old.session.ackUpTo(oldGot[14]!.dlsn!);
+      const gone = await old.session.failed(3_000);
+      assert.equal(Status[gone.code], "ABORTED");
+      assert.match(gone.details, /reader "r" of log "deleted-under-session" was deleted through another dlogd gateway/);
+
+      await durable(10);
+      assert.equal(fresh.session.error, undefined, "the new reader's session is not fenced");
+      const stored = await a.clients.readers.getPosition({ log, readerId: "r" });
+      assert.deepEqual([stored.epoch, dlsnKey(stored.floor)], [1n, dlsnKey(got[9]!.dlsn)], "the stored position is the new reader's");
+      fresh.session.cancel();
+    },
+  );
+
   test("appends to one log through both gateways: a refused one says retry, and every answered one is stored once, in order", TEST, async () => {
     const [a, b] = gateways;
     const answered: number[] = [];

@@ -34,7 +34,7 @@ test("a reader watch whose consumer vanished is recreated by the watchdog, and a
     const told: string[] = [];
     const restarts: WatchRestart[] = [];
     a.onWatchRestarted((restart) => restarts.push(restart));
-    a.watchReaders((_logId, readerId, position) => told.push(`${readerId}:${position.floor.toString()}`));
+    a.watchReaders((_logId, readerId, position) => told.push(`${readerId}:${position?.floor.toString() ?? "deleted"}`));
     const position = (floor: string) => ({ floor: Buffer.from(floor), extra: Buffer.alloc(0) });
     // Gateway a writes reader r (so it knows its revision), then b writes it: a's watch tells it.
     await a.writePositions([{ logId: 1, readerId: "r", position: position("a1") }], true);

@@ -182,6 +182,31 @@ describe("NATS JetStream: two gateways on one log", () => {
       await b.close();
     }
   });
+
+  test("another gateway's DeleteReader reaches the reader watch (null); its DeleteLog's purge of the log's readers does not (the log watch tells that)", async () => {
+    const { a, b } = await gatewaysOn("deletes");
+    try {
+      const told: string[] = [];
+      a.watchReaders((logId, readerId, position) => told.push(`${logId}/${readerId}:${position === null ? "deleted" : position.extra.toString()}`));
+      const position = (text: string) => ({ floor: Buffer.alloc(25, 1), extra: Buffer.from(text) });
+      await a.writePositions(
+        [
+          { logId: 1, readerId: "r", position: position("a") },
+          { logId: 2, readerId: "s", position: position("a") },
+          { logId: 1, readerId: "after", position: position("a") },
+        ],
+        true,
+      );
+      await b.writePositions([{ logId: 1, readerId: "r", position: null }], true);
+      await b.deleteLog(2, "two");
+      await b.writePositions([{ logId: 1, readerId: "after", position: position("b") }], true);
+      await until(() => told.includes("1/after:b"), "a's watch to tell b's last write");
+      assert.deepEqual(told, ["1/r:deleted", "1/after:b"]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
 });
 
 describe("NATS JetStream: a server restart in the middle of a commit", () => {
