@@ -30,10 +30,10 @@ export interface ConnectionLimit {
 }
 
 /**
- * Keeps at most `max` client connections on `port`, with Nagle's algorithm off. grpc-js has no such
- * limit and nice-grpc keeps its listener private, so the limit sits on Node's "net.server.socket"
- * diagnostics channel, which sees every accepted socket: one past the limit is closed at once, before
- * it can send a call, so no number of idle peers can take the file descriptors the store needs.
+ * Keeps at most `max` client connections on `port`. grpc-js has no such limit and nice-grpc keeps
+ * its listener private, so the limit sits on Node's "net.server.socket" diagnostics channel, which
+ * sees every accepted socket: one past the limit is closed at once, before it can send a call, so
+ * no number of idle peers can take the file descriptors the store needs.
  */
 export function limitConnections(port: number, max: number, logger: Logger): ConnectionLimit {
   let open = 0;
@@ -54,9 +54,6 @@ export function limitConnections(port: number, max: number, logger: Logger): Con
       }
       return;
     }
-    // Node's HTTP/2 server leaves Nagle on: a small frame (a record at the tail, an append's answer)
-    // written while the one before is unacknowledged would wait for the client's delayed ACK (40 ms).
-    socket.setNoDelay(true);
     open++;
     socket.once("close", () => open--);
   };
