@@ -4,11 +4,13 @@ import { type DecodedRecord, type EntryRecords, decodeEntryInto, entryRecordCoun
 export interface CachedEntry extends EntryRecords {
   readonly segment: bigint;
   readonly entry: bigint;
+  /** Payload bytes of the records before slot i, for i up to the count: a read finds where its byte bound falls without visiting each record. */
+  readonly payloadEnds: Float64Array;
 }
 
 /**
  * Rough resident cost of one decoded record besides its payload (the record object, its DLSN and
- * bigints, the payload's Buffer view), so the bound tracks memory rather than payload bytes alone.
+ * bigints, the payload's Buffer view, its payloadEnds slot), so the bound tracks memory rather than payload bytes alone.
  */
 const RECORD_OVERHEAD_BYTES = 320;
 /** Per record, the wire header a kept entry's encoded copy (EntryRecords.encoded) adds to its payload. */
@@ -104,6 +106,7 @@ interface Slot {
   entry: bigint;
   value: Buffer;
   records: DecodedRecord[] | undefined;
+  payloadEnds: Float64Array | undefined;
   /** Kept in the cache for other readers: worth keeping encoded too (EntryRecords). */
   shared: boolean;
   encoded: EntryRecords["encoded"];
@@ -116,7 +119,7 @@ export function keptEntryBytes(value: Buffer): number {
 }
 
 function newSlot(segment: bigint, entry: bigint, value: Buffer, shared: boolean): Slot {
-  return { segment, entry, value, records: undefined, shared, encoded: undefined, bytes: keptEntryBytes(value) };
+  return { segment, entry, value, records: undefined, payloadEnds: undefined, shared, encoded: undefined, bytes: keptEntryBytes(value) };
 }
 
 function decodedSlot(slot: Slot): CachedEntry {
@@ -124,6 +127,9 @@ function decodedSlot(slot: Slot): CachedEntry {
     const records: DecodedRecord[] = [];
     slot.records = records;
     decodeEntryInto(records, slot.segment, slot.entry, slot.value, 0, entryRecordCount(slot.value));
+    const payloadEnds = new Float64Array(records.length + 1);
+    for (let i = 0; i < records.length; i++) payloadEnds[i + 1] = payloadEnds[i]! + records[i]!.payload.length;
+    slot.payloadEnds = payloadEnds;
   }
   return slot as CachedEntry;
 }

@@ -90,6 +90,12 @@ test("a reader resuming inside an entry, and one bounded by bytes, take the righ
     } finally {
       await reader.close();
     }
+    const exact = t.store.openReader("log", new DLSN(1n, 0n, 1n));
+    try {
+      assert.deepEqual((await exact.read(10, 8)).map(text), ["bbbb", "cccc"], "payloads exactly at the byte bound: nothing more");
+    } finally {
+      await exact.close();
+    }
   });
 });
 
