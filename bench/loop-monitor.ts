@@ -21,6 +21,32 @@ export interface LoopReport {
   gcMaxByKind: Record<string, number>;
   /** process.memoryUsage() at the end of the window after a full GC, MiB: what of the RSS is live JS heap, buffers, the rest native. */
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
+  /** In a dlogd: its storage writes in the window (see `traceStorage`); absent in other processes. */
+  storage?: StorageReport;
+}
+
+/** Quantiles (ms) of one kind of wait. */
+export interface Spread {
+  count: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface StorageReport {
+  /** `LevelStorage.commit` of a group-committed batch, call to resolve: the thread pool's queue, LevelDB's writer queue, write, fsync, and the loop's turn to run the callback. */
+  commit: Spread;
+  /** Oldest append of a batch, from `GroupCommit.enqueue` to the start of its batch's commit: the wait for the next turn and for the batch in flight. */
+  batchWait: Spread;
+  /**
+   * From the end of one commit's write to the start of the next one's, when the next one's appends
+   * were already waiting at that end: time no commit was being written while appends waited for the loop.
+   */
+  idleGap: Spread;
+  /** `LevelStorage.writePositions` (the position flusher's fsynced writes), and how many of them overlapped a commit. */
+  positionWrite: Spread;
+  positionWritesDuringCommit: number;
 }
 
 const GC_KINDS: Record<number, string> = { 1: "minor", 2: "major", 4: "incremental", 8: "weakcb" };
@@ -68,12 +94,101 @@ export function startLoopMonitor(): { take(): LoopReport; stop(): void } {
   };
 }
 
+function spread(samples: number[]): Spread {
+  const sorted = samples.sort((a, b) => a - b);
+  const at = (q: number): number => (sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!);
+  return { count: sorted.length, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted.length === 0 ? Number.NaN : sorted[sorted.length - 1]! };
+}
+
+/** Keeps at most this many samples of each kind per window: a long window cannot grow without bound. */
+const MAX_SAMPLES = 1_000_000;
+
+/**
+ * Wraps dlogd's own `LevelStorage.commit` / `writePositions` and `GroupCommit.enqueue` / `commitPending`
+ * (the same module instances dlogd loads) to time them; `take()` returns the window so far. Only the
+ * time stamps are added: what the calls do is unchanged.
+ */
+async function traceStorage(): Promise<{ take(): StorageReport }> {
+  const { LevelStorage } = await import("../src/storage/level-storage.js");
+  const { GroupCommit } = await import("../src/log/group-commit.js");
+  let commits: number[] = [];
+  let waits: number[] = [];
+  let gaps: number[] = [];
+  let lastCommitEnd = Number.NEGATIVE_INFINITY;
+  /** The batch being taken had appends waiting when the commit before it ended. */
+  let waitedThroughCommitEnd = false;
+  let positions: number[] = [];
+  let positionsDuringCommit = 0;
+  let committing = 0;
+  let oldestEnqueue: number | undefined;
+  const keep = (into: number[], ms: number): void => {
+    if (into.length < MAX_SAMPLES) into.push(ms);
+  };
+  const storage = LevelStorage.prototype as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const commit = storage["commit"]!;
+  storage["commit"] = async function (this: unknown, ...args: unknown[]) {
+    const started = performance.now();
+    if (waitedThroughCommitEnd) keep(gaps, started - lastCommitEnd);
+    waitedThroughCommitEnd = false;
+    committing++;
+    try {
+      return await commit.apply(this, args);
+    } finally {
+      committing--;
+      lastCommitEnd = performance.now();
+      keep(commits, lastCommitEnd - started);
+    }
+  };
+  const writePositions = storage["writePositions"]!;
+  storage["writePositions"] = async function (this: unknown, ...args: unknown[]) {
+    const started = performance.now();
+    if (committing > 0) positionsDuringCommit++;
+    try {
+      return await writePositions.apply(this, args);
+    } finally {
+      keep(positions, performance.now() - started);
+    }
+  };
+  const group = GroupCommit.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const enqueue = group["enqueue"]!;
+  group["enqueue"] = function (this: unknown, ...args: unknown[]) {
+    oldestEnqueue ??= performance.now();
+    return enqueue.apply(this, args);
+  };
+  const commitPending = group["commitPending"]!;
+  group["commitPending"] = function (this: unknown, ...args: unknown[]) {
+    // commitPending takes every append assigned so far; those enqueued from here on wait for the next.
+    waitedThroughCommitEnd = oldestEnqueue !== undefined && oldestEnqueue < lastCommitEnd && committing === 0;
+    if (oldestEnqueue !== undefined) keep(waits, performance.now() - oldestEnqueue);
+    oldestEnqueue = undefined;
+    return commitPending.apply(this, args);
+  };
+  return {
+    take() {
+      const report = {
+        commit: spread(commits),
+        batchWait: spread(waits),
+        idleGap: spread(gaps),
+        positionWrite: spread(positions),
+        positionWritesDuringCommit: positionsDuringCommit,
+      };
+      commits = [];
+      waits = [];
+      gaps = [];
+      positions = [];
+      positionsDuringCommit = 0;
+      return report;
+    },
+  };
+}
+
 const file = process.env["DLOG_BENCH_LOOP_FILE"];
 if (file !== undefined && file !== "") {
   const monitor = startLoopMonitor();
+  const storage = await traceStorage();
   // Written aside and renamed, so the bench never reads half a file.
   process.on("SIGUSR2", () => {
-    writeFileSync(`${file}.part`, JSON.stringify(monitor.take()));
+    writeFileSync(`${file}.part`, JSON.stringify({ ...monitor.take(), storage: storage.take() }));
     renameSync(`${file}.part`, file);
   });
 }
@@ -84,4 +199,10 @@ export function loopNote(who: string, r: LoopReport): string {
     .map(([k, v]) => `${k} ${v.toFixed(1)}`)
     .join(", ");
   return `${who}: loop delay p50 ${r.delayP50Ms.toFixed(1)} / p99 ${r.delayP99Ms.toFixed(1)} / max ${r.delayMaxMs.toFixed(1)} ms, GC ${r.gcCount} pauses, ${r.gcTotalMs.toFixed(0)} ms in all, longest ${r.gcMaxMs.toFixed(1)} ms${kinds ? ` (${kinds})` : ""}`;
+}
+
+/** "commit p50 0.4 / p99 9.1 / p99.9 20.3 / max 31 ms (1200); batch wait …; position writes … (3 during a commit)" */
+export function storageNote(r: StorageReport): string {
+  const q = (s: Spread): string => `p50 ${s.p50.toFixed(1)} / p99 ${s.p99.toFixed(1)} / p99.9 ${s.p999.toFixed(1)} / max ${s.max.toFixed(1)} ms (${s.count})`;
+  return `storage: commit ${q(r.commit)}; batch wait ${q(r.batchWait)}; gap between commits while appends waited ${q(r.idleGap)}; position writes ${q(r.positionWrite)}, ${r.positionWritesDuringCommit} during a commit`;
 }

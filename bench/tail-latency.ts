@@ -1,7 +1,9 @@
 /** Append → delivery latency for a session sitting at the head of a log. */
+import { ClassicLevel } from "classic-level";
 import type { LogServiceClient } from "../src/gen/dlog/v1/log.js";
 import type { ReaderServiceClient } from "../src/gen/dlog/v1/reader.js";
 import { openSession } from "./session-client.js";
+import { tempDir } from "./peers/support.js";
 import { deadline, sleep } from "./stats.js";
 
 export interface TailLatencyResult {
@@ -109,5 +111,52 @@ export async function tailLatency(
   } finally {
     clearTimeout(guard);
     session.close();
+  }
+}
+
+/**
+ * The disk's floor for what the tail measures, without dlogd: records "arrive" on the same schedule
+ * (`ratePerSec`, open loop) and one writer writes everything arrived so far as one classic-level batch
+ * with `sync: true`, then the next, as an ideal group commit would. Each record's time runs from its
+ * scheduled arrival to the end of the fsynced write that carried it, so a slow fsync counts once for
+ * every record that waited for it (timing each put alone counts it once: coordinated omission).
+ * The writer sleeps (timer) while nothing has arrived, as dlogd's loop would.
+ */
+export async function groupCommitFloor(opts: { ratePerSec: number; durationMs: number; size: number; warmup: number }): Promise<number[]> {
+  const dir = await tempDir("tail-floor");
+  const db = new ClassicLevel<Buffer, Buffer>(dir.path, { keyEncoding: "buffer", valueEncoding: "buffer" });
+  try {
+    await db.open();
+    const total = Math.max(1, Math.floor((opts.ratePerSec * opts.durationMs) / 1000));
+    const intervalMs = 1000 / opts.ratePerSec;
+    const value = Buffer.alloc(opts.size, 0x61);
+    const latency = new Float64Array(total);
+    const t0 = performance.now();
+    const arrival = (i: number): number => t0 + i * intervalMs;
+    let written = 0;
+    // Bounded: every pass writes at least one record, or waits for the next to arrive.
+    while (written < total) {
+      const now = performance.now();
+      const arrived = Math.min(total, Math.floor((now - t0) / intervalMs) + 1);
+      if (arrived <= written) {
+        const wait = arrival(written) - now;
+        await new Promise((resolve) => (wait >= 1 ? setTimeout(resolve, wait) : setImmediate(resolve)));
+        continue;
+      }
+      const batch = db.batch();
+      for (let i = written; i < arrived; i++) {
+        const key = Buffer.allocUnsafe(8);
+        key.writeBigUInt64BE(BigInt(i));
+        batch.put(key, value);
+      }
+      await batch.write({ sync: true });
+      const done = performance.now();
+      for (let i = written; i < arrived; i++) latency[i] = done - arrival(i);
+      written = arrived;
+    }
+    return Array.from(latency.subarray(Math.min(opts.warmup, total)));
+  } finally {
+    await db.close();
+    await dir.remove();
   }
 }
