@@ -93,6 +93,11 @@ export class DlogError extends Error {
   }
 }
 
+/** A log deleted under a caller (a reader, a waiter, an append in flight): NOT_FOUND, LOG_DELETED. */
+export function logDeletedError(name: string): DlogError {
+  return new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } });
+}
+
 export function isDlogError(error: unknown, code?: ErrorCode): error is DlogError {
   return error instanceof DlogError && (code === undefined || error.code === code);
 }

@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { DLSN } from "../dlsn.js";
-import { DlogError } from "../errors.js";
+import { DlogError, logDeletedError } from "../errors.js";
 import { type CommitBatch, type EntryWrite, type SegmentMeta, type Storage, storageError } from "../storage/storage.js";
 import type { SerialQueue } from "../util/serial-queue.js";
 import type { EntryCache } from "./entry-cache.js";
@@ -289,10 +289,7 @@ export class GroupCommit {
     this.packing.clear();
     const batch = this.pending.filter((entry) => {
       if (!entry.log.deleted) return true;
-      rejectAll(
-        entry,
-        new DlogError("NOT_FOUND", `log "${entry.log.meta.name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: entry.log.meta.name } }),
-      );
+      rejectAll(entry, logDeletedError(entry.log.meta.name));
       return false;
     });
     this.pending = [];

@@ -1,5 +1,5 @@
 import { DLSN } from "../dlsn.js";
-import { DlogError } from "../errors.js";
+import { logDeletedError } from "../errors.js";
 import type { Storage, StoredEntry } from "../storage/storage.js";
 import { type DecodedRecord, type EntryRun, entryRecordCount } from "./entry-codec.js";
 import { type CachedEntry, EntryCache } from "./entry-cache.js";
@@ -73,7 +73,7 @@ export class LogReader {
 
   /** Up to `maxRecords` records, stopping once their payloads reach `maxBytes` (at least one record); empty at the end of the log. */
   async read(maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<DecodedRecord[]> {
-    if (this.log.deleted) throw new DlogError("NOT_FOUND", `log "${this.log.name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: this.log.name } });
+    if (this.log.deleted) throw logDeletedError(this.log.name);
     let out: DecodedRecord[] = [];
     const runs: EntryRun[] = [];
     this.lastRuns = runs;

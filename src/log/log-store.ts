@@ -1,5 +1,5 @@
 import { DLSN } from "../dlsn.js";
-import { DlogError } from "../errors.js";
+import { DlogError, logDeletedError } from "../errors.js";
 import { validateName } from "../names.js";
 import { type LogChange, type LogMeta, type SegmentMeta, type Storage, type StoredLog, storageError } from "../storage/storage.js";
 import { SerialQueue } from "../util/serial-queue.js";
@@ -127,7 +127,7 @@ export class LogStore {
     const name = log.meta.name;
     log.deleted = true;
     this.logs.delete(name);
-    rejectWaiters(log, new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } }));
+    rejectWaiters(log, logDeletedError(name));
   }
 
   /**
@@ -202,7 +202,7 @@ export class LogStore {
     const log = this.get(name);
     log.deleted = true;
     this.logs.delete(name);
-    rejectWaiters(log, new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } }));
+    rejectWaiters(log, logDeletedError(name));
     await this.deleteHook?.(log.meta.id, name);
     this.deleting.add(log.meta.id);
     try {
@@ -398,7 +398,7 @@ export class LogStore {
     if (log.committed.meta.nextSequenceId > sequenceId) return Promise.resolve();
     if (log.deleted) {
       const name = log.meta.name;
-      return Promise.reject(new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } }));
+      return Promise.reject(logDeletedError(name));
     }
     // A storage fault does not stop a follower: it waits for appends that come once storage recovers.
     if (this.closed) return Promise.reject(new DlogError("UNAVAILABLE", "server is shutting down", { reason: "SHUTTING_DOWN" }));
@@ -459,7 +459,7 @@ export class LogStore {
     await this.reloadIfStale();
     const log = this.get(name);
     return this.write(async () => {
-      if (log.deleted) throw new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } });
+      if (log.deleted) throw logDeletedError(name);
       // Appends assigned but not yet committed may write to any segment since the last batch (a roll
       // moves on mid-batch): those segments stay, or their records would land in dropped segments.
       return truncateSegments(this.storage, log, before, this.commits.segmentsBeingWritten(log), options);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { DLSN } from "../dlsn.js";
-import { DlogError } from "../errors.js";
+import { DlogError, logDeletedError } from "../errors.js";
 import type { LogStore } from "../log/log-store.js";
 import type { StartPosition } from "../log/start-position.js";
 import { type ReaderPosition, freshPosition } from "../positions/position-codec.js";
@@ -99,7 +99,7 @@ export class ReaderSessions {
     this.positions.onFenced((logId, readerId, upToEpoch, why) => {
       const session = this.live.get(readerKey(logId, readerId));
       if (!session || session.isEnded || session.epoch > upToEpoch) return;
-      session.fence(why === "deleted" ? deletedElsewhere(session.log, readerId) : why);
+      session.fence(why === "deleted" ? readerDeleted(session.log, readerId, "through another dlogd gateway") : why);
       this.counters.sessionsFenced++;
     });
     this.logs.onDelete((logId, name) => this.endLog(logId, name));
@@ -354,11 +354,7 @@ export class ReaderSessions {
       this.fenceLive(
         key,
         (current) => (force ? undefined : liveRefusal(log, readerId, current, "delete it")),
-        () =>
-          new DlogError("ABORTED", `reader "${readerId}" of log "${log}" was deleted by an admin call (DeleteReader with force); its position is gone`, {
-            reason: "READER_DELETED",
-            metadata: { log, reader_id: readerId },
-          }),
+        () => readerDeleted(log, readerId, "by an admin call (DeleteReader with force)"),
       );
       if (!hadLive && !(await this.positions.get(logId, readerId))) {
         throw new DlogError("NOT_FOUND", `reader "${readerId}" of log "${log}" does not exist`, {
@@ -393,7 +389,7 @@ export class ReaderSessions {
 
   /** A log is being deleted: its sessions end first (NOT_FOUND), and none of its positions is written again. */
   private async endLog(logId: number, name: string): Promise<void> {
-    const gone = new DlogError("NOT_FOUND", `log "${name}" was deleted`, { reason: "LOG_DELETED", metadata: { log: name } });
+    const gone = logDeletedError(name);
     for (const [key, session] of [...this.live]) {
       if (key.startsWith(`${logId}/`)) session.fail(gone);
     }
@@ -446,8 +442,9 @@ export class ReaderSessions {
   }
 }
 
-function deletedElsewhere(log: string, readerId: string): DlogError {
-  return new DlogError("ABORTED", `reader "${readerId}" of log "${log}" was deleted through another dlogd gateway; its position is gone`, {
+/** Ends a live session whose reader was deleted (`how`: by whom or where). */
+function readerDeleted(log: string, readerId: string, how: string): DlogError {
+  return new DlogError("ABORTED", `reader "${readerId}" of log "${log}" was deleted ${how}; its position is gone`, {
     reason: "READER_DELETED",
     metadata: { log, reader_id: readerId },
   });
