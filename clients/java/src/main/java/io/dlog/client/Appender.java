@@ -47,7 +47,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * }
  * }</pre>
  */
-public final class Appender implements AutoCloseable {
+public final class Appender implements AutoCloseable, DlogClient.ClosesWithClient {
   /** An entry renumbered this often is fighting another appender with the same producer id. */
   private static final int MAX_RENUMBERS = 16;
 
@@ -207,6 +207,11 @@ public final class Appender implements AutoCloseable {
     return done;
   }
 
+  /** A broken stream waits for its reconnect (for tests of what happens meanwhile). */
+  boolean reconnectPending() {
+    return locked(() -> reconnecting);
+  }
+
   /** Entries sent and not yet answered. */
   public int inFlight() {
     return locked(unanswered::size);
@@ -241,14 +246,7 @@ public final class Appender implements AutoCloseable {
     try {
       last = stream;
       stream = null;
-      if (!idleNow()) {
-        gaveUp = true;
-        if (current != null) seal(current);
-        abandoned.addAll(sealed);
-        sealed.clear();
-        for (Batch batch : abandoned) bufferedBytes -= batch.bytes;
-        while (!unanswered.isEmpty()) abandoned.add(settleHead(wake));
-      }
+      abandonAll(abandoned, wake);
     } finally {
       lock.unlock();
     }
@@ -258,6 +256,41 @@ public final class Appender implements AutoCloseable {
     }
     DlogException error = DlogException.of(Status.Code.CANCELLED,
         "the appender closed after " + options.closeTimeout.toMillis() + " ms without an answer; the outcome is unknown", "", Map.of(), null);
+    for (Batch batch : abandoned) batch.fail(error);
+    for (CompletableFuture<Void> done : wake) done.complete(null);
+  }
+
+  /** Under lock: everything batching, sealed or unanswered is given up, to be failed by the caller. */
+  private void abandonAll(List<Batch> abandoned, List<CompletableFuture<Void>> wake) {
+    if (idleNow()) return;
+    gaveUp = true;
+    if (current != null) seal(current);
+    abandoned.addAll(sealed);
+    sealed.clear();
+    for (Batch batch : abandoned) bufferedBytes -= batch.bytes;
+    while (!unanswered.isEmpty()) abandoned.add(settleHead(wake));
+  }
+
+  /**
+   * Its DlogClient closed: the channel and the scheduler are gone, so nothing here can be answered,
+   * sent or reconnected any more (a reconnect waiting for its backoff never runs). Every append
+   * not yet answered fails now, and later appends fail.
+   */
+  @Override
+  public void clientClosed() {
+    List<Batch> abandoned = new ArrayList<>();
+    List<CompletableFuture<Void>> wake = new ArrayList<>(0);
+    lock.lock();
+    try {
+      closed = true;
+      stream = null; // its end, as the channel closes, changes nothing more
+      reconnecting = false;
+      abandonAll(abandoned, wake);
+      room.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    DlogException error = DlogException.clientClosed("appender");
     for (Batch batch : abandoned) batch.fail(error);
     for (CompletableFuture<Void> done : wake) done.complete(null);
   }

@@ -47,6 +47,7 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Objects;
+import java.util.WeakHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -70,6 +71,8 @@ public final class DlogClient implements AutoCloseable {
 
   private final ManagedChannel channel;
   private final ScheduledExecutorService scheduler;
+  /** Weak: an appender or reader dropped by the application has nothing left to end. */
+  private final WeakHashMap<ClosesWithClient, Boolean> made = new WeakHashMap<>();
   private final Duration callTimeout;
   private final LogServiceGrpc.LogServiceBlockingStub logs;
   private final LogServiceGrpc.LogServiceStub logsAsync;
@@ -240,12 +243,12 @@ public final class DlogClient implements AutoCloseable {
   }
 
   public Appender appender(String log, AppenderOptions options) {
-    return new Appender(logsAsync, channel, scheduler, log, options);
+    return made(new Appender(logsAsync, channel, scheduler, log, options));
   }
 
   /** An at-least-once reader; its first session opens at once. */
   public Reader reader(ReaderOptions options) {
-    return new Reader(readersAsync, channel, scheduler, options);
+    return made(new Reader(readersAsync, channel, scheduler, options));
   }
 
   /** A stateless read of up to {@code maxRecords} records (0: to the end of the log); no position is kept. */
@@ -337,11 +340,30 @@ public final class DlogClient implements AutoCloseable {
     return channel;
   }
 
+  /** An appender or reader that close() must end: what waits in it for the scheduler would wait forever. */
+  interface ClosesWithClient {
+    void clientClosed();
+  }
+
+  private <T extends ClosesWithClient> T made(T appenderOrReader) {
+    synchronized (made) {
+      made.put(appenderOrReader, Boolean.TRUE);
+    }
+    return appenderOrReader;
+  }
+
   /** Closes the channel; calls in progress fail. Close readers (drain) and appenders first. */
   @Override
   public void close() {
-    channel.shutdownNow();
+    // First no more scheduling (a break the channel's close causes is refused its reconnect and
+    // fails at once), then every appender and reader fails what waited for a dropped reconnect.
     scheduler.shutdownNow();
+    List<ClosesWithClient> open;
+    synchronized (made) {
+      open = new ArrayList<>(made.keySet());
+    }
+    for (ClosesWithClient each : open) each.clientClosed();
+    channel.shutdownNow();
     try {
       channel.awaitTermination(5, TimeUnit.SECONDS);
     } catch (InterruptedException e) {

@@ -46,7 +46,7 @@ import java.util.logging.Logger;
  * } // close() drains: the acks are sent and made durable
  * }</pre>
  */
-public final class Reader implements AutoCloseable, Iterable<ReaderRecord> {
+public final class Reader implements AutoCloseable, Iterable<ReaderRecord>, DlogClient.ClosesWithClient {
   private static final Logger LOG = Logger.getLogger(Reader.class.getName());
   private static final SessionRequest DRAIN = SessionRequest.newBuilder().setDrain(Drain.getDefaultInstance()).build();
 
@@ -237,6 +237,27 @@ public final class Reader implements AutoCloseable, Iterable<ReaderRecord> {
     }
     Session current = stopDelivery();
     if (current != null) current.cancel("cancelled by the application");
+    finished.complete(null);
+  }
+
+  /**
+   * Its DlogClient closed: a reconnect waiting for its backoff never runs (the scheduler is gone),
+   * so the reader ends now with that error. A live session ends by itself as the channel closes.
+   */
+  @Override
+  public void clientClosed() {
+    DlogException error = DlogException.clientClosed("reader");
+    lock.lock();
+    try {
+      if (stopping || pendingReconnect == null) return;
+      pendingReconnect.cancel(false);
+      pendingReconnect = null;
+      failure = error;
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    firstOpen.completeExceptionally(error);
     finished.complete(null);
   }
 

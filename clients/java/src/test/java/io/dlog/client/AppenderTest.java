@@ -75,6 +75,29 @@ class AppenderTest {
   }
 
   @Test
+  void closingTheClientWhileAReconnectIsPendingFailsTheAppendsAtOnce() throws Exception {
+    try (Relay relay = new Relay(dlogd.address())) {
+      DlogClient client = DlogClient.connect(relay.address());
+      // A reconnect 2 s after the break: close() comes while it waits.
+      Appender appender = client.appender("reconnect-pending", AppenderOptions.defaults().linger(Duration.ZERO)
+          .retry(ReconnectPolicy.defaults().initialDelay(Duration.ofSeconds(2)).maxDelay(Duration.ofSeconds(2))));
+      appender.append("first").join();
+      relay.holdAnswers();
+      CompletableFuture<DLSN> unanswered = appender.append("second");
+      relay.cut();
+      for (long until = System.nanoTime() + Duration.ofSeconds(10).toNanos(); !appender.reconnectPending(); ) {
+        assertTrue(System.nanoTime() - until < 0, "the appender noticed the break");
+        Thread.sleep(5);
+      }
+      client.close();
+      // Failed by close() itself: not left waiting for a reconnect that can no longer run.
+      CompletionException failure = org.junit.jupiter.api.Assertions.assertThrows(CompletionException.class,
+          () -> unanswered.orTimeout(1, java.util.concurrent.TimeUnit.SECONDS).join());
+      assertInstanceOf(DlogException.Cancelled.class, failure.getCause(), String.valueOf(failure.getCause()));
+    }
+  }
+
+  @Test
   void batchLimitsAndZeroLingerBoundTheEntries() {
     try (Appender appender = dlogd.client().appender("limited", AppenderOptions.defaults().maxBatchRecords(10))) {
       List<DLSN> dlsns = appendAll(appender, 100);

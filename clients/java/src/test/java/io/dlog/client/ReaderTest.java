@@ -74,6 +74,26 @@ class ReaderTest {
   }
 
   @Test
+  void closingTheClientWhileAReconnectIsPendingEndsTheReaderAtOnce() throws Exception {
+    try (Relay relay = new Relay(dlogd.address())) {
+      DlogClient client = DlogClient.connect(relay.address());
+      java.util.concurrent.CountDownLatch reconnecting = new java.util.concurrent.CountDownLatch(1);
+      // The reconnect waits 3 s: close() comes while it waits.
+      Reader reader = client.reader(ReaderOptions.of("reader-test", "reconnect-pending")
+          .reconnect(ReconnectPolicy.defaults().initialDelay(Duration.ofSeconds(3)).maxDelay(Duration.ofSeconds(3)))
+          .onReconnecting(attempt -> reconnecting.countDown()));
+      assertNotNull(reader.poll(Duration.ofSeconds(10)));
+      relay.cut();
+      assertTrue(reconnecting.await(10, TimeUnit.SECONDS), "the reader noticed the break");
+      client.close();
+      DlogException failure = org.junit.jupiter.api.Assertions.assertThrows(DlogException.class,
+          () -> { for (int i = 0; i < 2000; i++) reader.poll(Duration.ofMillis(1)); }, "poll kept returning after its client was closed");
+      assertTrue(failure instanceof DlogException.Cancelled, failure.toString());
+      assertFalse(reader.isOpen());
+    }
+  }
+
+  @Test
   void theStatusFramesReportTheDurablePosition() throws Exception {
     List<ReaderStatus> statuses = new CopyOnWriteArrayList<>();
     try (Reader reader = dlogd.client().reader(ReaderOptions.of("reader-test", "status").onStatus(statuses::add))) {
