@@ -34,8 +34,11 @@ export type FencedListener = (logId: number, readerId: string, upToEpoch: bigint
 /** Every epoch: a reader deleted elsewhere fences every session of it here (epochs are u64). */
 const ALL_EPOCHS = 2n ** 64n - 1n;
 
-/** Writes of readers whose CAS keeps failing against older sessions elsewhere: tried this often per flush. */
-const CONFLICT_ROUNDS = 3;
+/**
+ * A write whose CAS keeps failing against writes elsewhere is tried this often: a session's write per
+ * flush, a claim (an open, SetPosition) per call.
+ */
+export const CONFLICT_ATTEMPTS = 4;
 
 /**
  * Reader positions on disk, and the batching that gets them there (SPEC §3 "Batching into LevelDB").
@@ -58,8 +61,10 @@ export class PositionStore {
   private readonly flusher: Flusher<Snapshot>;
   private listener: DurableListener | undefined;
   private fencedListener: FencedListener | undefined;
-  /** Keys the write in flight had refused as fenced: not durable, and never retried. */
-  private fencedKeys = new Set<string>();
+  /** Keys the write in flight did not write (fenced, or a claim lost): not durable, and never retried. */
+  private unwrittenKeys = new Set<string>();
+  /** Claims the last write did not write (see `claim`), until their caller hears it. */
+  private readonly lostClaims = new Set<string>();
   /**
    * Per reader taken over elsewhere, the highest epoch fenced: a write of a session up to it is dropped.
    * Needed only until the fenced sessions' last writes are dropped: fencing ends the reader's session
@@ -78,9 +83,11 @@ export class PositionStore {
       maxAcks: options.flushMax,
       write: (batch) => this.write(toWrite(batch)),
       onFlushed: (flushed, durationMs) => {
-        const fenced = this.fencedKeys;
-        this.fencedKeys = new Set();
-        const written = toWrite(flushed).filter((w) => !fenced.has(readerKey(w.logId, w.readerId)));
+        const unwritten = this.unwrittenKeys;
+        this.unwrittenKeys = new Set();
+        const written: WrittenPosition[] = [];
+        for (const { logId, readerId, position } of toWrite(flushed))
+          if (!unwritten.has(readerKey(logId, readerId))) written.push({ logId, readerId, position });
         for (const { logId, readerId, position } of written) if (position) this.listener?.(logId, readerId, position);
         options.onWritten?.(written, durationMs);
       },
@@ -134,6 +141,27 @@ export class PositionStore {
     const key = readerKey(logId, readerId);
     this.flusher.markDirty(key, () => ({ logId, readerId, position: snapshot() }));
     if (acks > 0) this.flusher.noteAcks(acks);
+  }
+
+  /**
+   * Writes the reader's position decided on what `get` read just before (a session's open, SetPosition),
+   * only if nothing was written of the reader since: true once it is durable. False, writing nothing,
+   * when another gateway wrote the reader in between (the compare-and-set failed, or the watch told a
+   * newer session's write): the caller reads it again and decides again, so a position decided on a
+   * stale read never lands over what was written since. `snapshot` is asked when the write starts; one
+   * that returns undefined (its log was deleted meanwhile) writes nothing and counts as written.
+   */
+  async claim(logId: number, readerId: string, snapshot: () => ReaderPosition | undefined): Promise<boolean> {
+    const key = readerKey(logId, readerId);
+    let settled = false;
+    // A write that failed stays dirty and is retried; a claim is not: its caller decides again.
+    this.flusher.markDirty(key, () => ({ logId, readerId, position: settled ? undefined : snapshot(), claim: true }));
+    try {
+      await this.flusher.flush();
+    } finally {
+      settled = true;
+    }
+    return !this.lostClaims.delete(key);
   }
 
   /** The reader is deleted by the next write. */
@@ -199,16 +227,18 @@ export class PositionStore {
    * One LevelDB batch, always fsynced: a position is cheap to write and costly to lose. On a store
    * several gateways share, a reader another gateway wrote since this one read it is read again: a
    * session there with the same or a higher epoch took it over (this one's session is fenced and its
-   * writes dropped); an older one is written over, which fences it.
+   * writes dropped); an older one is written over, which fences it. A claim is not written again: its
+   * caller decides again on what is stored now.
    */
-  private async write(batch: WrittenPosition[]): Promise<void> {
-    let pending: WrittenPosition[] = [];
+  private async write(batch: PendingWrite[]): Promise<void> {
+    let pending: PendingWrite[] = [];
     for (const write of batch) {
       if (!this.isFenced(write)) {
         pending.push(write);
         continue;
       }
-      this.fencedKeys.add(readerKey(write.logId, write.readerId));
+      if (this.loseClaim(write)) continue;
+      this.unwrittenKeys.add(readerKey(write.logId, write.readerId));
       // A session of that epoch still live here (opened just as the fence came in) ends now: nothing it acks would land.
       this.fence(write.logId, write.readerId, write.position!.epoch, new PositionsFencedError([{ logId: write.logId, readerId: write.readerId }]));
     }
@@ -218,7 +248,7 @@ export class PositionStore {
         await this.storage.writePositions(writes, true);
         return;
       } catch (error) {
-        if (!(error instanceof PositionsFencedError) || round > CONFLICT_ROUNDS) {
+        if (!(error instanceof PositionsFencedError) || round >= CONFLICT_ATTEMPTS) {
           // The storage's own message may name server paths: it stays in `cause` (logged), not in what a client hears.
           throw new DlogError("UNAVAILABLE", "reader positions could not be written (storage error); they are kept and retried", {
             cause: error,
@@ -227,16 +257,16 @@ export class PositionStore {
         }
         // The rest of the batch landed; the readers in conflict are read again (which renews the CAS base).
         const conflicted = new Set(error.fenced.map((f) => readerKey(f.logId, f.readerId)));
-        const again: WrittenPosition[] = [];
+        const again: PendingWrite[] = [];
         for (const write of pending) {
-          if (!conflicted.has(readerKey(write.logId, write.readerId))) continue;
+          if (!conflicted.has(readerKey(write.logId, write.readerId)) || this.loseClaim(write)) continue;
           const stored = await this.storage.getPosition(write.logId, write.readerId);
           const storedEpoch = stored ? decodePosition(stored).epoch : undefined;
           // A session fenced meanwhile (the reader deleted elsewhere: a newer reader may hold a lower epoch) is not written again.
           if (write.position === null || (!this.isFenced(write) && storedEpoch !== undefined && storedEpoch < write.position.epoch)) {
             again.push(write);
           } else {
-            this.fencedKeys.add(readerKey(write.logId, write.readerId));
+            this.unwrittenKeys.add(readerKey(write.logId, write.readerId));
             this.fence(write.logId, write.readerId, storedEpoch ?? write.position.epoch, error);
           }
         }
@@ -244,20 +274,37 @@ export class PositionStore {
       }
     }
   }
+
+  /** A claim refused (fenced, or its CAS failed) is not written: its caller decides again on a fresh read. */
+  private loseClaim(write: PendingWrite): boolean {
+    if (!write.claim) return false;
+    const key = readerKey(write.logId, write.readerId);
+    this.unwrittenKeys.add(key);
+    this.lostClaims.add(key);
+    return true;
+  }
 }
 
-/** One reader's state as the flusher carries it: `position` null deletes the reader, undefined skips it. */
+/** One reader's state as the flusher carries it: `position` null deletes the reader, undefined skips it; `claim`: see `claim()`. */
 interface Snapshot {
   logId: number;
   readerId: string;
   position: ReaderPosition | null | undefined;
+  claim?: boolean;
+}
+
+/** A write of a flush: a claim is written only over what its caller read. */
+interface PendingWrite extends WrittenPosition {
+  claim: boolean;
 }
 
 /** The snapshots a flush writes: a skipped one (undefined, e.g. its log was deleted) is left out. */
-function toWrite(batch: ReadonlyArray<PositionWrite<Snapshot>>): WrittenPosition[] {
-  const written: WrittenPosition[] = [];
+function toWrite(batch: ReadonlyArray<PositionWrite<Snapshot>>): PendingWrite[] {
+  const written: PendingWrite[] = [];
   for (const { position: snapshot } of batch) {
-    if (snapshot && snapshot.position !== undefined) written.push({ logId: snapshot.logId, readerId: snapshot.readerId, position: snapshot.position });
+    if (snapshot && snapshot.position !== undefined) {
+      written.push({ logId: snapshot.logId, readerId: snapshot.readerId, position: snapshot.position, claim: snapshot.claim === true });
+    }
   }
   return written;
 }

@@ -4,7 +4,7 @@ import { DlogError, logDeletedError } from "../errors.js";
 import type { LogStore } from "../log/log-store.js";
 import type { StartPosition } from "../log/start-position.js";
 import { type ReaderPosition, freshPosition } from "../positions/position-codec.js";
-import { PositionStore, type WrittenPosition } from "../positions/position-store.js";
+import { CONFLICT_ATTEMPTS, PositionStore, type WrittenPosition } from "../positions/position-store.js";
 import { validateName } from "../names.js";
 import type { Storage } from "../storage/storage.js";
 import { KeyedQueue } from "../util/keyed-queue.js";
@@ -162,57 +162,74 @@ export class ReaderSessions {
             { reason: "READER_FENCED", metadata: { log: request.log, reader_id: request.readerId, epoch: String(current.epoch + 1n) } },
           ),
       );
-      // Written first if a session that ended moments ago left its last acks waiting.
-      const stored = await this.positions.get(logId, request.readerId);
-      const epoch = (stored?.epoch ?? 0n) + 1n;
-      const { position, source, skipped } = this.startPosition(request, requested, stored, epoch);
-
-      const session: Session = new Session({
-        log: request.log,
-        readerId: request.readerId,
-        epoch,
-        start: position,
-        opened: { source, logHead: this.logs.head(request.log).last, skippedByTruncation: skipped, fencedEpoch: fenced?.epoch },
-        flow,
-        ackWaitMs: request.ackWaitMs,
-        maxHoles: this.options.maxHoles,
-        heartbeatMs: this.options.heartbeatMs,
-        budget: this.options.outstandingBudget,
-        logs: this.logs,
-        positions: {
-          changed: (acks) => {
-            this.positionChanged(logId, session, acks);
-            this.counters.acks += acks;
+      for (let attempt = 1; ; attempt++) {
+        // Written first if a session that ended moments ago left its last acks waiting.
+        const stored = await this.positions.get(logId, request.readerId);
+        const epoch = (stored?.epoch ?? 0n) + 1n;
+        const { position, source, skipped } = this.startPosition(request, requested, stored, epoch);
+        /** Its epoch write landed: from then on it writes what it acks. */
+        let claimed = false;
+        const session: Session = new Session({
+          log: request.log,
+          readerId: request.readerId,
+          epoch,
+          start: position,
+          opened: { source, logHead: this.logs.head(request.log).last, skippedByTruncation: skipped, fencedEpoch: fenced?.epoch },
+          flow,
+          ackWaitMs: request.ackWaitMs,
+          maxHoles: this.options.maxHoles,
+          heartbeatMs: this.options.heartbeatMs,
+          budget: this.options.outstandingBudget,
+          logs: this.logs,
+          positions: {
+            changed: (acks) => {
+              this.positionChanged(logId, session, acks);
+              this.counters.acks += acks;
+            },
+            flush: () => this.positions.flush(),
           },
-          flush: () => this.positions.flush(),
-        },
-        onEnded: (ended) => {
-          if (this.live.get(key) === ended) this.live.delete(key);
-          // Whatever it acked is kept: one more write of its final state.
-          if (!this.positionsClosed) this.positionChanged(logId, ended, 0);
-        },
-      });
-      this.live.set(key, session);
-      this.counters.sessionsOpened++;
-      // The epoch (and the first delivery reservation) is durable before the client hears of it:
-      // epochs grow across restarts even for a session that acks nothing.
-      this.positionChanged(logId, session, 0);
-      // Read while the epoch is written; the session sends nothing (Opened first) before it is durable.
-      session.readAhead();
-      try {
-        await this.positions.flush();
-      } catch (error) {
-        session.fail(error as Error);
-        throw error;
+          onEnded: (ended) => {
+            if (this.live.get(key) === ended) this.live.delete(key);
+            // Whatever it acked is kept: one more write of its final state.
+            if (claimed && !this.positionsClosed) this.positionChanged(logId, ended, 0);
+          },
+        });
+        this.live.set(key, session);
+        // Read while the epoch is written; the session sends nothing (Opened first) before it is durable.
+        session.readAhead();
+        // The epoch (and the first delivery reservation) is durable before the client hears of it:
+        // epochs grow across restarts even for a session that acks nothing. Written only over the
+        // position it started from: another gateway's write since (the old session's last acks, a
+        // newer session) makes it read again and start from there, so no durable ack is undone.
+        let written: boolean;
+        try {
+          written = await this.positions.claim(logId, request.readerId, () => this.snapshotOf(logId, session));
+        } catch (error) {
+          session.fail(error as Error);
+          throw error;
+        }
+        if (written) {
+          claimed = true;
+          this.counters.sessionsOpened++;
+          return session;
+        }
+        // Never handed out: it ends without a word or a write.
+        session.fail(new DlogError("ABORTED", "superseded before it opened"));
+        if (request.takeover === "reject") throw liveElsewhere(request.log, request.readerId, await this.positions.get(logId, request.readerId), "open");
+        if (attempt >= CONFLICT_ATTEMPTS) throw writtenElsewhere(request.log, request.readerId, "the open");
       }
-      return session;
     });
   }
 
   /** The session's position changed: written with the next flush, unless its log is gone by then. */
   private positionChanged(logId: number, session: Session, acks: number): void {
+    this.positions.changed(logId, session.readerId, () => this.snapshotOf(logId, session), acks);
+  }
+
+  /** What a write of the session's position stores: its position, or nothing once its log is gone. */
+  private snapshotOf(logId: number, session: Session): ReaderPosition | undefined {
     const log = session.log;
-    this.positions.changed(logId, session.readerId, () => (this.logs.has(log) && this.logs.logId(log) === logId ? session.position() : undefined), acks);
+    return this.logs.has(log) && this.logs.logId(log) === logId ? session.position() : undefined;
   }
 
   /** Refuses an open whose own fields cannot work, before anything (a live session included) is touched. */
@@ -333,15 +350,19 @@ export class ReaderSessions {
             { reason: "READER_REPOSITIONED", metadata: { log, reader_id: readerId } },
           ),
       );
-      const stored = await this.positions.get(logId, readerId);
-      const position: ReaderPosition = {
-        ...(await this.positionFrom(log, start, stored?.epoch ?? 0n)),
-        deliveredHigh: stored?.deliveredHigh,
-        deliveredThrough: stored?.deliveredThrough ?? -1n,
-      };
-      this.positions.changed(logId, readerId, () => position);
-      await this.positions.flush();
-      return this.info(log, logId, readerId, position);
+      for (let attempt = 1; ; attempt++) {
+        const stored = await this.positions.get(logId, readerId);
+        const position: ReaderPosition = {
+          ...(await this.positionFrom(log, start, stored?.epoch ?? 0n)),
+          deliveredHigh: stored?.deliveredHigh,
+          deliveredThrough: stored?.deliveredThrough ?? -1n,
+        };
+        // Written only over what was read: a session through another gateway that wrote the reader
+        // meanwhile is live there (refused without force), or is written over (with force).
+        if (await this.positions.claim(logId, readerId, () => position)) return this.info(log, logId, readerId, position);
+        if (!force) throw liveElsewhere(log, readerId, await this.positions.get(logId, readerId), "set its position");
+        if (attempt >= CONFLICT_ATTEMPTS) throw writtenElsewhere(log, readerId, "SetPosition");
+      }
     });
   }
 
@@ -448,6 +469,25 @@ function readerDeleted(log: string, readerId: string, how: string): DlogError {
     reason: "READER_DELETED",
     metadata: { log, reader_id: readerId },
   });
+}
+
+/** A write of the reader through another gateway came between this call's read and its write: a session is live there. */
+function liveElsewhere(log: string, readerId: string, stored: ReaderPosition | undefined, action: "open" | "set its position"): DlogError {
+  const epoch = String(stored?.epoch ?? 0n);
+  const metadata = { log, reader_id: readerId, epoch };
+  const live = `reader "${readerId}" of log "${log}" has a live session through another dlogd gateway (epoch ${epoch}; it wrote the reader while this call ran)`;
+  return action === "open"
+    ? new DlogError("ALREADY_EXISTS", `${live}; open with takeover TAKEOVER_FENCE to take it over`, { reason: "READER_LIVE", metadata })
+    : new DlogError("FAILED_PRECONDITION", `${live}; pass force to end it and ${action}`, { reason: "READER_LIVE", metadata });
+}
+
+/** Writes through other gateways kept coming between this call's reads and writes of the reader. */
+function writtenElsewhere(log: string, readerId: string, what: string): DlogError {
+  return new DlogError(
+    "UNAVAILABLE",
+    `reader "${readerId}" of log "${log}" was written through another dlogd gateway each of the ${CONFLICT_ATTEMPTS} times ${what} tried to write it; retry the call`,
+    { reason: "STORAGE_UNAVAILABLE" },
+  );
 }
 
 function liveRefusal(log: string, readerId: string, current: Session, action: string): DlogError {

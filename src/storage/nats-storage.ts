@@ -1178,8 +1178,9 @@ export class NatsStorage implements Storage {
   }
 
   /**
-   * Each write a CAS over the revision this gateway last saw (a first write reads it). Every write
-   * is tried; those another gateway got to first are refused together in one `PositionsFencedError`.
+   * Each write a CAS over the revision this gateway last saw; a reader it never saw is created (a
+   * CAS on its absence: of two gateways that read it absent, one writes it). Every write is tried;
+   * those another gateway got to first are refused together in one `PositionsFencedError`.
    */
   async writePositions(writes: PositionWrite[], _sync: boolean): Promise<void> {
     const results = await Promise.allSettled(writes.map((write) => this.writePosition(write)));
@@ -1196,7 +1197,8 @@ export class NatsStorage implements Storage {
 
   private async writePosition({ logId, readerId, position }: PositionWrite): Promise<void> {
     const key = this.positionKey(logId, readerId);
-    if (!this.positionRevisions.has(key)) await this.readPosition(key);
+    // A put of a reader never seen here is a create: read now, another gateway's write since the caller's read would be its base.
+    if (position === null && !this.positionRevisions.has(key)) await this.readPosition(key);
     const revision = this.positionRevisions.get(key) ?? 0;
     this.positionWrites.add(key);
     try {

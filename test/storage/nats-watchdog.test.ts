@@ -38,6 +38,7 @@ test("a reader watch whose consumer vanished is recreated by the watchdog, and a
     const position = (floor: string) => ({ floor: Buffer.from(floor), extra: Buffer.alloc(0) });
     // Gateway a writes reader r (so it knows its revision), then b writes it: a's watch tells it.
     await a.writePositions([{ logId: 1, readerId: "r", position: position("a1") }], true);
+    await b.getPosition(1, "r"); // a gateway writes a reader it has read
     await b.writePositions([{ logId: 1, readerId: "r", position: position("b1") }], true);
     await until(() => told.includes("r:b1"), "a's watch to tell b's first write");
     assert.equal(a.watchRestarts, 0, "a healthy watch was recreated");

@@ -199,6 +199,8 @@ describe("NATS JetStream: two gateways on one log", () => {
       );
       await b.writePositions([{ logId: 1, readerId: "r", position: null }], true);
       await b.deleteLog(2, "two");
+      // A gateway writes a reader it has read (one it never read is written only if still absent).
+      await b.getPosition(1, "after");
       await b.writePositions([{ logId: 1, readerId: "after", position: position("b") }], true);
       await until(() => told.includes("1/after:b"), "a's watch to tell b's last write");
       assert.deepEqual(told, ["1/r:deleted", "1/after:b"]);
