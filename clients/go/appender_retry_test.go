@@ -9,6 +9,7 @@ import (
 
 	dlog "github.com/dlog-project/dlog/clients/go"
 	"github.com/dlog-project/dlog/clients/go/dlogtest"
+	"google.golang.org/grpc/codes"
 )
 
 // readAll returns the log's payloads in order, as numbers.
@@ -126,4 +127,33 @@ func TestAppenderResendsAcrossAKill9WithoutLossOrDuplicates(t *testing.T) {
 	}
 	expectOnceInOrder(t, readAll(t, ctx, client, "resent"), n, nil)
 	t.Logf("producer %s: %d appends across a kill -9, none lost or doubled", a.ProducerID(), n)
+}
+
+func TestAppenderWhoseClientIsClosedFailsInsteadOfReconnecting(t *testing.T) {
+	srv := dlogtest.Start(t)
+	client := srv.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := client.NewAppender("orphaned", dlog.WithLinger(0),
+		dlog.WithRetry(dlog.ReconnectPolicy{InitialDelay: time.Second, MaxDelay: time.Second}))
+	if _, err := a.Append(ctx, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.AppendAsync(ctx, dlog.Input{Payload: []byte("second")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the break, noticed or not yet: either way it must not be retried
+	_ = client.Close()
+	// The default budget would go on reconnecting for 60 s: the append must fail long before.
+	wait, cancelWait := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelWait()
+	_, err = p.Wait(wait)
+	var e *dlog.Error
+	if !errors.As(err, &e) || e.Code != codes.Canceled {
+		t.Fatalf("after Client.Close, the append ended with %v; want CANCELLED", err)
+	}
 }

@@ -97,6 +97,10 @@ func (a *Appender) send(b *appendBatch, lost error) {
 			timer.Stop()
 			a.giveUp(b, a.ctx.Err())
 			return
+		case <-a.client.closed:
+			timer.Stop()
+			a.giveUp(b, clientClosedError("appender"))
+			return
 		}
 		a.stream = nil
 	}
@@ -160,7 +164,7 @@ func (a *Appender) requeueLocked(b *appendBatch) {
 
 // retrying: resend after this failure? Called with mu held.
 func (a *Appender) retrying(err error) bool {
-	return a.cfg.producerID != "" && a.ctx.Err() == nil && retryable(err, false)
+	return a.cfg.producerID != "" && a.ctx.Err() == nil && !a.client.isClosed() && retryable(err, false)
 }
 
 // giveUp fails b and everything waiting to be sent: the retry budget is spent.

@@ -18,6 +18,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -37,6 +38,9 @@ type Client struct {
 	logs        dlogv1.LogServiceClient
 	readers     dlogv1.ReaderServiceClient
 	callTimeout time.Duration
+	// closed ends with Close: readers and appenders stop reconnecting on it.
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 type options struct {
@@ -149,11 +153,31 @@ func New(address string, opts ...Option) (*Client, error) {
 		logs:        dlogv1.NewLogServiceClient(conn),
 		readers:     dlogv1.NewReaderServiceClient(conn),
 		callTimeout: o.callTimeout,
+		closed:      make(chan struct{}),
 	}, nil
 }
 
-// Close closes the connection; calls in progress fail.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close closes the connection; calls in progress fail. A Reader or Appender
+// still open fails with a CANCELLED error instead of reconnecting (what a
+// closing connection answers looks like a reset that is worth a retry).
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.conn.Close()
+}
+
+func (c *Client) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// clientClosedError ends a Reader or Appender whose Client was closed under it.
+func clientClosedError(what string) error {
+	return &Error{Code: codes.Canceled, Message: "the Client was closed under this " + what + "; close (drain) readers and appenders before their client"}
+}
 
 // Conn is the underlying connection, for the generated clients
 // (dlogv1.NewLogServiceClient) or the health service.

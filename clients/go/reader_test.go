@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -148,5 +149,35 @@ func TestReaderReconnectsOnUnavailableButNotWhenFenced(t *testing.T) {
 	}
 	if _, err := r.Next(ctx); !errors.Is(err, ErrClosed) && status.Code(err) != codes.Aborted {
 		t.Fatalf("Next after Close: %v", err)
+	}
+}
+
+func TestAReaderWhoseClientIsClosedEndsInsteadOfReconnecting(t *testing.T) {
+	f := &fakeReaders{records: 10}
+	client := serveFake(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := client.OpenReader(ctx, ReaderConfig{Log: "l", ReaderID: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.Close()
+	// The default policy would go on reconnecting for 60 s (what a closing connection answers
+	// looks like a reset): the reader must end long before.
+	wait, cancelWait := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelWait()
+	for i := 0; ; i++ {
+		_, err := r.Next(wait)
+		if err == nil && i < f.records {
+			continue // records already buffered
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Code != codes.Canceled || !strings.Contains(e.Message, "Client was closed") {
+			t.Fatalf("after Client.Close, Next returned %v; want the CANCELLED client-closed error", err)
+		}
+		break
 	}
 }

@@ -44,6 +44,10 @@ func (r *Reader) run() {
 		if stopping {
 			return
 		}
+		if r.client.isClosed() {
+			r.fail(clientClosedError("reader"))
+			return
+		}
 		delay, ok := time.Duration(0), false
 		if !r.cfg.Reconnect.Disabled && retryable(err, reconnecting) {
 			delay, ok = r.backoff.next()
@@ -60,6 +64,10 @@ func (r *Reader) run() {
 		case <-timer.C:
 		case <-r.stopCh:
 			timer.Stop()
+			return
+		case <-r.client.closed:
+			timer.Stop()
+			r.fail(clientClosedError("reader"))
 			return
 		}
 	}
