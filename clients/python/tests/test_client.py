@@ -300,3 +300,35 @@ def test_a_session_never_answered_is_abandoned_after_open_timeout():
         asyncio.run(asyncio.wait_for(asyncio_twin(), 30))
     finally:
         server.stop(0)
+
+
+def test_a_reader_whose_client_is_closed_under_it_fails_with_cancelled_instead_of_reconnecting(dlogd):
+    client = dlogd.client()
+    client.append("orphaned-reader", [b"a", b"b"])
+    reader = client.reader("orphaned-reader", "r")
+    assert reader.poll(10) is not None
+    client.close()
+    deadline = time.monotonic() + 5
+    with pytest.raises(dlog.DlogError) as failure:
+        while time.monotonic() < deadline:
+            reader.poll(0.05)
+    assert isinstance(failure.value, dlog.CallCancelledError), repr(failure.value)
+    assert "Client was closed" in str(failure.value)
+
+
+def test_appends_unanswered_when_their_client_is_closed_fail_with_cancelled_instead_of_hanging(dlogd):
+    client = dlogd.client()
+    appender = client.appender("orphaned-appender", linger_ms=0)
+    appender.append(b"first").result(10)  # the stream is open
+    futures = [appender.append(f"r{i}") for i in range(2000)]
+    client.close()
+    deadline = time.monotonic() + 10
+    failures = []
+    for future in futures:
+        try:
+            future.result(max(0.001, deadline - time.monotonic()))
+        except dlog.DlogError as error:  # a timeout (still waiting) is not one: it fails the test
+            failures.append(error)
+    assert all(isinstance(error, dlog.CallCancelledError) for error in failures), repr(failures[:1])
+    with pytest.raises(dlog.CallCancelledError):
+        appender.append(b"later")

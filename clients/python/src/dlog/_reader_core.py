@@ -12,7 +12,7 @@ import grpc
 from ._acks import AckTracker
 from .backoff import Backoff, Reconnect
 from .dlsn import DLSN
-from .errors import DlogError, UnavailableError
+from .errors import DlogError, UnavailableError, client_closed_error
 from .types import FlowLimits, Opened, Record, ReaderStatus, StartAt, to_wire_dlsn, to_wire_position
 from .v1 import reader_pb2
 
@@ -145,6 +145,7 @@ class ReaderState:
         self.flow = options.flow
         self.backoff = options.backoff()
         self.sessions = 0
+        self.client_closed = False  # its Client closed the channel: no session can open any more
         self.opened: Optional[Opened] = None
         self.status: Optional[ReaderStatus] = None
         self.durable_position: Optional[DLSN] = None
@@ -215,6 +216,9 @@ class ReaderState:
         if stopping:
             if session.opened and self.failure is None and not cancelled:
                 self.close_error = self.close_error_for(error)
+            return None
+        if self.client_closed:
+            self.failure = self.failure or client_closed_error("reader")
             return None
         if error is None:
             error = UnavailableError("the server ended the session stream without drained")

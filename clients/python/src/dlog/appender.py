@@ -11,7 +11,7 @@ import grpc
 
 from ._batching import Answer, AppenderOptions, as_payload, split_records
 from ._pipeline import Pipeline, Stream
-from .errors import CallCancelledError, DlogError, InternalError, from_rpc_error
+from .errors import CallCancelledError, DlogError, InternalError, client_closed_error, from_rpc_error
 from .types import RecordInput
 from .v1 import log_pb2, log_pb2_grpc
 
@@ -183,6 +183,22 @@ class Appender:
             _settle(settled)
             for thread in [self._linger_thread, *self._threads]:
                 thread.join(timeout)
+
+    def _client_closed(self) -> None:
+        """Its Client is closing the channel (the Client calls this first): nothing here can be
+        sent, answered or reconnected any more, so every append not yet answered fails now with a
+        CANCELLED error, and later appends fail."""
+        with self._cond:
+            self._closed = True
+            self._stop.set()
+            stream = self._pipe.stream
+            if stream is not None:
+                stream.handle.alive = False
+                self._pipe.stream = None  # its end, as the channel closes, changes nothing more
+            self._pipe.fail_all(client_closed_error("appender"))
+            settled = self._pipe.take_settled()
+            self._cond.notify_all()
+        _settle(settled)
 
     def __enter__(self) -> Appender:
         return self

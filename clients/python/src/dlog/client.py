@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Iterator, Optional, Sequence, Union
 
 import grpc
@@ -72,9 +73,14 @@ class Client:
         """The generated LogService stub, for anything not wrapped here."""
         self.readers = reader_pb2_grpc.ReaderServiceStub(self.channel)
         """The generated ReaderService stub."""
+        # Weak: a reader or appender the application dropped has nothing left to end.
+        self._made: weakref.WeakSet = weakref.WeakSet()
 
     def close(self) -> None:
-        """Closes the channel; calls in progress fail."""
+        """Closes the channel; calls in progress fail. Readers and appenders still open end with
+        a CANCELLED error (close or drain them first): what waits in them for a reconnect fails now."""
+        for made in list(self._made):
+            made._client_closed()
         self.channel.close()
 
     def __enter__(self) -> Client:
@@ -114,7 +120,9 @@ class Client:
         True or False): on UNAVAILABLE, reconnect and resend unanswered entries, idempotently
         (``producer_id``, default random). See :class:`dlog.Appender`."""
         options = AppenderOptions(linger_ms, max_batch_records, max_batch_bytes, max_in_flight_bytes, max_in_flight, retry, producer_id)
-        return Appender(self.logs, self._metadata, log, options)
+        appender = Appender(self.logs, self._metadata, log, options)
+        self._made.add(appender)
+        return appender
 
     def read(
         self,
@@ -201,7 +209,9 @@ class Client:
             on_status=on_status,
             on_reconnecting=on_reconnecting,
         )
-        return Reader(self.readers, self._metadata, options)
+        reader = Reader(self.readers, self._metadata, options)
+        self._made.add(reader)
+        return reader
 
     # -- admin --------------------------------------------------------------------------------
 

@@ -61,6 +61,11 @@ class CallCancelledError(DlogError):
     code = grpc.StatusCode.CANCELLED
 
 
+def client_closed_error(what: str) -> CallCancelledError:
+    """What a reader or appender still open when its Client closed ends with: nothing can reconnect it."""
+    return CallCancelledError(f"the Client was closed under this {what}; close (drain) readers and appenders before their client")
+
+
 class InvalidArgumentError(DlogError):
     code = grpc.StatusCode.INVALID_ARGUMENT
 
