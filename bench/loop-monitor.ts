@@ -5,7 +5,7 @@
  * Nothing in dlogd itself changes.
  */
 import { renameSync, writeFileSync } from "node:fs";
-import { type IntervalHistogram, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
+import { constants, type IntervalHistogram, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
@@ -49,7 +49,12 @@ export interface StorageReport {
   positionWritesDuringCommit: number;
 }
 
-const GC_KINDS: Record<number, string> = { 1: "minor", 2: "major", 4: "incremental", 8: "weakcb" };
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb",
+};
 
 /** A monitor of this process's loop delay and GC pauses; `take()` returns the window so far and starts a new one. */
 export function startLoopMonitor(): { take(): LoopReport; stop(): void } {
@@ -61,7 +66,10 @@ export function startLoopMonitor(): { take(): LoopReport; stop(): void } {
   let gc = { count: 0, total: 0, max: 0, byKind: {} as Record<string, number> };
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      const kind = GC_KINDS[(e as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? "other";
+      const detail = (e as { detail?: { kind?: number; flags?: number } }).detail;
+      // take()'s own full GC is reported after it returns, in the next window: not the process's pause.
+      if (((detail?.flags ?? 0) & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) !== 0) continue;
+      const kind = GC_KINDS[detail?.kind ?? 0] ?? "other";
       gc.count++;
       gc.total += e.duration;
       gc.max = Math.max(gc.max, e.duration);
