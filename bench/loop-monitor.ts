@@ -47,6 +47,8 @@ export interface StorageReport {
   /** `LevelStorage.writePositions` (the position flusher's fsynced writes), and how many of them overlapped a commit. */
   positionWrite: Spread;
   positionWritesDuringCommit: number;
+  /** LevelDB batch writes with `sync: true` (each an fsync unless LevelDB groups it with another writer's). */
+  syncedWrites: number;
 }
 
 const GC_KINDS: Record<number, string> = {
@@ -119,6 +121,7 @@ const MAX_SAMPLES = 1_000_000;
 async function traceStorage(): Promise<{ take(): StorageReport }> {
   const { LevelStorage } = await import("../src/storage/level-storage.js");
   const { GroupCommit } = await import("../src/log/group-commit.js");
+  const { ClassicLevel } = await import("classic-level");
   let commits: number[] = [];
   let waits: number[] = [];
   let gaps: number[] = [];
@@ -127,6 +130,7 @@ async function traceStorage(): Promise<{ take(): StorageReport }> {
   let waitedThroughCommitEnd = false;
   let positions: number[] = [];
   let positionsDuringCommit = 0;
+  let syncedWrites = 0;
   let committing = 0;
   let oldestEnqueue: number | undefined;
   const keep = (into: number[], ms: number): void => {
@@ -157,6 +161,21 @@ async function traceStorage(): Promise<{ take(): StorageReport }> {
       keep(positions, performance.now() - started);
     }
   };
+  const level = ClassicLevel.prototype as unknown as { batch: (...args: unknown[]) => unknown };
+  const batch = level.batch;
+  level.batch = function (this: unknown, ...args: unknown[]) {
+    const made = batch.apply(this, args);
+    // Only the chained form (no arguments) is used for synced writes.
+    if (args.length === 0) {
+      const chained = made as { write(options?: { sync?: boolean }): Promise<void> };
+      const write = chained.write;
+      chained.write = function (this: unknown, options?: { sync?: boolean }) {
+        if (options?.sync === true) syncedWrites++;
+        return write.call(this, options);
+      };
+    }
+    return made;
+  };
   const group = GroupCommit.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
   const enqueue = group["enqueue"]!;
   group["enqueue"] = function (this: unknown, ...args: unknown[]) {
@@ -179,12 +198,14 @@ async function traceStorage(): Promise<{ take(): StorageReport }> {
         idleGap: spread(gaps),
         positionWrite: spread(positions),
         positionWritesDuringCommit: positionsDuringCommit,
+        syncedWrites,
       };
       commits = [];
       waits = [];
       gaps = [];
       positions = [];
       positionsDuringCommit = 0;
+      syncedWrites = 0;
       return report;
     },
   };
@@ -212,5 +233,5 @@ export function loopNote(who: string, r: LoopReport): string {
 /** "commit p50 0.4 / p99 9.1 / p99.9 20.3 / max 31 ms (1200); batch wait …; position writes … (3 during a commit)" */
 export function storageNote(r: StorageReport): string {
   const q = (s: Spread): string => `p50 ${s.p50.toFixed(1)} / p99 ${s.p99.toFixed(1)} / p99.9 ${s.p999.toFixed(1)} / max ${s.max.toFixed(1)} ms (${s.count})`;
-  return `storage: commit ${q(r.commit)}; batch wait ${q(r.batchWait)}; gap between commits while appends waited ${q(r.idleGap)}; position writes ${q(r.positionWrite)}, ${r.positionWritesDuringCommit} during a commit`;
+  return `storage: commit ${q(r.commit)}; batch wait ${q(r.batchWait)}; gap between commits while appends waited ${q(r.idleGap)}; position writes ${q(r.positionWrite)}, ${r.positionWritesDuringCommit} during a commit; ${r.syncedWrites} synced LevelDB writes`;
 }
