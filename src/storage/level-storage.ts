@@ -74,6 +74,14 @@ function producerSlotsKey({ logId, producerId, incarnation }: ProducerSlotsKey, 
   return key;
 }
 
+/** Synced position writes waiting for the next commit, all resolved (or rejected) by the write that carries them. */
+interface RidingPositions {
+  writes: PositionWrite[];
+  done: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
 /**
  * Why LevelDB did not open, in its own words: classic-level's "Database failed to open" wraps
  * the real cause, and when it does not, LevelDB's LOG file in the data dir has it.
@@ -107,6 +115,10 @@ export class LevelStorage implements Storage {
   private readonly producerSlots: Sub;
   private readonly meta: Sub;
   private idAllocation: Promise<unknown> = Promise.resolve();
+  /** Synced commits being written now. */
+  private commitsInFlight = 0;
+  /** Synced position writes that came while a commit was being written: they go with the next commit (see `writePositions`). */
+  private riding: RidingPositions | undefined;
 
   private constructor(db: Db) {
     this.db = db;
@@ -189,6 +201,12 @@ export class LevelStorage implements Storage {
   async commit(batch: CommitBatch, sync: boolean): Promise<void> {
     // A chained batch: about 3x cheaper per operation than the array form on this hot path.
     const write = this.db.batch();
+    // Positions waiting for a commit go in this one's batch, under its fsync; an unsynced commit makes nothing durable.
+    const riding = sync ? this.riding : undefined;
+    if (riding) {
+      this.riding = undefined;
+      this.putPositions(write, riding.writes);
+    }
     for (const entry of batch.entries) {
       write.put(entryKey(entry.logId, entry.segment, entry.entry), entry.value, { sublevel: this.entries });
     }
@@ -209,7 +227,19 @@ export class LevelStorage implements Storage {
     for (const slots of batch.producerSlots ?? []) {
       write.put(producerSlotsKey(slots, slots.firstSeq), slots.value, { sublevel: this.producerSlots });
     }
-    await write.write({ sync });
+    if (sync) this.commitsInFlight++;
+    try {
+      await write.write({ sync });
+    } catch (error) {
+      riding?.reject(error);
+      throw error;
+    } finally {
+      if (sync) {
+        this.commitsInFlight--;
+        this.writeRidingSoon();
+      }
+    }
+    riding?.resolve();
   }
 
   openCursor(logId: number, segment: bigint, entry: bigint): EntryCursor {
@@ -292,9 +322,37 @@ export class LevelStorage implements Storage {
     return out;
   }
 
-  async writePositions(writes: PositionWrite[], sync: boolean): Promise<void> {
-    if (writes.length === 0) return;
+  /**
+   * A synced write while a synced commit is being written waits for the next commit and goes in
+   * its batch (or, when no commit follows within a turn of the event loop, alone): LevelDB would
+   * otherwise write and fsync it on its own between two commits, and the appends of the next
+   * commit would wait for that fsync too. Resolves, as before, once the positions are fsynced.
+   * Positions are never waited for otherwise, so they can pass only writes made while they wait.
+   */
+  writePositions(writes: PositionWrite[], sync: boolean): Promise<void> {
+    if (writes.length === 0) return Promise.resolve();
+    if (!sync || this.commitsInFlight === 0) return this.writePositionsNow(writes, sync);
+    if (this.riding) {
+      this.riding.writes.push(...writes);
+      return this.riding.done;
+    }
+    let resolve!: () => void;
+    let reject!: (error: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.riding = { writes: [...writes], done, resolve, reject };
+    return done;
+  }
+
+  private async writePositionsNow(writes: PositionWrite[], sync: boolean): Promise<void> {
     const batch = this.db.batch();
+    this.putPositions(batch, writes);
+    await batch.write({ sync });
+  }
+
+  private putPositions(batch: ReturnType<Db["batch"]>, writes: readonly PositionWrite[]): void {
     for (const write of writes) {
       const key = readerKey(write.logId, write.readerId);
       if (write.position === null) {
@@ -305,10 +363,24 @@ export class LevelStorage implements Storage {
         batch.put(key, write.position.extra, { sublevel: this.positionExtras });
       }
     }
-    await batch.write({ sync });
+  }
+
+  /** After a commit: positions still waiting are written alone unless a commit takes them within this turn. */
+  private writeRidingSoon(): void {
+    if (!this.riding) return;
+    setImmediate(() => {
+      const riding = this.riding;
+      if (!riding || this.commitsInFlight > 0) return;
+      this.riding = undefined;
+      this.writePositionsNow(riding.writes, true).then(riding.resolve, riding.reject);
+    });
   }
 
   async close(): Promise<void> {
+    // Positions still waiting for a commit are written first: their callers wait for them.
+    const riding = this.riding;
+    this.riding = undefined;
+    if (riding) await this.writePositionsNow(riding.writes, true).then(riding.resolve, riding.reject);
     await this.db.close();
   }
 }
