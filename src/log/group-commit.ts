@@ -49,6 +49,9 @@ export interface GroupCommitOptions {
   packAppends: boolean;
 }
 
+/** Batches one turn of the write queue writes back to back (each started as the one before is durable). */
+const MAX_CHAINED_BATCHES = 8;
+
 /** Payload bytes past which a packed entry takes no more appends (a single append may be larger). */
 const PACK_MAX_BYTES = 1024 * 1024;
 
@@ -284,7 +287,8 @@ export class GroupCommit {
     });
   }
 
-  private async commitPending(): Promise<void> {
+  /** `chained`: batches started by the ones before it in this turn of the write queue (see below). */
+  private async commitPending(chained = 0): Promise<void> {
     // Taken now: appends from here on start the entries of the next batch.
     this.packing.clear();
     const batch = this.pending.filter((entry) => {
@@ -338,6 +342,11 @@ export class GroupCommit {
       return;
     }
     const durationMs = performance.now() - started;
+    // Appends that came while this batch was written start theirs now, before this one's answers and
+    // deliveries run: the disk then never waits for that work (nor for the GC pauses in it). Only after
+    // this batch is durable, so a failed write still refuses everything assigned after it. Bounded, so
+    // the store's other writes wait for a few batches at most; slot deletions keep to the queue's order.
+    const next = slotDeletions.length === 0 && this.pending.length > 0 && chained < MAX_CHAINED_BATCHES ? this.commitPending(chained + 1) : undefined;
     for (const snapshot of snapshots) snapshot.log.committed = { meta: snapshot.meta, segments: snapshot.segments };
     this.counters.commits++;
     let records = 0;
@@ -352,6 +361,7 @@ export class GroupCommit {
     this.counters.recordsAppended += records;
     this.options.onCommitted?.(records, durationMs);
     for (const { log } of snapshots) wakeWaiters(log);
+    await next;
     // After the answers, still on the write queue: stale slots are never read, so a failure here costs nothing but space.
     for (const { key, belowSeq } of slotDeletions) await this.storage.deleteProducerSlots(key, belowSeq).catch(() => undefined);
   }
