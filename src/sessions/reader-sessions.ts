@@ -195,15 +195,17 @@ export class ReaderSessions {
           },
         });
         this.live.set(key, session);
-        // Read while the epoch is written; the session sends nothing (Opened first) before it is durable.
-        session.readAhead();
         // The epoch (and the first delivery reservation) is durable before the client hears of it:
         // epochs grow across restarts even for a session that acks nothing. Written only over the
         // position it started from: another gateway's write since (the old session's last acks, a
         // newer session) makes it read again and start from there, so no durable ack is undone.
+        const claiming = this.positions.claim(logId, request.readerId, () => this.snapshotOf(logId, session));
+        // The first batch is read (and decoded) while the write, sent first, is on its way to disk;
+        // the session sends nothing (Opened first) before it is durable.
+        session.readAhead();
         let written: boolean;
         try {
-          written = await this.positions.claim(logId, request.readerId, () => this.snapshotOf(logId, session));
+          written = await claiming;
         } catch (error) {
           session.fail(error as Error);
           throw error;

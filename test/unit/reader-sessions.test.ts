@@ -231,15 +231,18 @@ test("20 000 individual acks cost what the flusher promises: a write per interva
   assert.ok(c.ackFlushes + c.timerFlushes >= 1, "acks were batched into writes");
 });
 
-test("an open reads its first batch while its epoch is being written, and hands out the session only once the epoch is durable", async (t) => {
+test("an open sends its epoch write first, reads its first batch while it is being written, and hands out the session only once the epoch is durable", async (t) => {
   // No entry cache: the first batch comes from a LevelDB cursor, whose opening the test sees.
   const store = await openStore({ entryCacheBytes: 0 });
   await store.store.append("log", [{ payload: bytes("1") }, { payload: bytes("2") }]);
   const logStorage = store.storage;
   let cursors = 0;
+  /** What reached the storage, in order: the first batch's decoding must not hold the write up. */
+  const calls: string[] = [];
   const openCursor = logStorage.openCursor;
   logStorage.openCursor = (...args) => {
     cursors++;
+    calls.push("cursor");
     return openCursor(...args);
   };
   let releaseWrite!: () => void;
@@ -252,6 +255,7 @@ test("an open reads its first batch while its epoch is being written, and hands 
       ...logStorage,
       writePositions: async (writes, sync) => {
         writesHeld++;
+        calls.push("position write");
         await held;
         return logStorage.writePositions(writes, sync);
       },
@@ -274,6 +278,7 @@ test("an open reads its first batch while its epoch is being written, and hands 
   }
   await sleep(20);
   assert.equal(opened, undefined, "the session (and so its Opened frame) waits for the epoch write");
+  assert.deepEqual(calls, ["position write", "cursor"], "the epoch write goes to the storage before the first batch is read");
   releaseWrite();
   const session = await opening;
   const frames = session.frames()[Symbol.asyncIterator]();
