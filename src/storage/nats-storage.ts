@@ -281,8 +281,11 @@ export class NatsStorage implements Storage {
   private readonly logs = new Map<number, LogView>();
   /** KV revisions of the positions this gateway read or wrote: the CAS base of its next write. */
   private readonly positionRevisions = new Map<string, number>();
-  /** Position keys with a write in flight: the watch's echo of this gateway's own write is not a takeover. */
-  private readonly positionWrites = new Set<string>();
+  /**
+   * Position keys with a write in flight here, with the value it writes (null: a delete): the watch's
+   * echo of it is this gateway's own write, not a takeover; any other write of the key is told.
+   */
+  private readonly positionWrites = new Map<string, Buffer | null>();
   private readonly watches = new Set<{ stop(): void }>();
   private readonly watchdog: { checkMs: number; silentMs: number };
   private watchRestartListener: ((restart: WatchRestart) => void) | undefined;
@@ -867,10 +870,17 @@ export class NatsStorage implements Storage {
   watchReaders(listener: (logId: number, readerId: string, position: StoredPosition | null) => void): void {
     this.follow("readers", this.positions, ">", true, async (entry) => {
       const known = this.positionRevisions.get(entry.key);
-      if (entry.operation === "PURGE" || known === undefined || entry.revision <= known || this.positionWrites.has(entry.key)) return;
+      if (entry.operation === "PURGE" || known === undefined || entry.revision <= known || this.isOwnEcho(entry)) return;
       const dot = entry.key.indexOf(".");
       listener(Number(entry.key.slice(0, dot)), unb64(entry.key.slice(dot + 1)), entry.operation === "PUT" ? decodeStoredPosition(entry.value) : null);
     });
+  }
+
+  /** The watch's echo of this gateway's write in flight (its value, or its delete). */
+  private isOwnEcho(entry: KvWatchEntry): boolean {
+    if (!this.positionWrites.has(entry.key)) return false;
+    const writing = this.positionWrites.get(entry.key);
+    return writing === null || writing === undefined ? entry.operation === "DEL" : entry.operation === "PUT" && writing.equals(entry.value);
   }
 
   /**
@@ -1200,15 +1210,16 @@ export class NatsStorage implements Storage {
     // A put of a reader never seen here is a create: read now, another gateway's write since the caller's read would be its base.
     if (position === null && !this.positionRevisions.has(key)) await this.readPosition(key);
     const revision = this.positionRevisions.get(key) ?? 0;
-    this.positionWrites.add(key);
+    const value = position === null ? null : encodeStoredPosition(position);
+    this.positionWrites.set(key, value);
     try {
-      if (position === null) {
+      if (value === null) {
         if (revision === 0) return;
         await retrying(this.retry, () => this.positions.delete(key, { previousSeq: revision }));
         this.positionRevisions.delete(key);
         return;
       }
-      this.positionRevisions.set(key, await this.casPut(this.positions, key, encodeStoredPosition(position), revision));
+      this.positionRevisions.set(key, await this.casPut(this.positions, key, value, revision));
     } finally {
       this.positionWrites.delete(key);
     }

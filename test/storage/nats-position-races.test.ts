@@ -177,6 +177,17 @@ async function openAndRead(sessions: ReaderSessions, request: OpenRequest) {
   return { session, frames, info, first };
 }
 
+/** A session's position with its floor at entry `floor` and nothing above it acked. */
+const position = (floor: bigint, epoch: bigint): ReaderPosition => ({
+  floor: new DLSN(1n, floor, 0n),
+  floorSequenceId: floor,
+  holes: [],
+  epoch,
+  updatedTimeMs: 1,
+  deliveredHigh: undefined,
+  deliveredThrough: floor,
+});
+
 const equalDlsn = (actual: DLSN | undefined, expected: DLSN, what: string): void => assert.equal(actual?.toString(), expected.toString(), what);
 
 describe("durable reader positions across two NATS gateways: races", () => {
@@ -316,6 +327,54 @@ describe("durable reader positions across two NATS gateways: races", () => {
     });
   }
 
+  test(
+    "a session's write in flight when a DeleteReader and a new reader of its id land through another gateway is not written again over the new reader",
+    TEST,
+    async () => {
+      const prefix = `races${++prefixes}`;
+      const open = () => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
+      const a = await open();
+      const b = await open();
+      const positions = new PositionStore({ storage: a, ...MANUAL_FLUSH });
+      const fences: string[] = [];
+      positions.onFenced((_logId, _readerId, _upTo, why) => fences.push(why === "deleted" ? "deleted" : "fenced"));
+      // The KV client a writes through: b's writes land while a's write is on its way.
+      const kv = (a as unknown as { positions: { update: (...args: unknown[]) => Promise<number> } }).positions;
+      const update = kv.update.bind(kv);
+      let during: (() => Promise<void>) | undefined;
+      kv.update = async (...args) => {
+        const hook = during;
+        during = undefined;
+        await hook?.();
+        return update(...args);
+      };
+      try {
+        positions.changed(1, "r", () => position(5n, 2n)); // a session of epoch 2 here
+        await positions.flush();
+        positions.changed(1, "r", () => position(6n, 2n));
+        await positions.flush();
+        during = async () => {
+          await b.getPosition(1, "r");
+          await b.writePositions([{ logId: 1, readerId: "r", position: null }], true);
+          await b.writePositions([{ logId: 1, readerId: "r", position: encodePosition(position(1n, 1n)) }], true);
+          // Bounded: the watch tells these within milliseconds, unless it takes them for a's own write.
+          for (const deadline = Date.now() + 1_000; !fences.includes("deleted") && Date.now() < deadline; )
+            await new Promise((resolve) => setTimeout(resolve, 5));
+        };
+        positions.changed(1, "r", () => position(7n, 2n));
+        await positions.flush();
+
+        const now = await b.getPosition(1, "r");
+        assert.deepEqual(now && decodePosition(now), position(1n, 1n), "the new reader's position stands");
+        assert.ok(fences.includes("deleted"), "the delete was told");
+      } finally {
+        await positions.close();
+        await a.close();
+        await b.close();
+      }
+    },
+  );
+
   test("a session's write whose CAS lost to a DeleteReader and a new reader of its id elsewhere is not written again over the new reader", TEST, async () => {
     const prefix = `races${++prefixes}`;
     const open = () => NatsStorage.open({ servers: [server.hostPort], prefix, replicas: 1 });
@@ -325,15 +384,6 @@ describe("durable reader positions across two NATS gateways: races", () => {
     const positions = new PositionStore({ storage: hooks.storage, ...MANUAL_FLUSH });
     const fences: string[] = [];
     positions.onFenced((_logId, _readerId, _upTo, why) => fences.push(why === "deleted" ? "deleted" : "fenced"));
-    const position = (floor: bigint, epoch: bigint): ReaderPosition => ({
-      floor: new DLSN(1n, floor, 0n),
-      floorSequenceId: floor,
-      holes: [],
-      epoch,
-      updatedTimeMs: 1,
-      deliveredHigh: undefined,
-      deliveredThrough: floor,
-    });
     try {
       positions.changed(1, "r", () => position(5n, 2n)); // a session of epoch 2 here
       await positions.flush();
