@@ -87,7 +87,7 @@ function listeningAddress(child: ChildProcess): Promise<string> {
 }
 
 /** callgrind_control dumps one file per thread (`callgrind.PID.N-TT`, thread 01 the main one), each with a `summary:` line. */
-async function dumpInstructions(pid: string, dir: string): Promise<Instructions> {
+export async function dumpInstructions(pid: string, dir: string): Promise<Instructions> {
   const before = new Set(await readdir(dir));
   await run("callgrind_control", ["--dump", pid]);
   for (let i = 0; i < 600; i++) {

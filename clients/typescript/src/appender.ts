@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { ClientError, Status } from "nice-grpc";
 import { DlogError } from "./dlog-error.js";
-import { DLSN } from "../../../src/dlsn.js";
+import type { DLSN } from "../../../src/dlsn.js";
+import { AppendAnswer, type EncodedRecords, RequestEncoder } from "./append-codec.js";
 import type { AppendRequest, AppendResponse, LogServiceClient, RecordInput } from "./gen/dlog/v1/log.js";
 import { type Backoff, type ReconnectOptions, createBackoff } from "./backoff.js";
-import { fromWireDlsn } from "./convert.js";
 import { MessageQueue } from "./message-queue.js";
 
 const APPEND_STREAM_PATH = "/dlog.v1.LogService/AppendStream";
@@ -85,31 +85,78 @@ export interface Appender extends AsyncDisposable {
   readonly counters: Readonly<AppenderCounters>;
 }
 
-interface PendingAppend {
-  records: RecordInput[];
-  bytes: number;
+/**
+ * One request: the append() calls it carries (consecutive ones), their records encoded as they
+ * came, and what each caller is owed. Gathered while it waits to be sent, then in flight until
+ * answered; a reconnect or renumbering sends it again as it is.
+ */
+class Batch {
+  readonly records: EncodedRecords;
+  /** When its first caller came: how long it has lingered. */
+  readonly queuedAt: number;
+  recordCount = 0;
+  /** Payload bytes. */
+  bytes = 0;
+  /** Takes no more callers: full, or sent. */
+  closed = false;
+  readonly resolves: Array<(dlsns: DLSN[]) => void> = [];
+  readonly rejects: Array<(error: unknown) => void> = [];
+  /** Records per caller, once a caller appended other than one record; until then, one each. */
+  counts: number[] | undefined;
   /** Producer seq (0 when not idempotent), given when first sent. */
-  seq: bigint;
-  /** Request id of the latest send: an answer to an earlier send of this append is stale. */
-  requestId: bigint;
-  renumbered: number;
-  resolve(dlsns: DLSN[]): void;
-  reject(error: unknown): void;
+  seq = 0n;
+  /** Request id of the latest send: an answer to an earlier send of this batch is stale. */
+  requestId = 0n;
+  renumbered = 0;
+
+  constructor(records: EncodedRecords, queuedAt: number) {
+    this.records = records;
+    this.queuedAt = queuedAt;
+  }
+
+  get callers(): number {
+    return this.resolves.length;
+  }
+
+  /** Each caller its own records' DLSNs, in call order. */
+  resolve(answer: AppendAnswer): void {
+    if (answer.count !== this.recordCount) {
+      this.reject(new DlogError(APPEND_STREAM_PATH, Status.INTERNAL, `an answer carried ${answer.count} DLSNs for an append of ${this.recordCount} records`));
+      return;
+    }
+    const { resolves, counts } = this;
+    if (counts === undefined) {
+      for (let i = 0; i < resolves.length; i++) resolves[i]!([answer.at(i)]);
+      return;
+    }
+    let at = 0;
+    for (let i = 0; i < resolves.length; i++) {
+      const dlsns: DLSN[] = [];
+      for (let n = counts[i]!; n > 0; n--) dlsns.push(answer.at(at++));
+      resolves[i]!(dlsns);
+    }
+  }
+
+  reject(error: unknown): void {
+    for (const reject of this.rejects) reject(error);
+  }
 }
 
-/** One append() call, waiting to be sent (alone or with others in one request). */
-interface Caller {
-  records: RecordInput[];
-  bytes: number;
-  queuedAt: number;
-  resolve(dlsns: DLSN[]): void;
-  reject(error: unknown): void;
+/** The batch a new append() joins, for `capture`: a Promise executor shared by every call, so that a call makes no closure of its own. */
+let joining: Batch | undefined;
+
+function capture(resolve: (dlsns: DLSN[]) => void, reject: (error: unknown) => void): void {
+  joining!.resolves.push(resolve);
+  joining!.rejects.push(reject);
 }
+
+/** What `ready()` answers when there is room: one promise for every call. */
+const READY: Promise<void> = Promise.resolve();
 
 /** One AppendStream call: its requests and, in order, the sends it owes answers for. */
 interface Stream {
   requests: MessageQueue<AppendRequest>;
-  sent: Fifo<{ append: PendingAppend; requestId: bigint }>;
+  sent: Fifo<{ append: Batch; requestId: bigint }>;
   /** Sends with a lower request id went out on an earlier stream. */
   firstRequestId: bigint;
   /**
@@ -187,15 +234,16 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     throw new RangeError("appender: lingerMs must be >= 0, maxBatchRecords and maxBatchBytes > 0");
 
   let stream: Stream | undefined;
-  /** Not yet sent. */
-  const waiting = new Fifo<Caller>();
+  const encoder = new RequestEncoder(log, producerId);
+  /** Not yet sent, in call order; the last may still take callers (`gathering`). */
+  const waiting = new Fifo<Batch>();
+  let gathering: Batch | undefined;
   let waitingBytes = 0;
-  let waitingRecords = 0;
   let lingerTimer: NodeJS.Timeout | undefined;
   /** flush() or close() asked: what lingers goes out now. */
   let hurry = false;
   /** Sent and not yet answered, in seq order: what a reconnect resends. */
-  const unanswered = new Fifo<PendingAppend>();
+  const unanswered = new Fifo<Batch>();
   let inFlightBytes = 0;
   let nextSeq = 1n;
   let nextRequestId = 1n;
@@ -218,96 +266,67 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   }
 
   /**
-   * The callers at the head of `waiting` that go out in the next request: consecutive ones, within
-   * maxBatchRecords / maxBatchBytes (one caller over either goes alone). `full`: no more would fit.
+   * The batch the next call of `records` records and `bytes` bytes joins: the one gathering, or a
+   * new one when that would pass maxBatchRecords / maxBatchBytes (a call over either goes alone).
    */
-  function nextBatch(): { count: number; records: number; bytes: number; full: boolean } {
-    // Everything waiting fits one request: no need to walk it (pump runs on every append).
-    if (lingerMs > 0 && waitingRecords < maxBatchRecords && waitingBytes < maxBatchBytes) {
-      return { count: waiting.length, records: waitingRecords, bytes: waitingBytes, full: false };
-    }
-    let count = 0;
-    let records = 0;
-    let bytes = 0;
-    for (const caller of waiting) {
-      if (count > 0 && (records + caller.records.length > maxBatchRecords || bytes + caller.bytes > maxBatchBytes))
-        return { count, records, bytes, full: true };
-      count++;
-      records += caller.records.length;
-      bytes += caller.bytes;
-      if (lingerMs === 0) break;
-    }
-    return { count, records, bytes, full: records >= maxBatchRecords || bytes >= maxBatchBytes };
+  function batchFor(records: number, bytes: number): Batch {
+    const open = gathering;
+    if (open !== undefined && open.recordCount + records <= maxBatchRecords && open.bytes + bytes <= maxBatchBytes) return open;
+    if (open !== undefined) open.closed = true;
+    const batch = new Batch(encoder.open(), lingerMs > 0 ? performance.now() : 0);
+    waiting.push(batch);
+    gathering = batch;
+    return batch;
   }
 
-  /** One request from the first `count` waiting callers; each gets its own records' DLSNs, or the request's error. */
-  function takeBatch(count: number, records: number, bytes: number): PendingAppend {
-    waitingBytes -= bytes;
-    waitingRecords -= records;
-    counters.requests++;
-    counters.batchedCalls += count;
-    if (count === 1) {
-      const caller = waiting.shift()!;
-      return { records: caller.records, bytes, seq: 0n, requestId: 0n, renumbered: 0, resolve: caller.resolve, reject: caller.reject };
+  /** After a call joined `batch`: it takes no more when full (or when every call is a request of its own). */
+  function joined(batch: Batch, records: number, bytes: number): void {
+    batch.recordCount += records;
+    batch.bytes += bytes;
+    waitingBytes += bytes;
+    if (lingerMs === 0 || batch.recordCount >= maxBatchRecords || batch.bytes >= maxBatchBytes) {
+      batch.closed = true;
+      gathering = undefined;
     }
-    const callers: Caller[] = [];
-    const inputs: RecordInput[] = [];
-    for (let i = 0; i < count; i++) {
-      const caller = waiting.shift()!;
-      callers.push(caller);
-      for (const record of caller.records) inputs.push(record);
-    }
-    return {
-      records: inputs,
-      bytes,
-      seq: 0n,
-      requestId: 0n,
-      renumbered: 0,
-      resolve(dlsns) {
-        let offset = 0;
-        for (const caller of callers) {
-          caller.resolve(dlsns.slice(offset, offset + caller.records.length));
-          offset += caller.records.length;
-        }
-      },
-      reject(error) {
-        for (const caller of callers) caller.reject(error);
-      },
-    };
   }
 
-  function send(current: Stream, append: PendingAppend): void {
+  function send(current: Stream, append: Batch): void {
     append.requestId = nextRequestId++;
     current.sent.push({ append, requestId: append.requestId });
-    current.requests.push({ log, records: append.records, requestId: append.requestId, producerId: producerId ?? "", producerSeq: append.seq });
+    // Pre-encoded: the appender's service definition sends it as it is (append-codec.ts).
+    current.requests.push(encoder.request(append.records, append.requestId, append.seq) as unknown as AppendRequest);
   }
 
   function pump(): void {
     if (!reconnecting && stream?.probing !== true) {
       while (waiting.length > 0) {
-        const batch = nextBatch();
+        const batch = waiting.peek()!;
         if (!hasRoom(batch.bytes)) break;
         // Linger: a batch that could still grow waits, up to lingerMs, while something is in flight.
-        const due = waiting.peek()!.queuedAt + lingerMs;
         // With the timer set the head is still the one it waits for: no need to read the clock again.
-        if (!batch.full && !hurry && unanswered.length > 0 && (lingerTimer !== undefined || performance.now() < due)) {
+        if (!batch.closed && !hurry && unanswered.length > 0 && (lingerTimer !== undefined || performance.now() < batch.queuedAt + lingerMs)) {
           lingerTimer ??= setTimeout(
             () => {
               lingerTimer = undefined;
               pump();
             },
-            Math.max(1, due - performance.now()),
+            Math.max(1, batch.queuedAt + lingerMs - performance.now()),
           );
           break;
         }
-        const append = takeBatch(batch.count, batch.records, batch.bytes);
-        if (producerId !== undefined) append.seq = nextSeq++;
-        unanswered.push(append);
-        inFlightBytes += append.bytes;
-        send((stream ??= open()), append);
+        waiting.shift();
+        if (batch === gathering) gathering = undefined;
+        batch.closed = true;
+        waitingBytes -= batch.bytes;
+        counters.requests++;
+        counters.batchedCalls += batch.callers;
+        if (producerId !== undefined) batch.seq = nextSeq++;
+        unanswered.push(batch);
+        inFlightBytes += batch.bytes;
+        send((stream ??= open()), batch);
       }
     }
-    if (canTakeMore() && roomWaiters.length > 0) {
+    if (roomWaiters.length > 0 && canTakeMore()) {
       const resolved = roomWaiters;
       roomWaiters = [];
       for (const resolve of resolved) resolve();
@@ -317,7 +336,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
       if (lingerTimer !== undefined) clearTimeout(lingerTimer);
       lingerTimer = undefined;
     }
-    if (unanswered.length === 0 && waiting.length === 0 && idle.length > 0) {
+    if (idle.length > 0 && unanswered.length === 0 && waiting.length === 0) {
       const resolved = idle;
       idle = [];
       for (const resolve of resolved) resolve();
@@ -331,11 +350,11 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   }
 
   /** Settles the oldest unanswered append (answers come in send order). */
-  function settleHead(append: PendingAppend, outcome: { dlsns: DLSN[] } | { error: unknown }): void {
+  function settleHead(append: Batch, outcome: AppendAnswer | { error: unknown }): void {
     if (unanswered.peek() !== append) throw new DlogError(APPEND_STREAM_PATH, Status.INTERNAL, "appender: an answer arrived out of order");
     unanswered.shift();
     inFlightBytes -= append.bytes;
-    if ("dlsns" in outcome) append.resolve(outcome.dlsns);
+    if (outcome instanceof AppendAnswer) append.resolve(outcome);
     else append.reject(outcome.error);
   }
 
@@ -383,8 +402,8 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     backoff?.reset();
     if (!response.error) {
       if (response.duplicate) counters.duplicates++;
-      // The appender's own decoder (append-codec.ts) gives DLSN objects already.
-      settleHead(append, { dlsns: response.dlsns.map((dlsn) => (dlsn instanceof DLSN ? dlsn : fromWireDlsn(dlsn))) });
+      // The appender's own decoder (append-codec.ts) gives AppendAnswers already.
+      settleHead(append, response instanceof AppendAnswer ? response : AppendAnswer.of(response));
       return;
     }
     const { code, message, reason, metadata } = response.error;
@@ -435,21 +454,49 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     }, delayMs);
   }
 
+  /** Joins the call to a batch: encodes its records there (checked first, so a refused call leaves nothing) and makes its promise. */
+  function join(records: AppendInput | readonly AppendInput[]): Promise<DLSN[]> {
+    let batch: Batch;
+    let count = 1;
+    let bytes: number;
+    if (records instanceof Uint8Array || typeof records === "string") {
+      // One record, the producer's usual call: encoded as it is, nothing to build.
+      bytes = typeof records === "string" ? Buffer.byteLength(records, "utf8") : records.length;
+      batch = batchFor(1, bytes);
+      encoder.add(batch.records, records, undefined);
+    } else {
+      const inputs = toRecordInputs(records);
+      count = inputs.length;
+      bytes = 0;
+      for (const input of inputs) {
+        bytes += input.payload.length;
+        if (input.txid !== undefined && BigInt.asIntN(64, input.txid) !== input.txid) {
+          throw new RangeError("value provided for field message.txid of type int64 too large");
+        }
+      }
+      batch = batchFor(count, bytes);
+      for (const input of inputs) encoder.add(batch.records, input.payload, input.txid);
+    }
+    if (count !== 1 || batch.counts !== undefined) {
+      batch.counts ??= batch.resolves.map(() => 1);
+      batch.counts.push(count);
+    }
+    joining = batch;
+    const promise = new Promise<DLSN[]>(capture);
+    joining = undefined;
+    joined(batch, count, bytes);
+    return promise;
+  }
+
   return {
     append(records) {
       if (closed) return Promise.reject(new DlogError(APPEND_STREAM_PATH, Status.CANCELLED, "the appender is closed"));
-      const inputs = toRecordInputs(records);
-      let bytes = 0;
-      for (const input of inputs) bytes += input.payload.length;
-      return new Promise<DLSN[]>((resolve, reject) => {
-        waiting.push({ records: inputs, bytes, queuedAt: lingerMs > 0 ? performance.now() : 0, resolve, reject });
-        waitingBytes += bytes;
-        waitingRecords += inputs.length;
-        pump();
-      });
+      const promise = join(records);
+      pump();
+      return promise;
     },
     ready() {
-      if (canTakeMore()) return Promise.resolve();
+      if (canTakeMore()) return READY;
       return new Promise((resolve) => roomWaiters.push(resolve));
     },
     flush() {

@@ -2,12 +2,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { DLSN } from "../../../src/dlsn.js";
-import { decodeAppendAnswer, encodeAppendRequest } from "../src/append-codec.js";
+import { AppendAnswer, type EncodedRecords, RequestEncoder, decodeAppendAnswer, encodeAppendRequest } from "../src/append-codec.js";
 import { AppendRequest, AppendResponse } from "../src/gen/dlog/v1/log.js";
 
 /** The decoded answer as plain values, to compare with what the generated decoder makes of the same bytes. */
 function plain(response: AppendResponse): unknown {
-  return { ...response, dlsns: response.dlsns.map((d) => [d.segment, d.entry, d.slot]) };
+  const { txids, requestId, error, duplicate } = response;
+  return { dlsns: response.dlsns.map((d) => [d.segment, d.entry, d.slot]), txids, requestId, error, duplicate };
 }
 
 function sameAsGenerated(bytes: Uint8Array): AppendResponse {
@@ -77,4 +78,95 @@ test("requests encode byte for byte as the generated encoder writes them", () =>
   }
   assert.throws(() => encodeAppendRequest({ ...cases[0]!, records: [{ payload, txid: 2n ** 63n }] }), /too large/);
   assert.throws(() => encodeAppendRequest({ ...cases[0]!, requestId: -1n }), /too large/);
+});
+
+test("the appender's encoder writes requests the generated decoder reads as the records added, the first send in place and a resend as a copy", () => {
+  const encoder = new RequestEncoder("é-orders", "ts-producer");
+  const records = encoder.open();
+  const added: Array<{ payload: Buffer; txid: bigint | undefined }> = [
+    { payload: Buffer.alloc(100, 0x61), txid: undefined },
+    { payload: Buffer.alloc(0), txid: 0n },
+    { payload: Buffer.from("ünïcode", "utf8"), txid: -1n },
+    { payload: Buffer.alloc(300, 1), txid: 2n ** 63n - 1n },
+  ];
+  for (const record of added) encoder.add(records, record.payload, record.txid);
+  encoder.add(records, "a string", 7n);
+  const expected = { log: "é-orders", records: [...added, { payload: Buffer.from("a string"), txid: 7n }], producerId: "ts-producer" };
+  const first = encoder.request(records, 5n, 2n ** 40n).finish();
+  assert.equal(first.buffer, records.buffer.buffer, "the first send is a view of the encoder's buffer");
+  assert.deepEqual(AppendRequest.decode(first), { ...expected, requestId: 5n, producerSeq: 2n ** 40n });
+  const resend = encoder.request(records, 2n ** 64n - 1n, 1n).finish();
+  assert.notEqual(resend.buffer, records.buffer.buffer, "a resend is a copy");
+  assert.deepEqual(AppendRequest.decode(resend), { ...expected, requestId: 2n ** 64n - 1n, producerSeq: 1n });
+  assert.deepEqual(AppendRequest.decode(first), { ...expected, requestId: 5n, producerSeq: 2n ** 40n }, "the first send is unchanged by the resend");
+  // Without a log name, producer id, request id or seq, those fields are left out as the generated encoder leaves them.
+  const bare = new RequestEncoder("", undefined);
+  const one = bare.open();
+  bare.add(one, Buffer.from("x"), undefined);
+  assert.deepEqual(
+    Buffer.from(bare.request(one, 0n, 0n).finish()),
+    Buffer.from(AppendRequest.encode({ log: "", records: [{ payload: Buffer.from("x") }], requestId: 0n, producerId: "", producerSeq: 0n }).finish()),
+  );
+});
+
+test("the appender's encoder keeps every request whole across buffers: records that outgrow one move to the next", () => {
+  const encoder = new RequestEncoder("log", undefined);
+  const requests = Array.from({ length: 40 }, () => encoder.open());
+  // Only the request opened last takes records.
+  assert.throws(() => encoder.add(requests[0]!, Buffer.from("x"), undefined), /opened last/);
+  const sent: Array<{ records: EncodedRecords; payloads: Buffer[] }> = [];
+  for (let r = 0; r < 40; r++) {
+    const records = encoder.open();
+    // Requests of growing size, one of a payload larger than any buffer so far.
+    const payloads = Array.from({ length: r * 20 }, (_, i) => Buffer.alloc(r === 30 && i === 0 ? 3 << 20 : 100, (r + i) & 0xff));
+    for (const payload of payloads) encoder.add(records, payload, undefined);
+    sent.push({ records, payloads });
+  }
+  for (const [i, { records, payloads }] of sent.entries()) {
+    const decoded = AppendRequest.decode(encoder.request(records, BigInt(i + 1), 0n).finish());
+    assert.equal(decoded.requestId, BigInt(i + 1));
+    assert.deepEqual(
+      decoded.records.map((record) => record.payload),
+      payloads,
+    );
+  }
+  assert.ok(new Set(sent.map(({ records }) => records.buffer)).size > 1, "the records spanned more than one buffer");
+});
+
+test("a txid that is not an int64 is refused by the appender's encoder, which then writes nothing", () => {
+  const encoder = new RequestEncoder("log", undefined);
+  const records = encoder.open();
+  encoder.add(records, Buffer.from("a"), 1n);
+  assert.throws(() => encoder.add(records, Buffer.from("b"), 2n ** 63n), /too large/);
+  assert.throws(() => encoder.add(records, Buffer.from("b"), -(2n ** 63n) - 1n), /too large/);
+  encoder.add(records, Buffer.from("c"), -(2n ** 63n));
+  assert.deepEqual(AppendRequest.decode(encoder.request(records, 1n, 0n).finish()).records, [
+    { payload: Buffer.from("a"), txid: 1n },
+    { payload: Buffer.from("c"), txid: -(2n ** 63n) },
+  ]);
+});
+
+test("an answer's DLSNs read one by one are those the generated decoder reads, across runs of slots and entries", () => {
+  const dlsns = [
+    ...Array.from({ length: 5000 }, (_, i) => ({ segment: 1n, entry: 9n, slot: BigInt(i) })),
+    { segment: 1n, entry: 10n, slot: 0n },
+    { segment: 1n, entry: 10n, slot: 2n }, // a gap: a run of its own
+    { segment: 2n, entry: 10n, slot: 3n }, // another segment, same entry and next slot: a run of its own
+    { segment: 2n, entry: 10n, slot: 2n ** 40n },
+    { segment: 2n, entry: 10n, slot: 2n ** 40n + 1n },
+    { segment: 2n, entry: 10n, slot: -1n },
+  ];
+  const bytes = AppendResponse.encode({ dlsns, txids: [], requestId: 1n, error: undefined, duplicate: false }).finish();
+  const wire = (d: { segment: bigint; entry: bigint; slot: bigint }): string => `${d.segment}/${d.entry}/${d.slot}`;
+  for (const answer of [decodeAppendAnswer(bytes), AppendAnswer.of(AppendResponse.decode(bytes))]) {
+    assert.equal(answer.count, dlsns.length);
+    const inOrder = Array.from({ length: answer.count }, (_, i) => answer.at(i));
+    assert.ok(inOrder.every((d) => d instanceof DLSN));
+    assert.deepEqual(inOrder.map(wire), dlsns.map(wire));
+    // Out of order too (the cursor goes back to the start).
+    assert.equal(wire(answer.at(5001)), "1/10/2");
+    assert.equal(wire(answer.at(3)), "1/9/3");
+    assert.throws(() => answer.at(dlsns.length), RangeError);
+    assert.deepEqual(answer.dlsns.map(wire), dlsns.map(wire));
+  }
 });

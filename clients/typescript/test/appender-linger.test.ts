@@ -106,3 +106,46 @@ test("a refused batch rejects every append it carried; the appends after it go o
   for await (const record of client.read("txids")) texts.push(record.text());
   assert.deepEqual(texts, ["first", "a", "e"]);
 });
+
+test("calls of several records and of one, batched together, each get their own records' DLSNs, in call order", async () => {
+  const appender = client.appender("mixed", { lingerMs: 50 });
+  const first = appender.append("alone"); // goes out at once: nothing in flight
+  const calls = [
+    appender.append("one"),
+    appender.append(["two-a", "two-b"]),
+    appender.append({ payload: "three", txid: undefined }),
+    appender.append([]),
+    appender.append(Buffer.from("four")),
+    appender.append(["five-a", "five-b", "five-c"]),
+  ];
+  const answers = [await first, ...(await Promise.all(calls))];
+  await appender.close();
+  assert.deepEqual(
+    answers.map((dlsns) => dlsns.length),
+    [1, 1, 2, 1, 0, 1, 3],
+  );
+  assert.equal(appender.counters.requests, 2, "the calls after the first went as one request");
+  const read = [];
+  for await (const record of client.read("mixed")) read.push(record);
+  assert.deepEqual(
+    read.map((record) => record.text()),
+    ["alone", "one", "two-a", "two-b", "three", "four", "five-a", "five-b", "five-c"],
+  );
+  assert.deepEqual(
+    read.map((record) => record.dlsn.toString()),
+    answers.flat().map(String),
+  );
+});
+
+test("a txid that is not an int64 is refused for its call alone, before anything is sent", async () => {
+  const appender = client.appender("bad-txid", { lingerMs: 50 });
+  const before = appender.append("before");
+  assert.throws(() => appender.append({ payload: "bad", txid: 2n ** 63n }), /too large/);
+  assert.throws(() => appender.append([{ payload: "ok" }, { payload: "bad", txid: -(2n ** 63n) - 1n }]), /too large/);
+  const after = appender.append("after");
+  await Promise.all([before, after]);
+  await appender.close();
+  const texts = [];
+  for await (const record of client.read("bad-txid")) texts.push(record.text());
+  assert.deepEqual(texts, ["before", "after"]);
+});
