@@ -6,7 +6,8 @@
  * again and the counts are dumped, per thread: the main thread (JavaScript, the event loop) and all
  * threads (with LevelDB's writes on the thread pool, GC and the JIT's background compiles):
  *   - unary Append of one 100 B record, 1 in flight (per call), next to unary GetLog (per call);
- *   - AppendStream requests of 1000 records each (what the appender sends when it batches; per record).
+ *   - AppendStream requests of 1000 records each, with a producer id and seq as the client's appender
+ *     sends them when it batches, and without (per record).
  *
  *   node dist/bench/append-instructions.js [--calls 300] [--fsync] bin/dlogd.js [other/bin/dlogd.js ...]
  */
@@ -17,6 +18,7 @@ import { appendStream, appendUnary, getLogCalls } from "./append.js";
 import { type Instructions, startCallgrindDlogd } from "./callgrind-dlogd.js";
 
 const RUN_TIMEOUT_MS = 600_000;
+let producerRuns = 0;
 
 interface Workload {
   name: string;
@@ -36,20 +38,21 @@ function workloads(calls: number): Workload[] {
       run: async (logs) => (await getLogCalls(logs, "unary-warm", 1, calls, RUN_TIMEOUT_MS)).calls,
     },
     {
+      name: "AppendStream, 1000 records per request with a producer id (the client's appender), 4 in flight (per record)",
+      // A new producer each run: a run repeating seqs 1, 2, 3… would be answered as retries.
+      run: (logs, round) => bulkStream(logs, `producer-${round}`, calls, `bench-${round}-${++producerRuns}`),
+    },
+    {
       name: "AppendStream, 1000 records per request, 4 in flight (per record)",
-      run: async (logs, round) =>
-        (
-          await appendStream(logs, {
-            log: `bulk-${round}`,
-            size: 100,
-            recordsPerAppend: 1000,
-            inFlight: 4,
-            appends: Math.max(4, calls / 10),
-            timeoutMs: RUN_TIMEOUT_MS,
-          })
-        ).records,
+      run: (logs, round) => bulkStream(logs, `bulk-${round}`, calls, undefined),
     },
   ];
+}
+
+/** AppendStream requests of 1000 records of 100 B, 4 in flight; the records appended. */
+async function bulkStream(logs: LogServiceClient, log: string, calls: number, producerId: string | undefined): Promise<number> {
+  const run = { log, size: 100, recordsPerAppend: 1000, inFlight: 4, appends: Math.max(4, calls / 10), timeoutMs: RUN_TIMEOUT_MS, producerId };
+  return (await appendStream(logs, run)).records;
 }
 
 async function measure(dlogd: string, calls: number, fsync: boolean): Promise<Map<string, Instructions>> {

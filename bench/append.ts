@@ -14,6 +14,8 @@ export interface AppendRun {
   /** Append requests to make at most. */
   appends: number;
   timeoutMs: number;
+  /** AppendStream only: the appends are a producer's, numbered 1, 2, 3, … (idempotent, as the client's appender sends them). */
+  producerId?: string | undefined;
 }
 
 export interface AppendResult {
@@ -81,8 +83,8 @@ export async function appendStream(logs: LogServiceClient, run: AppendRun): Prom
         });
         continue;
       }
-      out.push(request);
       sent++;
+      out.push(run.producerId === undefined ? request : { ...request, producerId: run.producerId, producerSeq: BigInt(sent) });
     }
   } finally {
     out.end();

@@ -1,7 +1,7 @@
 import type { DLSN } from "../dlsn.js";
 import type { AppendResult } from "../log/log-store.js";
 import { EncodedMessage } from "./record-frames.js";
-import { bigVarintSize, writeBigVarint, writeVarint } from "./varint.js";
+import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint.js";
 
 /**
  * `AppendResponse { dlsns, txids, request_id, duplicate }` of a written append, encoded byte for
@@ -15,27 +15,40 @@ export function encodeAppendResponse(result: AppendResult, requestId: bigint): E
   // Upper bound: a DLSN message is at most 2 + 3 × 11 bytes, an int64 at most 10.
   const out = Buffer.allocUnsafe(dlsns.length * 35 + 11 + txids.length * 10 + 11 + 2 + 11 + 2);
   let at = 0;
-  let prefix: Buffer | undefined;
+  // Where in `out` the segment and entry of the DLSN before were written: the next of the same entry copies them.
+  let prefixFrom = 0;
+  let prefixTo = 0;
   let prefixOf: DLSN | undefined;
-  for (const dlsn of dlsns) {
-    if (prefixOf === undefined || dlsn.segment !== prefixOf.segment || dlsn.entry !== prefixOf.entry) {
-      prefix = dlsnPrefix(dlsn);
-      prefixOf = dlsn;
-    }
-    const slotBytes = dlsn.slot === 0n ? 0 : 1 + bigVarintSize(dlsn.slot);
+  for (let i = 0; i < dlsns.length; i++) {
+    const dlsn = dlsns[i]!;
+    // A slot below 2^31 (always, for an entry of an append) is written with number arithmetic.
+    const slotNumber = Number(dlsn.slot);
+    const smallSlot = slotNumber >= 0 && slotNumber <= 0x7fffffff;
+    const slotBytes = slotNumber === 0 ? 0 : 1 + (smallSlot ? varintSize(slotNumber) : bigVarintSize(dlsn.slot));
     out[at++] = 0x0a; // field 1 (dlsns), length-delimited
-    at = writeVarint(out, at, prefix!.length + slotBytes);
-    at += prefix!.copy(out, at);
+    if (prefixOf === undefined || dlsn.segment !== prefixOf.segment || dlsn.entry !== prefixOf.entry) {
+      const prefix = dlsnPrefix(dlsn);
+      prefixOf = dlsn;
+      at = writeVarint(out, at, prefix.length + slotBytes);
+      prefixFrom = at;
+      at += prefix.copy(out, at);
+      prefixTo = at;
+    } else {
+      at = writeVarint(out, at, prefixTo - prefixFrom + slotBytes);
+      // A byte loop: a prefix is a few bytes, shorter than a Buffer.copy call costs.
+      for (let b = prefixFrom; b < prefixTo; b++) out[at++] = out[b]!;
+    }
     if (slotBytes > 0) {
       out[at++] = 0x18; // DLSN.slot
-      at = writeBigVarint(out, at, dlsn.slot);
+      at = smallSlot ? writeVarint(out, at, slotNumber) : writeBigVarint(out, at, dlsn.slot);
     }
   }
   if (txids.length > 0) {
     let size = 0;
     let sized: bigint | undefined;
     let sizeOfSized = 0;
-    for (const txid of txids) {
+    for (let i = 0; i < txids.length; i++) {
+      const txid = txids[i]!;
       if (txid !== sized) {
         sized = txid;
         sizeOfSized = bigVarintSize(txid);
@@ -48,10 +61,10 @@ export function encodeAppendResponse(result: AppendResult, requestId: bigint): E
     let last: bigint | undefined;
     let from = 0;
     let to = 0;
-    for (const txid of txids) {
+    for (let i = 0; i < txids.length; i++) {
+      const txid = txids[i]!;
       if (txid === last) {
-        out.copyWithin(at, from, to);
-        at += to - from;
+        for (let b = from; b < to; b++) out[at++] = out[b]!;
         continue;
       }
       last = txid;
