@@ -52,8 +52,8 @@ export interface Latest {
   tail_p50_ms: number | null;
   tail_p99_ms: number | null;
   tail_p999_ms: number | null;
-  /** This disk's fsync'd classic-level put at the tail rows' pace, p99: the floor of the tail figures (absent in runs before it was measured). */
-  disk_sync_put_p99_ms?: number | null;
+  /** The tail rows' floor, p99: classic-level alone group-committing the same arrivals (sync: true), each timed from its arrival (absent in runs before it was measured). */
+  disk_floor_p99_ms?: number | null;
   /** The same tailing with the TypeScript client's appender as the producer (absent in runs before it was measured). */
   tail_appender_p50_ms?: number | null;
   tail_appender_p99_ms?: number | null;

@@ -60,7 +60,7 @@ export function readmeSummary(l: Latest): string {
     `| append, 1 record per call through the TypeScript appender | ${rate(l.append_1record_appender_100B.dlog)} rec/s | ${versus(l.append_1record_appender_100B, "raw classic-level batch()")} |`,
     `| append, 1 record per request, 256 pipelined on AppendStream | ${rate(l.append_256inflight_100B.dlog)} rec/s | ${versus(l.append_256inflight_100B, "raw classic-level batch()")} |`,
     `| unary Append, 1 in flight | ${rate(l.unary_append_1inflight)} rec/s | ${times(l.unary_append_1inflight, l.unary_getlog_1inflight)} unary GetLog (${rate(l.unary_getlog_1inflight)} calls/s) |`,
-    `| append → delivery while tailing, 2000/s, fsync on, p50 / p99 / p99.9 | ${ms(l.tail_p50_ms)} / ${ms(l.tail_p99_ms)} / ${ms(l.tail_p999_ms)} ms | one unary Append per record${l.disk_sync_put_p99_ms == null ? "" : `; this disk's own fsync'd put at that pace: p99 ${ms(l.disk_sync_put_p99_ms)} ms`} |`,
+    `| append → delivery while tailing, 2000/s, fsync on, p50 / p99 / p99.9 | ${ms(l.tail_p50_ms)} / ${ms(l.tail_p99_ms)} / ${ms(l.tail_p999_ms)} ms | one unary Append per record${l.disk_floor_p99_ms == null ? "" : `; the disk's floor (classic-level alone group-committing the same arrivals, timed from arrival): p99 ${ms(l.disk_floor_p99_ms)} ms`} |`,
     `| the same, producer: the TypeScript appender | ${ms(l.tail_appender_p50_ms ?? null)} / ${ms(l.tail_appender_p99_ms ?? null)} / ${ms(l.tail_appender_p999_ms ?? null)} ms | one \`append()\` call per record |`,
     `| resume (reconnect → first record), p50 / p99 | ${ms(l.resume_p50_ms)} / ${ms(l.resume_p99_ms)} ms | |`,
     `| idle session, server RSS each (1000 sessions) | ${l.idle_session_kib === null ? "—" : l.idle_session_kib.toFixed(1)} KiB | |`,

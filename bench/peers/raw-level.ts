@@ -103,26 +103,3 @@ export async function singlePuts(opts: { ops?: number; sync?: boolean; size?: nu
     return rate(`classic-level one awaited put${sync ? " (sync: true)" : ""}, ${size} B`, done, ms, "ops/s", `${done} puts`, ops);
   });
 }
-
-/**
- * The disk's own fsync latency at the tail rows' pace: one awaited `put(…, { sync: true })` every
- * 1/`ratePerSec` s (the next starts at once when one ran late), each put's time in ms. What a
- * durable append cannot beat, since its answer and its delivery both wait for such a write.
- */
-export async function pacedSyncPutLatency(opts: { ratePerSec: number; durationMs: number; size?: number }): Promise<number[]> {
-  const { ratePerSec, durationMs, size = DEFAULT_SIZE } = opts;
-  return withDb(async (db) => {
-    const value = Buffer.alloc(size, 0x61);
-    const intervalMs = 1000 / ratePerSec;
-    const samples: number[] = [];
-    const t0 = performance.now();
-    for (let i = 0; performance.now() - t0 < durationMs; i++) {
-      const wait = t0 + i * intervalMs - performance.now();
-      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-      const start = performance.now();
-      await db.put(key(i), value, { sync: true });
-      samples.push(performance.now() - start);
-    }
-    return samples;
-  });
-}
