@@ -4,32 +4,10 @@
  * kill -9 leaves the page cache, and so the unsynced write, intact.
  */
 import assert from "node:assert/strict";
-import { type TestContext, test } from "node:test";
-import { ClassicLevel } from "classic-level";
+import { test } from "node:test";
 import { LevelStorage } from "../../src/storage/level-storage.js";
 import { tempDir } from "../helpers/dlogd.js";
-
-/** The `sync` option of every chained batch write on any ClassicLevel until the test ends. */
-function spyOnBatchWrites(t: TestContext): Array<boolean | undefined> {
-  const syncs: Array<boolean | undefined> = [];
-  const batch = ClassicLevel.prototype.batch;
-  ClassicLevel.prototype.batch = function (this: ClassicLevel, ...args: unknown[]) {
-    const made = (batch as (...a: unknown[]) => unknown).apply(this, args);
-    if (args.length === 0) {
-      const chained = made as { write(options?: { sync?: boolean }): Promise<void> };
-      const write = chained.write.bind(chained);
-      chained.write = (options) => {
-        syncs.push(options?.sync);
-        return write(options);
-      };
-    }
-    return made;
-  } as typeof batch;
-  t.after(() => {
-    ClassicLevel.prototype.batch = batch;
-  });
-  return syncs;
-}
+import { spyOnBatchWrites } from "../helpers/level-spy.js";
 
 test("LevelStorage hands `sync` to LevelDB's batch write, for entries and for positions", async (t) => {
   const dir = tempDir("dlog-fsync-unit-");
@@ -54,10 +32,13 @@ test("LevelStorage hands `sync` to LevelDB's batch write, for entries and for po
   const entry = (n: bigint) => ({ logId, segment: 1n, entry: n, value: Buffer.from("x") });
   const position = { logId, readerId: "r", position: { floor: Buffer.alloc(25), extra: Buffer.alloc(0) } };
 
-  const syncs = spyOnBatchWrites(t);
+  const writes = spyOnBatchWrites(t);
   await storage.commit({ entries: [entry(0n)], logs: [meta], segments: [] }, true);
   await storage.commit({ entries: [entry(1n)], logs: [meta], segments: [] }, false);
   await storage.writePositions([position], true);
   await storage.writePositions([position], false);
-  assert.deepEqual(syncs, [true, false, true, false]);
+  assert.deepEqual(
+    writes.map((write) => write.sync),
+    [true, false, true, false],
+  );
 });
