@@ -3,7 +3,8 @@
  * exact and load-independent where wall-clock rates on a shared machine are not, so two builds
  * compare in one run record for record. dlogd runs under callgrind, the clients here natively;
  * the log is filled and read once to warm up, then counting is zeroed, one fresh reader catches
- * up (then `--readers` fresh readers at once), and the counts are dumped.
+ * up (then `--readers` fresh readers at once), and the counts are dumped: the main thread's (JavaScript and
+ * the event loop: what delivery itself costs) and all threads' (LevelDB's pool, GC and JIT threads too; noisier).
  *
  *   node dist/bench/deliver-instructions.js [--records 20000] [--readers 8] [--size 100] bin/dlogd.js [other/bin/dlogd.js ...]
  */
@@ -12,15 +13,20 @@ import { createChannel, createClient } from "nice-grpc";
 import { LogServiceDefinition } from "../src/gen/dlog/v1/log.js";
 import { ReaderServiceDefinition } from "../src/gen/dlog/v1/reader.js";
 import { appendStream } from "./append.js";
-import { startCallgrindDlogd } from "./callgrind-dlogd.js";
+import { type Instructions, startCallgrindDlogd } from "./callgrind-dlogd.js";
 import { deliverAndAck, deliverAndAckMany } from "./deliver.js";
 
 const RUN_TIMEOUT_MS = 600_000;
 
 interface Counts {
   dlogd: string;
-  oneReader: number;
-  manyReaders: number;
+  /** Per record: main thread, all threads. */
+  oneReader: Instructions;
+  manyReaders: Instructions;
+}
+
+function perRecord(counts: Instructions, records: number): Instructions {
+  return { main: counts.main / records, all: counts.all / records };
 }
 
 async function measure(dlogd: string, records: number, readers: number, size: number): Promise<Counts> {
@@ -34,13 +40,12 @@ async function measure(dlogd: string, records: number, readers: number, size: nu
     // Warm-up: the JIT compiles the delivery path on the first pass over the log.
     await deliverAndAck(sessions, log, "warm-0", records, RUN_TIMEOUT_MS);
     await deliverAndAckMany(sessions, log, "warm-many", readers, records, RUN_TIMEOUT_MS);
-    // All threads, as this bench has counted from the start (main thread alone: append-instructions).
     await server.zero();
     const one = await deliverAndAck(sessions, log, "one", records, RUN_TIMEOUT_MS);
-    const oneReader = (await server.dump()).all / one.records;
+    const oneReader = perRecord(await server.dump(), one.records);
     await server.zero();
     const many = await deliverAndAckMany(sessions, log, "many", readers, records, RUN_TIMEOUT_MS);
-    const manyReaders = (await server.dump()).all / many.records;
+    const manyReaders = perRecord(await server.dump(), many.records);
     return { dlogd, oneReader, manyReaders };
   } finally {
     channel.close();
@@ -64,11 +69,13 @@ async function main(): Promise<void> {
   const results: Counts[] = [];
   for (const dlogd of args) results.push(await measure(resolve(dlogd), records, readers, size));
   console.log(`instructions per delivered + acked record (${records} records of ${size} B; ${readers} readers: per record of all readers)`);
-  for (const r of results) console.log(`${r.dlogd}\t1 reader ${Math.round(r.oneReader)}\t${readers} readers ${Math.round(r.manyReaders)}`);
+  const both = (c: Instructions): string => `main ${Math.round(c.main)}, all threads ${Math.round(c.all)}`;
+  for (const r of results) console.log(`${r.dlogd}\t1 reader: ${both(r.oneReader)}\t${readers} readers: ${both(r.manyReaders)}`);
   const [first, ...rest] = results;
+  const ratio = (a: Instructions, b: Instructions): string => `main ${(a.main / b.main).toFixed(3)}x, all ${(a.all / b.all).toFixed(3)}x`;
   for (const r of rest) {
     console.log(
-      `${r.dlogd} vs ${first!.dlogd}: 1 reader ${(r.oneReader / first!.oneReader).toFixed(3)}x, ${readers} readers ${(r.manyReaders / first!.manyReaders).toFixed(3)}x`,
+      `${r.dlogd} vs ${first!.dlogd}: 1 reader ${ratio(r.oneReader, first!.oneReader)}; ${readers} readers ${ratio(r.manyReaders, first!.manyReaders)}`,
     );
   }
 }

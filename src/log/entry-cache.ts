@@ -1,32 +1,29 @@
-import { type DecodedRecord, type EntryRecords, decodeEntryInto, entryRecordCount } from "./entry-codec.js";
+import { EntryRecords, entryRecordCount } from "./entry-codec.js";
 
-/** An entry's records, decoded once; shared (read-only) by every reader that reads the entry. */
-export interface CachedEntry extends EntryRecords {
-  readonly segment: bigint;
-  readonly entry: bigint;
-  /** Payload bytes of the records before slot i, for i up to the count: a read finds where its byte bound falls without visiting each record. */
-  readonly payloadEnds: Float64Array;
-}
+/** An entry's records, indexed once; shared (read-only) by every reader that reads the entry. */
+export type CachedEntry = EntryRecords;
 
 /**
  * Rough resident cost of one decoded record besides its payload (the record object, its DLSN and
- * bigints, the payload's Buffer view, its payloadEnds slot), so the bound tracks memory rather than payload bytes alone.
+ * bigints, the payload's Buffer view, its offset), so the bound tracks memory rather than payload
+ * bytes alone. Sessions never decode (EntryRecords), a stateless Read does: the bound assumes it.
  */
 const RECORD_OVERHEAD_BYTES = 320;
 /** Per record, the wire header a kept entry's encoded copy (EntryRecords.encoded) adds to its payload. */
 const ENCODED_OVERHEAD_BYTES = 40;
 
 /**
- * Recently written and recently read entries of every log, decoded once. Readers of the same
- * entries (several readers on one log, a tailing reader after the commit that woke it) take the
- * decoded records from here instead of reading and decoding the stored bytes again; a reader at
+ * Recently written and recently read entries of every log, indexed once (EntryRecords). Readers of
+ * the same entries (several readers on one log, a tailing reader after the commit that woke it)
+ * take them from here instead of reading and indexing the stored bytes again, and sessions their
+ * records encoded once; a reader at
  * the head never needs a LevelDB iterator for what was just committed. Entries are immutable
  * once committed, so an entry found here is always right; what is not here is read from storage.
  * Bounded by an estimate of resident bytes; the oldest entries leave first.
  *
  * Only logs with open readers are cached, and entries read from storage only while the log has
- * more than one: a lone reader's decoded records die young, which costs the GC next to nothing,
- * while kept ones would survive into the old generation for no other reader's benefit.
+ * more than one: a lone reader's entries die young, while kept ones would stay for no other
+ * reader's benefit.
  */
 export class EntryCache {
   private readonly maxBytes: number;
@@ -57,21 +54,21 @@ export class EntryCache {
   get(logId: number, segment: bigint, entry: bigint): CachedEntry | undefined {
     const hit = this.entries.get(key(logId, segment, entry));
     if (hit) this.counters.hits++;
-    return hit && decodedSlot(hit);
+    return hit && indexedSlot(hit);
   }
 
-  /** The entry's records from the cache, or decoded from `value` and kept. */
-  decoded(logId: number, segment: bigint, entry: bigint, value: Buffer): CachedEntry {
+  /** The entry from the cache, or indexed from `value` (and kept while the log has several readers). */
+  indexed(logId: number, segment: bigint, entry: bigint, value: Buffer): CachedEntry {
     const hit = this.get(logId, segment, entry);
     if (hit) return hit;
     this.counters.misses++;
-    const slot = (this.readers.get(logId) ?? 0) > 1 ? this.keep(key(logId, segment, entry), segment, entry, value) : newSlot(segment, entry, value, false);
-    return decodedSlot(slot);
+    if ((this.readers.get(logId) ?? 0) > 1 && this.maxBytes > 0) return indexedSlot(this.keep(key(logId, segment, entry), segment, entry, value));
+    return new EntryRecords(segment, entry, value, false);
   }
 
-  /** A just-committed entry, so that the readers it wakes find it here (decoded when first read). */
+  /** A just-committed entry, so that the readers it wakes find it here (indexed when first read). */
   put(logId: number, segment: bigint, entry: bigint, value: Buffer): void {
-    if (!this.readers.has(logId)) return;
+    if (!this.readers.has(logId) || this.maxBytes <= 0) return;
     const k = key(logId, segment, entry);
     if (!this.entries.has(k)) this.keep(k, segment, entry, value);
   }
@@ -87,8 +84,7 @@ export class EntryCache {
   }
 
   private keep(k: string, segment: bigint, entry: bigint, value: Buffer): Slot {
-    if (this.maxBytes <= 0) return newSlot(segment, entry, value, false);
-    const cached = newSlot(segment, entry, value, true);
+    const cached: Slot = { segment, entry, value, indexed: undefined, bytes: keptEntryBytes(value) };
     this.entries.set(k, cached);
     this.bytes += cached.bytes;
     for (const [oldest, e] of this.entries) {
@@ -101,15 +97,12 @@ export class EntryCache {
   }
 }
 
+/** A kept entry: its stored bytes, indexed when first read. */
 interface Slot {
   segment: bigint;
   entry: bigint;
   value: Buffer;
-  records: DecodedRecord[] | undefined;
-  payloadEnds: Float64Array | undefined;
-  /** Kept in the cache for other readers: worth keeping encoded too (EntryRecords). */
-  shared: boolean;
-  encoded: EntryRecords["encoded"];
+  indexed: EntryRecords | undefined;
   bytes: number;
 }
 
@@ -118,20 +111,10 @@ export function keptEntryBytes(value: Buffer): number {
   return 2 * value.length + entryRecordCount(value) * (RECORD_OVERHEAD_BYTES + ENCODED_OVERHEAD_BYTES);
 }
 
-function newSlot(segment: bigint, entry: bigint, value: Buffer, shared: boolean): Slot {
-  return { segment, entry, value, records: undefined, payloadEnds: undefined, shared, encoded: undefined, bytes: keptEntryBytes(value) };
-}
-
-function decodedSlot(slot: Slot): CachedEntry {
-  if (slot.records === undefined) {
-    const records: DecodedRecord[] = [];
-    slot.records = records;
-    decodeEntryInto(records, slot.segment, slot.entry, slot.value, 0, entryRecordCount(slot.value));
-    const payloadEnds = new Float64Array(records.length + 1);
-    for (let i = 0; i < records.length; i++) payloadEnds[i + 1] = payloadEnds[i]! + records[i]!.payload.length;
-    slot.payloadEnds = payloadEnds;
-  }
-  return slot as CachedEntry;
+function indexedSlot(slot: Slot): EntryRecords {
+  // Kept for every reader of the log: worth keeping encoded too (EntryRecords.encoded).
+  slot.indexed ??= new EntryRecords(slot.segment, slot.entry, slot.value, true);
+  return slot.indexed;
 }
 
 function key(logId: number, segment: bigint, entry: bigint): string {

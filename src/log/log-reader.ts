@@ -1,24 +1,23 @@
 import { DLSN } from "../dlsn.js";
 import { logDeletedError } from "../errors.js";
 import type { Storage, StoredEntry } from "../storage/storage.js";
-import { type DecodedRecord, type EntryRun, entryRecordCount } from "./entry-codec.js";
+import { type DecodedRecord, EntryBatch, EntryRecords, type EntryRun, entryRecordCount } from "./entry-codec.js";
 import { type CachedEntry, EntryCache } from "./entry-cache.js";
 
 const READ_CHUNK_ENTRIES = 256;
 
 /**
  * The slot after the last record a read takes from `fromSlot` on: records up to `limit`, stopping
- * after the one whose payload reaches `bytesRoom` (the first record always goes). `payloadEnds` as in CachedEntry.
+ * after the one whose payload reaches `bytesRoom` (the first record always goes).
  */
-function takenEnd(payloadEnds: Float64Array, fromSlot: number, limit: number, bytesRoom: number): number {
-  const base = payloadEnds[fromSlot]!;
-  if (limit <= fromSlot || payloadEnds[limit]! - base < bytesRoom) return limit;
+function takenEnd(entry: EntryRecords, fromSlot: number, limit: number, bytesRoom: number): number {
+  if (limit <= fromSlot || entry.payloadBytes(fromSlot, limit) < bytesRoom) return limit;
   // The least end in (fromSlot, limit] whose bytes reach the room: the bytes grow with the end.
   let lo = fromSlot + 1;
   let hi = limit;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (payloadEnds[mid]! - base >= bytesRoom) hi = mid;
+    if (entry.payloadBytes(fromSlot, mid) >= bytesRoom) hi = mid;
     else lo = mid + 1;
   }
   return lo;
@@ -48,11 +47,9 @@ export class LogReader {
   private cursor: ReturnType<Storage["openCursor"]> | undefined;
   private readonly cache: EntryCache;
   private readonly leaveCache: () => void;
-  /** Entries read ahead, decoded only when reached (a cached entry already is): read-ahead stays bytes, not objects. */
+  /** Entries read ahead, indexed only when reached (a cached entry already is). */
   private buffered: Array<CachedEntry | StoredEntry> = [];
   private bufferedIndex = 0;
-  /** The entries the last `read` took its records from, in order (see EntryRun). */
-  lastRuns: EntryRun[] = [];
   /** The first DLSN not yet returned (inclusive lower bound of what comes next). */
   private position: DLSN;
   /** Sequence id the next record is expected to have: what a waiter waits for. */
@@ -73,44 +70,51 @@ export class LogReader {
 
   /** Up to `maxRecords` records, stopping once their payloads reach `maxBytes` (at least one record); empty at the end of the log. */
   async read(maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<DecodedRecord[]> {
+    const { runs } = await this.readBatch(maxRecords, maxBytes);
+    // One run (the usual read): a builtin copy of the entry's records rather than a push each.
+    if (runs.length === 1) return runs[0]!.entry.records.slice(runs[0]!.from, runs[0]!.to);
+    const out: DecodedRecord[] = [];
+    for (const run of runs) for (let slot = run.from; slot < run.to; slot++) out.push(run.entry.records[slot]!);
+    return out;
+  }
+
+  /** What `read` reads, as the runs of entries it took: no object per record (see EntryBatch). */
+  async readBatch(maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<EntryBatch> {
     if (this.log.deleted) throw logDeletedError(this.log.name);
-    let out: DecodedRecord[] = [];
     const runs: EntryRun[] = [];
-    this.lastRuns = runs;
+    let taken = 0;
     let bytes = 0;
-    while (out.length < maxRecords && bytes < maxBytes) {
+    while (taken < maxRecords && bytes < maxBytes) {
       if (this.bufferedIndex >= this.buffered.length) {
-        if (!(await this.fill(maxRecords - out.length))) break;
+        if (!(await this.fill(maxRecords - taken))) break;
       }
       const stored = this.entryAt(this.bufferedIndex);
-      const records = stored.records;
+      const count = stored.count;
       // A position past the entry's last slot (a resume there) takes nothing of it.
       const fromSlot =
         stored.segment === this.position.segment && stored.entry === this.position.entry && this.position.slot > 0n
-          ? Math.min(Number(this.position.slot), records.length)
+          ? Math.min(Number(this.position.slot), count)
           : 0;
-      const endSlot = takenEnd(stored.payloadEnds, fromSlot, Math.min(records.length, fromSlot + maxRecords - out.length), maxBytes - bytes);
-      bytes += stored.payloadEnds[endSlot]! - stored.payloadEnds[fromSlot]!;
-      // One run (the usual read): a builtin copy of the entry's records rather than a push each.
-      if (out.length === 0) out = records.slice(fromSlot, endSlot);
-      else for (let slot = fromSlot; slot < endSlot; slot++) out.push(records[slot]!);
+      const endSlot = takenEnd(stored, fromSlot, Math.min(count, fromSlot + maxRecords - taken), maxBytes - bytes);
+      bytes += stored.payloadBytes(fromSlot, endSlot);
       if (endSlot > fromSlot) {
-        this.expectedSequenceId = records[endSlot - 1]!.sequenceId + 1n;
+        taken += endSlot - fromSlot;
+        this.expectedSequenceId = stored.firstSequenceId + BigInt(endSlot);
         runs.push({ entry: stored, from: fromSlot, to: endSlot });
       }
-      if (endSlot >= records.length) {
+      if (endSlot >= count) {
         this.bufferedIndex++;
         this.position = new DLSN(stored.segment, stored.entry + 1n, 0n);
       } else {
         this.position = new DLSN(stored.segment, stored.entry, BigInt(endSlot));
       }
     }
-    if (out.length === 0 && this.snapshotNextSequenceId > this.expectedSequenceId) this.expectedSequenceId = this.snapshotNextSequenceId;
-    return out;
+    if (taken === 0 && this.snapshotNextSequenceId > this.expectedSequenceId) this.expectedSequenceId = this.snapshotNextSequenceId;
+    return new EntryBatch(runs);
   }
 
   /**
-   * Reads the entries the next `read` starts from (up to `maxRecords` records) and decodes the
+   * Reads the entries the next `read` starts from (up to `maxRecords` records) and indexes the
    * first, without taking a record: a session's first batch is read while its open is being
    * written. Not to be called while a `read` is in flight.
    */
@@ -129,13 +133,13 @@ export class LogReader {
     return this.position;
   }
 
-  /** The buffered entry at `index`, decoded (through the cache, which keeps it when other readers may want it). */
+  /** The buffered entry at `index`, indexed (through the cache, which keeps it when other readers may want it). */
   private entryAt(index: number): CachedEntry {
     const entry = this.buffered[index]!;
-    if ("records" in entry) return entry;
-    const decoded = this.cache.decoded(this.log.id, entry.segment, entry.entry, entry.value);
-    this.buffered[index] = decoded;
-    return decoded;
+    if (entry instanceof EntryRecords) return entry;
+    const indexed = this.cache.indexed(this.log.id, entry.segment, entry.entry, entry.value);
+    this.buffered[index] = indexed;
+    return indexed;
   }
 
   private async fill(wanted: number): Promise<boolean> {
@@ -206,7 +210,7 @@ export class LogReader {
       const hit = this.cache.get(id, segment, entry);
       if (!hit) break;
       this.buffered.push(hit);
-      records += hit.records.length;
+      records += hit.count;
       entry++;
     }
     return this.buffered.length > 0;

@@ -23,7 +23,7 @@ import { fromWireDlsn, fromWirePosition, optionalWireDlsn, toWireDlsn } from "./
 import { pageOf } from "./paging.js";
 import type { ReaderQuota } from "./reader-quota.js";
 import type { SessionLimits } from "./session-limits.js";
-import { encodeRecordsFrame } from "./record-frames.js";
+import { LazyRecordsFrame } from "./record-frames.js";
 
 const RESUME_POLICY: Record<number, CoreResumePolicy> = {
   [ResumePolicy.RESUME_POLICY_UNSPECIFIED]: "stored",
@@ -249,8 +249,8 @@ class SessionCall {
     try {
       for await (const frame of session.frames()) {
         if (frame.kind === "records") {
-          onDelivered?.(frame.records.length);
-          if (lifecycle) lifecycle.delivered += frame.records.length;
+          onDelivered?.(frame.count);
+          if (lifecycle) lifecycle.delivered += frame.count;
         } else if (frame.kind === "opened") {
           lifecycle?.opened(frame.opened);
         }
@@ -485,8 +485,8 @@ function toWireFrame(frame: SessionFrame): SessionResponse {
       };
     }
     case "records":
-      // Pre-encoded (record-frames.ts); the service definition passes it through as a SessionResponse.
-      return encodeRecordsFrame(frame.records, frame.attempts, frame.lag, frame.runs) as unknown as SessionResponse;
+      // Encoded as grpc-js serializes it (record-frames.ts); the service definition passes it through as a SessionResponse.
+      return new LazyRecordsFrame(frame.runs, frame.attempts, frame.lag) as unknown as SessionResponse;
     case "status": {
       const status = frame.status;
       return {

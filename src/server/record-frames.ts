@@ -17,6 +17,28 @@ export class EncodedMessage {
   }
 }
 
+/**
+ * A records frame encoded only when grpc-js serializes it, into a buffer reused frame after frame:
+ * grpc-js copies what its serializer returns into its own framed message at once (in the same
+ * synchronous step), so a frame costs one allocation (grpc-js's) instead of two. The bytes given
+ * to `finish` are valid only until the next frame is encoded: only a serializer that copies them
+ * at once may see this message (the Session method's, server.ts).
+ */
+export class LazyRecordsFrame {
+  readonly runs: readonly EntryRun[];
+  readonly attempts: Attempts;
+  readonly lag: bigint;
+  constructor(runs: readonly EntryRun[], attempts: Attempts, lag: bigint) {
+    this.runs = runs;
+    this.attempts = attempts;
+    this.lag = lag;
+  }
+}
+
+/** Frames up to this size are encoded into the shared scratch buffer; a larger one gets its own. */
+const SCRATCH_MAX_BYTES = 4 * 1024 * 1024;
+let scratch = Buffer.alloc(0);
+
 /** Delivery attempts: one for every record (1 on first delivery, 0 in stateless reads), or one per record. */
 export type Attempts = number | readonly number[];
 
@@ -141,64 +163,236 @@ function writeRecords(out: Buffer, at: number, field: number, records: readonly 
 }
 
 /**
- * `SessionResponse { records: RecordBatch { records, lag } }`. `runs`, when given, are the entries
- * the records are, in order (a log read's EntryRuns): first deliveries from entries kept for
- * several readers are then copied from the entries' records encoded once.
+ * `SessionResponse { records: RecordBatch { records, lag } }` of the records `runs` name, in
+ * order, written straight from the entries' stored bytes: no object per record, one copy of each
+ * payload. First deliveries from entries kept for several readers (`shared`) are copies of the
+ * entries' records encoded once instead.
  */
-export function encodeRecordsFrame(records: readonly DecodedRecord[], attempts: Attempts, lag: bigint, runs?: readonly EntryRun[]): EncodedMessage {
+export function encodeRecordsFrame(runs: readonly EntryRun[], attempts: Attempts, lag: bigint): EncodedMessage {
+  return new EncodedMessage(encodeRecords(runs, attempts, lag, false));
+}
+
+/** The bytes of a records frame; with `reuse`, in the scratch buffer when they fit (see LazyRecordsFrame). */
+function encodeRecords(runs: readonly EntryRun[], attempts: Attempts, lag: bigint, reuse: boolean): Buffer {
   const lagNumber = asNumber(lag);
-  const shared = attempts === 1 && runs !== undefined ? sharedBytes(records, runs) : -1;
-  const layout = shared >= 0 ? undefined : measure(records, attempts);
-  const batchSize = (layout ? layout.total : shared) + int64FieldSize(lagNumber, lag);
-  const out = Buffer.allocUnsafe(1 + varintSize(batchSize) + batchSize);
-  let at = 0;
-  out[at++] = tag(2, WIRE_LEN);
-  at = writeVarint(out, at, batchSize);
-  if (layout) {
-    at = writeRecords(out, at, 1, records, attempts, layout);
-  } else {
-    for (const run of runs!) {
-      const encoded = run.entry.encoded!;
-      at += encoded.bytes.copy(out, at, encoded.offsets[run.from]!, encoded.offsets[run.to]!);
+  let batchSize = int64FieldSize(lagNumber, lag);
+  let index = 0;
+  for (let r = 0; r < runs.length; r++) {
+    const run = runs[r]!;
+    const entry = run.entry;
+    if (attempts === 1 && entry.shared) {
+      const encoded = (entry.encoded ??= encodeEntryRecords(entry));
+      batchSize += encoded.offsets[run.to]! - encoded.offsets[run.from]!;
+    } else {
+      const { bytes, inPlace } = measureEntryRecords(entry, run.from, run.to, attempts, index);
+      runBytes[r] = bytes;
+      runInPlace[r] = inPlace;
+      batchSize += bytes;
     }
+    index += run.to - run.from;
   }
-  at = writeInt64Field(out, at, 2, lagNumber, lag);
-  return new EncodedMessage(out.subarray(0, at));
+  const frameSize = 1 + varintSize(batchSize) + batchSize;
+  let out: Buffer;
+  if (reuse && frameSize <= SCRATCH_MAX_BYTES) {
+    if (scratch.length < frameSize) scratch = Buffer.allocUnsafe(Math.min(SCRATCH_MAX_BYTES, Math.max(frameSize, 2 * scratch.length)));
+    out = scratch.subarray(0, frameSize);
+  } else {
+    out = Buffer.allocUnsafe(frameSize);
+  }
+  out[0] = tag(2, WIRE_LEN);
+  let at = writeVarint(out, 1, batchSize);
+  index = 0;
+  for (let r = 0; r < runs.length; r++) {
+    const run = runs[r]!;
+    const entry = run.entry;
+    if (attempts === 1 && entry.shared) {
+      const encoded = entry.encoded!;
+      at += encoded.bytes.copy(out, at, encoded.offsets[run.from]!, encoded.offsets[run.to]!);
+    } else {
+      at = writeEntryRecords(out, at, entry, run, attempts, index, runBytes[r]!, runInPlace[r]!, undefined);
+    }
+    index += run.to - run.from;
+  }
+  runBytes.length = 0;
+  runInPlace.length = 0;
+  writeInt64Field(out, at, 2, lagNumber, lag);
+  return out;
+}
+
+/** The fields every record of an entry has alike, encoded once per run: the DLSN's segment and entry, and the append time. */
+interface EntryConstants {
+  /** Segment and entry fields of the DLSN message, then the append time field. */
+  bytes: Buffer;
+  dlsnPrefix: number;
+  timeSize: number;
+  /** The entry's first sequence id as a number, when every sequence id of the entry is a safe integer (else NaN). */
+  firstSequence: number;
+}
+
+const constantsScratch = Buffer.alloc(64);
+const constants: EntryConstants = { bytes: constantsScratch, dlsnPrefix: 0, timeSize: 0, firstSequence: 0 };
+
+/** The entry's constant fields, in a scratch object (valid until the next call). */
+function entryConstants(entry: EntryRecords): EntryConstants {
+  const out = constantsScratch;
+  let at = writeInt64Field(out, 0, 1, asNumber(entry.segment), entry.segment);
+  at = writeInt64Field(out, at, 2, asNumber(entry.entry), entry.entry);
+  constants.dlsnPrefix = at;
+  const time = entry.appendTimeMs;
+  if (time !== 0) {
+    out[at++] = tag(3, WIRE_VARINT);
+    at = time > 0 ? writeVarint(out, at, time) : writeBigVarint(out, at, BigInt(time));
+  }
+  constants.timeSize = at - constants.dlsnPrefix;
+  const first = asNumber(entry.firstSequenceId);
+  constants.firstSequence = first + entry.count <= Number.MAX_SAFE_INTEGER ? first : Number.NaN;
+  return constants;
+}
+
+/** The txid of the record whose header is at `header` as a number when below 2^53, else NaN (large, negative: the bigint path). */
+function txidNumberAt(value: Buffer, header: number): number {
+  const high = value.readUInt32BE(header);
+  return high < 0x200000 ? high * 0x100000000 + value.readUInt32BE(header + 4) : Number.NaN;
+}
+
+function sequenceSize(entry: EntryRecords, firstSequence: number, slot: number): number {
+  if (Number.isNaN(firstSequence)) return 1 + bigVarintSize(entry.firstSequenceId + BigInt(slot));
+  const sequence = firstSequence + slot;
+  return sequence === 0 ? 0 : 1 + varintSize(sequence);
+}
+
+/** Size of the `Record` message of the record in `slot` (without its tag and length), from the stored bytes. */
+function recordSize(entry: EntryRecords, c: EntryConstants, slot: number, attempt: number): number {
+  const stored = entry.offsets;
+  const header = stored[slot]!;
+  const payloadLength = stored[slot + 1]! - header - 12;
+  const txid = txidNumberAt(entry.value, header);
+  return (
+    2 +
+    c.dlsnPrefix +
+    (slot === 0 ? 0 : 1 + varintSize(slot)) +
+    (txid === 0 ? 0 : 1 + (Number.isNaN(txid) ? bigVarintSize(entry.txidAt(slot)) : varintSize(txid))) +
+    c.timeSize +
+    (payloadLength === 0 ? 0 : 1 + varintSize(payloadLength) + payloadLength) +
+    sequenceSize(entry, c.firstSequence, slot) +
+    (attempt === 0 ? 0 : 1 + varintSize(attempt))
+  );
+}
+
+const measured = { bytes: 0, inPlace: false };
+/** Per run of the frame being encoded: what `measureEntryRecords` said (scratch, emptied after each frame). */
+const runBytes: number[] = [];
+const runInPlace: boolean[] = [];
+
+/**
+ * Bytes the records in slots `from` up to `to` of `entry` take as `RecordBatch.records` entries
+ * (attempts as in `writeEntryRecords`), and whether they can be written in place (see there):
+ * when every prefix of them takes at least the bytes it takes stored. In a scratch object.
+ */
+function measureEntryRecords(entry: EntryRecords, from: number, to: number, attempts: Attempts, firstIndex: number): typeof measured {
+  const c = entryConstants(entry);
+  const stored = entry.offsets;
+  let bytes = 0;
+  let inPlace = true;
+  for (let slot = from; slot < to; slot++) {
+    if (bytes < stored[slot]! - stored[from]!) inPlace = false;
+    const size = recordSize(entry, c, slot, typeof attempts === "number" ? attempts : attempts[firstIndex + slot - from]!);
+    bytes += 1 + varintSize(size) + size;
+  }
+  if (bytes < stored[to]! - stored[from]!) inPlace = false;
+  measured.bytes = bytes;
+  measured.inPlace = inPlace;
+  return measured;
 }
 
 /**
- * Wire bytes of `records` as copies of their shared entries' records, encoding each entry once
- * (attempt 1); -1 when a run's entry is not shared (a lone reader's entries are encoded straight
- * into its frame: nobody else needs them) or the runs are not the records.
+ * Writes the records in slots `from` up to `to` of `entry` as `RecordBatch.records` entries at
+ * `at`, the i-th with attempt `attempts` (or `attempts[firstIndex + i]`), reading every field
+ * from the stored bytes; `total` and `inPlace` are what `measureEntryRecords` said of them.
+ * `offsets`, when given, gets where each record starts (relative to `at`).
+ *
+ * The payloads are copied with one copy of the stored run into the frame where its records go,
+ * then each record, last first, is moved to its place (`copyWithin`, a memmove) and its fields
+ * written around it: a copy per record of a sub-range of another buffer would make an object per
+ * record (a view). That works when every record's fields take at least its 12 stored header
+ * bytes, so that writing a record never reaches the stored bytes of those before it (the usual
+ * case); otherwise each payload is copied on its own.
  */
-function sharedBytes(records: readonly DecodedRecord[], runs: readonly EntryRun[]): number {
-  let bytes = 0;
-  let count = 0;
-  for (const run of runs) {
-    if (!run.entry.shared) return -1;
-    count += run.to - run.from;
+function writeEntryRecords(
+  out: Buffer,
+  at: number,
+  entry: EntryRecords,
+  { from, to }: { from: number; to: number },
+  attempts: Attempts,
+  firstIndex: number,
+  total: number,
+  inPlace: boolean,
+  offsets: Uint32Array | undefined,
+): number {
+  const c = entryConstants(entry);
+  const prefix = c.bytes;
+  const dlsnPrefix = c.dlsnPrefix;
+  const timeSize = c.timeSize;
+  const value = entry.value;
+  const stored = entry.offsets;
+  const base = at;
+  if (inPlace) value.copy(out, base, stored[from]!, stored[to]!);
+  let end = base + total;
+  for (let slot = to - 1; slot >= from; slot--) {
+    const attempt = typeof attempts === "number" ? attempts : attempts[firstIndex + slot - from]!;
+    const size = recordSize(entry, c, slot, attempt);
+    const start = end - 1 - varintSize(size) - size;
+    if (offsets) offsets[slot - from] = start - base;
+    const header = stored[slot]!;
+    const payloadLength = stored[slot + 1]! - header - 12;
+    // The trailing fields, sequence id and attempt, go after the payload.
+    const sequenceBytes = sequenceSize(entry, c.firstSequence, slot);
+    const payloadAt = end - (attempt === 0 ? 0 : 1 + varintSize(attempt)) - sequenceBytes - payloadLength;
+    if (payloadLength > 0) {
+      if (inPlace) out.copyWithin(payloadAt, base + header + 12 - stored[from]!, base + header + 12 - stored[from]! + payloadLength);
+      else value.copy(out, payloadAt, header + 12, header + 12 + payloadLength);
+    }
+    let w = start;
+    out[w++] = tag(1, WIRE_LEN);
+    w = writeVarint(out, w, size);
+    out[w++] = tag(1, WIRE_LEN);
+    out[w++] = dlsnPrefix + (slot === 0 ? 0 : 1 + varintSize(slot)); // at most 33: one byte
+    for (let i = 0; i < dlsnPrefix; i++) out[w++] = prefix[i]!;
+    if (slot !== 0) {
+      out[w++] = tag(3, WIRE_VARINT);
+      w = writeVarint(out, w, slot);
+    }
+    const txid = txidNumberAt(value, header);
+    if (txid !== 0) {
+      out[w++] = tag(2, WIRE_VARINT);
+      w = Number.isNaN(txid) ? writeBigVarint(out, w, entry.txidAt(slot)) : writeVarint(out, w, txid);
+    }
+    for (let i = dlsnPrefix; i < dlsnPrefix + timeSize; i++) out[w++] = prefix[i]!;
+    if (payloadLength > 0) {
+      out[w++] = tag(4, WIRE_LEN);
+      w = writeVarint(out, w, payloadLength);
+    }
+    w += payloadLength;
+    if (sequenceBytes !== 0) {
+      out[w++] = tag(5, WIRE_VARINT);
+      w = Number.isNaN(c.firstSequence) ? writeBigVarint(out, w, entry.firstSequenceId + BigInt(slot)) : writeVarint(out, w, c.firstSequence + slot);
+    }
+    if (attempt !== 0) {
+      out[w++] = tag(6, WIRE_VARINT);
+      w = writeVarint(out, w, attempt);
+    }
+    end = start;
   }
-  if (count !== records.length) return -1;
-  for (const run of runs) {
-    const encoded = (run.entry.encoded ??= encodeEntryRecords(run.entry.records));
-    bytes += encoded.offsets[run.to]! - encoded.offsets[run.from]!;
-  }
-  return bytes;
+  if (offsets) offsets[to - from] = total;
+  return base + total;
 }
 
 /** An entry's records as repeated `RecordBatch.records` entries with attempt 1, and where each starts. */
-function encodeEntryRecords(records: readonly DecodedRecord[]): NonNullable<EntryRecords["encoded"]> {
-  const layout = measure(records, 1);
-  const bytes = Buffer.allocUnsafe(layout.total);
-  writeRecords(bytes, 0, 1, records, 1, layout);
-  const offsets = new Uint32Array(records.length + 1);
-  let at = 0;
-  for (let i = 0; i < records.length; i++) {
-    offsets[i] = at;
-    const recordSize = layout.sizes[2 * i + 1]!;
-    at += 1 + varintSize(recordSize) + recordSize;
-  }
-  offsets[records.length] = at;
+function encodeEntryRecords(entry: EntryRecords): NonNullable<EntryRecords["encoded"]> {
+  const { bytes: total, inPlace } = measureEntryRecords(entry, 0, entry.count, 1, 0);
+  const bytes = Buffer.allocUnsafe(total);
+  const offsets = new Uint32Array(entry.count + 1);
+  writeEntryRecords(bytes, 0, entry, { from: 0, to: entry.count }, 1, 0, total, inPlace, offsets);
   return { bytes, offsets };
 }
 
@@ -220,6 +414,7 @@ export function passEncoded<T extends { encode(message: never, writer?: never): 
     fromPartial: undefined,
     encode(message: unknown, writer?: unknown) {
       if (message instanceof EncodedMessage) return { finish: () => message.bytes };
+      if (message instanceof LazyRecordsFrame) return { finish: () => encodeRecords(message.runs, message.attempts, message.lag, true) };
       return type.encode(message as never, writer as never);
     },
   } as T;

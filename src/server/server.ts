@@ -409,7 +409,11 @@ function grpcJsMethod(
   type Codec = { encode(message: unknown): { finish(): Uint8Array }; decode(input: Uint8Array): unknown; fromPartial?: (value: unknown) => unknown };
   const request = method.requestType as Codec;
   const response = method.responseType as Codec;
-  const encode = (type: Codec) => (value: unknown) => Buffer.from(type.encode(type.fromPartial ? type.fromPartial(value) : value).finish());
+  // A view of the encoded bytes, not a copy (Buffer.from of a Uint8Array copies): grpc-js copies them once more into its framed message.
+  const encode = (type: Codec) => (value: unknown) => {
+    const bytes = type.encode(type.fromPartial ? type.fromPartial(value) : value).finish();
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
   return {
     path: `/${serviceName}/${method.name}`,
     requestStream: method.requestStream,

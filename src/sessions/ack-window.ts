@@ -1,12 +1,24 @@
 import type { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
 
-/** What the window needs from a record; the session's own record type can carry more (txid, time). */
-export interface AdmittedRecord {
-  readonly dlsn: DLSN;
-  readonly sequenceId: bigint;
-  readonly payload: Uint8Array;
+/**
+ * A batch of records in increasing DLSN order, addressed by index (0 up to `length`), as the window
+ * keeps what it admitted: it never needs an object per record, only these (EntryBatch is one).
+ */
+export interface RecordBatch {
+  readonly length: number;
+  /** Negative, zero or positive as the record at `index` sorts before, at or after `dlsn`. */
+  compareAt(index: number, dlsn: DLSN): number;
+  /** From `from` on: with `after`, the first index after `dlsn` (`length` when none); without, the index of `dlsn`, or -1. */
+  search(dlsn: DLSN, after: boolean, from: number): number;
+  dlsnAt(index: number): DLSN;
+  sequenceIdAt(index: number): bigint;
+  /** Payload bytes of the records `from` up to `to` (exclusive). */
+  payloadBytes(from: number, to: number): number;
 }
+
+/** Index ranges [from, to) of an admitted batch to send, in order (inherited holes are left out). */
+export type SendRanges = ReadonlyArray<readonly [from: number, to: number]>;
 
 /** An acked DLSN above the floor: the persisted form of a hole. */
 export interface AckedHole {
@@ -15,11 +27,11 @@ export interface AckedHole {
 }
 
 /** A record the caller must send again, with its raised attempt count. */
-export interface Redelivery<R extends AdmittedRecord = AdmittedRecord> {
-  readonly record: R;
+export interface Redelivery<B extends RecordBatch = RecordBatch> {
+  /** The record is `batch`'s at `index`. */
+  readonly batch: B;
+  readonly index: number;
   readonly dlsn: DLSN;
-  readonly sequenceId: bigint;
-  readonly payload: Uint8Array;
   /** 1 = first delivery; every nack or ack-wait expiry adds one. */
   readonly attempt: number;
 }
@@ -49,9 +61,10 @@ const INHERITED = 2;
  * The records of one `admit` call, in DLSN order, with one state byte per slot: no object per
  * record on the delivery path. Slots below `head` are popped (the floor passed them).
  */
-interface Run<R> {
-  /** The admitted records themselves (never changed); kept until the floor passes the whole run. */
-  records: readonly R[];
+interface Run<B> {
+  /** The admitted batch itself (never changed); kept until the floor passes the whole run. */
+  batch: B | undefined;
+  readonly length: number;
   readonly state: Uint8Array;
   head: number;
   /** Its delivered, unacked records and their payload bytes. */
@@ -59,12 +72,12 @@ interface Run<R> {
   unackedBytes: number;
   readonly deliveredAt: number;
   /** Per slot, once it was nacked or expired: its redelivery state; the rest still have their first delivery's. */
-  resent: Array<Resent<R> | undefined> | undefined;
+  resent: Array<Resent<B> | undefined> | undefined;
 }
 
 /** A record queued for, or sent by, redelivery: made only then. */
-interface Resent<R> {
-  readonly run: Run<R>;
+interface Resent<B> {
+  readonly run: Run<B>;
   readonly slot: number;
   attempt: number;
   deliveredAt: number;
@@ -74,7 +87,6 @@ interface Resent<R> {
 
 /** Slots per run at most, so that a (run, slot) pair packs into one number (`#key`). */
 const RUN_MAX = 1 << 16;
-const NO_RECORDS: readonly never[] = [];
 // Compacting only past this many popped runs keeps the shift amortised O(1) per run.
 const COMPACT_MIN_HEAD = 64;
 
@@ -83,26 +95,27 @@ const COMPACT_MIN_HEAD = 64;
  * acked above the floor (holes), and the acked floor itself (SPEC §3 "Position").
  *
  * Pure and synchronous: no I/O, no timers; the caller passes the clock. Each admitted batch is
- * one run (its records, one state byte per record) in an array of runs in DLSN order with a
+ * one run (the batch, one state byte per record) in an array of runs in DLSN order with a
  * moving head: an individual ack is two binary searches, a cumulative one a pass over state
- * bytes, and the floor advances by popping acked slots off the head. A record gets an object of
- * its own only when it is to be sent again (nack, ack-wait expiry).
+ * bytes (none for a whole run), and the floor advances by popping acked slots off the head. The
+ * window never asks for a record object: it addresses records by index into their batch, and a
+ * record gets state of its own only when it is to be sent again (nack, ack-wait expiry).
  *
- * A run's records (their payloads) stay until the floor passes the whole run: acked records of
+ * A run's batch (its payloads) stays until the floor passes the whole run: acked records of
  * a run with an unacked one are still held, at most the holes limit's worth beside the window.
  *
  * @example
- * const window = new AckWindow<StoredRecord>({ floor, floorSequenceId: -1n, holes: [], maxHoles: 10_000 });
- * send(window.admit(batch, Date.now()));
+ * const window = new AckWindow<EntryBatch>({ floor, floorSequenceId: -1n, holes: [], maxHoles: 10_000 });
+ * send(batch, window.admit(batch, Date.now()));
  * window.ack([DLSN.parse("1/42/0")]); // floor moves once everything up to it is acked
  */
-export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
+export class AckWindow<B extends RecordBatch = RecordBatch> {
   readonly #startFloor: DLSN;
   readonly #maxHoles: number;
   #floor: DLSN;
   #floorSequenceId: bigint;
 
-  readonly #runs: Run<R>[] = [];
+  readonly #runs: Run<B>[] = [];
   #head = 0;
   /** Acked slots still in the window (all above the floor, since acked head slots are popped). */
   #ackedInWindow = 0;
@@ -118,7 +131,7 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
   #version = 0;
   readonly #deliveredThrough: bigint;
   /** Records to send again (nacked or past the ack wait), oldest request first; each record once. */
-  #redeliveries: Resent<R>[] = [];
+  #redeliveries: Resent<B>[] = [];
   #redeliveriesHead = 0;
   /** Queued records acked since: skipped when their turn comes. */
   #staleRedeliveries = 0;
@@ -203,8 +216,7 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
         const run = this.#runs[r]!;
         for (let slot = run.head; slot < run.state.length; slot++) {
           if ((run.state[slot]! & ACKED) === 0) continue;
-          const record = run.records[slot]!;
-          out.push({ dlsn: record.dlsn, sequenceId: record.sequenceId });
+          out.push({ dlsn: run.batch!.dlsnAt(slot), sequenceId: run.batch!.sequenceIdAt(slot) });
         }
       }
     }
@@ -220,68 +232,61 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     const run = this.#runs[Math.floor(key / RUN_MAX)]!;
     const slot = key % RUN_MAX;
     if ((run.state[slot]! & INHERITED) !== 0) return 0;
-    return run.resent?.[slot]?.attempt ?? this.#firstAttempt(run.records[slot]!);
+    return run.resent?.[slot]?.attempt ?? this.#firstAttempt(run, slot);
   }
 
   /**
-   * Takes the next records read from the log (increasing DLSN order, each after everything
-   * admitted so far) and returns those to send: inherited holes are recorded as acked and skipped.
-   * The window keeps `records` as given until the floor passes them: the caller must not change it.
+   * Takes the next batch read from the log (increasing DLSN order, after everything admitted so
+   * far) and returns the index ranges to send: inherited holes are recorded as acked and skipped.
+   * The window keeps `batch` as given until the floor passes it: the caller must not change it.
    */
-  admit(records: readonly R[], nowMs: number): readonly R[] {
-    if (records.length > RUN_MAX) {
-      const toSend: R[] = [];
-      for (let from = 0; from < records.length; from += RUN_MAX) toSend.push(...this.admit(records.slice(from, from + RUN_MAX), nowMs));
-      return toSend;
+  admit(batch: B, nowMs: number): SendRanges {
+    const length = batch.length;
+    if (length === 0) return [];
+    if (length > RUN_MAX) throw new Error(`a batch of ${length} records is more than the window takes at once (${RUN_MAX})`);
+    const last = this.#high ?? this.#floor;
+    if (batch.compareAt(0, last) <= 0) {
+      // The reader feeds records in order; anything else would corrupt the window.
+      throw new Error(`records must be admitted in increasing DLSN order: ${batch.dlsnAt(0).toString()} after ${last.toString()}`);
     }
-    if (records.length === 0) return records;
-    const state = new Uint8Array(records.length);
-    const pendingAtStart = this.#pendingHead;
-    let toSend: R[] | undefined;
+    const state = new Uint8Array(length);
     let holesChanged = false;
-    let last = this.#high ?? this.#floor;
-    let bytes = 0;
     let inherited = 0;
-    for (let slot = 0; slot < records.length; slot++) {
-      const record = records[slot]!;
-      if (record.dlsn.compare(last) <= 0) {
-        // The reader feeds records in order; anything else would corrupt the window.
-        this.#pendingHead = pendingAtStart;
-        throw new Error(`records must be admitted in increasing DLSN order: ${record.dlsn.toString()} after ${last.toString()}`);
-      }
-      last = record.dlsn;
-      if (this.#pendingHead < this.#pending.length) {
-        // Inherited holes below this record are not records of the log any more (e.g. truncated).
-        while (this.#pendingHead < this.#pending.length && this.#pending[this.#pendingHead]!.dlsn.isBefore(record.dlsn)) {
-          this.#pendingHead++;
+    let inheritedBytes = 0;
+    let ranges: Array<[number, number]> | undefined;
+    if (this.#pendingHead < this.#pending.length) {
+      // Each inherited hole up to the batch's last record is one of its records (acked, not sent) or
+      // no record of the log any more (e.g. truncated): either way it is no longer pending.
+      let sendFrom = 0;
+      ranges = [];
+      while (this.#pendingHead < this.#pending.length && batch.compareAt(length - 1, this.#pending[this.#pendingHead]!.dlsn) >= 0) {
+        const index = batch.search(this.#pending[this.#pendingHead++]!.dlsn, false, 0);
+        if (index < 0) {
           holesChanged = true;
-        }
-        const hole = this.#pending[this.#pendingHead];
-        if (hole !== undefined && hole.dlsn.equals(record.dlsn)) {
-          this.#pendingHead++;
-          state[slot] = ACKED | INHERITED;
-          inherited++;
-          toSend ??= records.slice(0, slot);
           continue;
         }
+        state[index] = ACKED | INHERITED;
+        inherited++;
+        inheritedBytes += batch.payloadBytes(index, index + 1);
+        if (index > sendFrom) ranges.push([sendFrom, index]);
+        sendFrom = index + 1;
       }
-      bytes += record.payload.length;
-      toSend?.push(record);
+      if (sendFrom < length) ranges.push([sendFrom, length]);
     }
-    const lastRecord = records[records.length - 1]!;
-    this.#high = lastRecord.dlsn;
-    this.#highSequenceId = lastRecord.sequenceId;
-    const sent = toSend ?? records;
-    this.#runs.push({ records, state, head: 0, unacked: sent.length, unackedBytes: bytes, deliveredAt: nowMs, resent: undefined });
+    this.#high = batch.dlsnAt(length - 1);
+    this.#highSequenceId = batch.sequenceIdAt(length - 1);
+    const sent = length - inherited;
+    const bytes = batch.payloadBytes(0, length) - inheritedBytes;
+    this.#runs.push({ batch, length, state, head: 0, unacked: sent, unackedBytes: bytes, deliveredAt: nowMs, resent: undefined });
     this.#ackedInWindow += inherited;
-    this.#outstandingRecords += sent.length;
+    this.#outstandingRecords += sent;
     this.#outstandingBytes += bytes;
     if (this.#pendingHead === this.#pending.length && this.#pendingHead > 0) {
       this.#pending.length = 0;
       this.#pendingHead = 0;
     }
     if (this.#advanceFloor() || holesChanged) this.#version++;
-    return sent;
+    return ranges ?? [[0, length]];
   }
 
   /**
@@ -358,10 +363,10 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     let newlyAcked = 0;
     for (let r = this.#head; r < this.#runs.length; r++) {
       const run = this.#runs[r]!;
-      const records = run.records;
+      const length = run.length;
       // A run wholly at or before the bound needs no comparison per record.
-      const end = records[records.length - 1]!.dlsn.compare(dlsn) <= 0 ? records.length : this.#searchRun(run, dlsn, true);
-      if (end === records.length && run.resent === undefined) {
+      const end = run.batch!.compareAt(length - 1, dlsn) <= 0 ? length : run.batch!.search(dlsn, true, run.head);
+      if (end === length && run.resent === undefined) {
         // All of it, none queued for redelivery: the counters move at once (the floor pops it next).
         newlyAcked += run.unacked;
         this.#outstandingRecords -= run.unacked;
@@ -373,7 +378,7 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
         continue;
       }
       for (let slot = run.head; slot < end; slot++) if (this.#ackSlot(run, slot)) newlyAcked++;
-      if (end < records.length) break;
+      if (end < length) break;
     }
     return newlyAcked;
   }
@@ -440,8 +445,8 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
    * Up to `max` records from the redelivery queue to send now, each with attempt + 1 and a fresh
    * delivery time (the ack wait starts again).
    */
-  takeRedeliveries(max: number, nowMs: number): Redelivery<R>[] {
-    const out: Redelivery<R>[] = [];
+  takeRedeliveries(max: number, nowMs: number): Redelivery<B>[] {
+    const out: Redelivery<B>[] = [];
     const queue = this.#redeliveries;
     while (out.length < max && this.#redeliveriesHead < queue.length) {
       const resent = queue[this.#redeliveriesHead++]!;
@@ -452,8 +457,8 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
       }
       resent.attempt++;
       resent.deliveredAt = nowMs;
-      const record = resent.run.records[resent.slot]!;
-      out.push({ record, dlsn: record.dlsn, sequenceId: record.sequenceId, payload: record.payload, attempt: resent.attempt });
+      const batch = resent.run.batch!;
+      out.push({ batch, index: resent.slot, dlsn: batch.dlsnAt(resent.slot), attempt: resent.attempt });
     }
     if (this.#redeliveriesHead === queue.length) {
       this.#redeliveries = [];
@@ -463,22 +468,22 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
   }
 
   /** Attempt of a record's first delivery in this session. */
-  #firstAttempt(record: R): number {
-    return record.sequenceId <= this.#deliveredThrough ? 2 : 1;
+  #firstAttempt(run: Run<B>, slot: number): number {
+    return run.batch!.sequenceIdAt(slot) <= this.#deliveredThrough ? 2 : 1;
   }
 
   /** The redelivery state of an unacked slot, made the first time it is needed. */
-  #resent(run: Run<R>, slot: number): Resent<R> {
-    run.resent ??= new Array<Resent<R> | undefined>(run.state.length);
+  #resent(run: Run<B>, slot: number): Resent<B> {
+    run.resent ??= new Array<Resent<B> | undefined>(run.state.length);
     let resent = run.resent[slot];
     if (resent === undefined) {
-      resent = { run, slot, attempt: this.#firstAttempt(run.records[slot]!), deliveredAt: run.deliveredAt, queued: false };
+      resent = { run, slot, attempt: this.#firstAttempt(run, slot), deliveredAt: run.deliveredAt, queued: false };
       run.resent[slot] = resent;
     }
     return resent;
   }
 
-  #queue(resent: Resent<R>): boolean {
+  #queue(resent: Resent<B>): boolean {
     if (resent.queued) return false;
     resent.queued = true;
     this.#redeliveries.push(resent);
@@ -486,12 +491,12 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
   }
 
   /** Marks one slot acked; false when it already was. */
-  #ackSlot(run: Run<R>, slot: number): boolean {
+  #ackSlot(run: Run<B>, slot: number): boolean {
     const state = run.state[slot]!;
     if ((state & ACKED) !== 0) return false;
     run.state[slot] = state | ACKED;
     if (run.resent?.[slot]?.queued) this.#dropStaleRedelivery();
-    const bytes = run.records[slot]!.payload.length;
+    const bytes = run.batch!.payloadBytes(slot, slot + 1);
     run.unacked--;
     run.unackedBytes -= bytes;
     this.#outstandingRecords--;
@@ -519,7 +524,8 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     const runs = this.#runs;
     let r = this.#head;
     let popped = 0;
-    let last: R | undefined;
+    let last: Run<B> | undefined;
+    let lastSlot = 0;
     while (r < runs.length) {
       const run = runs[r]!;
       const state = run.state;
@@ -527,18 +533,19 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
       while (slot < state.length && (state[slot]! & ACKED) !== 0) slot++;
       if (slot > run.head) {
         popped += slot - run.head;
-        last = run.records[slot - 1];
+        last = run;
+        lastSlot = slot - 1;
         run.head = slot;
       }
       if (slot < state.length) break;
-      // Popped whole: nothing reads a run below the head again, so its payloads can go now.
-      run.records = NO_RECORDS;
       r++;
     }
     if (last === undefined) return false;
     this.#ackedInWindow -= popped;
-    this.#floor = last.dlsn;
-    this.#floorSequenceId = last.sequenceId;
+    this.#floor = last.batch!.dlsnAt(lastSlot);
+    this.#floorSequenceId = last.batch!.sequenceIdAt(lastSlot);
+    // Popped whole: nothing reads a run below the head again, so its payloads can go now.
+    for (let i = this.#head; i < r; i++) runs[i]!.batch = undefined;
     if (r === runs.length) {
       runs.length = 0;
       r = 0;
@@ -559,7 +566,7 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     let found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      if (runs[mid]!.records[0]!.dlsn.compare(dlsn) <= 0) {
+      if (runs[mid]!.batch!.compareAt(0, dlsn) <= 0) {
         found = mid;
         lo = mid + 1;
       } else {
@@ -568,26 +575,8 @@ export class AckWindow<R extends AdmittedRecord = AdmittedRecord> {
     }
     if (found < 0) return -1;
     const run = runs[found]!;
-    const slot = this.#searchRun(run, dlsn, false);
+    const slot = run.batch!.search(dlsn, false, run.head);
     return slot < 0 ? -1 : found * RUN_MAX + slot;
-  }
-
-  /**
-   * Binary search over the live slots of `run`: with `after`, the first slot past `dlsn` (the
-   * run's length when none is); without, the slot with that DLSN, or -1.
-   */
-  #searchRun(run: Run<R>, dlsn: DLSN, after: boolean): number {
-    const records = run.records;
-    let lo = run.head;
-    let hi = records.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const order = records[mid]!.dlsn.compare(dlsn);
-      if (order === 0 && !after) return mid;
-      if (order <= 0) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return after ? lo : -1;
   }
 }
 

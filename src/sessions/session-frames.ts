@@ -1,5 +1,5 @@
 import type { DLSN } from "../dlsn.js";
-import type { DecodedRecord, EntryRun } from "../log/entry-codec.js";
+import type { EntryRun } from "../log/entry-codec.js";
 import type { FlowLimits } from "./flow-limits.js";
 
 // What a session says to its client, in the order it says it: Opened, then records and status frames, Drained last.
@@ -39,10 +39,10 @@ export interface StatusInfo {
 export type SessionFrame =
   | { kind: "opened"; opened: OpenedInfo }
   /**
-   * `attempts`: one number for the whole batch, or one per record. `runs`: the entries the records
-   * are, in order, when they are exactly what a log read returned (the wire layer may copy
-   * entries it encoded once).
+   * `count` records: the slots of entries `runs` names, in order (the wire layer copies them from
+   * the stored bytes, or from the entry's records encoded once). `attempts`: one number for the
+   * whole frame, or one per record.
    */
-  | { kind: "records"; records: readonly DecodedRecord[]; attempts: number | number[]; lag: bigint; runs?: readonly EntryRun[] | undefined }
+  | { kind: "records"; count: number; runs: readonly EntryRun[]; attempts: number | number[]; lag: bigint }
   | { kind: "status"; status: StatusInfo }
   | { kind: "drained"; durableFloor: DLSN; durableHoles: number; acksDurable: number };

@@ -1,9 +1,9 @@
 import type { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
-import type { DecodedRecord } from "../log/entry-codec.js";
+import type { EntryBatch, EntryRun } from "../log/entry-codec.js";
 import type { LogReader } from "../log/log-store.js";
 import type { ReaderPosition } from "../positions/position-codec.js";
-import { AckWindow } from "./ack-window.js";
+import { AckWindow, type SendRanges } from "./ack-window.js";
 import { type FlowLimits, mergeFlow } from "./flow-limits.js";
 import type { BudgetAccount, OutstandingBudget } from "./outstanding-budget.js";
 import type { OpenedInfo, SessionFrame, StatusInfo } from "./session-frames.js";
@@ -12,7 +12,7 @@ export type { OpenedInfo, ResumeSource, SessionFrame, StatusInfo } from "./sessi
 
 /** What a session needs of the log layer (`LogStore` is one); small, so a test can stand in for it. */
 export interface SessionLogs {
-  openReader(log: string, from: DLSN): Pick<LogReader, "read" | "waitForMore" | "close"> & Partial<Pick<LogReader, "lastRuns" | "readAhead">>;
+  openReader(log: string, from: DLSN): Pick<LogReader, "readBatch" | "waitForMore" | "close"> & Partial<Pick<LogReader, "readAhead">>;
   has(log: string): boolean;
   head(log: string): { nextSequenceId: bigint };
 }
@@ -74,7 +74,7 @@ export class Session {
   readonly readerId: string;
   readonly epoch: bigint;
   private readonly options: SessionOptions;
-  private readonly window: AckWindow<DecodedRecord>;
+  private readonly window: AckWindow<EntryBatch>;
   private readonly reader: ReturnType<SessionLogs["openReader"]>;
   private flow: FlowLimits;
   private durable: ReaderPosition;
@@ -130,7 +130,7 @@ export class Session {
     this.priorThrough = start.deliveredThrough;
     this.durableThrough = start.deliveredThrough;
     this.reservedThrough = maxOf(start.deliveredThrough, start.floorSequenceId + this.reservationAhead());
-    this.window = new AckWindow<DecodedRecord>({
+    this.window = new AckWindow<EntryBatch>({
       floor: start.floor,
       floorSequenceId: start.floorSequenceId,
       holes: start.holes,
@@ -406,9 +406,15 @@ export class Session {
         if (!this.closing && this.window.redeliveriesQueued > 0) {
           const batch = this.window.takeRedeliveries(this.flow.maxBatchRecords, Date.now());
           if (batch.length > 0) {
-            const records = batch.map((redelivery) => redelivery.record);
+            const last = batch.at(-1)!;
             this.lastFrameAt = Date.now();
-            yield { kind: "records", records, attempts: batch.map((redelivery) => redelivery.attempt), lag: this.lagAfter(records.at(-1)!.sequenceId) };
+            yield {
+              kind: "records",
+              count: batch.length,
+              runs: batch.map((redelivery) => redelivery.batch.entryRunAt(redelivery.index)),
+              attempts: batch.map((redelivery) => redelivery.attempt),
+              lag: this.lagAfter(last.batch.sequenceIdAt(last.index)),
+            };
           }
           continue;
         }
@@ -452,40 +458,47 @@ export class Session {
       if (this.ended) return undefined;
     }
     const room = this.flow.maxOutstandingRecords - this.window.outstandingRecords;
-    const count = Math.min(this.flow.maxBatchRecords, room);
+    const wantedRecords = Math.min(this.flow.maxBatchRecords, room);
     const wanted = Math.min(MAX_FRAME_BYTES, this.flow.maxOutstandingBytes - this.window.outstandingBytes);
     const bytesRoom = this.budget ? this.budget.reserve(wanted) : wanted;
-    const reading = this.reader.read(count, bytesRoom);
+    const reading = this.reader.readBatch(wantedRecords, bytesRoom);
     this.reading = reading;
-    let records: DecodedRecord[];
+    let batch: EntryBatch;
     try {
-      records = await reading;
+      batch = await reading;
     } finally {
       this.reading = undefined;
     }
-    const runs = this.reader.lastRuns;
     // Fenced or failed while reading: not one more record goes out (another session may own the reader now).
-    if (this.ended || records.length === 0) {
+    if (this.ended || batch.length === 0) {
       this.budget?.hold(this.window.outstandingBytes);
       return undefined;
     }
+    const lastSequenceId = batch.sequenceIdAt(batch.length - 1);
     try {
-      await this.reserve(records.at(-1)!.sequenceId);
+      await this.reserve(lastSequenceId);
     } finally {
       if (this.ended) this.budget?.hold(this.window.outstandingBytes);
     }
     if (this.ended) return undefined;
-    const toSend = this.window.admit(records, Date.now());
+    const ranges = this.window.admit(batch, Date.now());
     this.budget?.hold(this.window.outstandingBytes);
-    if (toSend.length < records.length) this.options.positions.changed(0); // inherited holes absorbed
+    let runs: readonly EntryRun[] = batch.runs;
+    let count = batch.length;
+    if (ranges.length !== 1 || ranges[0]![1] - ranges[0]![0] !== batch.length) {
+      this.options.positions.changed(0); // inherited holes absorbed
+      runs = ranges.flatMap(([from, to]) => batch.slice(from, to));
+      count = ranges.reduce((sum, [from, to]) => sum + to - from, 0);
+    }
     this.renewReservation();
-    if (toSend.length === 0) return { kind: "status", status: this.status() };
+    if (count === 0) return { kind: "status", status: this.status() };
+    const lastSent = ranges.at(-1)![1] - 1;
     return {
       kind: "records",
-      records: toSend,
-      attempts: this.attemptsOf(toSend),
-      lag: this.lagAfter(toSend[toSend.length - 1]!.sequenceId),
-      runs: toSend.length === records.length ? runs : undefined,
+      count,
+      runs,
+      attempts: this.attemptsOf(batch, ranges),
+      lag: this.lagAfter(lastSent === batch.length - 1 ? lastSequenceId : batch.sequenceIdAt(lastSent)),
     };
   }
 
@@ -520,11 +533,13 @@ export class Session {
     return BigInt(Math.max(4 * this.flow.maxOutstandingRecords, RESERVATION_MIN_RECORDS));
   }
 
-  /** First deliveries: attempt 2 for records an earlier session may have delivered, else 1. */
-  private attemptsOf(records: readonly DecodedRecord[]): number | number[] {
-    if (records[0]!.sequenceId > this.priorThrough) return 1;
-    if (records.at(-1)!.sequenceId <= this.priorThrough) return 2;
-    return records.map((record) => (record.sequenceId <= this.priorThrough ? 2 : 1));
+  /** First deliveries of `ranges` of `batch`: attempt 2 for records an earlier session may have delivered, else 1. */
+  private attemptsOf(batch: EntryBatch, ranges: SendRanges): number | number[] {
+    if (batch.sequenceIdAt(ranges[0]![0]) > this.priorThrough) return 1;
+    if (batch.sequenceIdAt(ranges.at(-1)![1] - 1) <= this.priorThrough) return 2;
+    const attempts: number[] = [];
+    for (const [from, to] of ranges) for (let i = from; i < to; i++) attempts.push(batch.sequenceIdAt(i) <= this.priorThrough ? 2 : 1);
+    return attempts;
   }
 
   /** Why no new records go out now; empty when they can. */

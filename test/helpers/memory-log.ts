@@ -1,6 +1,7 @@
 /** An in-memory stand-in for the log layer, for Session unit tests: records 1/n/0 with sequence id n - 1, reads that can be held. */
 import { DLSN } from "../../src/dlsn.js";
-import type { DecodedRecord, EntryRun } from "../../src/log/entry-codec.js";
+import { type DecodedRecord, EntryBatch, EntryRecords, encodeEntry } from "../../src/log/entry-codec.js";
+import type { SessionFrame } from "../../src/sessions/session-frames.js";
 import { freshPosition } from "../../src/positions/position-codec.js";
 import { DEFAULT_FLOW } from "../../src/sessions/flow-limits.js";
 import { Session, type SessionLogs, type SessionOptions } from "../../src/sessions/session.js";
@@ -11,8 +12,14 @@ export const dlsnOf = (n: number): DLSN => new DLSN(1n, BigInt(n), 0n);
 /** The number of a memory-log record from its DLSN. */
 export const numberAt = (dlsn: DLSN): number => Number(dlsn.entry);
 
+/** The records a records frame carries, as objects. */
+export function recordsOf(frame: Extract<SessionFrame, { kind: "records" }>): DecodedRecord[] {
+  return frame.runs.flatMap((run) => run.entry.records.slice(run.from, run.to));
+}
+
 export class MemoryLog implements SessionLogs {
-  readonly records: DecodedRecord[] = [];
+  /** Each record is an entry of its own here: entry n holds record n. */
+  readonly entries: EntryRecords[] = [];
   /** Reads started so far (each `read` call of every reader). */
   reads = 0;
   readonly openReaders = new Set<object>();
@@ -28,8 +35,9 @@ export class MemoryLog implements SessionLogs {
 
   append(count: number): void {
     for (let i = 0; i < count; i++) {
-      const n = this.records.length + 1;
-      this.records.push({ dlsn: dlsnOf(n), txid: BigInt(n), appendTimeMs: 0, sequenceId: BigInt(n - 1), payload: Buffer.alloc(this.payloadBytes, n % 256) });
+      const n = this.entries.length + 1;
+      const value = encodeEntry([{ payload: Buffer.alloc(this.payloadBytes, n % 256), txid: BigInt(n) }], 0, BigInt(n - 1));
+      this.entries.push(new EntryRecords(1n, BigInt(n), value, false));
     }
     const waiters = this.waiters;
     this.waiters = new Set();
@@ -60,35 +68,32 @@ export class MemoryLog implements SessionLogs {
   }
 
   head(): { nextSequenceId: bigint } {
-    return { nextSequenceId: BigInt(this.records.length) };
+    return { nextSequenceId: BigInt(this.entries.length) };
   }
 
   openReader(_log: string, from: DLSN): ReturnType<SessionLogs["openReader"]> {
-    let next = this.records.findIndex((record) => !record.dlsn.isBefore(from));
-    if (next < 0) next = this.records.length;
+    let next = this.entries.findIndex((entry) => !entry.recordAt(0).dlsn.isBefore(from));
+    if (next < 0) next = this.entries.length;
     const reader = {
-      read: async (maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<DecodedRecord[]> => {
+      readBatch: async (maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<EntryBatch> => {
         this.reads++;
         const gate = this.gate;
         if (gate) {
           gate.entered();
           await gate.promise;
         }
-        const out: DecodedRecord[] = [];
+        const runs = [];
         let bytes = 0;
-        while (next < this.records.length && out.length < maxRecords && bytes < maxBytes) {
-          const record = this.records[next++]!;
-          out.push(record);
-          bytes += record.payload.length;
+        while (next < this.entries.length && runs.length < maxRecords && bytes < maxBytes) {
+          const entry = this.entries[next++]!;
+          runs.push({ entry, from: 0, to: 1 });
+          bytes += entry.payloadBytes(0, 1);
         }
-        // Each record is an entry of its own here.
-        reader.lastRuns = out.map((record) => ({ entry: { records: [record], shared: false, encoded: undefined }, from: 0, to: 1 }));
-        return out;
+        return new EntryBatch(runs);
       },
-      lastRuns: [] as EntryRun[],
       waitForMore: (signal?: AbortSignal): Promise<void> =>
         new Promise<void>((resolve, reject) => {
-          if (next < this.records.length) return resolve();
+          if (next < this.entries.length) return resolve();
           const wake = (): void => {
             signal?.removeEventListener("abort", onAbort);
             resolve();

@@ -18,6 +18,7 @@ import { NatsStorage } from "../../src/storage/nats-storage.js";
 import type { Storage } from "../../src/storage/storage.js";
 import { bytes } from "../helpers/dlogd.js";
 import { DEFAULTS } from "../helpers/log-store.js";
+import { recordsOf } from "../helpers/memory-log.js";
 import { type NatsServer, startNatsServer } from "../helpers/nats-server.js";
 
 const TEST = { timeout: 30_000 };
@@ -121,7 +122,7 @@ async function next<T>(frames: AsyncIterator<SessionFrame>, match: (frame: Sessi
 }
 
 const opened = (frame: SessionFrame) => (frame.kind === "opened" ? frame.opened : undefined);
-const records = (frame: SessionFrame) => (frame.kind === "records" ? frame.records : undefined);
+const records = (frame: SessionFrame) => (frame.kind === "records" ? recordsOf(frame) : undefined);
 
 let prefixes = 0;
 

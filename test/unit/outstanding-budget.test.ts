@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { type TestContext, test } from "node:test";
 import { OutstandingBudget } from "../../src/sessions/outstanding-budget.js";
 import type { SessionFrame } from "../../src/sessions/session.js";
-import { MemoryLog, dlsnOf, memorySession, numberAt } from "../helpers/memory-log.js";
+import { MemoryLog, dlsnOf, memorySession, numberAt, recordsOf } from "../helpers/memory-log.js";
 
 function openSession(t: TestContext, log: MemoryLog, budget: OutstandingBudget, readerId: string) {
   const session = memorySession(log, { readerId, budget });
@@ -23,7 +23,7 @@ function openSession(t: TestContext, log: MemoryLog, budget: OutstandingBudget, 
   /** Record numbers delivered until nothing more comes. */
   async function delivered(): Promise<number[]> {
     const out: number[] = [];
-    for (let frame = await next(); frame; frame = await next()) if (frame.kind === "records") out.push(...frame.records.map((r) => numberAt(r.dlsn)));
+    for (let frame = await next(); frame; frame = await next()) if (frame.kind === "records") out.push(...recordsOf(frame).map((r) => numberAt(r.dlsn)));
     return out;
   }
   return { session, next, delivered };

@@ -10,6 +10,7 @@ import { type OpenRequest, ReaderSessions } from "../../src/sessions/reader-sess
 import type { Session, SessionFrame } from "../../src/sessions/session.js";
 import { bytes } from "../helpers/dlogd.js";
 import { openStore } from "../helpers/log-store.js";
+import { recordsOf } from "../helpers/memory-log.js";
 
 const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
@@ -135,7 +136,7 @@ test("an ack message with valid DLSNs and an up_to past what was delivered appli
   const { sessions, open, dlsns } = await setup(t);
   const session = await open("r", { flow: { maxOutstandingRecords: 5 } });
   const frames = session.frames()[Symbol.asyncIterator]();
-  await until(frames, (frame) => (frame.kind === "records" && frame.records.length === 5 ? true : undefined));
+  await until(frames, (frame) => (frame.kind === "records" && frame.count === 5 ? true : undefined));
   session.handleAck([dlsns[0]!, dlsns[1]!], new DLSN(9n, 0n, 0n));
   assert.equal(session.isEnded, true);
   await assert.rejects(frames.next(), (error) => isDlogError(error, "INVALID_ARGUMENT") && /9\/0\/0 has not been delivered yet/.test(error.message));
@@ -148,7 +149,7 @@ test("acks after a drain are ignored: the position Drained reported is the one s
   const { sessions, open, dlsns } = await setup(t);
   const session = await open("r", { flow: { maxOutstandingRecords: 5 } });
   const frames = session.frames()[Symbol.asyncIterator]();
-  await until(frames, (frame) => (frame.kind === "records" && frame.records.length === 5 ? true : undefined));
+  await until(frames, (frame) => (frame.kind === "records" && frame.count === 5 ? true : undefined));
   session.handleAck([dlsns[0]!], undefined);
   session.handleDrain({ explicit: true });
   session.handleAck([], dlsns[4]!);
@@ -178,7 +179,7 @@ test("a stalled client with ack_wait 1 ms: the redelivery queue stays within the
   const { open } = await setup(t, 500);
   const session = await open("r", { ackWaitMs: 1, flow: { maxOutstandingRecords: 500, maxBatchRecords: 500 } });
   const frames = session.frames()[Symbol.asyncIterator]();
-  await until(frames, (frame) => (frame.kind === "records" && frame.records.length === 500 ? true : undefined));
+  await until(frames, (frame) => (frame.kind === "records" && frame.count === 500 ? true : undefined));
   // The client reads nothing more: every ack-wait tick finds all 500 expired again.
   await sleep(300);
   assert.ok(session.redeliveriesQueued <= 500, `${session.redeliveriesQueued} redeliveries queued for a window of 500`);
@@ -205,14 +206,14 @@ test("20 000 individual acks cost what the flusher promises: a write per interva
   const frames = session.frames()[Symbol.asyncIterator]();
   let acked = 0;
   while (acked < RECORDS) {
-    const frame = await until(frames, (f) => (f.kind === "records" ? f : undefined));
+    const frame = await until(frames, (f) => (f.kind === "records" ? recordsOf(f) : undefined));
     // One DLSN per ack entry, 100 per message.
-    for (let i = 0; i < frame.records.length; i += 100)
+    for (let i = 0; i < frame.length; i += 100)
       session.handleAck(
-        frame.records.slice(i, i + 100).map((r) => r.dlsn),
+        frame.slice(i, i + 100).map((r) => r.dlsn),
         undefined,
       );
-    acked += frame.records.length;
+    acked += frame.length;
   }
   session.handleDrain({ explicit: true });
   await until(frames, (f) => (f.kind === "drained" ? f : undefined));
@@ -283,7 +284,7 @@ test("an open sends its epoch write first, reads its first batch while it is bei
   const session = await opening;
   const frames = session.frames()[Symbol.asyncIterator]();
   assert.equal((await frames.next()).value?.kind, "opened");
-  const records = await until(frames, (frame) => (frame.kind === "records" ? frame.records : undefined));
+  const records = await until(frames, (frame) => (frame.kind === "records" ? recordsOf(frame) : undefined));
   assert.deepEqual(
     records.map((r) => Buffer.from(r.payload).toString()),
     ["1", "2"],

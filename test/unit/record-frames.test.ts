@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
-import { EntryCache } from "../../src/log/entry-cache.js";
-import { type DecodedRecord, type EntryRun, encodeEntry } from "../../src/log/entry-codec.js";
-import { encodeReadResponse, encodeRecordsFrame } from "../../src/server/record-frames.js";
+import { type DecodedRecord, type EntryRecordInput, EntryRecords, type EntryRun, encodeEntry } from "../../src/log/entry-codec.js";
+import { LazyRecordsFrame, encodeReadResponse, encodeRecordsFrame, passEncoded } from "../../src/server/record-frames.js";
 import type { Record as WireRecord } from "../../src/gen/dlog/v1/common.js";
 import { ReadResponse } from "../../src/gen/dlog/v1/log.js";
 import { SessionResponse } from "../../src/gen/dlog/v1/reader.js";
@@ -31,6 +30,17 @@ function asWire(r: DecodedRecord, attempt: number): WireRecord {
   };
 }
 
+/** Each record as the last slot of a stored entry of its own (earlier slots empty), and the run naming it. */
+function storedRuns(records: readonly DecodedRecord[]): EntryRun[] {
+  return records.map((r) => {
+    const slot = Number(r.dlsn.slot);
+    const inputs: EntryRecordInput[] = Array.from({ length: slot }, () => ({ payload: Buffer.alloc(0), txid: 0n }));
+    inputs.push({ payload: r.payload, txid: r.txid });
+    const entry = new EntryRecords(r.dlsn.segment, r.dlsn.entry, encodeEntry(inputs, r.appendTimeMs, r.sequenceId - BigInt(slot)), false);
+    return { entry, from: slot, to: slot + 1 };
+  });
+}
+
 const SAMPLES: DecodedRecord[] = [
   record(1n, 0n, 0n, { sequenceId: 0n }),
   record(1n, 2n, 3n),
@@ -42,7 +52,7 @@ const SAMPLES: DecodedRecord[] = [
 test("a records frame is byte-identical to ts-proto's encoding of the same SessionResponse", () => {
   const attempts = SAMPLES.map((_, i) => i + 1);
   for (const lag of [0n, 1n, 123_456_789n]) {
-    const fast = encodeRecordsFrame(SAMPLES, attempts, lag).bytes;
+    const fast = encodeRecordsFrame(storedRuns(SAMPLES), attempts, lag).bytes;
     const reference = SessionResponse.encode({
       kind: { $case: "records", value: { records: SAMPLES.map((r, i) => asWire(r, attempts[i]!)), lag } },
     }).finish();
@@ -57,10 +67,12 @@ test("every varint length encodes as ts-proto's: each field at 0, 1, 127, 128 an
     .filter((v) => v <= Number.MAX_SAFE_INTEGER)
     .map((v) => {
       const big = BigInt(v);
-      return record(big, big, big, { txid: big, appendTimeMs: v, sequenceId: big });
+      // A slot is below an entry's record count (a u32): its lengths up to 2^14 + 1 stand for the rest.
+      const slot = BigInt(Math.min(v, 16_385));
+      return record(big, big, slot, { txid: big, appendTimeMs: v, sequenceId: big + slot });
     });
   const attempts = records.map((_, i) => i + 1);
-  const fast = encodeRecordsFrame(records, attempts, 7n).bytes;
+  const fast = encodeRecordsFrame(storedRuns(records), attempts, 7n).bytes;
   const reference = SessionResponse.encode({
     kind: { $case: "records", value: { records: records.map((r, i) => asWire(r, attempts[i]!)), lag: 7n } },
   }).finish();
@@ -68,7 +80,7 @@ test("every varint length encodes as ts-proto's: each field at 0, 1, 127, 128 an
 });
 
 test("a records frame decodes back to every field, int64 values beyond 2^53 and negatives included", () => {
-  const decoded = SessionResponse.decode(encodeRecordsFrame(SAMPLES, 2, 5n).bytes);
+  const decoded = SessionResponse.decode(encodeRecordsFrame(storedRuns(SAMPLES), 2, 5n).bytes);
   assert.equal(decoded.kind?.$case, "records");
   const batch = decoded.kind.$case === "records" ? decoded.kind.value : assert.fail();
   assert.equal(batch.lag, 5n);
@@ -91,44 +103,57 @@ test("a Read response is byte-identical to ts-proto's, with attempt left out", (
   assert.deepEqual(Buffer.from(encodeReadResponse([]).bytes), Buffer.from(ReadResponse.encode({ records: [] }).finish()));
 });
 
-test("records of entries kept for several readers go out encoded once per entry, the same bytes as ts-proto's, whatever part of which entries a frame holds", () => {
-  const cache = new EntryCache(1 << 20);
-  cache.openReader(3);
-  cache.openReader(3); // two readers: what they read is kept, and encoded once for both
-  const entry = (e: bigint, first: bigint, payloads: string[]) =>
-    cache.decoded(
-      3,
-      1n,
-      e,
-      encodeEntry(
-        payloads.map((p, i) => ({ payload: Buffer.from(p), txid: BigInt(i) * 1_000_000_007n })),
-        1_795_720_579_420,
-        first,
-      ),
-    );
-  const a = entry(4n, 10n, ["a0", "", "a2".repeat(100)]);
-  const b = entry(5n, 13n, ["b0", "b1"]);
-  const frames: EntryRun[][] = [
-    [{ entry: a, from: 0, to: 3 }],
-    [{ entry: a, from: 1, to: 3 }],
-    [
-      { entry: a, from: 2, to: 3 },
-      { entry: b, from: 0, to: 2 },
-    ],
-    [{ entry: b, from: 0, to: 1 }],
-    [
-      { entry: a, from: 0, to: 1 },
-      { entry: a, from: 2, to: 3 },
-      { entry: b, from: 1, to: 2 },
-    ],
-  ];
-  for (const runs of frames) {
-    const records = runs.flatMap((run) => run.entry.records.slice(run.from, run.to));
-    const reference = SessionResponse.encode({ kind: { $case: "records", value: { records: records.map((r) => asWire(r, 1)), lag: 7n } } }).finish();
-    assert.deepEqual(Buffer.from(encodeRecordsFrame(records, 1, 7n, runs).bytes), Buffer.from(reference), records.map((r) => r.dlsn.toString()).join(" "));
+test("records go out as ts-proto encodes them, whatever part of which entries a frame holds: from the stored bytes, or copied from entries kept for several readers and encoded once", () => {
+  for (const shared of [false, true]) {
+    const entry = (e: bigint, first: bigint, payloads: string[]) =>
+      new EntryRecords(
+        1n,
+        e,
+        encodeEntry(
+          payloads.map((p, i) => ({ payload: Buffer.from(p), txid: BigInt(i) * 1_000_000_007n })),
+          1_795_720_579_420,
+          first,
+        ),
+        shared,
+      );
+    const a = entry(4n, 10n, ["a0", "", "a2".repeat(100)]);
+    const b = entry(5n, 13n, ["b0", "b1"]);
+    const frames: EntryRun[][] = [
+      [{ entry: a, from: 0, to: 3 }],
+      [{ entry: a, from: 1, to: 3 }],
+      [
+        { entry: a, from: 2, to: 3 },
+        { entry: b, from: 0, to: 2 },
+      ],
+      [{ entry: b, from: 0, to: 1 }],
+      [
+        { entry: a, from: 0, to: 1 },
+        { entry: a, from: 2, to: 3 },
+        { entry: b, from: 1, to: 2 },
+      ],
+    ];
+    for (const runs of frames) {
+      const records = runs.flatMap((run) => run.entry.records.slice(run.from, run.to));
+      const reference = SessionResponse.encode({ kind: { $case: "records", value: { records: records.map((r) => asWire(r, 1)), lag: 7n } } }).finish();
+      const named = `${shared ? "shared" : "lone"}: ${records.map((r) => r.dlsn.toString()).join(" ")}`;
+      assert.deepEqual(Buffer.from(encodeRecordsFrame(runs, 1, 7n).bytes), Buffer.from(reference), named);
+      // Attempts per record, counted across the runs.
+      const attempts = records.map((_, i) => i + 2);
+      const each = SessionResponse.encode({ kind: { $case: "records", value: { records: records.map((r, i) => asWire(r, attempts[i]!)), lag: 0n } } }).finish();
+      assert.deepEqual(Buffer.from(encodeRecordsFrame(runs, attempts, 0n).bytes), Buffer.from(each), `${named}, attempts each`);
+    }
+    assert.equal(a.encoded !== undefined && b.encoded !== undefined, shared, "shared entries, and only they, were encoded once for every frame");
   }
-  assert.ok(a.encoded && b.encoded, "both entries were encoded once, for every frame");
-  // Other attempts are encoded per frame; the shared bytes stay those of attempt 1.
-  const again = SessionResponse.encode({ kind: { $case: "records", value: { records: a.records.map((r) => asWire(r, 2)), lag: 0n } } }).finish();
-  assert.deepEqual(Buffer.from(encodeRecordsFrame(a.records, 2, 0n, [{ entry: a, from: 0, to: 3 }]).bytes), Buffer.from(again));
+});
+
+test("a lazy records frame encodes as grpc-js serializes it, the same bytes as an encoded one, frame after frame through one reused buffer", () => {
+  const type = passEncoded(SessionResponse);
+  const small = storedRuns(SAMPLES.slice(0, 2));
+  const large = storedRuns(SAMPLES);
+  const copies: Buffer[] = [];
+  // grpc-js copies each serialized message at once, as here.
+  for (const runs of [large, small, large, small]) copies.push(Buffer.from(type.encode(new LazyRecordsFrame(runs, 1, 3n) as never).finish()));
+  for (const [i, runs] of [large, small, large, small].entries()) {
+    assert.deepEqual(copies[i], Buffer.from(encodeRecordsFrame(runs, 1, 3n).bytes), `frame ${i}`);
+  }
 });

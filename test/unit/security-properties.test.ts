@@ -11,7 +11,7 @@ import { DLSN } from "../../src/dlsn.js";
 import { DlogError } from "../../src/errors.js";
 import { DEFAULT_FLOW } from "../../src/sessions/flow-limits.js";
 import type { SessionFrame } from "../../src/sessions/session.js";
-import { MemoryLog, dlsnOf, memorySession } from "../helpers/memory-log.js";
+import { MemoryLog, dlsnOf, memorySession, recordsOf } from "../helpers/memory-log.js";
 
 const SEED = 8;
 const INT64_MIN = -(2n ** 63n);
@@ -117,7 +117,7 @@ test("the session message handler fed random message sequences: failures are Dlo
           if (next === "idle") return true;
           if (next.done) return false;
           const frame: SessionFrame = next.value;
-          if (frame.kind === "records") for (const record of frame.records) delivered = Math.max(delivered, Number(record.dlsn.entry));
+          if (frame.kind === "records") for (const record of recordsOf(frame)) delivered = Math.max(delivered, Number(record.dlsn.entry));
           return true;
         } catch (error) {
           failure = error;
