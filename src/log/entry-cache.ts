@@ -34,6 +34,10 @@ export class EntryCache {
   private readonly readers = new Map<number, number>();
   readonly counters = { hits: 0, misses: 0, evictions: 0 };
 
+  get stats(): Readonly<EntryCache["counters"]> & { readonly bytes: number } {
+    return { ...this.counters, bytes: this.bytes };
+  }
+
   constructor(maxBytes: number) {
     this.maxBytes = maxBytes;
   }

@@ -149,6 +149,11 @@ export class LogStore {
     return this.commits.counters;
   }
 
+  /** The shared entry cache's hits, misses and evictions, and the resident bytes it charges now. */
+  get entryCacheCounters(): Readonly<EntryCache["counters"]> & { readonly bytes: number } {
+    return this.cache.stats;
+  }
+
   // ---- admin ---------------------------------------------------------------------------------
 
   has(name: string): boolean {

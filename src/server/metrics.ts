@@ -171,6 +171,22 @@ export class ServerMetrics {
     this.counter("dlog_sessions_fenced_total", "Reader sessions ended by a takeover or an admin call with force", () => sessions.counters.sessionsFenced);
     this.gauge("dlog_sessions_live", "Reader sessions live now", () => sessions.liveSessions);
     this.gauge("dlog_logs", "Logs the server holds", () => logs.listLogs().length);
+    this.counter("dlog_entry_cache_hits_total", "Entry reads answered by the shared entry cache", () => logs.entryCacheCounters.hits);
+    this.counter(
+      "dlog_entry_cache_misses_total",
+      "Entry reads the shared entry cache could not answer (read from storage)",
+      () => logs.entryCacheCounters.misses,
+    );
+    this.counter(
+      "dlog_entry_cache_evictions_total",
+      "Entries dropped from the shared entry cache to stay within its bound",
+      () => logs.entryCacheCounters.evictions,
+    );
+    this.gauge(
+      "dlog_entry_cache_bytes",
+      "Resident bytes the shared entry cache charges for the entries it holds (bounded by --entry-cache)",
+      () => logs.entryCacheCounters.bytes,
+    );
     this.counter("dlog_position_flushes_total", "Position batches written to LevelDB (one fsync each)", () => sessions.flusher.counters.flushes);
     this.counter("dlog_positions_written_total", "Reader positions written", () => sessions.flusher.counters.positionsWritten);
     this.counter("dlog_storage_errors_total", "Storage operations that failed (each failed write starts a reopen)", () => storageCounters.errors);

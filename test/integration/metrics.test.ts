@@ -66,6 +66,23 @@ describe("metrics (prom-client) on a real dlogd", () => {
     assert.equal(delta(`grpc_server_handling_seconds_count{${append},grpc_code="OK"}`), 1);
   });
 
+  test("the shared entry cache's hits, misses, evictions and bytes are exposed: two tailing readers of one log share an entry", SERVER_TEST, async () => {
+    await appendNumbered(fixture.clients, "cached", 1);
+    const before = await fixture.metrics();
+    const readers = await Promise.all(["a", "b"].map((readerId) => TestSession.open(fixture.clients, { log: "cached", readerId })));
+    await Promise.all(readers.map(({ session }) => session.records(1)));
+    // Both sessions are caught up and open: the next commit is kept for them, and each takes it from the cache.
+    await appendNumbered(fixture.clients, "cached", 10, { batch: 10 });
+    await Promise.all(readers.map(({ session }) => session.records(10)));
+    const now = await fixture.metrics();
+    const delta = (series: string): number => value(now, series) - value(before, series);
+    assert.ok(delta("dlog_entry_cache_hits_total") >= 2, `each reader's read of the new entry is a hit: ${delta("dlog_entry_cache_hits_total")}`);
+    assert.ok(value(now, "dlog_entry_cache_bytes") > 10, "the kept entry is charged");
+    assert.ok(delta("dlog_entry_cache_misses_total") >= 1, "the entry written while no reader was open is read from storage");
+    assert.equal(value(now, "dlog_entry_cache_evictions_total"), 0, "nothing near the default bound");
+    for (const { session } of readers) session.cancel();
+  });
+
   test("every reader's lag is exposed, offline readers included, and follows appends without a session", SERVER_TEST, async () => {
     await appendNumbered(fixture.clients, "lag", 10);
     await readAndLeave(fixture, "lag", "fast", 10);
