@@ -332,3 +332,27 @@ def test_appends_unanswered_when_their_client_is_closed_fail_with_cancelled_inst
     assert all(isinstance(error, dlog.CallCancelledError) for error in failures), repr(failures[:1])
     with pytest.raises(dlog.CallCancelledError):
         appender.append(b"later")
+
+
+async def awaited(result):
+    return await result
+
+
+def test_an_asyncio_append_written_onto_a_connection_killed_under_it_is_sent_again(dlogd_factory):
+    server = dlogd_factory(in_memory=False)
+
+    async def scenario():
+        async with server.aio_client() as client:
+            async with client.appender("aio-resend", linger_ms=0, retry=dlog.Reconnect(initial_delay=0.05, max_delay=0.5)) as appender:
+                await appender.append(b"before")
+                server.kill()
+                # grpc.aio fails a write on the broken connection with INTERNAL "Internal error
+                # from Core" rather than UNAVAILABLE: still a lost connection, worth a reconnect.
+                after = appender.append(b"after")
+                server.start()
+                await asyncio.wait_for(awaited(after), 30)
+                counters = appender.counters
+            assert [record.text() async for record in client.read("aio-resend")] == ["before", "after"]
+            assert counters["reconnects"] >= 1
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

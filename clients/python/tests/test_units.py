@@ -265,6 +265,22 @@ def test_pipeline_resends_after_a_broken_stream_probe_first():
     assert len(pipe.take_settled()) == 2 and pipe.idle and pipe.duplicates == 1 and pipe.resent == 2
 
 
+@pytest.mark.parametrize(
+    "code, details, reconnects",
+    [
+        (grpc.StatusCode.UNAVAILABLE, "gone", True),
+        (grpc.StatusCode.INTERNAL, "Internal error from Core", True),  # grpc.aio: a write on a broken call
+        (grpc.StatusCode.CANCELLED, "Channel closed!", False),  # the client's own close: no server to go back to
+        (grpc.StatusCode.INTERNAL, "appender: an answer arrived out of order", False),
+    ],
+)
+def test_pipeline_reconnects_after_a_lost_connection_only(code, details, reconnects):
+    pipe = Pipeline("l", AppenderOptions(linger_ms=0), FakeStreams().open)
+    pipe.add([b"a"], None, 1, lambda: None)
+    delay = pipe.on_stream_end(pipe.stream, make_error(code, details))
+    assert (delay is not None) == reconnects and (pipe.take_settled() == []) == reconnects
+
+
 def test_pipeline_renumbers_after_a_sequence_gap_and_fails_without_retry():
     streams = FakeStreams()
     pipe = Pipeline("l", AppenderOptions(linger_ms=0), streams.open)

@@ -30,7 +30,7 @@ class AppenderOptions:
     """Entries sent and not yet answered; with ``retry``, keep it at or below the server's
     ``--producer-window`` (default 1024), or a resend may be too old to be recognised."""
     retry: Any = True
-    """On UNAVAILABLE (server restart, lost connection): reconnect with this :class:`dlog.Reconnect`
+    """On a lost connection (UNAVAILABLE, server restart): reconnect with this :class:`dlog.Reconnect`
     (True: the defaults) and send the unanswered entries again. Entries are idempotent (a producer id
     and a sequence number each), so a resend of one that was written is answered with its original
     DLSNs instead of being written twice. False: unanswered entries fail (outcome unknown)."""

@@ -2,8 +2,9 @@
 
 Calls are packed into entries (``_batching``); sealed entries get a producer sequence number and
 go out on the current AppendStream, at most ``max_in_flight`` unanswered. Answers come in send
-order. When the stream breaks with UNAVAILABLE, the transport waits the backoff's delay and
-calls :meth:`Pipeline.reconnect`: the oldest unanswered entry goes out alone first (a probe, so a
+order. When the stream breaks with a lost connection (UNAVAILABLE, or grpcio's INTERNAL for a
+write on a broken call: ``is_lost_connection``), the transport waits the backoff's delay and calls
+:meth:`Pipeline.reconnect`: the oldest unanswered entry goes out alone first (a probe, so a
 server still down costs one message per attempt), then the rest. Resends of entries that were
 written come back as duplicates with their original DLSNs. An entry refused with
 PRODUCER_SEQUENCE_GAP (one before it was refused, so not written) is renumbered with all after it.
@@ -22,7 +23,7 @@ from typing import Any, Callable, Optional
 
 from ._batching import AppenderOptions, Answer, Entry
 from .backoff import Backoff, Reconnect
-from .errors import DlogError, InternalError, UnavailableError, make_error, status_code
+from .errors import DlogError, InternalError, UnavailableError, is_lost_connection, make_error, status_code
 from .v1 import log_pb2
 
 _MAX_RENUMBERS = 16  # an entry renumbered this often is fighting another appender with the same producer id
@@ -131,7 +132,7 @@ class Pipeline:
             self.pump()
             return None
         failure = failure or UnavailableError("the append stream ended before answering every append")
-        delay = self.backoff.next() if self.backoff is not None and failure.code.name == "UNAVAILABLE" else None
+        delay = self.backoff.next() if self.backoff is not None and is_lost_connection(failure) else None
         if delay is None:
             if self.backoff is not None:
                 self.backoff.reset()

@@ -12,7 +12,7 @@ import grpc
 from ._acks import AckTracker
 from .backoff import Backoff, Reconnect
 from .dlsn import DLSN
-from .errors import DlogError, UnavailableError, client_closed_error
+from .errors import DlogError, UnavailableError, client_closed_error, is_lost_connection
 from .types import FlowLimits, Opened, Record, ReaderStatus, StartAt, to_wire_dlsn, to_wire_position
 from .v1 import reader_pb2
 
@@ -284,11 +284,6 @@ def is_retryable(error: DlogError, reconnecting: bool) -> bool:
     input, unknown log, no permission — retrying cannot help. ALREADY_EXISTS after a loss
     (takeover "reject") is our own dead session that the server has not noticed yet."""
     code = error.code
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+    if code == grpc.StatusCode.CANCELLED or is_lost_connection(error):
         return True  # CANCELLED here is a reset by the server: our own cancels end the loop first
-    if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
-        details = error.details.lower()
-        # "internal error from core": grpcio's word for a write on a call whose connection broke.
-        words = ("rst_stream", "stream removed", "connection", "socket", "goaway", "internal error from core")
-        return any(word in details for word in words)
     return reconnecting and code == grpc.StatusCode.ALREADY_EXISTS

@@ -66,6 +66,20 @@ def client_closed_error(what: str) -> CallCancelledError:
     return CallCancelledError(f"the Client was closed under this {what}; close (drain) readers and appenders before their client")
 
 
+def is_lost_connection(error: DlogError) -> bool:
+    """The server or the network went away, so a new stream may get through: UNAVAILABLE, or the
+    INTERNAL / UNKNOWN that grpcio reports for a call whose connection broke."""
+    code = error.code
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return True
+    if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+        details = error.details.lower()
+        # "internal error from core": grpcio's word for a write on a call whose connection broke.
+        words = ("rst_stream", "stream removed", "connection", "socket", "goaway", "internal error from core")
+        return any(word in details for word in words)
+    return False
+
+
 class InvalidArgumentError(DlogError):
     code = grpc.StatusCode.INVALID_ARGUMENT
 
