@@ -334,8 +334,109 @@ def test_appends_unanswered_when_their_client_is_closed_fail_with_cancelled_inst
         appender.append(b"later")
 
 
+def test_an_asyncio_reader_whose_client_is_closed_under_it_fails_with_cancelled(dlogd):
+    async def scenario():
+        client = dlogd.aio_client()
+        await client.append("aio-orphaned-reader", [b"a", b"b"])
+        reader = client.reader("aio-orphaned-reader", "r")
+        assert await reader.poll(10) is not None
+        await client.close()
+        with pytest.raises(dlog.DlogError) as failure:
+            while await reader.poll(5) is not None:  # None: ended without its error, or still waiting
+                pass
+        assert isinstance(failure.value, dlog.CallCancelledError), repr(failure.value)
+        assert "Client was closed under this reader" in str(failure.value)
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_asyncio_appends_unanswered_when_their_client_is_closed_fail_with_cancelled(dlogd):
+    async def scenario():
+        client = dlogd.aio_client()
+        appender = client.appender("aio-orphaned-appender", linger_ms=0)
+        await appender.append(b"first")  # the stream is open
+        results = [appender.append(f"r{i}") for i in range(2000)]
+        await client.close()
+        outcomes = await asyncio.wait_for(asyncio.gather(*(awaited(r) for r in results), return_exceptions=True), 10)
+        failures = [outcome for outcome in outcomes if not isinstance(outcome, dlog.DLSN)]
+        assert all(isinstance(error, dlog.CallCancelledError) for error in failures), repr(failures[:1])
+        assert failures and "Client was closed under this appender" in str(failures[-1])
+        with pytest.raises(dlog.CallCancelledError):
+            appender.append(b"later")
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
 async def awaited(result):
     return await result
+
+
+def test_an_asyncio_reader_waiting_to_reconnect_when_its_client_closes_fails_at_once(dlogd_factory):
+    server = dlogd_factory()
+    long_wait = 600.0  # full jitter: most delays it draws are far longer than the test waits
+
+    async def scenario():
+        client = server.aio_client()
+        await client.append("aio-reconnecting-reader", b"a")
+        delays = []
+        reconnect = dlog.Reconnect(initial_delay=long_wait, max_delay=long_wait, multiplier=1, max_elapsed=10 * long_wait)
+        reader = client.reader("aio-reconnecting-reader", "r", reconnect=reconnect, on_reconnecting=lambda _, delay, __: delays.append(delay))
+        assert await reader.poll(10) is not None
+        server.kill()
+        for _ in range(600):  # a short delay fails again at once (refused) and draws another
+            if delays and delays[-1] > 30:
+                break
+            await asyncio.sleep(0.05)
+        assert delays and delays[-1] > 30, delays
+        await client.close()
+        started = time.monotonic()
+        with pytest.raises(dlog.DlogError) as failure:
+            while await reader.poll(5) is not None:
+                pass
+        assert isinstance(failure.value, dlog.CallCancelledError), repr(failure.value)
+        assert "Client was closed under this reader" in str(failure.value)
+        assert time.monotonic() - started < 5
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_asyncio_appends_waiting_for_a_reconnect_when_their_client_closes_fail_at_once(dlogd_factory):
+    server = dlogd_factory()
+    long_wait = 600.0
+
+    async def scenario():
+        client = server.aio_client()
+        retry = dlog.Reconnect(initial_delay=long_wait, max_delay=long_wait, multiplier=1, max_elapsed=10 * long_wait)
+        appender = client.appender("aio-reconnecting-appender", linger_ms=0, retry=retry)
+        await appender.append(b"first")  # the stream is open
+        server.kill()
+        pending = appender.append(b"unanswered")
+        for _ in range(400):  # the broken stream leaves the append to a reconnect after the backoff
+            if appender._pipe.reconnecting:  # no public sign of it
+                break
+            await asyncio.sleep(0.05)
+        assert appender._pipe.reconnecting and not pending.done()
+        await client.close()
+        with pytest.raises(dlog.CallCancelledError, match="Client was closed under this appender"):
+            await asyncio.wait_for(awaited(pending), 5)
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_an_asyncio_reader_draining_when_its_client_closes_says_the_drain_was_not_answered(dlogd):
+    async def scenario():
+        client = dlogd.aio_client()
+        await client.append("aio-orphaned-drain", [b"a", b"b"])
+        reader = client.reader("aio-orphaned-drain", "r")
+        (await reader.poll(10)).ack()
+        closing = asyncio.ensure_future(reader.close())
+        for _ in range(3):  # close() starts its shutdown, which sends the drain
+            await asyncio.sleep(0)
+        await client.close()
+        with pytest.raises(dlog.CallCancelledError, match="Client was closed under this reader"):
+            await closing
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
 
 
 def test_an_asyncio_append_written_onto_a_connection_killed_under_it_is_sent_again(dlogd_factory):

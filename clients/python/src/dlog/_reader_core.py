@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import count, repeat
-from typing import Callable, Literal, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union
 
 import grpc
 
@@ -215,7 +215,8 @@ class ReaderState:
             self.override = None  # applied by the server; a reconnect resumes from the stored position
         if stopping:
             if session.opened and self.failure is None and not cancelled:
-                self.close_error = self.close_error_for(error)
+                # A closed Client is no lost connection: nothing can retry the drain.
+                self.close_error = client_closed_error("reader") if self.client_closed else self.close_error_for(error)
             return None
         if self.client_closed:
             self.failure = self.failure or client_closed_error("reader")
@@ -246,10 +247,14 @@ class ReaderState:
 
 
 class ReaderView:
-    """What the sync and the asyncio reader show alike; both keep ``_state`` and ``_session``."""
+    """What the sync and the asyncio reader show alike; both keep ``_state``, ``_session``,
+    ``_stopping`` (close or cancel began) and ``_stop`` (a threading or asyncio Event that ends a
+    reconnect's wait)."""
 
     _state: ReaderState
     _session: Optional[SessionBase]
+    _stopping: bool
+    _stop: Any
 
     @property
     def opened(self) -> Optional[Opened]:
@@ -277,6 +282,16 @@ class ReaderView:
         session = self._session
         if session is not None:
             session.send(reader_pb2.SessionRequest(flow=flow.to_wire()))
+
+    def _client_closed(self) -> None:
+        """Its Client is closing the channel (the Client calls this first): no session can open
+        any more, so the reader ends with a CANCELLED error instead of reconnecting; a reconnect
+        waiting for its backoff ends now."""
+        state = self._state
+        state.client_closed = True
+        if not self._stopping:
+            state.failure = state.failure or client_closed_error("reader")
+            self._stop.set()
 
 
 def is_retryable(error: DlogError, reconnecting: bool) -> bool:

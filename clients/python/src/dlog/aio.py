@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any, AsyncIterator, Callable, Generator, Optional, Sequence, Union
 
 import grpc
@@ -23,7 +24,15 @@ from ._channel import channel_options as _channel_options
 from .client import records_of
 from ._reader_core import ReaderOptions, ReaderRecord, ReaderState, ReaderView, SessionBase
 from .dlsn import DLSN
-from .errors import CallCancelledError, DeadlineExceededError, DlogError, InternalError, UnavailableError, from_rpc_error
+from .errors import (
+    CallCancelledError,
+    DeadlineExceededError,
+    DlogError,
+    InternalError,
+    UnavailableError,
+    client_closed_error,
+    from_rpc_error,
+)
 from .types import (
     LogInfo,
     Opened,
@@ -322,9 +331,14 @@ class Reader(ReaderView):
             except grpc.RpcError as caught:
                 error = state.open_timeout_error() if session.open_timed_out else from_rpc_error(caught)
             except asyncio.CancelledError:
-                if not session.open_timed_out:
+                # grpc.aio ends the calls of a closing channel as cancelled: that is the client's
+                # close, not this task's cancellation.
+                if state.client_closed:
+                    error = client_closed_error("reader")
+                elif not session.open_timed_out:
                     raise
-                error = state.open_timeout_error()
+                else:
+                    error = state.open_timeout_error()
             except Exception as caught:
                 error = caught
             finally:
@@ -462,6 +476,22 @@ class Appender:
             if self._tasks:
                 await asyncio.wait(set(self._tasks), timeout=timeout)
 
+    def _client_closed(self) -> None:
+        """Its Client is closing the channel (the Client calls this first): nothing here can be
+        sent, answered or reconnected any more, so every append not yet answered fails now with a
+        CANCELLED error, and later appends fail."""
+        self._closed = True
+        self._stop.set()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        stream = self._pipe.stream
+        if stream is not None:
+            stream.handle.put_nowait(None)
+            self._pipe.stream = None  # its end, as the channel closes, changes nothing more
+        self._pipe.fail_all(client_closed_error("appender"))
+        self._settle()
+
     async def __aenter__(self) -> Appender:
         return self
 
@@ -565,8 +595,14 @@ class Client:
         self._timeout = timeout
         self.logs = log_pb2_grpc.LogServiceStub(self.channel)
         self.readers = reader_pb2_grpc.ReaderServiceStub(self.channel)
+        # Weak: a reader or appender the application dropped has nothing left to end.
+        self._made: weakref.WeakSet = weakref.WeakSet()
 
     async def close(self) -> None:
+        """Closes the channel; calls in progress fail. Readers and appenders still open end with
+        a CANCELLED error (close or drain them first): what waits in them for a reconnect fails now."""
+        for made in list(self._made):
+            made._client_closed()
         await self.channel.close()
 
     async def __aenter__(self) -> Client:
@@ -598,7 +634,9 @@ class Client:
         producer_id: Optional[str] = None,
     ) -> Appender:
         options = AppenderOptions(linger_ms, max_batch_records, max_batch_bytes, max_in_flight_bytes, max_in_flight, retry, producer_id)
-        return Appender(self.logs, self._metadata, log, options)
+        appender = Appender(self.logs, self._metadata, log, options)
+        self._made.add(appender)
+        return appender
 
     async def read(
         self,
@@ -625,7 +663,9 @@ class Client:
 
     def reader(self, log: str, reader_id: str, **options: Any) -> Reader:
         """An at-least-once reader; the options are those of :meth:`dlog.Client.reader`."""
-        return Reader(self.readers, self._metadata, ReaderOptions(log=log, reader_id=reader_id, **options))
+        reader = Reader(self.readers, self._metadata, ReaderOptions(log=log, reader_id=reader_id, **options))
+        self._made.add(reader)
+        return reader
 
     async def create_log(self, log: str, *, timeout: Optional[float] = None) -> LogInfo:
         return LogInfo.from_wire(await self._call(self.logs.CreateLog, log_pb2.CreateLogRequest(log=log), timeout))

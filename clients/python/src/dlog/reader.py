@@ -12,7 +12,7 @@ import grpc
 
 from ._reader_core import ReaderOptions, ReaderRecord, ReaderState, ReaderView, SessionBase
 from .dlsn import DLSN
-from .errors import DeadlineExceededError, DlogError, UnavailableError, client_closed_error, from_rpc_error
+from .errors import DeadlineExceededError, DlogError, UnavailableError, from_rpc_error
 from .types import Opened, ReaderStatus
 from .v1 import reader_pb2, reader_pb2_grpc
 
@@ -262,16 +262,6 @@ class Reader(ReaderView):
                 session.call.cancel()
             self._thread.join(self._options.drain_timeout)
             self._queue.put(_END)
-
-    def _client_closed(self) -> None:
-        """Its Client is closing the channel (the Client calls this first): no session can open
-        any more, so the reader ends with a CANCELLED error instead of reconnecting; a reconnect
-        waiting for its backoff ends now."""
-        state = self._state
-        state.client_closed = True
-        if not self._stopping:
-            state.failure = state.failure or client_closed_error("reader")
-            self._stop.set()
 
     def __enter__(self) -> Reader:
         return self
