@@ -19,8 +19,9 @@ export interface Plan {
   /** Wall-clock bound of each deliver + ack run (one reader / eight readers). */
   deliverOneMs: number;
   deliverManyMs: number;
-  /** Readers in the fan-out case. */
+  /** Readers in the fan-out case, and the client processes that drive them (reader-processes.ts). */
   manyReaders: number;
+  readerProcesses: number;
   /** Tailing: appends per second and for how long. */
   tailRate: number;
   tailMs: number;
@@ -36,6 +37,9 @@ export interface Plan {
     timeoutMs: number;
   };
 }
+
+/** Client processes for the fan-out readers: 2 readers each, so that no one process decodes for more readers than the one-reader row's client. */
+const READER_PROCESSES = 4;
 
 export const USAGE = `Usage: node dist/bench/run.js [--quick] [--profile] [--leader-kills N]
 
@@ -86,6 +90,7 @@ export function loadPlan(argv: readonly string[], env: NodeJS.ProcessEnv): Plan 
         deliverOneMs: 10_000,
         deliverManyMs: 15_000,
         manyReaders: 8,
+        readerProcesses: READER_PROCESSES,
         tailRate: 2_000,
         tailMs: 2_000,
         resumeIterations: 30,
@@ -104,6 +109,7 @@ export function loadPlan(argv: readonly string[], env: NodeJS.ProcessEnv): Plan 
         deliverOneMs: 45_000,
         deliverManyMs: 60_000,
         manyReaders: 8,
+        readerProcesses: READER_PROCESSES,
         tailRate: 2_000,
         tailMs: 5_000,
         resumeIterations: 200,

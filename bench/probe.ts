@@ -12,6 +12,8 @@ export interface ProbeDelta {
   /** dlogd's resident memory at the end of the step and its peak since the process started. */
   rssMiB: number;
   peakRssMiB: number;
+  /** CPU seconds of each client process the step forked (reader-processes.ts); counted in clientCpuS too. */
+  readerProcessesCpuS?: number[];
 }
 
 const CLK_TCK = 100;
@@ -49,12 +51,23 @@ export async function probe(d: Dlogd): Promise<() => Promise<ProbeDelta>> {
   };
 }
 
+/** The delta with the CPU of the step's reader processes moved from "rest of machine" to the client. */
+export function withReaderProcesses(delta: ProbeDelta, cpuSeconds: readonly number[]): ProbeDelta {
+  const sum = cpuSeconds.reduce((a, b) => a + b, 0);
+  return { ...delta, clientCpuS: delta.clientCpuS + sum, othersCpuS: Math.max(0, delta.othersCpuS - sum), readerProcessesCpuS: [...cpuSeconds] };
+}
+
 /** "CPU over 2.5 s: dlogd 3.1 s (…%), client 2.0 s (…%), other processes …" — shows which side was busy and whether the machine was shared. */
 export function cpuNote(delta: ProbeDelta, ms: number): string {
   const s = ms / 1000;
   const pct = (v: number): string => `${((v / s) * 100).toFixed(0)} %`;
   const others = Number.isNaN(delta.othersCpuS) ? "" : `, rest of machine ${pct(delta.othersCpuS)}`;
-  return `CPU over ${s.toFixed(1)} s: dlogd ${pct(delta.serverCpuS)}, client ${pct(delta.clientCpuS)}${others} (100 % = one core)`;
+  const forked = delta.readerProcessesCpuS;
+  const split =
+    forked === undefined || forked.length === 0
+      ? ""
+      : ` (${forked.length} reader processes ${pct(forked.reduce((a, b) => a + b, 0))}, busiest ${pct(Math.max(...forked))}; bench process ${pct(delta.clientCpuS - forked.reduce((a, b) => a + b, 0))})`;
+  return `CPU over ${s.toFixed(1)} s: dlogd ${pct(delta.serverCpuS)}, client ${pct(delta.clientCpuS)}${split}${others} (100 % = one core)`;
 }
 
 /** CPU seconds of this process plus its children that have exited (dlogd, nats-server, redis-server, raw gRPC server). */

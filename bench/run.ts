@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { appendStream, appendUnary, getLogCalls, type AppendResult } from "./append.js";
 import { attempter } from "./attempt.js";
 import { profileThisProcess, summariseProfileFile, windowed, type ProfileSummary, type Window } from "./cpu-profile.js";
-import { deliverAndAck, deliverAndAckMany, type DeliverResult } from "./deliver.js";
+import { deliverAndAck, type DeliverResult } from "./deliver.js";
 import { cleanUpOnSignals, onCleanup } from "./cleanup.js";
 import { startDlogd, type Dlogd, type DlogdOptions } from "./dlogd-process.js";
 import {
@@ -30,7 +30,8 @@ import {
 } from "./peers/index.js";
 import { tempDir } from "./peers/support.js";
 import { loadPlan, USAGE, type Plan } from "./plan.js";
-import { cpuNote, machineBusySeconds, ownTreeCpuSeconds, probe, type ProbeDelta } from "./probe.js";
+import { cpuNote, machineBusySeconds, ownTreeCpuSeconds, probe, withReaderProcesses, type ProbeDelta } from "./probe.js";
+import { startReaderProcesses, type ManyReadersResult } from "./reader-processes.js";
 import { readThroughput } from "./read.js";
 import { errorRow, machineInfo, ratio, referenceRow, renderSection, row, type Row, type Section } from "./report.js";
 import { resumeLatency, type ResumeMode } from "./resume.js";
@@ -58,6 +59,13 @@ const GOAL = 0.8;
 /** Runs of the goal's two figures (nextv scan and one-reader catch-up, 100 B); the best of each is compared. */
 const NEXTV_RUNS = 3;
 const ONE_READER_RUNS = 3;
+/**
+ * Sessions on the log written one record per append (200 000 records, under a second each): one
+ * such run moved 1.1× → 0.68× of the bulk log between two bench runs. The row keeps the median run,
+ * which moved least in repeats on the shared machine (a best of 5 jumps with one quiet second);
+ * divided by the bulk log's best of ONE_READER_RUNS it errs low, never flattering the goal.
+ */
+const SINGLES_RUNS = 5;
 const APPENDER_LABEL = "Appender (TypeScript client), 1 record per call, 100 B, fsync on";
 const IDLE_SESSIONS = 1_000;
 
@@ -288,7 +296,7 @@ interface DeliverRun {
   label: string;
   readers: number;
   size: number;
-  result: DeliverResult & { perReader?: number[] };
+  result: DeliverResult & Partial<Pick<ManyReadersResult, "perReader" | "readersPerProcess">>;
   delta: ProbeDelta;
 }
 
@@ -298,17 +306,26 @@ async function measureDeliver(
   log: string,
   readerPrefix: string,
   readers: number,
+  readerProcesses: number,
   size: number,
   target: number,
   timeoutMs: number,
 ): Promise<Result<DeliverRun>> {
   return attempt(`dlog: deliver + ack, ${label}`, async () => {
-    const done = await probe(d);
-    const result =
-      readers === 1
-        ? await deliverAndAck(d.readers, log, `${readerPrefix}-0`, target, timeoutMs)
-        : await deliverAndAckMany(d.readers, log, readerPrefix, readers, target, timeoutMs);
-    return { label, readers, size, result, delta: await done() };
+    if (readers === 1) {
+      const done = await probe(d);
+      const result = await deliverAndAck(d.readers, log, `${readerPrefix}-0`, target, timeoutMs);
+      return { label, readers, size, result, delta: await done() };
+    }
+    // Started and warmed up before the probe: the step is the readers' run alone.
+    const pool = await startReaderProcesses({ address: d.address, log, readerPrefix, readers, processes: readerProcesses, targetEach: target, timeoutMs });
+    try {
+      const done = await probe(d);
+      const result = await pool.run();
+      return { label, readers, size, result, delta: withReaderProcesses(await done(), result.processCpuSeconds) };
+    } finally {
+      await pool.stop();
+    }
   });
 }
 
@@ -318,6 +335,7 @@ function deliverRow(run: Result<DeliverRun>, label: string, refs: References, wa
   const value = perSecond(result.records, result.ms);
   const stopped = result.records < wanted ? `; stopped at the deadline after ${result.records} of ${wanted}` : "";
   const spread = result.perReader ? `; per reader ${Math.min(...result.perReader)}–${Math.max(...result.perReader)} records` : "";
+  const processes = result.readersPerProcess ? `; ${result.readersPerProcess.length} client processes of ${result.readersPerProcess.join("/")} readers` : "";
   const redelivered = (delta.counters.get("dlog_records_delivered_total") ?? 0) - result.records;
   return row(
     `Session deliver + ack, ${label}`,
@@ -325,7 +343,7 @@ function deliverRow(run: Result<DeliverRun>, label: string, refs: References, wa
     "rec/s",
     bothRatios(value, refs, size),
     `${prefix}${result.records} records in ${result.batches} batches (${(result.records / Math.max(1, result.batches)).toFixed(0)}/batch), ${result.statusFrames} status frames; ` +
-      `to last record ${formatRate(perSecond(result.records, result.deliverMs))} rec/s${stopped}${spread}` +
+      `to last record ${formatRate(perSecond(result.records, result.deliverMs))} rec/s${stopped}${spread}${processes}` +
       `${redelivered !== 0 ? `; server counted ${redelivered} deliveries more than received` : ""}; ${cpuNote(delta, result.ms)}; ` +
       `dlogd RSS ${delta.rssMiB.toFixed(0)} MiB after, peak so far ${delta.peakRssMiB.toFixed(0)} MiB`,
   );
@@ -536,6 +554,7 @@ function sideBySideSpec(plan: Plan): SideBySideSpec {
   return {
     records: Math.min(plan.records, plan.quick ? 50_000 : 200_000),
     readers: plan.manyReaders,
+    readerProcesses: plan.readerProcesses,
     rounds: 2,
     tailRate: plan.tailRate,
     tailMs: plan.tailMs,
@@ -544,7 +563,7 @@ function sideBySideSpec(plan: Plan): SideBySideSpec {
 }
 
 function sideBySideRows(before: SideFigures, after: SideFigures): Row[] {
-  const figure = (name: string, unit: string, key: keyof SideFigures, lowerIsBetter: boolean): Row => {
+  const figure = (name: string, unit: string, key: keyof SideFigures, lowerIsBetter: boolean, notes = ""): Row => {
     const b = before[key];
     const a = after[key];
     return row(
@@ -552,12 +571,21 @@ function sideBySideRows(before: SideFigures, after: SideFigures): Row[] {
       a,
       unit,
       ratio(a, b, `before${lowerIsBetter ? " (lower is better)" : ""}`),
-      `before ${unit === "ms" || unit.startsWith("µs") ? b.toFixed(2) : formatRate(b)} ${unit}`,
+      `before ${unit === "ms" || unit.startsWith("µs") ? b.toFixed(2) : formatRate(b)} ${unit}${notes}`,
     );
   };
+  // Which side was saturated while the readers ran: dlogd, or their client processes.
+  const cpu = (f: SideFigures): string =>
+    `dlogd ${f.eightReadersDlogdCpuPct.toFixed(0)} %, reader processes ${f.eightReadersClientCpuPct.toFixed(0)} % (busiest ${f.eightReadersBusiestClientCpuPct.toFixed(0)} %)`;
   return [
     figure("deliver + ack, 1 reader, 100 B", "rec/s", "oneReader", false),
-    figure(`deliver + ack, ${"8"} readers on one log, 100 B, total`, "rec/s", "eightReaders", false),
+    figure(
+      `deliver + ack, ${"8"} readers on one log, 100 B, total`,
+      "rec/s",
+      "eightReaders",
+      false,
+      `; CPU in the best round (100 % = one core): after ${cpu(after)}; before ${cpu(before)}`,
+    ),
     figure("dlogd CPU per record delivered, 1 reader", "µs/record", "oneReaderCpuUs", true),
     figure("dlogd CPU per record delivered, 8 readers", "µs/record", "eightReadersCpuUs", true),
     figure("append → delivery while tailing, 2000/s, fsync on, p50", "ms", "tailP50Ms", true),
@@ -806,11 +834,13 @@ async function main(): Promise<void> {
           }
         }
 
-        const cases: Array<[label: string, log: string, prefix: string, readers: number, size: number, target: number, timeoutMs: number, runs: number]> = [
-          ["1 reader, 100 B", "catchup-100", "one-100", 1, 100, filled[100]!, plan.deliverOneMs, ONE_READER_RUNS],
-          ["1 reader, 1 KiB", "catchup-1024", "one-1k", 1, KIB, filled[KIB]!, plan.deliverOneMs, 1],
-          [`${plan.manyReaders} readers on one log, 100 B`, "catchup-100", "many-100", plan.manyReaders, 100, filled[100]!, plan.deliverManyMs, 1],
-          [`${plan.manyReaders} readers on one log, 1 KiB`, "catchup-1024", "many-1k", plan.manyReaders, KIB, filled[KIB]!, plan.deliverManyMs, 1],
+        const cases: Array<
+          [label: string, log: string, prefix: string, readers: number, size: number, target: number, timeoutMs: number, runs: number, keep: "best" | "median"]
+        > = [
+          ["1 reader, 100 B", "catchup-100", "one-100", 1, 100, filled[100]!, plan.deliverOneMs, ONE_READER_RUNS, "best"],
+          ["1 reader, 1 KiB", "catchup-1024", "one-1k", 1, KIB, filled[KIB]!, plan.deliverOneMs, 1, "best"],
+          [`${plan.manyReaders} readers on one log, 100 B`, "catchup-100", "many-100", plan.manyReaders, 100, filled[100]!, plan.deliverManyMs, 1, "best"],
+          [`${plan.manyReaders} readers on one log, 1 KiB`, "catchup-1024", "many-1k", plan.manyReaders, KIB, filled[KIB]!, plan.deliverManyMs, 1, "best"],
         ];
         if (singles > 0) {
           cases.push([
@@ -821,7 +851,8 @@ async function main(): Promise<void> {
             100,
             singles,
             plan.deliverOneMs,
-            1,
+            SINGLES_RUNS,
+            "median",
           ]);
         }
         rssIdleMiB = (await d.memory()).rssMiB;
@@ -832,24 +863,40 @@ async function main(): Promise<void> {
             ? errorRow("nextv scan 100 B, again", nextvAdjacent)
             : referenceRow({ ...nextvAdjacent, name: `${nextvAdjacent.name} — again, just before the sessions` }),
         );
-        for (const [label, log, prefix, readers, size, target, timeoutMs, runs] of cases) {
+        for (const [label, log, prefix, readers, size, target, timeoutMs, runs, keep] of cases) {
           const attempts: Result<DeliverRun>[] = [];
           for (let i = 0; i < runs; i++) {
-            const run = await measureDeliver(d, `${label}${runs > 1 ? ` (${i + 1}/${runs})` : ""}`, log, `${prefix}-${i}`, readers, size, target, timeoutMs);
+            const run = await measureDeliver(
+              d,
+              `${label}${runs > 1 ? ` (${i + 1}/${runs})` : ""}`,
+              log,
+              `${prefix}-${i}`,
+              readers,
+              plan.readerProcesses,
+              size,
+              target,
+              timeoutMs,
+            );
             // The label without the run number, for the position-writes table.
             attempts.push(failed(run) ? run : { ...run, label });
           }
           const ok = attempts.filter((a): a is DeliverRun => !failed(a));
           const rate = (r: DeliverRun): number => perSecond(r.result.records, r.result.ms);
-          const best: Result<DeliverRun> = ok.length === 0 ? attempts[attempts.length - 1]! : ok.reduce((a, b) => (rate(b) > rate(a) ? b : a));
-          deliverRuns.push(best);
-          const others = ok.length > 1 ? `best of ${ok.length} runs (${ok.map((r) => formatRate(rate(r))).join(", ")} rec/s); ` : "";
-          deliverRows.push(deliverRow(best, label, refs, target * readers, others));
-          if (label === "1 reader, 100 B" && !failed(best)) {
-            oneReader100 = rate(best);
-            rssAfterCatchUpMiB = best.delta.rssMiB;
+          // The median run itself (the lower one of an even count), with its own notes.
+          const byRate = [...ok].sort((a, b) => rate(a) - rate(b));
+          const kept: Result<DeliverRun> =
+            ok.length === 0 ? attempts[attempts.length - 1]! : keep === "best" ? byRate[byRate.length - 1]! : byRate[Math.ceil(byRate.length / 2) - 1]!;
+          deliverRuns.push(kept);
+          const others =
+            ok.length > 1
+              ? `${keep} of ${ok.length} runs (${ok.map((r) => formatRate(rate(r))).join(", ")} rec/s; ${keep === "best" ? `median ${formatRate(quantile(ok.map(rate), 0.5))}` : `best ${formatRate(rate(byRate[byRate.length - 1]!))}`}); `
+              : "";
+          deliverRows.push(deliverRow(kept, label, refs, target * readers, others));
+          if (label === "1 reader, 100 B" && !failed(kept)) {
+            oneReader100 = rate(kept);
+            rssAfterCatchUpMiB = kept.delta.rssMiB;
           }
-          if (log === "catchup-singles" && !failed(best)) oneReaderSingles = rate(best);
+          if (log === "catchup-singles" && !failed(kept)) oneReaderSingles = rate(kept);
         }
 
         clientRuns.push(...(await measureClients(d, plan, filled[100]!, clientRows)));
@@ -997,9 +1044,9 @@ async function main(): Promise<void> {
       intro:
         `Catch-up from the start of a pre-filled ${plan.records}-record log (1000 records per append) with fresh reader ids. ` +
         `Flow: max outstanding 10 000 records, max batch 1000; the client acks every received batch with one cumulative \`up_to\` Ack; after the last record it sends Drain and the clock stops at Drained (every ack processed and durable). ` +
-        `${plan.manyReaders} readers = ${plan.manyReaders} different reader ids on one log, each reading the whole log, sessions multiplexed on one channel; their rate is the sum over the slowest session's time. ` +
+        `${plan.manyReaders} readers = ${plan.manyReaders} different reader ids on one log, each reading the whole log, driven from ${plan.readerProcesses} client processes (each its own gRPC channel, the readers dealt among them in turn; one process decoding every reader's records measures that process, not dlogd), started and warmed up first, then set off together; their rate is all records over the time from that common start to the last reader done, and the client CPU in the notes is the reader processes' (busiest named) plus the bench process's. ` +
         `Bounded at ${plan.deliverOneMs / 1000} s (1 reader) / ${plan.deliverManyMs / 1000} s (${plan.manyReaders} readers). ` +
-        `The one-reader 100 B figure is the best of ${ONE_READER_RUNS} sessions (fresh reader ids) and the nextv 100 B reference the best of ${NEXTV_RUNS} scans (each a fresh database: fill, then scan): a limit is best estimated by the least disturbed run; the spread is in the notes. ` +
+        `The one-reader 100 B figure is the best of ${ONE_READER_RUNS} sessions (fresh reader ids), the one on the log written 1 record per append the median of ${SINGLES_RUNS} (under a second each), and the nextv 100 B reference the best of ${NEXTV_RUNS} scans (each a fresh database: fill, then scan): a limit is best estimated by the least disturbed run; the spread is in the notes. ` +
         "Note that the nextv reference reads one LevelDB entry per record, while dlog stores an append of 1000 records as one entry, so dlog's LevelDB work per record is far smaller; what it adds is per-record decoding, ack tracking and protobuf encoding. " +
         goal,
       rows: deliverRows,
@@ -1046,7 +1093,7 @@ async function main(): Promise<void> {
     },
     {
       title: "10. Before and after, side by side in this run",
-      intro: `Two dlogd processes of this build, ${BEFORE.label} and ${AFTER.label}, each warmed up and given the same ${sideBySideSpec(plan).records}-record 100 B log (1000 records per append); then, in turns (A B, B A), one reader and ${plan.manyReaders} readers catch up (fresh reader ids) and a reader tails ${plan.tailRate} appends/s for ${plan.tailMs / 1000} s. Rates: the better of 2 rounds per side; CPU: dlogd's own CPU time per delivered record, the lower of 2 rounds (a busy machine moves it far less than wall-clock rates); tail quantiles over both rounds' samples.`,
+      intro: `Two dlogd processes of this build, ${BEFORE.label} and ${AFTER.label}, each warmed up and given the same ${sideBySideSpec(plan).records}-record 100 B log (1000 records per append); then, in turns (A B, B A), one reader and ${plan.manyReaders} readers catch up (fresh reader ids; the ${plan.manyReaders} from ${plan.readerProcesses} client processes, as in section 3) and a reader tails ${plan.tailRate} appends/s for ${plan.tailMs / 1000} s. Rates: the better of 2 rounds per side; CPU: dlogd's own CPU time per delivered record, the lower of 2 rounds (a busy machine moves it far less than wall-clock rates); tail quantiles over both rounds' samples.`,
       rows: sideRows,
     },
   ];

@@ -6,9 +6,10 @@
  * which a busy machine disturbs far less than wall-clock rates.
  */
 import { appendStream } from "./append.js";
-import { deliverAndAck, deliverAndAckMany } from "./deliver.js";
+import { deliverAndAck } from "./deliver.js";
 import { startDlogd, type Dlogd } from "./dlogd-process.js";
 import { onCleanup } from "./cleanup.js";
+import { startReaderProcesses, type ManyReadersResult } from "./reader-processes.js";
 import { quantile } from "./stats.js";
 import { tailLatency } from "./tail-latency.js";
 import { warmUp } from "./warm-up.js";
@@ -25,6 +26,10 @@ export interface SideFigures {
   /** dlogd CPU µs per delivered record (lowest round). */
   oneReaderCpuUs: number;
   eightReadersCpuUs: number;
+  /** CPU while the readers of the best eight-reader round ran, in % of one core: dlogd, all reader processes, the busiest of them. */
+  eightReadersDlogdCpuPct: number;
+  eightReadersClientCpuPct: number;
+  eightReadersBusiestClientCpuPct: number;
   tailP50Ms: number;
   tailP99Ms: number;
   tailP999Ms: number;
@@ -33,6 +38,8 @@ export interface SideFigures {
 export interface SideBySideSpec {
   records: number;
   readers: number;
+  /** Client processes driving the readers (reader-processes.ts). */
+  readerProcesses: number;
   rounds: number;
   tailRate: number;
   tailMs: number;
@@ -44,21 +51,48 @@ interface Round {
   oneReaderCpuUs: number;
   eightReaders: number;
   eightReadersCpuUs: number;
+  eightReadersDlogdCpuPct: number;
+  eightReadersClientCpuPct: number;
+  eightReadersBusiestClientCpuPct: number;
   tail: number[];
+}
+
+/** The readers of one round from their client processes (started first), and dlogd's CPU seconds over their run. */
+async function manyReaders(d: Dlogd, spec: SideBySideSpec, tag: string): Promise<{ result: ManyReadersResult; dlogdCpuS: number }> {
+  const pool = await startReaderProcesses({
+    address: d.address,
+    log: "sbs",
+    readerPrefix: `many-${tag}`,
+    readers: spec.readers,
+    processes: spec.readerProcesses,
+    targetEach: spec.records,
+    timeoutMs: spec.timeoutMs,
+  });
+  try {
+    const cpu0 = await d.cpuSeconds();
+    const result = await pool.run();
+    return { result, dlogdCpuS: (await d.cpuSeconds()) - cpu0 };
+  } finally {
+    await pool.stop();
+  }
 }
 
 async function round(d: Dlogd, spec: SideBySideSpec, tag: string): Promise<Round> {
   const cpu0 = await d.cpuSeconds();
   const one = await deliverAndAck(d.readers, "sbs", `one-${tag}`, spec.records, spec.timeoutMs);
   const cpu1 = await d.cpuSeconds();
-  const many = await deliverAndAckMany(d.readers, "sbs", `many-${tag}`, spec.readers, spec.records, spec.timeoutMs);
-  const cpu2 = await d.cpuSeconds();
+  const many = await manyReaders(d, spec, tag);
   const tail = await tailLatency(d.logs, d.readers, { log: `sbs-tail-${tag}`, size: 100, ratePerSec: spec.tailRate, durationMs: spec.tailMs, warmup: 200 });
+  const { result, dlogdCpuS } = many;
+  const pctOfCore = (seconds: number): number => (seconds * 100_000) / result.ms;
   return {
     oneReader: (one.records * 1000) / one.ms,
     oneReaderCpuUs: ((cpu1 - cpu0) * 1e6) / Math.max(1, one.records),
-    eightReaders: (many.records * 1000) / many.ms,
-    eightReadersCpuUs: ((cpu2 - cpu1) * 1e6) / Math.max(1, many.records),
+    eightReaders: (result.records * 1000) / result.ms,
+    eightReadersCpuUs: (dlogdCpuS * 1e6) / Math.max(1, result.records),
+    eightReadersDlogdCpuPct: pctOfCore(dlogdCpuS),
+    eightReadersClientCpuPct: pctOfCore(result.processCpuSeconds.reduce((a, b) => a + b, 0)),
+    eightReadersBusiestClientCpuPct: pctOfCore(Math.max(...result.processCpuSeconds)),
     tail: tail.delivery,
   };
 }
@@ -105,9 +139,13 @@ export async function sideBySide(a: Side, b: Side, spec: SideBySideSpec, progres
   const rounds = await inTurns([a, b], spec.rounds, prepare, (d, tag) => round(d, spec, tag), progress, "side by side");
   const figures = rounds.map((rs): SideFigures => {
     const tail = rs.flatMap((x) => x.tail);
+    const bestMany = rs.reduce((a, b) => (b.eightReaders > a.eightReaders ? b : a));
     return {
       oneReader: Math.max(...rs.map((x) => x.oneReader)),
-      eightReaders: Math.max(...rs.map((x) => x.eightReaders)),
+      eightReaders: bestMany.eightReaders,
+      eightReadersDlogdCpuPct: bestMany.eightReadersDlogdCpuPct,
+      eightReadersClientCpuPct: bestMany.eightReadersClientCpuPct,
+      eightReadersBusiestClientCpuPct: bestMany.eightReadersBusiestClientCpuPct,
       oneReaderCpuUs: Math.min(...rs.map((x) => x.oneReaderCpuUs)),
       eightReadersCpuUs: Math.min(...rs.map((x) => x.eightReadersCpuUs)),
       tailP50Ms: quantile(tail, 0.5),
