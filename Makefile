@@ -44,7 +44,7 @@ build: proto
 	$(NODE_BIN)/tsc -p tsconfig.json
 
 run: build
-	node bin/dlogd.js --listen $${DLOG_LISTEN:-127.0.0.1:7070} --data-dir $${DLOG_DATA_DIR:-./data}
+	bin/dlogd.js --listen $${DLOG_LISTEN:-127.0.0.1:7070} --data-dir $${DLOG_DATA_DIR:-./data}
 
 # 3 nats-server nodes (R3, sync_interval always) and 2 dlogd gateways on loopback until Ctrl-C:
 # scripts/cluster.ts, on the harness the fault tests in test/cluster use.

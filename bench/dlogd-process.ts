@@ -1,5 +1,6 @@
 /** A real dlogd in its own process on 127.0.0.1:0, with the generated nice-grpc clients bound to it. */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +15,11 @@ import { sleep } from "./stats.js";
 /** bin/dlogd.js, found from dist/bench/ at run time. */
 export const DLOGD = fileURLToPath(new URL("../../bin/dlogd.js", import.meta.url));
 const LOOP_MONITOR = fileURLToPath(new URL("./loop-monitor.js", import.meta.url));
+/**
+ * The node flags bin/dlogd.js starts itself with (its first line, `#!/usr/bin/env -S node FLAGS`), so
+ * that the bench runs dlogd as a deployment that starts bin/dlogd.js does, not as `node bin/dlogd.js`.
+ */
+export const LAUNCHER_NODE_FLAGS = launcherNodeFlags(DLOGD);
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 const CLK_TCK = 100;
@@ -58,6 +64,7 @@ export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
   const owned = options.dataDir === undefined ? await tempDir("dlogd") : undefined;
   const dataDir = options.dataDir ?? owned!.path;
   const nodeArgs = [
+    ...LAUNCHER_NODE_FLAGS,
     ...(options.nodeArgs ?? []),
     "--import",
     LOOP_MONITOR,
@@ -187,4 +194,11 @@ export async function scrapeMetrics(address: string): Promise<Map<string, number
     values.set(match[1]!, (values.get(match[1]!) ?? 0) + Number(match[2]));
   }
   return values;
+}
+
+export function launcherNodeFlags(launcher: string): string[] {
+  const firstLine = readFileSync(launcher, "utf8").split("\n", 1)[0]!;
+  const flags = /^#!\S*env -S node\b(.*)$/.exec(firstLine)?.[1];
+  if (flags === undefined) throw new Error(`${launcher} does not start with "#!/usr/bin/env -S node": ${firstLine}`);
+  return flags.split(" ").filter((flag) => flag !== "");
 }

@@ -50,6 +50,8 @@ async function main(): Promise<void> {
       ackFlushIntervalMs: config.ackFlushIntervalMs,
       ackFlushMax: config.ackFlushMax,
       logLevel: config.logLevel,
+      // bin/dlogd.js started as a program adds its V8 heap flag; `node bin/dlogd.js` has none.
+      nodeFlags: process.execArgv,
     },
     "dlogd listening",
   );

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ClientError, Status } from "nice-grpc";
@@ -7,6 +8,7 @@ import { Boundary, type DLSN as WireDLSN, type Position, type Record as WireReco
 import type { AppendRequest, AppendResponse, ReadRequest, ReadResponse } from "../../src/gen/dlog/v1/log.js";
 import { type Clients, DLOGD, type Dlogd, bytes, connect, startDlogd, tempDir, withServer } from "../helpers/dlogd.js";
 import { runProcess } from "../helpers/process.js";
+import { launcherNodeFlags } from "../../bench/dlogd-process.js";
 
 const SERVER_TEST = { timeout: 30_000 };
 
@@ -509,6 +511,30 @@ test("a second dlogd on the same data dir exits non-zero at once, saying the dir
     assert.match(second.stderr, /data dir .* is in use by another dlogd/);
     assert.ok(second.ms < 5_000, `exited after ${second.ms} ms`);
   });
+});
+
+test("bin/dlogd.js started as a program runs node with the flags of its first line (the bench does the same)", SERVER_TEST, async () => {
+  const flags = launcherNodeFlags(DLOGD);
+  assert.ok(flags.length > 0, "the launcher's first line names node flags");
+  const child = spawn(DLOGD, ["--in-memory", "--listen", "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
+  try {
+    let output = "";
+    child.stderr.setEncoding("utf8");
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "dlogd listening" line:\n${output}`)), 10_000);
+      child.stderr.on("data", (chunk: string) => {
+        output += chunk;
+        const found = /^.*"msg":"dlogd listening".*(?=\n)/m.exec(output)?.[0];
+        if (found === undefined) return;
+        clearTimeout(timer);
+        resolve(found);
+      });
+      child.once("exit", (code) => reject(new Error(`dlogd exited with ${code}:\n${output}`)));
+    });
+    assert.deepEqual((JSON.parse(line) as { nodeFlags: string[] }).nodeFlags, flags);
+  } finally {
+    child.kill("SIGKILL");
+  }
 });
 
 test("dlogd --help exits 0 and a bad flag value exits non-zero naming the flag", SERVER_TEST, async () => {
