@@ -180,7 +180,8 @@ function checkCommand(words: string[], flags: Set<string>, targets: Set<string>)
   if (/^[{^]/.test(rest[0]!)) return undefined;
   const program = rest[0] === "node" ? rest[1] : rest[0];
   const args = rest[0] === "node" ? rest.slice(2) : rest.slice(1);
-  if (!PROGRAMS.has(rest[0]!) && !/^(bin|dist|node_modules)\//.test(rest[0]!) && rest[0] !== "/opt/dlog/bin/dlogd.js") return `"${rest[0]}" is not a program the docs run`;
+  if (!PROGRAMS.has(rest[0]!) && !/^(bin|dist|node_modules)\//.test(rest[0]!) && rest[0] !== "/opt/dlog/bin/dlogd.js")
+    return `"${rest[0]}" is not a program the docs run`;
   if (program === "dlog" || program === "bin/dlog.js") return checkDlog(args);
   if (program === "dlogd" || program === "bin/dlogd.js" || program === "/opt/dlog/bin/dlogd.js") {
     const unknown = args.filter((arg) => arg.startsWith("--") && !flags.has(arg.split("=")[0]!));
