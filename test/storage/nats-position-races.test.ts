@@ -340,7 +340,7 @@ describe("durable reader positions across two NATS gateways: races", () => {
       const fences: string[] = [];
       positions.onFenced((_logId, _readerId, _upTo, why) => fences.push(why === "deleted" ? "deleted" : "fenced"));
       // The KV client a writes through: b's writes land while a's write is on its way.
-      const kv = (a as unknown as { positions: { update: (...args: unknown[]) => Promise<number> } }).positions;
+      const kv = (a as unknown as { positions: { bucket: { kv: { update: (...args: unknown[]) => Promise<number> } } } }).positions.bucket.kv;
       const update = kv.update.bind(kv);
       let during: (() => Promise<void>) | undefined;
       kv.update = async (...args) => {
