@@ -1,16 +1,18 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { DLSN } from "../dlsn.js";
+import type { DLSN } from "../dlsn.js";
 import { DlogError, logDeletedError } from "../errors.js";
 import type { LogStore } from "../log/log-store.js";
 import type { StartPosition } from "../log/start-position.js";
-import { type ReaderPosition, freshPosition } from "../positions/position-codec.js";
-import { CONFLICT_ATTEMPTS, PositionStore, type WrittenPosition } from "../positions/position-store.js";
+import type { ReaderPosition } from "../positions/position-codec.js";
+import { PositionStore, type WrittenPosition } from "../positions/position-store.js";
+import { claimReader } from "../positions/reader-claim.js";
 import { validateName } from "../names.js";
 import type { Storage } from "../storage/storage.js";
 import { KeyedQueue } from "../util/keyed-queue.js";
 import { DEFAULT_FLOW, type FlowLimits, mergeFlow } from "./flow-limits.js";
 import type { OutstandingBudget } from "./outstanding-budget.js";
-import { type ResumeSource, Session } from "./session.js";
+import { checkNotBeyondHead, checkOpenPositions, positionFrom, requestedPositions, startPosition } from "./resume-position.js";
+import { Session } from "./session.js";
 
 export type ResumePolicy = "stored" | "client" | "max";
 export type Takeover = "fence" | "reject";
@@ -54,13 +56,6 @@ export interface ReaderSessionsOptions {
   onFlushError?(error: unknown): void;
   /** After each position write: the readers it wrote and how long it took (metrics). */
   onPositionsWritten?: ((written: readonly WrittenPosition[], durationMs: number) => void) | undefined;
-}
-
-/** What an open names, resolved: the override, or the client checkpoint and the fallback. */
-interface RequestedPositions {
-  override?: ReaderPosition | undefined;
-  client?: ReaderPosition | undefined;
-  fallback?: ReaderPosition | undefined;
 }
 
 const MAX_ACK_WAIT_MS = 24 * 3_600_000;
@@ -140,8 +135,8 @@ export class ReaderSessions {
     const flow = mergeFlow(DEFAULT_FLOW, request.flow);
     this.checkOpen();
     const logId = this.logs.logId(request.log);
-    this.checkOpenPositions(request);
-    const requested = await this.requestedPositions(request);
+    checkOpenPositions(this.logs, request);
+    const requested = await requestedPositions(this.logs, request);
     const key = readerKey(logId, request.readerId);
     return this.readerQueues.run(key, async () => {
       this.checkOpen();
@@ -162,11 +157,11 @@ export class ReaderSessions {
             { reason: "READER_FENCED", metadata: { log: request.log, reader_id: request.readerId, epoch: String(current.epoch + 1n) } },
           ),
       );
-      for (let attempt = 1; ; attempt++) {
-        // Written first if a session that ended moments ago left its last acks waiting.
-        const stored = await this.positions.get(logId, request.readerId);
+      const reader = { log: request.log, logId, readerId: request.readerId };
+      const call = { action: "open", name: "the open", overwrite: request.takeover !== "reject" } as const;
+      return claimReader(this.positions, reader, call, async (stored) => {
         const epoch = (stored?.epoch ?? 0n) + 1n;
-        const { position, source, skipped } = this.startPosition(request, requested, stored, epoch);
+        const { position, source, skipped } = startPosition(this.logs, request, requested, stored, epoch);
         /** Its epoch write landed: from then on it writes what it acks. */
         let claimed = false;
         const session: Session = new Session({
@@ -217,9 +212,8 @@ export class ReaderSessions {
         }
         // Never handed out: it ends without a word or a write.
         session.fail(new DlogError("ABORTED", "superseded before it opened"));
-        if (request.takeover === "reject") throw liveElsewhere(request.log, request.readerId, await this.positions.get(logId, request.readerId), "open");
-        if (attempt >= CONFLICT_ATTEMPTS) throw writtenElsewhere(request.log, request.readerId, "the open");
-      }
+        return undefined;
+      });
     });
   }
 
@@ -232,94 +226,6 @@ export class ReaderSessions {
   private snapshotOf(logId: number, session: Session): ReaderPosition | undefined {
     const log = session.log;
     return this.logs.has(log) && this.logs.logId(log) === logId ? session.position() : undefined;
-  }
-
-  /** Refuses an open whose own fields cannot work, before anything (a live session included) is touched. */
-  private checkOpenPositions(request: OpenRequest): void {
-    if (!request.override && request.resumePolicy === "client" && !request.clientCheckpoint) {
-      throw new DlogError("INVALID_ARGUMENT", "resume_policy CLIENT needs a client_checkpoint", { metadata: { field: "open.client_checkpoint" } });
-    }
-    if (request.clientCheckpoint && request.resumePolicy !== "stored") {
-      this.checkNotBeyondHead(request.log, request.clientCheckpoint, "open.client_checkpoint", "checkpoint");
-    }
-    if (request.override?.kind === "dlsn") this.checkNotBeyondHead(request.log, request.override.dlsn, "open.override", "start");
-    if (request.fallback?.kind === "dlsn") this.checkNotBeyondHead(request.log, request.fallback.dlsn, "open.fallback", "start");
-  }
-
-  /**
-   * A position after the log's head would skip the records appended next: refused. A start (the
-   * first record to deliver) may be at most the next entry's first DLSN; a checkpoint (the last
-   * record processed) at most the last record.
-   */
-  private checkNotBeyondHead(log: string, dlsn: DLSN, field: string, kind: "start" | "checkpoint"): void {
-    const last = this.logs.head(log).last;
-    const beyond = kind === "start" ? dlsn.isAfter(last ? last.nextEntry() : DLSN.INITIAL) : last ? dlsn.isAfter(last) : !dlsn.isBefore(DLSN.INITIAL);
-    if (!beyond) return;
-    throw new DlogError(
-      "OUT_OF_RANGE",
-      `${field} ${dlsn.toString()} is after the end of log "${log}" (${last ? `last record ${last.toString()}` : "no records yet"}); a position there would skip the records appended next`,
-      { reason: "POSITION_OUT_OF_RANGE", metadata: { log, field, dlsn: dlsn.toString() } },
-    );
-  }
-
-  /** The positions the request names, resolved before anything is touched: a failure here leaves the live session alone. */
-  private async requestedPositions(request: OpenRequest): Promise<RequestedPositions> {
-    if (request.override) return { override: await this.positionFrom(request.log, request.override, 0n) };
-    const client = request.clientCheckpoint && request.resumePolicy !== "stored" ? await this.positionAt(request.log, request.clientCheckpoint, 0n) : undefined;
-    return { client, fallback: await this.positionFrom(request.log, request.fallback ?? { kind: "earliest" }, 0n) };
-  }
-
-  private startPosition(
-    request: OpenRequest,
-    requested: RequestedPositions,
-    stored: ReaderPosition | undefined,
-    epoch: bigint,
-  ): { position: ReaderPosition; source: ResumeSource; skipped: bigint } {
-    // What earlier sessions delivered stays known whatever the new start: it marks their records.
-    const history = { epoch, deliveredHigh: stored?.deliveredHigh, deliveredThrough: stored?.deliveredThrough ?? -1n };
-    const { override, client, fallback } = requested;
-    let position: ReaderPosition;
-    let source: ResumeSource;
-    if (override) {
-      position = { ...override, ...history };
-      source = "override";
-    } else if (client && (request.resumePolicy === "client" || (request.resumePolicy === "max" && (!stored || client.floor.isAfter(stored.floor))))) {
-      // Stored holes above the client's floor are still acked records.
-      const holes = request.resumePolicy === "max" && stored ? stored.holes.filter((h) => h.dlsn.isAfter(client.floor)) : [];
-      position = { ...client, ...history, holes };
-      source = "client";
-    } else if (stored) {
-      position = { ...stored, epoch };
-      source = "stored";
-    } else {
-      position = { ...fallback!, ...history };
-      source = "fallback";
-    }
-    let skipped = 0n;
-    const first = this.logs.first(request.log);
-    if (first && position.floor.isBefore(first.dlsn) && position.floorSequenceId + 1n < first.sequenceId) {
-      skipped = first.sequenceId - position.floorSequenceId - 1n;
-      position = {
-        ...position,
-        floor: first.dlsn.justBefore(),
-        floorSequenceId: first.sequenceId - 1n,
-        holes: position.holes.filter((hole) => hole.dlsn.isAfter(first.dlsn)),
-      };
-    }
-    return { position, source, skipped };
-  }
-
-  /** A position with no holes, just before the first record at or after `start`. */
-  private async positionFrom(log: string, start: StartPosition, epoch: bigint): Promise<ReaderPosition> {
-    const floor = await this.logs.resolveStart(log, start);
-    return freshPosition(floor.dlsn, floor.sequenceId, epoch);
-  }
-
-  /** The position "everything up to and including `dlsn` is processed". */
-  private async positionAt(log: string, dlsn: DLSN, epoch: bigint): Promise<ReaderPosition> {
-    const record = await this.logs.firstRecordFrom(log, dlsn);
-    const sequenceId = record ? (record.dlsn.equals(dlsn) ? record.sequenceId : record.sequenceId - 1n) : this.logs.head(log).nextSequenceId - 1n;
-    return freshPosition(dlsn, sequenceId, epoch);
   }
 
   // ---- reader admin ----------------------------------------------------------------------------
@@ -339,7 +245,7 @@ export class ReaderSessions {
   async setPosition(log: string, readerId: string, start: StartPosition, force: boolean): Promise<ReaderInfo> {
     validateName("reader_id", readerId);
     const logId = this.logs.logId(log);
-    if (start.kind === "dlsn") this.checkNotBeyondHead(log, start.dlsn, "position", "start");
+    if (start.kind === "dlsn") checkNotBeyondHead(this.logs, log, start.dlsn, "position", "start");
     const key = readerKey(logId, readerId);
     return this.readerQueues.run(key, async () => {
       this.fenceLive(
@@ -352,19 +258,18 @@ export class ReaderSessions {
             { reason: "READER_REPOSITIONED", metadata: { log, reader_id: readerId } },
           ),
       );
-      for (let attempt = 1; ; attempt++) {
-        const stored = await this.positions.get(logId, readerId);
+      const call = { action: "set its position", name: "SetPosition", overwrite: force } as const;
+      return claimReader(this.positions, { log, logId, readerId }, call, async (stored) => {
         const position: ReaderPosition = {
-          ...(await this.positionFrom(log, start, stored?.epoch ?? 0n)),
+          ...(await positionFrom(this.logs, log, start, stored?.epoch ?? 0n)),
           deliveredHigh: stored?.deliveredHigh,
           deliveredThrough: stored?.deliveredThrough ?? -1n,
         };
         // Written only over what was read: a session through another gateway that wrote the reader
         // meanwhile is live there (refused without force), or is written over (with force).
         if (await this.positions.claim(logId, readerId, () => position)) return this.info(log, logId, readerId, position);
-        if (!force) throw liveElsewhere(log, readerId, await this.positions.get(logId, readerId), "set its position");
-        if (attempt >= CONFLICT_ATTEMPTS) throw writtenElsewhere(log, readerId, "SetPosition");
-      }
+        return undefined;
+      });
     });
   }
 
@@ -471,25 +376,6 @@ function readerDeleted(log: string, readerId: string, how: string): DlogError {
     reason: "READER_DELETED",
     metadata: { log, reader_id: readerId },
   });
-}
-
-/** A write of the reader through another gateway came between this call's read and its write: a session is live there. */
-function liveElsewhere(log: string, readerId: string, stored: ReaderPosition | undefined, action: "open" | "set its position"): DlogError {
-  const epoch = String(stored?.epoch ?? 0n);
-  const metadata = { log, reader_id: readerId, epoch };
-  const live = `reader "${readerId}" of log "${log}" has a live session through another dlogd gateway (epoch ${epoch}; it wrote the reader while this call ran)`;
-  return action === "open"
-    ? new DlogError("ALREADY_EXISTS", `${live}; open with takeover TAKEOVER_FENCE to take it over`, { reason: "READER_LIVE", metadata })
-    : new DlogError("FAILED_PRECONDITION", `${live}; pass force to end it and ${action}`, { reason: "READER_LIVE", metadata });
-}
-
-/** Writes through other gateways kept coming between this call's reads and writes of the reader. */
-function writtenElsewhere(log: string, readerId: string, what: string): DlogError {
-  return new DlogError(
-    "UNAVAILABLE",
-    `reader "${readerId}" of log "${log}" was written through another dlogd gateway each of the ${CONFLICT_ATTEMPTS} times ${what} tried to write it; retry the call`,
-    { reason: "STORAGE_UNAVAILABLE" },
-  );
 }
 
 function liveRefusal(log: string, readerId: string, current: Session, action: string): DlogError {
