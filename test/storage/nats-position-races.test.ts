@@ -178,6 +178,32 @@ async function openAndRead(sessions: ReaderSessions, request: OpenRequest) {
   return { session, frames, info, first };
 }
 
+/**
+ * An overtaken SetPosition, arranged: the reader's floor at record 5 written through b and known to
+ * a; a's next read of it lets a takeover through b land before a's write, told to a `told`. Returns
+ * the takeover's session once it has opened.
+ */
+async function overtakeNextSetPosition(
+  { a, b, dlsns, logId, request }: Awaited<ReturnType<typeof twoGateways>>,
+  told: "by the watch" | "by the failed CAS",
+): Promise<() => Awaited<ReturnType<typeof openAndRead>> | undefined> {
+  const first = await openAndRead(b.sessions, request());
+  first.session.handleAck([], dlsns[4]);
+  await b.sessions.positions.flush();
+  first.session.handleGone();
+  await b.sessions.positions.flush();
+  await a.sessions.positions.get(logId, "r"); // a knows the reader (its watch tells b's writes of it)
+
+  let taking: Awaited<ReturnType<typeof openAndRead>> | undefined;
+  a.hooks.afterNextRead(async () => {
+    const toldBefore = a.hooks.told;
+    if (told === "by the failed CAS") a.hooks.valve.close();
+    taking = await openAndRead(b.sessions, request());
+    if (told === "by the watch") await until(() => a.hooks.told > toldBefore, "a's watch to tell the takeover");
+  });
+  return () => taking;
+}
+
 /** A session's position with its floor at entry `floor` and nothing above it acked. */
 const position = (floor: bigint, epoch: bigint): ReaderPosition => ({
   floor: new DLSN(1n, floor, 0n),
@@ -263,22 +289,10 @@ describe("durable reader positions across two NATS gateways: races", () => {
   // (its write is then known to be fenced), or only by the write's failed CAS (the watch is held).
   for (const told of ["by the watch", "by the failed CAS"] as const) {
     test(`SetPosition overtaken by a takeover through another gateway (told ${told}) is refused without force and stores nothing`, TEST, async () => {
-      const { a, b, dlsns, logId, request, stored, close } = await twoGateways(20);
+      const gateways = await twoGateways(20);
+      const { a, dlsns, stored, close } = gateways;
       try {
-        const first = await openAndRead(b.sessions, request());
-        first.session.handleAck([], dlsns[4]);
-        await b.sessions.positions.flush();
-        first.session.handleGone();
-        await b.sessions.positions.flush();
-        await a.sessions.positions.get(logId, "r"); // a knows the reader (its watch tells b's writes of it)
-
-        let taking: Awaited<ReturnType<typeof openAndRead>> | undefined;
-        a.hooks.afterNextRead(async () => {
-          const toldBefore = a.hooks.told;
-          if (told === "by the failed CAS") a.hooks.valve.close();
-          taking = await openAndRead(b.sessions, request());
-          if (told === "by the watch") await until(() => a.hooks.told > toldBefore, "a's watch to tell the takeover");
-        });
+        const takeover = await overtakeNextSetPosition(gateways, told);
         await assert.rejects(
           a.sessions.setPosition("log", "r", { kind: "dlsn", dlsn: dlsns[14]! }, false),
           (error) => isDlogError(error, "FAILED_PRECONDITION") && error.reason === "READER_LIVE",
@@ -287,29 +301,17 @@ describe("durable reader positions across two NATS gateways: races", () => {
         const now = await stored();
         assert.equal(now?.epoch, 2n);
         equalDlsn(now?.floor, dlsns[4]!, "the takeover's position is what stays stored");
-        taking?.session.handleGone();
+        takeover()?.session.handleGone();
       } finally {
         await close();
       }
     });
 
     test(`SetPosition with force overtaken by a takeover through another gateway (told ${told}) is written over it, never dropped`, TEST, async () => {
-      const { a, b, dlsns, logId, request, stored, close } = await twoGateways(20);
+      const gateways = await twoGateways(20);
+      const { a, b, dlsns, stored, close } = gateways;
       try {
-        const first = await openAndRead(b.sessions, request());
-        first.session.handleAck([], dlsns[4]);
-        await b.sessions.positions.flush();
-        first.session.handleGone();
-        await b.sessions.positions.flush();
-        await a.sessions.positions.get(logId, "r");
-
-        let taking: Awaited<ReturnType<typeof openAndRead>> | undefined;
-        a.hooks.afterNextRead(async () => {
-          const toldBefore = a.hooks.told;
-          if (told === "by the failed CAS") a.hooks.valve.close();
-          taking = await openAndRead(b.sessions, request());
-          if (told === "by the watch") await until(() => a.hooks.told > toldBefore, "a's watch to tell the takeover");
-        });
+        const takeover = await overtakeNextSetPosition(gateways, told);
         const info = await a.sessions.setPosition("log", "r", { kind: "dlsn", dlsn: dlsns[14]! }, true);
         a.hooks.valve.open();
 
@@ -318,9 +320,9 @@ describe("durable reader positions across two NATS gateways: races", () => {
         equalDlsn(info.floor, dlsns[13]!, "answered");
         assert.equal(now?.epoch, 2n, "the takeover's epoch, which the forced SetPosition ends at its next write");
         // The session it overtook is fenced at its next write: nothing it acks lands over the new position.
-        taking!.session.handleAck([], taking!.first.at(-1)!.dlsn);
+        takeover()!.session.handleAck([], takeover()!.first.at(-1)!.dlsn);
         await b.sessions.positions.flush();
-        assert.ok(taking!.session.isEnded, "the overtaken session is fenced by its next write");
+        assert.ok(takeover()!.session.isEnded, "the overtaken session is fenced by its next write");
         equalDlsn((await stored())?.floor, dlsns[13]!, "its ack did not land");
       } finally {
         await close();
