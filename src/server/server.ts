@@ -10,7 +10,8 @@ import { LogServiceDefinition } from "../gen/dlog/v1/log.js";
 import { ReaderServiceDefinition } from "../gen/dlog/v1/reader.js";
 import { OutstandingBudget } from "../sessions/outstanding-budget.js";
 import { ReaderSessions } from "../sessions/reader-sessions.js";
-import { createReaderService, createSessionHandler } from "./reader-service.js";
+import { createReaderService } from "./reader-service.js";
+import { createSessionHandler } from "./session-handler.js";
 import { createGrpcServer } from "./grpc-server.js";
 import { HealthDefinition } from "../gen/grpc/health/v1/health.js";
 import { createHealthService } from "./health-service.js";
@@ -152,7 +153,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const quota = new ReaderQuota(config.maxReadersPerLog, readerQuotaSource(sessions));
   const { session: sessionMethod, ...readerAdmin } = guardRequests(completeResponses(ReaderServiceDefinition, ["session"]), limits).methods;
   server.add({ ...ReaderServiceDefinition, methods: readerAdmin }, createReaderService({ sessions, quota }));
-  // Session, the long-lived call, is served by a grpc-js handler of its own (reader-service.ts), with the same codec.
+  // Session, the long-lived call, is served by a grpc-js handler of its own (session-handler.ts), with the same codec.
   grpcServer.addHandler(
     { session: grpcJsMethod(ReaderServiceDefinition.fullName, sessionMethod) },
     {
