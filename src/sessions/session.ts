@@ -4,9 +4,11 @@ import type { EntryBatch, EntryRun } from "../log/entry-codec.js";
 import type { LogReader } from "../log/log-store.js";
 import type { ReaderPosition } from "../positions/position-codec.js";
 import { AckWindow, type SendRanges } from "./ack-window.js";
+import { DeliveryReservation } from "./delivery-reservation.js";
 import { type FlowLimits, mergeFlow } from "./flow-limits.js";
 import type { BudgetAccount, OutstandingBudget } from "./outstanding-budget.js";
 import type { OpenedInfo, SessionFrame, StatusInfo } from "./session-frames.js";
+import { WakeSignal } from "../util/wake-signal.js";
 
 export type { OpenedInfo, ResumeSource, SessionFrame, StatusInfo } from "./session-frames.js";
 
@@ -50,9 +52,6 @@ export interface SessionOptions {
 /** Records a single Records frame may carry, by payload bytes: keeps messages well under gRPC's 4 MiB default. */
 const MAX_FRAME_BYTES = 1024 * 1024;
 
-/** The smallest delivery reservation: a position write per ~4096 records delivered, at most. */
-const RESERVATION_MIN_RECORDS = 8192;
-
 const SHUTTING_DOWN_REASON = "server is shutting down: ack what you have processed, then reconnect";
 
 /**
@@ -61,13 +60,8 @@ const SHUTTING_DOWN_REASON = "server is shutting down: ack what you have process
  * flow changes, and produces frames. The wire layer feeds `handle*` and sends
  * what `frames()` yields; a slow consumer simply stops pulling.
  *
- * Delivery is reserved ahead on disk: a record goes out only once the reader's stored
- * `deliveredThrough` covers it, so after any crash every record that may have reached the client
- * comes again with attempt >= 2. The reservation runs ahead of what was sent (`reservationAhead`)
- * and is renewed when half of it is used, so it costs one position write per half reservation and
- * never holds delivery up while the disk keeps pace; after a crash, records of the reservation
- * that were never sent are marked too (a possible duplicate, never a missed one). When the session
- * ends, its final write brings `deliveredThrough` back to what was really sent.
+ * Delivery is reserved ahead on disk (`DeliveryReservation`): after any crash every record that
+ * may have reached the client comes again with attempt >= 2.
  */
 export class Session {
   readonly log: string;
@@ -82,9 +76,7 @@ export class Session {
   /** Highest record delivered to earlier sessions, and the sequence id through which they may have delivered. */
   private readonly priorHigh: DLSN | undefined;
   private readonly priorThrough: bigint;
-  /** The delivery reservation this session asks for, and the part of it on disk. */
-  private reservedThrough: bigint;
-  private durableThrough: bigint;
+  private readonly reservation: DeliveryReservation;
 
   /** Ack messages applied, and how many of the first of them are on disk. */
   private acksReceived = 0;
@@ -104,9 +96,7 @@ export class Session {
   private settledWaiters: Array<() => void> = [];
   private failure: Error | undefined;
   private ended = false;
-  private wake: (() => void) | undefined;
-  /** A poke that found the loop busy (e.g. a nack during a read): the loop must not go to sleep on it. */
-  private wakePending = false;
+  private readonly wakeup = new WakeSignal();
   private appendWait: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private heartbeat: NodeJS.Timeout | undefined;
@@ -128,8 +118,7 @@ export class Session {
     this.durable = start;
     this.priorHigh = start.deliveredHigh;
     this.priorThrough = start.deliveredThrough;
-    this.durableThrough = start.deliveredThrough;
-    this.reservedThrough = maxOf(start.deliveredThrough, start.floorSequenceId + this.reservationAhead());
+    this.reservation = new DeliveryReservation(start, this.flow.maxOutstandingRecords);
     this.window = new AckWindow<EntryBatch>({
       floor: start.floor,
       floorSequenceId: start.floorSequenceId,
@@ -157,7 +146,7 @@ export class Session {
       high = lastAcked?.dlsn ?? (ackedNothing ? undefined : this.window.floor);
       through = lastAcked?.sequenceId ?? this.window.floorSequenceId;
     } else if (!this.ended) {
-      through = maxOf(through, this.reservedThrough);
+      through = maxOf(through, this.reservation.reservedThrough);
     }
     const position: ReaderPosition = {
       floor: this.window.floor,
@@ -287,7 +276,7 @@ export class Session {
   durableChanged(position: ReaderPosition): void {
     if (this.ended || position.epoch !== this.epoch) return;
     this.durable = position;
-    if (position.deliveredThrough > this.durableThrough) this.durableThrough = position.deliveredThrough;
+    this.reservation.durable(position.deliveredThrough);
     const snapshot = this.lastSnapshot;
     if (snapshot?.position === position) {
       this.durableVersion = snapshot.version;
@@ -323,21 +312,7 @@ export class Session {
   }
 
   private poke(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    if (wake) wake();
-    else this.wakePending = true;
-  }
-
-  /** Waits for the next poke, or returns at once when one came while the loop was busy. */
-  private sleep(): Promise<void> {
-    if (this.wakePending) {
-      this.wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve) => {
-      this.wake = resolve;
-    });
+    this.wakeup.poke();
   }
 
   /** An idle status exactly `heartbeatMs` after the last frame: re-armed from the last frame, not on a fixed tick. */
@@ -444,7 +419,7 @@ export class Session {
             },
           );
         }
-        await this.sleep();
+        await this.wakeup.sleep();
       }
     } finally {
       this.end();
@@ -502,13 +477,13 @@ export class Session {
     };
   }
 
-  /** Waits until the reservation on disk covers `sequenceId` (see the class comment). */
+  /** Waits until the reservation on disk covers `sequenceId` (see `DeliveryReservation`). */
   private async reserve(sequenceId: bigint): Promise<void> {
-    if (sequenceId <= this.durableThrough) return;
-    this.reservedThrough = maxOf(this.reservedThrough, sequenceId + this.reservationAhead());
+    if (this.reservation.covers(sequenceId)) return;
+    this.reservation.extendPast(sequenceId, this.flow.maxOutstandingRecords);
     this.options.positions.changed(0);
     await this.options.positions.flush();
-    if (!this.ended && sequenceId > this.durableThrough) {
+    if (!this.ended && !this.reservation.covers(sequenceId)) {
       throw new DlogError("UNAVAILABLE", `the delivery position of reader "${this.readerId}" could not be made durable; reconnect`, {
         reason: "STORAGE_UNAVAILABLE",
       });
@@ -517,20 +492,9 @@ export class Session {
 
   /** Once half of the reservation on disk is used, asks for the next one without waiting for it. */
   private renewReservation(): void {
-    const sent = this.window.deliveredHighSequenceId ?? -1n;
-    const ahead = this.reservationAhead();
-    if (this.reservedThrough > this.durableThrough || sent + ahead / 2n <= this.durableThrough) return;
-    this.reservedThrough = sent + ahead;
+    if (!this.reservation.renew(this.window.deliveredHighSequenceId ?? -1n, this.flow.maxOutstandingRecords)) return;
     this.options.positions.changed(0);
     this.options.positions.flush().catch(() => undefined); // a failure shows in the next reserve()
-  }
-
-  /**
-   * How far delivery is reserved ahead: four flow windows, at least RESERVATION_MIN_RECORDS, so
-   * that a renewal (one fsynced write) is on disk long before the session catches up with it.
-   */
-  private reservationAhead(): bigint {
-    return BigInt(Math.max(4 * this.flow.maxOutstandingRecords, RESERVATION_MIN_RECORDS));
   }
 
   /** First deliveries of `ranges` of `batch`: attempt 2 for records an earlier session may have delivered, else 1. */
