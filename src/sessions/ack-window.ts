@@ -1,5 +1,7 @@
 import type { DLSN } from "../dlsn.js";
 import { DlogError } from "../errors.js";
+import { ACKED, INHERITED, type Resent, type Run } from "./ack-runs.js";
+import { RedeliveryQueue } from "./redelivery-queue.js";
 
 /**
  * A batch of records in increasing DLSN order, addressed by index (0 up to `length`), as the window
@@ -52,39 +54,6 @@ export interface AckWindowOptions {
   readonly deliveredThrough?: bigint;
 }
 
-/** Slot states in `Run.state`. */
-const ACKED = 1;
-/** An inherited hole: acked before this session, never sent (attempt 0, no bytes). */
-const INHERITED = 2;
-
-/**
- * The records of one `admit` call, in DLSN order, with one state byte per slot: no object per
- * record on the delivery path. Slots below `head` are popped (the floor passed them).
- */
-interface Run<B> {
-  /** The admitted batch itself (never changed); kept until the floor passes the whole run. */
-  batch: B | undefined;
-  readonly length: number;
-  readonly state: Uint8Array;
-  head: number;
-  /** Its delivered, unacked records and their payload bytes. */
-  unacked: number;
-  unackedBytes: number;
-  readonly deliveredAt: number;
-  /** Per slot, once it was nacked or expired: its redelivery state; the rest still have their first delivery's. */
-  resent: Array<Resent<B> | undefined> | undefined;
-}
-
-/** A record queued for, or sent by, redelivery: made only then. */
-interface Resent<B> {
-  readonly run: Run<B>;
-  readonly slot: number;
-  attempt: number;
-  deliveredAt: number;
-  /** Waiting in the redelivery queue: a record is in it at most once. */
-  queued: boolean;
-}
-
 /** Slots per run at most, so that a (run, slot) pair packs into one number (`#key`). */
 const RUN_MAX = 1 << 16;
 // Compacting only past this many popped runs keeps the shift amortised O(1) per run.
@@ -131,10 +100,7 @@ export class AckWindow<B extends RecordBatch = RecordBatch> {
   #version = 0;
   readonly #deliveredThrough: bigint;
   /** Records to send again (nacked or past the ack wait), oldest request first; each record once. */
-  #redeliveries: Resent<B>[] = [];
-  #redeliveriesHead = 0;
-  /** Queued records acked since: skipped when their turn comes. */
-  #staleRedeliveries = 0;
+  readonly #redeliveries = new RedeliveryQueue<B>();
   /** Reused between validation and apply so acks allocate nothing per call: packed (run, slot) keys. */
   readonly #scratch: number[] = [];
 
@@ -403,7 +369,7 @@ export class AckWindow<B extends RecordBatch = RecordBatch> {
     }
     keys.sort((a, b) => a - b);
     let queued = 0;
-    for (const key of keys) if (this.#queue(this.#resent(this.#runs[Math.floor(key / RUN_MAX)]!, key % RUN_MAX))) queued++;
+    for (const key of keys) if (this.#redeliveries.push(this.#resent(this.#runs[Math.floor(key / RUN_MAX)]!, key % RUN_MAX))) queued++;
     keys.length = 0;
     return queued;
   }
@@ -427,8 +393,8 @@ export class AckWindow<B extends RecordBatch = RecordBatch> {
         if ((run.state[slot]! & ACKED) !== 0) continue;
         const resent = run.resent?.[slot];
         if (resent === undefined) {
-          if (this.#queue(this.#resent(run, slot))) queued++;
-        } else if (resent.deliveredAt <= deadline && this.#queue(resent)) {
+          if (this.#redeliveries.push(this.#resent(run, slot))) queued++;
+        } else if (resent.deliveredAt <= deadline && this.#redeliveries.push(resent)) {
           queued++;
         }
       }
@@ -438,33 +404,12 @@ export class AckWindow<B extends RecordBatch = RecordBatch> {
 
   /** Records waiting in the redelivery queue (acked ones among them are skipped when taken). */
   get redeliveriesQueued(): number {
-    return this.#redeliveries.length - this.#redeliveriesHead - this.#staleRedeliveries;
+    return this.#redeliveries.size;
   }
 
-  /**
-   * Up to `max` records from the redelivery queue to send now, each with attempt + 1 and a fresh
-   * delivery time (the ack wait starts again).
-   */
+  /** Up to `max` records to send again now, each with attempt + 1 and a fresh delivery time (the ack wait starts again). */
   takeRedeliveries(max: number, nowMs: number): Redelivery<B>[] {
-    const out: Redelivery<B>[] = [];
-    const queue = this.#redeliveries;
-    while (out.length < max && this.#redeliveriesHead < queue.length) {
-      const resent = queue[this.#redeliveriesHead++]!;
-      resent.queued = false;
-      if ((resent.run.state[resent.slot]! & ACKED) !== 0) {
-        this.#staleRedeliveries--;
-        continue;
-      }
-      resent.attempt++;
-      resent.deliveredAt = nowMs;
-      const batch = resent.run.batch!;
-      out.push({ batch, index: resent.slot, dlsn: batch.dlsnAt(resent.slot), attempt: resent.attempt });
-    }
-    if (this.#redeliveriesHead === queue.length) {
-      this.#redeliveries = [];
-      this.#redeliveriesHead = 0;
-    }
-    return out;
+    return this.#redeliveries.take(max, nowMs);
   }
 
   /** Attempt of a record's first delivery in this session. */
@@ -483,19 +428,12 @@ export class AckWindow<B extends RecordBatch = RecordBatch> {
     return resent;
   }
 
-  #queue(resent: Resent<B>): boolean {
-    if (resent.queued) return false;
-    resent.queued = true;
-    this.#redeliveries.push(resent);
-    return true;
-  }
-
   /** Marks one slot acked; false when it already was. */
   #ackSlot(run: Run<B>, slot: number): boolean {
     const state = run.state[slot]!;
     if ((state & ACKED) !== 0) return false;
     run.state[slot] = state | ACKED;
-    if (run.resent?.[slot]?.queued) this.#dropStaleRedelivery();
+    if (run.resent?.[slot]?.queued) this.#redeliveries.dropStale();
     const bytes = run.batch!.payloadBytes(slot, slot + 1);
     run.unacked--;
     run.unackedBytes -= bytes;
@@ -503,20 +441,6 @@ export class AckWindow<B extends RecordBatch = RecordBatch> {
     this.#outstandingBytes -= bytes;
     this.#ackedInWindow++;
     return true;
-  }
-
-  /** A queued record was acked: compact the queue once such records are half of it, so acks keep it small. */
-  #dropStaleRedelivery(): void {
-    this.#staleRedeliveries++;
-    const live = this.#redeliveries.length - this.#redeliveriesHead;
-    if (this.#staleRedeliveries * 2 < live || live < 64) return;
-    this.#redeliveries = this.#redeliveries.slice(this.#redeliveriesHead).filter((resent) => {
-      const acked = (resent.run.state[resent.slot]! & ACKED) !== 0;
-      if (acked) resent.queued = false;
-      return !acked;
-    });
-    this.#redeliveriesHead = 0;
-    this.#staleRedeliveries = 0;
   }
 
   /** Pops acked slots off the head, and runs once all theirs are; the floor becomes the last slot popped. */
