@@ -14,12 +14,51 @@ export interface RecordInput {
   txid?: bigint | undefined;
 }
 
-export interface AppendResult {
-  dlsns: DLSN[];
-  txids: bigint[];
-  firstSequenceId: bigint;
+/**
+ * What a written append is answered with. Its records took `count` consecutive slots of one entry,
+ * from `firstSlot`: kept as that run, the DLSN objects built only if `dlsns` is read (the wire
+ * answer is written from the run, append-response.ts), since an append of 1000 records would
+ * otherwise make 1000 DLSNs that nothing but the encoder reads.
+ */
+export class AppendResult {
+  readonly segment: bigint;
+  readonly entry: bigint;
+  readonly firstSlot: number;
+  readonly count: number;
+  /** One per record. */
+  readonly txids: bigint[];
+  readonly firstSequenceId: bigint;
   /** A retry of a producer's append that was written before: nothing new was written. */
-  duplicate?: boolean;
+  readonly duplicate: boolean;
+  private list: DLSN[] | undefined;
+
+  constructor(segment: bigint, entry: bigint, firstSlot: number, count: number, txids: bigint[], firstSequenceId: bigint, duplicate = false) {
+    if (!Number.isInteger(firstSlot) || firstSlot < 0 || !Number.isInteger(count) || count < 1 || firstSlot + count > 0x80000000) {
+      throw new RangeError(`an append's slots are 1 to 2^31 consecutive ones from a slot >= 0, not ${count} from ${firstSlot}`);
+    }
+    this.segment = segment;
+    this.entry = entry;
+    this.firstSlot = firstSlot;
+    this.count = count;
+    this.txids = txids;
+    this.firstSequenceId = firstSequenceId;
+    this.duplicate = duplicate;
+  }
+
+  /** One DLSN per record, in slot order. */
+  get dlsns(): DLSN[] {
+    if (this.list === undefined) {
+      const list: DLSN[] = [];
+      for (let i = 0; i < this.count; i++) list.push(new DLSN(this.segment, this.entry, slotNumber(this.firstSlot + i)));
+      this.list = list;
+    }
+    return this.list;
+  }
+
+  /** The same answer for a retry of this append. */
+  asDuplicate(): AppendResult {
+    return new AppendResult(this.segment, this.entry, this.firstSlot, this.count, this.txids, this.firstSequenceId, true);
+  }
 }
 
 export interface GroupCommitOptions {
@@ -218,10 +257,8 @@ export class GroupCommit {
       if (this.options.packAppends) this.packing.set(log, entry);
     }
     const firstSlot = entry.records.length;
-    const dlsns: DLSN[] = [];
     const txids: bigint[] = [];
     for (let i = 0; i < inputs.length; i++) {
-      dlsns.push(new DLSN(segment.segment, entry.entry, slotNumber(firstSlot + i)));
       txids.push(inputs[i]!.txid);
       entry.records.push(inputs[i]!);
     }
@@ -246,7 +283,7 @@ export class GroupCommit {
     meta.recordCount += count;
     meta.byteCount += BigInt(bytes);
 
-    return { entry, result: { dlsns, txids, firstSequenceId } };
+    return { entry, result: new AppendResult(segment.segment, entry.entry, firstSlot, inputs.length, txids, firstSequenceId) };
   }
 
   private segmentForAppend(log: LogState, nowMs: number): SegmentMeta {

@@ -4,7 +4,7 @@ import { validateName } from "../names.js";
 import { type LogChange, type LogMeta, type SegmentMeta, type Storage, type StoredLog, storageError } from "../storage/storage.js";
 import { SerialQueue } from "../util/serial-queue.js";
 import type { DecodedRecord } from "./entry-codec.js";
-import { type AppendResult, GroupCommit, type RecordInput } from "./group-commit.js";
+import { AppendResult, GroupCommit, type RecordInput } from "./group-commit.js";
 import { EntryCache } from "./entry-cache.js";
 import { LogReader } from "./log-reader.js";
 import { type LogHead, type LogInfo, type LogState, describeLog, firstDlsnOf, headOf, newLogState } from "./log-state.js";
@@ -370,7 +370,7 @@ export class LogStore {
       case "new":
         return this.commits.enqueue(log, records, idempotent);
       case "in-flight":
-        return { ...(await decision.result), duplicate: true };
+        return (await decision.result).asDuplicate();
       case "written":
         return this.writtenBefore(log, idempotent, decision.incarnation);
     }
@@ -385,9 +385,7 @@ export class LogStore {
     // Gone: the window slid past it (or the producer was evicted) while the slot was being read.
     if (slot === undefined) throw tooOld(append, name, append.seq, this.options.producers.window, metadata);
     if (!slot.hash.equals(append.hash)) throw reused(append, name, metadata);
-    const dlsns: DLSN[] = [];
-    for (let i = 0; i < slot.count; i++) dlsns.push(new DLSN(slot.segment, slot.entry, BigInt(slot.slot + i)));
-    return { dlsns, txids: slot.txids, firstSequenceId: slot.firstSequenceId, duplicate: true };
+    return new AppendResult(slot.segment, slot.entry, slot.slot, slot.count, slot.txids, slot.firstSequenceId, true);
   }
 
   /**

@@ -139,7 +139,6 @@ export class ProducerTable {
     };
     result.then(settled, settled);
 
-    const first = assigned.dlsns[0]!;
     const window = BigInt(this.limits.window);
     // A stored value holds at most a window of slots, so deleting below `seq - 2 window + 2`
     // never touches a value that still holds a slot inside the window.
@@ -149,11 +148,11 @@ export class ProducerTable {
     }
     state.pending.slots.push({
       hash: append.hash,
-      segment: first.segment,
-      entry: first.entry,
-      slot: Number(first.slot),
+      segment: assigned.segment,
+      entry: assigned.entry,
+      slot: assigned.firstSlot,
       firstSequenceId: assigned.firstSequenceId,
-      count: assigned.dlsns.length,
+      count: assigned.count,
       txids: assigned.txids,
     });
     const deleteBelow = append.seq - 2n * window + 2n;

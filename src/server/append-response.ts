@@ -1,4 +1,3 @@
-import type { DLSN } from "../dlsn.js";
 import type { AppendResult } from "../log/log-store.js";
 import { EncodedMessage } from "./record-frames.js";
 import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint.js";
@@ -6,41 +5,25 @@ import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint
 /**
  * `AppendResponse { dlsns, txids, request_id, duplicate }` of a written append, encoded byte for
  * byte as the generated encoder would (zero fields left out, txids packed), without building a wire
- * object per DLSN: an append's records share a segment and an entry, so each DLSN after the first
- * costs a copy of that shared prefix and its slot. The response of a 1000-record append was the
- * largest part of its server time (ts-proto's fromPartial copy, then encode).
+ * object per DLSN: an append's records are consecutive slots of one entry (AppendResult), so each
+ * DLSN is the shared segment/entry prefix, written once and copied, and its slot. The response of a
+ * 1000-record append was the largest part of its server time (ts-proto's fromPartial copy, then encode).
  */
 export function encodeAppendResponse(result: AppendResult, requestId: bigint): EncodedMessage {
-  const { dlsns, txids } = result;
+  const { count, firstSlot, txids } = result;
   // Upper bound: a DLSN message is at most 2 + 3 × 11 bytes, an int64 at most 10.
-  const out = Buffer.allocUnsafe(dlsns.length * 35 + 11 + txids.length * 10 + 11 + 2 + 11 + 2);
+  const out = Buffer.allocUnsafe(count * 35 + 11 + txids.length * 10 + 11 + 2 + 11 + 2);
+  const prefix = dlsnPrefix(result.segment, result.entry);
   let at = 0;
-  // Where in `out` the segment and entry of the DLSN before were written: the next of the same entry copies them.
-  let prefixFrom = 0;
-  let prefixTo = 0;
-  let prefixOf: DLSN | undefined;
-  for (let i = 0; i < dlsns.length; i++) {
-    const dlsn = dlsns[i]!;
-    // A slot below 2^31 (always, for an entry of an append) is written with number arithmetic.
-    const slotNumber = Number(dlsn.slot);
-    const smallSlot = slotNumber >= 0 && slotNumber <= 0x7fffffff;
-    const slotBytes = slotNumber === 0 ? 0 : 1 + (smallSlot ? varintSize(slotNumber) : bigVarintSize(dlsn.slot));
+  // Slots are below 2^31 (AppendResult): number arithmetic. A DLSN message is its prefix and, unless the slot is 0, the slot field.
+  for (let slot = firstSlot; slot < firstSlot + count; slot++) {
     out[at++] = 0x0a; // field 1 (dlsns), length-delimited
-    if (prefixOf === undefined || dlsn.segment !== prefixOf.segment || dlsn.entry !== prefixOf.entry) {
-      const prefix = dlsnPrefix(dlsn);
-      prefixOf = dlsn;
-      at = writeVarint(out, at, prefix.length + slotBytes);
-      prefixFrom = at;
-      at += prefix.copy(out, at);
-      prefixTo = at;
-    } else {
-      at = writeVarint(out, at, prefixTo - prefixFrom + slotBytes);
-      // A byte loop: a prefix is a few bytes, shorter than a Buffer.copy call costs.
-      for (let b = prefixFrom; b < prefixTo; b++) out[at++] = out[b]!;
-    }
-    if (slotBytes > 0) {
+    out[at++] = prefix.length + (slot === 0 ? 0 : 1 + varintSize(slot)); // under 128: a prefix is at most 22 bytes
+    // A byte loop: a prefix is a few bytes, shorter than a Buffer.copy call costs.
+    for (let b = 0; b < prefix.length; b++) out[at++] = prefix[b]!;
+    if (slot !== 0) {
       out[at++] = 0x18; // DLSN.slot
-      at = smallSlot ? writeVarint(out, at, slotNumber) : writeBigVarint(out, at, dlsn.slot);
+      at = writeVarint(out, at, slot);
     }
   }
   if (txids.length > 0) {
@@ -85,16 +68,16 @@ export function encodeAppendResponse(result: AppendResult, requestId: bigint): E
 }
 
 /** DLSN.segment and DLSN.entry, the fields an append's DLSNs share. */
-function dlsnPrefix(dlsn: DLSN): Buffer {
+function dlsnPrefix(segment: bigint, entry: bigint): Buffer {
   const out = Buffer.allocUnsafe(22);
   let at = 0;
-  if (dlsn.segment !== 0n) {
+  if (segment !== 0n) {
     out[at++] = 0x08;
-    at = writeBigVarint(out, at, dlsn.segment);
+    at = writeBigVarint(out, at, segment);
   }
-  if (dlsn.entry !== 0n) {
+  if (entry !== 0n) {
     out[at++] = 0x10;
-    at = writeBigVarint(out, at, dlsn.entry);
+    at = writeBigVarint(out, at, entry);
   }
   return out.subarray(0, at);
 }

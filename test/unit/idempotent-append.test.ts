@@ -43,7 +43,7 @@ test("a retry of a written (producer, seq) with the same records gets the origin
     const afterRestart = await store.append("log", given, { id: "p", seq: 1n });
     assert.deepEqual(shown(afterRestart), { ...shown(first), duplicate: true });
     const next = await store.append("log", records("d"), { id: "p", seq: 3n });
-    assert.equal(next.duplicate, undefined);
+    assert.equal(next.duplicate, false);
     assert.deepEqual(await texts(store), ["a", "b", "c", "d"]);
   });
 });
