@@ -8,8 +8,11 @@
  * reports records/s and the CPU each process spent per record: on a busy machine the CPU per
  * record moves far less than the rate.
  *
- *   node dist/bench/appender-side-by-side.js [--rounds 6] [--records 200000] [--cpu-prof DIR] \
+ *   node dist/bench/appender-side-by-side.js [--rounds 6] [--records 200000] [--size 100] [--cpu-prof DIR] \
  *     before=/tmp/base after=. [mixed=/tmp/base,.]
+ *
+ * `--size` changes the payload size from the bench's 100 B (e.g. 1000: a batch of 1000 records is then
+ * a full maxBatchBytes, which is where the in-flight bound decides how many batches overlap).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -34,14 +37,14 @@ interface RoundResult {
 }
 
 /** In the client process: warm up, say so, wait for "go", run the measured row, print its figures, wait for stdin to end. */
-async function child(clientRoot: string, address: string, records: number): Promise<void> {
+async function child(clientRoot: string, address: string, records: number, size: number): Promise<void> {
   const { appenderSingles } = (await import(pathToFileURL(`${clientRoot}/dist/bench/ts-client.js`).href)) as typeof import("./ts-client.js");
   const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-  await appenderSingles(address, `warm-${process.pid}`, WARM_UP_RECORDS, 100, TIMEOUT_MS);
+  await appenderSingles(address, `warm-${process.pid}`, WARM_UP_RECORDS, size, TIMEOUT_MS);
   console.log("warm");
   while (!(await lines.next()).done) {
     const cpu0 = process.cpuUsage();
-    const run = await appenderSingles(address, `row-${process.pid}-${Date.now()}`, records, 100, TIMEOUT_MS);
+    const run = await appenderSingles(address, `row-${process.pid}-${Date.now()}`, records, size, TIMEOUT_MS);
     const cpu = process.cpuUsage(cpu0);
     console.log(JSON.stringify({ records: run.records, ms: run.ms, cpuS: (cpu.user + cpu.system) / 1e6 }));
   }
@@ -66,8 +69,15 @@ export interface AppenderClient {
   finish(): Promise<void>;
 }
 
-export function spawnAppenderClient(clientRoot: string, address: string, records: number, wrapper: string[] = [], nodeArgs: string[] = []): AppenderClient {
-  const command = [...wrapper, process.execPath, ...nodeArgs, SELF, "--child", clientRoot, address, String(records)];
+export function spawnAppenderClient(
+  clientRoot: string,
+  address: string,
+  records: number,
+  wrapper: string[] = [],
+  nodeArgs: string[] = [],
+  size = 100,
+): AppenderClient {
+  const command = [...wrapper, process.execPath, ...nodeArgs, SELF, "--child", clientRoot, address, String(records), String(size)];
   const proc: ChildProcess = spawn(command[0]!, command.slice(1), { stdio: ["pipe", "pipe", "inherit"] });
   const exited = new Promise<number | null>((done) => proc.once("exit", (code) => done(code)));
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
@@ -94,10 +104,10 @@ export function spawnAppenderClient(clientRoot: string, address: string, records
   };
 }
 
-async function round(side: Side, d: Dlogd, records: number, cpuProfDir: string | undefined): Promise<RoundResult> {
+async function round(side: Side, d: Dlogd, records: number, size: number, cpuProfDir: string | undefined): Promise<RoundResult> {
   const nodeArgs =
     cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=client-${side.label}-${Date.now()}.cpuprofile`];
-  const client = spawnAppenderClient(side.clientRoot, d.address, records, [], nodeArgs);
+  const client = spawnAppenderClient(side.clientRoot, d.address, records, [], nodeArgs, size);
   try {
     await client.warm;
     const serverCpu0 = await d.cpuSeconds();
@@ -129,6 +139,7 @@ async function main(): Promise<void> {
   };
   const rounds = Number(option("--rounds") ?? 6);
   const records = Number(option("--records") ?? 200_000);
+  const size = Number(option("--size") ?? 100);
   const cpuProfDir = option("--cpu-prof");
   const sides = args.map(parseSide);
   if (sides.length < 2) throw new Error("name at least two sides");
@@ -144,7 +155,7 @@ async function main(): Promise<void> {
       const order = sides.map((_, i) => i);
       if (r % 2 === 1) order.reverse();
       for (const i of order) {
-        const result = await round(sides[i]!, servers[i]!, records, cpuProfDir);
+        const result = await round(sides[i]!, servers[i]!, records, size, cpuProfDir);
         results[i]!.push(result);
         console.error(
           `round ${r + 1} ${sides[i]!.label}: ${Math.round(result.rate)} rec/s, client ${result.clientCpuUs.toFixed(2)} µs/rec, dlogd ${result.serverCpuUs.toFixed(2)} µs/rec`,
@@ -155,7 +166,7 @@ async function main(): Promise<void> {
       const sorted = [...values].sort((a, b) => a - b);
       return sorted[Math.floor(sorted.length / 2)]!;
     };
-    console.log(`appender row, ${records} records of 100 B, ${rounds} rounds in turns; median (best) rate, median CPU µs per record`);
+    console.log(`appender row, ${records} records of ${size} B, ${rounds} rounds in turns; median (best) rate, median CPU µs per record`);
     const first = results[0]!;
     for (const [i, side] of sides.entries()) {
       const rs = results[i]!;
@@ -172,8 +183,8 @@ async function main(): Promise<void> {
 
 // Run as a script (not imported by appender-instructions.ts): the parent, or a client process.
 if (process.argv[1] === SELF) {
-  const [mode, root, address, records] = process.argv.slice(2);
-  (mode === "--child" ? child(root!, address!, Number(records)) : main()).catch((error: unknown) => {
+  const [mode, root, address, records, size] = process.argv.slice(2);
+  (mode === "--child" ? child(root!, address!, Number(records), Number(size ?? 100)) : main()).catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;
   });

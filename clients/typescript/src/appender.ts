@@ -15,7 +15,10 @@ const MAX_RENUMBERS = 16;
 export type AppendInput = string | Uint8Array | { payload: string | Uint8Array; txid?: bigint | number | undefined };
 
 export interface AppenderOptions {
-  /** Payload bytes sent and not yet answered; past it, appends wait in the client. Default 8 MiB. */
+  /**
+   * Payload bytes sent and not yet answered; past it, appends wait in the client. Default 8 MiB.
+   * Records in flight are also bounded, by 8 × maxBatchRecords.
+   */
   maxInFlightBytes?: number | undefined;
   /**
    * Appends sent and not yet answered. Default 1024. With `retry`, keep it at or below the
@@ -44,6 +47,16 @@ export interface AppenderOptions {
   /** Most payload bytes one batched request carries (default 1 MiB; below the server's --max-message-bytes). */
   maxBatchBytes?: number | undefined;
 }
+
+/**
+ * Records sent and not yet answered, at most, in full batches of maxBatchRecords: enough for the
+ * server to write one group commit while the next arrives. Past it appends wait as past the other
+ * bounds. Small records reach it long before maxInFlightBytes (100 B records: 8000 calls where
+ * 8 MiB would be 84 000), and what a call holds until its answer (its promise's resolving
+ * functions) is then young garbage instead of old space to collect: 0.81x the client's
+ * instructions per record in the appender row (callgrind, main thread).
+ */
+const IN_FLIGHT_BATCHES = 8;
 
 export interface AppenderCounters {
   /** Streams opened again after a break. */
@@ -232,6 +245,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
   if (!(lingerMs >= 0) || !(maxBatchRecords > 0) || !(maxBatchBytes > 0))
     throw new RangeError("appender: lingerMs must be >= 0, maxBatchRecords and maxBatchBytes > 0");
+  const maxRecords = IN_FLIGHT_BATCHES * maxBatchRecords;
 
   let stream: Stream | undefined;
   const encoder = new RequestEncoder(log, producerId);
@@ -239,12 +253,14 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   const waiting = new Fifo<Batch>();
   let gathering: Batch | undefined;
   let waitingBytes = 0;
+  let waitingRecords = 0;
   let lingerTimer: NodeJS.Timeout | undefined;
   /** flush() or close() asked: what lingers goes out now. */
   let hurry = false;
   /** Sent and not yet answered, in seq order: what a reconnect resends. */
   const unanswered = new Fifo<Batch>();
   let inFlightBytes = 0;
+  let inFlightRecords = 0;
   let nextSeq = 1n;
   let nextRequestId = 1n;
   let reconnecting = false;
@@ -255,14 +271,16 @@ export function createAppender(client: LogServiceClient, log: string, options: A
   let markClosed!: () => void;
   const closedPromise = new Promise<void>((resolve) => (markClosed = resolve));
 
-  function hasRoom(bytes: number): boolean {
+  function hasRoom(bytes: number, records: number): boolean {
     // One append larger than the bound still goes out alone, or it would wait forever.
-    return unanswered.length === 0 || (unanswered.length < maxCount && inFlightBytes + bytes <= maxBytes);
+    return unanswered.length === 0 || (unanswered.length < maxCount && inFlightBytes + bytes <= maxBytes && inFlightRecords + records <= maxRecords);
   }
 
   /** Room for one more append of any size: what `ready()` waits for. Appends that only linger do not count. */
   function canTakeMore(): boolean {
-    return unanswered.length === 0 || (unanswered.length < maxCount && inFlightBytes + waitingBytes < maxBytes);
+    return (
+      unanswered.length === 0 || (unanswered.length < maxCount && inFlightBytes + waitingBytes < maxBytes && inFlightRecords + waitingRecords < maxRecords)
+    );
   }
 
   /**
@@ -284,6 +302,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     batch.recordCount += records;
     batch.bytes += bytes;
     waitingBytes += bytes;
+    waitingRecords += records;
     if (lingerMs === 0 || batch.recordCount >= maxBatchRecords || batch.bytes >= maxBatchBytes) {
       batch.closed = true;
       gathering = undefined;
@@ -301,7 +320,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     if (!reconnecting && stream?.probing !== true) {
       while (waiting.length > 0) {
         const batch = waiting.peek()!;
-        if (!hasRoom(batch.bytes)) break;
+        if (!hasRoom(batch.bytes, batch.recordCount)) break;
         // Linger: a batch that could still grow waits, up to lingerMs, while something is in flight.
         // With the timer set the head is still the one it waits for: no need to read the clock again.
         if (!batch.closed && !hurry && unanswered.length > 0 && (lingerTimer !== undefined || performance.now() < batch.queuedAt + lingerMs)) {
@@ -318,11 +337,13 @@ export function createAppender(client: LogServiceClient, log: string, options: A
         if (batch === gathering) gathering = undefined;
         batch.closed = true;
         waitingBytes -= batch.bytes;
+        waitingRecords -= batch.recordCount;
         counters.requests++;
         counters.batchedCalls += batch.callers;
         if (producerId !== undefined) batch.seq = nextSeq++;
         unanswered.push(batch);
         inFlightBytes += batch.bytes;
+        inFlightRecords += batch.recordCount;
         send((stream ??= open()), batch);
       }
     }
@@ -354,6 +375,7 @@ export function createAppender(client: LogServiceClient, log: string, options: A
     if (unanswered.peek() !== append) throw new DlogError(APPEND_STREAM_PATH, Status.INTERNAL, "appender: an answer arrived out of order");
     unanswered.shift();
     inFlightBytes -= append.bytes;
+    inFlightRecords -= append.recordCount;
     if (outcome instanceof AppendAnswer) append.resolve(outcome);
     else append.reject(outcome.error);
   }

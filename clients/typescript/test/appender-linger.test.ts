@@ -149,3 +149,20 @@ test("a txid that is not an int64 is refused for its call alone, before anything
   for await (const record of client.read("bad-txid")) texts.push(record.text());
   assert.deepEqual(texts, ["before", "after"]);
 });
+
+test("records in flight are bounded by 8 × maxBatchRecords, each caller still getting its own DLSN in order", async () => {
+  const appender = client.appender("in-flight-records", { maxBatchRecords: 10 });
+  // 1-byte payloads: in-flight bytes count the records.
+  let peak = 0;
+  const answers: Array<Promise<DLSN[]>> = [];
+  for (let i = 0; i < 2000; i++) {
+    await appender.ready();
+    answers.push(appender.append("x"));
+    peak = Math.max(peak, appender.inFlightBytes);
+  }
+  const dlsns = (await Promise.all(answers)).map((answer) => answer[0]!);
+  await appender.close();
+  assert.ok(peak <= 80, `at most 80 records in flight, saw ${peak}`);
+  assert.ok(peak >= 40, `several batches in flight at once, saw ${peak} records`);
+  for (let i = 1; i < dlsns.length; i++) assert.ok(dlsns[i]!.isAfter(dlsns[i - 1]!), `DLSN ${i} must follow DLSN ${i - 1}`);
+});
