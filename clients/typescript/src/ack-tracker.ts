@@ -2,9 +2,34 @@ import type { DLSN as WireDLSN } from "./gen/dlog/v1/common.js";
 import type { Ack, Nack } from "./gen/dlog/v1/reader.js";
 import { compareWire } from "./convert.js";
 
-/** What the tracker needs of a delivered record. */
-export interface Trackable {
+/**
+ * A DLSN ordered without bigints: its fields as numbers, all three -1 when one is outside
+ * 0..2^53-1 (then its `wireDlsn` orders it). Delivered records are ordered several times each
+ * (the tracker, the reader's redelivery and yield marks); their bigints are made only when sent.
+ */
+export interface Ordered {
+  readonly segmentNumber: number;
+  readonly entryNumber: number;
+  readonly slotNumber: number;
   readonly wireDlsn: WireDLSN;
+}
+
+/** DLSN order, as `compareWire` on their wire DLSNs. */
+export function compareOrder(a: Ordered, b: Ordered): number {
+  if (a.segmentNumber < 0 || b.segmentNumber < 0) return compareWire(a.wireDlsn, b.wireDlsn);
+  if (a.segmentNumber !== b.segmentNumber) return a.segmentNumber < b.segmentNumber ? -1 : 1;
+  if (a.entryNumber !== b.entryNumber) return a.entryNumber < b.entryNumber ? -1 : 1;
+  if (a.slotNumber !== b.slotNumber) return a.slotNumber < b.slotNumber ? -1 : 1;
+  return 0;
+}
+
+/** A copy of `a`'s order, holding nothing else of it (a record would hold its session). */
+export function orderOf(a: Ordered): Ordered {
+  return { segmentNumber: a.segmentNumber, entryNumber: a.entryNumber, slotNumber: a.slotNumber, wireDlsn: a.wireDlsn };
+}
+
+/** What the tracker needs of a delivered record. */
+export interface Trackable extends Ordered {
   /** Set by the tracker: acked by the application (directly or through another delivery of the same DLSN). */
   acked: boolean;
   /** Set by the tracker on a second delivery in the same session: the first delivery of this DLSN. */
@@ -34,9 +59,9 @@ const TRIM_AT = 4096;
 export class AckTracker<T extends Trackable> {
   private window: T[] = [];
   private head = 0;
-  private high: WireDLSN | undefined;
-  /** The last `up_to` handed out: everything at or below it is acked on the server's side. */
-  private covered: WireDLSN | undefined;
+  private high: Trackable | undefined;
+  /** The record of the last `up_to` handed out: everything at or below it is acked on the server's side. */
+  private covered: Trackable | undefined;
   private acks: Trackable[] = [];
   private nacks: WireDLSN[] = [];
 
@@ -50,13 +75,12 @@ export class AckTracker<T extends Trackable> {
   }
 
   delivered(record: T): void {
-    const dlsn = record.wireDlsn;
-    if (this.high === undefined || compareWire(dlsn, this.high) > 0) {
+    if (this.high === undefined || compareOrder(record, this.high) > 0) {
       this.window.push(record);
-      this.high = dlsn;
+      this.high = record;
       return;
     }
-    record.primary = this.find(dlsn);
+    record.primary = this.find(record);
   }
 
   /** Marks the record acked; false when its DLSN was already acked. */
@@ -88,15 +112,15 @@ export class AckTracker<T extends Trackable> {
       while (head < this.window.length && this.window[head]!.acked) head++;
       let upTo: WireDLSN | undefined;
       if (head > this.head) {
-        upTo = this.window[head - 1]!.wireDlsn;
-        this.covered = upTo;
+        this.covered = this.window[head - 1]!;
+        upTo = this.covered.wireDlsn;
         this.head = head;
       }
       const dlsns: WireDLSN[] = [];
       const covered = this.covered;
       for (const record of this.acks) {
         record.ackMessage = ackMessage;
-        if (covered === undefined || compareWire(record.wireDlsn, covered) > 0) dlsns.push(record.wireDlsn);
+        if (covered === undefined || compareOrder(record, covered) > 0) dlsns.push(record.wireDlsn);
       }
       this.acks = [];
       if (upTo !== undefined || dlsns.length > 0) ack = { dlsns, upTo };
@@ -110,12 +134,12 @@ export class AckTracker<T extends Trackable> {
     return { ack, nack };
   }
 
-  private find(dlsn: WireDLSN): T | undefined {
+  private find(dlsn: Ordered): T | undefined {
     let low = this.head;
     let high = this.window.length - 1;
     while (low <= high) {
       const middle = (low + high) >>> 1;
-      const order = compareWire(this.window[middle]!.wireDlsn, dlsn);
+      const order = compareOrder(this.window[middle]!, dlsn);
       if (order === 0) return this.window[middle];
       if (order < 0) low = middle + 1;
       else high = middle - 1;

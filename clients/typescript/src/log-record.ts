@@ -1,47 +1,54 @@
-import { DLSN } from "../../../src/dlsn.js";
+import type { DLSN } from "../../../src/dlsn.js";
 import type { DLSN as WireDLSN, Record as WireRecord } from "./gen/dlog/v1/common.js";
+import { RecordFrame } from "./record-frame.js";
 
 /** One record of a log, as `read()` yields it. */
 export class LogRecord {
-  /** The record as it came off the wire; its DLSN is compared without building a DLSN object. */
-  protected readonly wire: WireRecord;
+  /** The frame the record came in and its index there: its fields are decoded from it when read (record-frame.ts). */
+  protected readonly frame: RecordFrame;
+  protected readonly index: number;
   #dlsn: DLSN | undefined;
+  #payload: Buffer | undefined;
 
-  constructor(wire: WireRecord) {
-    this.wire = wire;
+  constructor(wire: WireRecord);
+  /** @internal */
+  constructor(frame: RecordFrame, index: number);
+  constructor(source: WireRecord | RecordFrame, index = 0) {
+    this.frame = source instanceof RecordFrame ? source : RecordFrame.of({ records: [source] });
+    this.index = index;
   }
 
   /** Built on first use: most consumers never look at it. */
   get dlsn(): DLSN {
-    const wire = this.wireDlsn;
-    return (this.#dlsn ??= new DLSN(wire.segment, wire.entry, wire.slot));
+    return (this.#dlsn ??= this.frame.dlsn(this.index));
   }
 
-  /** @internal the wire DLSN, for ack bookkeeping */
+  /** @internal the wire DLSN, for ack bookkeeping: a new object */
   get wireDlsn(): WireDLSN {
-    return this.wire.dlsn ?? { segment: 0n, entry: -1n, slot: -1n };
+    return this.frame.wireDlsn(this.index);
   }
 
   get txid(): bigint {
-    return this.wire.txid;
+    return this.frame.txid(this.index);
   }
 
   /** Append time, ms since the epoch. */
   get appendTimeMs(): number {
-    return Number(this.wire.appendTimeMs);
+    return this.frame.appendTimeMs(this.index);
   }
 
+  /** The same Buffer each time; a reader's record's is a view of the frame it came in (so keeping it keeps that frame's bytes alive). */
   get payload(): Buffer {
-    return this.wire.payload;
+    return (this.#payload ??= this.frame.payload(this.index));
   }
 
   /** 0-based position of the record in its log since the log was created. */
   get sequenceId(): bigint {
-    return this.wire.sequenceId;
+    return this.frame.sequenceId(this.index);
   }
 
   /** The payload decoded as UTF-8. */
   text(): string {
-    return this.wire.payload.toString("utf8");
+    return this.payload.toString("utf8");
   }
 }

@@ -1,7 +1,7 @@
-import type { Record as WireRecord } from "./gen/dlog/v1/common.js";
-import type { Trackable } from "./ack-tracker.js";
+import { type Ordered, type Trackable, compareOrder } from "./ack-tracker.js";
 import { LogRecord } from "./log-record.js";
 import type { ReaderSession } from "./reader-session.js";
+import type { RecordFrame } from "./record-frame.js";
 
 /** One record delivered to a reader: process it, then `ack()` (or `nack()` to get it again). */
 export class ReaderRecord extends LogRecord implements Trackable {
@@ -13,6 +13,12 @@ export class ReaderRecord extends LogRecord implements Trackable {
   settled = false;
   /** @internal ack bookkeeping: see `ackMessage` */
   ackMessage = 0;
+  /** @internal its DLSN's order (ack-tracker.ts `Ordered`) */
+  readonly segmentNumber: number;
+  /** @internal */
+  readonly entryNumber: number;
+  /** @internal */
+  readonly slotNumber: number;
   /**
    * Delivered before: attempt > 1 (nack, ack_wait, resume after a crash), or
    * delivered to this reader on an earlier session before a reconnect.
@@ -20,15 +26,19 @@ export class ReaderRecord extends LogRecord implements Trackable {
   readonly redelivered: boolean;
   readonly #session: ReaderSession;
 
-  constructor(wire: WireRecord, session: ReaderSession, redelivered: boolean) {
-    super(wire);
+  /** @internal `seenBefore`: the highest DLSN earlier sessions of its reader handed out; at or below it, it is redelivered. */
+  constructor(frame: RecordFrame, index: number, session: ReaderSession, seenBefore: Ordered | undefined) {
+    super(frame, index);
+    this.segmentNumber = frame.segmentNumber(index);
+    this.entryNumber = frame.entryNumber(index);
+    this.slotNumber = frame.slotNumber(index);
     this.#session = session;
-    this.redelivered = redelivered;
+    this.redelivered = frame.attempt(index) > 1 || (seenBefore !== undefined && compareOrder(this, seenBefore) <= 0 && frame.hasDlsn(index));
   }
 
   /** 1 = first delivery; > 1 = delivered again. */
   get attempt(): number {
-    return this.wire.attempt;
+    return this.frame.attempt(this.index);
   }
 
   /** Marks the record processed. Coalesced with other acks; a no-op when its session is gone (it will be redelivered). */

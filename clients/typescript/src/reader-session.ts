@@ -1,7 +1,6 @@
 import type { DLSN } from "../../../src/dlsn.js";
-import type { DLSN as WireDLSN } from "./gen/dlog/v1/common.js";
 import type { SessionRequest } from "./gen/dlog/v1/reader.js";
-import { AckTracker } from "./ack-tracker.js";
+import { AckTracker, type Ordered } from "./ack-tracker.js";
 import { MessageQueue } from "./message-queue.js";
 import type { ReaderRecord } from "./reader-record.js";
 
@@ -21,7 +20,7 @@ export class ReaderSession {
   opened = false;
   drained: { floor: DLSN | undefined } | undefined;
   /** The highest DLSN handed to the application from this session. */
-  yieldedHigh: WireDLSN | undefined;
+  yieldedHigh: Ordered | undefined;
   /** Ack messages sent on this session, and how many of them the server said are durable. */
   ackMessages = 0;
   acksDurable = 0;

@@ -2,15 +2,16 @@ import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ClientError, Status } from "nice-grpc";
 import type { DLSN } from "../../../src/dlsn.js";
-import type { DLSN as WireDLSN, Record as WireRecord } from "./gen/dlog/v1/common.js";
 import type { Opened, ReaderServiceClient, ReaderStatus as WireReaderStatus } from "./gen/dlog/v1/reader.js";
 import { type Backoff, createBackoff } from "./backoff.js";
-import { type StartAt, compareWire, fromWireDlsn } from "./convert.js";
+import { type Ordered, compareOrder, orderOf } from "./ack-tracker.js";
+import { type StartAt, fromWireDlsn } from "./convert.js";
 import { DlogError } from "./dlog-error.js";
 import { type OpenedInfo, type ReaderEnd, type ReaderEvents, type ReaderStatus, openedInfoOf, readerStatusOf } from "./reader-events.js";
 import { type FlowSettings, type ReaderOptions, openMessage, toWireFlow } from "./reader-options.js";
 import { ReaderRecord } from "./reader-record.js";
 import { ReaderSession } from "./reader-session.js";
+import { RecordFrame } from "./record-frame.js";
 
 const SESSION_PATH = "/dlog.v1.ReaderService/Session";
 
@@ -49,7 +50,7 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
   private waiters: Waiter[] = [];
   private current: ReaderRecord | undefined;
   /** Highest DLSN handed to the application by sessions that have ended. */
-  private earlierYieldedHigh: WireDLSN | undefined;
+  private earlierYieldedHigh: Ordered | undefined;
   private sessions = 0;
 
   private openedInfo: OpenedInfo | undefined;
@@ -298,7 +299,7 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
           this.onOpened(session, kind.value);
           break;
         case "records":
-          this.deliver(session, kind.value.records);
+          this.deliver(session, RecordFrame.of(kind.value));
           break;
         case "status":
           this.onStatus(session, kind.value);
@@ -328,12 +329,11 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
     this.emit("status", status);
   }
 
-  private deliver(session: ReaderSession, records: WireRecord[]): void {
+  private deliver(session: ReaderSession, frame: RecordFrame): void {
     if (this.stopping || !session.alive) return;
     const seenBefore = this.earlierYieldedHigh;
-    for (const wire of records) {
-      const redelivered = wire.attempt > 1 || (seenBefore !== undefined && wire.dlsn !== undefined && compareWire(wire.dlsn, seenBefore) <= 0);
-      const record = new ReaderRecord(wire, session, redelivered);
+    for (let i = 0; i < frame.count; i++) {
+      const record = new ReaderRecord(frame, i, session, seenBefore);
       session.tracker.delivered(record);
       this.buffer.push(record);
     }
@@ -356,7 +356,7 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
       }
       const session = record.session;
       if (!session.alive) continue; // the session died: its records come again on the next one
-      if (session.yieldedHigh === undefined || compareWire(record.wireDlsn, session.yieldedHigh) > 0) session.yieldedHigh = record.wireDlsn;
+      if (session.yieldedHigh === undefined || compareOrder(record, session.yieldedHigh) > 0) session.yieldedHigh = record;
       this.current = record;
       return record;
     }
@@ -366,8 +366,8 @@ export class Reader extends EventEmitter<ReaderEvents> implements AsyncIterableI
   private endSession(session: ReaderSession): void {
     session.end();
     const high = session.yieldedHigh;
-    if (high && (this.earlierYieldedHigh === undefined || compareWire(high, this.earlierYieldedHigh) > 0)) {
-      this.earlierYieldedHigh = high;
+    if (high && (this.earlierYieldedHigh === undefined || compareOrder(high, this.earlierYieldedHigh) > 0)) {
+      this.earlierYieldedHigh = orderOf(high);
     }
   }
 

@@ -7,8 +7,13 @@ class Delivery implements Trackable {
   acked = false;
   primary: Trackable | undefined = undefined;
   ackMessage = 0;
+  readonly segmentNumber = 1;
+  readonly entryNumber: number;
+  readonly slotNumber: number;
   readonly wireDlsn: WireDLSN;
   constructor(entry: number, slot = 0) {
+    this.entryNumber = entry;
+    this.slotNumber = slot;
     this.wireDlsn = { segment: 1n, entry: BigInt(entry), slot: BigInt(slot) };
   }
 }
@@ -126,4 +131,25 @@ test("each acked record is stamped with the number of the Ack message that carri
   tracker.ack(r2!);
   tracker.take(2);
   assert.deepEqual([r0!.ackMessage, r1!.ackMessage, r2!.ackMessage], [1, 0, 2]);
+});
+
+test("DLSNs past 2^53 (ordered by their bigints) are tracked in order: a second delivery finds its first one", () => {
+  const wide = (entry: bigint): Trackable & { wireDlsn: WireDLSN } => ({
+    acked: false,
+    primary: undefined,
+    ackMessage: 0,
+    segmentNumber: -1,
+    entryNumber: -1,
+    slotNumber: -1,
+    wireDlsn: { segment: 1n, entry, slot: 0n },
+  });
+  const tracker = new AckTracker<Trackable>();
+  const first = [new Delivery(5), wide(2n ** 60n), wide(2n ** 60n + 1n)];
+  for (const record of first) tracker.delivered(record);
+  const again = wide(2n ** 60n);
+  tracker.delivered(again);
+  assert.equal(again.primary, first[1]);
+  tracker.ack(first[0]!);
+  tracker.ack(again);
+  assert.deepEqual(tracker.take(1).ack, { dlsns: [], upTo: { segment: 1n, entry: 2n ** 60n, slot: 0n } });
 });
