@@ -1,6 +1,6 @@
 /** Deliver + ack throughput through ReaderService.Session, catching up from the start of a log. */
 import type { ReaderServiceClient } from "../src/gen/dlog/v1/reader.js";
-import { openSession } from "./session-client.js";
+import { lastDlsn, openSession, recordCount } from "./session-client.js";
 
 export interface DeliverResult {
   records: number;
@@ -40,12 +40,12 @@ export async function deliverAndAck(readers: ReaderServiceClient, log: string, r
       if (next.done) break;
       const kind = next.value.kind;
       if (kind?.$case === "records") {
-        const batch = kind.value.records;
-        if (batch.length === 0) continue;
-        records += batch.length;
+        const count = recordCount(kind.value);
+        if (count === 0) continue;
+        records += count;
         batches++;
         deliverMs = performance.now() - t0;
-        session.ack(batch[batch.length - 1]!.dlsn!);
+        session.ack(lastDlsn(kind.value));
         if (records >= target) drain();
       } else if (kind?.$case === "status") {
         statusFrames++;

@@ -7,9 +7,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Channel, createChannel, createClient } from "nice-grpc";
 import { LogServiceDefinition, type LogServiceClient } from "../src/gen/dlog/v1/log.js";
-import { ReaderServiceDefinition, type ReaderServiceClient } from "../src/gen/dlog/v1/reader.js";
+import type { ReaderServiceClient } from "../src/gen/dlog/v1/reader.js";
 import type { LoopReport } from "./loop-monitor.js";
 import { tempDir } from "./peers/support.js";
+import { frameReaders } from "./session-client.js";
 import { sleep } from "./stats.js";
 
 /** bin/dlogd.js, found from dist/bench/ at run time. */
@@ -135,7 +136,7 @@ export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
     child,
     channel,
     logs: createClient(LogServiceDefinition, channel),
-    readers: createClient(ReaderServiceDefinition, channel),
+    readers: frameReaders(channel),
     // A local subchannel pool: grpc-js otherwise shares one connection among channels to one address.
     newChannel: () => createChannel(listening.address, undefined, { "grpc.use_local_subchannel_pool": 1 }),
     cpuSeconds: () => processCpuSeconds(child.pid!),

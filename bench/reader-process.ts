@@ -5,10 +5,10 @@
  *
  * argv[2]: the JSON of a `ReaderProcessTask`.
  */
-import { createChannel, createClient } from "nice-grpc";
-import { ReaderServiceDefinition } from "../src/gen/dlog/v1/reader.js";
+import { createChannel } from "nice-grpc";
 import { deliverAndAck } from "./deliver.js";
 import type { ReaderProcessMessage, ReaderProcessTask } from "./reader-processes.js";
+import { frameReaders } from "./session-client.js";
 
 /** Resolves once the message is handed to the IPC channel, so that disconnecting after it loses nothing. */
 const send = (message: ReaderProcessMessage): Promise<void> =>
@@ -18,7 +18,7 @@ const send = (message: ReaderProcessMessage): Promise<void> =>
 
 async function main(task: ReaderProcessTask): Promise<void> {
   const channel = createChannel(task.address);
-  const readers = createClient(ReaderServiceDefinition, channel);
+  const readers = frameReaders(channel);
   try {
     // A fresh process decodes unoptimised at first: one short session of its own before the clock starts.
     await deliverAndAck(readers, task.log, `${task.readerIds[0]}-warm-up`, task.warmUpRecords, task.timeoutMs);

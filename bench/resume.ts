@@ -1,8 +1,6 @@
 /** Resume latency: open a session for a reader with a stored position → first record received. */
-import { createClient } from "nice-grpc";
-import { ReaderServiceDefinition } from "../src/gen/dlog/v1/reader.js";
 import type { Dlogd } from "./dlogd-process.js";
-import { openSession, type SessionHandle } from "./session-client.js";
+import { frameReaders, lastDlsn, openSession, recordCount, type SessionHandle } from "./session-client.js";
 import { deadline, within } from "./stats.js";
 
 /** How the previous session ended and on which connection the next one opens. */
@@ -33,7 +31,7 @@ export async function resumeLatency(
     for (let i = 0; i <= iterations && !expired(); i++) {
       const gateway = across[i % across.length]!;
       const channel = mode === "drained, new channel" ? gateway.newChannel() : gateway.channel;
-      const readers = mode === "drained, new channel" ? createClient(ReaderServiceDefinition, channel) : gateway.readers;
+      const readers = mode === "drained, new channel" ? frameReaders(channel) : gateway.readers;
       try {
         const t0 = performance.now();
         const session = openSession(readers, log, readerId, { maxOutstandingRecords: 10_000, maxOutstandingBytes: 0n, maxBatchRecords: RESUME_BATCH });
@@ -75,7 +73,7 @@ async function firstRecords(session: SessionHandle) {
     const next = await session.frames.next();
     if (next.done) throw new Error("the session ended before its first record");
     const kind = next.value.kind;
-    if (kind?.$case === "records" && kind.value.records.length > 0) return kind.value.records[kind.value.records.length - 1]!.dlsn!;
+    if (kind?.$case === "records" && recordCount(kind.value) > 0) return lastDlsn(kind.value);
   }
 }
 

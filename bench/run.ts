@@ -1174,7 +1174,7 @@ async function main(): Promise<void> {
       redis: peer(refs.redis, REDIS_ROWS.ackPerBatch),
       limit: num(refOf(refs.grpc64[100])?.value),
       what: {
-        dlog: "ReaderService.Session, catch-up of the log written 1000 records per append, one cumulative ack per batch, best of 3",
+        dlog: "ReaderService.Session, catch-up of the log written 1000 records per append, one cumulative ack per batch, frames decoded by the TypeScript client's record-frame decoder, best of 3",
         nats: "JetStream durable pull consumer, m.ack() per message",
         redis: "XREADGROUP COUNT 1000 + one XACK per batch",
         limit: "raw grpc-js bidi stream, 64 records of 100 B per message, identity serializers, server in another process",

@@ -1,7 +1,25 @@
-/** A thin driver over the generated ReaderService.Session call: open, read frames, ack, drain. */
+/**
+ * A thin driver over the ReaderService.Session call: open, read frames, ack, drain. Its records
+ * frames are decoded as the TypeScript client's Reader decodes them (clients/typescript/src/record-frame.ts:
+ * every record's fields read, its objects made only when asked for), not by the generated decoder.
+ */
+import { type Channel, createClient } from "nice-grpc";
 import type { DLSN } from "../src/gen/dlog/v1/common.js";
-import type { FlowLimits, ReaderServiceClient, SessionRequest, SessionResponse } from "../src/gen/dlog/v1/reader.js";
+import type { FlowLimits, RecordBatch, ReaderServiceClient, SessionRequest, SessionResponse } from "../src/gen/dlog/v1/reader.js";
 import { MessageQueue } from "../clients/typescript/src/message-queue.js";
+import { FRAME_READER_DEFINITION, RecordFrame } from "../clients/typescript/src/record-frame.js";
+
+/** A ReaderService client whose Session decodes records frames into RecordFrames. */
+export const frameReaders = (channel: Channel): ReaderServiceClient => createClient(FRAME_READER_DEFINITION, channel);
+
+/** How many records a frame holds, without making them. */
+export const recordCount = (batch: RecordBatch): number => (batch instanceof RecordFrame ? batch.count : batch.records.length);
+
+/** The last record's DLSN (a frame is never empty when this is asked), without making the others. */
+export function lastDlsn(batch: RecordBatch): DLSN {
+  if (batch instanceof RecordFrame) return batch.wireDlsn(batch.count - 1);
+  return batch.records[batch.records.length - 1]!.dlsn!;
+}
 
 export interface SessionHandle {
   /** Frames from the server; ends after Drained, throws the session's error status. */

@@ -13,7 +13,7 @@ import {
 } from "nice-grpc";
 import type { DLSN } from "../../../src/dlsn.js";
 import { AppendRequest, AppendResponse, LogServiceDefinition, type LogServiceClient } from "./gen/dlog/v1/log.js";
-import { ReaderServiceDefinition, type ReaderServiceClient, SessionResponse } from "./gen/dlog/v1/reader.js";
+import { ReaderServiceDefinition, type ReaderServiceClient } from "./gen/dlog/v1/reader.js";
 import { decodeAppendAnswer, encodeAppendRequest } from "./append-codec.js";
 import { type AppendInput, type Appender, type AppenderOptions, createAppender, toRecordInputs } from "./appender.js";
 import { type LogInfo, type ReaderPosition, type StartAt, fromWireDlsn, toLogInfo, toReaderPosition, toWireDlsn, toWirePosition } from "./convert.js";
@@ -21,7 +21,7 @@ import { DlogError, dlogErrorMiddleware } from "./dlog-error.js";
 import { LogRecord } from "./log-record.js";
 import { Reader } from "./reader.js";
 import type { ReaderOptions } from "./reader-options.js";
-import { RecordFrame, decodeSessionResponse } from "./record-frame.js";
+import { FRAME_READER_DEFINITION, RecordFrame } from "./record-frame.js";
 
 /** TLS material, as PEM contents or file paths. */
 export interface TlsOptions {
@@ -236,22 +236,6 @@ const APPENDER_DEFINITION = {
 } as unknown as typeof LogServiceDefinition;
 
 /**
- * ReaderService for the Reader: its records frames are decoded into RecordFrames (record-frame.ts),
- * a record's fields read from the frame's bytes when asked for, not into objects per record.
- * `client.readers` keeps the generated decoder.
- */
-const READER_DEFINITION = {
-  ...ReaderServiceDefinition,
-  methods: {
-    ...ReaderServiceDefinition.methods,
-    session: {
-      ...ReaderServiceDefinition.methods.session,
-      responseType: { ...SessionResponse, decode: decodeSessionResponse },
-    },
-  },
-} as unknown as typeof ReaderServiceDefinition;
-
-/**
  * Connects to dlogd. The channel connects lazily, on the first call.
  *
  * @example
@@ -264,7 +248,7 @@ export function createDlogClient(options: DlogClientOptions): DlogClient {
   const logs: LogServiceClient = factory.create(LogServiceDefinition, channel);
   const appendLogs: LogServiceClient = factory.create(APPENDER_DEFINITION, channel);
   const readers: ReaderServiceClient = factory.create(ReaderServiceDefinition, channel);
-  const sessionReaders: ReaderServiceClient = factory.create(READER_DEFINITION, channel);
+  const sessionReaders: ReaderServiceClient = factory.create(FRAME_READER_DEFINITION, channel);
   /** What close() closes first: the readers and appenders still open. */
   const open = new Set<{ close(): Promise<unknown> }>();
   let closing: Promise<void> | undefined;

@@ -9,7 +9,7 @@
  */
 import { DLSN } from "../../../src/dlsn.js";
 import { type DLSN as WireDLSN, Record as WireRecord } from "./gen/dlog/v1/common.js";
-import { type RecordBatch, SessionResponse } from "./gen/dlog/v1/reader.js";
+import { type RecordBatch, ReaderServiceDefinition, SessionResponse } from "./gen/dlog/v1/reader.js";
 
 // A record's numbers in `RecordFrame.fields`, STRIDE per record from the frame's `base`.
 /** The payload's bytes in the frame: [PAYLOAD, PAYLOAD_END). */
@@ -203,6 +203,22 @@ export function decodeSessionResponse(bytes: Uint8Array): SessionResponse {
   if (response.kind?.$case === "records") return { kind: { $case: "records", value: RecordFrame.of(response.kind.value) } };
   return response;
 }
+
+/**
+ * ReaderService with the Session method's records frames decoded into RecordFrames, a record's
+ * fields read from the frame's bytes when asked for, not into objects per record: the Reader's
+ * (client.ts; `client.readers` keeps the generated decoder), and the benchmark's session driver.
+ */
+export const FRAME_READER_DEFINITION = {
+  ...ReaderServiceDefinition,
+  methods: {
+    ...ReaderServiceDefinition.methods,
+    session: {
+      ...ReaderServiceDefinition.methods.session,
+      responseType: { ...SessionResponse, decode: decodeSessionResponse },
+    },
+  },
+} as unknown as typeof ReaderServiceDefinition;
 
 // Tags (field number << 3 | wire type) of the fields read here.
 const RECORDS_FIELD = 0x12; // SessionResponse.records
