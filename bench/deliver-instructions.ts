@@ -9,12 +9,13 @@
  *   node dist/bench/deliver-instructions.js [--records 20000] [--readers 8] [--size 100] bin/dlogd.js [other/bin/dlogd.js ...]
  */
 import { resolve } from "node:path";
-import { createChannel, createClient } from "nice-grpc";
+import { createClient } from "nice-grpc";
 import { LogServiceDefinition } from "../src/gen/dlog/v1/log.js";
 import { ReaderServiceDefinition } from "../src/gen/dlog/v1/reader.js";
 import { appendStream } from "./append.js";
 import { type Instructions, startCallgrindDlogd } from "./callgrind-dlogd.js";
 import { deliverAndAck, deliverAndAckMany } from "./deliver.js";
+import { benchChannel } from "./dlogd-process.js";
 
 const RUN_TIMEOUT_MS = 600_000;
 
@@ -31,7 +32,7 @@ function perRecord(counts: Instructions, records: number): Instructions {
 
 async function measure(dlogd: string, records: number, readers: number, size: number): Promise<Counts> {
   const server = await startCallgrindDlogd(dlogd, { fsync: false });
-  const channel = createChannel(server.address);
+  const channel = benchChannel(server.address);
   try {
     const logs = createClient(LogServiceDefinition, channel);
     const sessions = createClient(ReaderServiceDefinition, channel);

@@ -5,11 +5,12 @@ import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Channel, createChannel, createClient } from "nice-grpc";
+import { type Channel, type ChannelOptions, createChannel, createClient } from "nice-grpc";
 import { LogServiceDefinition, type LogServiceClient } from "../src/gen/dlog/v1/log.js";
 import type { ReaderServiceClient } from "../src/gen/dlog/v1/reader.js";
 import type { LoopReport } from "./loop-monitor.js";
 import { tempDir } from "./peers/support.js";
+import { FLOW_CONTROL_WINDOW_BYTES } from "../clients/typescript/src/client.js";
 import { frameReaders } from "./session-client.js";
 import { sleep } from "./stats.js";
 
@@ -61,6 +62,10 @@ export interface Dlogd {
 }
 
 /** Spawns `node bin/dlogd.js` and waits for its "dlogd listening" line, which carries both addresses. */
+/** A channel to dlogd with the TypeScript client's HTTP/2 window (client.ts), as every bench client of dlogd opens it. */
+export const benchChannel = (address: string, options: ChannelOptions = {}): Channel =>
+  createChannel(address, undefined, { "grpc-node.flow_control_window": FLOW_CONTROL_WINDOW_BYTES, ...options });
+
 export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
   const owned = options.dataDir === undefined ? await tempDir("dlogd") : undefined;
   const dataDir = options.dataDir ?? owned!.path;
@@ -129,7 +134,7 @@ export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
     throw error;
   }
 
-  const channel = createChannel(listening.address);
+  const channel = benchChannel(listening.address);
   return {
     ...listening,
     dataDir,
@@ -138,7 +143,7 @@ export async function startDlogd(options: DlogdOptions = {}): Promise<Dlogd> {
     logs: createClient(LogServiceDefinition, channel),
     readers: frameReaders(channel),
     // A local subchannel pool: grpc-js otherwise shares one connection among channels to one address.
-    newChannel: () => createChannel(listening.address, undefined, { "grpc.use_local_subchannel_pool": 1 }),
+    newChannel: () => benchChannel(listening.address, { "grpc.use_local_subchannel_pool": 1 }),
     cpuSeconds: () => processCpuSeconds(child.pid!),
     memory: () => processMemory(child.pid!),
     metrics: () => scrapeMetrics(listening.metricsAddress),

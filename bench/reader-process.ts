@@ -5,8 +5,8 @@
  *
  * argv[2]: the JSON of a `ReaderProcessTask`.
  */
-import { createChannel } from "nice-grpc";
 import { deliverAndAck } from "./deliver.js";
+import { benchChannel } from "./dlogd-process.js";
 import type { ReaderProcessMessage, ReaderProcessTask } from "./reader-processes.js";
 import { frameReaders } from "./session-client.js";
 
@@ -17,7 +17,7 @@ const send = (message: ReaderProcessMessage): Promise<void> =>
   });
 
 async function main(task: ReaderProcessTask): Promise<void> {
-  const channel = createChannel(task.address);
+  const channel = benchChannel(task.address);
   const readers = frameReaders(channel);
   try {
     // A fresh process decodes unoptimised at first: one short session of its own before the clock starts.

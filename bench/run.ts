@@ -1177,7 +1177,8 @@ async function main(): Promise<void> {
         dlog: "ReaderService.Session, catch-up of the log written 1000 records per append, one cumulative ack per batch, frames decoded by the TypeScript client's record-frame decoder, best of 3",
         nats: "JetStream durable pull consumer, m.ack() per message",
         redis: "XREADGROUP COUNT 1000 + one XACK per batch",
-        limit: "raw grpc-js bidi stream, 64 records of 100 B per message, identity serializers, server in another process",
+        limit:
+          "raw grpc-js bidi stream, 64 records of 100 B per message, identity serializers, server in another process, the HTTP/2 window of dlog's TypeScript client (1 MiB)",
       },
     },
     append_1record_appender_100B: {

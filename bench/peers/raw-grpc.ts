@@ -2,6 +2,7 @@ import { fork } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { credentials, makeGenericClientConstructor, type ClientDuplexStream } from "@grpc/grpc-js";
+import { FLOW_CONTROL_WINDOW_BYTES } from "../../clients/typescript/src/client.js";
 import { DEFAULT_RECORDS, DEFAULT_SIZE, DEFAULT_TIMEOUT_MS, rate, type Measurement, type PeerOptions } from "./measurement.js";
 import { rawService, startRawGrpcServer, type RawServerConfig } from "./raw-grpc-server.js";
 
@@ -50,7 +51,8 @@ export async function rawGrpcStream(opts: RawGrpcOptions = {}): Promise<Measurem
   const cfg: RawServerConfig = { records, size, recordsPerMessage: perMessage, timeoutMs };
   const srv = server === "child" ? await startChildServer(cfg) : await startRawGrpcServer(cfg);
   const Client = makeGenericClientConstructor(rawService, "Raw");
-  const client = new Client(`127.0.0.1:${srv.port}`, credentials.createInsecure());
+  // The HTTP/2 window dlog's TypeScript client grants (client.ts): the limit on the same transport settings.
+  const client = new Client(`127.0.0.1:${srv.port}`, credentials.createInsecure(), { "grpc-node.flow_control_window": FLOW_CONTROL_WINDOW_BYTES });
   try {
     let received = 0;
     const t0 = performance.now();
