@@ -23,7 +23,8 @@ const ENCODED_OVERHEAD_BYTES = 40;
  *
  * Only logs with open readers are cached, and entries read from storage only while the log has
  * more than one: a lone reader's entries die young, while kept ones would stay for no other
- * reader's benefit.
+ * reader's benefit. One exception: the entry an ended session's reader would resume in
+ * (`keepResumeEntry`), so that its next session (a reconnect, a takeover) starts without a cursor.
  */
 export class EntryCache {
   private readonly maxBytes: number;
@@ -72,7 +73,12 @@ export class EntryCache {
 
   /** A just-committed entry, so that the readers it wakes find it here (indexed when first read). */
   put(logId: number, segment: bigint, entry: bigint, value: Buffer): void {
-    if (!this.readers.has(logId) || this.maxBytes <= 0) return;
+    if (this.readers.has(logId)) this.keepResumeEntry(logId, segment, entry, value);
+  }
+
+  /** The entry an ended session's reader stood in, kept whether or not the log has readers: its next session starts there. */
+  keepResumeEntry(logId: number, segment: bigint, entry: bigint, value: Buffer): void {
+    if (this.maxBytes <= 0) return;
     const k = key(logId, segment, entry);
     if (!this.entries.has(k)) this.keep(k, segment, entry, value);
   }

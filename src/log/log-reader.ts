@@ -114,13 +114,35 @@ export class LogReader {
   }
 
   /**
-   * Reads the entries the next `read` starts from (up to `maxRecords` records) and indexes the
-   * first, without taking a record: a session's first batch is read while its open is being
-   * written. Not to be called while a `read` is in flight.
+   * Takes the entries the next `read` starts from (up to `maxRecords` records) from the entry
+   * cache, without taking a record: a session's first batch is ready when its open's write is
+   * durable. Never from storage: a cursor read beside that write (fsync) held the write up (see
+   * Session.readAhead). True when the cache had them. `firstSequenceId`, the sequence id of the
+   * record the reader starts at, finds the next entry for a position just past an entry's last
+   * record. Not to be called while a `read` is in flight.
    */
-  async readAhead(maxRecords: number): Promise<void> {
-    if (this.log.deleted || this.bufferedIndex < this.buffered.length) return;
-    if (await this.fill(maxRecords)) this.entryAt(this.bufferedIndex);
+  readAhead(maxRecords: number, firstSequenceId?: bigint): boolean {
+    if (this.log.deleted || this.cursor || this.bufferedIndex < this.buffered.length) return false;
+    this.buffered = [];
+    this.bufferedIndex = 0;
+    if (this.fillFromCache(maxRecords)) return true;
+    // A resume after an entry's last record points past its end (slot = count): the record it
+    // starts at is the next entry's first, which its sequence id proves.
+    const { segment, entry, slot } = this.position;
+    if (slot === 0n || firstSequenceId === undefined || this.cache.get(this.log.id, segment, entry + 1n)?.firstSequenceId !== firstSequenceId) return false;
+    this.position = new DLSN(segment, entry + 1n, 0n);
+    return this.fillFromCache(maxRecords);
+  }
+
+  /**
+   * The reader's session ended: the entry its next session starts in stays in the entry cache, so a
+   * reconnect or a takeover finds its first batch in memory. `resumeIn`: the entry of the session's
+   * first unacked record; without one, the entry this reader stands in (everything sent was acked).
+   */
+  keepResumeEntry(resumeIn?: EntryRecords): void {
+    const entry = resumeIn ?? this.buffered[this.bufferedIndex];
+    if (entry === undefined || this.log.deleted) return;
+    this.cache.keepResumeEntry(this.log.id, entry.segment, entry.entry, entry.value);
   }
 
   /** Resolves when a record after the last one read is committed. */

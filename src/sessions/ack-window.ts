@@ -126,6 +126,13 @@ export class AckWindow<B extends RecordBatch = RecordBatch> {
     }
   }
 
+  /** The first delivered record the floor has not passed: its batch and index in it (none when everything sent is acked). */
+  get firstUnacked(): { batch: B; index: number } | undefined {
+    const run = this.#runs[this.#head];
+    if (run?.batch === undefined || run.head >= run.length) return undefined;
+    return { batch: run.batch, index: run.head };
+  }
+
   /** The acked floor: every delivered record up to it is acked. */
   get floor(): DLSN {
     return this.#floor;

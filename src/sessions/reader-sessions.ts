@@ -195,8 +195,8 @@ export class ReaderSessions {
         // position it started from: another gateway's write since (the old session's last acks, a
         // newer session) makes it read again and start from there, so no durable ack is undone.
         const claiming = this.positions.claim(logId, request.readerId, () => this.snapshotOf(logId, session));
-        // The first batch is read (and decoded) while the write, sent first, is on its way to disk;
-        // the session sends nothing (Opened first) before it is durable.
+        // The first batch is taken from the entry cache, if there, while the write is on its way to
+        // disk; the session sends nothing (Opened first) before it is durable.
         session.readAhead();
         let written: boolean;
         try {

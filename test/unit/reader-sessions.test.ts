@@ -232,17 +232,15 @@ test("20 000 individual acks cost what the flusher promises: a write per interva
   assert.ok(c.ackFlushes + c.timerFlushes >= 1, "acks were batched into writes");
 });
 
-test("an open sends its epoch write first, reads its first batch while it is being written, and hands out the session only once the epoch is durable", async (t) => {
+test("an open reads its first batch from storage only once its epoch write is durable, and hands out the session only then", async (t) => {
   // No entry cache: the first batch comes from a LevelDB cursor, whose opening the test sees.
   const store = await openStore({ entryCacheBytes: 0 });
   await store.store.append("log", [{ payload: bytes("1") }, { payload: bytes("2") }]);
   const logStorage = store.storage;
-  let cursors = 0;
-  /** What reached the storage, in order: the first batch's decoding must not hold the write up. */
+  /** What reached the storage, in order: a cursor read beside the epoch's fsync slows the fsync down. */
   const calls: string[] = [];
   const openCursor = logStorage.openCursor;
   logStorage.openCursor = (...args) => {
-    cursors++;
     calls.push("cursor");
     return openCursor(...args);
   };
@@ -273,13 +271,13 @@ test("an open sends its epoch write first, reads its first batch while it is bei
   });
   let opened: Session | undefined;
   const opening = sessions.open({ log: "log", readerId: "r", resumePolicy: "stored", flow: {}, takeover: "fence", ackWaitMs: 0 }).then((s) => (opened = s));
-  for (let waited = 0; writesHeld === 0 || cursors === 0; waited += 5) {
-    assert.ok(waited < 2_000, `in 2 s: ${writesHeld} position writes started, ${cursors} log cursors opened`);
+  for (let waited = 0; writesHeld === 0; waited += 5) {
+    assert.ok(waited < 2_000, "in 2 s: no position write started");
     await sleep(5);
   }
   await sleep(20);
   assert.equal(opened, undefined, "the session (and so its Opened frame) waits for the epoch write");
-  assert.deepEqual(calls, ["position write", "cursor"], "the epoch write goes to the storage before the first batch is read");
+  assert.deepEqual(calls, ["position write"], "no log cursor while the epoch write is on its way to disk");
   releaseWrite();
   const session = await opening;
   const frames = session.frames()[Symbol.asyncIterator]();
@@ -289,6 +287,63 @@ test("an open sends its epoch write first, reads its first batch while it is bei
     records.map((r) => Buffer.from(r.payload).toString()),
     ["1", "2"],
   );
-  assert.equal(cursors, 1, "the read ahead is the read the first batch came from");
+  assert.deepEqual(calls, ["position write", "cursor"], "the first batch is read after the epoch write");
   session.handleGone();
+});
+
+/** Counts the log cursors `store`'s storage opens from now on. */
+function countCursors(store: Awaited<ReturnType<typeof openStore>>): { opened: number } {
+  const count = { opened: 0 };
+  const storage = store.storage;
+  const openCursor = storage.openCursor;
+  storage.openCursor = (...args) => {
+    count.opened++;
+    return openCursor(...args);
+  };
+  return count;
+}
+
+const payloadsOf = (frame: Extract<SessionFrame, { kind: "records" }>): string[] => recordsOf(frame).map((r) => Buffer.from(r.payload).toString());
+
+test("a lone reader's next session, after a drain, takes its first batch from the entry its last session ended in, without a log cursor", async (t) => {
+  const { store, open, dlsns } = await setup(t, 10);
+  const first = await open("r", { flow: { maxBatchRecords: 3 } });
+  let frames = first.frames()[Symbol.asyncIterator]();
+  assert.deepEqual(await until(frames, (frame) => (frame.kind === "records" ? payloadsOf(frame) : undefined)), ["1", "2", "3"]);
+  first.handleAck([], dlsns[2]!);
+  first.handleDrain({ explicit: true });
+  await until(frames, (frame) => (frame.kind === "drained" ? true : undefined));
+  const cursors = countCursors(store);
+  const next = await open("r", { flow: { maxBatchRecords: 3 } });
+  frames = next.frames()[Symbol.asyncIterator]();
+  assert.deepEqual(await until(frames, (frame) => (frame.kind === "records" ? payloadsOf(frame) : undefined)), ["4", "5", "6"]);
+  assert.equal(cursors.opened, 0, "the resumed session's first batch came from the entry cache");
+  next.handleGone();
+});
+
+test("a takeover's first batch, the records the fenced session sent and was not acked, comes from the entry cache with attempt 2", async (t) => {
+  const { store, open } = await setup(t, 0);
+  // Entries of 3 records: the fenced session's reader has moved past the entry of its first unacked record.
+  const dlsns: DLSN[] = [];
+  for (let e = 0; e < 3; e++) {
+    const { dlsns: appended } = await store.store.append(
+      "log",
+      [1, 2, 3].map((i) => ({ payload: bytes(`${e * 3 + i}`) })),
+    );
+    dlsns.push(...appended);
+  }
+  const old = await open("r", { flow: { maxBatchRecords: 3 } });
+  const oldFrames = old.frames()[Symbol.asyncIterator]();
+  assert.deepEqual(await until(oldFrames, (frame) => (frame.kind === "records" ? payloadsOf(frame) : undefined)), ["1", "2", "3"]);
+  assert.deepEqual(await until(oldFrames, (frame) => (frame.kind === "records" ? payloadsOf(frame) : undefined)), ["4", "5", "6"]);
+  old.handleAck([], dlsns[2]!);
+  const cursors = countCursors(store);
+  const next = await open("r", { flow: { maxBatchRecords: 3 } });
+  assert.equal(old.isEnded, true, "the old session was fenced");
+  const frames = next.frames()[Symbol.asyncIterator]();
+  const batch = await until(frames, (frame) => (frame.kind === "records" ? frame : undefined));
+  assert.deepEqual(payloadsOf(batch), ["4", "5", "6"]);
+  assert.equal(batch.attempts, 2, "delivered again: attempt 2");
+  assert.equal(cursors.opened, 0, "the takeover's first batch came from the entry cache");
+  next.handleGone();
 });
