@@ -137,7 +137,7 @@ export const SETTINGS: Setting[] = [
     kind: "size",
     default: "32MiB",
     zeroMeansOff: true,
-    help: "memory for recently written and read entries, kept decoded: readers of the same entries and readers at the head take them from there (0: none)",
+    help: "memory for recently written and read entries, kept decoded: readers of the same entries and readers at the head take them from there, and a reader's next session the entry its last one ended in (0: none)",
   },
   {
     key: "segmentMaxAgeMs",
