@@ -22,7 +22,8 @@ export async function appenderSingles(address: string, log: string, count: numbe
     const payload = Buffer.alloc(size, 0x61);
     const answers: Promise<unknown>[] = [];
     const t0 = performance.now();
-    for (let i = 0; i < count && !expired(); i++) {
+    // The clock every 256 appends (see readerDeliverAck).
+    for (let i = 0; i < count && ((i & 255) !== 0 || !expired()); i++) {
       await appender.ready();
       answers.push(appender.append(payload));
     }
@@ -59,7 +60,8 @@ export async function readerDeliverAck(address: string, log: string, readerId: s
     let records = 0;
     for await (const record of client.reader({ log, readerId, fallback: "earliest" })) {
       record.ack();
-      if (++records >= count || expired()) break;
+      // The clock every 256 records: read per record, it was 4 % of the client's CPU (profile of this loop).
+      if (++records >= count || ((records & 255) === 0 && expired())) break;
     }
     return { records, ms: performance.now() - t0 };
   } finally {
