@@ -70,7 +70,12 @@ describe("fencing", () => {
         // fenced
       }
     })();
-    await sleep(50 + Math.random() * 100);
+    // The takeover at a random point of the first session's stream, well before its end: after a
+    // fixed sleep, a fast run had the first session ack all 20 000 and the newcomer nothing to deliver.
+    const raceAt = 500 + Math.floor(Math.random() * 4_500);
+    for (const deadline = Date.now() + 10_000; acked.size < raceAt; await sleep(1)) {
+      assert.ok(Date.now() < deadline, `the first session acked ${acked.size} records in 10 s`);
+    }
     const b = await TestSession.open(clients, { log: LOG, readerId: "r", flow: { maxOutstandingRecords: 5_000, maxBatchRecords: 1_000 } });
     await reading;
     assert.equal(Status[a.session.error!.code], "ABORTED");
