@@ -3,7 +3,8 @@
  * [--variant 'LABEL:ARG…']… [--floor] [--producer unary|appender] [--prefill N] [--rounds R] [--rate R] [--ms MS]
  * [--no-fsync] [--node-arg A] [--dlogd-arg A]`.
  * Starts one dlogd per dist (this build, or the dist/ of another checkout: before/after in one run) and
- * variant (dlogd flags, and NAME=VALUE environment entries such as UV_THREADPOOL_SIZE=16), warms each up,
+ * variant (dlogd flags, NAME=VALUE environment entries such as UV_THREADPOOL_SIZE=16, and node:FLAG node
+ * flags such as node:--single-threaded-gc), warms each up,
  * optionally fills a log first (the bench measures its tail after a million-record prefill), then tails
  * `rounds` times, the sides in turns (order reversed every other round), and prints the quantiles with
  * dlogd's loop delay, GC and storage-write notes. `--floor` adds the disk's own floor in the same turns
@@ -39,9 +40,10 @@ interface Variant {
   label: string;
   args: string[];
   env: Record<string, string>;
+  nodeArgs: string[];
 }
 
-/** "pool16:UV_THREADPOOL_SIZE=16 --ack-flush-interval 1000" → label, flags, environment. */
+/** "pool16:UV_THREADPOOL_SIZE=16 --ack-flush-interval 1000 node:--single-threaded-gc" → label, dlogd flags, environment, node flags. */
 function parseVariant(text: string): Variant {
   const colon = text.indexOf(":");
   const label = colon < 0 ? text : text.slice(0, colon);
@@ -54,12 +56,14 @@ function parseVariant(text: string): Variant {
           .filter((w) => w !== "");
   const env: Record<string, string> = {};
   const args: string[] = [];
+  const nodeArgs: string[] = [];
   for (const word of words) {
     const assignment = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word);
     if (assignment) env[assignment[1]!] = assignment[2]!;
+    else if (word.startsWith("node:")) nodeArgs.push(word.slice("node:".length));
     else args.push(word);
   }
-  return { label, args, env };
+  return { label, args, env, nodeArgs };
 }
 
 /** Sets `env` in this process's environment (which startDlogd passes on) while `body` starts a child. */
@@ -98,7 +102,7 @@ try {
     const mod = (await import(new URL("bench/dlogd-process.js", `file://${dist.replace(/\/?$/, "/")}`).href)) as typeof DlogdProcess;
     for (const variant of variants) {
       const args = [...(values["no-fsync"] ? ["--no-fsync"] : []), ...(values["dlogd-arg"] ?? []), ...variant.args];
-      const d = await withEnv(variant.env, () => mod.startDlogd({ args, nodeArgs: values["node-arg"] ?? [] }));
+      const d = await withEnv(variant.env, () => mod.startDlogd({ args, nodeArgs: [...(values["node-arg"] ?? []), ...variant.nodeArgs] }));
       const label = `${dists.length > 1 ? dist : ""}${variants.length > 1 || dists.length === 1 ? ` [${variant.label}]` : ""}`.trim();
       sides.push({ label, pooled: [], stop: () => d.stop(), round: (round) => tailRound(d, label, round) });
       await warmUp(d, true);
@@ -131,15 +135,25 @@ try {
 async function tailRound(d: DlogdProcess.Dlogd, label: string, round: number): Promise<number[]> {
   await d.loopReport();
   const client = startLoopMonitor();
+  const serverCpu0 = await d.cpuSeconds();
+  const clientCpu0 = process.cpuUsage();
   const log = `tail-${round}-${Date.now().toString(36)}`;
   const run = (produce?: (payload: Buffer) => Promise<unknown>) =>
     tailLatency(d.logs, d.readers, { log, size: 100, ratePerSec: rate, durationMs: ms, warmup: 200, produce });
   const r = values.producer === "unary" ? await run() : await withAppender(d.address, log, run);
+  const serverCpu = (await d.cpuSeconds()) - serverCpu0;
+  const clientCpu = process.cpuUsage(clientCpu0);
   const server = await d.loopReport();
   const c = client.take();
   client.stop();
   console.log(
     `${label} round ${round}: delivery ${q(r.delivery)}; answer ${q(r.appendAck)}; to server ${q(r.toServer)}; ${r.sent} sent ${r.received} received`,
+  );
+  // The whole round's CPU (warm-up included) over the records sent: what one appended-and-delivered record costs each process.
+  const perRecord = (seconds: number): string => `${((seconds * 1e6) / Math.max(1, r.sent)).toFixed(0)} µs`;
+  const clientSeconds = (clientCpu.user + clientCpu.system) / 1e6;
+  console.log(
+    `  CPU per record: dlogd ${perRecord(serverCpu)} (${((serverCpu * 100_000) / r.ms).toFixed(0)} % of a core), client ${perRecord(clientSeconds)} (${((clientSeconds * 100_000) / r.ms).toFixed(0)} %)`,
   );
   console.log(`  ${loopNote("dlogd", server)}`);
   if (server.storage) console.log(`  ${storageNote(server.storage)}`);
