@@ -170,7 +170,7 @@ test("the cache keeps its bound: the oldest entries leave first", () => {
   assert.equal(cache.counters.evictions, 2);
 });
 
-test("only logs with readers are cached, and entries read from storage only while the log has more than one", () => {
+test("only logs with readers are cached, entries read from storage only while the log has more than one, and a commit to a lone reader only until it takes it", () => {
   const value = encodeEntry([{ payload: bytes("r"), txid: 1n }], 0, 0n);
   const cache = new EntryCache(1 << 20);
   cache.put(7, 1n, 0n, value);
@@ -179,12 +179,17 @@ test("only logs with readers are cached, and entries read from storage only whil
   const closeFirst = cache.openReader(7);
   cache.put(7, 1n, 0n, value);
   assert.equal(cache.get(7, 1n, 0n)?.records.length, 1, "a reader at the head finds the commit");
+  assert.equal(cache.get(7, 1n, 0n), undefined, "the lone reader took it: not kept after");
+  assert.equal(cache.stats.bytes, 0);
   cache.indexed(7, 1n, 1n, value);
   assert.equal(cache.get(7, 1n, 1n), undefined, "a lone reader's read is not kept");
 
   const closeSecond = cache.openReader(7);
   const shared = cache.indexed(7, 1n, 2n, value);
   assert.equal(cache.get(7, 1n, 2n), shared, "with two readers it is");
+  cache.put(7, 1n, 5n, value);
+  const committed = cache.get(7, 1n, 5n);
+  assert.equal(cache.get(7, 1n, 5n), committed, "a commit with two readers is kept for both");
   closeSecond();
   closeSecond(); // once only
   cache.indexed(7, 1n, 3n, value);
@@ -192,4 +197,15 @@ test("only logs with readers are cached, and entries read from storage only whil
   closeFirst();
   cache.put(7, 1n, 4n, value);
   assert.equal(cache.get(7, 1n, 4n), undefined, "no reader again");
+});
+
+test("a commit put for a lone reader is kept for both when a second reader comes before it is read", () => {
+  const value = encodeEntry([{ payload: bytes("r"), txid: 1n }], 0, 0n);
+  const cache = new EntryCache(1 << 20);
+  cache.openReader(3);
+  cache.put(3, 1n, 0n, value);
+  cache.openReader(3);
+  const first = cache.get(3, 1n, 0n);
+  assert.equal(first?.records.length, 1);
+  assert.equal(cache.get(3, 1n, 0n), first, "the second reader finds the same decoded entry");
 });
