@@ -72,6 +72,18 @@ test("maxBatchRecords and maxBatchBytes bound a request", async () => {
   assert.ok(byBytes.counters.requests >= 100 / 8, `${byBytes.counters.requests} requests`);
 });
 
+test("appends made in one run while nothing is in flight go out together, as one request and one entry", async () => {
+  const appender = client.appender("one-run", { lingerMs: 500 });
+  const started = performance.now();
+  const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => appender.append(String(i))));
+  const elapsed = performance.now() - started;
+  await appender.close();
+  assert.equal(appender.counters.requests, 1, "not the first alone and the rest after its answer");
+  assert.equal(entriesOf(answers.flat()), 1);
+  // Nothing lingered: the request went out when the run ended, not after lingerMs.
+  assert.ok(elapsed < 400, `5 appends made at once took ${elapsed.toFixed(0)} ms`);
+});
+
 test("an append never lingers while nothing is in flight: a caller awaiting each one pays no linger", async () => {
   const appender = client.appender("sequential", { lingerMs: 500 });
   const started = performance.now();
@@ -86,7 +98,8 @@ test("an append never lingers while nothing is in flight: a caller awaiting each
 test("a refused batch rejects every append it carried; the appends after it go on", async () => {
   await client.append("txids", { payload: "first", txid: 1000n });
   const appender = client.appender("txids", { lingerMs: 50 });
-  const alone = appender.append({ payload: "a", txid: 1001n }); // goes out at once: nothing in flight
+  const alone = appender.append({ payload: "a", txid: 1001n });
+  await null; // its run of appends ended with it: it went out alone (nothing was in flight)
   const batch = [
     appender.append({ payload: "b", txid: 1002n }),
     appender.append({ payload: "c", txid: 5n }), // below the log's last txid: the request is refused
@@ -109,7 +122,8 @@ test("a refused batch rejects every append it carried; the appends after it go o
 
 test("calls of several records and of one, batched together, each get their own records' DLSNs, in call order", async () => {
   const appender = client.appender("mixed", { lingerMs: 50 });
-  const first = appender.append("alone"); // goes out at once: nothing in flight
+  const first = appender.append("alone");
+  await null; // its run of appends ended with it: it went out alone (nothing was in flight)
   const calls = [
     appender.append("one"),
     appender.append(["two-a", "two-b"]),
