@@ -2,7 +2,8 @@
  * Tail latency alone, for finding where its tail comes from: `node dist/bench/tail-probe.js [--dist DIR]…
  * [--variant 'LABEL:ARG…']… [--floor] [--producer unary|appender] [--prefill N] [--rounds R] [--rate R] [--ms MS]
  * [--no-fsync] [--node-arg A] [--dlogd-arg A]`.
- * Starts one dlogd per dist (this build, or the dist/ of another checkout: before/after in one run) and
+ * Starts one dlogd per dist (this build, or the dist/ of another checkout: before/after in one run, the
+ * appender producer from that build's TypeScript client too) and
  * variant (dlogd flags, NAME=VALUE environment entries such as UV_THREADPOOL_SIZE=16, and node:FLAG node
  * flags such as node:--single-threaded-gc), warms each up,
  * optionally fills a log first (the bench measures its tail after a million-record prefill), then tails
@@ -16,7 +17,7 @@ import type * as DlogdProcess from "./dlogd-process.js";
 import { loopNote, startLoopMonitor, storageNote } from "./loop-monitor.js";
 import { quantile } from "./stats.js";
 import { groupCommitFloor, tailLatency } from "./tail-latency.js";
-import { withAppender } from "./ts-client.js";
+import type * as TsClient from "./ts-client.js";
 import { appendStream } from "./append.js";
 import { warmUp } from "./warm-up.js";
 
@@ -99,12 +100,15 @@ interface Side {
 const sides: Side[] = [];
 try {
   for (const dist of dists) {
-    const mod = (await import(new URL("bench/dlogd-process.js", `file://${dist.replace(/\/?$/, "/")}`).href)) as typeof DlogdProcess;
+    const distUrl = `file://${dist.replace(/\/?$/, "/")}`;
+    const mod = (await import(new URL("bench/dlogd-process.js", distUrl).href)) as typeof DlogdProcess;
+    // That build's TypeScript client too: a before/after of the appender is one as well (the measuring stays this build's).
+    const client = (await import(new URL("bench/ts-client.js", distUrl).href)) as typeof TsClient;
     for (const variant of variants) {
       const args = [...(values["no-fsync"] ? ["--no-fsync"] : []), ...(values["dlogd-arg"] ?? []), ...variant.args];
       const d = await withEnv(variant.env, () => mod.startDlogd({ args, nodeArgs: [...(values["node-arg"] ?? []), ...variant.nodeArgs] }));
       const label = `${dists.length > 1 ? dist : ""}${variants.length > 1 || dists.length === 1 ? ` [${variant.label}]` : ""}`.trim();
-      sides.push({ label, pooled: [], stop: () => d.stop(), round: (round) => tailRound(d, label, round) });
+      sides.push({ label, pooled: [], stop: () => d.stop(), round: (round) => tailRound(d, client.withAppender, label, round) });
       await warmUp(d, true);
       const prefill = Number(values.prefill);
       if (prefill > 0)
@@ -132,7 +136,7 @@ try {
   for (const side of sides) await side.stop();
 }
 
-async function tailRound(d: DlogdProcess.Dlogd, label: string, round: number): Promise<number[]> {
+async function tailRound(d: DlogdProcess.Dlogd, withAppender: typeof TsClient.withAppender, label: string, round: number): Promise<number[]> {
   await d.loopReport();
   const client = startLoopMonitor();
   const serverCpu0 = await d.cpuSeconds();
