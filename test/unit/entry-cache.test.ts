@@ -209,3 +209,15 @@ test("a commit put for a lone reader is kept for both when a second reader comes
   assert.equal(first?.records.length, 1);
   assert.equal(cache.get(3, 1n, 0n), first, "the second reader finds the same decoded entry");
 });
+
+test("an entry kept for a reader's next session stays after that session reads it, even if a lone reader's commit put it", () => {
+  const value = encodeEntry([{ payload: bytes("r"), txid: 1n }], 0, 0n);
+  const cache = new EntryCache(1 << 20);
+  const close = cache.openReader(4);
+  cache.put(4, 1n, 0n, value); // handed over to the lone reader
+  close();
+  cache.keepResumeEntry(4, 1n, 0n, value); // its session ended in that entry
+  cache.openReader(4);
+  assert.equal(cache.get(4, 1n, 0n)?.records.length, 1);
+  assert.equal(cache.get(4, 1n, 0n)?.records.length, 1, "still kept: a resume entry is not handed over");
+});
