@@ -1,4 +1,4 @@
-import { EntryRecords, entryRecordCount } from "./entry-codec.js";
+import { EntryRecords, entryFirstSequenceId, entryRecordCount } from "./entry-codec.js";
 
 /** An entry's records, indexed once; shared (read-only) by every reader that reads the entry. */
 export type CachedEntry = EntryRecords;
@@ -58,6 +58,12 @@ export class EntryCache {
       if (left > 0) this.readers.set(logId, left);
       else this.readers.delete(logId);
     };
+  }
+
+  /** The sequence id of a kept entry's first record, or undefined: a look that takes nothing (no hit counted, no hand-off). */
+  firstSequenceIdOf(logId: number, segment: bigint, entry: bigint): bigint | undefined {
+    const slot = this.entries.get(key(logId, segment, entry));
+    return slot && entryFirstSequenceId(slot.value);
   }
 
   get(logId: number, segment: bigint, entry: bigint): CachedEntry | undefined {

@@ -58,7 +58,7 @@ export class EntryRecords {
     this.shared = shared;
     this.encoded = undefined;
     this.appendTimeMs = Number(value.readBigInt64BE(1));
-    this.firstSequenceId = value.readBigInt64BE(9);
+    this.firstSequenceId = entryFirstSequenceId(value);
     const count = value.readUInt32BE(17);
     this.count = count;
     const offsets = new Uint32Array(count + 1);
@@ -286,6 +286,11 @@ export function encodeEntry(records: readonly EntryRecordInput[], appendTimeMs: 
     at += RECORD_HEADER_BYTES + record.payload.length;
   }
   return out;
+}
+
+/** Sequence id of an encoded entry's first record, without indexing it. */
+export function entryFirstSequenceId(value: Buffer): bigint {
+  return value.readBigInt64BE(9);
 }
 
 /** Number of records in an encoded entry, without decoding them. */

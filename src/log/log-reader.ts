@@ -129,7 +129,8 @@ export class LogReader {
     // A resume after an entry's last record points past its end (slot = count): the record it
     // starts at is the next entry's first, which its sequence id proves.
     const { segment, entry, slot } = this.position;
-    if (slot === 0n || firstSequenceId === undefined || this.cache.get(this.log.id, segment, entry + 1n)?.firstSequenceId !== firstSequenceId) return false;
+    // A look that takes nothing: a get here would count a hit, and hand a lone reader's fresh commit over, before the fill takes it.
+    if (slot === 0n || firstSequenceId === undefined || this.cache.firstSequenceIdOf(this.log.id, segment, entry + 1n) !== firstSequenceId) return false;
     this.position = new DLSN(segment, entry + 1n, 0n);
     return this.fillFromCache(maxRecords);
   }

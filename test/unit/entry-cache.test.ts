@@ -221,3 +221,15 @@ test("an entry kept for a reader's next session stays after that session reads i
   assert.equal(cache.get(4, 1n, 0n)?.records.length, 1);
   assert.equal(cache.get(4, 1n, 0n)?.records.length, 1, "still kept: a resume entry is not handed over");
 });
+
+test("looking up a kept entry's first sequence id takes nothing: a lone reader's commit is still there for its get, and no hit is counted", () => {
+  const value = encodeEntry([{ payload: bytes("s"), txid: 1n }], 0, 41n);
+  const cache = new EntryCache(1 << 20);
+  cache.openReader(5);
+  cache.put(5, 1n, 0n, value); // handed over to the lone reader
+  assert.equal(cache.firstSequenceIdOf(5, 1n, 0n), 41n);
+  assert.equal(cache.firstSequenceIdOf(5, 1n, 1n), undefined, "not kept");
+  assert.equal(cache.stats.hits, 0);
+  assert.equal(cache.get(5, 1n, 0n)?.firstSequenceId, 41n, "the look left it for the reader");
+  assert.equal(cache.stats.hits, 1);
+});

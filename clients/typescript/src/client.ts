@@ -141,7 +141,7 @@ const PER_RPC_RETRY_BUFFER_BYTES = 16 * 1024;
  * The HTTP/2 window this client grants the server (per stream and for the connection). Node's
  * default, 64 KiB, is less than two records frames of a reader (256 records of 100 B are ~33 KiB):
  * the server then waits for a WINDOW_UPDATE every frame or two. 1 MiB (grpc-java's default) let
- * a reader catching up deliver ~1.15x as fast at ~0.7x the client CPU per record (bench, side by
+ * a reader catching up deliver ~1.15x as fast at ~0.75x the client CPU per record (bench, side by
  * side). Exported for the benchmark's own channels.
  */
 export const FLOW_CONTROL_WINDOW_BYTES = 1024 * 1024;
