@@ -60,6 +60,11 @@ export class EntryCache {
     };
   }
 
+  /** Readers of `logId` share what one of them reads from storage: it is kept here while the log has more than one. */
+  sharedBy(logId: number): boolean {
+    return this.maxBytes > 0 && (this.readers.get(logId) ?? 0) > 1;
+  }
+
   /** The sequence id of a kept entry's first record, or undefined: a look that takes nothing (no hit counted, no hand-off). */
   firstSequenceIdOf(logId: number, segment: bigint, entry: bigint): bigint | undefined {
     const slot = this.entries.get(key(logId, segment, entry));
@@ -86,7 +91,7 @@ export class EntryCache {
     const hit = this.get(logId, segment, entry);
     if (hit) return hit;
     this.counters.misses++;
-    if ((this.readers.get(logId) ?? 0) > 1 && this.maxBytes > 0) return indexedSlot(this.keep(key(logId, segment, entry), segment, entry, value));
+    if (this.sharedBy(logId)) return indexedSlot(this.keep(key(logId, segment, entry), segment, entry, value));
     return new EntryRecords(segment, entry, value, false);
   }
 

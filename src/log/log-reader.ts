@@ -1,7 +1,7 @@
 import { DLSN } from "../dlsn.js";
 import { logDeletedError } from "../errors.js";
 import type { Storage, StoredEntry } from "../storage/storage.js";
-import { type DecodedRecord, EntryBatch, EntryRecords, type EntryRun, entryRecordCount } from "./entry-codec.js";
+import { type DecodedRecord, EntryBatch, EntryRecords, type EntryRun, entryFirstSequenceId, entryRecordCount } from "./entry-codec.js";
 import { type CachedEntry, EntryCache } from "./entry-cache.js";
 
 const READ_CHUNK_ENTRIES = 256;
@@ -58,6 +58,14 @@ export class LogReader {
   private snapshotNextSequenceId = 0n;
   /** Records per entry in the last chunk read: how many entries the next chunk takes to hold what is wanted. */
   private recordsPerEntry: number | undefined;
+  /** Records the read in progress asked for: what the chunk read ahead is sized for. */
+  private readRecords = 0;
+  /**
+   * The cursor's next chunk, asked for as soon as the last one came in: storage reads it (on
+   * libuv's thread pool) while the records before it are encoded and sent, instead of the loop
+   * waiting for each chunk in turn. One chunk at most, so a reader holds two chunks at most.
+   */
+  private ahead: Promise<StoredEntry[]> | undefined;
 
   /** Without a shared `cache`, the reader decodes every entry itself (a cache of size 0). */
   constructor(storage: Storage, log: ReadableLog, from: DLSN, cache: EntryCache = new EntryCache(0)) {
@@ -81,6 +89,7 @@ export class LogReader {
   /** What `read` reads, as the runs of entries it took: no object per record (see EntryBatch). */
   async readBatch(maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<EntryBatch> {
     if (this.log.deleted) throw logDeletedError(this.log.name);
+    this.readRecords = maxRecords;
     const runs: EntryRun[] = [];
     let taken = 0;
     let bytes = 0;
@@ -177,6 +186,7 @@ export class LogReader {
       // again; a new cursor starts after them when the cache runs out.
       const cursor = this.cursor;
       this.cursor = undefined;
+      this.ahead = undefined; // read for nothing; the close waits for it
       await cursor.close();
       return true;
     }
@@ -199,9 +209,12 @@ export class LogReader {
     // A local: close() may run while next() is pending and clear the field.
     const cursor = this.cursor;
     // Entries hold 1 to thousands of records: a chunk sized in entries for `wanted` records could
-    // decode a thousand times more than asked. The first chunk takes one entry to find out.
-    const chunk = this.recordsPerEntry === undefined ? 1 : Math.min(READ_CHUNK_ENTRIES, Math.max(1, Math.ceil(wanted / this.recordsPerEntry)));
-    const entries = await cursor.next(chunk);
+    // decode a thousand times more than asked. The first chunk takes one entry to find out, and
+    // only a reader that comes back for more reads ahead (one that wants a record reads one entry).
+    const readsAhead = this.recordsPerEntry !== undefined;
+    const read = this.ahead ?? cursor.next(this.chunkFor(wanted));
+    this.ahead = undefined;
+    const entries = await read;
     if (entries.length === 0) {
       if (this.cursor === cursor) this.cursor = undefined;
       await cursor.close();
@@ -216,7 +229,23 @@ export class LogReader {
     }
     if (this.buffered.length === 0) return this.fill(wanted);
     this.recordsPerEntry = records / this.buffered.length;
+    const last = entries[entries.length - 1]!;
+    // Only while the cursor surely has more: its snapshot holds every record committed before it
+    // opened, so a chunk ending below those is not its last (a reader at the head asks no more).
+    // And only for a lone reader: readers of one log take what one of them read from the cache,
+    // which would leave their own chunks read ahead for nothing.
+    const more = entryFirstSequenceId(last.value) + BigInt(entryRecordCount(last.value)) < this.snapshotNextSequenceId;
+    if (readsAhead && more && this.cursor === cursor && !this.cache.sharedBy(this.log.id)) {
+      const ahead = cursor.next(this.chunkFor(this.readRecords));
+      ahead.catch(() => undefined); // a failure is the next fill's, or nobody's once the cursor is dropped
+      this.ahead = ahead;
+    }
     return true;
+  }
+
+  /** Entries a chunk takes to hold `wanted` records (one while the records per entry are unknown). */
+  private chunkFor(wanted: number): number {
+    return this.recordsPerEntry === undefined ? 1 : Math.min(READ_CHUNK_ENTRIES, Math.max(1, Math.ceil(wanted / this.recordsPerEntry)));
   }
 
   /**
@@ -243,6 +272,7 @@ export class LogReader {
     this.leaveCache();
     const cursor = this.cursor;
     this.cursor = undefined;
+    this.ahead = undefined;
     await cursor?.close();
   }
 }

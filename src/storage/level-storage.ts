@@ -1,5 +1,5 @@
-import type { AbstractLevel, AbstractSublevel } from "abstract-level";
-import { ClassicLevel } from "classic-level";
+import type { AbstractIteratorOptions, AbstractLevel, AbstractSublevel } from "abstract-level";
+import { type AdditionalIteratorOptions, ClassicLevel } from "classic-level";
 import { MemoryLevel } from "memory-level";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -37,6 +37,12 @@ function keyIn(sublevel: Sub, key: Buffer): Buffer {
 }
 
 const LOG_ID_BYTES = 4;
+/**
+ * Bytes one cursor read (`nextv`) may bring, as much as a records frame carries (session.ts): at
+ * classic-level's default, 16 KiB, a log of small entries (appends of single records, ~50 to an
+ * entry) took five thread-pool round trips per 1000-record frame, each waited for in turn.
+ */
+const CURSOR_READ_BYTES = 1024 * 1024;
 const NEXT_LOG_ID_KEY = Buffer.from("next-log-id");
 
 /** Key of one entry: log id, segment, entry id — big-endian, so LevelDB order is DLSN order. */
@@ -255,7 +261,12 @@ export class LevelStorage implements Storage {
   }
 
   openCursor(logId: number, segment: bigint, entry: bigint): EntryCursor {
-    const iterator = this.entries.iterator({ gte: entryKey(logId, segment, entry), lt: logPrefixEnd(logId) });
+    const options: AbstractIteratorOptions<Bytes, Bytes> & AdditionalIteratorOptions = {
+      gte: entryKey(logId, segment, entry),
+      lt: logPrefixEnd(logId),
+      highWaterMarkBytes: CURSOR_READ_BYTES,
+    };
+    const iterator = this.entries.iterator(options);
     return {
       async next(max: number): Promise<StoredEntry[]> {
         const rows = await iterator.nextv(max);
