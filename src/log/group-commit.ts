@@ -1,7 +1,15 @@
 import { performance } from "node:perf_hooks";
 import { DLSN } from "../dlsn.js";
 import { DlogError, logDeletedError } from "../errors.js";
-import { type CommitBatch, type EntryWrite, type SegmentMeta, type Storage, storageError } from "../storage/storage.js";
+import {
+  type EntryWrite,
+  type LogMeta,
+  type ProducerSlotsWrite,
+  type ProducerWrite,
+  type SegmentMeta,
+  type Storage,
+  storageError,
+} from "../storage/storage.js";
 import type { SerialQueue } from "../util/serial-queue.js";
 import type { EntryCache } from "./entry-cache.js";
 import { type EntryRecordInput, encodeEntry } from "./entry-codec.js";
@@ -98,6 +106,15 @@ interface PendingAppend {
   result: AppendResult;
   resolve: (result: AppendResult) => void;
   reject: (error: Error) => void;
+}
+
+/** A log's state as a batch writes it: what `committed` becomes once the batch is durable. */
+interface CommitSnapshot {
+  log: LogState;
+  meta: LogMeta;
+  segments: SegmentMeta[];
+  /** Numbers of the segments the batch writes entries to. */
+  written: bigint[];
 }
 
 /** An entry of the batch being gathered: the records of one or more appends to one log, encoded when the batch is taken. */
@@ -314,6 +331,25 @@ export class GroupCommit {
     return segment;
   }
 
+  /** What the batch writes of `log`, copied now (appends assigned from here on change `log`), and its producers' writes. */
+  private snapshotOf(
+    log: LogState,
+    byLog: Map<LogState, CommitSnapshot>,
+    producers: ProducerWrite[],
+    producerSlots: ProducerSlotsWrite[],
+    slotDeletions: SlotDeletion[],
+  ): CommitSnapshot {
+    const segments = new Array<SegmentMeta>(log.segments.length);
+    for (let i = 0; i < segments.length; i++) segments[i] = { ...log.segments[i]! };
+    const snapshot: CommitSnapshot = { log, meta: { ...log.meta }, segments, written: [] };
+    byLog.set(log, snapshot);
+    const writes = log.producers.takeWrites();
+    for (const write of writes.producers) producers.push(write);
+    for (const write of writes.producerSlots) producerSlots.push(write);
+    for (const deletion of writes.deletions) slotDeletions.push(deletion);
+    return snapshot;
+  }
+
   private scheduleCommit(): void {
     if (this.commitScheduled) return;
     this.commitScheduled = true;
@@ -340,33 +376,31 @@ export class GroupCommit {
       for (const entry of batch) rejectAll(entry, stale);
       return;
     }
-    const touched = new Set<LogState>();
-    for (const entry of batch) touched.add(entry.log);
-    const snapshots = [...touched].map((log) => ({
-      log,
-      meta: { ...log.meta },
-      segments: log.segments.map((segment) => ({ ...segment })),
-    }));
-    const written = new Set(batch.map((entry) => `${entry.log.meta.id}/${entry.segment}`));
-    const touchedSegments = snapshots.flatMap(({ segments }) => segments.filter((segment) => written.has(`${segment.logId}/${segment.segment}`)));
-    const producers: CommitBatch["producers"] = [];
-    const producerSlots: CommitBatch["producerSlots"] = [];
+    // Per log its snapshot, taken once: a batch usually holds one log, and one segment of it.
+    const byLog = new Map<LogState, CommitSnapshot>();
+    const touchedSegments: SegmentMeta[] = [];
+    const producers: ProducerWrite[] = [];
+    const producerSlots: ProducerSlotsWrite[] = [];
     const slotDeletions: SlotDeletion[] = [];
-    for (const log of touched) {
-      const writes = log.producers.takeWrites();
-      producers.push(...writes.producers);
-      producerSlots.push(...writes.producerSlots);
-      slotDeletions.push(...writes.deletions);
+    const entries = new Array<EntryWrite>(batch.length);
+    let snapshot: CommitSnapshot | undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i]!;
+      const log = entry.log;
+      if (snapshot?.log !== log) snapshot = byLog.get(log) ?? this.snapshotOf(log, byLog, producers, producerSlots, slotDeletions);
+      if (!snapshot.written.includes(entry.segment)) snapshot.written.push(entry.segment);
+      entries[i] = { logId: log.meta.id, segment: entry.segment, entry: entry.entry, value: encodeEntry(entry.records, entry.appendTimeMs, entry.firstSequenceId) };
     }
-    const entries: EntryWrite[] = batch.map((entry) => ({
-      logId: entry.log.meta.id,
-      segment: entry.segment,
-      entry: entry.entry,
-      value: encodeEntry(entry.records, entry.appendTimeMs, entry.firstSequenceId),
-    }));
+    const snapshots = [...byLog.values()];
+    const logs = new Array<LogMeta>(snapshots.length);
+    for (let i = 0; i < snapshots.length; i++) {
+      const { meta, segments, written } = snapshots[i]!;
+      logs[i] = meta;
+      for (const segment of segments) if (written.includes(segment.segment)) touchedSegments.push(segment);
+    }
     const started = performance.now();
     try {
-      await this.storage.commit({ entries, logs: snapshots.map((s) => s.meta), segments: touchedSegments, producers, producerSlots }, this.options.sync);
+      await this.storage.commit({ entries, logs, segments: touchedSegments, producers, producerSlots }, this.options.sync);
     } catch (error) {
       // Memory is now ahead of disk, and so is every append assigned since: all are refused,
       // and the store reloads from disk (which knows whether the batch landed) before the next.

@@ -36,6 +36,18 @@ function keyIn(sublevel: Sub, key: Buffer): Buffer {
   return sublevel.prefixKey(key, "buffer");
 }
 
+/** `sublevel`'s prefix as the database stores it: a commit's keys are written behind it into one buffer (keyIn copies each key once more). */
+function prefixOf(sublevel: Sub): Buffer {
+  return sublevel.prefixKey(Buffer.alloc(0), "buffer");
+}
+
+/** A key of `size` bytes after `prefix`, the prefix copied in; the caller writes from `prefix.length`. */
+function keyAfter(prefix: Buffer, size: number): Buffer {
+  const key = Buffer.allocUnsafe(prefix.length + size);
+  prefix.copy(key, 0);
+  return key;
+}
+
 const LOG_ID_BYTES = 4;
 /**
  * Bytes one cursor read (`nextv`) may bring, as much as a records frame carries (session.ts): at
@@ -45,14 +57,17 @@ const LOG_ID_BYTES = 4;
 const CURSOR_READ_BYTES = 1024 * 1024;
 const NEXT_LOG_ID_KEY = Buffer.from("next-log-id");
 
-/** Key of one entry: log id, segment, entry id — big-endian, so LevelDB order is DLSN order. */
-function entryKey(logId: number, segment: bigint, entry: bigint): Bytes {
-  const key = Buffer.allocUnsafe(LOG_ID_BYTES + 16);
-  key.writeUInt32BE(logId, 0);
-  key.writeBigUInt64BE(segment, 4);
-  key.writeBigUInt64BE(entry, 12);
+/** Key of one entry: log id, segment, entry id — big-endian, so LevelDB order is DLSN order. After `prefix` when given. */
+function entryKey(logId: number, segment: bigint, entry: bigint, prefix: Buffer = NO_PREFIX): Bytes {
+  const key = keyAfter(prefix, LOG_ID_BYTES + 16);
+  const at = prefix.length;
+  key.writeUInt32BE(logId, at);
+  key.writeBigUInt64BE(segment, at + 4);
+  key.writeBigUInt64BE(entry, at + 12);
   return key;
 }
+
+const NO_PREFIX = Buffer.alloc(0);
 
 function logPrefix(logId: number): Bytes {
   const key = Buffer.allocUnsafe(LOG_ID_BYTES);
@@ -65,10 +80,17 @@ function logPrefixEnd(logId: number): Bytes {
   return logPrefix(logId + 1);
 }
 
-function segmentKey(logId: number, segment: bigint): Bytes {
-  const key = Buffer.allocUnsafe(LOG_ID_BYTES + 8);
-  key.writeUInt32BE(logId, 0);
-  key.writeBigUInt64BE(segment, 4);
+function segmentKey(logId: number, segment: bigint, prefix: Buffer = NO_PREFIX): Bytes {
+  const key = keyAfter(prefix, LOG_ID_BYTES + 8);
+  key.writeUInt32BE(logId, prefix.length);
+  key.writeBigUInt64BE(segment, prefix.length + 4);
+  return key;
+}
+
+/** Key of a log's meta: its name. After `prefix` when given. */
+function logKey(name: string, prefix: Buffer = NO_PREFIX): Bytes {
+  const key = keyAfter(prefix, Buffer.byteLength(name, "utf8"));
+  key.write(name, prefix.length, "utf8");
   return key;
 }
 
@@ -132,6 +154,8 @@ export class LevelStorage implements Storage {
   private readonly producers: Sub;
   private readonly producerSlots: Sub;
   private readonly meta: Sub;
+  /** The prefixes of the sublevels every commit writes to. */
+  private readonly prefixes: { entries: Buffer; segments: Buffer; logs: Buffer };
   private idAllocation: Promise<unknown> = Promise.resolve();
   /** Synced commits being written now. */
   private commitsInFlight = 0;
@@ -149,6 +173,7 @@ export class LevelStorage implements Storage {
     this.producers = db.sublevel<Bytes, Bytes>("producers", buffers);
     this.producerSlots = db.sublevel<Bytes, Bytes>("producer-slots", buffers);
     this.meta = db.sublevel<Bytes, Bytes>("meta", buffers);
+    this.prefixes = { entries: prefixOf(this.entries), segments: prefixOf(this.segments), logs: prefixOf(this.logs) };
   }
 
   /**
@@ -226,16 +251,16 @@ export class LevelStorage implements Storage {
       this.putPositions(write, riding.writes);
     }
     for (const entry of batch.entries) {
-      write.put(keyIn(this.entries, entryKey(entry.logId, entry.segment, entry.entry)), entry.value);
+      write.put(entryKey(entry.logId, entry.segment, entry.entry, this.prefixes.entries), entry.value);
     }
     for (const segment of batch.segments) {
-      write.put(keyIn(this.segments, segmentKey(segment.logId, segment.segment)), encodeJson(segment));
+      write.put(segmentKey(segment.logId, segment.segment, this.prefixes.segments), encodeJson(segment));
     }
     for (const deleted of batch.deletedSegments ?? []) {
-      write.del(keyIn(this.segments, segmentKey(deleted.logId, deleted.segment)));
+      write.del(segmentKey(deleted.logId, deleted.segment, this.prefixes.segments));
     }
     for (const log of batch.logs) {
-      write.put(keyIn(this.logs, Buffer.from(log.name, "utf8")), encodeJson(log));
+      write.put(logKey(log.name, this.prefixes.logs), encodeJson(log));
     }
     for (const producer of batch.producers ?? []) {
       const key = keyIn(this.producers, producerKey(producer.logId, producer.producerId));
@@ -299,7 +324,7 @@ export class LevelStorage implements Storage {
 
   async deleteLog(logId: number, name: string): Promise<void> {
     const range = { gte: logPrefix(logId), lt: logPrefixEnd(logId) };
-    const batch = this.db.batch().del(Buffer.from(name, "utf8"), { sublevel: this.logs });
+    const batch = this.db.batch().del(logKey(name), { sublevel: this.logs });
     for await (const key of this.segments.keys(range)) batch.del(key, { sublevel: this.segments });
     for await (const key of this.producers.keys(range)) batch.del(key, { sublevel: this.producers });
     for await (const key of this.floors.keys(range)) {
