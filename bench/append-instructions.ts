@@ -7,7 +7,9 @@
  * threads (with LevelDB's writes on the thread pool, GC and the JIT's background compiles):
  *   - unary Append of one 100 B record, 1 in flight (per call), next to unary GetLog (per call);
  *   - AppendStream requests of 1000 records each, with a producer id and seq as the client's appender
- *     sends them when it batches, and without (per record).
+ *     sends them when it batches, and without (per record);
+ *   - AppendStream requests of one record each, with a producer id and seq, 8 in flight (per append):
+ *     what the appender sends when appends trickle in, and the idempotent dedupe's share of an append.
  *
  *   node dist/bench/append-instructions.js [--calls 300] [--fsync] bin/dlogd.js [other/bin/dlogd.js ...]
  */
@@ -45,6 +47,13 @@ function workloads(calls: number): Workload[] {
     {
       name: "AppendStream, 1000 records per request, 4 in flight (per record)",
       run: (logs, round) => bulkStream(logs, `bulk-${round}`, calls, undefined),
+    },
+    {
+      name: "AppendStream, 1 record per request with a producer id, 8 in flight (per append)",
+      run: async (logs, round) => {
+        const run = { log: `single-producer-${round}`, size: 100, recordsPerAppend: 1, inFlight: 8, appends: calls, timeoutMs: RUN_TIMEOUT_MS };
+        return (await appendStream(logs, { ...run, producerId: `bench-single-${round}-${++producerRuns}` })).appends;
+      },
     },
   ];
 }

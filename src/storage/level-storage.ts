@@ -98,19 +98,26 @@ function readerKey(logId: number, readerId: string): Bytes {
   return Buffer.concat([logPrefix(logId), Buffer.from(readerId, "utf8")]);
 }
 
-function producerKey(logId: number, producerId: string): Bytes {
-  return Buffer.concat([logPrefix(logId), Buffer.from(producerId, "utf8")]);
+/** Log id, producer id. After `prefix` when given. */
+function producerKey(logId: number, producerId: string, prefix: Buffer = NO_PREFIX): Bytes {
+  const key = keyAfter(prefix, LOG_ID_BYTES + Buffer.byteLength(producerId, "utf8"));
+  key.writeUInt32BE(logId, prefix.length);
+  key.write(producerId, prefix.length + LOG_ID_BYTES, "utf8");
+  return key;
 }
 
-/** Log id, producer id (length-prefixed: ids vary in length), incarnation, first seq — big-endian. */
-function producerSlotsKey({ logId, producerId, incarnation }: ProducerSlotsKey, firstSeq: bigint): Bytes {
-  const id = Buffer.from(producerId, "utf8");
-  const key = Buffer.allocUnsafe(LOG_ID_BYTES + 1 + id.length + 16);
-  key.writeUInt32BE(logId, 0);
-  key[LOG_ID_BYTES] = id.length;
-  id.copy(key, LOG_ID_BYTES + 1);
-  key.writeBigUInt64BE(incarnation, LOG_ID_BYTES + 1 + id.length);
-  key.writeBigUInt64BE(firstSeq, LOG_ID_BYTES + 9 + id.length);
+/** Log id, producer id (length-prefixed: ids vary in length), incarnation, first seq — big-endian. After `prefix` when given. */
+function producerSlotsKey({ logId, producerId, incarnation }: ProducerSlotsKey, firstSeq: bigint, prefix: Buffer = NO_PREFIX): Bytes {
+  const idBytes = Buffer.byteLength(producerId, "utf8");
+  const key = keyAfter(prefix, LOG_ID_BYTES + 1 + idBytes + 16);
+  let at = prefix.length;
+  key.writeUInt32BE(logId, at);
+  at += LOG_ID_BYTES;
+  key[at] = idBytes;
+  key.write(producerId, at + 1, "utf8");
+  at += 1 + idBytes;
+  key.writeBigUInt64BE(incarnation, at);
+  key.writeBigUInt64BE(firstSeq, at + 8);
   return key;
 }
 
@@ -155,7 +162,7 @@ export class LevelStorage implements Storage {
   private readonly producerSlots: Sub;
   private readonly meta: Sub;
   /** The prefixes of the sublevels every commit writes to. */
-  private readonly prefixes: { entries: Buffer; segments: Buffer; logs: Buffer };
+  private readonly prefixes: { entries: Buffer; segments: Buffer; logs: Buffer; producers: Buffer; producerSlots: Buffer };
   private idAllocation: Promise<unknown> = Promise.resolve();
   /** Synced commits being written now. */
   private commitsInFlight = 0;
@@ -173,7 +180,13 @@ export class LevelStorage implements Storage {
     this.producers = db.sublevel<Bytes, Bytes>("producers", buffers);
     this.producerSlots = db.sublevel<Bytes, Bytes>("producer-slots", buffers);
     this.meta = db.sublevel<Bytes, Bytes>("meta", buffers);
-    this.prefixes = { entries: prefixOf(this.entries), segments: prefixOf(this.segments), logs: prefixOf(this.logs) };
+    this.prefixes = {
+      entries: prefixOf(this.entries),
+      segments: prefixOf(this.segments),
+      logs: prefixOf(this.logs),
+      producers: prefixOf(this.producers),
+      producerSlots: prefixOf(this.producerSlots),
+    };
   }
 
   /**
@@ -263,12 +276,12 @@ export class LevelStorage implements Storage {
       write.put(logKey(log.name, this.prefixes.logs), encodeJson(log));
     }
     for (const producer of batch.producers ?? []) {
-      const key = keyIn(this.producers, producerKey(producer.logId, producer.producerId));
+      const key = producerKey(producer.logId, producer.producerId, this.prefixes.producers);
       if (producer.value === null) write.del(key);
       else write.put(key, producer.value);
     }
     for (const slots of batch.producerSlots ?? []) {
-      write.put(keyIn(this.producerSlots, producerSlotsKey(slots, slots.firstSeq)), slots.value);
+      write.put(producerSlotsKey(slots, slots.firstSeq, this.prefixes.producerSlots), slots.value);
     }
     if (sync) this.commitsInFlight++;
     try {
