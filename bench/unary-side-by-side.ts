@@ -52,7 +52,9 @@ try {
       side.appendRates.push(appendRate);
       side.getLogRates.push(getLogRate);
       side.ratios.push(appendRate / getLogRate);
-      console.log(`${side.label} round ${round}: Append ${appendRate.toFixed(0)}/s, GetLog ${getLogRate.toFixed(0)}/s, ratio ${(appendRate / getLogRate).toFixed(3)}`);
+      console.log(
+        `${side.label} round ${round}: Append ${appendRate.toFixed(0)}/s, GetLog ${getLogRate.toFixed(0)}/s, ratio ${(appendRate / getLogRate).toFixed(3)}`,
+      );
     }
   }
   console.log(`\nmedians over ${values.rounds} rounds (${calls} calls each, fsync ${values["no-fsync"] ? "off" : "on"}):`);

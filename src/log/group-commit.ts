@@ -389,7 +389,12 @@ export class GroupCommit {
       const log = entry.log;
       if (snapshot?.log !== log) snapshot = byLog.get(log) ?? this.snapshotOf(log, byLog, producers, producerSlots, slotDeletions);
       if (!snapshot.written.includes(entry.segment)) snapshot.written.push(entry.segment);
-      entries[i] = { logId: log.meta.id, segment: entry.segment, entry: entry.entry, value: encodeEntry(entry.records, entry.appendTimeMs, entry.firstSequenceId) };
+      entries[i] = {
+        logId: log.meta.id,
+        segment: entry.segment,
+        entry: entry.entry,
+        value: encodeEntry(entry.records, entry.appendTimeMs, entry.firstSequenceId),
+      };
     }
     const snapshots = [...byLog.values()];
     const logs = new Array<LogMeta>(snapshots.length);

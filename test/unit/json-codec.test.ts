@@ -25,7 +25,7 @@ describe("json-codec", () => {
       lastAppendTimeMs: 1.5,
     };
     const log = { id: 1, name: 'quote" back\\slash \u0001 é 日本', truncatedRecordCount: 0n, open: true, closed: false, gone: undefined, nan: Number.NaN };
-    for (const value of [segment, log, {}, { only: undefined }, { "we\"ird key": 1n }]) {
+    for (const value of [segment, log, {}, { only: undefined }, { 'we"ird key': 1n }]) {
       assert.deepEqual(encodeJson(value), stringified(value));
     }
     assert.deepEqual(decodeJson(encodeJson(segment)), segment);
