@@ -17,9 +17,10 @@ export class DeliveryReservation {
   #reservedThrough: bigint;
   #durableThrough: bigint;
 
-  constructor(start: { deliveredThrough: bigint; floorSequenceId: bigint }, maxOutstandingRecords: number) {
-    this.#durableThrough = start.deliveredThrough;
-    this.#reservedThrough = start.deliveredThrough;
+  /** `reservedThrough`: delivery already reserved on disk for this session (a resume grant), if more than `deliveredThrough`. */
+  constructor(start: { deliveredThrough: bigint; floorSequenceId: bigint }, maxOutstandingRecords: number, reservedThrough = -1n) {
+    this.#durableThrough = reservedThrough > start.deliveredThrough ? reservedThrough : start.deliveredThrough;
+    this.#reservedThrough = this.#durableThrough;
     this.extendPast(start.floorSequenceId, maxOutstandingRecords);
   }
 
@@ -60,6 +61,6 @@ export class DeliveryReservation {
  * How far delivery is reserved ahead: four flow windows, at least RESERVATION_MIN_RECORDS, so
  * that a renewal (one fsynced write) is on disk long before the session catches up with it.
  */
-function reservationAhead(maxOutstandingRecords: number): bigint {
+export function reservationAhead(maxOutstandingRecords: number): bigint {
   return BigInt(Math.max(4 * maxOutstandingRecords, RESERVATION_MIN_RECORDS));
 }

@@ -11,6 +11,7 @@ import type { Storage } from "../storage/storage.js";
 import { KeyedQueue } from "../util/keyed-queue.js";
 import { DEFAULT_FLOW, type FlowLimits, mergeFlow } from "./flow-limits.js";
 import type { OutstandingBudget } from "./outstanding-budget.js";
+import { GRANT_KEEP_MS, type ResumeGrant, ResumeGrants } from "./resume-grants.js";
 import { checkNotBeyondHead, checkOpenPositions, positionFrom, requestedPositions, startPosition } from "./resume-position.js";
 import { Session } from "./session.js";
 
@@ -51,6 +52,8 @@ export interface ReaderSessionsOptions {
   heartbeatMs: number;
   /** Server-wide budget of delivered, unacked bytes across sessions (--max-outstanding-bytes-total). */
   outstandingBudget?: OutstandingBudget;
+  /** How long a resume grant waits for its reader's next session before it is given back. Default GRANT_KEEP_MS. */
+  grantKeepMs?: number | undefined;
   /** On shutdown, how long sessions may take to ack what they were delivered before they end. Default 2000. */
   shutdownAckWaitMs?: number;
   onFlushError?(error: unknown): void;
@@ -72,6 +75,8 @@ export class ReaderSessions {
   private readonly options: ReaderSessionsOptions;
   private readonly logs: LogStore;
   private readonly live = new Map<string, Session>();
+  /** Readers' next sessions reserved by their last ones' final writes; none on a store several gateways share (see `ResumeGrants`). */
+  private readonly grants: ResumeGrants | undefined;
   /** Opens and admin calls of one reader run one at a time. */
   private readonly readerQueues = new KeyedQueue();
   private closed = false;
@@ -89,7 +94,13 @@ export class ReaderSessions {
       onError: (error) => options.onFlushError?.(error),
       onWritten: options.onPositionsWritten,
     });
-    this.positions.onDurable((logId, readerId, position) => this.live.get(readerKey(logId, readerId))?.durableChanged(position));
+    // One gateway owns a store it does not watch: nothing else writes its readers, so a grant holds until this process writes the reader.
+    this.grants = options.storage.watchReaders === undefined ? new ResumeGrants(options.grantKeepMs ?? GRANT_KEEP_MS, (grant) => this.giveBack(grant)) : undefined;
+    this.positions.onDurable((logId, readerId, written) => {
+      const position = this.grants ? this.grants.durable(logId, readerId, written) : written;
+      if (this.closed && position !== written) this.grants!.releaseAll(); // a final write that was on its way when shutdown began
+      this.live.get(readerKey(logId, readerId))?.durableChanged(position);
+    });
     // Another gateway wrote or deleted the reader (a replicated store): its session here is fenced at once.
     this.positions.onFenced((logId, readerId, upToEpoch, why) => {
       const session = this.live.get(readerKey(logId, readerId));
@@ -110,8 +121,8 @@ export class ReaderSessions {
   }
 
   /** In-memory state that must follow live use, not history: for tests and metrics. */
-  get sizes(): { live: number; readerQueues: number; dirtyPositions: number } {
-    return { live: this.live.size, readerQueues: this.readerQueues.size, dirtyPositions: this.positions.dirtyCount };
+  get sizes(): { live: number; readerQueues: number; dirtyPositions: number; grants: number } {
+    return { live: this.live.size, readerQueues: this.readerQueues.size, dirtyPositions: this.positions.dirtyCount, grants: this.grants?.size ?? 0 };
   }
 
   /** Lag of every live session, for metrics. */
@@ -159,9 +170,13 @@ export class ReaderSessions {
       );
       const reader = { log: request.log, logId, readerId: request.readerId };
       const call = { action: "open", name: "the open", overwrite: request.takeover !== "reject" } as const;
-      return claimReader(this.positions, reader, call, async (stored) => {
+      return claimReader(this.positions, reader, call, async (read) => {
+        const stored = this.truthOf(logId, request.readerId, read);
         const epoch = (stored?.epoch ?? 0n) + 1n;
         const { position, source, skipped } = startPosition(this.logs, request, requested, stored, epoch);
+        // A grant: this epoch and a first delivery reservation are on disk already, so nothing is written here.
+        const grant = this.grants?.take(logId, request.readerId, read);
+        this.grants?.drop(logId, request.readerId);
         /** Its epoch write landed: from then on it writes what it acks. */
         let claimed = false;
         const session: Session = new Session({
@@ -169,6 +184,7 @@ export class ReaderSessions {
           readerId: request.readerId,
           epoch,
           start: position,
+          reservedThrough: grant?.reserved.deliveredThrough,
           opened: { source, logHead: this.logs.head(request.log).last, skippedByTruncation: skipped, fencedEpoch: fenced?.epoch },
           flow,
           ackWaitMs: request.ackWaitMs,
@@ -185,13 +201,20 @@ export class ReaderSessions {
           },
           onEnded: (ended) => {
             if (this.live.get(key) === ended) this.live.delete(key);
-            // Whatever it acked is kept: one more write of its final state.
-            if (claimed && !this.positionsClosed) this.positionChanged(logId, ended, 0);
+            // Whatever it acked is kept: one more write of its final state, unless its drain wrote it.
+            if (claimed && !this.positionsClosed && !ended.finalStateDurable) this.positionChanged(logId, ended, 0);
           },
         });
         this.live.set(key, session);
-        // The epoch (and the first delivery reservation) is durable before the client hears of it:
-        // epochs grow across restarts even for a session that acks nothing. Written only over the
+        if (grant) {
+          claimed = true;
+          this.counters.sessionsOpened++;
+          session.readAhead();
+          return session;
+        }
+        // The epoch (and the first delivery reservation) is durable before the client hears of it
+        // (a grant's was, by the last session's final write): epochs grow across restarts even for
+        // a session that acks nothing. Written only over the
         // position it started from: another gateway's write since (the old session's last acks, a
         // newer session) makes it read again and start from there, so no durable ack is undone.
         const claiming = this.positions.claim(logId, request.readerId, () => this.snapshotOf(logId, session));
@@ -222,10 +245,28 @@ export class ReaderSessions {
     this.positions.changed(logId, session.readerId, () => this.snapshotOf(logId, session), acks);
   }
 
-  /** What a write of the session's position stores: its position, or nothing once its log is gone. */
+  /**
+   * What a write of the session's position stores: its position, or nothing once its log is gone.
+   * The final write of a session that ends cleanly also reserves its reader's next session (a grant).
+   */
   private snapshotOf(logId: number, session: Session): ReaderPosition | undefined {
     const log = session.log;
-    return this.logs.has(log) && this.logs.logId(log) === logId ? session.position() : undefined;
+    if (!this.logs.has(log) || this.logs.logId(log) !== logId) return undefined;
+    const position = session.position();
+    if (!this.grants || this.closed || !session.endsCleanly) return position;
+    return this.grants.reserve({ log, logId, readerId: session.readerId }, position, session.maxOutstandingRecords);
+  }
+
+  /** The reader as it truly stands: a grant's reservation, read back, is not what earlier sessions sent. */
+  private truthOf(logId: number, readerId: string, stored: ReaderPosition | undefined): ReaderPosition | undefined {
+    return this.grants ? this.grants.truthOf(logId, readerId, stored) : stored;
+  }
+
+  /** A grant unused (or shutdown): its reservation is given back, so nothing that was never sent stays marked. */
+  private giveBack(grant: ResumeGrant): void {
+    if (this.positionsClosed) return;
+    const { log, logId, readerId, released } = grant;
+    this.positions.changed(logId, readerId, () => (this.logs.has(log) && this.logs.logId(log) === logId ? released : undefined));
   }
 
   // ---- reader admin ----------------------------------------------------------------------------
@@ -259,7 +300,9 @@ export class ReaderSessions {
           ),
       );
       const call = { action: "set its position", name: "SetPosition", overwrite: force } as const;
-      return claimReader(this.positions, { log, logId, readerId }, call, async (stored) => {
+      return claimReader(this.positions, { log, logId, readerId }, call, async (read) => {
+        const stored = this.truthOf(logId, readerId, read);
+        this.grants?.drop(logId, readerId);
         const position: ReaderPosition = {
           ...(await positionFrom(this.logs, log, start, stored?.epoch ?? 0n)),
           deliveredHigh: stored?.deliveredHigh,
@@ -290,6 +333,7 @@ export class ReaderSessions {
           metadata: { log, reader_id: readerId },
         });
       }
+      this.grants?.drop(logId, readerId);
       this.positions.delete(logId, readerId);
       await this.positions.flush();
     });
@@ -322,9 +366,11 @@ export class ReaderSessions {
       if (key.startsWith(`${logId}/`)) session.fail(gone);
     }
     await this.positions.forgetLog(logId);
+    this.grants?.dropLog(logId);
   }
 
-  private info(log: string, logId: number, readerId: string, position: ReaderPosition): ReaderInfo {
+  private info(log: string, logId: number, readerId: string, read: ReaderPosition): ReaderInfo {
+    const position = this.truthOf(logId, readerId, read)!;
     const lag = this.logs.head(log).nextSequenceId - position.floorSequenceId - 1n - BigInt(position.holes.length);
     const session = this.live.get(readerKey(logId, readerId));
     return {
@@ -365,6 +411,7 @@ export class ReaderSessions {
     for (const session of [...this.live.values()]) {
       session.fail(new DlogError("UNAVAILABLE", SHUTTING_DOWN, { reason: "SHUTTING_DOWN" }));
     }
+    this.grants?.releaseAll();
     this.positionsClosed = true;
     await this.positions.close();
   }

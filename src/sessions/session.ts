@@ -36,6 +36,8 @@ export interface SessionOptions {
   epoch: bigint;
   /** Where the session resumes, with what earlier sessions were delivered (`deliveredThrough`). */
   start: ReaderPosition;
+  /** Delivery already reserved on disk for this session (a resume grant's), past `start.deliveredThrough`. */
+  reservedThrough?: bigint | undefined;
   opened: Pick<OpenedInfo, "source" | "logHead" | "skippedByTruncation" | "fencedEpoch">;
   flow: FlowLimits;
   ackWaitMs: number;
@@ -83,7 +85,7 @@ export class Session {
   private acksDurable = 0;
   /** The window version on disk: when nothing changed since, a no-op ack is durable at once. */
   private durableVersion: number;
-  private lastSnapshot: { position: ReaderPosition; acks: number; version: number } | undefined;
+  private lastSnapshot: { position: ReaderPosition; acks: number; version: number; final: boolean } | undefined;
 
   private statusDue = false;
   private draining = false;
@@ -91,6 +93,10 @@ export class Session {
   private drainedClean = false;
   /** The final write of a clean drain is under way: the delivered mark is what was acked. */
   private drained = false;
+  /** The drain's write is under way: nothing more goes out, so the delivered mark is what was sent. */
+  private final = false;
+  /** That final state is on disk: the end needs no write of its own. */
+  private finalDurable = false;
   /** Server shutdown: no new deliveries; acks still count, so what the client processed is kept. */
   private closing = false;
   private settledWaiters: Array<() => void> = [];
@@ -116,7 +122,7 @@ export class Session {
     this.durable = start;
     this.priorHigh = start.deliveredHigh;
     this.priorThrough = start.deliveredThrough;
-    this.reservation = new DeliveryReservation(start, this.flow.maxOutstandingRecords);
+    this.reservation = new DeliveryReservation(start, this.flow.maxOutstandingRecords, options.reservedThrough);
     this.window = new AckWindow<EntryBatch>({
       floor: start.floor,
       floorSequenceId: start.floorSequenceId,
@@ -131,8 +137,9 @@ export class Session {
 
   /**
    * The reader's position as it stands in memory: what the owner writes. Its delivered mark is the
-   * reservation while the session is live, exactly what was sent once it ended, and what was acked
-   * once it drained (a drained client acked everything it processed; the rest it never handed out).
+   * reservation while the session is live, exactly what was sent once it ended or drains, and what
+   * was acked once it drained (a drained client acked everything it processed; the rest it never
+   * handed out).
    */
   position(): ReaderPosition {
     const holes = this.window.holes();
@@ -143,7 +150,7 @@ export class Session {
       const ackedNothing = !lastAcked && this.window.floor.equals(this.window.startFloor);
       high = lastAcked?.dlsn ?? (ackedNothing ? undefined : this.window.floor);
       through = lastAcked?.sequenceId ?? this.window.floorSequenceId;
-    } else if (!this.ended) {
+    } else if (!this.ended && !this.final) {
       through = maxOf(through, this.reservation.reservedThrough);
     }
     const position: ReaderPosition = {
@@ -155,8 +162,23 @@ export class Session {
       deliveredHigh: high && this.priorHigh && !high.isAfter(this.priorHigh) ? this.priorHigh : (high ?? this.priorHigh),
       deliveredThrough: maxOf(this.priorThrough, through),
     };
-    this.lastSnapshot = { position, acks: this.acksReceived, version: this.window.version };
+    this.lastSnapshot = { position, acks: this.acksReceived, version: this.window.version, final: this.final || this.ended };
     return position;
+  }
+
+  /** Nothing more goes out (it drains or ended) and it did not fail: its reader's next session may follow at once. */
+  get endsCleanly(): boolean {
+    return (this.final || this.ended) && this.failure === undefined;
+  }
+
+  /** Its final state is on disk (its drain wrote it): the write at its end would store nothing new. */
+  get finalStateDurable(): boolean {
+    return this.finalDurable;
+  }
+
+  /** The flow window it delivers in: what a reservation for its reader's next session is sized by. */
+  get maxOutstandingRecords(): number {
+    return this.flow.maxOutstandingRecords;
   }
 
   get isEnded(): boolean {
@@ -278,6 +300,7 @@ export class Session {
     const snapshot = this.lastSnapshot;
     if (snapshot?.position === position) {
       this.durableVersion = snapshot.version;
+      if (snapshot.final) this.finalDurable = true;
       // Acks after the snapshot that changed nothing are covered as well.
       const covered = this.window.version === snapshot.version ? this.acksReceived : snapshot.acks;
       if (covered > this.acksDurable) this.acksDurable = covered;
@@ -549,6 +572,7 @@ export class Session {
 
   private async drain(): Promise<SessionFrame> {
     this.drained = this.drainedClean;
+    this.final = true;
     this.options.positions.changed(0);
     await this.options.positions.flush();
     return { kind: "drained", durableFloor: this.durable.floor, durableHoles: this.durable.holes.length, acksDurable: this.acksDurable };

@@ -15,7 +15,7 @@ import { recordsOf } from "../helpers/memory-log.js";
 const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
 
-async function setup(t: TestContext, records = 10) {
+async function setup(t: TestContext, records = 10, grantKeepMs?: number) {
   const store = await openStore();
   const sessions = new ReaderSessions({
     logs: store.store,
@@ -25,6 +25,7 @@ async function setup(t: TestContext, records = 10) {
     maxHoles: 100,
     heartbeatMs: 60_000,
     shutdownAckWaitMs: 200,
+    grantKeepMs,
   });
   const dlsns =
     records > 0
@@ -58,7 +59,7 @@ async function until<T>(frames: AsyncIterator<SessionFrame>, match: (frame: Sess
 }
 
 test("1000 sessions of new reader ids opened and ended leave no per-reader state behind", async (t) => {
-  const { sessions, open } = await setup(t, 3);
+  const { sessions, open } = await setup(t, 3, 50);
   setFlagsFromString("--expose-gc");
   const gc = runInNewContext("gc") as () => void;
   const refs: Array<WeakRef<Session>> = [];
@@ -77,7 +78,11 @@ test("1000 sessions of new reader ids opened and ended leave no per-reader state
   };
   for (let n = 0; n < 10; n++) await round(n);
   await sessions.positions.flush();
-  assert.deepEqual(sessions.sizes, { live: 0, readerQueues: 0, dirtyPositions: 0 });
+  // Each ended session left a resume grant for its reader (held for grantKeepMs, then given back by a write).
+  assert.ok(sessions.sizes.grants > 0, "grants of the ended sessions' readers");
+  await sleep(100);
+  await sessions.positions.flush();
+  assert.deepEqual(sessions.sizes, { live: 0, readerQueues: 0, dirtyPositions: 0, grants: 0 });
   for (let i = 0; i < 5; i++) {
     gc();
     await sleep(10);
