@@ -1243,9 +1243,11 @@ type ReaderInfo struct {
 	// Acked DLSNs above the floor.
 	Holes []*DLSN `protobuf:"bytes,4,rep,name=holes,proto3" json:"holes,omitempty"`
 	// Records in the log after the floor.
-	Lag           int64  `protobuf:"varint,5,opt,name=lag,proto3" json:"lag,omitempty"`
-	Live          bool   `protobuf:"varint,6,opt,name=live,proto3" json:"live,omitempty"`                                          // a session is serving this reader now
-	Epoch         uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`                                        // the epoch of the latest session; 0 if none ever opened
+	Lag  int64 `protobuf:"varint,5,opt,name=lag,proto3" json:"lag,omitempty"`
+	Live bool  `protobuf:"varint,6,opt,name=live,proto3" json:"live,omitempty"` // a session is serving this reader now
+	// The epoch of the latest session; 0 if none ever opened. After a crash it may
+	// be one more: the epoch a session that ended just before reserved for the next.
+	Epoch         uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	UpdatedTimeMs int64  `protobuf:"varint,8,opt,name=updated_time_ms,json=updatedTimeMs,proto3" json:"updated_time_ms,omitempty"` // when the position was last written
 	// The highest DLSN ever delivered to this reader (records up to it come
 	// again with attempt >= 2); unset when none.
