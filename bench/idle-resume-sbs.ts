@@ -4,7 +4,9 @@
  * Sides are taken in turns (A B, then B A) so that whatever else the shared machine does falls on both.
  * Each round starts fresh dlogds: one for the idle sessions (nothing else in its RSS), one for resumes.
  *
- *   node dist/bench/idle-resume-sbs.js --before /path/to/main [--rounds 2] [--iterations 200] [--cpu-prof DIR]
+ *   node dist/bench/idle-resume-sbs.js --before /path/to/main [--rounds 2] [--iterations 200] [--sessions 1000] [--window 100] [--cpu-prof DIR]
+ *
+ * `--sessions 0` leaves the idle sessions out; `--window N`: the resumed sessions' max_outstanding_records.
  */
 import { resolve } from "node:path";
 import type { startDlogd as StartDlogd } from "./dlogd-process.js";
@@ -12,7 +14,7 @@ import { startDlogd as startThisDlogd } from "./dlogd-process.js";
 import { appendStream } from "./append.js";
 import { idleSessions } from "./idle-sessions.js";
 import { loopNote } from "./loop-monitor.js";
-import { type ResumeMode, resumeLatency } from "./resume.js";
+import { RESUME_WINDOW, type ResumeMode, resumeLatency } from "./resume.js";
 import { quantile } from "./stats.js";
 import { warmUp } from "./warm-up.js";
 
@@ -26,28 +28,30 @@ interface Args {
   rounds: number;
   iterations: number;
   sessions: number;
+  window: number;
   cpuProfDir: string | undefined;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { before: "", rounds: 2, iterations: 200, sessions: 1_000, cpuProfDir: undefined };
+  const args: Args = { before: "", rounds: 2, iterations: 200, sessions: 1_000, window: RESUME_WINDOW, cpuProfDir: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = argv[++i];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === "--before") args.before = resolve(value);
     else if (flag === "--cpu-prof") args.cpuProfDir = resolve(value);
-    else if (flag === "--rounds" || flag === "--iterations" || flag === "--sessions") {
+    else if (flag === "--rounds" || flag === "--iterations" || flag === "--sessions" || flag === "--window") {
       const n = Number(value);
-      if (!Number.isSafeInteger(n) || n < 1 || n > 100_000) throw new Error(`${flag} "${value}" is not a whole number from 1 to 100000`);
-      args[flag.slice(2) as "rounds" | "iterations" | "sessions"] = n;
-    } else throw new Error(`unknown argument "${flag}"; expected --before DIR, --rounds N, --iterations N, --sessions N, --cpu-prof DIR`);
+      const min = flag === "--sessions" ? 0 : 1;
+      if (!Number.isSafeInteger(n) || n < min || n > 100_000) throw new Error(`${flag} "${value}" is not a whole number from ${min} to 100000`);
+      args[flag.slice(2) as "rounds" | "iterations" | "sessions" | "window"] = n;
+    } else throw new Error(`unknown argument "${flag}"; expected --before DIR, --rounds N, --iterations N, --sessions N, --window N, --cpu-prof DIR`);
   }
   if (args.before === "") throw new Error("--before DIR (a built checkout to compare with) is required");
   return args;
 }
 
-const MODES: ResumeMode[] = ["drained, same channel", "drained, new channel"];
+const MODES: ResumeMode[] = ["drained, same channel", "drained, new channel", "takeover of a live session"];
 /** Each resume acks one batch (100 records) more of its reader's log: enough for every iteration and a spare entry. */
 const resumeRecords = (iterations: number): number => Math.ceil((iterations + 2) / 10) * 1_000;
 
@@ -60,18 +64,20 @@ interface RoundResult {
 }
 
 async function round(side: Side, args: Args, tag: string): Promise<RoundResult> {
-  const idle = await side.start();
-  let kib: number;
-  let heapMiB: number;
-  let externalMiB: number;
-  try {
-    await warmUp(idle, true);
-    const r = await idleSessions(idle, "idle", args.sessions, 60_000);
-    kib = r.kibPerSession;
-    heapMiB = r.heapAfterMiB - r.heapBeforeMiB;
-    externalMiB = r.externalAfterMiB - r.externalBeforeMiB;
-  } finally {
-    await idle.stop();
+  let kib = Number.NaN;
+  let heapMiB = Number.NaN;
+  let externalMiB = Number.NaN;
+  if (args.sessions > 0) {
+    const idle = await side.start();
+    try {
+      await warmUp(idle, true);
+      const r = await idleSessions(idle, "idle", args.sessions, 60_000);
+      kib = r.kibPerSession;
+      heapMiB = r.heapAfterMiB - r.heapBeforeMiB;
+      externalMiB = r.externalAfterMiB - r.externalBeforeMiB;
+    } finally {
+      await idle.stop();
+    }
   }
   const d = await side.start(args.cpuProfDir === undefined ? {} : { cpuProfDir: `${args.cpuProfDir}/${side.label}-${tag}` });
   try {
@@ -86,7 +92,7 @@ async function round(side: Side, args: Args, tag: string): Promise<RoundResult> 
     });
     const resume: Record<string, number[]> = {};
     await d.loopReport();
-    for (const [i, mode] of MODES.entries()) resume[mode] = await resumeLatency(d, "catchup-100", `resume-${tag}-${i}`, mode, args.iterations, 60_000);
+    for (const [i, mode] of MODES.entries()) resume[mode] = await resumeLatency(d, "catchup-100", `resume-${tag}-${i}`, mode, args.iterations, 60_000, [d], args.window);
     const loop = loopNote(side.label, await d.loopReport());
     return { kib, heapMiB, externalMiB, resume, loop };
   } finally {

@@ -914,7 +914,7 @@ async function main(): Promise<void> {
               `Resume (${mode}) → first record`,
               samples,
               "",
-              `session call → first Records frame for a reader with a stored position on the 100 B log; ${plan.resumeIterations} resumes, batch 100`,
+              `session call → first Records frame for a reader with a stored position on the 100 B log; ${plan.resumeIterations} resumes, batch 100, one batch outstanding`,
             ),
           );
         }
