@@ -92,7 +92,8 @@ async function round(side: Side, args: Args, tag: string): Promise<RoundResult> 
     });
     const resume: Record<string, number[]> = {};
     await d.loopReport();
-    for (const [i, mode] of MODES.entries()) resume[mode] = await resumeLatency(d, "catchup-100", `resume-${tag}-${i}`, mode, args.iterations, 60_000, [d], args.window);
+    for (const [i, mode] of MODES.entries())
+      resume[mode] = await resumeLatency(d, "catchup-100", `resume-${tag}-${i}`, mode, args.iterations, 60_000, [d], args.window);
     const loop = loopNote(side.label, await d.loopReport());
     return { kib, heapMiB, externalMiB, resume, loop };
   } finally {
@@ -113,7 +114,11 @@ async function main(): Promise<void> {
       process.stderr.write(`round ${r + 1}/${args.rounds}: ${sides[i]!.label}\n`);
       const result = await round(sides[i]!, args, `${r}`);
       results[i]!.push(result);
-      process.stderr.write(`  ${result.kib.toFixed(1)} KiB/session; ${result.loop}\n`);
+      const perMode = MODES.map((mode) => {
+        const samples = result.resume[mode] ?? [];
+        return `${mode}: p50 ${quantile(samples, 0.5).toFixed(2)} / p99 ${quantile(samples, 0.99).toFixed(2)} ms`;
+      });
+      process.stderr.write(`  ${result.kib.toFixed(1)} KiB/session; ${perMode.join("; ")}; ${result.loop}\n`);
     }
   }
   for (const [i, side] of sides.entries()) {

@@ -18,17 +18,18 @@ export interface ClaimingCall {
  * gets the stored position and answers its result once its claim is durable, or undefined when the
  * claim lost to a write through another gateway in between. Then the reader is read and decided
  * again (`overwrite`), up to CONFLICT_ATTEMPTS times, or the call is refused: a session is live there.
+ * `reader.known`: what the caller knows is stored (a resume grant's reservation): the first read is skipped.
  */
 export async function claimReader<T>(
   positions: PositionStore,
-  reader: { log: string; logId: number; readerId: string },
+  reader: { log: string; logId: number; readerId: string; known?: ReaderPosition | undefined },
   call: ClaimingCall,
   attempt: (stored: ReaderPosition | undefined) => Promise<T | undefined>,
 ): Promise<T> {
-  const { log, logId, readerId } = reader;
+  const { log, logId, readerId, known } = reader;
   for (let round = 1; ; round++) {
     // Written first if a session that ended moments ago left its last acks waiting.
-    const stored = await positions.get(logId, readerId);
+    const stored = round === 1 && known !== undefined ? known : await positions.get(logId, readerId);
     const claimed = await attempt(stored);
     if (claimed !== undefined) return claimed;
     if (!call.overwrite) throw liveElsewhere(log, readerId, await positions.get(logId, readerId), call.action);

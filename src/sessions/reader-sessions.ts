@@ -95,7 +95,8 @@ export class ReaderSessions {
       onWritten: options.onPositionsWritten,
     });
     // One gateway owns a store it does not watch: nothing else writes its readers, so a grant holds until this process writes the reader.
-    this.grants = options.storage.watchReaders === undefined ? new ResumeGrants(options.grantKeepMs ?? GRANT_KEEP_MS, (grant) => this.giveBack(grant)) : undefined;
+    this.grants =
+      options.storage.watchReaders === undefined ? new ResumeGrants(options.grantKeepMs ?? GRANT_KEEP_MS, (grant) => this.giveBack(grant)) : undefined;
     this.positions.onDurable((logId, readerId, written) => {
       const position = this.grants ? this.grants.durable(logId, readerId, written) : written;
       if (this.closed && position !== written) this.grants!.releaseAll(); // a final write that was on its way when shutdown began
@@ -168,7 +169,8 @@ export class ReaderSessions {
             { reason: "READER_FENCED", metadata: { log: request.log, reader_id: request.readerId, epoch: String(current.epoch + 1n) } },
           ),
       );
-      const reader = { log: request.log, logId, readerId: request.readerId };
+      // A durable grant says what is stored: no read (a thread hop) either.
+      const reader = { log: request.log, logId, readerId: request.readerId, known: this.grants?.storedOf(logId, request.readerId) };
       const call = { action: "open", name: "the open", overwrite: request.takeover !== "reject" } as const;
       return claimReader(this.positions, reader, call, async (read) => {
         const stored = this.truthOf(logId, request.readerId, read);

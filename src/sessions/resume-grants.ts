@@ -107,6 +107,15 @@ export class ResumeGrants {
     return held && stored && sameReservation(held.grant.reserved, stored) ? held.grant.released : stored;
   }
 
+  /**
+   * What is stored for the reader when it holds a durable grant: its reservation (nothing else
+   * wrote the reader since, or the grant would be gone), so an open need not read it back.
+   */
+  storedOf(logId: number, readerId: string): ReaderPosition | undefined {
+    const held = this.held.get(keyOf(logId, readerId));
+    return held?.durable ? held.grant.reserved : undefined;
+  }
+
   /** The reader's durable grant, if `stored` (just read) is its reservation: it is used, and gone from here. */
   take(logId: number, readerId: string, stored: ReaderPosition | undefined): ResumeGrant | undefined {
     const key = keyOf(logId, readerId);
