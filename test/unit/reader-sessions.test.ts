@@ -352,3 +352,41 @@ test("a takeover's first batch, the records the fenced session sent and was not 
   assert.equal(cursors.opened, 0, "the takeover's first batch came from the entry cache");
   next.handleGone();
 });
+
+test("a drained reader's next open reads and writes nothing before its first batch (its grant); a SetPosition since makes it read and write", async (t) => {
+  const { store, sessions, dlsns, open } = await setup(t);
+  const flow = { maxBatchRecords: 5 };
+  const drainAfterFive = async (): Promise<void> => {
+    const first = await open("r", { flow });
+    const frames = first.frames()[Symbol.asyncIterator]();
+    await until(frames, (frame) => (frame.kind === "records" ? true : undefined));
+    first.handleAck([], dlsns[4]!);
+    first.handleDrain({ explicit: true });
+    await until(frames, (frame) => (frame.kind === "drained" ? true : undefined));
+    await frames.return?.(undefined);
+  };
+  await drainAfterFive();
+  let reads = 0;
+  const getPosition = store.storage.getPosition;
+  store.storage.getPosition = (logId, readerId) => {
+    reads++;
+    return getPosition(logId, readerId);
+  };
+  const flushes = sessions.flusher.counters.flushes;
+  const granted = await open("r", { flow });
+  const grantedFrames = granted.frames()[Symbol.asyncIterator]();
+  const records = await until(grantedFrames, (frame) => (frame.kind === "records" ? frame : undefined));
+  assert.deepEqual([reads, sessions.flusher.counters.flushes - flushes], [0, 0], "storage reads and position writes before the first batch");
+  assert.equal(records.count, 5);
+  assert.equal(granted.epoch, 2n);
+  granted.handleAck([], dlsns[9]!);
+  granted.handleDrain({ explicit: true });
+  await until(grantedFrames, (frame) => (frame.kind === "drained" ? true : undefined));
+  await grantedFrames.return?.(undefined);
+
+  await sessions.setPosition("log", "r", { kind: "earliest" }, false);
+  reads = 0;
+  const again = await open("r", { flow });
+  await until(again.frames()[Symbol.asyncIterator](), (frame) => (frame.kind === "records" ? true : undefined));
+  assert.ok(reads > 0, "read back after SetPosition");
+});
