@@ -216,9 +216,9 @@ export class ReaderSessions {
         }
         // The epoch (and the first delivery reservation) is durable before the client hears of it
         // (a grant's was, by the last session's final write): epochs grow across restarts even for
-        // a session that acks nothing. Written only over the
-        // position it started from: another gateway's write since (the old session's last acks, a
-        // newer session) makes it read again and start from there, so no durable ack is undone.
+        // a session that acks nothing. Written only over the position it started from: another
+        // gateway's write since (the old session's last acks, a newer session) makes it read again
+        // and start from there, so no durable ack is undone.
         const claiming = this.positions.claim(logId, request.readerId, () => this.snapshotOf(logId, session));
         // The first batch is taken from the entry cache, if there, while the write is on its way to
         // disk; the session sends nothing (Opened first) before it is durable.
