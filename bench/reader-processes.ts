@@ -11,6 +11,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { onCleanup } from "./cleanup.js";
 import type { DeliverResult } from "./deliver.js";
+import { LAUNCHER_NODE_FLAGS } from "./dlogd-process.js";
 
 const READER_PROCESS = fileURLToPath(new URL("./reader-process.js", import.meta.url));
 /** Start-up, connect and the warm-up session of every process, at once on a busy machine. */
@@ -71,7 +72,10 @@ interface Child {
 }
 
 function forkReaderProcess(task: ReaderProcessTask): Child {
-  const child = fork(READER_PROCESS, [JSON.stringify(task)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  // dlogd's own V8 flags: with V8's small starting old space, a reader's HTTP/2 buffers (external
+  // memory) set off a mark-compact every few tens of ms and the client's GC measures the client.
+  const execArgv = [...process.execArgv, ...LAUNCHER_NODE_FLAGS];
+  const child = fork(READER_PROCESS, [JSON.stringify(task)], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const exited = once(child, "exit");
   let markReady!: () => void;
   let rejectReady!: (e: Error) => void;
