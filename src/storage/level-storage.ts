@@ -25,18 +25,14 @@ type Db = AbstractLevel<string | Buffer | Uint8Array, Bytes, Bytes>;
 type Sub = AbstractSublevel<Db, string | Buffer | Uint8Array, Bytes, Bytes>;
 
 /**
- * `key` of `sublevel` as the database stores it, for the hot writes (commits, positions): a
- * chained batch's put or del with the `{ sublevel }` option costs abstract-level ~4 KB of heap
- * per operation, and that outlived scavenges (10x the young-generation allocation of the same
- * puts with prefixed keys, and 4.7 MB promoted per scavenge against none: classic-level 3.0,
- * abstract-level 3.1 on Node 20). In dlogd those were the promotions that grew the old generation
- * under a tail of 2000 appends/s and made its scavenges and mark-compacts long.
+ * `sublevel`'s prefix as the database stores it: the hot writes (commits, positions) build their
+ * keys behind it in one buffer and put them on the database itself. A chained batch's put or del
+ * with the `{ sublevel }` option costs abstract-level ~4 KB of heap per operation, and that
+ * outlived scavenges (10x the young-generation allocation of the same puts with prefixed keys, and
+ * 4.7 MB promoted per scavenge against none: classic-level 3.0, abstract-level 3.1 on Node 20). In
+ * dlogd those were the promotions that grew the old generation under a tail of 2000 appends/s and
+ * made its scavenges and mark-compacts long.
  */
-function keyIn(sublevel: Sub, key: Buffer): Buffer {
-  return sublevel.prefixKey(key, "buffer");
-}
-
-/** `sublevel`'s prefix as the database stores it: a commit's keys are written behind it into one buffer (keyIn copies each key once more). */
 function prefixOf(sublevel: Sub): Buffer {
   return sublevel.prefixKey(Buffer.alloc(0), "buffer");
 }
@@ -94,15 +90,11 @@ function logKey(name: string, prefix: Buffer = NO_PREFIX): Bytes {
   return key;
 }
 
-function readerKey(logId: number, readerId: string): Bytes {
-  return Buffer.concat([logPrefix(logId), Buffer.from(readerId, "utf8")]);
-}
-
-/** Log id, producer id. After `prefix` when given. */
-function producerKey(logId: number, producerId: string, prefix: Buffer = NO_PREFIX): Bytes {
-  const key = keyAfter(prefix, LOG_ID_BYTES + Buffer.byteLength(producerId, "utf8"));
+/** Key of a reader's position or a producer's state: log id, then the reader or producer id. After `prefix` when given. */
+function idKey(logId: number, id: string, prefix: Buffer = NO_PREFIX): Bytes {
+  const key = keyAfter(prefix, LOG_ID_BYTES + Buffer.byteLength(id, "utf8"));
   key.writeUInt32BE(logId, prefix.length);
-  key.write(producerId, prefix.length + LOG_ID_BYTES, "utf8");
+  key.write(id, prefix.length + LOG_ID_BYTES, "utf8");
   return key;
 }
 
@@ -161,8 +153,8 @@ export class LevelStorage implements Storage {
   private readonly producers: Sub;
   private readonly producerSlots: Sub;
   private readonly meta: Sub;
-  /** The prefixes of the sublevels every commit writes to. */
-  private readonly prefixes: { entries: Buffer; segments: Buffer; logs: Buffer; producers: Buffer; producerSlots: Buffer };
+  /** The prefixes of the sublevels commits and position writes write to (see `prefixOf`). */
+  private readonly prefixes: Record<"entries" | "segments" | "logs" | "producers" | "producerSlots" | "floors" | "positionExtras", Buffer>;
   private idAllocation: Promise<unknown> = Promise.resolve();
   /** Synced commits being written now. */
   private commitsInFlight = 0;
@@ -186,6 +178,8 @@ export class LevelStorage implements Storage {
       logs: prefixOf(this.logs),
       producers: prefixOf(this.producers),
       producerSlots: prefixOf(this.producerSlots),
+      floors: prefixOf(this.floors),
+      positionExtras: prefixOf(this.positionExtras),
     };
   }
 
@@ -276,7 +270,7 @@ export class LevelStorage implements Storage {
       write.put(logKey(log.name, this.prefixes.logs), encodeJson(log));
     }
     for (const producer of batch.producers ?? []) {
-      const key = producerKey(producer.logId, producer.producerId, this.prefixes.producers);
+      const key = idKey(producer.logId, producer.producerId, this.prefixes.producers);
       if (producer.value === null) write.del(key);
       else write.put(key, producer.value);
     }
@@ -363,7 +357,7 @@ export class LevelStorage implements Storage {
   }
 
   async getPosition(logId: number, readerId: string): Promise<StoredPosition | undefined> {
-    const key = readerKey(logId, readerId);
+    const key = idKey(logId, readerId);
     const storedFloor = await this.floors.get(key);
     if (storedFloor === undefined) return undefined;
     const storedExtra = await this.positionExtras.get(key);
@@ -415,13 +409,14 @@ export class LevelStorage implements Storage {
 
   private putPositions(batch: ReturnType<Db["batch"]>, writes: readonly PositionWrite[]): void {
     for (const write of writes) {
-      const key = readerKey(write.logId, write.readerId);
+      const floorKey = idKey(write.logId, write.readerId, this.prefixes.floors);
+      const extraKey = idKey(write.logId, write.readerId, this.prefixes.positionExtras);
       if (write.position === null) {
-        batch.del(keyIn(this.floors, key));
-        batch.del(keyIn(this.positionExtras, key));
+        batch.del(floorKey);
+        batch.del(extraKey);
       } else {
-        batch.put(keyIn(this.floors, key), write.position.floor);
-        batch.put(keyIn(this.positionExtras, key), write.position.extra);
+        batch.put(floorKey, write.position.floor);
+        batch.put(extraKey, write.position.extra);
       }
     }
   }

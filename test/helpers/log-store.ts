@@ -1,4 +1,5 @@
 /** A LogStore over a real LevelDB in a temp dir, for the log layer's unit tests. */
+import type { TestContext } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
 import type { DecodedRecord } from "../../src/log/entry-codec.js";
 import { LogStore, type LogStoreOptions } from "../../src/log/log-store.js";
@@ -15,6 +16,17 @@ export const DEFAULTS: LogStoreOptions = {
   segmentMaxAgeMs: 3_600_000,
   producers: { window: 1024, maxProducers: 1000 },
 };
+
+/** A LevelStorage in a fresh temp dir (named after `prefix`), closed and removed after the test. */
+export async function tempLevelStorage(t: TestContext, prefix: string): Promise<LevelStorage> {
+  const dir = tempDir(prefix);
+  const storage = await LevelStorage.open(dir.path);
+  t.after(async () => {
+    await storage.close();
+    dir.cleanup();
+  });
+  return storage;
+}
 
 /** A Storage that counts commit() calls, so tests can see how appends were batched. */
 export function countingCommits(inner: Storage): Storage & { commits: number } {

@@ -5,17 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { LevelStorage } from "../../src/storage/level-storage.js";
-import { tempDir } from "../helpers/dlogd.js";
 import { spyOnBatchWrites } from "../helpers/level-spy.js";
+import { tempLevelStorage } from "../helpers/log-store.js";
 
 test("LevelStorage hands `sync` to LevelDB's batch write, for entries and for positions", async (t) => {
-  const dir = tempDir("dlog-fsync-unit-");
-  const storage = await LevelStorage.open(dir.path);
-  t.after(async () => {
-    await storage.close();
-    dir.cleanup();
-  });
+  const storage = await tempLevelStorage(t, "dlog-fsync-unit-");
   const logId = await storage.nextLogId();
   const meta = {
     id: logId,

@@ -8,10 +8,9 @@
 import assert from "node:assert/strict";
 import { type TestContext, test } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
-import { LevelStorage } from "../../src/storage/level-storage.js";
 import type { EntryCursor } from "../../src/storage/storage.js";
-import { bytes, tempDir } from "../helpers/dlogd.js";
-import { openStore, text } from "../helpers/log-store.js";
+import { bytes } from "../helpers/dlogd.js";
+import { openStore, tempLevelStorage, text } from "../helpers/log-store.js";
 
 interface CursorCalls {
   /** `max` of every next() call, in the order they were made (when made, not when answered). */
@@ -134,12 +133,7 @@ test("a reader whose next entries another reader just read takes them from the c
 });
 
 test("a cursor read of LevelDB brings as many small entries as asked for, not classic-level's 16 KiB", async (t) => {
-  const dir = tempDir("dlog-cursor-bytes-");
-  const storage = await LevelStorage.open(dir.path);
-  t.after(async () => {
-    await storage.close();
-    dir.cleanup();
-  });
+  const storage = await tempLevelStorage(t, "dlog-cursor-bytes-");
   const logId = await storage.nextLogId();
   // 40 entries of ~5 KiB: the size of an entry of ~50 single-record appends of 100 B.
   const entries = Array.from({ length: 40 }, (_, i) => ({ logId, segment: 1n, entry: BigInt(i), value: Buffer.alloc(5_000, i) }));
