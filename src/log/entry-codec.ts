@@ -61,12 +61,18 @@ export class EntryRecords {
     this.firstSequenceId = entryFirstSequenceId(value);
     const count = value.readUInt32BE(17);
     this.count = count;
+    // A damaged count must not size the index below: every record takes at least its header.
+    if (HEADER_BYTES + count * RECORD_HEADER_BYTES > value.length) throw damaged(segment, entry, value, count);
     const offsets = new Uint32Array(count + 1);
     let at = HEADER_BYTES;
     for (let slot = 0; slot < count; slot++) {
       offsets[slot] = at;
-      at += RECORD_HEADER_BYTES + value.readUInt32BE(at + 8);
+      // The payload length, byte by byte: readUInt32BE checks its offset and bounds on every call.
+      // Past the end it reads 0 (undefined << n), and the length check after the loop catches it.
+      const length = ((value[at + 8]! << 24) | (value[at + 9]! << 16) | (value[at + 10]! << 8) | value[at + 11]!) >>> 0;
+      at += RECORD_HEADER_BYTES + length;
     }
+    if (at !== value.length) throw damaged(segment, entry, value, count);
     offsets[count] = at;
     this.offsets = offsets;
   }
@@ -286,6 +292,10 @@ export function encodeEntry(records: readonly EntryRecordInput[], appendTimeMs: 
     at += RECORD_HEADER_BYTES + record.payload.length;
   }
   return out;
+}
+
+function damaged(segment: bigint, entry: bigint, value: Buffer, count: number): DlogError {
+  return new DlogError("INTERNAL", `entry ${segment}/${entry} is damaged: its ${value.length} bytes do not hold the ${count} records its header counts`);
 }
 
 /** Sequence id of an encoded entry's first record, without indexing it. */

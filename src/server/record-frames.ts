@@ -184,7 +184,7 @@ function encodeRecords(runs: readonly EntryRun[], attempts: Attempts, lag: bigin
       const encoded = (entry.encoded ??= encodeEntryRecords(entry));
       batchSize += encoded.offsets[run.to]! - encoded.offsets[run.from]!;
     } else {
-      const { bytes, inPlace } = measureEntryRecords(entry, run.from, run.to, attempts, index);
+      const { bytes, inPlace } = measureEntryRecords(entry, run.from, run.to, attempts, index, frameMeasured);
       runBytes[r] = bytes;
       runInPlace[r] = inPlace;
       batchSize += bytes;
@@ -209,7 +209,7 @@ function encodeRecords(runs: readonly EntryRun[], attempts: Attempts, lag: bigin
       const encoded = entry.encoded!;
       at += encoded.bytes.copy(out, at, encoded.offsets[run.from]!, encoded.offsets[run.to]!);
     } else {
-      at = writeEntryRecords(out, at, entry, run, attempts, index, runBytes[r]!, runInPlace[r]!, undefined);
+      at = writeEntryRecords(out, at, entry, run, attempts, index, runBytes[r]!, runInPlace[r]!, frameMeasured, undefined);
     }
     index += run.to - run.from;
   }
@@ -249,10 +249,15 @@ function entryConstants(entry: EntryRecords): EntryConstants {
   return constants;
 }
 
+/** The big-endian u32 at `at`, read byte by byte: `readUInt32BE` checks its offset and bounds on every call. */
+function u32At(value: Buffer, at: number): number {
+  return ((value[at]! << 24) | (value[at + 1]! << 16) | (value[at + 2]! << 8) | value[at + 3]!) >>> 0;
+}
+
 /** The txid of the record whose header is at `header` as a number when below 2^53, else NaN (large, negative: the bigint path). */
 function txidNumberAt(value: Buffer, header: number): number {
-  const high = value.readUInt32BE(header);
-  return high < 0x200000 ? high * 0x100000000 + value.readUInt32BE(header + 4) : Number.NaN;
+  const high = u32At(value, header);
+  return high < 0x200000 ? high * 0x100000000 + u32At(value, header + 4) : Number.NaN;
 }
 
 function sequenceSize(entry: EntryRecords, firstSequence: number, slot: number): number {
@@ -261,23 +266,32 @@ function sequenceSize(entry: EntryRecords, firstSequence: number, slot: number):
   return sequence === 0 ? 0 : 1 + varintSize(sequence);
 }
 
-/** Size of the `Record` message of the record in `slot` (without its tag and length), from the stored bytes. */
-function recordSize(entry: EntryRecords, c: EntryConstants, slot: number, attempt: number): number {
-  const stored = entry.offsets;
-  const header = stored[slot]!;
-  const payloadLength = stored[slot + 1]! - header - 12;
-  const txid = txidNumberAt(entry.value, header);
-  return (
-    2 +
-    c.dlsnPrefix +
-    (slot === 0 ? 0 : 1 + varintSize(slot)) +
-    (txid === 0 ? 0 : 1 + (Number.isNaN(txid) ? bigVarintSize(entry.txidAt(slot)) : varintSize(txid))) +
-    c.timeSize +
-    (payloadLength === 0 ? 0 : 1 + varintSize(payloadLength) + payloadLength) +
-    sequenceSize(entry, c.firstSequence, slot) +
-    (attempt === 0 ? 0 : 1 + varintSize(attempt))
-  );
+/**
+ * What `measureEntryRecords` found of each record, for `writeEntryRecords` to use instead of
+ * reading and sizing every record again: its `Record` message size (without tag and length) and
+ * its txid as a number (NaN: the bigint path), at the record's index in the frame (or the entry).
+ */
+class Measured {
+  sizes = new Int32Array(1024);
+  txids = new Float64Array(1024);
+
+  /** Room for `count` records. */
+  fit(count: number): void {
+    if (count <= this.sizes.length) return;
+    const length = Math.max(count, 2 * this.sizes.length);
+    const sizes = new Int32Array(length);
+    sizes.set(this.sizes);
+    const txids = new Float64Array(length);
+    txids.set(this.txids);
+    this.sizes = sizes;
+    this.txids = txids;
+  }
 }
+
+/** The records of the frame being encoded, by their index in the frame. */
+const frameMeasured = new Measured();
+/** The records of an entry encoded once (`encodeEntryRecords`, which may run between a frame's measuring and writing). */
+const entryMeasured = new Measured();
 
 const measured = { bytes: 0, inPlace: false };
 /** Per run of the frame being encoded: what `measureEntryRecords` said (scratch, emptied after each frame). */
@@ -287,16 +301,36 @@ const runInPlace: boolean[] = [];
 /**
  * Bytes the records in slots `from` up to `to` of `entry` take as `RecordBatch.records` entries
  * (attempts as in `writeEntryRecords`), and whether they can be written in place (see there):
- * when every prefix of them takes at least the bytes it takes stored. In a scratch object.
+ * when every prefix of them takes at least the bytes it takes stored. In a scratch object; each
+ * record's size and txid go into `into` from `firstIndex` on.
  */
-function measureEntryRecords(entry: EntryRecords, from: number, to: number, attempts: Attempts, firstIndex: number): typeof measured {
+function measureEntryRecords(entry: EntryRecords, from: number, to: number, attempts: Attempts, firstIndex: number, into: Measured): typeof measured {
   const c = entryConstants(entry);
   const stored = entry.offsets;
+  const value = entry.value;
+  into.fit(firstIndex + to - from);
+  const sizes = into.sizes;
+  const txids = into.txids;
+  // Fields every record of the entry has alike: the DLSN message's tag, length and constant fields, the time.
+  const fixed = 2 + c.dlsnPrefix + c.timeSize;
   let bytes = 0;
   let inPlace = true;
   for (let slot = from; slot < to; slot++) {
-    if (bytes < stored[slot]! - stored[from]!) inPlace = false;
-    const size = recordSize(entry, c, slot, typeof attempts === "number" ? attempts : attempts[firstIndex + slot - from]!);
+    const header = stored[slot]!;
+    if (bytes < header - stored[from]!) inPlace = false;
+    const attempt = typeof attempts === "number" ? attempts : attempts[firstIndex + slot - from]!;
+    const payloadLength = stored[slot + 1]! - header - 12;
+    const txid = txidNumberAt(value, header);
+    const size =
+      fixed +
+      (slot === 0 ? 0 : 1 + varintSize(slot)) +
+      (txid === 0 ? 0 : 1 + (Number.isNaN(txid) ? bigVarintSize(entry.txidAt(slot)) : varintSize(txid))) +
+      (payloadLength === 0 ? 0 : 1 + varintSize(payloadLength) + payloadLength) +
+      sequenceSize(entry, c.firstSequence, slot) +
+      (attempt === 0 ? 0 : 1 + varintSize(attempt));
+    const i = firstIndex + slot - from;
+    sizes[i] = size;
+    txids[i] = txid;
     bytes += 1 + varintSize(size) + size;
   }
   if (bytes < stored[to]! - stored[from]!) inPlace = false;
@@ -308,8 +342,9 @@ function measureEntryRecords(entry: EntryRecords, from: number, to: number, atte
 /**
  * Writes the records in slots `from` up to `to` of `entry` as `RecordBatch.records` entries at
  * `at`, the i-th with attempt `attempts` (or `attempts[firstIndex + i]`), reading every field
- * from the stored bytes; `total` and `inPlace` are what `measureEntryRecords` said of them.
- * `offsets`, when given, gets where each record starts (relative to `at`).
+ * from the stored bytes; `total` and `inPlace` are what `measureEntryRecords` said of them, and
+ * `measuredAs` what it kept of each. `offsets`, when given, gets where each record starts
+ * (relative to `at`).
  *
  * The payloads are copied with one copy of the stored run into the frame where its records go,
  * then each record, last first, is moved to its place (`copyWithin`, a memmove) and its fields
@@ -327,6 +362,7 @@ function writeEntryRecords(
   firstIndex: number,
   total: number,
   inPlace: boolean,
+  measuredAs: Measured,
   offsets: Uint32Array | undefined,
 ): number {
   const c = entryConstants(entry);
@@ -335,12 +371,15 @@ function writeEntryRecords(
   const timeSize = c.timeSize;
   const value = entry.value;
   const stored = entry.offsets;
+  const sizes = measuredAs.sizes;
+  const txids = measuredAs.txids;
   const base = at;
   if (inPlace) value.copy(out, base, stored[from]!, stored[to]!);
   let end = base + total;
   for (let slot = to - 1; slot >= from; slot--) {
-    const attempt = typeof attempts === "number" ? attempts : attempts[firstIndex + slot - from]!;
-    const size = recordSize(entry, c, slot, attempt);
+    const i = firstIndex + slot - from;
+    const attempt = typeof attempts === "number" ? attempts : attempts[i]!;
+    const size = sizes[i]!;
     const start = end - 1 - varintSize(size) - size;
     if (offsets) offsets[slot - from] = start - base;
     const header = stored[slot]!;
@@ -357,17 +396,17 @@ function writeEntryRecords(
     w = writeVarint(out, w, size);
     out[w++] = tag(1, WIRE_LEN);
     out[w++] = dlsnPrefix + (slot === 0 ? 0 : 1 + varintSize(slot)); // at most 33: one byte
-    for (let i = 0; i < dlsnPrefix; i++) out[w++] = prefix[i]!;
+    for (let k = 0; k < dlsnPrefix; k++) out[w++] = prefix[k]!;
     if (slot !== 0) {
       out[w++] = tag(3, WIRE_VARINT);
       w = writeVarint(out, w, slot);
     }
-    const txid = txidNumberAt(value, header);
+    const txid = txids[i]!;
     if (txid !== 0) {
       out[w++] = tag(2, WIRE_VARINT);
       w = Number.isNaN(txid) ? writeBigVarint(out, w, entry.txidAt(slot)) : writeVarint(out, w, txid);
     }
-    for (let i = dlsnPrefix; i < dlsnPrefix + timeSize; i++) out[w++] = prefix[i]!;
+    for (let k = dlsnPrefix; k < dlsnPrefix + timeSize; k++) out[w++] = prefix[k]!;
     if (payloadLength > 0) {
       out[w++] = tag(4, WIRE_LEN);
       w = writeVarint(out, w, payloadLength);
@@ -389,10 +428,10 @@ function writeEntryRecords(
 
 /** An entry's records as repeated `RecordBatch.records` entries with attempt 1, and where each starts. */
 function encodeEntryRecords(entry: EntryRecords): NonNullable<EntryRecords["encoded"]> {
-  const { bytes: total, inPlace } = measureEntryRecords(entry, 0, entry.count, 1, 0);
+  const { bytes: total, inPlace } = measureEntryRecords(entry, 0, entry.count, 1, 0, entryMeasured);
   const bytes = Buffer.allocUnsafe(total);
   const offsets = new Uint32Array(entry.count + 1);
-  writeEntryRecords(bytes, 0, entry, { from: 0, to: entry.count }, 1, 0, total, inPlace, offsets);
+  writeEntryRecords(bytes, 0, entry, { from: 0, to: entry.count }, 1, 0, total, inPlace, entryMeasured, offsets);
   return { bytes, offsets };
 }
 

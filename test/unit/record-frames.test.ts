@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
+import { DlogError } from "../../src/errors.js";
 import { type DecodedRecord, type EntryRecordInput, EntryRecords, type EntryRun, encodeEntry } from "../../src/log/entry-codec.js";
 import { LazyRecordsFrame, encodeReadResponse, encodeRecordsFrame, passEncoded } from "../../src/server/record-frames.js";
 import type { Record as WireRecord } from "../../src/gen/dlog/v1/common.js";
@@ -156,4 +157,23 @@ test("a lazy records frame encodes as grpc-js serializes it, the same bytes as a
   for (const [i, runs] of [large, small, large, small].entries()) {
     assert.deepEqual(copies[i], Buffer.from(encodeRecordsFrame(runs, 1, 3n).bytes), `frame ${i}`);
   }
+});
+
+test("a damaged stored entry is INTERNAL naming the entry, not a RangeError or records read past its end", () => {
+  const value = encodeEntry(
+    ["a", "bb", "ccc"].map((p) => ({ payload: Buffer.from(p), txid: 7n })),
+    1_795_720_579_420,
+    1n,
+  );
+  assert.equal(new EntryRecords(2n, 9n, value, false).count, 3);
+  const isDamaged = (error: unknown) => error instanceof DlogError && error.code === "INTERNAL" && /entry 2\/9 is damaged/.test(error.message);
+  // Cut inside the last record's header (10 and 4 bytes short) or its payload (1 byte short); then one byte too long.
+  for (const cut of [value.length - 4, value.length - 10, value.length - 1]) {
+    assert.throws(() => new EntryRecords(2n, 9n, value.subarray(0, cut), false), isDamaged, `cut at ${cut}`);
+  }
+  assert.throws(() => new EntryRecords(2n, 9n, Buffer.concat([value, Buffer.of(0)]), false), isDamaged);
+  // So is a count far beyond the bytes (refused before it sizes the index: see the constructor).
+  const huge = Buffer.from(value);
+  huge.writeUInt32BE(0xffff_fff0, 17);
+  assert.throws(() => new EntryRecords(2n, 9n, huge, false), isDamaged);
 });
