@@ -17,8 +17,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import type { Dlogd, DlogdOptions } from "./dlogd-process.js";
+import { importDlogdProcess, importTsClient } from "./other-build.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const WARM_UP_RECORDS = 100_000;
@@ -38,7 +39,7 @@ interface RoundResult {
 
 /** In the client process: warm up, say so, wait for "go", run the measured row, print its figures, wait for stdin to end. */
 async function child(clientRoot: string, address: string, records: number, size: number): Promise<void> {
-  const { appenderSingles } = (await import(pathToFileURL(`${clientRoot}/dist/bench/ts-client.js`).href)) as typeof import("./ts-client.js");
+  const { appenderSingles } = await importTsClient(`${clientRoot}/dist`);
   const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
   await appenderSingles(address, `warm-${process.pid}`, WARM_UP_RECORDS, size, TIMEOUT_MS);
   console.log("warm");
@@ -146,7 +147,7 @@ async function main(): Promise<void> {
   const servers: Dlogd[] = [];
   try {
     for (const side of sides) {
-      const { startDlogd } = (await import(pathToFileURL(`${side.serverRoot}/dist/bench/dlogd-process.js`).href)) as typeof import("./dlogd-process.js");
+      const { startDlogd } = await importDlogdProcess(`${side.serverRoot}/dist`);
       const options: DlogdOptions = cpuProfDir === undefined ? {} : { cpuProfDir };
       servers.push(await startDlogd(options));
     }

@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { appendStream } from "./append.js";
 import { deliverAndAck } from "./deliver.js";
 import type * as DlogdProcess from "./dlogd-process.js";
+import { importDlogdProcess } from "./other-build.js";
 import { quantile } from "./stats.js";
 
 const { values } = parseArgs({
@@ -38,7 +39,7 @@ interface Side {
 const sides: Side[] = [];
 try {
   for (const [i, dist] of dists.entries()) {
-    const mod = (await import(new URL("bench/dlogd-process.js", `file://${dist.replace(/\/?$/, "/")}`).href)) as typeof DlogdProcess;
+    const mod = await importDlogdProcess(dist);
     const cpuProfDir = values["cpu-prof-dir"] === undefined ? undefined : `${values["cpu-prof-dir"]}/${i}`;
     const d = await mod.startDlogd(cpuProfDir === undefined ? {} : { cpuProfDir });
     sides.push({ label: dist, d, rates: [], dlogdUs: [], clientUs: [] });

@@ -11,6 +11,7 @@
 import { resolve } from "node:path";
 import type { startDlogd as StartDlogd } from "./dlogd-process.js";
 import { startDlogd as startThisDlogd } from "./dlogd-process.js";
+import { importDlogdProcess } from "./other-build.js";
 import { appendStream } from "./append.js";
 import { idleSessions } from "./idle-sessions.js";
 import { loopNote } from "./loop-monitor.js";
@@ -103,7 +104,7 @@ async function round(side: Side, args: Args, tag: string): Promise<RoundResult> 
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const before = (await import(`${args.before}/dist/bench/dlogd-process.js`)) as { startDlogd: typeof StartDlogd };
+  const before = await importDlogdProcess(`${args.before}/dist`);
   const sides: [Side, Side] = [
     { label: "before", start: before.startDlogd },
     { label: "after", start: startThisDlogd },

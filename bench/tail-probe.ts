@@ -14,6 +14,7 @@
  */
 import { parseArgs } from "node:util";
 import type * as DlogdProcess from "./dlogd-process.js";
+import { importDlogdProcess, importTsClient } from "./other-build.js";
 import { loopNote, startLoopMonitor, storageNote } from "./loop-monitor.js";
 import { quantile } from "./stats.js";
 import { groupCommitFloor, tailLatency } from "./tail-latency.js";
@@ -100,10 +101,9 @@ interface Side {
 const sides: Side[] = [];
 try {
   for (const dist of dists) {
-    const distUrl = `file://${dist.replace(/\/?$/, "/")}`;
-    const mod = (await import(new URL("bench/dlogd-process.js", distUrl).href)) as typeof DlogdProcess;
+    const mod = await importDlogdProcess(dist);
     // That build's TypeScript client too: a before/after of the appender is one as well (the measuring stays this build's).
-    const client = (await import(new URL("bench/ts-client.js", distUrl).href)) as typeof TsClient;
+    const client = await importTsClient(dist);
     for (const variant of variants) {
       const args = [...(values["no-fsync"] ? ["--no-fsync"] : []), ...(values["dlogd-arg"] ?? []), ...variant.args];
       const d = await withEnv(variant.env, () => mod.startDlogd({ args, nodeArgs: [...(values["node-arg"] ?? []), ...variant.nodeArgs] }));

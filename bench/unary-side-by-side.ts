@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { appendUnary, getLogCalls } from "./append.js";
 import type * as DlogdProcess from "./dlogd-process.js";
+import { importDlogdProcess } from "./other-build.js";
 import { quantile } from "./stats.js";
 import { warmUp } from "./warm-up.js";
 
@@ -36,7 +37,7 @@ interface Side {
 const sides: Side[] = [];
 try {
   for (const dist of dists) {
-    const mod = (await import(new URL("bench/dlogd-process.js", `file://${dist.replace(/\/?$/, "/")}`).href)) as typeof DlogdProcess;
+    const mod = await importDlogdProcess(dist);
     const d = await mod.startDlogd({ args: values["no-fsync"] ? ["--no-fsync"] : [] });
     sides.push({ label: dist, d, ratios: [], appendRates: [], getLogRates: [] });
     await warmUp(d, true);

@@ -28,7 +28,7 @@ export interface DecodedRecord {
 /**
  * One stored entry, indexed once (where each record starts in the stored bytes) and decoded into
  * record objects only when something asks for `records` (a stateless Read, a redelivery): a
- * session sends records as copies of the stored bytes (record-frames.ts) and tracks them by index
+ * session sends records as copies of the stored bytes (stored-records.ts, record-frames.ts) and tracks them by index
  * (ack-window.ts), so the delivery path makes no object per record. Shared (read-only) by every
  * reader of a cached entry (entry-cache.ts); when it is `shared`, the wire layer keeps its records
  * encoded here once, so each session that sends them copies bytes instead of encoding them again.

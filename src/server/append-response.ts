@@ -1,6 +1,6 @@
 import type { AppendResult } from "../log/log-store.js";
 import { EncodedMessage } from "./record-frames.js";
-import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint.js";
+import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./protobuf-wire.js";
 
 /**
  * `AppendResponse { dlsns, txids, request_id, duplicate }` of a written append, encoded byte for
