@@ -1,7 +1,7 @@
 /**
  * Tail latency alone, for finding where its tail comes from: `node dist/bench/tail-probe.js [--dist DIR]…
  * [--variant 'LABEL:ARG…']… [--floor] [--producer unary|appender] [--prefill N] [--rounds R] [--rate R] [--ms MS]
- * [--no-fsync] [--node-arg A] [--dlogd-arg A]`.
+ * [--no-fsync] [--node-arg A] [--dlogd-arg A] [--linger-ms MS]`.
  * Starts one dlogd per dist (this build, or the dist/ of another checkout: before/after in one run, the
  * appender producer from that build's TypeScript client too) and
  * variant (dlogd flags, NAME=VALUE environment entries such as UV_THREADPOOL_SIZE=16, and node:FLAG node
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     "no-fsync": { type: "boolean", default: false },
     "node-arg": { type: "string", multiple: true },
     "dlogd-arg": { type: "string", multiple: true },
+    "linger-ms": { type: "string" },
   },
 });
 
@@ -144,7 +145,8 @@ async function tailRound(d: DlogdProcess.Dlogd, withAppender: typeof TsClient.wi
   const log = `tail-${round}-${Date.now().toString(36)}`;
   const run = (produce?: (payload: Buffer) => Promise<unknown>) =>
     tailLatency(d.logs, d.readers, { log, size: 100, ratePerSec: rate, durationMs: ms, warmup: 200, produce });
-  const r = values.producer === "unary" ? await run() : await withAppender(d.address, log, run);
+  const appenderOptions = values["linger-ms"] === undefined ? {} : { lingerMs: Number(values["linger-ms"]) };
+  const r = values.producer === "unary" ? await run() : await withAppender(d.address, log, run, appenderOptions);
   const serverCpu = (await d.cpuSeconds()) - serverCpu0;
   const clientCpu = process.cpuUsage(clientCpu0);
   const server = await d.loopReport();

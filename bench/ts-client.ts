@@ -2,7 +2,7 @@
  * The TypeScript client (clients/typescript) as its users call it: one record per
  * `appender.append()` call, and the high-level reader acking every record.
  */
-import { createDlogClient } from "../clients/typescript/src/index.js";
+import { type AppenderOptions, createDlogClient } from "../clients/typescript/src/index.js";
 import { deadline } from "./stats.js";
 
 export interface ClientRun {
@@ -36,11 +36,16 @@ export async function appenderSingles(address: string, log: string, count: numbe
   }
 }
 
-/** Runs `body` with an appender of `log` (the client's defaults), then closes it and its client. */
-export async function withAppender<T>(address: string, log: string, body: (append: (payload: Buffer) => Promise<unknown>) => Promise<T>): Promise<T> {
+/** Runs `body` with an appender of `log` (the client's defaults, or `options`), then closes it and its client. */
+export async function withAppender<T>(
+  address: string,
+  log: string,
+  body: (append: (payload: Buffer) => Promise<unknown>) => Promise<T>,
+  options: AppenderOptions = {},
+): Promise<T> {
   const client = createDlogClient({ address });
   try {
-    const appender = client.appender(log);
+    const appender = client.appender(log, options);
     try {
       return await body((payload) => appender.append(payload));
     } finally {

@@ -4,7 +4,8 @@ import { validateName } from "../names.js";
 import { type LogChange, type LogMeta, type SegmentMeta, type Storage, type StoredLog, storageError } from "../storage/storage.js";
 import { SerialQueue } from "../util/serial-queue.js";
 import type { DecodedRecord } from "./entry-codec.js";
-import { AppendResult, GroupCommit, type RecordInput } from "./group-commit.js";
+import { AppendResult, type RecordInput } from "./append-result.js";
+import { GroupCommit } from "./group-commit.js";
 import { EntryCache } from "./entry-cache.js";
 import { LogReader } from "./log-reader.js";
 import { type LogHead, type LogInfo, type LogState, describeLog, firstDlsnOf, headOf, newLogState } from "./log-state.js";
@@ -15,7 +16,7 @@ import type { StartPosition } from "./start-position.js";
 import { rejectWaiters, waitForCommitted, wakeWaiters } from "./tail-waiters.js";
 import { type TruncateOptions, type TruncateResult, truncateSegments } from "./truncation.js";
 
-export type { AppendResult, RecordInput } from "./group-commit.js";
+export type { AppendResult, RecordInput } from "./append-result.js";
 export type { LogReader } from "./log-reader.js";
 export type { LogHead, LogInfo, SegmentInfo } from "./log-state.js";
 export type { Floor } from "./resolve-start.js";

@@ -1,6 +1,6 @@
 import { DlogError } from "../errors.js";
 import type { ProducerSlotsKey, ProducerSlotsWrite, ProducerWrite } from "../storage/storage.js";
-import type { AppendResult } from "./group-commit.js";
+import type { AppendResult } from "./append-result.js";
 import { type ProducerSlot, decodeProducerState, encodeProducerSlots, encodeProducerState } from "./producer-codec.js";
 
 export interface ProducerLimits {

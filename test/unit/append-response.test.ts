@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { DLSN } from "../../src/dlsn.js";
 import { AppendResponse } from "../../src/gen/dlog/v1/log.js";
 import { toWireDlsn } from "../../src/server/convert.js";
-import { AppendResult } from "../../src/log/group-commit.js";
+import { AppendResult } from "../../src/log/append-result.js";
 import { encodeAppendResponse } from "../../src/server/append-response.js";
 
 /** What the generated encoder writes for the same answer: the hand encoder must match it byte for byte. */
