@@ -1,7 +1,7 @@
 /**
  * Tail latency alone, for finding where its tail comes from: `node dist/bench/tail-probe.js [--dist DIR]…
  * [--variant 'LABEL:ARG…']… [--floor] [--producer unary|appender] [--prefill N] [--rounds R] [--rate R] [--ms MS]
- * [--no-fsync] [--node-arg A] [--dlogd-arg A] [--linger-ms MS]`.
+ * [--no-fsync] [--node-arg A] [--dlogd-arg A] [--linger-ms MS (the appender producer's linger)]`.
  * Starts one dlogd per dist (this build, or the dist/ of another checkout: before/after in one run, the
  * appender producer from that build's TypeScript client too) and
  * variant (dlogd flags, NAME=VALUE environment entries such as UV_THREADPOOL_SIZE=16, and node:FLAG node
@@ -83,6 +83,8 @@ async function withEnv<T>(env: Record<string, string>, body: () => Promise<T>): 
   }
 }
 
+if (values["linger-ms"] !== undefined && values.producer !== "appender")
+  throw new Error("--linger-ms sets the appender's linger: it needs --producer appender");
 const dists = values.dist ?? [new URL("..", import.meta.url).pathname];
 const variants = (values.variant ?? ["default"]).map(parseVariant);
 const rate = Number(values.rate);

@@ -1,5 +1,6 @@
 import { DLSN } from "../dlsn.js";
 
+/** One record of an append: its payload, and its txid when the caller gives one (else the group commit assigns it). */
 export interface RecordInput {
   payload: Uint8Array;
   txid?: bigint | undefined;
