@@ -8,7 +8,7 @@
  */
 import type { DecodedRecord, EntryRun } from "../log/entry-codec.js";
 import { WIRE_LEN, WIRE_VARINT, asNumber, int64FieldSize, tag, writeBigVarint, writeInt64Field, writeVarint, varintSize } from "./protobuf-wire.js";
-import { Measured, encodeEntryRecords, measureEntryRecords, writeEntryRecords } from "./stored-records.js";
+import { type Attempts, Measured, attemptOf, encodeEntryRecords, measureEntryRecords, writeEntryRecords } from "./stored-records.js";
 
 /** A response already encoded: the service definition's encoder passes it through untouched. */
 export class EncodedMessage {
@@ -44,13 +44,6 @@ const frameMeasured = new Measured();
 /** Per run of the frame being encoded: what `measureEntryRecords` said (scratch, emptied after each frame). */
 const runBytes: number[] = [];
 const runInPlace: boolean[] = [];
-
-/** Delivery attempts: one for every record (1 on first delivery, 0 in stateless reads), or one per record. */
-export type Attempts = number | readonly number[];
-
-function attemptOf(attempts: Attempts, i: number): number {
-  return typeof attempts === "number" ? attempts : attempts[i]!;
-}
 
 /** int64 fields per record, read once into numbers: segment, entry, slot, txid, sequence id. */
 const INT64_FIELDS = 5;

@@ -4,7 +4,13 @@
  */
 import type { EntryRecords } from "../log/entry-codec.js";
 import { WIRE_LEN, WIRE_VARINT, asNumber, bigVarintSize, tag, varintSize, writeBigVarint, writeInt64Field, writeVarint } from "./protobuf-wire.js";
-import type { Attempts } from "./record-frames.js";
+
+/** Delivery attempts: one for every record (1 on first delivery, 0 in stateless reads), or one per record. */
+export type Attempts = number | readonly number[];
+
+export function attemptOf(attempts: Attempts, i: number): number {
+  return typeof attempts === "number" ? attempts : attempts[i]!;
+}
 
 /** The fields every record of an entry has alike, encoded once per run: the DLSN's segment and entry, and the append time. */
 interface EntryConstants {
@@ -100,7 +106,7 @@ export function measureEntryRecords(entry: EntryRecords, from: number, to: numbe
   for (let slot = from; slot < to; slot++) {
     const header = stored[slot]!;
     if (bytes < header - stored[from]!) inPlace = false;
-    const attempt = typeof attempts === "number" ? attempts : attempts[firstIndex + slot - from]!;
+    const attempt = attemptOf(attempts, firstIndex + slot - from);
     const payloadLength = stored[slot + 1]! - header - 12;
     const txid = txidNumberAt(value, header);
     const size =
@@ -160,7 +166,7 @@ export function writeEntryRecords(
   let end = base + total;
   for (let slot = to - 1; slot >= from; slot--) {
     const i = firstIndex + slot - from;
-    const attempt = typeof attempts === "number" ? attempts : attempts[i]!;
+    const attempt = attemptOf(attempts, i);
     const size = sizes[i]!;
     const start = end - 1 - varintSize(size) - size;
     if (offsets) offsets[slot - from] = start - base;
